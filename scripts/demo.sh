@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The demo behind `make demo`: compare sample uploads with the pictures a user already has.
+set -euo pipefail
+BIN=${1:-.venv/bin}
+cd "$(dirname "$0")/.."
+echo "== lookalike compare: each upload against the library picture it may copy"
+for pair in "library/coffee.jpg uploads/coffee_small.webp" \
+            "library/chelsea.jpg uploads/chelsea_mirrored.jpg" \
+            "library/motorcycle.jpg uploads/motorcycle_gray.jpg" \
+            "library/motorcycle.jpg uploads/motorcycle_other_side.jpg"; do
+  set -- $pair
+  echo "-- $1  vs  $2"
+  "$BIN/lookalike" compare "examples/$1" "examples/$2"
+done

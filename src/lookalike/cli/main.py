@@ -1,0 +1,91 @@
+"""The ``lookalike`` command: entry point and the image-level commands."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lookalike.cli.output import EXIT_FAILED, json_line, reporting_errors
+from lookalike.cli.progress import progress_bar
+from lookalike.fingerprints import default_jobs, fingerprint_files
+from lookalike.match import Comparison, compare
+from lookalike.walk import iter_image_files
+
+app = typer.Typer(
+    name="lookalike",
+    help="Have I already got this image? Exact and near-duplicate image detection.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command("compare")
+def compare_command(
+    a: Annotated[str, typer.Argument(help="First image: a file path or an http(s) URL.")],
+    b: Annotated[str, typer.Argument(help="Second image: a file path or an http(s) URL.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Compare two images: verdict, score in [0, 1], evidence and a one-line explanation."""
+    with reporting_errors():
+        result = compare(a, b)
+    if as_json:
+        json_line(result.to_dict())
+    else:
+        typer.echo(_readable(result))
+
+
+def _readable(c: Comparison) -> str:
+    lines = [f"{c.verdict.value}  (score {c.score:.3f})", c.explanation]
+    if c.hashes:
+        lines.append("hashes: " + ", ".join(f"{h.signal.value} {h.distance_bits}/{h.bits} bits" for h in c.hashes))
+    if c.pixels is not None:
+        p = c.pixels
+        lines.append(
+            f"pixels: SSIM {p.ssim:.3f}, NRMSE {p.nrmse:.3f}, MSE {p.mse:.1f}, "
+            f"histogram distance {p.histogram_distance:.3f}, blurred correlation {p.template_correlation:.3f}"
+        )
+    return "\n".join(lines)
+
+
+@app.command("hash")
+def hash_command(
+    paths: Annotated[list[Path], typer.Argument(help="Image files and folders (searched recursively).")],
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=0, help="Processes to use; 0 = all cores.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON line per image.")] = False,
+) -> None:
+    """Fingerprint images: one line per image; unreadable files are reported and the rest go on."""
+    files = list(iter_image_files(paths))
+    failed = 0
+    with progress_bar(total=len(files), enabled=not as_json and len(files) >= 20, label="hashing") as advance:
+        for r in fingerprint_files(files, jobs=jobs or default_jobs()):
+            advance()
+            if r.fingerprint is None:
+                failed += 1
+                if as_json:
+                    json_line({"path": str(r.path), "error": {"code": r.error_code, "message": r.error}})
+                else:
+                    typer.echo(f"{r.path}: error: {r.error}", err=True)
+                continue
+            if as_json:
+                json_line({"path": str(r.path), **r.fingerprint.to_dict()})
+            else:
+                fp = r.fingerprint
+                typer.echo(f"{r.path}  {fp.width}x{fp.height}  phash {fp.phash:016x}  pdq {fp.pdq.hex()[:16]}…")
+    if failed:
+        typer.echo(f"lookalike: {failed} of {len(files)} files could not be fingerprinted", err=True)
+        raise typer.Exit(EXIT_FAILED)
+
+
+def run() -> None:
+    """Console-script entry point: never a traceback for a user's mistake."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.stderr.write("lookalike: interrupted\n")
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(0)

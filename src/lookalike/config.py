@@ -1,0 +1,50 @@
+"""Frozen settings objects. Nothing here reads the environment or a file:
+callers build settings explicitly and pass them down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lookalike.errors import ConfigError
+
+__all__ = ["ALL_FORMATS", "DecodeLimits", "FetchLimits"]
+
+#: Image formats lookalike decodes, by Pillow's format name. HEIF needs the
+#: optional ``heif`` extra (pillow-heif).
+ALL_FORMATS: frozenset[str] = frozenset({"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF", "HEIF"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DecodeLimits:
+    """What the decoder accepts.
+
+    ``max_pixels`` is checked against the size the file's header declares,
+    before any pixel is decoded, so a decompression bomb costs nothing.
+    """
+
+    max_bytes: int = 100 * 1024 * 1024
+    max_pixels: int = 200_000_000
+    formats: frozenset[str] = field(default=ALL_FORMATS)
+
+    def __post_init__(self) -> None:
+        if self.max_bytes <= 0 or self.max_pixels <= 0:
+            raise ConfigError("max_bytes and max_pixels must be positive")
+        unknown = set(self.formats) - ALL_FORMATS
+        if unknown:
+            raise ConfigError(f"unknown image formats in allow-list: {', '.join(sorted(unknown))}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FetchLimits:
+    """How an http(s) URL is fetched: timeouts in seconds, a byte cap and a redirect cap."""
+
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 20.0
+    max_bytes: int = 100 * 1024 * 1024
+    max_redirects: int = 3
+
+    def __post_init__(self) -> None:
+        if self.connect_timeout_s <= 0 or self.read_timeout_s <= 0 or self.max_bytes <= 0:
+            raise ConfigError("fetch timeouts and max_bytes must be positive")
+        if self.max_redirects < 0:
+            raise ConfigError("max_redirects must not be negative")

@@ -1,0 +1,108 @@
+"""The exception tree of lookalike.
+
+Every error the library raises on purpose is a ``LookalikeError``; its message
+is one line a person can act on, so the CLI prints ``str(err)`` and nothing else.
+
+    LookalikeError
+    ├── InputError                 the image or its source is at fault
+    │   ├── NotAnImage             the bytes are not an image of any known kind (includes empty files)
+    │   ├── UnsupportedFormat      an image, but of a format outside the allow-list
+    │   ├── CorruptImage           a known format whose data cannot be decoded
+    │   │   └── TruncatedImage     the data ends before the image does
+    │   ├── TooLarge               over the byte or pixel limit (decompression bombs land here)
+    │   └── FetchError             a path or URL that could not be read
+    ├── FingerprintError           a serialised fingerprint that cannot be read back
+    ├── StoreError                 the index or its database refused an operation
+    │   └── NotFound               no image with that id (in that scope)
+    └── ConfigError                settings that do not make sense
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "CorruptImage",
+    "FetchError",
+    "FingerprintError",
+    "InputError",
+    "LookalikeError",
+    "NotAnImage",
+    "NotFound",
+    "StoreError",
+    "TooLarge",
+    "TruncatedImage",
+    "UnsupportedFormat",
+]
+
+
+class LookalikeError(Exception):
+    """Base of every error lookalike raises on purpose."""
+
+    #: a short stable name, used by the CLI's JSON output and the service's error codes
+    code = "lookalike_error"
+
+
+class InputError(LookalikeError):
+    """The image, or the place it was to be read from, is at fault."""
+
+    code = "bad_input"
+
+
+class NotAnImage(InputError):
+    """The bytes are not an image of any kind lookalike knows (empty files included)."""
+
+    code = "not_an_image"
+
+
+class UnsupportedFormat(InputError):
+    """An image, but in a format that is not on the allow-list."""
+
+    code = "unsupported_format"
+
+
+class CorruptImage(InputError):
+    """A known format whose data cannot be decoded."""
+
+    code = "corrupt_image"
+
+
+class TruncatedImage(CorruptImage):
+    """The data ends before the image does."""
+
+    code = "truncated_image"
+
+
+class TooLarge(InputError):
+    """Over the configured byte or pixel limit; refused before decoding pixels."""
+
+    code = "too_large"
+
+
+class FetchError(InputError):
+    """A file or URL that could not be read."""
+
+    code = "fetch_failed"
+
+
+class FingerprintError(LookalikeError):
+    """A serialised fingerprint that cannot be decoded."""
+
+    code = "bad_fingerprint"
+
+
+class StoreError(LookalikeError):
+    """The index or its database refused an operation."""
+
+    code = "store_error"
+
+
+class NotFound(StoreError):
+    """No image with that id (in that scope)."""
+
+    code = "not_found"
+
+
+class ConfigError(LookalikeError):
+    """Settings that do not make sense."""
+
+    code = "bad_config"

@@ -1,0 +1,43 @@
+"""Fingerprints: one module per signal, the ``Fingerprint`` value object and its codec."""
+
+from lookalike.fingerprints.batch import FileResult, default_jobs, fingerprint_files
+from lookalike.fingerprints.codec import (
+    fingerprint_from_bytes,
+    fingerprint_from_text,
+    fingerprint_to_bytes,
+    fingerprint_to_text,
+)
+from lookalike.fingerprints.compute import (
+    WORKING_SIDE,
+    Analysis,
+    analyse,
+    fingerprint,
+    fingerprint_bytes,
+    full_pixel_digest,
+    perceptual_signals,
+)
+from lookalike.fingerprints.dct import Dihedral, transform_pixels
+from lookalike.fingerprints.model import FINGERPRINT_VERSION, Fingerprint, FingerprintDict, Signal
+
+__all__ = [
+    "FINGERPRINT_VERSION",
+    "WORKING_SIDE",
+    "Analysis",
+    "Dihedral",
+    "Fingerprint",
+    "FileResult",
+    "FingerprintDict",
+    "Signal",
+    "analyse",
+    "default_jobs",
+    "fingerprint",
+    "fingerprint_bytes",
+    "fingerprint_files",
+    "fingerprint_from_bytes",
+    "fingerprint_from_text",
+    "fingerprint_to_bytes",
+    "fingerprint_to_text",
+    "full_pixel_digest",
+    "perceptual_signals",
+    "transform_pixels",
+]

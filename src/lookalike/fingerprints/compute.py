@@ -1,0 +1,125 @@
+"""Compute a ``Fingerprint`` from one decode."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from typing import TypedDict
+
+import numpy as np
+import numpy.typing as npt
+
+from lookalike.config import DecodeLimits, FetchLimits
+from lookalike.decode import DecodedImage, decode_image, read_source
+from lookalike.errors import InputError
+from lookalike.fingerprints.dct import phash_coefficients, phash_variants
+from lookalike.fingerprints.digest import pixel_digest
+from lookalike.fingerprints.grid import block_mean, colour_grid, luma_grid
+from lookalike.fingerprints.model import Fingerprint
+from lookalike.fingerprints.pdq import pdq
+from lookalike.fingerprints.simple import ahash, dhash, whash
+from lookalike.fingerprints.thumbnail import colour_stats, luma_thumbnail
+
+__all__ = [
+    "WORKING_SIDE",
+    "Analysis",
+    "analyse",
+    "fingerprint",
+    "fingerprint_bytes",
+    "full_pixel_digest",
+    "perceptual_signals",
+]
+
+#: Short side (in pixels) the perceptual signals are computed at. JPEGs are
+#: decoded at 1/2, 1/4 or 1/8 scale to get near it: decoding, not hashing,
+#: dominates the cost of a fingerprint.
+WORKING_SIDE = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """A fingerprint together with the (working-size) pixels it was computed from."""
+
+    fingerprint: Fingerprint
+    image: DecodedImage
+    data: bytes
+
+
+def analyse(data: bytes, *, name: str = "", limits: DecodeLimits | None = None) -> Analysis:
+    """Decode ``data`` once at working size and compute every signal.
+
+    Raises the ``InputError`` subclasses of ``decode_image``.
+    """
+    try:
+        image = decode_image(data, limits=limits, min_side=WORKING_SIDE)
+    except InputError as err:
+        if not name:
+            raise
+        raise type(err)(f"{name}: {err}") from err
+    fp = Fingerprint(
+        sha256=hashlib.sha256(data).digest(),
+        **perceptual_signals(image.pixels),
+        width=image.width,
+        height=image.height,
+        byte_size=len(data),
+        mime=image.mime,
+        name=name,
+        has_alpha=image.has_alpha,
+    )
+    return Analysis(fingerprint=fp, image=image, data=data)
+
+
+class PerceptualSignals(TypedDict):
+    """The pixel-derived fields of a ``Fingerprint``."""
+
+    phash_variants: tuple[int, ...]
+    dhash: int
+    ahash: int
+    whash: int
+    pdq: bytes
+    pdq_quality: int
+    thumbnail: bytes
+    colour: tuple[float, ...]
+
+
+def perceptual_signals(pixels: npt.NDArray[np.uint8]) -> PerceptualSignals:
+    """Every perceptual hash and statistic of (h, w, 3) uint8 pixels."""
+    colours = colour_grid(pixels)
+    grid = luma_grid(colours)
+    pdq_hash, quality = pdq(grid)
+    return PerceptualSignals(
+        phash_variants=phash_variants(phash_coefficients(block_mean(grid, 32))),
+        dhash=dhash(grid),
+        ahash=ahash(grid),
+        whash=whash(grid),
+        pdq=pdq_hash,
+        pdq_quality=quality,
+        thumbnail=luma_thumbnail(grid),
+        colour=colour_stats(colours),
+    )
+
+
+def fingerprint_bytes(data: bytes, *, name: str = "", limits: DecodeLimits | None = None) -> Fingerprint:
+    """The fingerprint of an image held in memory."""
+    return analyse(data, name=name, limits=limits).fingerprint
+
+
+def fingerprint(
+    src: str | os.PathLike[str] | bytes,
+    *,
+    limits: DecodeLimits | None = None,
+    fetch: FetchLimits | None = None,
+) -> Fingerprint:
+    """The fingerprint of an image at a path, an http(s) URL, or in bytes.
+
+    Raises ``FetchError``, ``TooLarge`` and the decoder's ``InputError`` subclasses.
+    """
+    limits = limits or DecodeLimits()
+    source = read_source(src, max_bytes=limits.max_bytes, fetch=fetch)
+    return fingerprint_bytes(source.data, name=source.name, limits=limits)
+
+
+def full_pixel_digest(data: bytes, *, limits: DecodeLimits | None = None) -> bytes:
+    """The pixel digest of an image's bytes (a full-resolution decode)."""
+    return pixel_digest(decode_image(data, limits=limits))

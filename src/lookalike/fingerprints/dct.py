@@ -1,0 +1,106 @@
+"""pHash: the DCT hash, with its eight flip/rotation variants from one DCT.
+
+As in imagehash's ``phash`` (Zauner, "Implementation and benchmarking of
+perceptual image hash functions", 2010): the 32 x 32 luminance grid is
+transformed by a 2-D orthonormal DCT-II, the 8 x 8 lowest frequencies are
+kept, and each bit says whether its coefficient is above their median.
+
+Flipping the picture left-right multiplies coefficient (u, v) by (-1)^v,
+flipping it top-bottom by (-1)^u, and transposing it transposes the
+coefficients; so the hashes of all eight flips and 90-degree turns come from
+the one set of coefficients, exactly as if each turned picture had been hashed.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from functools import lru_cache
+
+import numpy as np
+import numpy.typing as npt
+
+from lookalike.fingerprints.bits import bits_to_int
+
+__all__ = ["Dihedral", "dct_matrix", "phash_coefficients", "phash_variants", "transform_pixels"]
+
+Float = npt.NDArray[np.float64]
+
+
+class Dihedral(IntEnum):
+    """The eight flips and quarter turns, named by what is done to the picture
+    (NumPy terms: ``ROT90`` is ``np.rot90(img, 1)``, a counter-clockwise turn)."""
+
+    IDENTITY = 0
+    FLIP_LR = 1
+    FLIP_UD = 2
+    ROT180 = 3
+    TRANSPOSE = 4
+    ROT90 = 5
+    ROT270 = 6
+    ANTITRANSPOSE = 7
+
+
+@lru_cache(maxsize=8)
+def dct_matrix(n: int, keep: int) -> Float:
+    """The first ``keep`` rows of the orthonormal n-point DCT-II matrix."""
+    k = np.arange(keep, dtype=np.float64)[:, None]
+    x = np.arange(n, dtype=np.float64)[None, :]
+    m: Float = np.cos(np.pi * (2.0 * x + 1.0) * k / (2.0 * n)) * np.sqrt(2.0 / n)
+    m[0] /= np.sqrt(2.0)
+    m.setflags(write=False)
+    return m
+
+
+def phash_coefficients(grid32: Float) -> Float:
+    """The 8 x 8 lowest-frequency DCT coefficients of a 32 x 32 grid."""
+    d = dct_matrix(32, 8)
+    return d @ grid32 @ d.T
+
+
+_SIGN = np.where(np.arange(8) % 2 == 0, 1.0, -1.0)
+_ROWS = _SIGN[:, None]  # (-1)^u
+_COLS = _SIGN[None, :]  # (-1)^v
+
+
+def _variant(c: Float, which: Dihedral) -> Float:
+    if which == Dihedral.IDENTITY:
+        return c
+    if which == Dihedral.FLIP_LR:
+        return c * _COLS
+    if which == Dihedral.FLIP_UD:
+        return c * _ROWS
+    if which == Dihedral.ROT180:
+        return c * _ROWS * _COLS
+    t = c.T
+    if which == Dihedral.TRANSPOSE:
+        return t
+    if which == Dihedral.ROT90:  # np.rot90(x) == x.T[::-1]
+        return t * _ROWS
+    if which == Dihedral.ROT270:  # np.rot90(x, -1) == x.T[:, ::-1]
+        return t * _COLS
+    return t * _ROWS * _COLS  # anti-transpose: x[::-1, ::-1].T
+
+
+def _hash(c: Float) -> int:
+    return bits_to_int(c > np.median(c))
+
+
+def phash_variants(coefficients: Float) -> tuple[int, ...]:
+    """The 64-bit pHash of the picture under each ``Dihedral`` transform, in enum order."""
+    return tuple(_hash(_variant(coefficients, d)) for d in Dihedral)
+
+
+def transform_pixels(pixels: npt.NDArray[np.uint8], which: Dihedral) -> npt.NDArray[np.uint8]:
+    """``pixels`` (h, w, ...) flipped or turned as ``which`` names (a view where NumPy allows)."""
+    ops = {
+        Dihedral.IDENTITY: lambda x: x,
+        Dihedral.FLIP_LR: lambda x: x[:, ::-1],
+        Dihedral.FLIP_UD: lambda x: x[::-1],
+        Dihedral.ROT180: lambda x: x[::-1, ::-1],
+        Dihedral.TRANSPOSE: lambda x: x.swapaxes(0, 1),
+        Dihedral.ROT90: lambda x: np.rot90(x, 1),
+        Dihedral.ROT270: lambda x: np.rot90(x, -1),
+        Dihedral.ANTITRANSPOSE: lambda x: x[::-1, ::-1].swapaxes(0, 1),
+    }
+    out: npt.NDArray[np.uint8] = ops[which](pixels)
+    return out

@@ -1,0 +1,136 @@
+"""The ``Fingerprint`` value object: every signal of one image, computed from one decode."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import TypedDict
+
+from lookalike.fingerprints.bits import hamming_bytes, hamming_int
+
+__all__ = ["FINGERPRINT_VERSION", "Fingerprint", "FingerprintDict", "Signal"]
+
+#: bumped whenever any stored signal would come out differently
+FINGERPRINT_VERSION = 1
+
+
+class Signal(StrEnum):
+    """The binary perceptual hashes a fingerprint carries. Names are stored: never rename one."""
+
+    PHASH = "phash"
+    DHASH = "dhash"
+    AHASH = "ahash"
+    WHASH = "whash"
+    PDQ = "pdq"
+
+    @property
+    def bits(self) -> int:
+        """Length of this hash in bits."""
+        return 256 if self is Signal.PDQ else 64
+
+
+class FingerprintDict(TypedDict):
+    """JSON form of a fingerprint (hashes as lowercase hex)."""
+
+    version: int
+    name: str
+    mime: str
+    byte_size: int
+    width: int
+    height: int
+    has_alpha: bool
+    sha256: str
+    pixel_digest: str | None
+    phash: str
+    phash_variants: list[str]
+    dhash: str
+    ahash: str
+    whash: str
+    pdq: str
+    pdq_quality: int
+    thumbnail: str
+    colour: list[float]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fingerprint:
+    """What lookalike knows of one image.
+
+    Hashes: ``phash``/``dhash``/``ahash``/``whash`` are 64-bit integers,
+    ``pdq`` 32 bytes; ``phash_variants[k]`` is the pHash of the picture under
+    ``Dihedral(k)`` (index 0 is ``phash`` itself). ``thumbnail`` is 16 x 16
+    luminance bytes, ``colour`` (mean Y, Cb, Cr, std Y, Cb, Cr).
+    ``pixel_digest`` (SHA-256 of the canonical full-resolution pixels) is
+    ``None`` until a comparison needed it.
+    """
+
+    sha256: bytes
+    phash_variants: tuple[int, ...]
+    dhash: int
+    ahash: int
+    whash: int
+    pdq: bytes
+    pdq_quality: int
+    thumbnail: bytes
+    colour: tuple[float, ...]
+    width: int
+    height: int
+    byte_size: int
+    mime: str
+    name: str = ""
+    has_alpha: bool = False
+    pixel_digest: bytes | None = None
+    version: int = FINGERPRINT_VERSION
+
+    @property
+    def phash(self) -> int:
+        """The 64-bit DCT hash of the picture as it is."""
+        return self.phash_variants[0]
+
+    def code(self, signal: Signal) -> int:
+        """The hash named by ``signal`` as a non-negative integer."""
+        if signal is Signal.PDQ:
+            return int.from_bytes(self.pdq, "big")
+        value: int = getattr(self, signal.value)
+        return value
+
+    def distance_bits(self, other: Fingerprint, signal: Signal = Signal.PHASH) -> int:
+        """Hamming distance between the two images' ``signal`` hashes, in bits."""
+        if signal is Signal.PDQ:
+            return hamming_bytes(self.pdq, other.pdq)
+        return hamming_int(self.code(signal), other.code(signal))
+
+    def dihedral_distance_bits(self, other: Fingerprint) -> tuple[int, int]:
+        """(smallest pHash distance in bits over the eight flips/turns of ``self``, which turn).
+
+        The turn is a ``Dihedral`` value: what, done to ``self``, makes it look like ``other``.
+        """
+        best = min(range(len(self.phash_variants)), key=lambda k: hamming_int(self.phash_variants[k], other.phash))
+        return hamming_int(self.phash_variants[best], other.phash), best
+
+    def with_pixel_digest(self, digest: bytes) -> Fingerprint:
+        """A copy that carries ``digest``."""
+        return replace(self, pixel_digest=digest)
+
+    def to_dict(self) -> FingerprintDict:
+        """JSON-ready form."""
+        return FingerprintDict(
+            version=self.version,
+            name=self.name,
+            mime=self.mime,
+            byte_size=self.byte_size,
+            width=self.width,
+            height=self.height,
+            has_alpha=self.has_alpha,
+            sha256=self.sha256.hex(),
+            pixel_digest=self.pixel_digest.hex() if self.pixel_digest else None,
+            phash=f"{self.phash:016x}",
+            phash_variants=[f"{v:016x}" for v in self.phash_variants],
+            dhash=f"{self.dhash:016x}",
+            ahash=f"{self.ahash:016x}",
+            whash=f"{self.whash:016x}",
+            pdq=self.pdq.hex(),
+            pdq_quality=self.pdq_quality,
+            thumbnail=self.thumbnail.hex(),
+            colour=[round(v, 4) for v in self.colour],
+        )

@@ -1,0 +1,41 @@
+"""aHash, dHash and wHash from the 64 x 64 luminance grid.
+
+* aHash: 8 x 8 block means above their mean (imagehash's ``average_hash``).
+* dHash: an 8-row, 9-column area-averaged grid; each bit says whether a cell is
+  brighter than its left neighbour (imagehash's ``dhash``; Krawetz, "Kind of
+  like that", 2013).
+* wHash: imagehash's Haar ``whash`` removes the lowest Haar band (the global
+  mean) and keeps the approximation band at 8 x 8; on an orthonormal Haar
+  basis that band is the 8 x 8 block means (scaled), so the hash is those
+  means above their median.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from lookalike.fingerprints.bits import bits_to_int
+from lookalike.fingerprints.grid import block_mean, resize_area
+
+__all__ = ["ahash", "dhash", "whash"]
+
+Float = npt.NDArray[np.float64]
+
+
+def ahash(grid64: Float) -> int:
+    """64-bit average hash."""
+    means = block_mean(grid64, 8)
+    return bits_to_int(means > means.mean())
+
+
+def dhash(grid64: Float) -> int:
+    """64-bit horizontal difference hash."""
+    cells = resize_area(grid64, 8, 9)
+    return bits_to_int(cells[:, 1:] > cells[:, :-1])
+
+
+def whash(grid64: Float) -> int:
+    """64-bit Haar wavelet hash."""
+    means = block_mean(grid64, 8)
+    return bits_to_int(means > np.median(means))

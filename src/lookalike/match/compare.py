@@ -1,0 +1,207 @@
+"""Pairwise comparison: two images in, a verdict with its score and evidence out.
+
+Order of evidence, cheapest first:
+1. the bytes (SHA-256): ``identical``;
+2. the perceptual hashes, with the flip/turn that best aligns the pictures;
+3. the pixel digest, computed only when sizes match and the hashes agree
+   closely (a full-resolution decode is the costly part, and reduced decodes
+   of the same pixels stored in two formats can differ by a bit or two):
+   ``same_pixels``;
+4. pixel metrics on the aligned pictures (SSIM, NRMSE, MSE, histogram
+   distance, blurred-image correlation), which settle mild edits that move
+   hash bits.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TypedDict
+
+import numpy as np
+
+from lookalike.config import DecodeLimits, FetchLimits
+from lookalike.decode import read_source
+from lookalike.fingerprints import (
+    Analysis,
+    Dihedral,
+    Fingerprint,
+    Signal,
+    analyse,
+    full_pixel_digest,
+    perceptual_signals,
+    transform_pixels,
+)
+from lookalike.match.explain import explain
+from lookalike.match.pixels import PixelEvidence, pixel_evidence
+from lookalike.match.verdict import Verdict
+
+__all__ = ["Comparison", "ComparisonDict", "HashEvidence", "compare", "compare_analyses"]
+
+# Scores map Hamming distances so that unrelated pictures (about half the bits
+# differ) score 0 and equal hashes score 1.
+_NEAR_SCORE = 0.70
+_SIMILAR_SCORE = 0.45
+# pixel metrics that mark the same picture despite hash drift
+_NEAR_CORRELATION = 0.93
+_NEAR_SSIM = 0.55
+# when to spend a full decode on the pixel digest
+_DIGEST_MAX_PHASH_BITS = 4
+_DIGEST_MAX_PDQ_BITS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class HashEvidence:
+    """One hash's Hamming distance between the (aligned) pictures."""
+
+    signal: Signal
+    distance_bits: int
+
+    @property
+    def bits(self) -> int:
+        """Length of the hash."""
+        return self.signal.bits
+
+    @property
+    def similarity(self) -> float:
+        """1 - distance / bits."""
+        return 1.0 - self.distance_bits / self.bits
+
+
+class HashEvidenceDict(TypedDict):
+    """JSON form of ``HashEvidence``."""
+
+    distance_bits: int
+    bits: int
+    similarity: float
+
+
+class ComparisonDict(TypedDict):
+    """JSON form of ``Comparison``."""
+
+    a: str
+    b: str
+    verdict: str
+    score: float
+    explanation: str
+    transform: str
+    hashes: dict[str, HashEvidenceDict]
+    pixels: dict[str, float] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """Verdict, score in [0, 1] and the evidence behind them.
+
+    ``transform`` is what, done to ``a``, best lines it up with ``b``.
+    """
+
+    a: Fingerprint
+    b: Fingerprint
+    verdict: Verdict
+    score: float
+    explanation: str
+    transform: Dihedral = Dihedral.IDENTITY
+    hashes: tuple[HashEvidence, ...] = field(default=())
+    pixels: PixelEvidence | None = None
+
+    def to_dict(self) -> ComparisonDict:
+        """JSON-ready form."""
+        return ComparisonDict(
+            a=self.a.name,
+            b=self.b.name,
+            verdict=self.verdict.value,
+            score=round(self.score, 4),
+            explanation=self.explanation,
+            transform=self.transform.name.lower(),
+            hashes={
+                h.signal.value: HashEvidenceDict(
+                    distance_bits=h.distance_bits, bits=h.bits, similarity=round(h.similarity, 4)
+                )
+                for h in self.hashes
+            },
+            pixels=None
+            if self.pixels is None
+            else {
+                "mse": round(self.pixels.mse, 3),
+                "nrmse": round(self.pixels.nrmse, 4),
+                "ssim": round(self.pixels.ssim, 4),
+                "histogram_distance": round(self.pixels.histogram_distance, 4),
+                "template_correlation": round(self.pixels.template_correlation, 4),
+            },
+        )
+
+
+def _hash_score(distance: int, bits: int) -> float:
+    return float(np.clip(1.0 - 2.0 * distance / bits, 0.0, 1.0))
+
+
+def compare_analyses(a: Analysis, b: Analysis, *, limits: DecodeLimits | None = None) -> Comparison:
+    """Compare two analysed images (see the module docstring)."""
+    fa, fb = a.fingerprint, b.fingerprint
+    if fa.sha256 == fb.sha256:
+        return Comparison(
+            a=fa, b=fb, verdict=Verdict.IDENTICAL, score=1.0, explanation=explain(fa, fb, Verdict.IDENTICAL)
+        )
+    _, turn = fa.dihedral_distance_bits(fb)
+    transform = Dihedral(turn)
+    a_pixels = transform_pixels(a.image.pixels, transform)
+    aligned = fa if transform is Dihedral.IDENTITY else Fingerprint(
+        sha256=fa.sha256, width=fa.width, height=fa.height, byte_size=fa.byte_size, mime=fa.mime,
+        name=fa.name, **perceptual_signals(np.ascontiguousarray(a_pixels)),
+    )  # fmt: skip
+    hashes = tuple(HashEvidence(s, aligned.distance_bits(fb, s)) for s in Signal)
+    by = {h.signal: h.distance_bits for h in hashes}
+
+    if (
+        transform is Dihedral.IDENTITY
+        and (fa.width, fa.height) == (fb.width, fb.height)
+        and by[Signal.PHASH] <= _DIGEST_MAX_PHASH_BITS
+        and by[Signal.PDQ] <= _DIGEST_MAX_PDQ_BITS
+    ):
+        fa = fa if fa.pixel_digest else fa.with_pixel_digest(full_pixel_digest(a.data, limits=limits))
+        fb = fb if fb.pixel_digest else fb.with_pixel_digest(full_pixel_digest(b.data, limits=limits))
+        if fa.pixel_digest == fb.pixel_digest:
+            verdict = Verdict.SAME_PIXELS
+            return Comparison(
+                a=fa, b=fb, verdict=verdict, score=1.0, explanation=explain(fa, fb, verdict), hashes=hashes
+            )
+
+    pixels = pixel_evidence(np.ascontiguousarray(a_pixels), b.image.pixels)
+    hash_score = 0.5 * (_hash_score(by[Signal.PHASH], 64) + _hash_score(by[Signal.PDQ], 256))
+    pixel_score = float(np.clip((pixels.template_correlation - 0.5) / 0.5, 0.0, 1.0)) * max(0.0, pixels.ssim)
+    score = max(hash_score, pixel_score)
+    if hash_score >= _NEAR_SCORE or (pixels.template_correlation >= _NEAR_CORRELATION and pixels.ssim >= _NEAR_SSIM):
+        verdict = Verdict.NEAR_DUPLICATE
+        score = max(score, _NEAR_SCORE)
+    elif score >= _SIMILAR_SCORE:
+        verdict = Verdict.SIMILAR
+        score = min(score, _NEAR_SCORE - 0.01)
+    else:
+        verdict = Verdict.DIFFERENT
+        score = min(score, _SIMILAR_SCORE - 0.01)
+    return Comparison(
+        a=fa, b=fb, verdict=verdict, score=score, transform=transform, hashes=hashes, pixels=pixels,
+        explanation=explain(fa, fb, verdict, transform=transform, pixels=pixels, phash_bits=by[Signal.PHASH]),
+    )  # fmt: skip
+
+
+def compare(
+    a: str | os.PathLike[str] | bytes,
+    b: str | os.PathLike[str] | bytes,
+    *,
+    limits: DecodeLimits | None = None,
+    fetch: FetchLimits | None = None,
+) -> Comparison:
+    """Compare two images given as paths, http(s) URLs or bytes.
+
+    Raises ``FetchError``, ``TooLarge`` and the decoder's ``InputError`` subclasses.
+    """
+    limits = limits or DecodeLimits()
+    sa = read_source(a, max_bytes=limits.max_bytes, fetch=fetch)
+    sb = read_source(b, max_bytes=limits.max_bytes, fetch=fetch)
+    return compare_analyses(
+        analyse(sa.data, name=sa.name, limits=limits),
+        analyse(sb.data, name=sb.name, limits=limits),
+        limits=limits,
+    )
