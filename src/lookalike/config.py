@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from lookalike.errors import ConfigError
 
-__all__ = ["ALL_FORMATS", "DecodeLimits", "FetchLimits"]
+__all__ = ["ALL_FORMATS", "DecodeLimits", "FetchLimits", "Thresholds"]
 
 #: Image formats lookalike decodes, by Pillow's format name. HEIF needs the
 #: optional ``heif`` extra (pillow-heif).
@@ -48,3 +48,20 @@ class FetchLimits:
             raise ConfigError("fetch timeouts and max_bytes must be positive")
         if self.max_redirects < 0:
             raise ConfigError("max_redirects must not be negative")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Thresholds:
+    """Score cut-offs (scores are in [0, 1]) that turn a score into a verdict.
+
+    ``near_duplicate``: at or above, the same picture edited; ``similar``: at or
+    above, worth a person's look. ``lookalike calibrate`` measures them for a
+    precision the user asks for.
+    """
+
+    near_duplicate: float = 0.70
+    similar: float = 0.45
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.similar <= self.near_duplicate <= 1.0:
+            raise ConfigError("thresholds must satisfy 0 <= similar <= near_duplicate <= 1")

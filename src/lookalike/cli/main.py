@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from lookalike.cli import collection
 from lookalike.cli.output import EXIT_FAILED, json_line, reporting_errors
 from lookalike.cli.progress import progress_bar
 from lookalike.fingerprints import default_jobs, fingerprint_files
@@ -78,6 +79,9 @@ def hash_command(
     if failed:
         typer.echo(f"lookalike: {failed} of {len(files)} files could not be fingerprinted", err=True)
         raise typer.Exit(EXIT_FAILED)
+
+
+collection.register(app)
 
 
 def run() -> None:

@@ -1,6 +1,6 @@
 """Fingerprints: one module per signal, the ``Fingerprint`` value object and its codec."""
 
-from lookalike.fingerprints.batch import FileResult, default_jobs, fingerprint_files
+from lookalike.fingerprints.batch import FileResult, analyse_files, default_jobs, fingerprint_files
 from lookalike.fingerprints.codec import (
     fingerprint_from_bytes,
     fingerprint_from_text,
@@ -14,6 +14,7 @@ from lookalike.fingerprints.compute import (
     fingerprint,
     fingerprint_bytes,
     full_pixel_digest,
+    grid_signals,
     perceptual_signals,
 )
 from lookalike.fingerprints.dct import Dihedral, transform_pixels
@@ -29,6 +30,7 @@ __all__ = [
     "FingerprintDict",
     "Signal",
     "analyse",
+    "analyse_files",
     "default_jobs",
     "fingerprint",
     "fingerprint_bytes",
@@ -38,6 +40,7 @@ __all__ = [
     "fingerprint_to_bytes",
     "fingerprint_to_text",
     "full_pixel_digest",
+    "grid_signals",
     "perceptual_signals",
     "transform_pixels",
 ]

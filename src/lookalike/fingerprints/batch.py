@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from lookalike.config import DecodeLimits
+from lookalike.decode import read_source
 from lookalike.errors import InputError
-from lookalike.fingerprints.compute import fingerprint
+from lookalike.fingerprints.compute import Analysis, analyse
 from lookalike.fingerprints.model import Fingerprint
 
-__all__ = ["FileResult", "default_jobs", "fingerprint_files"]
+__all__ = ["FileResult", "analyse_files", "default_jobs", "fingerprint_files"]
 
 
 @dataclass(frozen=True, slots=True)
 class FileResult:
-    """One file's fingerprint, or the error that stopped it (``error_code``, ``error``)."""
+    """One file's fingerprint (and analysis, when asked for), or the error that stopped it."""
 
     path: Path
     fingerprint: Fingerprint | None = None
+    analysis: Analysis | None = None
     error_code: str = ""
     error: str = ""
 
@@ -31,12 +34,32 @@ def default_jobs() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def _one(args: tuple[Path, DecodeLimits]) -> FileResult:
-    path, limits = args
+def _one(args: tuple[Path, DecodeLimits, bool]) -> FileResult:
+    path, limits, keep = args
     try:
-        return FileResult(path=path, fingerprint=fingerprint(path, limits=limits))
+        src = read_source(path, max_bytes=limits.max_bytes)
+        a = analyse(src.data, name=src.name, limits=limits)
+        return FileResult(path=path, fingerprint=a.fingerprint, analysis=a if keep else None)
     except InputError as err:
         return FileResult(path=path, error_code=err.code, error=str(err))
+
+
+def _run(paths: Iterable[Path], jobs: int, limits: DecodeLimits | None, keep: bool) -> Iterator[FileResult]:
+    work = ((p, limits or DecodeLimits(), keep) for p in paths)
+    if jobs <= 1:
+        yield from map(_one, work)
+        return
+    # A bounded window of work in flight: results wait in memory only while
+    # the consumer is behind by fewer than ``window`` files.
+    window = 8 * jobs
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        pending: deque[Future[FileResult]] = deque()
+        for item in work:
+            pending.append(pool.submit(_one, item))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def fingerprint_files(
@@ -47,10 +70,9 @@ def fingerprint_files(
     With ``jobs`` > 1 the work runs in that many processes. A file that cannot
     be read or decoded yields a result with its error; the rest go on.
     """
-    limits = limits or DecodeLimits()
-    work = ((p, limits) for p in paths)
-    if jobs <= 1:
-        yield from map(_one, work)
-        return
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        yield from pool.map(_one, work, chunksize=8)
+    return _run(paths, jobs, limits, keep=False)
+
+
+def analyse_files(paths: Iterable[Path], *, jobs: int = 1, limits: DecodeLimits | None = None) -> Iterator[FileResult]:
+    """``fingerprint_files``, keeping each ``Analysis`` (pixels and bytes) for matching."""
+    return _run(paths, jobs, limits, keep=True)

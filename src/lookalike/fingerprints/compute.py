@@ -28,6 +28,7 @@ __all__ = [
     "fingerprint",
     "fingerprint_bytes",
     "full_pixel_digest",
+    "grid_signals",
     "perceptual_signals",
 ]
 
@@ -39,11 +40,13 @@ WORKING_SIDE = 256
 
 @dataclass(frozen=True, slots=True)
 class Analysis:
-    """A fingerprint together with the (working-size) pixels it was computed from."""
+    """A fingerprint together with the bytes, the working-size pixels and the
+    64 x 64 colour grid it was computed from."""
 
     fingerprint: Fingerprint
     image: DecodedImage
     data: bytes
+    grid: npt.NDArray[np.float64]
 
 
 def analyse(data: bytes, *, name: str = "", limits: DecodeLimits | None = None) -> Analysis:
@@ -57,9 +60,10 @@ def analyse(data: bytes, *, name: str = "", limits: DecodeLimits | None = None) 
         if not name:
             raise
         raise type(err)(f"{name}: {err}") from err
+    grid = colour_grid(image.pixels)
     fp = Fingerprint(
         sha256=hashlib.sha256(data).digest(),
-        **perceptual_signals(image.pixels),
+        **grid_signals(grid),
         width=image.width,
         height=image.height,
         byte_size=len(data),
@@ -67,7 +71,7 @@ def analyse(data: bytes, *, name: str = "", limits: DecodeLimits | None = None) 
         name=name,
         has_alpha=image.has_alpha,
     )
-    return Analysis(fingerprint=fp, image=image, data=data)
+    return Analysis(fingerprint=fp, image=image, data=data, grid=grid)
 
 
 class PerceptualSignals(TypedDict):
@@ -85,7 +89,14 @@ class PerceptualSignals(TypedDict):
 
 def perceptual_signals(pixels: npt.NDArray[np.uint8]) -> PerceptualSignals:
     """Every perceptual hash and statistic of (h, w, 3) uint8 pixels."""
-    colours = colour_grid(pixels)
+    return grid_signals(colour_grid(pixels))
+
+
+def grid_signals(colours: npt.NDArray[np.float64]) -> PerceptualSignals:
+    """Every perceptual hash and statistic of a 64 x 64 x 3 colour grid.
+
+    Area averaging commutes with flips and quarter turns, so the signals of a
+    turned picture are those of its turned grid."""
     grid = luma_grid(colours)
     pdq_hash, quality = pdq(grid)
     return PerceptualSignals(

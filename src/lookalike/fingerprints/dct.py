@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 from functools import lru_cache
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -90,8 +91,11 @@ def phash_variants(coefficients: Float) -> tuple[int, ...]:
     return tuple(_hash(_variant(coefficients, d)) for d in Dihedral)
 
 
-def transform_pixels(pixels: npt.NDArray[np.uint8], which: Dihedral) -> npt.NDArray[np.uint8]:
-    """``pixels`` (h, w, ...) flipped or turned as ``which`` names (a view where NumPy allows)."""
+_Cell = TypeVar("_Cell", bound=np.generic)
+
+
+def transform_pixels(pixels: npt.NDArray[_Cell], which: Dihedral) -> npt.NDArray[_Cell]:
+    """``pixels`` (h, w, ...) — an image or a grid — flipped or turned as ``which`` names (a view)."""
     ops = {
         Dihedral.IDENTITY: lambda x: x,
         Dihedral.FLIP_LR: lambda x: x[:, ::-1],
@@ -102,5 +106,5 @@ def transform_pixels(pixels: npt.NDArray[np.uint8], which: Dihedral) -> npt.NDAr
         Dihedral.ROT270: lambda x: np.rot90(x, -1),
         Dihedral.ANTITRANSPOSE: lambda x: x[::-1, ::-1].swapaxes(0, 1),
     }
-    out: npt.NDArray[np.uint8] = ops[which](pixels)
+    out: npt.NDArray[_Cell] = ops[which](pixels)
     return out

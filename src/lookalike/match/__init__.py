@@ -1,7 +1,10 @@
 """Verdicts, evidence and comparison of fingerprinted images."""
 
+from lookalike.match.candidate import Match, match_fingerprint
 from lookalike.match.compare import Comparison, ComparisonDict, HashEvidence, compare, compare_analyses
 from lookalike.match.pixels import PixelEvidence, pixel_evidence
+from lookalike.match.query import Query
+from lookalike.match.score import bit_score, hash_score, verdict_for
 from lookalike.match.verdict import DUPLICATE_VERDICTS, Verdict
 
 __all__ = [
@@ -9,9 +12,15 @@ __all__ = [
     "Comparison",
     "ComparisonDict",
     "HashEvidence",
+    "Match",
     "PixelEvidence",
+    "Query",
     "Verdict",
+    "bit_score",
     "compare",
     "compare_analyses",
+    "hash_score",
+    "match_fingerprint",
     "pixel_evidence",
+    "verdict_for",
 ]

@@ -20,31 +20,17 @@ from typing import TypedDict
 
 import numpy as np
 
-from lookalike.config import DecodeLimits, FetchLimits
+from lookalike.config import DecodeLimits, FetchLimits, Thresholds
 from lookalike.decode import read_source
-from lookalike.fingerprints import (
-    Analysis,
-    Dihedral,
-    Fingerprint,
-    Signal,
-    analyse,
-    full_pixel_digest,
-    perceptual_signals,
-    transform_pixels,
-)
+from lookalike.fingerprints import Analysis, Dihedral, Fingerprint, Signal, analyse, full_pixel_digest, transform_pixels
 from lookalike.match.explain import explain
 from lookalike.match.pixels import PixelEvidence, pixel_evidence
+from lookalike.match.query import Query
+from lookalike.match.score import hash_score, verdict_for
 from lookalike.match.verdict import Verdict
 
-__all__ = ["Comparison", "ComparisonDict", "HashEvidence", "compare", "compare_analyses"]
+__all__ = ["Comparison", "ComparisonDict", "HashEvidence", "compare", "compare_analyses", "pixel_score"]
 
-# Scores map Hamming distances so that unrelated pictures (about half the bits
-# differ) score 0 and equal hashes score 1.
-_NEAR_SCORE = 0.70
-_SIMILAR_SCORE = 0.45
-# pixel metrics that mark the same picture despite hash drift
-_NEAR_CORRELATION = 0.93
-_NEAR_SSIM = 0.55
 # when to spend a full decode on the pixel digest
 _DIGEST_MAX_PHASH_BITS = 4
 _DIGEST_MAX_PDQ_BITS = 16
@@ -132,24 +118,25 @@ class Comparison:
         )
 
 
-def _hash_score(distance: int, bits: int) -> float:
-    return float(np.clip(1.0 - 2.0 * distance / bits, 0.0, 1.0))
+def pixel_score(pixels: PixelEvidence) -> float:
+    """Score of pixel evidence: geometric mean of the blurred correlation (0 at 0.5 or less) and SSIM."""
+    corr = max(0.0, min(1.0, (pixels.template_correlation - 0.5) / 0.5))
+    return float(np.sqrt(corr * max(0.0, min(1.0, pixels.ssim))))
 
 
-def compare_analyses(a: Analysis, b: Analysis, *, limits: DecodeLimits | None = None) -> Comparison:
+def compare_analyses(
+    a: Analysis, b: Analysis, *, limits: DecodeLimits | None = None, thresholds: Thresholds | None = None
+) -> Comparison:
     """Compare two analysed images (see the module docstring)."""
+    thresholds = thresholds or Thresholds()
     fa, fb = a.fingerprint, b.fingerprint
     if fa.sha256 == fb.sha256:
-        return Comparison(
-            a=fa, b=fb, verdict=Verdict.IDENTICAL, score=1.0, explanation=explain(fa, fb, Verdict.IDENTICAL)
-        )
-    _, turn = fa.dihedral_distance_bits(fb)
-    transform = Dihedral(turn)
-    a_pixels = transform_pixels(a.image.pixels, transform)
-    aligned = fa if transform is Dihedral.IDENTITY else Fingerprint(
-        sha256=fa.sha256, width=fa.width, height=fa.height, byte_size=fa.byte_size, mime=fa.mime,
-        name=fa.name, **perceptual_signals(np.ascontiguousarray(a_pixels)),
-    )  # fmt: skip
+        verdict = Verdict.IDENTICAL
+        return Comparison(a=fa, b=fb, verdict=verdict, score=1.0, explanation=explain(fa, fb, verdict))
+    query = Query.of(a)
+    transform = query.best_turn(fb)
+    aligned = query.turned(transform)
+    assert aligned is not None  # a query made from an Analysis has its pixels
     hashes = tuple(HashEvidence(s, aligned.distance_bits(fb, s)) for s in Signal)
     by = {h.signal: h.distance_bits for h in hashes}
 
@@ -163,23 +150,13 @@ def compare_analyses(a: Analysis, b: Analysis, *, limits: DecodeLimits | None = 
         fb = fb if fb.pixel_digest else fb.with_pixel_digest(full_pixel_digest(b.data, limits=limits))
         if fa.pixel_digest == fb.pixel_digest:
             verdict = Verdict.SAME_PIXELS
-            return Comparison(
-                a=fa, b=fb, verdict=verdict, score=1.0, explanation=explain(fa, fb, verdict), hashes=hashes
-            )
+            explanation = explain(fa, fb, verdict)
+            return Comparison(a=fa, b=fb, verdict=verdict, score=1.0, explanation=explanation, hashes=hashes)
 
-    pixels = pixel_evidence(np.ascontiguousarray(a_pixels), b.image.pixels)
-    hash_score = 0.5 * (_hash_score(by[Signal.PHASH], 64) + _hash_score(by[Signal.PDQ], 256))
-    pixel_score = float(np.clip((pixels.template_correlation - 0.5) / 0.5, 0.0, 1.0)) * max(0.0, pixels.ssim)
-    score = max(hash_score, pixel_score)
-    if hash_score >= _NEAR_SCORE or (pixels.template_correlation >= _NEAR_CORRELATION and pixels.ssim >= _NEAR_SSIM):
-        verdict = Verdict.NEAR_DUPLICATE
-        score = max(score, _NEAR_SCORE)
-    elif score >= _SIMILAR_SCORE:
-        verdict = Verdict.SIMILAR
-        score = min(score, _NEAR_SCORE - 0.01)
-    else:
-        verdict = Verdict.DIFFERENT
-        score = min(score, _SIMILAR_SCORE - 0.01)
+    a_pixels = np.ascontiguousarray(transform_pixels(a.image.pixels, transform))
+    pixels = pixel_evidence(a_pixels, b.image.pixels)
+    score = max(hash_score(by), pixel_score(pixels))
+    verdict = verdict_for(score, thresholds)
     return Comparison(
         a=fa, b=fb, verdict=verdict, score=score, transform=transform, hashes=hashes, pixels=pixels,
         explanation=explain(fa, fb, verdict, transform=transform, pixels=pixels, phash_bits=by[Signal.PHASH]),
@@ -192,6 +169,7 @@ def compare(
     *,
     limits: DecodeLimits | None = None,
     fetch: FetchLimits | None = None,
+    thresholds: Thresholds | None = None,
 ) -> Comparison:
     """Compare two images given as paths, http(s) URLs or bytes.
 

@@ -1,0 +1,186 @@
+"""Commands over a persistent index: index, check, remove, review, stats."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lookalike.cli.output import EXIT_FAILED, json_line, reporting_errors
+from lookalike.cli.progress import progress_bar
+from lookalike.decode import is_url, read_source
+from lookalike.errors import InputError
+from lookalike.fingerprints import FileResult, Fingerprint, analyse, analyse_files, default_jobs, fingerprint_files
+from lookalike.index import DEFAULT_SCOPE, CheckResult, Decision, Index
+from lookalike.walk import iter_image_files
+
+DbOption = Annotated[Path, typer.Option("--db", help="The index database (an SQLite file; created if missing).")]
+ScopeOption = Annotated[str, typer.Option("--scope", help="The collection (user, album…) to work in.")]
+JobsOption = Annotated[int, typer.Option("--jobs", "-j", min=0, help="Processes for fingerprinting; 0 = all cores.")]
+
+_BATCH = 64
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+    app.command("index")(index_command)
+    app.command("check")(check_command)
+    app.command("remove")(remove_command)
+    app.command("stats")(stats_command)
+    review = typer.Typer(help="Potential duplicates waiting for a person's decision.", invoke_without_command=True)
+    review.callback()(review_list)
+    review.command("decide")(review_decide)
+    app.add_typer(review, name="review")
+
+
+def index_command(
+    paths: Annotated[list[Path], typer.Argument(help="Image files and folders (searched recursively).")],
+    db: DbOption,
+    scope: ScopeOption = DEFAULT_SCOPE,
+    jobs: JobsOption = 0,
+) -> None:
+    """Add images to the index; report how many were added, already present, or failed."""
+    files = list(iter_image_files(paths))
+    added = present = failed = 0
+    with reporting_errors(), Index(db) as index:
+        batch: list[tuple[Fingerprint, str]] = []
+
+        def flush() -> None:
+            nonlocal added, present
+            for r in index.add_fingerprints(batch, scope=scope):
+                added += r.added
+                present += not r.added
+            batch.clear()
+
+        with progress_bar(total=len(files), enabled=len(files) >= 20, label="indexing") as advance:
+            for r in fingerprint_files(files, jobs=jobs or default_jobs()):
+                advance()
+                if r.fingerprint is None:
+                    failed += 1
+                    typer.echo(f"{r.path}: error: {r.error}", err=True)
+                    continue
+                batch.append((r.fingerprint, str(r.path)))
+                if len(batch) >= _BATCH:
+                    flush()
+            flush()
+    typer.echo(f"added {added}, already present {present}, failed {failed}")
+    if failed:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _analysed(inputs: list[str], jobs: int, index: Index) -> Iterator[FileResult]:
+    """Analyses of the inputs in order: files in parallel processes, URLs fetched here."""
+    paths = [Path(i) for i in inputs if not is_url(i)]
+    from_files = analyse_files(paths, jobs=jobs, limits=index.limits)
+    for item in inputs:
+        if not is_url(item):
+            yield next(from_files)
+            continue
+        try:
+            src = read_source(item, max_bytes=index.limits.max_bytes, fetch=index.fetch)
+            yield FileResult(path=Path(item), analysis=analyse(src.data, name=item, limits=index.limits))
+        except InputError as err:
+            yield FileResult(path=Path(item), error_code=err.code, error=str(err))
+
+
+def check_command(
+    inputs: Annotated[list[str], typer.Argument(help="Image files, folders or http(s) URLs to check.")],
+    db: DbOption,
+    scope: ScopeOption = DEFAULT_SCOPE,
+    top: Annotated[int, typer.Option("--top", min=1, help="Matches to report per input.")] = 10,
+    jobs: JobsOption = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON line per input.")] = False,
+) -> None:
+    """Is each image already in the index? One line per input with its verdict and matches."""
+    expanded = [i if is_url(i) else str(p) for i in inputs for p in ([Path(i)] if is_url(i) else iter_image_files([i]))]
+    failed = 0
+    with reporting_errors(), Index(db) as index:
+        with progress_bar(
+            total=len(expanded), enabled=not as_json and len(expanded) >= 20, label="checking"
+        ) as advance:
+            for item, r in zip(expanded, _analysed(expanded, jobs or default_jobs(), index)):
+                advance()
+                if r.analysis is None:
+                    failed += 1
+                    if as_json:
+                        json_line({"path": item, "error": {"code": r.error_code, "message": r.error}})
+                    else:
+                        typer.echo(f"{item}: error: {r.error}", err=True)
+                    continue
+                result = index.check_analysis(r.analysis, scope=scope, top=top)
+                _print_check(item, result, as_json)
+    if failed:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _print_check(item: str, result: CheckResult, as_json: bool) -> None:
+    if as_json:
+        json_line({"path": item, "verdict": result.verdict, "matches": [m.to_dict() for m in result.matches]})
+        return
+    typer.echo(f"{item}: {result.verdict}")
+    for m in result.matches:
+        if m.verdict.value != "different":
+            typer.echo(f"  {m.score:.3f}  {m.verdict.value:14s}  {m.image_id}  {m.file.source}  — {m.explanation}")
+
+
+def remove_command(
+    image_ids: Annotated[list[str], typer.Argument(help="Image ids to delete from the index.")],
+    db: DbOption,
+    scope: ScopeOption = DEFAULT_SCOPE,
+) -> None:
+    """Delete images (all their files) from the index."""
+    with reporting_errors(), Index(db) as index:
+        for image_id in image_ids:
+            index.remove(image_id, scope=scope)
+            typer.echo(f"removed {image_id}")
+
+
+def review_list(
+    ctx: typer.Context,
+    db: DbOption,
+    scope: Annotated[str | None, typer.Option("--scope", help="Only this scope (default: all).")] = None,
+    show_all: Annotated[bool, typer.Option("--all", help="Include pairs already decided.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON line per pair.")] = False,
+) -> None:
+    """List potential-duplicate pairs waiting for a decision (`review decide` records one)."""
+    if ctx.invoked_subcommand is not None:
+        ctx.obj = db
+        return
+    with reporting_errors(), Index(db) as index:
+        pairs = index.review(scope=scope, decision=None if show_all else Decision.PENDING)
+    for p in pairs:
+        if as_json:
+            json_line(
+                {"pair": p.pk, "scope": p.scope, "a": p.a_id, "b": p.b_id, "score": round(p.score, 4),
+                 "verdict": p.verdict, "evidence": p.evidence, "decision": p.decision.value}
+            )  # fmt: skip
+        else:
+            typer.echo(
+                f"#{p.pk}  {p.scope}  {p.a_id} ~ {p.b_id}  score {p.score:.3f}  {p.decision.value}  {p.evidence}"
+            )
+    if not pairs and not as_json:
+        typer.echo("nothing to review")
+
+
+def review_decide(
+    ctx: typer.Context,
+    pair: Annotated[int, typer.Argument(help="The pair number shown by `lookalike review`.")],
+    decision: Annotated[Decision, typer.Argument(help="duplicate or not_duplicate.")],
+) -> None:
+    """Record a decision on a pair; later checks and scans honour it."""
+    with reporting_errors(), Index(ctx.obj) as index:
+        p = index.decide(pair, decision)
+    typer.echo(f"#{p.pk} {p.a_id} ~ {p.b_id}: {p.decision.value}")
+
+
+def stats_command(db: DbOption) -> None:
+    """Counts of scopes, images, files and review pairs."""
+    with reporting_errors(), Index(db) as index:
+        s = index.stats()
+        memory = index.memory_bytes()
+    typer.echo(
+        f"scopes {s.scopes}, images {s.images}, files {s.files}, review pending {s.review_pending}, "
+        f"decided {s.review_decided}; {s.bytes_on_disk:,} bytes on disk, {memory:,} bytes of in-memory index"
+    )

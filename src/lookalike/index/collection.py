@@ -1,0 +1,356 @@
+"""``Index``: the persistent collection that answers "have I already got this image?".
+
+Storage is a ``SQLiteStore``; near look-ups go through an in-memory
+``HammingIndex`` of every file's pHash, rebuilt from the database on open and
+brought up to date from the store's change log before every look-up, so a
+restart loses nothing and processes sharing one database see each other's
+additions.
+
+A check runs a cascade, cheapest first:
+1. exact: the SHA-256 of the bytes (an indexed SQL look-up);
+2. candidates: the eight flip/turn variants of the query's pHash, searched
+   within ``RETRIEVAL_RADIUS`` bits, in the query's scope only;
+3. scoring: each candidate's hashes against the query turned the same way;
+   the best file of each image stands for it (renditions);
+4. same pixels: a close, same-size best match is settled by the pixel digest;
+5. decisions: what a person decided on a pair is applied.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypedDict
+
+import numpy as np
+
+from lookalike.config import DecodeLimits, FetchLimits, Thresholds
+from lookalike.decode import read_source
+from lookalike.errors import LookalikeError
+from lookalike.fingerprints import Analysis, Fingerprint, Signal, analyse, full_pixel_digest
+from lookalike.index.hamming import HammingIndex
+from lookalike.index.records import Decision, ImageRecord, ReviewPair, StoredFile, StoreStats
+from lookalike.index.sqlite import CodeRow, NewFile, SQLiteStore
+from lookalike.match import Match, Query, Verdict, match_fingerprint
+
+__all__ = ["DEFAULT_SCOPE", "RETRIEVAL_RADIUS", "AddResult", "CheckMatch", "CheckResult", "Index"]
+
+DEFAULT_SCOPE = "default"
+
+#: pHash bits within which stored pictures become candidates. Unrelated
+#: pictures differ in about 32 bits (standard deviation about 4), so 16 admits
+#: few strangers while keeping heavily edited copies.
+RETRIEVAL_RADIUS = 16
+
+_DIGEST_MAX_PHASH_BITS = 4
+_DIGEST_MAX_PDQ_BITS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class AddResult:
+    """What ``Index.add`` did: the image id the file is stored under, and whether it was new."""
+
+    image_id: str
+    file_pk: int
+    added: bool
+
+
+class CheckMatchDict(TypedDict):
+    """JSON form of ``CheckMatch``."""
+
+    id: str
+    path: str
+    rendition: str
+    score: float
+    verdict: str
+    explanation: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckMatch:
+    """One stored image that matches a query."""
+
+    image_id: str
+    file: StoredFile
+    score: float
+    verdict: Verdict
+    explanation: str
+
+    def to_dict(self) -> CheckMatchDict:
+        """JSON-ready form."""
+        return CheckMatchDict(
+            id=self.image_id,
+            path=self.file.source,
+            rendition=self.file.rendition,
+            score=round(self.score, 4),
+            verdict=self.verdict.value,
+            explanation=self.explanation,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """The answer for one query: its overall verdict and the ranked matches (best first)."""
+
+    fingerprint: Fingerprint
+    matches: tuple[CheckMatch, ...]
+
+    @property
+    def verdict(self) -> str:
+        """The best match's verdict, or ``unique`` when nothing is even similar."""
+        if self.matches and self.matches[0].verdict is not Verdict.DIFFERENT:
+            return self.matches[0].verdict.value
+        return "unique"
+
+
+class Index:
+    """A persistent, scoped collection of image fingerprints (see the module docstring)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        limits: DecodeLimits | None = None,
+        fetch: FetchLimits | None = None,
+        thresholds: Thresholds | None = None,
+    ) -> None:
+        self.store = SQLiteStore(path)
+        self.limits = limits or DecodeLimits()
+        self.fetch = fetch
+        self.thresholds = thresholds or Thresholds()
+        self._phash = HammingIndex(64)
+        self._scope_of = np.full(1024, -1, dtype=np.int32)
+        self._seq = self.store.last_change()
+        for rows in self.store.codes():
+            self._insert_codes(rows)
+
+    def close(self) -> None:
+        """Close the database."""
+        self.store.close()
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- keeping the in-memory index in step with the database ---------------------------------
+
+    def _insert_codes(self, rows: Sequence[CodeRow]) -> None:
+        if not rows:
+            return
+        pks = np.fromiter((r.pk for r in rows), dtype=np.int64, count=len(rows))
+        top = int(pks.max())
+        if top >= len(self._scope_of):
+            grown = np.full(max(top + 1, 2 * len(self._scope_of)), -1, dtype=np.int32)
+            grown[: len(self._scope_of)] = self._scope_of
+            self._scope_of = grown
+        self._scope_of[pks] = np.fromiter((r.scope_pk for r in rows), dtype=np.int32, count=len(rows))
+        self._phash.add(pks, np.fromiter((r.phash for r in rows), dtype=np.uint64, count=len(rows)))
+
+    def refresh(self) -> None:
+        """Apply what other processes (or this one) changed in the database since the last look."""
+        seq, added, removed = self.store.changes_since(self._seq)
+        if removed:
+            gone = np.asarray(removed, dtype=np.int64)
+            self._phash.remove(gone)
+            self._scope_of[gone[gone < len(self._scope_of)]] = -1
+        self._insert_codes(added)
+        self._seq = seq
+
+    # ---- adding and removing -------------------------------------------------------------------
+
+    def add(
+        self,
+        image: str | os.PathLike[str] | bytes,
+        *,
+        id: str | None = None,
+        scope: str = DEFAULT_SCOPE,
+        rendition: str = "",
+        source: str | None = None,
+    ) -> AddResult:
+        """Fingerprint and store an image (a path, URL or bytes) under ``id`` (assigned when None).
+
+        Adding bytes already in the scope returns the existing image id. Pairs
+        judged ``similar`` to stored images go to the review list.
+        Raises ``InputError`` subclasses for unreadable images.
+        """
+        src = read_source(image, max_bytes=self.limits.max_bytes, fetch=self.fetch)
+        name = source if source is not None else ("" if isinstance(image, bytes) else src.name)
+        analysis = analyse(src.data, name=name, limits=self.limits)
+        return self.add_fingerprints([(analysis.fingerprint, name)], scope=scope, image_id=id, rendition=rendition)[0]
+
+    def add_fingerprints(
+        self,
+        items: Sequence[tuple[Fingerprint, str]],
+        *,
+        scope: str = DEFAULT_SCOPE,
+        image_id: str | None = None,
+        rendition: str = "",
+    ) -> list[AddResult]:
+        """Store already computed fingerprints (with their sources) in one transaction."""
+        stored = self.store.add_files(
+            NewFile(fingerprint=fp, scope=scope, source=src, image_id=image_id, rendition=rendition)
+            for fp, src in items
+        )
+        self.refresh()
+        for file, new in stored:
+            if new:
+                self._record_review(file)
+        return [AddResult(image_id=f.image_id, file_pk=f.pk, added=new) for f, new in stored]
+
+    def _record_review(self, file: StoredFile) -> None:
+        for m in self._matches(Query(file.fingerprint), file.scope, exclude_image=file.image_pk):
+            if m.verdict is Verdict.SIMILAR:
+                self.store.add_review(
+                    file.scope, m.file.image_pk, file.image_pk, score=m.score, verdict=m.verdict.value,
+                    evidence=m.explanation,
+                )  # fmt: skip
+
+    def remove(self, image_id: str, *, scope: str = DEFAULT_SCOPE) -> None:
+        """Delete an image and all its files. Raises ``NotFound``."""
+        self.store.remove_image(scope, image_id)
+        self.refresh()
+
+    def get(self, image_id: str, *, scope: str = DEFAULT_SCOPE) -> ImageRecord:
+        """An image with its files. Raises ``NotFound``."""
+        return self.store.image(scope, image_id)
+
+    # ---- looking up ----------------------------------------------------------------------------
+
+    def check(self, image: str | os.PathLike[str] | bytes, *, scope: str = DEFAULT_SCOPE, top: int = 10) -> CheckResult:
+        """Is this picture (a path, URL or bytes) already in ``scope``? Stores nothing.
+
+        Raises ``InputError`` subclasses for unreadable images.
+        """
+        src = read_source(image, max_bytes=self.limits.max_bytes, fetch=self.fetch)
+        return self.check_analysis(analyse(src.data, name=src.name, limits=self.limits), scope=scope, top=top)
+
+    def check_analysis(self, analysis: Analysis, *, scope: str = DEFAULT_SCOPE, top: int = 10) -> CheckResult:
+        """``check`` for an image analysed already."""
+        self.refresh()
+        query = Query.of(analysis)
+        matches = self._matches(query, scope)
+        matches = self._settle_same_pixels(query, matches)
+        matches = self._apply_decisions(matches)
+        return CheckResult(fingerprint=query.fingerprint, matches=tuple(matches[:top]))
+
+    def similar(self, image_id: str, *, scope: str = DEFAULT_SCOPE, top: int = 10) -> list[CheckMatch]:
+        """Stored images that match image ``image_id`` (any of its files), best first. Raises ``NotFound``."""
+        record = self.store.image(scope, image_id)
+        self.refresh()
+        best: dict[int, CheckMatch] = {}
+        for f in record.files:
+            for m in self._matches(Query(f.fingerprint), scope, exclude_image=record.pk):
+                if m.file.image_pk not in best or m.score > best[m.file.image_pk].score:
+                    best[m.file.image_pk] = m
+        return sorted(best.values(), key=lambda m: (-m.score, m.image_id))[:top]
+
+    def _candidates(self, query: Query, scope_pk: int) -> list[int]:
+        codes = np.array(query.fingerprint.phash_variants, dtype=np.uint64)
+        found = [ids for ids, _ in self._phash.radius_many(codes, RETRIEVAL_RADIUS)]
+        pks = np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
+        pks = pks[self._scope_of[pks] == scope_pk]
+        return [int(p) for p in pks]
+
+    def _matches(self, query: Query, scope: str, *, exclude_image: int | None = None) -> list[CheckMatch]:
+        """Every candidate of ``scope`` scored, one (the best file) per image, best first."""
+        scope_pk = self.store.scope_pk(scope)
+        if scope_pk is None:
+            return []
+        files = {f.pk: f for f in self.store.files_by_sha(scope, query.fingerprint.sha256)}
+        for f in self.store.files(self._candidates(query, scope_pk)):
+            files.setdefault(f.pk, f)
+        best: dict[int, tuple[Match, StoredFile]] = {}
+        for f in files.values():
+            if f.image_pk == exclude_image or f.scope != scope:
+                continue
+            m = match_fingerprint(query, f.fingerprint, self.thresholds)
+            if f.image_pk not in best or m.score > best[f.image_pk][0].score:
+                best[f.image_pk] = (m, f)
+        ranked = sorted(best.values(), key=lambda mf: (-mf[0].score, mf[1].image_id))
+        return [CheckMatch(f.image_id, f, m.score, m.verdict, m.explanation) for m, f in ranked]
+
+    def _settle_same_pixels(self, query: Query, matches: list[CheckMatch]) -> list[CheckMatch]:
+        """Turn a close, same-size near-duplicate into ``same_pixels`` when the pixel digests agree."""
+        if not matches or matches[0].verdict is not Verdict.NEAR_DUPLICATE or not query.data:
+            return matches
+        q, s = query.fingerprint, matches[0].file.fingerprint
+        if (q.width, q.height) != (s.width, s.height):
+            return matches
+        if (
+            q.distance_bits(s, Signal.PHASH) > _DIGEST_MAX_PHASH_BITS
+            or q.distance_bits(s, Signal.PDQ) > _DIGEST_MAX_PDQ_BITS
+        ):
+            return matches
+        stored_digest = s.pixel_digest or self._stored_digest(matches[0].file)
+        if stored_digest is None:
+            return matches
+        if full_pixel_digest(query.data, limits=self.limits) != stored_digest:
+            return matches
+        first = matches[0]
+        same = CheckMatch(
+            first.image_id, first.file, 1.0, Verdict.SAME_PIXELS,
+            "the same pixels in a different file (lossless re-encode or metadata change)",
+        )  # fmt: skip
+        return [same, *matches[1:]]
+
+    def _stored_digest(self, file: StoredFile) -> bytes | None:
+        """The pixel digest of a stored file, computed from its source when still readable, and kept."""
+        path = Path(file.source)
+        if not file.source or not path.is_file():
+            return None
+        try:
+            digest = full_pixel_digest(read_source(path, max_bytes=self.limits.max_bytes).data, limits=self.limits)
+        except LookalikeError:
+            return None
+        fp = file.fingerprint.with_pixel_digest(digest)
+        if path.stat().st_size == fp.byte_size:
+            self.store.set_pixel_digest(file.pk, fp)
+        return digest
+
+    def _apply_decisions(self, matches: list[CheckMatch]) -> list[CheckMatch]:
+        """A person's decisions between the best match and the others override the scores."""
+        if len(matches) < 2 or not matches[0].verdict.is_duplicate:
+            return matches
+        anchor = matches[0].file.image_pk
+        decided = self.store.decisions([anchor])
+        if not decided:
+            return matches
+        out = [matches[0]]
+        for m in matches[1:]:
+            d = decided.get((min(anchor, m.file.image_pk), max(anchor, m.file.image_pk)))
+            if d is Decision.NOT_DUPLICATE:
+                m = CheckMatch(
+                    m.image_id, m.file, min(m.score, self.thresholds.similar * 0.99), Verdict.DIFFERENT,
+                    f"a person marked this as not a duplicate of {matches[0].image_id}",
+                )  # fmt: skip
+            elif d is Decision.DUPLICATE and not m.verdict.is_duplicate:
+                m = CheckMatch(
+                    m.image_id, m.file, max(m.score, self.thresholds.near_duplicate), Verdict.NEAR_DUPLICATE,
+                    f"a person marked this as a duplicate of {matches[0].image_id}",
+                )  # fmt: skip
+            out.append(m)
+        return sorted(out, key=lambda m: (-m.score, m.image_id))
+
+    # ---- review --------------------------------------------------------------------------------
+
+    def review(
+        self, *, scope: str | None = DEFAULT_SCOPE, decision: Decision | None = Decision.PENDING
+    ) -> list[ReviewPair]:
+        """Potential-duplicate pairs (pending by default), best score first."""
+        return self.store.reviews(scope, decision)
+
+    def decide(self, pair_pk: int, decision: Decision, *, scope: str | None = None) -> ReviewPair:
+        """Record a person's decision on a review pair. Raises ``NotFound``."""
+        return self.store.decide(pair_pk, decision, scope)
+
+    def stats(self) -> StoreStats:
+        """Counts of what is stored."""
+        return self.store.stats()
+
+    def memory_bytes(self) -> int:
+        """Bytes held by the in-memory index structures."""
+        return int(self._phash.nbytes() + self._scope_of.nbytes)

@@ -1,0 +1,521 @@
+"""Exact search of binary codes by Hamming distance, in memory.
+
+Method: multi-index hashing (M. Norouzi, A. Punjani, D. J. Fleet, "Fast search in Hamming
+space with multi-index hashing", CVPR 2012). Every code is cut into m disjoint substrings,
+three per 64-bit word (22, 21 and 21 bits). Write r = s*m + a with 0 <= a < m. If two codes
+differ in at most r bits then a + 1 chosen substrings cannot all differ in more than s bits and
+the others in more than s - 1, or the distance would be at least (a+1)(s+1) + (m-a-1)s = r + 1.
+So a radius-r query probes, in each substring table, every key within s (or s - 1) bits of the
+query's own key, gathers the rows filed under those keys and verifies their full distance with
+``np.bitwise_count``: no false negatives, no false positives.
+
+Memory layout of a frozen part holding n codes in m tables (numpy arrays only, no dicts):
+
+* ``codes``  uint64 (n, bits/64), big-endian words (bit 0 is the top bit of word 0), with the
+  rows grouped by the first substring: that table needs no permutation, and its candidates are
+  contiguous runs of ``codes``, the cheapest to gather;
+* ``ids``    int64 (n,) in row order, and ``sorter`` uint32 (n,) listing the rows by id, so an id
+  is found by binary search;
+* ``perm``   uint32 ((m-1)*n,): each other table's rows, sorted by that table's key;
+* ``offs``   uint32 (sum of 2**p_t, plus 1), CSR bucket bounds of all tables end to end: bucket k
+  of table t spans positions [offs[base_t + k], offs[base_t + k + 1]); positions below (m-1)*n
+  index ``perm``, the rest are rows (plus (m-1)*n) of the first table.
+
+A table keys on only the first p_t = min(width, log2(n/3.2)) bits of its substring. A substring
+within s bits of the query's is also within s bits on its prefix, so the search stays exact
+while the offsets stay below 4 bytes a code: 64-bit codes cost 8 + 8 + 4 + 8 + <4 < 32 bytes.
+
+Updates: new codes go to a small delta buffer that every query scans. A full delta becomes a
+new frozen part, and parts are merged log-structured style (a part absorbs the next one once
+that is a quarter of its size), so bulk loading costs O(n log n) overall and few parts exist.
+Removed or replaced rows of a part become sorted tombstones filtered out of the hits. Where
+probing would verify more than 1/16 of a part (small part, large radius, a query inside a huge
+cluster), a plain vectorised scan of that part is used instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import os
+import zipfile
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from lookalike.errors import ConfigError, StoreError
+
+__all__ = ["Code", "HammingIndex"]
+
+I64 = npt.NDArray[np.int64]
+U64 = npt.NDArray[np.uint64]
+U32 = npt.NDArray[np.uint32]
+#: one query code: an int, a numpy uint64 (64-bit codes), or bits/8 big-endian bytes
+Code = int | np.uint64 | npt.NDArray[np.uint8] | npt.NDArray[np.uint64]
+
+_FORMAT = "lookalike.HammingIndex/1"
+_WIDTHS = (22, 21, 21)  # substring widths in each 64-bit word (Norouzi et al.: about log2 n)
+_TABLES_FROM = 1 << 14  # below this many codes a scan beats any table
+_DELTA_MAX = 1 << 13  # scanning this many codes costs a fraction of one probe set
+_OFFSET_BYTES = 3.5  # per code, for all offset arrays: with 8 + 8 + 4 + 8 the total stays < 32
+_MAX_PROBES = 1 << 18
+_SCAN_FRACTION = 1 / 16  # verifying a candidate costs about as much as scanning 16 codes
+_CHUNK = 1024  # queries per vectorised batch; bounds the candidate arrays
+_NONE = np.empty(0, np.int64)
+
+
+@dataclass(frozen=True, eq=False)
+class _Plan:
+    """The probes of one radius: per probe its table and the XOR mask on the query's key.
+
+    Probes of the permuted tables come first (``explicit`` of them), then the first table's.
+    """
+
+    table: npt.NDArray[np.intp]
+    mask: I64
+    base: I64  # where the probe's table starts in the offsets array
+    explicit: int
+
+
+def _masks(bits: int, weight: int) -> I64:
+    """All integers below 2**bits with at most ``weight`` set bits, built one bit at a time."""
+    out = np.zeros(1, np.int64)
+    for b in range(bits):
+        out = np.concatenate([out, out[np.bitwise_count(out) < weight] | (1 << b)])
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _plan(key_bits: tuple[int, ...], r: int) -> _Plan | None:
+    """Probes for radius r, or None if there are too many. The last table is the first
+    substring's, whose candidates are cheapest, so it is first to get the larger radius s."""
+    m = len(key_bits)
+    s, a = divmod(r, m)
+    rank = [m - 1, *range(m - 1)]  # position in the order of preference
+    radii = [min(p, s if rank.index(t) <= a else s - 1) for t, p in enumerate(key_bits)]
+    if sum(math.comb(p, j) for p, rad in zip(key_bits, radii) for j in range(rad + 1)) > _MAX_PROBES:
+        return None
+    masks = [_masks(p, rad) if rad >= 0 else np.empty(0, np.int64) for p, rad in zip(key_bits, radii)]
+    table = np.repeat(np.arange(m, dtype=np.intp), [len(x) for x in masks])
+    bases = np.cumsum([0, *(1 << p for p in key_bits[:-1])]).astype(np.int64)
+    return _Plan(table, np.concatenate(masks), bases[table], int(np.count_nonzero(table < m - 1)))
+
+
+def _distances(codes: U64, q: U64) -> I64:
+    """Hamming distance of each row of ``codes`` (k, w) to ``q`` (w,) or (k, w)."""
+    x: npt.NDArray[np.uint8] = np.bitwise_count(codes ^ q)
+    return (x[:, 0] if x.shape[1] == 1 else x.sum(axis=1, dtype=np.uint16)).astype(np.int64)
+
+
+def _unique(values: I64) -> I64:
+    """Sorted distinct values (np.unique is many times slower than a sort in numpy 2.4)."""
+    values = np.sort(values)
+    return values[_firsts(values)]
+
+
+def _firsts(values: I64) -> npt.NDArray[np.bool_]:
+    """Where each run of equal values starts."""
+    first = np.ones(len(values), np.bool_)
+    np.not_equal(values[1:], values[:-1], out=first[1:])
+    return first
+
+
+def _cat(arrays: list[I64]) -> I64:
+    """np.concatenate, without its copy for a single array or its error for none."""
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays) if arrays else _NONE
+
+
+def _in_sorted(values: I64, sorted_set: I64) -> npt.NDArray[np.bool_]:
+    """Membership of each value in a sorted array (np.isin sorts both sides; this sorts neither)."""
+    if not len(sorted_set):
+        return np.zeros(len(values), np.bool_)
+    pos = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
+    return np.asarray(sorted_set[pos] == values)
+
+
+@dataclass(frozen=True, eq=False)
+class _Part:
+    """An immutable, searchable set of codes; see the module docstring for the layout."""
+
+    ids: I64
+    codes: U64
+    sorter: U32
+    perm: U32
+    offs: U32
+    key_bits: tuple[int, ...]  # p_t of each table, the first substring's last; empty: always scan
+    tables: tuple[tuple[int, int, int], ...]  # per table: word, shift and mask giving its key
+
+    @staticmethod
+    def build(ids: I64, codes: U64) -> _Part:
+        """Freeze unique ``ids`` with their ``codes`` (n, w) into tables chosen for n."""
+        n, w = codes.shape
+        layout: list[tuple[int, int, int]] = []  # (key bits, word, shift)
+        if n >= _TABLES_FROM:
+            widths = [width for _ in range(w) for width in _WIDTHS]
+            # Key prefixes as wide as the offsets budget allows: equal ones first, then one bit
+            # more for each table in turn, the first substring's (cheapest to verify) first.
+            room = _OFFSET_BYTES * n / 4 / len(widths)
+            keys = [min(width, max(1, int(math.log2(room)))) for width in widths]
+            for t in range(len(keys)):
+                if keys[t] < widths[t] and 4 * (sum(1 << p for p in keys) + (1 << keys[t])) <= _OFFSET_BYTES * n:
+                    keys[t] += 1
+            layout = [(p, t // 3, 64 - (0, 22, 43)[t % 3] - p) for t, p in enumerate(keys)]
+            # Widest keys first (fewer candidates per probe); the first substring goes last.
+            layout = sorted(layout[1:], key=lambda t: -t[0]) + layout[:1]
+        m = len(layout)
+        if m * n >= 1 << 32:
+            raise StoreError(f"{n} codes are too many for one index part (uint32 positions)")
+
+        def key(t: int) -> I64:
+            p, word, shift = layout[t]
+            return ((codes[:, word] >> np.uint64(shift)) & np.uint64((1 << p) - 1)).astype(np.int64)
+
+        if m:  # group the rows by the first substring's key: that table is then implicit
+            order = np.argsort(key(m - 1))
+            ids, codes = ids[order], codes[order]
+        perm = np.empty(max(m - 1, 0) * n, np.uint32)
+        offs = np.zeros(sum(1 << p for p, _, _ in layout) + 1, np.uint32)
+        tables, base = [], 0
+        for t, (p, word, shift) in enumerate(layout):
+            k = key(t)
+            if t < m - 1:
+                perm[t * n : (t + 1) * n] = np.argsort(k)
+            offs[base + 1 : base + (1 << p) + 1] = t * n + np.cumsum(np.bincount(k, minlength=1 << p))
+            tables.append((word, shift, (1 << p) - 1))
+            base += 1 << p
+        sorter = np.argsort(ids).astype(np.uint32)
+        return _Part(ids, codes, sorter, perm, offs, tuple(p for p, _, _ in layout), tuple(tables))
+
+    def find(self, ids: I64) -> I64:
+        """The row of each id, or -1: a binary search over ``sorter``, vectorised across ids."""
+        n = len(self.ids)
+        if len(ids) * n.bit_length() > n // 8:  # many ids: materialising the sorted ids is cheaper
+            pos = np.searchsorted(self.ids[self.sorter], ids)
+        else:
+            pos = np.zeros(len(ids), np.int64)  # ends as the count of stored ids below each id
+            step = 1 << (n.bit_length() - 1)
+            while step:
+                probe = np.minimum(pos + step, n)
+                pos = np.where(self.ids[self.sorter[probe - 1]] < ids, probe, pos)
+                step >>= 1
+        rows = self.sorter[np.minimum(pos, n - 1)].astype(np.int64)
+        return np.where(self.ids[rows] == ids, rows, -1)
+
+    def _verify(self, rows: I64, q: U64, r: int) -> tuple[I64, I64]:
+        """Indices into ``rows`` of the codes within r of ``q`` ((w,) or one per row), and
+        their distances."""
+        if self.codes.shape[1] == 1:  # gathering from a 1-d array is markedly faster
+            x = self.codes[:, 0].take(rows)
+            d: npt.NDArray[np.uint8] = np.bitwise_count(np.bitwise_xor(x, q[..., 0], out=x))
+        else:
+            d = np.bitwise_count(self.codes.take(rows, axis=0) ^ q).sum(axis=1, dtype=np.uint16)
+        hit = np.flatnonzero(d <= r)
+        return hit, d[hit].astype(np.int64)
+
+    def search(self, qs: U64, r: int, dead: I64) -> tuple[I64, I64, I64]:
+        """(query, distance, row) of the live rows within r of each query, in no order; a row
+        met in several tables comes once per table."""
+        plan = _plan(self.key_bits, r) if self.key_bits else None
+        hits, scan = self._probe(qs, r, plan) if plan else ([], np.arange(len(qs), dtype=np.int64))
+        for i in scan:
+            d = _distances(self.codes, qs[i])
+            rows = np.flatnonzero(d <= r)
+            hits.append((np.full(len(rows), i, np.int64), d[rows], rows))
+        qi, d, rows = (_cat(list(col)) for col in zip(*hits))
+        if len(dead):
+            live = ~_in_sorted(rows, dead)
+            qi, d, rows = qi[live], d[live], rows[live]
+        return qi, d, rows
+
+    def _probe(self, qs: U64, r: int, plan: _Plan) -> tuple[list[tuple[I64, I64, I64]], I64]:
+        """(query, distance, row) of the hits found through the tables, and the queries left to
+        scan because verifying their candidates would cost more."""
+        n, nq, m = len(self.ids), len(qs), len(self.key_bits)
+        if nq == 1:  # plain ints beat numpy for one query's m keys
+            q = qs[0].tolist()
+            keys = np.array([(q[wd] >> sh) & mk for wd, sh, mk in self.tables], np.int64).take(plan.table)
+            probe_q = _NONE
+        else:  # all queries' keys, the permuted tables' probes first so that they stay together
+            wd, sh, mk = (np.array(col, np.uint64) for col in zip(*self.tables))
+            both = ((qs[:, wd.astype(np.intp)] >> sh) & mk).view(np.int64)[:, plan.table]
+            e = plan.explicit
+            both ^= plan.mask
+            both += plan.base
+            keys = np.concatenate([both[:, :e].ravel(), both[:, e:].ravel()])
+            qn = np.arange(nq, dtype=np.int64)
+            probe_q = np.concatenate([np.repeat(qn, e), np.repeat(qn, len(plan.mask) - e)])
+        if nq == 1:
+            keys ^= plan.mask
+            keys += plan.base
+        lo = self.offs.take(keys)
+        keys += 1
+        lens = self.offs.take(keys) - lo
+        ends = np.cumsum(lens, dtype=np.int64)
+        scan = _NONE  # the queries for which a scan is cheaper than verifying their candidates
+        if nq == 1 and ends[-1] > _SCAN_FRACTION * n:
+            return [], np.zeros(1, np.int64)
+        if nq > 1:
+            heavy = np.bincount(probe_q, weights=lens, minlength=nq) > _SCAN_FRACTION * n
+            if heavy.all():
+                return [], np.arange(nq)
+            if heavy.any():
+                scan, lens[heavy[probe_q]] = np.flatnonzero(heavy), 0
+                ends = np.cumsum(lens, dtype=np.int64)
+        # Expand every bucket [lo, lo + len) into positions at once: repeat each bucket's start,
+        # shifted back by where its run begins in the output, then add a running count.
+        start = lo - ends
+        start += lens
+        pos = np.repeat(start, lens)
+        pos += np.arange(len(pos))
+        split = int(ends[plan.explicit * nq - 1]) if plan.explicit else 0
+        pos[:split] = self.perm.take(pos[:split])  # permuted tables: position -> row
+        pos[split:] -= (m - 1) * n  # the first substring's table: position - base is the row
+        if nq == 1:
+            hit, d = self._verify(pos, qs[0], r)
+            return [(np.zeros(len(hit), np.int64), d, pos[hit])], scan
+        qi = np.repeat(probe_q, lens)
+        hit, d = self._verify(pos, qs[qi], r)
+        return [(qi[hit], d, pos[hit])], scan
+
+
+def _as_ids(ids: object) -> I64:
+    if not isinstance(ids, np.ndarray) or ids.ndim != 1 or ids.dtype.kind not in "iu":
+        raise ConfigError("ids must be a one-dimensional int64 array")
+    if not np.can_cast(ids.dtype, np.int64):
+        raise ConfigError(f"ids of dtype {ids.dtype} do not fit in int64")
+    return ids.astype(np.int64)
+
+
+def _check_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+        raise ConfigError(f"{name} must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
+class HammingIndex:
+    """Exact radius and k-nearest search of binary codes by Hamming distance.
+
+    Codes are ``bits`` wide (a positive multiple of 64: 64 for dHash/pHash, 256 for PDQ or ORB).
+    A batch of codes is a uint8 array (n, bits/8) of big-endian bytes, as ``np.packbits`` gives,
+    or a uint64 array (n, bits/64) of big-endian words; 64-bit codes may also be uint64 (n,).
+    """
+
+    def __init__(self, bits: int = 64) -> None:
+        """Make an empty index of ``bits``-bit codes; raises ConfigError unless a multiple of 64."""
+        if isinstance(bits, bool) or not isinstance(bits, int) or bits <= 0 or bits % 64:
+            raise ConfigError(f"bits must be a positive multiple of 64, got {bits!r}")
+        self._bits, self._words = bits, bits // 64
+        self._parts: list[_Part] = []
+        self._dead: list[I64] = []  # per part: sorted rows removed or replaced since it froze
+        self._delta_ids, self._delta_codes = _NONE, np.empty((0, self._words), np.uint64)
+
+    @property
+    def bits(self) -> int:
+        """The width of the codes, in bits."""
+        return self._bits
+
+    def __len__(self) -> int:
+        return len(self._delta_ids) + sum(len(p.ids) - len(d) for p, d in zip(self._parts, self._dead))
+
+    def nbytes(self) -> int:
+        """Bytes held in numpy arrays: ids, codes, tables, tombstones and the delta buffer."""
+        held = [self._delta_ids, self._delta_codes, *self._dead]
+        return sum(a.nbytes for a in held) + sum(
+            a.nbytes for p in self._parts for a in (p.ids, p.codes, p.sorter, p.perm, p.offs)
+        )
+
+    def _as_codes(self, codes: object) -> U64:
+        """Codes in any accepted form as uint64 words (n, bits/64); raises ConfigError."""
+        w, dtype, shape = self._words, getattr(codes, "dtype", None), getattr(codes, "shape", None)
+        if isinstance(codes, np.ndarray) and dtype == np.uint8 and shape == (len(codes), 8 * w):
+            return np.ascontiguousarray(codes).view(">u8").astype(np.uint64)
+        if (
+            isinstance(codes, np.ndarray)
+            and dtype == np.uint64
+            and (shape == (len(codes), w) or shape == (len(codes),) and w == 1)
+        ):
+            return np.array(codes, np.uint64).reshape(-1, w)  # a copy: the caller may reuse its array
+        raise ConfigError(
+            f"codes must be uint8 of shape (n, {8 * w}) or uint64 of shape (n, {w})"
+            f"{' or (n,)' if w == 1 else ''}, got {type(codes).__name__} {dtype} {shape}"
+        )
+
+    def _as_query(self, code: Code) -> U64:
+        """One query code as uint64 words (1, bits/64); raises ConfigError."""
+        if isinstance(code, int) and not isinstance(code, bool):
+            if not 0 <= code < 1 << self._bits:
+                raise ConfigError(f"code {code} does not fit in {self._bits} bits")
+            return np.frombuffer(code.to_bytes(self._bits // 8, "big"), ">u8").astype(np.uint64)[None]
+        if isinstance(code, np.uint64 | np.ndarray) and np.ndim(code) <= 1:
+            return self._as_codes(np.atleast_1d(code)[None] if np.ndim(code) else np.array([code]))
+        raise ConfigError(f"a query code must be an int, np.uint64 or 1-d array, not {type(code).__name__}")
+
+    def add(self, ids: npt.NDArray[np.int64], codes: npt.NDArray[np.uint8] | U64) -> None:
+        """File ``codes[i]`` under ``ids[i]``; an id already present gets the new code.
+
+        Within one call the last occurrence of an id wins. Raises ConfigError on a wrong dtype or
+        shape, or when ids and codes differ in length.
+        """
+        ids, words = _as_ids(ids), self._as_codes(codes)
+        if len(ids) != len(words):
+            raise ConfigError(f"{len(ids)} ids but {len(words)} codes")
+        if not len(ids):
+            return
+        order = np.argsort(ids, kind="stable")
+        last = order[np.append(ids[order][1:] != ids[order][:-1], True)]  # the last of each id's run
+        ids, words = ids[last], words[last]
+        self._forget(ids)
+        self._delta_ids = np.concatenate([self._delta_ids, ids])
+        self._delta_codes = np.concatenate([self._delta_codes, words])
+        if len(self._delta_ids) >= _DELTA_MAX:  # freeze the delta into a part of its own
+            self._parts.append(_Part.build(self._delta_ids, self._delta_codes))
+            self._dead.append(_NONE)
+            self._delta_ids, self._delta_codes = _NONE, np.empty((0, self._words), np.uint64)
+            self._compact()
+
+    def remove(self, ids: npt.NDArray[np.int64]) -> None:
+        """Remove these ids; ids not in the index are ignored. Raises ConfigError on bad ids."""
+        self._forget(_unique(_as_ids(ids)))
+        self._compact()
+
+    def _forget(self, ids: I64) -> None:
+        """Tombstone the rows of these (sorted, unique) ids and drop them from the delta."""
+        for i, part in enumerate(self._parts):
+            rows = part.find(ids)
+            if (rows >= 0).any():
+                self._dead[i] = _unique(np.concatenate([self._dead[i], rows[rows >= 0]]))
+        keep = ~_in_sorted(self._delta_ids, ids)
+        self._delta_ids, self._delta_codes = self._delta_ids[keep], self._delta_codes[keep]
+
+    def _compact(self) -> None:
+        """Merge the newest part into its elder once it is a quarter of that size (so merges cost
+        O(n log n) in all); rebuild a part 1/32 tombstones (8 bytes each: 0.25 a code at most)."""
+        while True:
+            live = [len(p.ids) - len(d) for p, d in zip(self._parts, self._dead)]
+            rotten = [i for i, (p, d) in enumerate(zip(self._parts, self._dead)) if 32 * len(d) > len(p.ids)]
+            if len(live) > 1 and 4 * live[-1] >= live[-2]:
+                merge = slice(len(live) - 2, None)
+            elif rotten:
+                merge = slice(rotten[0], rotten[0] + 1)
+            else:
+                return
+            ids, codes = self._live(self._parts[merge], self._dead[merge], delta=False)
+            built = [_Part.build(ids, codes)] if len(ids) else []
+            self._parts[merge], self._dead[merge] = built, [_NONE for _ in built]
+
+    def _live(self, parts: list[_Part], dead: list[I64], delta: bool) -> tuple[I64, U64]:
+        """The ids and codes of these parts (less tombstones), and of the delta if asked."""
+        keep = [np.delete(np.arange(len(p.ids)), d) for p, d in zip(parts, dead)]
+        ids = [p.ids[k] for p, k in zip(parts, keep)] + [self._delta_ids] * delta
+        codes = [p.codes[k] for p, k in zip(parts, keep)] + [self._delta_codes] * delta
+        return _cat(ids), np.concatenate(codes) if codes else np.empty((0, self._words), np.uint64)
+
+    def radius(self, code: Code, r: int) -> tuple[I64, I64]:
+        """Ids and distances of every code within Hamming distance ``r`` of ``code`` (inclusive).
+
+        Sorted by distance, then id. Raises ConfigError on a malformed code or a negative r.
+        """
+        return self._radius(self._as_query(code), _check_int(r, "r"))[0]
+
+    def radius_many(self, codes: npt.NDArray[np.uint8] | U64, r: int) -> list[tuple[I64, I64]]:
+        """``radius`` for each of a batch of codes (same forms as ``add``), vectorised across them."""
+        qs, r = self._as_codes(codes), _check_int(r, "r")
+        return [hit for i in range(0, len(qs), _CHUNK) for hit in self._radius(qs[i : i + _CHUNK], r)]
+
+    def _radius(self, qs: U64, r: int) -> list[tuple[I64, I64]]:
+        nq = len(qs)
+        qi_parts: list[I64] = []
+        d_parts: list[I64] = []
+        id_parts: list[I64] = []
+        for part, dead in zip(self._parts, self._dead):
+            qi, d, rows = part.search(qs, r, dead)
+            qi_parts.append(qi)
+            d_parts.append(d)
+            id_parts.append(part.ids.take(rows))
+        step = max(1, (1 << 20) // max(1, self._delta_codes.size))  # bounds the (query, code) block
+        for i in range(0, nq if len(self._delta_ids) else 0, step):
+            dd = np.bitwise_count(qs[i : i + step, None, :] ^ self._delta_codes[None]).sum(axis=2)
+            qi, j = np.nonzero(dd <= r)
+            qi_parts.append(qi + i)
+            d_parts.append(dd[qi, j].astype(np.int64))
+            id_parts.append(self._delta_ids[j])
+        ids, d, qi = _cat(id_parts), _cat(d_parts), _cat(qi_parts)
+        # One sort orders the hits and brings together a row's copies from several tables.
+        order = np.lexsort((ids, d) if nq == 1 else (ids, d, qi))
+        ids, d, qi = ids[order], d[order], qi[order]
+        first = _firsts(ids) if nq == 1 else _firsts(ids) | _firsts(qi)
+        if nq == 1:
+            return [(ids[first], d[first])]
+        ids, d, qi = ids[first], d[first], qi[first]
+        cuts = np.searchsorted(qi, np.arange(nq + 1))
+        return [(ids[a:b], d[a:b]) for a, b in zip(cuts[:-1], cuts[1:])]
+
+    def knn(self, code: Code, k: int) -> tuple[I64, I64]:
+        """Ids and distances of the ``k`` codes nearest ``code``, by distance then id (exact).
+
+        Fewer than k when the index holds fewer. Raises ConfigError on a malformed code or k < 0.
+        """
+        q, k = self._as_query(code), min(_check_int(k, "k"), len(self))
+        big, r = max(self._parts, key=lambda p: len(p.ids), default=None), 0
+        # Widen the radius while the biggest part can still be probed cheaply (about 1/16 of it
+        # verified): every code within r is found, so once k are, the first k are the nearest.
+        while k and big is not None and big.key_bits and r < self._bits:
+            plan = _plan(big.key_bits, r)
+            if plan is None or len(plan.mask) > _SCAN_FRACTION * (1 << big.key_bits[-1]):
+                break
+            ids, d = self._radius(q, r)[0]
+            if len(ids) >= k:
+                return ids[:k], d[:k]
+            r += 1 + r // 3
+        # Otherwise scan: keep, from each part and the delta, the codes up to its k-th distance.
+        cand_ids, cand_d = [self._delta_ids], [_distances(self._delta_codes, q[0])]
+        for part, dead in zip(self._parts, self._dead):
+            d = _distances(part.codes, q[0])
+            d[dead] = self._bits + 1  # marks the tombstones: no live code is that far
+            kth = np.partition(d, min(k, len(d)) - 1)[min(k, len(d)) - 1]
+            sel = np.flatnonzero(d <= min(kth, self._bits))
+            cand_ids.append(part.ids[sel])
+            cand_d.append(d[sel])
+        ids, d = np.concatenate(cand_ids), np.concatenate(cand_d)
+        order = np.lexsort((ids, d))[:k]
+        return ids[order], d[order]
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the live ids and codes to one .npz file (atomically); raises StoreError."""
+        ids, codes = self._live(self._parts, self._dead, delta=True)
+        tmp = f"{os.fspath(path)}.tmp"
+        try:
+            with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a name
+                np.savez(f, format=np.array(_FORMAT), bits=np.int64(self._bits), ids=ids, codes=codes)
+            os.replace(tmp, path)
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise StoreError(f"cannot save Hamming index to {os.fspath(path)}: {e}") from e
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> HammingIndex:
+        """Read an index written by ``save``; raises StoreError if the file is missing or corrupt."""
+        where = os.fspath(path)
+        try:
+            with open(path, "rb") as f:  # our own handle: np.load leaks its own on some errors
+                z = np.load(f, allow_pickle=False)
+                if not isinstance(z, np.lib.npyio.NpzFile) or str(z["format"]) != _FORMAT:
+                    raise StoreError(f"{where} is not a lookalike Hamming index")
+                # Reading each member to its end makes zipfile check its CRC-32.
+                bits, ids, codes = int(z["bits"]), z["ids"], z["codes"]
+        except StoreError:
+            raise
+        except (OSError, ValueError, TypeError, KeyError, EOFError, zipfile.BadZipFile) as e:
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise StoreError(f"cannot read Hamming index {where}: {msg}") from e
+        if bits <= 0 or bits % 64 or ids.dtype != np.int64 or ids.ndim != 1 or codes.dtype != np.uint64:
+            raise StoreError(f"Hamming index {where} has a bad header or dtypes")
+        if codes.shape != (len(ids), bits // 64) or len(_unique(ids)) != len(ids):
+            raise StoreError(f"Hamming index {where} has mismatched or duplicate entries")
+        index = cls(bits)
+        if len(ids):
+            index._parts, index._dead = [_Part.build(ids, codes)], [_NONE]
+        return index

@@ -1,0 +1,77 @@
+"""Values that come out of a store: images, their files (renditions) and review pairs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from lookalike.fingerprints import Fingerprint
+
+__all__ = ["Decision", "ImageRecord", "ReviewPair", "StoreStats", "StoredFile"]
+
+
+class Decision(StrEnum):
+    """A person's word on a potential-duplicate pair. Values are stored: never rename one."""
+
+    PENDING = "pending"
+    DUPLICATE = "duplicate"
+    NOT_DUPLICATE = "not_duplicate"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """One stored file: a rendition of an image, with its fingerprint.
+
+    ``pk`` is the file's row number, the key the Hamming indexes use;
+    ``image_pk`` the row of the image it belongs to.
+    """
+
+    pk: int
+    image_pk: int
+    image_id: str
+    scope: str
+    rendition: str
+    source: str
+    fingerprint: Fingerprint
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRecord:
+    """An image as the user knows it: an id in a scope, and its files."""
+
+    pk: int
+    image_id: str
+    scope: str
+    created_at: float
+    files: tuple[StoredFile, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewPair:
+    """Two images of one scope judged ``similar``, and what a person decided."""
+
+    pk: int
+    scope: str
+    a_id: str
+    b_id: str
+    a_pk: int
+    b_pk: int
+    score: float
+    verdict: str
+    evidence: str
+    decision: Decision
+    created_at: float
+    decided_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    """Counts for ``lookalike stats``."""
+
+    scopes: int
+    images: int
+    files: int
+    review_pending: int
+    review_decided: int
+    bytes_on_disk: int

@@ -1,0 +1,51 @@
+"""Scoring a stored fingerprint as a candidate match for a query."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lookalike.config import Thresholds
+from lookalike.fingerprints import Dihedral, Fingerprint, Signal
+from lookalike.match.explain import explain
+from lookalike.match.query import Query
+from lookalike.match.score import bit_score, hash_score, verdict_for
+from lookalike.match.verdict import Verdict
+
+__all__ = ["Match", "match_fingerprint"]
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """How a stored picture matches a query: score, verdict, the turn that aligns them, hash distances."""
+
+    score: float
+    verdict: Verdict
+    transform: Dihedral
+    distances: dict[Signal, int]
+    explanation: str
+
+
+def match_fingerprint(query: Query, stored: Fingerprint, thresholds: Thresholds) -> Match:
+    """Score ``stored`` against ``query`` from their fingerprints alone.
+
+    Identical bytes score 1. Otherwise the query is turned to best match the
+    stored pHash and scored by ``hash_score``; when the query has no pixels to
+    turn, a turned match is scored by pHash alone.
+    """
+    q = query.fingerprint
+    if q.sha256 == stored.sha256:
+        return Match(
+            1.0, Verdict.IDENTICAL, Dihedral.IDENTITY, {s: 0 for s in Signal}, explain(stored, q, Verdict.IDENTICAL)
+        )
+    transform = query.best_turn(stored)
+    aligned = query.turned(transform)
+    if aligned is None:
+        d = q.dihedral_distance_bits(stored)[0]
+        distances = {Signal.PHASH: d}
+        score = bit_score(d, 64)
+    else:
+        distances = {s: aligned.distance_bits(stored, s) for s in Signal}
+        score = hash_score(distances)
+    verdict = verdict_for(score, thresholds)
+    why = explain(stored, q, verdict, transform=transform, phash_bits=distances[Signal.PHASH])
+    return Match(score, verdict, transform, distances, why)
