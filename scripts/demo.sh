@@ -12,3 +12,16 @@ for pair in "library/coffee.jpg uploads/coffee_small.webp" \
   echo "-- $1  vs  $2"
   "$BIN/lookalike" compare "examples/$1" "examples/$2"
 done
+
+DB=$(mktemp -d)/demo.db
+trap 'rm -rf "$(dirname "$DB")"' EXIT
+echo
+echo "== lookalike index: the pictures the user already has"
+"$BIN/lookalike" index examples/library --db "$DB" --scope demo-user
+echo
+echo "== lookalike check: which uploads are already there?"
+"$BIN/lookalike" check examples/uploads --db "$DB" --scope demo-user --top 3
+echo
+echo "== lookalike index the uploads too: pairs that are only similar go to the review list"
+"$BIN/lookalike" index examples/uploads --db "$DB" --scope demo-user
+"$BIN/lookalike" review --db "$DB"

@@ -153,12 +153,14 @@ def review_list(
     for p in pairs:
         if as_json:
             json_line(
-                {"pair": p.pk, "scope": p.scope, "a": p.a_id, "b": p.b_id, "score": round(p.score, 4),
-                 "verdict": p.verdict, "evidence": p.evidence, "decision": p.decision.value}
+                {"pair": p.pk, "scope": p.scope, "a": p.a_id, "b": p.b_id, "a_path": p.a_source,
+                 "b_path": p.b_source, "score": round(p.score, 4), "verdict": p.verdict, "evidence": p.evidence,
+                 "decision": p.decision.value}
             )  # fmt: skip
         else:
             typer.echo(
-                f"#{p.pk}  {p.scope}  {p.a_id} ~ {p.b_id}  score {p.score:.3f}  {p.decision.value}  {p.evidence}"
+                f"#{p.pk}  [{p.scope}]  {p.a_id} ({p.a_source}) ~ {p.b_id} ({p.b_source})  "
+                f"score {p.score:.3f}  {p.decision.value}\n      {p.evidence}"
             )
     if not pairs and not as_json:
         typer.echo("nothing to review")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -93,3 +94,10 @@ def run() -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
+    except Exception as exc:  # a bug of ours: one line for the user, the traceback on request
+        if os.environ.get("LOOKALIKE_TRACEBACK"):
+            raise
+        sys.stderr.write(
+            f"lookalike: internal error: {type(exc).__name__}: {exc} (set LOOKALIKE_TRACEBACK=1 to see where)\n"
+        )
+        sys.exit(70)

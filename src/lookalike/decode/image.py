@@ -45,7 +45,7 @@ from lookalike.errors import (
     UnsupportedFormat,
 )
 
-__all__ = ["DecodedImage", "decode_image", "read_header"]
+__all__ = ["DecodedImage", "ImageHeader", "decode_image", "halve", "read_header"]
 
 _MIME = {
     "JPEG": "image/jpeg",
@@ -223,13 +223,16 @@ def _reduction(short_side: int, min_side: int) -> int:
 
 
 def _box_reduce(rgb: npt.NDArray[np.uint8], factor: int) -> npt.NDArray[np.uint8]:
-    """Mean of each ``factor`` x ``factor`` block (edge rows/columns that do not fill a block are dropped)."""
-    h, w = rgb.shape[0] // factor, rgb.shape[1] // factor
-    blocks = rgb[: h * factor, : w * factor].reshape(h, factor, w, factor, 3)
-    sums: npt.NDArray[np.uint32] = blocks.sum(axis=(1, 3), dtype=np.uint32)
-    area = factor * factor
-    reduced: npt.NDArray[np.uint8] = ((sums + area // 2) // area).astype(np.uint8)
-    return reduced
+    """Mean of each ``factor`` x ``factor`` block, rounded half up (Pillow's ``reduce``; edge rows
+    and columns that do not fill a block are averaged over what they have)."""
+    return np.asarray(Image.fromarray(rgb).reduce(factor), dtype=np.uint8)
+
+
+def halve(rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """Exact 2 x 2 box average, ``(a + b + c + d + 2) >> 2``, of (h, w, 3) uint8 pixels (an odd last
+    row or column is dropped). Integer arithmetic: the same on every machine and version."""
+    h, w = rgb.shape[0] // 2 * 2, rgb.shape[1] // 2 * 2
+    return _box_reduce(np.ascontiguousarray(rgb[:h, :w]), 2)
 
 
 def _apply_orientation(rgb: npt.NDArray[np.uint8], orientation: int) -> npt.NDArray[np.uint8]:

@@ -249,8 +249,7 @@ class Index:
         return sorted(best.values(), key=lambda m: (-m.score, m.image_id))[:top]
 
     def _candidates(self, query: Query, scope_pk: int) -> list[int]:
-        codes = np.array(query.fingerprint.phash_variants, dtype=np.uint64)
-        found = [ids for ids, _ in self._phash.radius_many(codes, RETRIEVAL_RADIUS)]
+        found = [self._phash.radius(code, RETRIEVAL_RADIUS)[0] for code in set(query.fingerprint.phash_variants)]
         pks = np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
         pks = pks[self._scope_of[pks] == scope_pk]
         return [int(p) for p in pks]

@@ -63,6 +63,8 @@ class ReviewPair:
     decision: Decision
     created_at: float
     decided_at: float | None
+    a_source: str = ""
+    b_source: str = ""
 
 
 @dataclass(frozen=True, slots=True)

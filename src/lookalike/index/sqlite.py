@@ -441,7 +441,10 @@ _FILE_SELECT = (
 
 _REVIEW_SELECT = (
     "SELECT r.pk, s.name, ia.image_id, ib.image_id, r.a_pk, r.b_pk, r.score, r.verdict, r.evidence, r.decision,"
-    " r.created_at, r.decided_at FROM review r JOIN scopes s ON s.pk = r.scope_pk"
+    " r.created_at, r.decided_at,"
+    " (SELECT source FROM files WHERE image_pk = r.a_pk ORDER BY pk LIMIT 1),"
+    " (SELECT source FROM files WHERE image_pk = r.b_pk ORDER BY pk LIMIT 1)"
+    " FROM review r JOIN scopes s ON s.pk = r.scope_pk"
     " JOIN images ia ON ia.pk = r.a_pk JOIN images ib ON ib.pk = r.b_pk"
 )
 
@@ -456,9 +459,10 @@ def _file(row: Sequence[Any]) -> StoredFile:
 
 
 def _review(row: Sequence[Any]) -> ReviewPair:
-    pk, scope, a_id, b_id, a_pk, b_pk, score, verdict, evidence, decision, created, decided = row
+    pk, scope, a_id, b_id, a_pk, b_pk, score, verdict, evidence, decision, created, decided, a_src, b_src = row
     return ReviewPair(
         pk=int(pk), scope=str(scope), a_id=str(a_id), b_id=str(b_id), a_pk=int(a_pk), b_pk=int(b_pk),
         score=float(score), verdict=str(verdict), evidence=str(evidence), decision=Decision(decision),
         created_at=float(created), decided_at=None if decided is None else float(decided),
+        a_source=a_src or "", b_source=b_src or "",
     )  # fmt: skip
