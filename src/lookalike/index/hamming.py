@@ -21,16 +21,22 @@ Memory layout of a frozen part holding n codes in m tables (numpy arrays only, n
   of table t spans positions [offs[base_t + k], offs[base_t + k + 1]); positions below (m-1)*n
   index ``perm``, the rest are rows (plus (m-1)*n) of the first table.
 
-A table keys on only the first p_t = min(width, log2(n/3.2)) bits of its substring. A substring
-within s bits of the query's is also within s bits on its prefix, so the search stays exact
-while the offsets stay below 4 bytes a code: 64-bit codes cost 8 + 8 + 4 + 8 + <4 < 32 bytes.
+A table keys on only the first p_t bits of its substring, p_t as large as lets all offset
+arrays fit in 3.5 bytes a code (18 bits at a million codes; 21 and 22 at ten million). A
+substring within s bits of the query's is also within s bits on its prefix, so the search stays
+exact. A 64-bit code thus costs 8 + 8 + 4 + 8 + <=3.5 < 32 bytes.
+
+A query gathers the bucket bounds of all its probes, expands them into positions with one
+``np.repeat`` (no Python loop per bucket), maps positions to rows, verifies the distances, and
+sorts the hits once by (distance, id), which also brings together a row found in several tables.
+Where verifying would cost more than scanning (about 1/16 of a part as candidates: a small part,
+a large radius, a query inside a huge cluster), that part is scanned instead.
 
 Updates: new codes go to a small delta buffer that every query scans. A full delta becomes a
 new frozen part, and parts are merged log-structured style (a part absorbs the next one once
 that is a quarter of its size), so bulk loading costs O(n log n) overall and few parts exist.
-Removed or replaced rows of a part become sorted tombstones filtered out of the hits. Where
-probing would verify more than 1/16 of a part (small part, large radius, a query inside a huge
-cluster), a plain vectorised scan of that part is used instead.
+Removed or replaced rows become sorted tombstones, filtered out of the hits; a part is rebuilt
+once 1/128 of it is tombstones.
 """
 
 from __future__ import annotations
@@ -59,11 +65,12 @@ _FORMAT = "lookalike.HammingIndex/1"
 _WIDTHS = (22, 21, 21)  # substring widths in each 64-bit word (Norouzi et al.: about log2 n)
 _TABLES_FROM = 1 << 14  # below this many codes a scan beats any table
 _DELTA_MAX = 1 << 13  # scanning this many codes costs a fraction of one probe set
-_OFFSET_BYTES = 3.5  # per code, for all offset arrays: with 8 + 8 + 4 + 8 the total stays < 32
-_MAX_PROBES = 1 << 18
+_OFFSET_BYTES = 3.5  # per code, for all offset arrays: with 8 + 8 + 4 + 8, tombstones and the
+# delta the total stays under 32 bytes a code from about a million codes
+_MAX_PROBES = 1 << 17  # a plan holds 24 bytes a probe; beyond this a scan is as quick anyway
 _SCAN_FRACTION = 1 / 16  # verifying a candidate costs about as much as scanning 16 codes
-_CHUNK = 1024  # queries per vectorised batch; bounds the candidate arrays
-_NONE = np.empty(0, np.int64)
+_NONE = np.empty(0, np.int64)  # shared, so read-only
+_NONE.flags.writeable = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,7 +94,7 @@ def _masks(bits: int, weight: int) -> I64:
     return out
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=64)
 def _plan(key_bits: tuple[int, ...], r: int) -> _Plan | None:
     """Probes for radius r, or None if there are too many. The last table is the first
     substring's, whose candidates are cheapest, so it is first to get the larger radius s."""
@@ -104,7 +111,7 @@ def _plan(key_bits: tuple[int, ...], r: int) -> _Plan | None:
 
 
 def _distances(codes: U64, q: U64) -> I64:
-    """Hamming distance of each row of ``codes`` (k, w) to ``q`` (w,) or (k, w)."""
+    """Hamming distance of each row of ``codes`` (k, w) to the words ``q`` (w,)."""
     x: npt.NDArray[np.uint8] = np.bitwise_count(codes ^ q)
     return (x[:, 0] if x.shape[1] == 1 else x.sum(axis=1, dtype=np.uint16)).astype(np.int64)
 
@@ -203,81 +210,48 @@ class _Part:
         rows = self.sorter[np.minimum(pos, n - 1)].astype(np.int64)
         return np.where(self.ids[rows] == ids, rows, -1)
 
-    def _verify(self, rows: I64, q: U64, r: int) -> tuple[I64, I64]:
-        """Indices into ``rows`` of the codes within r of ``q`` ((w,) or one per row), and
-        their distances."""
-        if self.codes.shape[1] == 1:  # gathering from a 1-d array is markedly faster
-            x = self.codes[:, 0].take(rows)
-            d: npt.NDArray[np.uint8] = np.bitwise_count(np.bitwise_xor(x, q[..., 0], out=x))
-        else:
-            d = np.bitwise_count(self.codes.take(rows, axis=0) ^ q).sum(axis=1, dtype=np.uint16)
-        hit = np.flatnonzero(d <= r)
-        return hit, d[hit].astype(np.int64)
-
-    def search(self, qs: U64, r: int, dead: I64) -> tuple[I64, I64, I64]:
-        """(query, distance, row) of the live rows within r of each query, in no order; a row
-        met in several tables comes once per table."""
+    def search(self, q: U64, r: int, dead: I64) -> tuple[I64, I64]:
+        """(distance, row) of the live rows within r of the words ``q``, in no order; a row met
+        in several tables comes once per table."""
         plan = _plan(self.key_bits, r) if self.key_bits else None
-        hits, scan = self._probe(qs, r, plan) if plan else ([], np.arange(len(qs), dtype=np.int64))
-        for i in scan:
-            d = _distances(self.codes, qs[i])
+        hits = self._probe(q, r, plan) if plan else None
+        if hits is None:  # no tables, or verifying the candidates would cost more than a scan
+            d = _distances(self.codes, q)
             rows = np.flatnonzero(d <= r)
-            hits.append((np.full(len(rows), i, np.int64), d[rows], rows))
-        qi, d, rows = (_cat(list(col)) for col in zip(*hits))
+            hits = d[rows], rows
         if len(dead):
-            live = ~_in_sorted(rows, dead)
-            qi, d, rows = qi[live], d[live], rows[live]
-        return qi, d, rows
+            live = ~_in_sorted(hits[1], dead)
+            hits = hits[0][live], hits[1][live]
+        return hits
 
-    def _probe(self, qs: U64, r: int, plan: _Plan) -> tuple[list[tuple[I64, I64, I64]], I64]:
-        """(query, distance, row) of the hits found through the tables, and the queries left to
-        scan because verifying their candidates would cost more."""
-        n, nq, m = len(self.ids), len(qs), len(self.key_bits)
-        if nq == 1:  # plain ints beat numpy for one query's m keys
-            q = qs[0].tolist()
-            keys = np.array([(q[wd] >> sh) & mk for wd, sh, mk in self.tables], np.int64).take(plan.table)
-            probe_q = _NONE
-        else:  # all queries' keys, the permuted tables' probes first so that they stay together
-            wd, sh, mk = (np.array(col, np.uint64) for col in zip(*self.tables))
-            both = ((qs[:, wd.astype(np.intp)] >> sh) & mk).view(np.int64)[:, plan.table]
-            e = plan.explicit
-            both ^= plan.mask
-            both += plan.base
-            keys = np.concatenate([both[:, :e].ravel(), both[:, e:].ravel()])
-            qn = np.arange(nq, dtype=np.int64)
-            probe_q = np.concatenate([np.repeat(qn, e), np.repeat(qn, len(plan.mask) - e)])
-        if nq == 1:
-            keys ^= plan.mask
-            keys += plan.base
+    def _probe(self, q: U64, r: int, plan: _Plan) -> tuple[I64, I64] | None:
+        """(distance, row) of the hits found through the tables, or None where a scan is cheaper."""
+        n, m, words = len(self.ids), len(self.key_bits), q.tolist()
+        keys = np.array([(words[wd] >> sh) & mk for wd, sh, mk in self.tables], np.int64).take(plan.table)
+        keys ^= plan.mask
+        keys += plan.base
         lo = self.offs.take(keys)
         keys += 1
         lens = self.offs.take(keys) - lo
         ends = np.cumsum(lens, dtype=np.int64)
-        scan = _NONE  # the queries for which a scan is cheaper than verifying their candidates
-        if nq == 1 and ends[-1] > _SCAN_FRACTION * n:
-            return [], np.zeros(1, np.int64)
-        if nq > 1:
-            heavy = np.bincount(probe_q, weights=lens, minlength=nq) > _SCAN_FRACTION * n
-            if heavy.all():
-                return [], np.arange(nq)
-            if heavy.any():
-                scan, lens[heavy[probe_q]] = np.flatnonzero(heavy), 0
-                ends = np.cumsum(lens, dtype=np.int64)
+        if ends[-1] > _SCAN_FRACTION * n:
+            return None
         # Expand every bucket [lo, lo + len) into positions at once: repeat each bucket's start,
         # shifted back by where its run begins in the output, then add a running count.
         start = lo - ends
         start += lens
         pos = np.repeat(start, lens)
         pos += np.arange(len(pos))
-        split = int(ends[plan.explicit * nq - 1]) if plan.explicit else 0
+        split = int(ends[plan.explicit - 1]) if plan.explicit else 0
         pos[:split] = self.perm.take(pos[:split])  # permuted tables: position -> row
         pos[split:] -= (m - 1) * n  # the first substring's table: position - base is the row
-        if nq == 1:
-            hit, d = self._verify(pos, qs[0], r)
-            return [(np.zeros(len(hit), np.int64), d, pos[hit])], scan
-        qi = np.repeat(probe_q, lens)
-        hit, d = self._verify(pos, qs[qi], r)
-        return [(qi[hit], d, pos[hit])], scan
+        if self.codes.shape[1] == 1:  # gathering from a 1-d array is markedly faster
+            x = self.codes[:, 0].take(pos)
+            d: npt.NDArray[np.uint8] = np.bitwise_count(np.bitwise_xor(x, q[0], out=x))
+        else:
+            d = np.bitwise_count(self.codes.take(pos, axis=0) ^ q).sum(axis=1, dtype=np.uint16)
+        hit = np.flatnonzero(d <= r)
+        return d[hit].astype(np.int64), pos[hit]
 
 
 def _as_ids(ids: object) -> I64:
@@ -343,13 +317,16 @@ class HammingIndex:
         )
 
     def _as_query(self, code: Code) -> U64:
-        """One query code as uint64 words (1, bits/64); raises ConfigError."""
+        """One query code as uint64 words (bits/64,); raises ConfigError."""
         if isinstance(code, int) and not isinstance(code, bool):
             if not 0 <= code < 1 << self._bits:
                 raise ConfigError(f"code {code} does not fit in {self._bits} bits")
-            return np.frombuffer(code.to_bytes(self._bits // 8, "big"), ">u8").astype(np.uint64)[None]
-        if isinstance(code, np.uint64 | np.ndarray) and np.ndim(code) <= 1:
-            return self._as_codes(np.atleast_1d(code)[None] if np.ndim(code) else np.array([code]))
+            return np.frombuffer(code.to_bytes(self._bits // 8, "big"), ">u8").astype(np.uint64)
+        if isinstance(code, np.uint64):
+            code = np.array([code])
+        if isinstance(code, np.ndarray) and code.ndim == 1:
+            words: U64 = self._as_codes(code[None])[0]
+            return words
         raise ConfigError(f"a query code must be an int, np.uint64 or 1-d array, not {type(code).__name__}")
 
     def add(self, ids: npt.NDArray[np.int64], codes: npt.NDArray[np.uint8] | U64) -> None:
@@ -391,10 +368,11 @@ class HammingIndex:
 
     def _compact(self) -> None:
         """Merge the newest part into its elder once it is a quarter of that size (so merges cost
-        O(n log n) in all); rebuild a part 1/32 tombstones (8 bytes each: 0.25 a code at most)."""
+        O(n log n) in all); rebuild a part once 1/128 of it is tombstones, whose rows still hold
+        about 36 bytes each: 0.3 bytes a live code at most."""
         while True:
             live = [len(p.ids) - len(d) for p, d in zip(self._parts, self._dead)]
-            rotten = [i for i, (p, d) in enumerate(zip(self._parts, self._dead)) if 32 * len(d) > len(p.ids)]
+            rotten = [i for i, (p, d) in enumerate(zip(self._parts, self._dead)) if 128 * len(d) > len(p.ids)]
             if len(live) > 1 and 4 * live[-1] >= live[-2]:
                 merge = slice(len(live) - 2, None)
             elif rotten:
@@ -417,40 +395,25 @@ class HammingIndex:
 
         Sorted by distance, then id. Raises ConfigError on a malformed code or a negative r.
         """
-        return self._radius(self._as_query(code), _check_int(r, "r"))[0]
+        return self._radius(self._as_query(code), _check_int(r, "r"))
 
-    def radius_many(self, codes: npt.NDArray[np.uint8] | U64, r: int) -> list[tuple[I64, I64]]:
-        """``radius`` for each of a batch of codes (same forms as ``add``), vectorised across them."""
-        qs, r = self._as_codes(codes), _check_int(r, "r")
-        return [hit for i in range(0, len(qs), _CHUNK) for hit in self._radius(qs[i : i + _CHUNK], r)]
-
-    def _radius(self, qs: U64, r: int) -> list[tuple[I64, I64]]:
-        nq = len(qs)
-        qi_parts: list[I64] = []
-        d_parts: list[I64] = []
-        id_parts: list[I64] = []
+    def _radius(self, q: U64, r: int) -> tuple[I64, I64]:
+        d_parts, id_parts = [], []
         for part, dead in zip(self._parts, self._dead):
-            qi, d, rows = part.search(qs, r, dead)
-            qi_parts.append(qi)
+            d, rows = part.search(q, r, dead)
             d_parts.append(d)
             id_parts.append(part.ids.take(rows))
-        step = max(1, (1 << 20) // max(1, self._delta_codes.size))  # bounds the (query, code) block
-        for i in range(0, nq if len(self._delta_ids) else 0, step):
-            dd = np.bitwise_count(qs[i : i + step, None, :] ^ self._delta_codes[None]).sum(axis=2)
-            qi, j = np.nonzero(dd <= r)
-            qi_parts.append(qi + i)
-            d_parts.append(dd[qi, j].astype(np.int64))
+        if len(self._delta_ids):
+            d = _distances(self._delta_codes, q)
+            j = np.flatnonzero(d <= r)
+            d_parts.append(d[j])
             id_parts.append(self._delta_ids[j])
-        ids, d, qi = _cat(id_parts), _cat(d_parts), _cat(qi_parts)
         # One sort orders the hits and brings together a row's copies from several tables.
-        order = np.lexsort((ids, d) if nq == 1 else (ids, d, qi))
-        ids, d, qi = ids[order], d[order], qi[order]
-        first = _firsts(ids) if nq == 1 else _firsts(ids) | _firsts(qi)
-        if nq == 1:
-            return [(ids[first], d[first])]
-        ids, d, qi = ids[first], d[first], qi[first]
-        cuts = np.searchsorted(qi, np.arange(nq + 1))
-        return [(ids[a:b], d[a:b]) for a, b in zip(cuts[:-1], cuts[1:])]
+        ids, d = _cat(id_parts), _cat(d_parts)
+        order = np.lexsort((ids, d))
+        ids, d = ids[order], d[order]
+        first = _firsts(ids)
+        return ids[first], d[first]
 
     def knn(self, code: Code, k: int) -> tuple[I64, I64]:
         """Ids and distances of the ``k`` codes nearest ``code``, by distance then id (exact).
@@ -465,14 +428,14 @@ class HammingIndex:
             plan = _plan(big.key_bits, r)
             if plan is None or len(plan.mask) > _SCAN_FRACTION * (1 << big.key_bits[-1]):
                 break
-            ids, d = self._radius(q, r)[0]
+            ids, d = self._radius(q, r)
             if len(ids) >= k:
                 return ids[:k], d[:k]
             r += 1 + r // 3
         # Otherwise scan: keep, from each part and the delta, the codes up to its k-th distance.
-        cand_ids, cand_d = [self._delta_ids], [_distances(self._delta_codes, q[0])]
+        cand_ids, cand_d = [self._delta_ids], [_distances(self._delta_codes, q)]
         for part, dead in zip(self._parts, self._dead):
-            d = _distances(part.codes, q[0])
+            d = _distances(part.codes, q)
             d[dead] = self._bits + 1  # marks the tombstones: no live code is that far
             kth = np.partition(d, min(k, len(d)) - 1)[min(k, len(d)) - 1]
             sel = np.flatnonzero(d <= min(kth, self._bits))
