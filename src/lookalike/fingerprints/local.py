@@ -1,0 +1,86 @@
+"""Local features: ORB keypoints and their 256-bit binary descriptors.
+
+Global hashes describe the whole frame, so they break when the frame changes
+(a crop, a border, a caption bar, a picture shown inside a page). Local
+features describe small patches around corners and survive all of these:
+two pictures that share a region share many descriptors, and their keypoints
+agree on one geometric transform. (Rublee et al., "ORB: an efficient
+alternative to SIFT or SURF", ICCV 2011.)
+
+The picture is brought to ``LOCAL_SIDE`` pixels on its long side first, so
+that descriptor scales are comparable between pictures of any resolution.
+Keypoint positions are stored relative to the picture's size (0..1), and
+the strongest ``max_features`` keypoints are kept, strongest first.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from lookalike.errors import FingerprintError
+
+__all__ = ["LOCAL_SIDE", "LocalFeatures", "local_features"]
+
+#: long side, in pixels, that pictures are resized to before keypoints are found
+LOCAL_SIDE = 512
+_MAGIC = b"LKO1"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class LocalFeatures:
+    """Keypoints (n, 2) as (x, y) fractions of width and height, strongest first, with their
+    ORB descriptors (n, 32) uint8 and the aspect ratio (width / height) of the picture."""
+
+    points: npt.NDArray[np.float32]
+    descriptors: npt.NDArray[np.uint8]
+    aspect: float
+
+    def __len__(self) -> int:
+        return int(self.descriptors.shape[0])
+
+    def to_bytes(self) -> bytes:
+        """Compact form: positions as 16-bit fractions, descriptors as they are (36 bytes a keypoint)."""
+        xy = np.clip(np.rint(self.points * 65535.0), 0, 65535).astype(">u2")
+        return b"".join([_MAGIC, struct.pack(">If", len(self), self.aspect), xy.tobytes(), self.descriptors.tobytes()])
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> LocalFeatures:
+        """Read back ``to_bytes``. Raises ``FingerprintError`` on anything else."""
+        if data[:4] != _MAGIC or len(data) < 12:
+            raise FingerprintError("not serialised lookalike local features")
+        n, aspect = struct.unpack_from(">If", data, 4)
+        if len(data) != 12 + 36 * n:
+            raise FingerprintError("serialised local features have the wrong length")
+        xy = np.frombuffer(data, dtype=">u2", count=2 * n, offset=12).astype(np.float32).reshape(n, 2) / 65535.0
+        desc = np.frombuffer(data, dtype=np.uint8, count=32 * n, offset=12 + 4 * n).reshape(n, 32).copy()
+        return cls(points=xy.astype(np.float32), descriptors=desc, aspect=float(aspect))
+
+
+def local_features(pixels: npt.NDArray[np.uint8], *, max_features: int = 500) -> LocalFeatures:
+    """ORB keypoints of (h, w, 3) uint8 pixels, at most ``max_features``, strongest first."""
+    import cv2  # imported where used
+
+    h, w = pixels.shape[:2]
+    scale = LOCAL_SIDE / max(h, w)
+    gray = np.asarray(cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2GRAY), dtype=np.uint8)
+    if scale < 1.0:
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        gray = np.asarray(cv2.resize(gray, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+    elif scale > 1.0:
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        gray = np.asarray(cv2.resize(gray, size, interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
+    orb = cv2.ORB_create(nfeatures=max_features, fastThreshold=10, edgeThreshold=15, patchSize=31)
+    keypoints, descriptors = orb.detectAndCompute(gray, None)
+    if descriptors is None or not keypoints:
+        empty = np.zeros((0, 2), np.float32)
+        return LocalFeatures(points=empty, descriptors=np.zeros((0, 32), np.uint8), aspect=w / h)
+    order = np.argsort([-k.response for k in keypoints], kind="stable")[:max_features]
+    gh, gw = gray.shape[:2]
+    xy = np.array([keypoints[i].pt for i in order], dtype=np.float32) / np.array([gw, gh], dtype=np.float32)
+    return LocalFeatures(
+        points=xy.astype(np.float32), descriptors=np.ascontiguousarray(descriptors[order]), aspect=w / h
+    )

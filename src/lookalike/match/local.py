@@ -1,0 +1,118 @@
+"""Geometric verification of local features: do two pictures share a region, and how?
+
+Descriptors are matched both ways by Hamming distance with Lowe's ratio test
+(the best match must be clearly better than the second best), then a
+similarity transform (scale, rotation, shift; flips are handled by the
+caller turning the query) is fitted by RANSAC. The inliers are the evidence:
+unrelated pictures rarely agree on more than a dozen, copies on tens to
+hundreds. The fitted transform says how the query sits in the stored
+picture: the share of the stored picture the query shows ("cropped to 72%")
+and how much of the query that part fills ("shown inside a larger page").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from lookalike.fingerprints.local import LocalFeatures
+
+__all__ = ["LocalEvidence", "verify_local"]
+
+_RATIO = 0.8
+_RANSAC_PIXELS = 6.0
+_MIN_MATCHES = 6
+
+
+@dataclass(frozen=True, slots=True)
+class LocalEvidence:
+    """What geometric verification found.
+
+    ``inliers``: matches consistent with one transform; ``stored_shown``: share
+    of the stored picture's area visible in the query (1 = all of it);
+    ``query_filled``: share of the query's area the stored picture fills;
+    ``scale`` and ``rotation_deg`` of the query relative to the stored picture.
+    """
+
+    inliers: int
+    matches: int
+    stored_shown: float = 0.0
+    query_filled: float = 0.0
+    scale: float = 1.0
+    rotation_deg: float = 0.0
+
+
+def _pixels(f: LocalFeatures) -> npt.NDArray[np.float32]:
+    """Keypoints in a common frame: long side 512 units, aspect kept."""
+    w, h = (512.0, 512.0 / f.aspect) if f.aspect >= 1 else (512.0 * f.aspect, 512.0)
+    return (f.points * np.array([w, h], dtype=np.float32)).astype(np.float32)
+
+
+def _frame(f: LocalFeatures) -> tuple[float, float]:
+    return (512.0, 512.0 / f.aspect) if f.aspect >= 1 else (512.0 * f.aspect, 512.0)
+
+
+def _polygon_area(p: npt.NDArray[np.float64]) -> float:
+    x, y = p[:, 0], p[:, 1]
+    return float(0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+
+
+def _clip_to_box(poly: npt.NDArray[np.float64], w: float, h: float) -> npt.NDArray[np.float64]:
+    """Sutherland–Hodgman clipping of a convex polygon to [0, w] x [0, h]."""
+    pts = [tuple(p) for p in poly]
+    for axis, limit, keep_below in ((0, 0.0, False), (0, w, True), (1, 0.0, False), (1, h, True)):
+        out: list[tuple[float, float]] = []
+        for i, cur in enumerate(pts):
+            prev = pts[i - 1]
+            cur_in = cur[axis] <= limit if keep_below else cur[axis] >= limit
+            prev_in = prev[axis] <= limit if keep_below else prev[axis] >= limit
+            if cur_in != prev_in:
+                t = (limit - prev[axis]) / (cur[axis] - prev[axis])
+                out.append((prev[0] + t * (cur[0] - prev[0]), prev[1] + t * (cur[1] - prev[1])))
+            if cur_in:
+                out.append(cur)
+        pts = out
+        if not pts:
+            return np.zeros((0, 2))
+    return np.array(pts, dtype=np.float64)
+
+
+def verify_local(query: LocalFeatures, stored: LocalFeatures) -> LocalEvidence:
+    """Match ``query``'s features to ``stored``'s and fit one similarity transform."""
+    import cv2  # imported where used
+
+    if len(query) < 2 or len(stored) < 2:
+        return LocalEvidence(inliers=0, matches=0)
+    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
+    pairs = matcher.knnMatch(query.descriptors, stored.descriptors, k=2)
+    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < _RATIO * p[1].distance]
+    if len(good) < _MIN_MATCHES:
+        return LocalEvidence(inliers=0, matches=len(good))
+    qp, sp = _pixels(query), _pixels(stored)
+    src = np.float32([qp[m.queryIdx] for m in good])
+    dst = np.float32([sp[m.trainIdx] for m in good])
+    matrix, mask = cv2.estimateAffinePartial2D(
+        src, dst, method=cv2.RANSAC, ransacReprojThreshold=_RANSAC_PIXELS, maxIters=500, confidence=0.99
+    )
+    if matrix is None or mask is None:
+        return LocalEvidence(inliers=0, matches=len(good))
+    inliers = int(mask.sum())
+    a, b = float(matrix[0, 0]), float(matrix[1, 0])
+    scale = float(np.hypot(a, b))
+    qw, qh = _frame(query)
+    sw, sh = _frame(stored)
+    corners = np.array([[0, 0], [qw, 0], [qw, qh], [0, qh]], dtype=np.float64)
+    mapped = corners @ np.asarray(matrix[:, :2], dtype=np.float64).T + np.asarray(matrix[:, 2], dtype=np.float64)
+    shown = _clip_to_box(mapped, sw, sh)
+    shown_area = _polygon_area(shown) if len(shown) >= 3 else 0.0
+    query_area_in_stored = _polygon_area(mapped)
+    return LocalEvidence(
+        inliers=inliers,
+        matches=len(good),
+        stored_shown=min(1.0, shown_area / (sw * sh)),
+        query_filled=min(1.0, shown_area / query_area_in_stored) if query_area_in_stored > 0 else 0.0,
+        scale=scale,
+        rotation_deg=float(np.degrees(np.arctan2(b, a))),
+    )
