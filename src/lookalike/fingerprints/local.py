@@ -73,7 +73,9 @@ def local_features(pixels: npt.NDArray[np.uint8], *, max_features: int = 500) ->
     elif scale > 1.0:
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         gray = np.asarray(cv2.resize(gray, size, interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
-    orb = cv2.ORB_create(nfeatures=max_features, fastThreshold=10, edgeThreshold=15, patchSize=31)
+    orb = cv2.ORB_create(  # type: ignore[attr-defined]  # missing from OpenCV's stubs
+        nfeatures=max_features, fastThreshold=10, edgeThreshold=15, patchSize=31
+    )
     keypoints, descriptors = orb.detectAndCompute(gray, None)
     if descriptors is None or not keypoints:
         empty = np.zeros((0, 2), np.float32)

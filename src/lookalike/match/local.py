@@ -91,8 +91,8 @@ def verify_local(query: LocalFeatures, stored: LocalFeatures) -> LocalEvidence:
     if len(good) < _MIN_MATCHES:
         return LocalEvidence(inliers=0, matches=len(good))
     qp, sp = _pixels(query), _pixels(stored)
-    src = np.float32([qp[m.queryIdx] for m in good])
-    dst = np.float32([sp[m.trainIdx] for m in good])
+    src = qp[np.array([m.queryIdx for m in good], dtype=np.intp)]
+    dst = sp[np.array([m.trainIdx for m in good], dtype=np.intp)]
     matrix, mask = cv2.estimateAffinePartial2D(
         src, dst, method=cv2.RANSAC, ransacReprojThreshold=_RANSAC_PIXELS, maxIters=500, confidence=0.99
     )
