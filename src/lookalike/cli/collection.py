@@ -12,7 +12,7 @@ from lookalike.cli.output import EXIT_FAILED, json_line, reporting_errors
 from lookalike.cli.progress import progress_bar
 from lookalike.decode import is_url, read_source
 from lookalike.errors import InputError
-from lookalike.fingerprints import FileResult, Fingerprint, analyse, analyse_files, default_jobs, fingerprint_files
+from lookalike.fingerprints import Analysis, FileResult, analyse, analyse_files, default_jobs
 from lookalike.index import DEFAULT_SCOPE, CheckResult, Decision, Index
 from lookalike.walk import iter_image_files
 
@@ -45,23 +45,23 @@ def index_command(
     files = list(iter_image_files(paths))
     added = present = failed = 0
     with reporting_errors(), Index(db) as index:
-        batch: list[tuple[Fingerprint, str]] = []
+        batch: list[tuple[Analysis, str]] = []
 
         def flush() -> None:
             nonlocal added, present
-            for r in index.add_fingerprints(batch, scope=scope):
+            for r in index.add_analyses(batch, scope=scope):
                 added += r.added
                 present += not r.added
             batch.clear()
 
         with progress_bar(total=len(files), enabled=len(files) >= 20, label="indexing") as advance:
-            for r in fingerprint_files(files, jobs=jobs or default_jobs()):
+            for r in analyse_files(files, jobs=jobs or default_jobs()):
                 advance()
-                if r.fingerprint is None:
+                if r.analysis is None:
                     failed += 1
                     typer.echo(f"{r.path}: error: {r.error}", err=True)
                     continue
-                batch.append((r.fingerprint, str(r.path)))
+                batch.append((r.analysis, str(r.path.resolve())))
                 if len(batch) >= _BATCH:
                     flush()
             flush()
@@ -131,7 +131,7 @@ def remove_command(
     scope: ScopeOption = DEFAULT_SCOPE,
 ) -> None:
     """Delete images (all their files) from the index."""
-    with reporting_errors(), Index(db) as index:
+    with reporting_errors(), Index(db, create=False) as index:
         for image_id in image_ids:
             index.remove(image_id, scope=scope)
             typer.echo(f"removed {image_id}")
@@ -148,7 +148,7 @@ def review_list(
     if ctx.invoked_subcommand is not None:
         ctx.obj = db
         return
-    with reporting_errors(), Index(db) as index:
+    with reporting_errors(), Index(db, create=False) as index:
         pairs = index.review(scope=scope, decision=None if show_all else Decision.PENDING)
     for p in pairs:
         if as_json:
@@ -172,14 +172,14 @@ def review_decide(
     decision: Annotated[Decision, typer.Argument(help="duplicate or not_duplicate.")],
 ) -> None:
     """Record a decision on a pair; later checks and scans honour it."""
-    with reporting_errors(), Index(ctx.obj) as index:
+    with reporting_errors(), Index(ctx.obj, create=False) as index:
         p = index.decide(pair, decision)
     typer.echo(f"#{p.pk} {p.a_id} ~ {p.b_id}: {p.decision.value}")
 
 
 def stats_command(db: DbOption) -> None:
     """Counts of scopes, images, files and review pairs."""
-    with reporting_errors(), Index(db) as index:
+    with reporting_errors(), Index(db, create=False) as index:
         s = index.stats()
         memory = index.memory_bytes()
     typer.echo(

@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypedDict
 
 import numpy as np
 
 from lookalike.config import DecodeLimits, FetchLimits, Thresholds
-from lookalike.decode import read_source
-from lookalike.errors import LookalikeError
+from lookalike.decode import is_url, read_source
+from lookalike.errors import LookalikeError, NotFound
 from lookalike.fingerprints import Analysis, Fingerprint, Signal, analyse, full_pixel_digest
 from lookalike.index.hamming import HammingIndex
 from lookalike.index.records import Decision, ImageRecord, ReviewPair, StoredFile, StoreStats
@@ -106,7 +106,11 @@ class CheckResult:
 
 
 class Index:
-    """A persistent, scoped collection of image fingerprints (see the module docstring)."""
+    """A persistent, scoped collection of image fingerprints (see the module docstring).
+
+    ``create=False`` refuses to make a new database (``NotFound``): for commands
+    that only read, where a mistyped path would otherwise answer "unique".
+    """
 
     def __init__(
         self,
@@ -115,7 +119,10 @@ class Index:
         limits: DecodeLimits | None = None,
         fetch: FetchLimits | None = None,
         thresholds: Thresholds | None = None,
+        create: bool = True,
     ) -> None:
+        if not create and not Path(path).exists():
+            raise NotFound(f"{path}: no index there (lookalike index … --db {path} makes one)")
         self.store = SQLiteStore(path)
         self.limits = limits or DecodeLimits()
         self.fetch = fetch
@@ -174,13 +181,31 @@ class Index:
         """Fingerprint and store an image (a path, URL or bytes) under ``id`` (assigned when None).
 
         Adding bytes already in the scope returns the existing image id. Pairs
-        judged ``similar`` to stored images go to the review list.
+        judged ``similar`` to stored images go to the review list. An image
+        given as bytes or by URL cannot be read again later, so its pixel
+        digest is computed now (a full-resolution decode); a file's waits
+        until a check needs it.
         Raises ``InputError`` subclasses for unreadable images.
         """
         src = read_source(image, max_bytes=self.limits.max_bytes, fetch=self.fetch)
-        name = source if source is not None else ("" if isinstance(image, bytes) else src.name)
+        local_file = not isinstance(image, bytes) and not is_url(src.name)
+        name = source if source is not None else (str(Path(src.name).resolve()) if local_file else src.name)
         analysis = analyse(src.data, name=name, limits=self.limits)
-        return self.add_fingerprints([(analysis.fingerprint, name)], scope=scope, image_id=id, rendition=rendition)[0]
+        if not local_file:
+            digest = full_pixel_digest(src.data, limits=self.limits)
+            analysis = replace(analysis, fingerprint=analysis.fingerprint.with_pixel_digest(digest))
+        return self.add_analyses([(analysis, name)], scope=scope, image_id=id, rendition=rendition)[0]
+
+    def add_analyses(
+        self,
+        items: Sequence[tuple[Analysis, str]],
+        *,
+        scope: str = DEFAULT_SCOPE,
+        image_id: str | None = None,
+        rendition: str = "",
+    ) -> list[AddResult]:
+        """Store analysed images (with their sources) in one transaction."""
+        return self._add([(Query.of(a), src) for a, src in items], scope, image_id, rendition)
 
     def add_fingerprints(
         self,
@@ -190,19 +215,25 @@ class Index:
         image_id: str | None = None,
         rendition: str = "",
     ) -> list[AddResult]:
-        """Store already computed fingerprints (with their sources) in one transaction."""
+        """Store already computed fingerprints (with their sources) in one transaction.
+
+        Without the pictures' grids, flipped or turned look-alikes are judged
+        by pHash alone for the review list (see ``match_fingerprint``)."""
+        return self._add([(Query(fp), src) for fp, src in items], scope, image_id, rendition)
+
+    def _add(self, items: list[tuple[Query, str]], scope: str, image_id: str | None, rendition: str) -> list[AddResult]:
         stored = self.store.add_files(
-            NewFile(fingerprint=fp, scope=scope, source=src, image_id=image_id, rendition=rendition)
-            for fp, src in items
+            NewFile(fingerprint=q.fingerprint, scope=scope, source=src, image_id=image_id, rendition=rendition)
+            for q, src in items
         )
         self.refresh()
-        for file, new in stored:
+        for (query, _), (file, new) in zip(items, stored):
             if new:
-                self._record_review(file)
+                self._record_review(query, file)
         return [AddResult(image_id=f.image_id, file_pk=f.pk, added=new) for f, new in stored]
 
-    def _record_review(self, file: StoredFile) -> None:
-        for m in self._matches(Query(file.fingerprint), file.scope, exclude_image=file.image_pk):
+    def _record_review(self, query: Query, file: StoredFile) -> None:
+        for m in self._matches(query, file.scope, exclude_image=file.image_pk):
             if m.verdict is Verdict.SIMILAR:
                 self.store.add_review(
                     file.scope, m.file.image_pk, file.image_pk, score=m.score, verdict=m.verdict.value,

@@ -29,8 +29,10 @@ def match_fingerprint(query: Query, stored: Fingerprint, thresholds: Thresholds)
     """Score ``stored`` against ``query`` from their fingerprints alone.
 
     Identical bytes score 1. Otherwise the query is turned to best match the
-    stored pHash and scored by ``hash_score``; when the query has no pixels to
-    turn, a turned match is scored by pHash alone.
+    stored pHash and scored by ``hash_score``. When the query has no grid to
+    turn (a stored fingerprint), a turned match rests on pHash alone, picked
+    as the closest of eight variants: it is discounted by scoring twice its
+    distance, so that only close matches (a few bits) count.
     """
     q = query.fingerprint
     if q.sha256 == stored.sha256:
@@ -42,7 +44,7 @@ def match_fingerprint(query: Query, stored: Fingerprint, thresholds: Thresholds)
     if aligned is None:
         d = q.dihedral_distance_bits(stored)[0]
         distances = {Signal.PHASH: d}
-        score = bit_score(d, 64)
+        score = bit_score(2 * d, 64)
     else:
         distances = {s: aligned.distance_bits(stored, s) for s in Signal}
         score = hash_score(distances)
