@@ -41,6 +41,7 @@ class PixelEvidence:
 def align(reference: U8, other: U8) -> tuple[U8, U8]:
     """Both pictures resized (area averaging) to the smaller one's size, capped at ``COMPARE_SIDE``."""
     import cv2  # OpenCV is imported where it is used: most commands never need it
+
     h = min(reference.shape[0], other.shape[0])
     w = min(reference.shape[1], other.shape[1])
     scale = min(1.0, COMPARE_SIDE / max(h, w))
@@ -52,6 +53,7 @@ def align(reference: U8, other: U8) -> tuple[U8, U8]:
 
 def _ssim(a: Float, b: Float) -> float:
     import cv2
+
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
 
     def blur(x: Float) -> Float:
@@ -70,6 +72,7 @@ def _ssim(a: Float, b: Float) -> float:
 def pixel_evidence(reference: U8, other: U8) -> PixelEvidence:
     """Metrics of ``other`` against ``reference``; both (h, w, 3) uint8, any sizes."""
     import cv2
+
     a8, b8 = align(reference, other)
     a = a8.astype(np.float64)
     b = b8.astype(np.float64)
