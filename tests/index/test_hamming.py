@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
+import sys
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
+import numba
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -342,3 +348,63 @@ def test_knn_scan_fallback_skips_removed_codes() -> None:
         expect = brute(ids[keep], codes[keep], q, 64)
         assert_same(index.knn(q[0], 50), (expect[0][:50], expect[1][:50]))
         assert_same(index.knn(q[0], 20_000), expect)  # everything: the scan fallback
+
+
+def test_huge_radius_returns_every_code() -> None:
+    ids, codes = dataset(20_000, 64, seed=12)
+    index = HammingIndex()
+    index.add(ids, codes)
+    q = codes[0]
+    assert_same(index.radius(q[0], 10**30), brute(ids, codes, q, 64))  # r beyond int64 too
+
+
+def test_concurrent_queries_agree_with_serial_ones() -> None:
+    ids, codes = dataset(40_000, 64, seed=13)
+    index = HammingIndex()
+    index.add(ids, codes)
+    qs = queries(ids, codes, 10, seed=14)[:, 0]
+    serial = [index.radius(q, 8) for q in qs]
+    with ThreadPoolExecutor(4) as pool:  # the kernels release the GIL
+        threaded = list(pool.map(lambda q: index.radius(q, 8), qs))
+    for got, expected in zip(threaded, serial):
+        assert_same(got, expected)
+
+
+def test_kernels_compile_without_a_writable_cache_directory() -> None:
+    # A read-only install without a writable home leaves numba no cache directory, and it then
+    # refuses cache=True at decoration; so does a function without a source file, as here.
+    namespace: dict[str, Any] = {}
+    exec("def double(x):\n    return 2 * x\n", namespace)
+    with pytest.raises(RuntimeError, match="cannot cache"):
+        numba.njit(cache=True)(namespace["double"])
+    assert hamming._jit(namespace["double"])(21) == 42
+
+
+CACHED_QUERY = """
+import sys
+import numpy as np
+from lookalike.index import hamming
+hamming._TABLES_FROM, hamming._DELTA_MAX = 64, 64  # a part with tables, at once
+rng = np.random.default_rng(0)
+codes = rng.integers(0, 2**64, 5000, dtype=np.uint64)
+index = hamming.HammingIndex()
+index.add(np.arange(5000), codes)
+ids, d = index.radius(codes[7], 12)
+assert ids.tolist() == [7] and d.tolist() == [0], (ids, d)
+print(sum(hamming._search.stats.cache_hits.values()), sum(hamming._search.stats.cache_misses.values()))
+"""
+
+
+def test_kernels_are_cached_on_disk(tmp_path: Path) -> None:
+    # NUMBA_CACHE_DIR comes first among numba's cache locations: the first process compiles and
+    # writes the kernels there, the next loads them. -W error: numba warns of nothing, either.
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    runs = []
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-W", "error", "-c", CACHED_QUERY], env=env, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr
+        runs.append(done.stdout.split())
+    assert runs == [["0", "1"], ["1", "0"]]
+    assert list(tmp_path.rglob("*.nbi")) and list(tmp_path.rglob("*.nbc"))

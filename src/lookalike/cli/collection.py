@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,14 +13,23 @@ from lookalike.cli.progress import progress_bar
 from lookalike.decode import is_url, read_source
 from lookalike.errors import InputError
 from lookalike.fingerprints import Analysis, FileResult, analyse, analyse_files, default_jobs
-from lookalike.index import DEFAULT_SCOPE, CheckResult, Decision, Index
+from lookalike.index.records import DEFAULT_SCOPE, Decision
 from lookalike.walk import iter_image_files
+
+if TYPE_CHECKING:
+    from lookalike.index import CheckResult, Index
 
 DbOption = Annotated[Path, typer.Option("--db", help="The index database (an SQLite file; created if missing).")]
 ScopeOption = Annotated[str, typer.Option("--scope", help="The collection (user, album…) to work in.")]
 JobsOption = Annotated[int, typer.Option("--jobs", "-j", min=0, help="Processes for fingerprinting; 0 = all cores.")]
 
 _BATCH = 64
+
+
+def _open(db: Path, *, create: bool = True) -> Index:
+    from lookalike.index import Index  # loads the Hamming kernels: only for commands that search
+
+    return Index(db, create=create)
 
 
 def register(app: typer.Typer) -> None:
@@ -44,7 +53,7 @@ def index_command(
     """Add images to the index; report how many were added, already present, or failed."""
     files = list(iter_image_files(paths))
     added = present = failed = 0
-    with reporting_errors(), Index(db) as index:
+    with reporting_errors(), _open(db) as index:
         batch: list[tuple[Analysis, str]] = []
 
         def flush() -> None:
@@ -96,7 +105,7 @@ def check_command(
     """Is each image already in the index? One line per input with its verdict and matches."""
     expanded = [i if is_url(i) else str(p) for i in inputs for p in ([Path(i)] if is_url(i) else iter_image_files([i]))]
     failed = 0
-    with reporting_errors(), Index(db) as index:
+    with reporting_errors(), _open(db) as index:
         with progress_bar(
             total=len(expanded), enabled=not as_json and len(expanded) >= 20, label="checking"
         ) as advance:
@@ -131,7 +140,7 @@ def remove_command(
     scope: ScopeOption = DEFAULT_SCOPE,
 ) -> None:
     """Delete images (all their files) from the index."""
-    with reporting_errors(), Index(db, create=False) as index:
+    with reporting_errors(), _open(db, create=False) as index:
         for image_id in image_ids:
             index.remove(image_id, scope=scope)
             typer.echo(f"removed {image_id}")
@@ -148,7 +157,7 @@ def review_list(
     if ctx.invoked_subcommand is not None:
         ctx.obj = db
         return
-    with reporting_errors(), Index(db, create=False) as index:
+    with reporting_errors(), _open(db, create=False) as index:
         pairs = index.review(scope=scope, decision=None if show_all else Decision.PENDING)
     for p in pairs:
         if as_json:
@@ -172,14 +181,14 @@ def review_decide(
     decision: Annotated[Decision, typer.Argument(help="duplicate or not_duplicate.")],
 ) -> None:
     """Record a decision on a pair; later checks and scans honour it."""
-    with reporting_errors(), Index(ctx.obj, create=False) as index:
+    with reporting_errors(), _open(ctx.obj, create=False) as index:
         p = index.decide(pair, decision)
     typer.echo(f"#{p.pk} {p.a_id} ~ {p.b_id}: {p.decision.value}")
 
 
 def stats_command(db: DbOption) -> None:
     """Counts of scopes, images, files and review pairs."""
-    with reporting_errors(), Index(db, create=False) as index:
+    with reporting_errors(), _open(db, create=False) as index:
         s = index.stats()
         memory = index.memory_bytes()
     typer.echo(

@@ -1,9 +1,20 @@
-"""Finding stored images: the Hamming index, the stores and the ``Index`` collection."""
+"""Finding stored images: the Hamming index, the stores and the ``Index`` collection.
 
-from lookalike.index.collection import DEFAULT_SCOPE, AddResult, CheckMatch, CheckResult, Index
-from lookalike.index.hamming import HammingIndex
-from lookalike.index.records import Decision, ImageRecord, ReviewPair, StoredFile, StoreStats
-from lookalike.index.sqlite import SQLiteStore
+``Index`` and ``HammingIndex`` load on first use: the Hamming kernels need
+numba, whose import costs a noticeable part of a second that commands which
+never search (``hash``, ``compare``) should not pay.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lookalike.index.records import DEFAULT_SCOPE, Decision, ImageRecord, ReviewPair, StoredFile, StoreStats
+
+if TYPE_CHECKING:
+    from lookalike.index.collection import AddResult, CheckMatch, CheckResult, Index
+    from lookalike.index.hamming import HammingIndex
+    from lookalike.index.sqlite import SQLiteStore
 
 __all__ = [
     "DEFAULT_SCOPE",
@@ -19,3 +30,20 @@ __all__ = [
     "StoreStats",
     "StoredFile",
 ]
+
+_LAZY = {
+    "AddResult": "lookalike.index.collection",
+    "CheckMatch": "lookalike.index.collection",
+    "CheckResult": "lookalike.index.collection",
+    "Index": "lookalike.index.collection",
+    "HammingIndex": "lookalike.index.hamming",
+    "SQLiteStore": "lookalike.index.sqlite",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'lookalike.index' has no attribute {name!r}")

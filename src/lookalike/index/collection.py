@@ -31,13 +31,11 @@ from lookalike.decode import is_url, read_source
 from lookalike.errors import LookalikeError, NotFound
 from lookalike.fingerprints import Analysis, Fingerprint, Signal, analyse, full_pixel_digest
 from lookalike.index.hamming import HammingIndex
-from lookalike.index.records import Decision, ImageRecord, ReviewPair, StoredFile, StoreStats
+from lookalike.index.records import DEFAULT_SCOPE, Decision, ImageRecord, ReviewPair, StoredFile, StoreStats
 from lookalike.index.sqlite import CodeRow, NewFile, SQLiteStore
 from lookalike.match import Match, Query, Verdict, match_fingerprint
 
 __all__ = ["DEFAULT_SCOPE", "RETRIEVAL_RADIUS", "AddResult", "CheckMatch", "CheckResult", "Index"]
-
-DEFAULT_SCOPE = "default"
 
 #: pHash bits within which stored pictures become candidates. Unrelated
 #: pictures differ in about 32 bits (standard deviation about 4), so 16 admits

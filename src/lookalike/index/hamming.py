@@ -7,7 +7,7 @@ differ in at most r bits then a + 1 chosen substrings cannot all differ in more 
 the others in more than s - 1, or the distance would be at least (a+1)(s+1) + (m-a-1)s = r + 1.
 So a radius-r query probes, in each substring table, every key within s (or s - 1) bits of the
 query's own key, gathers the rows filed under those keys and verifies their full distance with
-``np.bitwise_count``: no false negatives, no false positives.
+a popcount: no false negatives, no false positives.
 
 Memory layout of a frozen part holding n codes in m tables (numpy arrays only, no dicts):
 
@@ -26,11 +26,25 @@ arrays fit in 3.5 bytes a code (18 bits at a million codes; 21 and 22 at ten mil
 substring within s bits of the query's is also within s bits on its prefix, so the search stays
 exact. A 64-bit code thus costs 8 + 8 + 4 + 8 + <=3.5 < 32 bytes.
 
-A query gathers the bucket bounds of all its probes, expands them into positions with one
-``np.repeat`` (no Python loop per bucket), maps positions to rows, verifies the distances, and
-sorts the hits once by (distance, id), which also brings together a row found in several tables.
-Where verifying would cost more than scanning (about 1/16 of a part as candidates: a small part,
-a large radius, a query inside a huge cluster), that part is scanned instead.
+A query is one call of a compiled kernel (numba, nopython mode, releasing the GIL). It sums the
+sizes of the buckets it would probe and, where verifying would cost more than scanning (about
+1/16 of a part as candidates: a small part, a large radius, a query inside a huge cluster), scans
+the part instead. Otherwise it verifies every candidate's full distance, the first table's
+(contiguous rows) first, then each permuted table's in turn, and reports a hit unless a table
+verified before has the row as a candidate too. A row is a candidate of table t exactly when its
+key is within t's probe radius of the query's key, so that takes two popcounts on the row's own
+code, for hits only: each hit is reported once, with no set of visited rows. The reads are
+random (at r = 10 on a million codes some 2,150 buckets and 8,200 candidates, ~6,500 cache
+lines), so the kernel goes in stages, each issuing independent reads and prefetching those of
+the next: bucket bounds, the permuted tables' rows, the codes. It drops tombstones and returns
+the hits sorted by (distance, id); only hits from several parts (or the delta) meet in numpy.
+
+The kernels compile on first use (some seconds for each code width) and numba caches the
+machine code on disk: in ``$NUMBA_CACHE_DIR`` if set, else in ``__pycache__`` beside this file,
+else in the user's cache directory (``~/.cache/numba``). A later process loads it on its first
+query, in about 0.4 s (mostly numba importing its own modules). Where no such directory is
+writable (a read-only install without a writable home) numba refuses to cache and the kernels
+are compiled in memory instead, once per process.
 
 Updates: new codes go to a small delta buffer that every query scans. A full delta becomes a
 new frozen part, and parts are merged log-structured style (a part absorbs the next one once
@@ -46,8 +60,14 @@ import functools
 import math
 import os
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
+import llvmlite.ir  # type: ignore[import-untyped, unused-ignore]
+import numba
+import numba.core.cgutils
+import numba.extending
 import numpy as np
 import numpy.typing as npt
 
@@ -60,6 +80,8 @@ U64 = npt.NDArray[np.uint64]
 U32 = npt.NDArray[np.uint32]
 #: one query code: an int, a numpy uint64 (64-bit codes), or bits/8 big-endian bytes
 Code = int | np.uint64 | npt.NDArray[np.uint8] | npt.NDArray[np.uint64]
+#: a query as the kernels take it: a uint64 for 64-bit codes, else its words (bits/64,)
+Query = np.uint64 | U64
 
 _FORMAT = "lookalike.HammingIndex/1"
 _WIDTHS = (22, 21, 21)  # substring widths in each 64-bit word (Norouzi et al.: about log2 n)
@@ -67,23 +89,244 @@ _TABLES_FROM = 1 << 14  # below this many codes a scan beats any table
 _DELTA_MAX = 1 << 13  # scanning this many codes costs a fraction of one probe set
 _OFFSET_BYTES = 3.5  # per code, for all offset arrays: with 8 + 8 + 4 + 8, tombstones and the
 # delta the total stays under 32 bytes a code from about a million codes
-_MAX_PROBES = 1 << 17  # a plan holds 24 bytes a probe; beyond this a scan is as quick anyway
+_MAX_PROBES = 1 << 17  # a plan holds 8 bytes a probe; beyond this a scan is as quick anyway
 _SCAN_FRACTION = 1 / 16  # verifying a candidate costs about as much as scanning 16 codes
-_NONE = np.empty(0, np.int64)  # shared, so read-only
-_NONE.flags.writeable = False
+# Shared. Writable, though never written (it is empty), because numba types read-only arrays
+# apart and would compile the kernels once more for them.
+_NONE = np.empty(0, np.int64)
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _jit(fn: _F) -> _F:
+    """Compile ``fn`` with numba (nopython, GIL released), cached on disk where one is writable."""
+    try:
+        return cast(_F, numba.njit(cache=True, nogil=True)(fn))
+    except RuntimeError:  # numba found no writable cache directory: compile in each process
+        return cast(_F, numba.njit(nogil=True)(fn))
+
+
+# Kernels. They take the codes as an (n, w) array of words and the query as its words, or, for
+# 64-bit codes, as a 1-d array and a uint64: numba compiles each form apart, and ``codes.ndim`` is
+# a constant it prunes branches on, so the one-word form verifies a candidate with one XOR and
+# one POPCNT (and a query needs no array made for it). Arithmetic stays in uint64 or int64 (numba
+# turns mixed signed/unsigned arithmetic into float64); indices are unsigned where it matters,
+# which spares numba's wraparound of negative indices.
+_M1, _M2 = np.uint64(0x5555_5555_5555_5555), np.uint64(0x3333_3333_3333_3333)
+_M4, _H01 = np.uint64(0x0F0F_0F0F_0F0F_0F0F), np.uint64(0x0101_0101_0101_0101)
+_CHUNK = 1024  # rows a scan measures before it looks for hits among them
+
+
+@_jit
+def _popcount(x: np.uint64) -> np.int64:
+    """Set bits of x: the SWAR idiom, which LLVM compiles to one POPCNT instruction."""
+    x = x - ((x >> np.uint64(1)) & _M1)
+    x = (x & _M2) + ((x >> np.uint64(2)) & _M2)
+    x = (x + (x >> np.uint64(4))) & _M4
+    return np.int64((x * _H01) >> np.uint64(56))
+
+
+@_jit
+def _word(codes: U64, row: int | np.uint64, word: int) -> np.uint64:
+    """Word ``word`` of the code in row ``row``."""
+    if codes.ndim == 1:
+        return np.uint64(codes[row])
+    return np.uint64(codes[row, word])
+
+
+@_jit
+def _qword(codes: U64, q: Any, word: int) -> np.uint64:
+    """Word ``word`` of the query ``q`` (a ``Query``: a uint64 beside 1-d codes, else an array)."""
+    if codes.ndim == 1:
+        return np.uint64(q)
+    return np.uint64(q[word])
+
+
+@_jit
+def _bits(codes: U64) -> int:
+    """The width of the codes."""
+    if codes.ndim == 1:
+        return 64
+    return int(64 * codes.shape[1])
+
+
+@_jit
+def _distance(codes: U64, row: int | np.uint64, q: Any) -> np.int64:
+    """Hamming distance of the code in row ``row`` to the query ``q``."""
+    if codes.ndim == 1:
+        return _popcount(codes[row] ^ q)
+    d = np.int64(0)
+    for word in range(len(q)):
+        d += _popcount(codes[row, word] ^ q[word])
+    return d
+
+
+@_jit
+def _within(codes: U64, row: int | np.uint64, keys: I64, tables: I64, qkey: I64, t: int) -> bool:
+    """Whether table t has the row as a candidate: whether the row's key, ``keys[t]`` giving its
+    word, shift and mask, is within the table's probe radius ``tables[t, 3]`` of the query's."""
+    key = (_word(codes, row, keys[t, 0]) >> np.uint64(keys[t, 1])) & np.uint64(keys[t, 2])
+    return bool(_popcount(key ^ np.uint64(qkey[t])) <= tables[t, 3])
+
+
+@_jit
+def _sorted_hits(ids: I64, dead: I64, rows: I64, dist: I64, bits: int) -> tuple[I64, I64]:
+    """(ids, distances) of the rows not in ``dead`` (sorted), by distance then id: a sort by id
+    (ids are unique), then a stable counting sort by distance."""
+    if len(dead):
+        at = np.minimum(np.searchsorted(dead, rows), len(dead) - 1)
+        live = dead[at] != rows
+        rows, dist = rows[live], dist[live]
+    hit_ids = ids[rows]
+    start = np.zeros(bits + 2, np.int64)
+    for d in dist:
+        start[d + 1] += 1
+    start = np.cumsum(start)
+    out_ids, out_d = np.empty(len(dist), np.int64), np.empty(len(dist), np.int64)
+    for i in np.argsort(hit_ids):
+        at = start[dist[i]]
+        out_ids[at], out_d[at] = hit_ids[i], dist[i]
+        start[dist[i]] = at + 1
+    return out_ids, out_d
+
+
+@_jit
+def _scan(codes: U64, ids: I64, dead: I64, q: Any, r: int) -> tuple[I64, I64]:
+    """(ids, distances) of the live codes within r of the query ``q``, by distance then id.
+
+    Chunk by chunk: the distances first (a loop LLVM vectorises), then the hits among them, if any.
+    """
+    n = len(codes)
+    near = np.empty(_CHUNK, np.int64)
+    found, rows, dist = 0, np.empty(min(n, _CHUNK), np.int64), np.empty(min(n, _CHUNK), np.int64)
+    for start in range(0, n, _CHUNK):
+        size = min(_CHUNK, n - start)
+        for i in range(size):
+            near[i] = _distance(codes, np.uint64(start + i), q)
+        if near[:size].min() > r:
+            continue
+        if found + size > len(rows):  # room for every row of the chunk
+            rows = np.concatenate((rows[:found], np.empty(found + size, np.int64)))
+            dist = np.concatenate((dist[:found], np.empty(found + size, np.int64)))
+        for i in range(size):
+            if near[i] <= r:
+                rows[found], dist[found] = start + i, near[i]
+                found += 1
+    return _sorted_hits(ids, dead, rows[:found], dist[:found], _bits(codes))
+
+
+def _prefetch_typer(typingctx: Any, array: Any, index: Any) -> Any:
+    """Typing of the numba intrinsic ``_prefetch(array, i)``: start loading the cache line of
+    ``array[i]`` (``array[i, 0]`` if 2-d) into L2, without waiting for it: LLVM's prefetch."""
+    if not isinstance(array, numba.types.Array) or not isinstance(index, numba.types.Integer):
+        return None
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        cgutils: Any = numba.core.cgutils
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        zero = context.get_constant(numba.types.intp, 0)
+        at = [context.cast(builder, args[1], signature.args[1], numba.types.intp)] + [zero] * (aryty.ndim - 1)
+        shape, strides = cgutils.unpack_tuple(builder, ary.shape), cgutils.unpack_tuple(builder, ary.strides)
+        ptr = cgutils.get_item_pointer2(
+            context, builder, data=ary.data, shape=shape, strides=strides, layout=aryty.layout, inds=at
+        )
+        i8p, i32 = llvmlite.ir.IntType(8).as_pointer(), llvmlite.ir.IntType(32)
+        fnty = llvmlite.ir.FunctionType(llvmlite.ir.VoidType(), [i8p, i32, i32, i32])
+        fn = builder.module.declare_intrinsic("llvm.prefetch", [i8p], fnty)  # mangled for llvmlite's pointers
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(2), i32(1)])  # read, into L2, data
+        return context.get_dummy_value()
+
+    return numba.types.void(array, index), codegen
+
+
+_prefetch = cast(Callable[[Any, Any], None], numba.extending.intrinsic(_prefetch_typer))
+
+
+@_jit
+def _search(
+    codes: U64,
+    ids: I64,
+    dead: I64,
+    perm: U32,
+    offs: U32,
+    keys: I64,
+    tables: I64,
+    masks: I64,
+    q: Any,
+    r: int,
+    most: float,
+) -> tuple[I64, I64]:
+    """(ids, distances) of the live codes within r of the query ``q``, by distance then id.
+
+    Table t's key is word ``keys[t, 0]`` shifted right by ``keys[t, 1]``, masked by ``keys[t, 2]``;
+    it probes the buckets of the query's key XOR ``masks[tables[t, 0]:tables[t, 1]]``, bucket k's
+    bounds at ``offs[tables[t, 2] + k]``; ``tables[t, 3]`` is its radius. If the buckets hold more
+    than ``most`` rows it scans instead. The reads are random, so it goes in stages, each issuing
+    independent reads and prefetching those of the next: bucket bounds, the permuted tables'
+    rows, the codes.
+    """
+    n, m, probes = len(codes), len(keys), len(masks)
+    explicit, split = (m - 1) * n, tables[m - 1, 0]  # the first table's positions and probes
+    qkey = np.empty(m, np.int64)
+    for t in range(m):
+        qkey[t] = (_qword(codes, q, keys[t, 0]) >> np.uint64(keys[t, 1])) & np.uint64(keys[t, 2])
+    for t in range(m):
+        for j in range(tables[t, 0], tables[t, 1]):
+            _prefetch(offs, tables[t, 2] + (qkey[t] ^ masks[j]))
+    lo, hi, total = np.empty(probes, np.int64), np.empty(probes, np.int64), 0
+    for t in range(m):
+        for j in range(tables[t, 0], tables[t, 1]):
+            bucket = np.uint64(tables[t, 2] + (qkey[t] ^ masks[j]))
+            lo[j], hi[j] = offs[bucket], offs[bucket + np.uint64(1)]
+            total += hi[j] - lo[j]
+    if total > most:
+        return _scan(codes, ids, dead, q, r)
+    for j in range(split, probes):  # a run's first and last line: it may straddle two
+        _prefetch(codes, lo[j] - explicit)
+        _prefetch(codes, max(hi[j] - 1, lo[j]) - explicit)
+    for j in range(split):
+        _prefetch(perm, lo[j])
+        _prefetch(perm, max(hi[j] - 1, lo[j]))
+    # Verify the first table's candidates (contiguous rows) while the permuted tables' rows arrive.
+    found, rows, dist = 0, np.empty(total, np.int64), np.empty(total, np.int64)  # hits <= candidates
+    for j in range(split, probes):
+        for row in range(np.uint64(lo[j] - explicit), np.uint64(hi[j] - explicit)):
+            d = _distance(codes, row, q)
+            if d <= r:
+                rows[found], dist[found] = row, d
+                found += 1
+    # The permuted tables' candidate rows, table by table (table t's end at ends[t]), then their
+    # verification, skipping the rows a table verified before (the first table, then in order)
+    # has reported.
+    cand, ends, k = np.empty(total, np.uint32), np.empty(m, np.int64), 0
+    for t in range(m - 1):
+        for j in range(tables[t, 0], tables[t, 1]):
+            for pos in range(np.uint64(lo[j]), np.uint64(hi[j])):
+                cand[k] = perm[pos]
+                _prefetch(codes, cand[k])
+                k += 1
+        ends[t] = k
+    for t in range(m - 1):
+        for i in range(ends[t - 1] if t else 0, ends[t]):
+            other = np.uint64(cand[i])
+            d = _distance(codes, other, q)
+            if d <= r and not _within(codes, other, keys, tables, qkey, m - 1):
+                seen = False
+                for u in range(t):
+                    seen = seen or _within(codes, other, keys, tables, qkey, u)
+                if not seen:
+                    rows[found], dist[found] = other, d
+                    found += 1
+    return _sorted_hits(ids, dead, rows[:found], dist[:found], _bits(codes))
 
 
 @dataclass(frozen=True, eq=False)
 class _Plan:
-    """The probes of one radius: per probe its table and the XOR mask on the query's key.
+    """The probes of one radius: XOR masks on the query's keys, grouped by table."""
 
-    Probes of the permuted tables come first (``explicit`` of them), then the first table's.
-    """
-
-    table: npt.NDArray[np.intp]
-    mask: I64
-    base: I64  # where the probe's table starts in the offsets array
-    explicit: int
+    mask: I64  # (probes,)
+    tables: I64  # (m, 4): per table its first and end probe, where it starts in offs, its radius
 
 
 def _masks(bits: int, weight: int) -> I64:
@@ -105,13 +348,14 @@ def _plan(key_bits: tuple[int, ...], r: int) -> _Plan | None:
     if sum(math.comb(p, j) for p, rad in zip(key_bits, radii) for j in range(rad + 1)) > _MAX_PROBES:
         return None
     masks = [_masks(p, rad) if rad >= 0 else np.empty(0, np.int64) for p, rad in zip(key_bits, radii)]
-    table = np.repeat(np.arange(m, dtype=np.intp), [len(x) for x in masks])
-    bases = np.cumsum([0, *(1 << p for p in key_bits[:-1])]).astype(np.int64)
-    return _Plan(table, np.concatenate(masks), bases[table], int(np.count_nonzero(table < m - 1)))
+    ends = np.cumsum([0, *(len(x) for x in masks)])
+    bases = np.cumsum([0, *(1 << p for p in key_bits[:-1])])
+    tables = np.stack([ends[:-1], ends[1:], bases, radii], axis=1).astype(np.int64)
+    return _Plan(np.concatenate(masks), tables)
 
 
-def _distances(codes: U64, q: U64) -> I64:
-    """Hamming distance of each row of ``codes`` (k, w) to the words ``q`` (w,)."""
+def _distances(codes: U64, q: Query) -> I64:
+    """Hamming distance of each row of ``codes`` (k, w) to the query ``q``."""
     x: npt.NDArray[np.uint8] = np.bitwise_count(codes ^ q)
     return (x[:, 0] if x.shape[1] == 1 else x.sum(axis=1, dtype=np.uint16)).astype(np.int64)
 
@@ -152,7 +396,8 @@ class _Part:
     perm: U32
     offs: U32
     key_bits: tuple[int, ...]  # p_t of each table, the first substring's last; empty: always scan
-    tables: tuple[tuple[int, int, int], ...]  # per table: word, shift and mask giving its key
+    keys: I64  # (m, 3): per table the word, shift and mask giving its key
+    words: U64  # ``codes`` as the kernels take them (a view): 1-d for 64-bit codes
 
     @staticmethod
     def build(ids: I64, codes: U64) -> _Part:
@@ -184,16 +429,20 @@ class _Part:
             ids, codes = ids[order], codes[order]
         perm = np.empty(max(m - 1, 0) * n, np.uint32)
         offs = np.zeros(sum(1 << p for p, _, _ in layout) + 1, np.uint32)
-        tables, base = [], 0
-        for t, (p, word, shift) in enumerate(layout):
+        base = 0
+        for t, (p, _, _) in enumerate(layout):
             k = key(t)
             if t < m - 1:
                 perm[t * n : (t + 1) * n] = np.argsort(k)
             offs[base + 1 : base + (1 << p) + 1] = t * n + np.cumsum(np.bincount(k, minlength=1 << p))
-            tables.append((word, shift, (1 << p) - 1))
             base += 1 << p
+        key_words = np.array([(word, shift, (1 << p) - 1) for p, word, shift in layout], np.int64).reshape(m, 3)
         sorter = np.argsort(ids).astype(np.uint32)
-        return _Part(ids, codes, sorter, perm, offs, tuple(p for p, _, _ in layout), tuple(tables))
+        codes = np.ascontiguousarray(codes)
+        words = codes.reshape(-1) if w == 1 else codes
+        return _Part(
+            np.ascontiguousarray(ids), codes, sorter, perm, offs, tuple(p for p, _, _ in layout), key_words, words
+        )
 
     def find(self, ids: I64) -> I64:
         """The row of each id, or -1: a binary search over ``sorter``, vectorised across ids."""
@@ -210,48 +459,13 @@ class _Part:
         rows = self.sorter[np.minimum(pos, n - 1)].astype(np.int64)
         return np.where(self.ids[rows] == ids, rows, -1)
 
-    def search(self, q: U64, r: int, dead: I64) -> tuple[I64, I64]:
-        """(distance, row) of the live rows within r of the words ``q``, in no order; a row met
-        in several tables comes once per table."""
+    def search(self, q: Query, r: int, dead: I64) -> tuple[I64, I64]:
+        """(ids, distances) of the live codes within r of the query ``q``, by distance then id."""
         plan = _plan(self.key_bits, r) if self.key_bits else None
-        hits = self._probe(q, r, plan) if plan else None
-        if hits is None:  # no tables, or verifying the candidates would cost more than a scan
-            d = _distances(self.codes, q)
-            rows = np.flatnonzero(d <= r)
-            hits = d[rows], rows
-        if len(dead):
-            live = ~_in_sorted(hits[1], dead)
-            hits = hits[0][live], hits[1][live]
-        return hits
-
-    def _probe(self, q: U64, r: int, plan: _Plan) -> tuple[I64, I64] | None:
-        """(distance, row) of the hits found through the tables, or None where a scan is cheaper."""
-        n, m, words = len(self.ids), len(self.key_bits), q.tolist()
-        keys = np.array([(words[wd] >> sh) & mk for wd, sh, mk in self.tables], np.int64).take(plan.table)
-        keys ^= plan.mask
-        keys += plan.base
-        lo = self.offs.take(keys)
-        keys += 1
-        lens = self.offs.take(keys) - lo
-        ends = np.cumsum(lens, dtype=np.int64)
-        if ends[-1] > _SCAN_FRACTION * n:
-            return None
-        # Expand every bucket [lo, lo + len) into positions at once: repeat each bucket's start,
-        # shifted back by where its run begins in the output, then add a running count.
-        start = lo - ends
-        start += lens
-        pos = np.repeat(start, lens)
-        pos += np.arange(len(pos))
-        split = int(ends[plan.explicit - 1]) if plan.explicit else 0
-        pos[:split] = self.perm.take(pos[:split])  # permuted tables: position -> row
-        pos[split:] -= (m - 1) * n  # the first substring's table: position - base is the row
-        if self.codes.shape[1] == 1:  # gathering from a 1-d array is markedly faster
-            x = self.codes[:, 0].take(pos)
-            d: npt.NDArray[np.uint8] = np.bitwise_count(np.bitwise_xor(x, q[0], out=x))
-        else:
-            d = np.bitwise_count(self.codes.take(pos, axis=0) ^ q).sum(axis=1, dtype=np.uint16)
-        hit = np.flatnonzero(d <= r)
-        return d[hit].astype(np.int64), pos[hit]
+        if plan is None:  # no tables, or too many probes
+            return _scan(self.words, self.ids, dead, q, r)
+        most = _SCAN_FRACTION * len(self.ids)
+        return _search(self.words, self.ids, dead, self.perm, self.offs, self.keys, plan.tables, plan.mask, q, r, most)
 
 
 def _as_ids(ids: object) -> I64:
@@ -316,18 +530,21 @@ class HammingIndex:
             f"{' or (n,)' if w == 1 else ''}, got {type(codes).__name__} {dtype} {shape}"
         )
 
-    def _as_query(self, code: Code) -> U64:
-        """One query code as uint64 words (bits/64,); raises ConfigError."""
+    def _as_query(self, code: Code) -> Query:
+        """One query code as the kernels take it (see ``Query``); raises ConfigError."""
+        if isinstance(code, np.uint64) and self._words == 1:  # the usual query, kept lean
+            return code
         if isinstance(code, int) and not isinstance(code, bool):
             if not 0 <= code < 1 << self._bits:
                 raise ConfigError(f"code {code} does not fit in {self._bits} bits")
-            return np.frombuffer(code.to_bytes(self._bits // 8, "big"), ">u8").astype(np.uint64)
-        if isinstance(code, np.uint64):
-            code = np.array([code])
-        if isinstance(code, np.ndarray) and code.ndim == 1:
-            words: U64 = self._as_codes(code[None])[0]
-            return words
-        raise ConfigError(f"a query code must be an int, np.uint64 or 1-d array, not {type(code).__name__}")
+            if self._words == 1:
+                return np.uint64(code)
+            words: U64 = np.frombuffer(code.to_bytes(self._bits // 8, "big"), ">u8").astype(np.uint64)
+        elif isinstance(code, np.uint64) or isinstance(code, np.ndarray) and code.ndim == 1:
+            words = self._as_codes(np.array([code]) if isinstance(code, np.uint64) else code[None])[0]
+        else:
+            raise ConfigError(f"a query code must be an int, np.uint64 or 1-d array, not {type(code).__name__}")
+        return words[0] if self._words == 1 else words
 
     def add(self, ids: npt.NDArray[np.int64], codes: npt.NDArray[np.uint8] | U64) -> None:
         """File ``codes[i]`` under ``ids[i]``; an id already present gets the new code.
@@ -397,23 +614,20 @@ class HammingIndex:
         """
         return self._radius(self._as_query(code), _check_int(r, "r"))
 
-    def _radius(self, q: U64, r: int) -> tuple[I64, I64]:
-        d_parts, id_parts = [], []
-        for part, dead in zip(self._parts, self._dead):
-            d, rows = part.search(q, r, dead)
-            d_parts.append(d)
-            id_parts.append(part.ids.take(rows))
+    def _radius(self, q: Query, r: int) -> tuple[I64, I64]:
+        r = min(r, self._bits)  # no code is farther; keeps r within int64 for the kernels
+        if len(self._parts) == 1 and not len(self._delta_ids):  # the usual case, kept lean
+            return self._parts[0].search(q, r, self._dead[0])
+        found = [part.search(q, r, dead) for part, dead in zip(self._parts, self._dead)]
         if len(self._delta_ids):
-            d = _distances(self._delta_codes, q)
-            j = np.flatnonzero(d <= r)
-            d_parts.append(d[j])
-            id_parts.append(self._delta_ids[j])
-        # One sort orders the hits and brings together a row's copies from several tables.
-        ids, d = _cat(id_parts), _cat(d_parts)
-        order = np.lexsort((ids, d))
-        ids, d = ids[order], d[order]
-        first = _firsts(ids)
-        return ids[first], d[first]
+            delta = self._delta_codes.reshape(-1) if self._words == 1 else self._delta_codes
+            found.append(_scan(delta, self._delta_ids, _NONE, q, r))
+        found = [hits for hits in found if len(hits[0])]
+        if len(found) <= 1:  # the kernels sort their hits
+            return found[0] if found else (np.empty(0, np.int64), np.empty(0, np.int64))
+        ids, d = np.concatenate([hits[0] for hits in found]), np.concatenate([hits[1] for hits in found])
+        order = np.lexsort((ids, d))  # an id lives in one part or the delta only
+        return ids[order], d[order]
 
     def knn(self, code: Code, k: int) -> tuple[I64, I64]:
         """Ids and distances of the ``k`` codes nearest ``code``, by distance then id (exact).

@@ -7,7 +7,10 @@ from enum import StrEnum
 
 from lookalike.fingerprints import Fingerprint
 
-__all__ = ["Decision", "ImageRecord", "ReviewPair", "StoreStats", "StoredFile"]
+__all__ = ["DEFAULT_SCOPE", "Decision", "ImageRecord", "ReviewPair", "StoreStats", "StoredFile"]
+
+#: the scope of images added without one
+DEFAULT_SCOPE = "default"
 
 
 class Decision(StrEnum):
