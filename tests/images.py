@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, ImageDraw
+from PIL import Image
 
 U8 = npt.NDArray[np.uint8]
 
@@ -37,22 +37,26 @@ def photo(width: int = 320, height: int = 240, *, seed: int = 0) -> Image.Image:
     # each channel ramps in its own direction across the frame
     base = np.stack([0.5 + 0.45 * (np.cos(a) * (u - 0.5) + np.sin(a) * (v - 0.5)) for a in angle], axis=-1)
     base += 0.12 * np.sin(2 * np.pi * (u * rng.uniform(1, 3) + v * rng.uniform(0.5, 2)))[..., None]
-    img = Image.fromarray(np.clip(base * 255, 0, 255).astype(np.uint8), "RGB")
-    draw = ImageDraw.Draw(img)
+    # filled ellipses and rectangles, drawn with NumPy masks so that Pillow's drawing code
+    # (which has changed between releases) cannot move the golden values
     for _ in range(6):
         x0, x1 = sorted(rng.integers(0, width, size=2))
         y0, y1 = sorted(rng.integers(0, height, size=2))
         x1, y1 = max(x1, x0 + width // 10), max(y1, y0 + height // 10)
-        colour = tuple(int(c) for c in rng.integers(0, 256, size=3))
+        colour = rng.integers(0, 256, size=3) / 255.0
         if rng.random() < 0.5:
-            draw.ellipse((x0, y0, x1, y1), fill=colour)
+            cx, cy, rx, ry = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2
+            mask = ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 <= 1.0
         else:
-            draw.rectangle((x0, y0, x1, y1), fill=colour)
-    arr = np.asarray(img).astype(np.int16) + rng.normal(0, 4, size=(height, width, 3)).astype(np.int16)
+            mask = (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+        base[mask] = colour
+    arr = np.rint(base * 255) + rng.normal(0, 4, size=(height, width, 3))
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
 
 
-def gradient(width: int = 256, height: int = 192, *, start: int = 0, stop: int = 255, vertical: bool = False) -> Image.Image:
+def gradient(
+    width: int = 256, height: int = 192, *, start: int = 0, stop: int = 255, vertical: bool = False
+) -> Image.Image:
     """A plain grey ramp from ``start`` to ``stop``: a featureless picture."""
     ramp = np.linspace(start, stop, height if vertical else width)
     plane = np.repeat(ramp[:, None], width, axis=1) if vertical else np.repeat(ramp[None, :], height, axis=0)
@@ -89,7 +93,10 @@ def on_white(im: Image.Image) -> Image.Image:
 
 
 def encode(im: Image.Image, fmt: str, **params: object) -> bytes:
-    """``im`` saved in Pillow format ``fmt`` (e.g. "PNG", "JPEG", "WEBP", "HEIF") to bytes."""
+    """``im`` saved in Pillow format ``fmt`` (e.g. "PNG", "JPEG", "WEBP", "HEIF") to bytes.
+    PNGs are written with light compression unless told otherwise: the same pixels, much sooner."""
+    if fmt.upper() == "PNG":
+        params.setdefault("compress_level", 1)
     buf = io.BytesIO()
     im.save(buf, fmt, **params)
     return buf.getvalue()

@@ -19,7 +19,8 @@ def test_public_names_exist_and_are_listed_once() -> None:
 
 
 def test_every_error_is_a_lookalike_error_with_a_code() -> None:
-    errors = [getattr(lookalike, n) for n in lookalike.__all__ if n.endswith(("Error", "Image", "Format", "Large", "Found"))]
+    endings = ("Error", "Image", "Format", "Large", "Found")
+    errors = [getattr(lookalike, n) for n in lookalike.__all__ if n.endswith(endings)]
     for err in errors:
         if isinstance(err, type) and issubclass(err, Exception):
             assert issubclass(err, lookalike.LookalikeError), err

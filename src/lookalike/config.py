@@ -7,11 +7,16 @@ from dataclasses import dataclass, field
 
 from lookalike.errors import ConfigError
 
-__all__ = ["ALL_FORMATS", "DecodeLimits", "FetchLimits", "Thresholds"]
+__all__ = ["ALL_FORMATS", "PIXEL_CEILING", "DecodeLimits", "FetchLimits", "Thresholds"]
 
 #: Image formats lookalike decodes, by Pillow's format name. HEIF needs the
 #: optional ``heif`` extra (pillow-heif).
 ALL_FORMATS: frozenset[str] = frozenset({"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF", "HEIF"})
+
+
+#: Pillow's own decompression-bomb error threshold (2 x its default
+#: MAX_IMAGE_PIXELS): larger images are refused by Pillow, whatever we allow.
+PIXEL_CEILING = 2 * 89_478_485
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -19,16 +24,19 @@ class DecodeLimits:
     """What the decoder accepts.
 
     ``max_pixels`` is checked against the size the file's header declares,
-    before any pixel is decoded, so a decompression bomb costs nothing.
+    before any pixel is decoded, so a decompression bomb costs nothing. It
+    cannot exceed ``PIXEL_CEILING``, where Pillow refuses images process-wide.
     """
 
     max_bytes: int = 100 * 1024 * 1024
-    max_pixels: int = 200_000_000
+    max_pixels: int = 178_000_000
     formats: frozenset[str] = field(default=ALL_FORMATS)
 
     def __post_init__(self) -> None:
         if self.max_bytes <= 0 or self.max_pixels <= 0:
             raise ConfigError("max_bytes and max_pixels must be positive")
+        if self.max_pixels > PIXEL_CEILING:
+            raise ConfigError(f"max_pixels cannot exceed {PIXEL_CEILING:,} (Pillow refuses larger images)")
         unknown = set(self.formats) - ALL_FORMATS
         if unknown:
             raise ConfigError(f"unknown image formats in allow-list: {', '.join(sorted(unknown))}")

@@ -68,7 +68,7 @@ def index_command(
                 advance()
                 if r.analysis is None:
                     failed += 1
-                    typer.echo(f"{r.path}: error: {r.error}", err=True)
+                    typer.echo(f"error: {r.error}", err=True)
                     continue
                 batch.append((r.analysis, str(r.path.resolve())))
                 if len(batch) >= _BATCH:
@@ -116,7 +116,7 @@ def check_command(
                     if as_json:
                         json_line({"path": item, "error": {"code": r.error_code, "message": r.error}})
                     else:
-                        typer.echo(f"{item}: error: {r.error}", err=True)
+                        typer.echo(f"error: {r.error}", err=True)
                     continue
                 result = index.check_analysis(r.analysis, scope=scope, top=top)
                 _print_check(item, result, as_json)

@@ -70,7 +70,7 @@ def hash_command(
                 if as_json:
                     json_line({"path": str(r.path), "error": {"code": r.error_code, "message": r.error}})
                 else:
-                    typer.echo(f"{r.path}: error: {r.error}", err=True)
+                    typer.echo(f"error: {r.error}", err=True)
                 continue
             if as_json:
                 json_line({"path": str(r.path), **r.fingerprint.to_dict()})

@@ -22,7 +22,7 @@ EXIT_INPUT = 2
 
 def error_line(err: LookalikeError) -> str:
     """The one line a person sees for ``err``."""
-    return f"lookalike: error: {err}"
+    return "lookalike: error: " + " ".join(str(err).split())
 
 
 def fail(message: str, code: int = EXIT_INPUT) -> NoReturn:

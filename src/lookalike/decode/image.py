@@ -29,6 +29,7 @@ that (never upscaled).
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from dataclasses import dataclass
 
@@ -59,6 +60,7 @@ _MIME = {
 }
 
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
+_AVIF_BRANDS = (b"avif", b"avis")
 
 # Orientation values 5..8 swap width and height.
 _TRANSPOSING_ORIENTATIONS = frozenset({5, 6, 7, 8})
@@ -128,11 +130,13 @@ def _open(data: bytes, limits: DecodeLimits) -> Image.Image:
     except Image.DecompressionBombError as exc:
         raise TooLarge(f"image dimensions are too large to decode safely ({exc})") from exc
     except UnidentifiedImageError as exc:
+        if data[4:8] == b"ftyp" and data[8:12] in _AVIF_BRANDS:
+            raise CorruptImage("damaged or truncated AVIF image: cannot read its header") from exc
         if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
             raise UnsupportedFormat("HEIC/HEIF image: install lookalike[heif] (pillow-heif) to read it") from exc
         raise NotAnImage("not an image (no known image format recognised)") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise CorruptImage(f"cannot read image header: {exc}") from exc
+        raise CorruptImage("cannot read image header: " + " ".join(str(exc).split())) from exc
     fmt = im.format or "unknown"
     if fmt == "MPO":  # multi-picture JPEG from cameras: its first image is a plain JPEG
         fmt = "JPEG"
@@ -162,11 +166,18 @@ def read_header(data: bytes, *, limits: DecodeLimits | None = None) -> ImageHead
 
 
 def _orientation(im: Image.Image) -> int:
+    """The EXIF Orientation tag (1 when absent or unreadable), read without decoding pixels.
+
+    Pillow's ``getexif`` decodes a whole PNG to look for a late eXIf chunk, so
+    it is consulted only where the header already carried EXIF (or, for
+    TIFF, where the tags are the header)."""
+    if im.format != "TIFF" and "exif" not in im.info:
+        return 1
     try:
         value = im.getexif().get(0x0112, 1)
-        return int(value) if isinstance(value, int) else 1
-    except Exception:  # malformed EXIF is not worth refusing the picture for
-        return 1
+    except (OSError, SyntaxError, ValueError, TypeError, KeyError, IndexError, struct.error):
+        return 1  # malformed EXIF is not worth refusing the picture for
+    return int(value) if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 def decode_image(data: bytes, *, limits: DecodeLimits | None = None, min_side: int | None = None) -> DecodedImage:
@@ -199,7 +210,7 @@ def decode_image(data: bytes, *, limits: DecodeLimits | None = None, min_side: i
     except Image.DecompressionBombError as exc:
         raise TooLarge(f"image is too large to decode safely ({exc})") from exc
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, MemoryError) as exc:
-        text = str(exc)
+        text = " ".join(str(exc).split())  # codecs' messages may span lines
         if "truncated" in text.lower() or isinstance(exc, EOFError) or "ended" in text.lower():
             raise TruncatedImage(f"truncated {fmt} image: the data ends before the picture does") from exc
         raise CorruptImage(f"cannot decode {fmt} image: {text or type(exc).__name__}") from exc
@@ -249,7 +260,7 @@ def _apply_orientation(rgb: npt.NDArray[np.uint8], orientation: int) -> npt.NDAr
     elif orientation == 6:
         turned = np.rot90(rgb, k=-1)
     elif orientation == 7:
-        turned = np.rot90(rgb, k=-1)[:, ::-1]
+        turned = np.rot90(rgb, k=1)[:, ::-1]
     elif orientation == 8:
         turned = np.rot90(rgb, k=1)
     return turned

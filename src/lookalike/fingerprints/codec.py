@@ -40,7 +40,7 @@ def fingerprint_to_bytes(fp: Fingerprint) -> bytes:
         fp.version, flags,
     )  # fmt: skip
     mime = fp.mime.encode()
-    name = fp.name.encode()
+    name = fp.name.encode(errors="surrogateescape")  # file names need not be valid UTF-8
     return b"".join(
         [head, fp.pixel_digest or b"", struct.pack(">B", len(mime)), mime, struct.pack(">I", len(name)), name]
     )
@@ -73,7 +73,7 @@ def fingerprint_from_bytes(data: bytes) -> Fingerprint:
         mime = data[pos + 1 : pos + 1 + mlen].decode()
         pos += 1 + mlen
         (nlen,) = struct.unpack_from(">I", data, pos)
-        name = data[pos + 4 : pos + 4 + nlen].decode()
+        name = data[pos + 4 : pos + 4 + nlen].decode(errors="surrogateescape")
         if pos + 4 + nlen != len(data):
             raise FingerprintError("serialised fingerprint has the wrong length")
     except (struct.error, UnicodeDecodeError) as exc:

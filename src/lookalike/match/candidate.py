@@ -8,7 +8,7 @@ from lookalike.config import Thresholds
 from lookalike.fingerprints import Dihedral, Fingerprint, Signal
 from lookalike.match.explain import explain
 from lookalike.match.query import Query
-from lookalike.match.score import bit_score, hash_score, verdict_for
+from lookalike.match.score import bit_score, fingerprint_score, verdict_for
 from lookalike.match.verdict import Verdict
 
 __all__ = ["Match", "match_fingerprint"]
@@ -47,7 +47,7 @@ def match_fingerprint(query: Query, stored: Fingerprint, thresholds: Thresholds)
         score = bit_score(2 * d, 64)
     else:
         distances = {s: aligned.distance_bits(stored, s) for s in Signal}
-        score = hash_score(distances)
+        score = fingerprint_score(aligned, stored, distances)
     verdict = verdict_for(score, thresholds)
     why = explain(stored, q, verdict, transform=transform, phash_bits=distances[Signal.PHASH])
     return Match(score, verdict, transform, distances, why)

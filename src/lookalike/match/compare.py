@@ -26,7 +26,7 @@ from lookalike.fingerprints import Analysis, Dihedral, Fingerprint, Signal, anal
 from lookalike.match.explain import explain
 from lookalike.match.pixels import PixelEvidence, pixel_evidence
 from lookalike.match.query import Query
-from lookalike.match.score import hash_score, verdict_for
+from lookalike.match.score import fingerprint_score, verdict_for
 from lookalike.match.verdict import Verdict
 
 __all__ = ["Comparison", "ComparisonDict", "HashEvidence", "compare", "compare_analyses", "pixel_score"]
@@ -155,7 +155,7 @@ def compare_analyses(
 
     a_pixels = np.ascontiguousarray(transform_pixels(a.image.pixels, transform))
     pixels = pixel_evidence(a_pixels, b.image.pixels)
-    score = max(hash_score(by), pixel_score(pixels))
+    score = max(fingerprint_score(aligned, fb, by), pixel_score(pixels))
     verdict = verdict_for(score, thresholds)
     return Comparison(
         a=fa, b=fb, verdict=verdict, score=score, transform=transform, hashes=hashes, pixels=pixels,

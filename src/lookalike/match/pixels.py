@@ -92,7 +92,9 @@ def pixel_evidence(reference: U8, other: U8) -> PixelEvidence:
     ba = cv2.GaussianBlur(ga, (0, 0), 2.0).astype(np.float32)
     bb = cv2.GaussianBlur(gb, (0, 0), 2.0).astype(np.float32)
     if float(ba.std()) < 1e-3 or float(bb.std()) < 1e-3:
-        corr = 1.0 if np.allclose(ba, bb, atol=2.0) else 0.0
+        # correlation is undefined for flat pictures: call them alike only if their colours are
+        same_colour = np.allclose(a.mean(axis=(0, 1)), b.mean(axis=(0, 1)), atol=4.0)
+        corr = 1.0 if same_colour and np.allclose(ba, bb, atol=2.0) else 0.0
     else:
         corr = float(cv2.matchTemplate(ba, bb, cv2.TM_CCOEFF_NORMED)[0, 0])
     return PixelEvidence(

@@ -10,11 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
+
 from lookalike.config import Thresholds
-from lookalike.fingerprints import Signal
+from lookalike.fingerprints import Fingerprint, Signal
 from lookalike.match.verdict import Verdict
 
-__all__ = ["bit_score", "hash_score", "verdict_for"]
+__all__ = ["FEATURELESS_QUALITY", "bit_score", "featureless_score", "fingerprint_score", "hash_score", "verdict_for"]
+
+#: PDQ quality below which a picture's hash bits are mostly rounding noise
+#: (Meta advises not to trust PDQ matches below 50): flat colours, gentle
+#: gradients, near-blank screenshots.
+FEATURELESS_QUALITY = 50
+
+#: grey levels of difference (mean over the thumbnail, or in a mean colour
+#: channel) at which two featureless pictures score 0
+_LEVELS = 24.0
 
 
 def bit_score(distance_bits: int, bits: int) -> float:
@@ -25,6 +36,25 @@ def bit_score(distance_bits: int, bits: int) -> float:
 def hash_score(distances: Mapping[Signal, int]) -> float:
     """Score of the pHash and PDQ distances of two aligned pictures."""
     return 0.5 * (bit_score(distances[Signal.PHASH], 64) + bit_score(distances[Signal.PDQ], 256))
+
+
+def featureless_score(a: Fingerprint, b: Fingerprint) -> float:
+    """Score of two featureless pictures from their levels rather than their hash bits: the mean
+    difference of their 16 x 16 luminance thumbnails and of their mean Y, Cb and Cr, whichever is
+    larger, mapped to 1 (equal) .. 0 (``_LEVELS`` apart)."""
+    ta = np.frombuffer(a.thumbnail, dtype=np.uint8).astype(np.float64)
+    tb = np.frombuffer(b.thumbnail, dtype=np.uint8).astype(np.float64)
+    thumb = float(np.mean(np.abs(ta - tb)))
+    colour = max(abs(x - y) for x, y in zip(a.colour[:3], b.colour[:3]))
+    return max(0.0, 1.0 - max(thumb, colour) / _LEVELS)
+
+
+def fingerprint_score(aligned: Fingerprint, other: Fingerprint, distances: Mapping[Signal, int]) -> float:
+    """Score of two aligned pictures: by their hash distances, or by their levels when both are
+    featureless (their hash bits would agree or differ by chance)."""
+    if aligned.pdq_quality < FEATURELESS_QUALITY and other.pdq_quality < FEATURELESS_QUALITY:
+        return featureless_score(aligned, other)
+    return hash_score(distances)
 
 
 def verdict_for(score: float, thresholds: Thresholds) -> Verdict:
