@@ -20,8 +20,6 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from lookalike.fingerprints.bits import bits_to_int
-
 __all__ = ["Dihedral", "dct_matrix", "phash_coefficients", "phash_variants", "transform_pixels"]
 
 Float = npt.NDArray[np.float64]
@@ -82,13 +80,12 @@ def _variant(c: Float, which: Dihedral) -> Float:
     return t * _ROWS * _COLS  # anti-transpose: x[::-1, ::-1].T
 
 
-def _hash(c: Float) -> int:
-    return bits_to_int(c > np.median(c))
-
-
 def phash_variants(coefficients: Float) -> tuple[int, ...]:
     """The 64-bit pHash of the picture under each ``Dihedral`` transform, in enum order."""
-    return tuple(_hash(_variant(coefficients, d)) for d in Dihedral)
+    stack = np.stack([_variant(coefficients, d) for d in Dihedral]).reshape(len(Dihedral), 64)
+    bits = stack > np.median(stack, axis=1, keepdims=True)
+    packed = np.packbits(bits, axis=1)
+    return tuple(int.from_bytes(row.tobytes(), "big") for row in packed)
 
 
 _Cell = TypeVar("_Cell", bound=np.generic)
