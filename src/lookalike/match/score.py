@@ -50,11 +50,13 @@ def featureless_score(a: Fingerprint, b: Fingerprint) -> float:
 
 
 def fingerprint_score(aligned: Fingerprint, other: Fingerprint, distances: Mapping[Signal, int]) -> float:
-    """Score of two aligned pictures: by their hash distances, or by their levels when both are
-    featureless (their hash bits would agree or differ by chance)."""
+    """Score of two aligned pictures by their hash distances. When both are featureless, hash bits
+    may agree by chance (two flat colours collide), so their levels must agree too: the score is
+    the lower of the two."""
+    score = hash_score(distances)
     if aligned.pdq_quality < FEATURELESS_QUALITY and other.pdq_quality < FEATURELESS_QUALITY:
-        return featureless_score(aligned, other)
-    return hash_score(distances)
+        score = min(score, featureless_score(aligned, other))
+    return score
 
 
 def verdict_for(score: float, thresholds: Thresholds) -> Verdict:
