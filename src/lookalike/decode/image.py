@@ -128,7 +128,9 @@ def _open(data: bytes, limits: DecodeLimits) -> Image.Image:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
-        raise TooLarge(f"image dimensions are too large to decode safely ({exc})") from exc
+        raise TooLarge(
+            f"image declares more pixels than the limit of {limits.max_pixels:,} (a decompression bomb?)"
+        ) from exc
     except UnidentifiedImageError as exc:
         if data[4:8] == b"ftyp" and data[8:12] in _AVIF_BRANDS:
             raise CorruptImage("damaged or truncated AVIF image: cannot read its header") from exc
@@ -208,7 +210,9 @@ def decode_image(data: bytes, *, limits: DecodeLimits | None = None, min_side: i
             if factor > 1:
                 rgb = _box_reduce(rgb, factor)
     except Image.DecompressionBombError as exc:
-        raise TooLarge(f"image is too large to decode safely ({exc})") from exc
+        raise TooLarge(
+            f"image declares more pixels than the limit of {limits.max_pixels:,} (a decompression bomb?)"
+        ) from exc
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, MemoryError) as exc:
         text = " ".join(str(exc).split())  # codecs' messages may span lines
         if "truncated" in text.lower() or isinstance(exc, EOFError) or "ended" in text.lower():
