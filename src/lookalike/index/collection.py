@@ -29,11 +29,11 @@ import numpy as np
 from lookalike.config import DecodeLimits, FetchLimits, Thresholds
 from lookalike.decode import is_url, read_source
 from lookalike.errors import LookalikeError, NotFound
-from lookalike.fingerprints import Analysis, Fingerprint, Signal, analyse, full_pixel_digest
+from lookalike.fingerprints import Analysis, Fingerprint, analyse, full_pixel_digest
 from lookalike.index.hamming import HammingIndex
 from lookalike.index.records import DEFAULT_SCOPE, Decision, ImageRecord, ReviewPair, StoredFile, StoreStats
 from lookalike.index.sqlite import CodeRow, NewFile, SQLiteStore
-from lookalike.match import Match, Query, Verdict, match_fingerprint
+from lookalike.match import Match, Query, Verdict, match_fingerprint, worth_pixel_digest
 
 __all__ = ["DEFAULT_SCOPE", "RETRIEVAL_RADIUS", "AddResult", "CheckMatch", "CheckResult", "Index"]
 
@@ -41,9 +41,6 @@ __all__ = ["DEFAULT_SCOPE", "RETRIEVAL_RADIUS", "AddResult", "CheckMatch", "Chec
 #: pictures differ in about 32 bits (standard deviation about 4), so 16 admits
 #: few strangers while keeping heavily edited copies.
 RETRIEVAL_RADIUS = 16
-
-_DIGEST_MAX_PHASH_BITS = 4
-_DIGEST_MAX_PDQ_BITS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,12 +303,7 @@ class Index:
         if not matches or matches[0].verdict is not Verdict.NEAR_DUPLICATE or not query.data:
             return matches
         q, s = query.fingerprint, matches[0].file.fingerprint
-        if (q.width, q.height) != (s.width, s.height):
-            return matches
-        if (
-            q.distance_bits(s, Signal.PHASH) > _DIGEST_MAX_PHASH_BITS
-            or q.distance_bits(s, Signal.PDQ) > _DIGEST_MAX_PDQ_BITS
-        ):
+        if not worth_pixel_digest(q, s):
             return matches
         stored_digest = s.pixel_digest or self._stored_digest(matches[0].file)
         if stored_digest is None:

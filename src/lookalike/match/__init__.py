@@ -4,7 +4,7 @@ from lookalike.match.candidate import Match, match_fingerprint
 from lookalike.match.compare import Comparison, ComparisonDict, HashEvidence, compare, compare_analyses
 from lookalike.match.pixels import PixelEvidence, pixel_evidence
 from lookalike.match.query import Query
-from lookalike.match.score import bit_score, hash_score, verdict_for
+from lookalike.match.score import bit_score, hash_score, verdict_for, worth_pixel_digest
 from lookalike.match.verdict import DUPLICATE_VERDICTS, Verdict
 
 __all__ = [
@@ -23,4 +23,5 @@ __all__ = [
     "match_fingerprint",
     "pixel_evidence",
     "verdict_for",
+    "worth_pixel_digest",
 ]

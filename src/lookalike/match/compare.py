@@ -26,14 +26,10 @@ from lookalike.fingerprints import Analysis, Dihedral, Fingerprint, Signal, anal
 from lookalike.match.explain import explain
 from lookalike.match.pixels import PixelEvidence, pixel_evidence
 from lookalike.match.query import Query
-from lookalike.match.score import fingerprint_score, verdict_for
+from lookalike.match.score import fingerprint_score, verdict_for, worth_pixel_digest
 from lookalike.match.verdict import Verdict
 
 __all__ = ["Comparison", "ComparisonDict", "HashEvidence", "compare", "compare_analyses", "pixel_score"]
-
-# when to spend a full decode on the pixel digest
-_DIGEST_MAX_PHASH_BITS = 4
-_DIGEST_MAX_PDQ_BITS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,12 +136,7 @@ def compare_analyses(
     hashes = tuple(HashEvidence(s, aligned.distance_bits(fb, s)) for s in Signal)
     by = {h.signal: h.distance_bits for h in hashes}
 
-    if (
-        transform is Dihedral.IDENTITY
-        and (fa.width, fa.height) == (fb.width, fb.height)
-        and by[Signal.PHASH] <= _DIGEST_MAX_PHASH_BITS
-        and by[Signal.PDQ] <= _DIGEST_MAX_PDQ_BITS
-    ):
+    if transform is Dihedral.IDENTITY and worth_pixel_digest(fa, fb):
         fa = fa if fa.pixel_digest else fa.with_pixel_digest(full_pixel_digest(a.data, limits=limits))
         fb = fb if fb.pixel_digest else fb.with_pixel_digest(full_pixel_digest(b.data, limits=limits))
         if fa.pixel_digest == fb.pixel_digest:

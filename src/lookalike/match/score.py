@@ -16,7 +16,15 @@ from lookalike.config import Thresholds
 from lookalike.fingerprints import Fingerprint, Signal
 from lookalike.match.verdict import Verdict
 
-__all__ = ["FEATURELESS_QUALITY", "bit_score", "featureless_score", "fingerprint_score", "hash_score", "verdict_for"]
+__all__ = [
+    "FEATURELESS_QUALITY",
+    "bit_score",
+    "featureless_score",
+    "fingerprint_score",
+    "hash_score",
+    "verdict_for",
+    "worth_pixel_digest",
+]
 
 #: PDQ quality below which a picture's hash bits are mostly rounding noise
 #: (Meta advises not to trust PDQ matches below 50): flat colours, gentle
@@ -66,3 +74,14 @@ def verdict_for(score: float, thresholds: Thresholds) -> Verdict:
     if score >= thresholds.similar:
         return Verdict.SIMILAR
     return Verdict.DIFFERENT
+
+
+def worth_pixel_digest(a: Fingerprint, b: Fingerprint) -> bool:
+    """Whether two unturned pictures may have the same pixels, so that a full-resolution decode
+    for the pixel digest is worth its cost: the same size and hashes that agree closely (reduced
+    decodes of the same pixels stored in two formats can differ by a bit or two)."""
+    return (
+        (a.width, a.height) == (b.width, b.height)
+        and a.distance_bits(b, Signal.PHASH) <= 4
+        and a.distance_bits(b, Signal.PDQ) <= 16
+    )
