@@ -20,7 +20,6 @@ processes adding the same picture serialise and the second finds the first's row
 from __future__ import annotations
 
 import os
-import secrets
 import sqlite3
 import threading
 import time
@@ -427,11 +426,6 @@ class SQLiteStore:
             scopes=int(scopes), images=int(images), files=int(files),
             review_pending=int(pending), review_decided=int(decided), bytes_on_disk=size,
         )  # fmt: skip
-
-
-def new_image_id() -> str:
-    """A random image id for callers that want one not derived from the bytes."""
-    return secrets.token_hex(8)
 
 
 _FILE_SELECT = (
