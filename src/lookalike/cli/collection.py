@@ -42,6 +42,7 @@ def register(app: typer.Typer) -> None:
     review.callback()(review_list)
     review.command("decide")(review_decide)
     app.add_typer(review, name="review")
+    app.command("eval")(eval_command)
 
 
 def index_command(
@@ -195,3 +196,28 @@ def stats_command(db: DbOption) -> None:
         f"scopes {s.scopes}, images {s.images}, files {s.files}, review pending {s.review_pending}, "
         f"decided {s.review_decided}; {s.bytes_on_disk:,} bytes on disk, {memory:,} bytes of in-memory index"
     )
+
+
+def eval_command(
+    bench: Annotated[Path, typer.Argument(help="A folder with references/, queries/ and truth.json.")],
+    jobs: JobsOption = 0,
+    top: Annotated[int, typer.Option("--top", min=1, help="Matches per query.")] = 10,
+    db: Annotated[Path | None, typer.Option("--db", help="Keep the index here (default: a temporary file).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Measure lookalike on labelled images: uAP, recall at precision 0.90/0.99, per-edit recall, verdicts."""
+    from lookalike.evaluate import evaluate_folder  # loads the index: only for this command
+
+    with reporting_errors():
+        report = evaluate_folder(bench, db=db, jobs=jobs, top=top)
+    if as_json:
+        json_line(report.to_dict())
+        return
+    d = report.to_dict()
+    for key in ("uAP", "recall@P90", "recall@P99", "verdict_precision", "verdict_recall", "positives", "predictions"):
+        typer.echo(f"{key:>20}: {d[key]}")
+    typer.echo("recall per edit at the precision-0.90 cut:")
+    for edit, value in d["recall_by_edit@P90"].items():
+        typer.echo(f"{edit:>20}: {value}")
+    if report.failed:
+        typer.echo(f"{report.failed} files could not be read", err=True)
