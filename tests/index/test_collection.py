@@ -256,12 +256,6 @@ def test_same_pixels_is_found_for_an_image_added_as_bytes(index: Index) -> None:
     assert index.check(with_text_chunk(im)).verdict == "same_pixels"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap until the accuracy issue (#4) adds local verification: check scores candidates by hashes "
-    "only while compare also weighs pixel evidence, "
-    "so a copy cropped by 6% that compare calls near_duplicate is 'unique' to check",
-)
 def test_check_finds_a_slightly_cropped_copy_that_compare_calls_a_near_duplicate(index: Index) -> None:
     original = picture(5)
     a, b = jpeg(original, 92), jpeg(shifted(original, 30), 92)

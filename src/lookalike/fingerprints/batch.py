@@ -38,7 +38,7 @@ def _one(args: tuple[Path, DecodeLimits, bool]) -> FileResult:
     path, limits, keep = args
     try:
         src = read_source(path, max_bytes=limits.max_bytes)
-        a = analyse(src.data, name=src.name, limits=limits)
+        a = analyse(src.data, name=src.name, limits=limits, local=keep)
         return FileResult(path=path, fingerprint=a.fingerprint, analysis=a if keep else None)
     except InputError as err:
         return FileResult(path=path, error_code=err.code, error=str(err))
@@ -74,5 +74,6 @@ def fingerprint_files(
 
 
 def analyse_files(paths: Iterable[Path], *, jobs: int = 1, limits: DecodeLimits | None = None) -> Iterator[FileResult]:
-    """``fingerprint_files``, keeping each ``Analysis`` (pixels and bytes) for matching."""
+    """``fingerprint_files``, keeping each ``Analysis`` (pixels, bytes and local features) for matching
+    and storing."""
     return _run(paths, jobs, limits, keep=True)

@@ -16,6 +16,7 @@ from lookalike.errors import InputError
 from lookalike.fingerprints.dct import phash_coefficients, phash_variants
 from lookalike.fingerprints.digest import pixel_digest
 from lookalike.fingerprints.grid import block_mean, colour_grid, luma_grid
+from lookalike.fingerprints.local import LocalFeatures, local_features
 from lookalike.fingerprints.model import Fingerprint
 from lookalike.fingerprints.pdq import pdq
 from lookalike.fingerprints.simple import ahash, dhash, whash
@@ -47,10 +48,12 @@ class Analysis:
     image: DecodedImage
     data: bytes
     grid: npt.NDArray[np.float64]
+    local: LocalFeatures | None = None
 
 
-def analyse(data: bytes, *, name: str = "", limits: DecodeLimits | None = None) -> Analysis:
-    """Decode ``data`` once at working size and compute every signal.
+def analyse(data: bytes, *, name: str = "", limits: DecodeLimits | None = None, local: bool = False) -> Analysis:
+    """Decode ``data`` once at working size and compute every signal (and, with ``local``, the
+    picture's local features for storing).
 
     Raises the ``InputError`` subclasses of ``decode_image``.
     """
@@ -71,7 +74,8 @@ def analyse(data: bytes, *, name: str = "", limits: DecodeLimits | None = None) 
         name=name,
         has_alpha=image.has_alpha,
     )
-    return Analysis(fingerprint=fp, image=image, data=data, grid=grid)
+    features = local_features(image.pixels) if local else None
+    return Analysis(fingerprint=fp, image=image, data=data, grid=grid, local=features)
 
 
 class PerceptualSignals(TypedDict):

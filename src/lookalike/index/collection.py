@@ -13,7 +13,10 @@ A check runs a cascade, cheapest first:
 3. scoring: each candidate's hashes against the query turned the same way;
    the best file of each image stands for it (renditions);
 4. same pixels: a close, same-size best match is settled by the pixel digest;
-5. decisions: what a person decided on a pair is applied.
+5. local verification: when no candidate is a sure duplicate, the best few
+   are verified by local features (ORB keypoints and a RANSAC fit), which
+   survive crops, borders, captions and screenshots;
+6. decisions: what a person decided on a pair is applied.
 """
 
 from __future__ import annotations
@@ -30,10 +33,12 @@ from lookalike.config import DecodeLimits, FetchLimits, Thresholds
 from lookalike.decode import is_url, read_source
 from lookalike.errors import LookalikeError, NotFound
 from lookalike.fingerprints import Analysis, Fingerprint, analyse, full_pixel_digest
+from lookalike.fingerprints.local import LocalFeatures, local_features
 from lookalike.index.hamming import HammingIndex
 from lookalike.index.records import DEFAULT_SCOPE, Decision, ImageRecord, ReviewPair, StoredFile, StoreStats
 from lookalike.index.sqlite import CodeRow, NewFile, SQLiteStore
-from lookalike.match import Match, Query, Verdict, match_fingerprint, worth_pixel_digest
+from lookalike.match import Match, Query, Verdict, match_fingerprint, verdict_for, worth_pixel_digest
+from lookalike.match.local import describe_local, local_score, verify_local
 
 __all__ = ["DEFAULT_SCOPE", "RETRIEVAL_RADIUS", "AddResult", "CheckMatch", "CheckResult", "Index"]
 
@@ -41,6 +46,10 @@ __all__ = ["DEFAULT_SCOPE", "RETRIEVAL_RADIUS", "AddResult", "CheckMatch", "Chec
 #: pictures differ in about 32 bits (standard deviation about 4), so 16 admits
 #: few strangers while keeping heavily edited copies.
 RETRIEVAL_RADIUS = 16
+
+#: candidates checked by local features, and keypoints taken from the query for it
+_VERIFY_TOP = 5
+_QUERY_FEATURES = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,8 +208,10 @@ class Index:
         image_id: str | None = None,
         rendition: str = "",
     ) -> list[AddResult]:
-        """Store analysed images (with their sources) in one transaction."""
-        return self._add([(Query.of(a), src) for a, src in items], scope, image_id, rendition)
+        """Store analysed images (with their sources, and local features for verifying crops and
+        overlays later) in one transaction."""
+        prepared = [(Query.of(a), src, (a.local or local_features(a.image.pixels)).to_bytes()) for a, src in items]
+        return self._add(prepared, scope, image_id, rendition)
 
     def add_fingerprints(
         self,
@@ -214,15 +225,19 @@ class Index:
 
         Without the pictures' grids, flipped or turned look-alikes are judged
         by pHash alone for the review list (see ``match_fingerprint``)."""
-        return self._add([(Query(fp), src) for fp, src in items], scope, image_id, rendition)
+        return self._add([(Query(fp), src, None) for fp, src in items], scope, image_id, rendition)
 
-    def _add(self, items: list[tuple[Query, str]], scope: str, image_id: str | None, rendition: str) -> list[AddResult]:
+    def _add(
+        self, items: Sequence[tuple[Query, str, bytes | None]], scope: str, image_id: str | None, rendition: str
+    ) -> list[AddResult]:
         stored = self.store.add_files(
-            NewFile(fingerprint=q.fingerprint, scope=scope, source=src, image_id=image_id, rendition=rendition)
-            for q, src in items
+            NewFile(
+                fingerprint=q.fingerprint, scope=scope, source=src, image_id=image_id, rendition=rendition, local=local
+            )
+            for q, src, local in items
         )
         self.refresh()
-        for (query, _), (file, new) in zip(items, stored):
+        for (query, _, _), (file, new) in zip(items, stored):
             if new:
                 self._record_review(query, file)
         return [AddResult(image_id=f.image_id, file_pk=f.pk, added=new) for f, new in stored]
@@ -260,8 +275,34 @@ class Index:
         query = Query.of(analysis)
         matches = self._matches(query, scope)
         matches = self._settle_same_pixels(query, matches)
+        matches = self._verify_locally(analysis, matches)
         matches = self._apply_decisions(matches)
         return CheckResult(fingerprint=query.fingerprint, matches=tuple(matches[:top]))
+
+    def _verify_locally(self, analysis: Analysis, matches: list[CheckMatch]) -> list[CheckMatch]:
+        """Stage 3 of the cascade: when no candidate is a sure duplicate by its hashes, match local
+        features against the best few, which settles crops, borders, captions and screenshots."""
+        if not matches or matches[0].verdict.is_duplicate:
+            return matches
+        head = matches[:_VERIFY_TOP]
+        stored = self.store.local_features([m.file.pk for m in head])
+        if not stored:
+            return matches
+        query = local_features(analysis.image.pixels, max_features=_QUERY_FEATURES)
+        out = []
+        for m in head:
+            data = stored.get(m.file.pk)
+            if data is None:
+                out.append(m)
+                continue
+            evidence = verify_local(query, LocalFeatures.from_bytes(data))
+            score = local_score(evidence)
+            if score > m.score:
+                verdict = verdict_for(score, self.thresholds)
+                why = ("same picture, " if verdict.is_duplicate else "shares a region: ") + describe_local(evidence)
+                m = CheckMatch(m.image_id, m.file, score, verdict, why)
+            out.append(m)
+        return sorted(out, key=lambda m: (-m.score, m.image_id)) + matches[_VERIFY_TOP:]
 
     def similar(self, image_id: str, *, scope: str = DEFAULT_SCOPE, top: int = 10) -> list[CheckMatch]:
         """Stored images that match image ``image_id`` (any of its files), best first. Raises ``NotFound``."""
@@ -276,6 +317,10 @@ class Index:
 
     def _candidates(self, query: Query, scope_pk: int) -> list[int]:
         found = [self._phash.radius(code, RETRIEVAL_RADIUS)[0] for code in set(query.fingerprint.phash_variants)]
+        # the nearest few beyond the radius too: hashes alone cannot vouch for them, but local
+        # verification (stage 5) can, for copies whose frame changed
+        if len(self._phash):
+            found.append(self._phash.knn(query.fingerprint.phash, _VERIFY_TOP)[0])
         pks = np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
         pks = pks[self._scope_of[pks] == scope_pk]
         return [int(p) for p in pks]

@@ -12,6 +12,11 @@ Tables (schema version in ``PRAGMA user_version``):
                process holding in-memory Hamming indexes catches up with the
                others by reading only what changed since it last looked.
 * ``review``   potential-duplicate pairs and a person's decision on each.
+* ``local_features``  each file's ORB keypoints (about 18 KB), for verifying
+               crops and overlays; kept out of ``files`` so scans stay small.
+
+Migrations: every statement of the schema is idempotent (IF NOT EXISTS), so
+an older file is brought up to date by running it and raising the version.
 
 Writes take SQLite's write lock at the start (``BEGIN IMMEDIATE``), so two
 processes adding the same picture serialise and the second finds the first's row.
@@ -35,7 +40,7 @@ from lookalike.index.records import Decision, ImageRecord, ReviewPair, StoredFil
 
 __all__ = ["CodeRow", "NewFile", "SQLiteStore", "signed64", "unsigned64"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: local_features
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS scopes (
@@ -85,6 +90,10 @@ CREATE TABLE IF NOT EXISTS review (
     CHECK (a_pk < b_pk)
 );
 CREATE INDEX IF NOT EXISTS review_scope ON review(scope_pk, decision);
+CREATE TABLE IF NOT EXISTS local_features (
+    file_pk INTEGER PRIMARY KEY REFERENCES files(pk) ON DELETE CASCADE,
+    data BLOB NOT NULL
+);
 CREATE INDEX IF NOT EXISTS review_b ON review(b_pk);
 """
 
@@ -108,6 +117,7 @@ class NewFile:
     source: str = ""
     image_id: str | None = None
     rendition: str = ""
+    local: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +240,8 @@ class SQLiteStore:
                 )  # fmt: skip
                 pk = int(cur.lastrowid or 0)
                 db.execute("INSERT INTO changes(file_pk, added) VALUES (?, 1)", (pk,))
+                if item.local is not None:
+                    db.execute("INSERT INTO local_features(file_pk, data) VALUES (?, ?)", (pk, item.local))
                 stored = StoredFile(
                     pk=pk, image_pk=image_pk, image_id=image_id, scope=item.scope, rendition=item.rendition,
                     source=item.source, fingerprint=fp, created_at=now,
@@ -249,6 +261,14 @@ class SQLiteStore:
                 f = _file(row)
                 found[f.pk] = f
         return [found[p] for p in pks if p in found]
+
+    def local_features(self, pks: Sequence[int]) -> dict[int, bytes]:
+        """The stored local features of these files (those that have them)."""
+        if not pks:
+            return {}
+        marks = ",".join("?" * len(pks))
+        rows = self._read(f"SELECT file_pk, data FROM local_features WHERE file_pk IN ({marks})", list(pks))
+        return {int(pk): bytes(data) for pk, data in rows}
 
     def files_by_sha(self, scope: str, sha256: bytes) -> list[StoredFile]:
         """Files of ``scope`` with exactly these bytes."""
@@ -336,6 +356,9 @@ class SQLiteStore:
             if row is None:
                 raise NotFound(f"no image {image_id!r} in scope {scope!r}")
             file_pks = [int(r[0]) for r in db.execute("SELECT pk FROM files WHERE image_pk = ?", (row[0],))]
+            db.execute(
+                "DELETE FROM local_features WHERE file_pk IN (SELECT pk FROM files WHERE image_pk = ?)", (row[0],)
+            )
             db.execute("DELETE FROM files WHERE image_pk = ?", (row[0],))
             db.execute("DELETE FROM images WHERE pk = ?", (row[0],))
             db.executemany("INSERT INTO changes(file_pk, added) VALUES (?, 0)", [(p,) for p in file_pks])
