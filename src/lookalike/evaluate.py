@@ -163,7 +163,7 @@ def evaluate_folder(folder: str | Path, *, db: str | Path | None = None, jobs: i
     with tempfile.TemporaryDirectory() as tmp:
         with Index(Path(db) if db else Path(tmp) / "eval.sqlite") as index:
             batch = []
-            for r in analyse_files(refs, jobs=jobs, limits=index.limits):
+            for r in analyse_files(refs, jobs=jobs, limits=index.limits, local=True):
                 if r.analysis is None:
                     failures.append(f"{r.path}: {r.error}")
                     continue

@@ -65,7 +65,7 @@ def index_command(
             batch.clear()
 
         with progress_bar(total=len(files), enabled=len(files) >= 20, label="indexing") as advance:
-            for r in analyse_files(files, jobs=jobs or default_jobs()):
+            for r in analyse_files(files, jobs=jobs or default_jobs(), local=True):
                 advance()
                 if r.analysis is None:
                     failed += 1

@@ -34,18 +34,20 @@ def default_jobs() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def _one(args: tuple[Path, DecodeLimits, bool]) -> FileResult:
-    path, limits, keep = args
+def _one(args: tuple[Path, DecodeLimits, bool, bool]) -> FileResult:
+    path, limits, keep, local = args
     try:
         src = read_source(path, max_bytes=limits.max_bytes)
-        a = analyse(src.data, name=src.name, limits=limits, local=keep)
+        a = analyse(src.data, name=src.name, limits=limits, local=local)
         return FileResult(path=path, fingerprint=a.fingerprint, analysis=a if keep else None)
     except InputError as err:
         return FileResult(path=path, error_code=err.code, error=str(err))
 
 
-def _run(paths: Iterable[Path], jobs: int, limits: DecodeLimits | None, keep: bool) -> Iterator[FileResult]:
-    work = ((p, limits or DecodeLimits(), keep) for p in paths)
+def _run(
+    paths: Iterable[Path], jobs: int, limits: DecodeLimits | None, keep: bool, local: bool = False
+) -> Iterator[FileResult]:
+    work = ((p, limits or DecodeLimits(), keep, local) for p in paths)
     if jobs <= 1:
         yield from map(_one, work)
         return
@@ -73,7 +75,9 @@ def fingerprint_files(
     return _run(paths, jobs, limits, keep=False)
 
 
-def analyse_files(paths: Iterable[Path], *, jobs: int = 1, limits: DecodeLimits | None = None) -> Iterator[FileResult]:
-    """``fingerprint_files``, keeping each ``Analysis`` (pixels, bytes and local features) for matching
-    and storing."""
-    return _run(paths, jobs, limits, keep=True)
+def analyse_files(
+    paths: Iterable[Path], *, jobs: int = 1, limits: DecodeLimits | None = None, local: bool = False
+) -> Iterator[FileResult]:
+    """``fingerprint_files``, keeping each ``Analysis`` (pixels and bytes) for matching; with
+    ``local``, also the local features a stored file keeps (computed in the worker processes)."""
+    return _run(paths, jobs, limits, keep=True, local=local)
