@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.images import CORPUS, corpus_photos
+from tests.pg import PostgresServer
 
 
 @pytest.fixture(scope="session")
@@ -141,3 +142,11 @@ def closed_port_url() -> str:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     return f"http://127.0.0.1:{port}/picture.jpg"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server (a throwaway cluster) for the whole session."""
+    server = PostgresServer()
+    yield server
+    server.stop()

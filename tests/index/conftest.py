@@ -15,6 +15,7 @@ from PIL import Image, PngImagePlugin
 from lookalike.index import Index
 from lookalike.match import Verdict, compare
 from tests.images import CORPUS, encode, photo
+from tests.pg import PostgresServer
 
 #: the public benchmark corpus (checked out beside the repository); tests that need it skip without it
 SAMPLES = CORPUS / "samples"
@@ -67,10 +68,19 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "index.sqlite"
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_location(request: pytest.FixtureRequest, db_path: Path) -> str:
+    """Where a test's index lives: a fresh SQLite file, or a fresh database on the real PostgreSQL server."""
+    if request.param == "sqlite":
+        return str(db_path)
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.new_database()
+
+
 @pytest.fixture
-def index(db_path: Path) -> Iterator[Index]:
-    """An Index on a fresh SQLite file, closed after the test."""
-    with Index(db_path) as ix:
+def index(db_location: str) -> Iterator[Index]:
+    """An Index on a fresh SQLite file or PostgreSQL database (every such test runs on both), closed after."""
+    with Index(db_location) as ix:
         yield ix
 
 

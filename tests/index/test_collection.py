@@ -191,17 +191,17 @@ def test_similar_lists_the_edited_copies(index: Index) -> None:
         index.similar("nope")
 
 
-def test_a_reopened_index_answers_the_same(db_path: Path) -> None:
+def test_a_reopened_index_answers_the_same(db_location: str) -> None:
     original = picture(1)
     queries = [jpeg(original), edited("resized_half", original), edited("mirrored", original), jpeg(picture(5))]
-    with Index(db_path) as ix:
+    with Index(db_location) as ix:
         ix.add(queries[0], id="original")
         for seed in (2, 3, 4):
             ix.add(jpeg(picture(seed)), id=f"p{seed}")
         ix.remove("p3")
         before = [answer(ix, q) for q in queries]
 
-    with Index(db_path) as reopened:
+    with Index(db_location) as reopened:
         after = [answer(reopened, q) for q in queries]
 
     assert after == before
@@ -209,10 +209,10 @@ def test_a_reopened_index_answers_the_same(db_path: Path) -> None:
     assert all(m[0] != "p3" for a in after for m in a[1])
 
 
-def test_two_indexes_on_one_file_see_each_others_changes(db_path: Path) -> None:
+def test_two_indexes_on_one_file_see_each_others_changes(db_location: str) -> None:
     original = picture(1)
     data, copy = jpeg(original), edited("resized_half", original)
-    with Index(db_path) as writer, Index(db_path) as reader:
+    with Index(db_location) as writer, Index(db_location) as reader:
         assert reader.check(copy).verdict == "unique"
 
         writer.add(data, id="shared")
@@ -357,10 +357,10 @@ def _review_pair_source(which: str) -> tuple[bytes, bytes]:
 
 
 @pytest.mark.parametrize("which", ["generated", "motorcycle"])
-def test_a_similar_pair_goes_to_review_and_a_decision_is_honoured(db_path: Path, which: str) -> None:
+def test_a_similar_pair_goes_to_review_and_a_decision_is_honoured(db_location: str, which: str) -> None:
     a, b = _review_pair_source(which)
     assert compare(a, b).verdict is Verdict.SIMILAR
-    with Index(db_path) as ix:
+    with Index(db_location) as ix:
         ix.add(a, id="a")
         ix.add(jpeg(picture(11)), id="stranger")
         ix.add(b, id="b")
@@ -376,7 +376,7 @@ def test_a_similar_pair_goes_to_review_and_a_decision_is_honoured(db_path: Path,
         assert [p.decision for p in ix.review(decision=None)] == [Decision.NOT_DUPLICATE]
         assert (ix.stats().review_pending, ix.stats().review_decided) == (0, 1)
 
-    with Index(db_path) as ix:  # the decision is stored, not remembered
+    with Index(db_location) as ix:  # the decision is stored, not remembered
         for query, mine, other in ((b, "b", "a"), (a, "a", "b")):
             result = ix.check(query)
             assert result.verdict == "identical" and result.matches[0].image_id == mine

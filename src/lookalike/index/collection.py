@@ -36,7 +36,8 @@ from lookalike.fingerprints import Analysis, Fingerprint, analyse, full_pixel_di
 from lookalike.fingerprints.local import LocalFeatures, local_features
 from lookalike.index.hamming import HammingIndex
 from lookalike.index.records import DEFAULT_SCOPE, Decision, ImageRecord, ReviewPair, StoredFile, StoreStats
-from lookalike.index.sqlite import CodeRow, NewFile, SQLiteStore
+from lookalike.index.sqlite import CodeRow, NewFile
+from lookalike.index.store import Store, is_database_url, open_store
 from lookalike.match import Match, Query, Verdict, match_fingerprint, verdict_for, worth_pixel_digest
 from lookalike.match.local import describe_local, local_score, verify_local
 
@@ -125,9 +126,9 @@ class Index:
         thresholds: Thresholds | None = None,
         create: bool = True,
     ) -> None:
-        if not create and not Path(path).exists():
+        if not create and not is_database_url(path) and not Path(path).exists():
             raise NotFound(f"{path}: no index there (lookalike index … --db {path} makes one)")
-        self.store = SQLiteStore(path)
+        self.store: Store = open_store(path)  # an SQLite file path, or a postgresql:// URL
         self.limits = limits or DecodeLimits()
         self.fetch = fetch
         self.thresholds = thresholds or Thresholds()

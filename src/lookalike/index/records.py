@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from lookalike.fingerprints import Fingerprint
 
-__all__ = ["DEFAULT_SCOPE", "Decision", "ImageRecord", "ReviewPair", "StoreStats", "StoredFile"]
+__all__ = ["DEFAULT_SCOPE", "ApiKey", "Decision", "ImageRecord", "ReviewPair", "StoreStats", "StoredFile"]
 
 #: the scope of images added without one
 DEFAULT_SCOPE = "default"
@@ -80,3 +80,14 @@ class StoreStats:
     review_pending: int
     review_decided: int
     bytes_on_disk: int
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """An API key of the service as stored: its public id, its scope (tenant), never the key itself."""
+
+    key_id: str
+    scope: str
+    name: str
+    created_at: float
+    revoked_at: float | None = None

@@ -14,6 +14,8 @@ Tables (schema version in ``PRAGMA user_version``):
 * ``review``   potential-duplicate pairs and a person's decision on each.
 * ``local_features``  each file's ORB keypoints (about 18 KB), for verifying
                crops and overlays; kept out of ``files`` so scans stay small.
+* ``api_keys`` the service's API keys: a public id, the scope (tenant) and the
+               SHA-256 of the key; the key itself is never stored.
 
 Migrations: every statement of the schema is idempotent (IF NOT EXISTS), so
 an older file is brought up to date by running it and raising the version.
@@ -24,6 +26,8 @@ processes adding the same picture serialise and the second finds the first's row
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import sqlite3
 import threading
@@ -36,11 +40,11 @@ from typing import Any
 
 from lookalike.errors import NotFound, StoreError
 from lookalike.fingerprints import Fingerprint, fingerprint_from_bytes, fingerprint_to_bytes
-from lookalike.index.records import Decision, ImageRecord, ReviewPair, StoredFile, StoreStats
+from lookalike.index.records import ApiKey, Decision, ImageRecord, ReviewPair, StoredFile, StoreStats
 
 __all__ = ["CodeRow", "NewFile", "SQLiteStore", "signed64", "unsigned64"]
 
-SCHEMA_VERSION = 2  # 2: local_features
+SCHEMA_VERSION = 3  # 2: local_features, 3: api_keys
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS scopes (
@@ -95,6 +99,14 @@ CREATE TABLE IF NOT EXISTS local_features (
     data BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS review_b ON review(b_pk);
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id TEXT PRIMARY KEY,
+    scope_pk INTEGER NOT NULL REFERENCES scopes(pk),
+    key_hash BLOB NOT NULL UNIQUE,
+    name TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL,
+    revoked_at REAL
+);
 """
 
 
@@ -194,6 +206,19 @@ class SQLiteStore:
     def scope_names(self) -> dict[int, str]:
         """Every scope by row."""
         return {int(pk): str(name) for pk, name in self._read("SELECT pk, name FROM scopes")}
+
+    @contextmanager
+    def scope_lock(self, scope: str) -> Iterator[None]:
+        """Held by one thread of one process at a time per scope (an exclusive ``flock`` on a file
+        beside the database, opened afresh each time so threads exclude each other too)."""
+        folder = self.path.with_name(self.path.name + ".locks")
+        folder.mkdir(exist_ok=True)
+        fd = os.open(folder / hashlib.sha256(scope.encode()).hexdigest()[:32], os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     @staticmethod
     def _ensure_scope(db: sqlite3.Connection, name: str) -> int:
@@ -435,6 +460,47 @@ class SQLiteStore:
                 out[(int(a), int(b))] = Decision(d)
         return out
 
+    # ---- API keys -----------------------------------------------------------------------------
+
+    def add_api_key(self, scope: str, key_id: str, key_hash: bytes, *, name: str = "") -> ApiKey:
+        """Store a new key's id and hash for ``scope``."""
+        now = time.time()
+        try:
+            with self._write() as db:
+                scope_pk = self._ensure_scope(db, scope)
+                db.execute(
+                    "INSERT INTO api_keys(key_id, scope_pk, key_hash, name, created_at) VALUES (?, ?, ?, ?, ?)",
+                    (key_id, scope_pk, key_hash, name, now),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(f"{self.path}: an API key with this id or hash exists ({exc})") from exc
+        return ApiKey(key_id=key_id, scope=scope, name=name, created_at=now)
+
+    def api_key_scope(self, key_hash: bytes) -> str | None:
+        """The scope of the live key with this hash, or None."""
+        rows = self._read(
+            "SELECT s.name FROM api_keys k JOIN scopes s ON s.pk = k.scope_pk"
+            " WHERE k.key_hash = ? AND k.revoked_at IS NULL",
+            (key_hash,),
+        )
+        return str(rows[0][0]) if rows else None
+
+    def api_keys(self, scope: str | None = None) -> list[ApiKey]:
+        """Keys (live and revoked) of ``scope`` or of every scope, oldest first."""
+        sql = _KEY_SELECT + (" WHERE s.name = ?" if scope is not None else "") + " ORDER BY k.created_at, k.key_id"
+        return [_api_key(r) for r in self._read(sql, () if scope is None else (scope,))]
+
+    def revoke_api_key(self, key_id: str) -> ApiKey:
+        """Revoke a key (it stays listed). Raises ``NotFound``."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL", (time.time(), key_id)
+            )
+        rows = self._read(_KEY_SELECT + " WHERE k.key_id = ?", (key_id,))
+        if not rows:
+            raise NotFound(f"no API key {key_id!r}")
+        return _api_key(rows[0])
+
     # ---- stats --------------------------------------------------------------------------------
 
     def stats(self) -> StoreStats:
@@ -464,6 +530,19 @@ _REVIEW_SELECT = (
     " FROM review r JOIN scopes s ON s.pk = r.scope_pk"
     " JOIN images ia ON ia.pk = r.a_pk JOIN images ib ON ib.pk = r.b_pk"
 )
+
+
+_KEY_SELECT = (
+    "SELECT k.key_id, s.name, k.name, k.created_at, k.revoked_at FROM api_keys k JOIN scopes s ON s.pk = k.scope_pk"
+)
+
+
+def _api_key(row: Sequence[Any]) -> ApiKey:
+    key_id, scope, name, created, revoked = row
+    return ApiKey(
+        key_id=str(key_id), scope=str(scope), name=str(name), created_at=float(created),
+        revoked_at=None if revoked is None else float(revoked),
+    )  # fmt: skip
 
 
 def _file(row: Sequence[Any]) -> StoredFile:

@@ -1,0 +1,92 @@
+"""The storage interface every index store implements, and choosing a store from a location.
+
+``Store`` is the set of public methods of ``SQLiteStore`` (the embedded
+default) that ``PostgresStore`` implements too; ``tests/index/test_store_conformance.py``
+runs one suite over both and fails when a public method exists in one and not
+the other. ``open_store`` takes what a user types after ``--db``: a path for
+SQLite, a ``postgresql://`` URL for PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from lookalike.fingerprints import Fingerprint
+from lookalike.index.records import ApiKey, Decision, ImageRecord, ReviewPair, StoredFile, StoreStats
+from lookalike.index.sqlite import CodeRow, NewFile
+
+__all__ = ["Store", "is_database_url", "open_store"]
+
+_URL_PREFIXES = ("postgresql://", "postgres://")
+
+
+def is_database_url(location: str | os.PathLike[str]) -> bool:
+    """True for a PostgreSQL connection URL (as opposed to an SQLite file path)."""
+    return isinstance(location, str) and location.startswith(_URL_PREFIXES)
+
+
+def open_store(location: str | os.PathLike[str]) -> Store:
+    """The store at ``location``: a ``postgresql://`` URL or an SQLite file path (created if missing).
+
+    Raises ``StoreError`` when the database cannot be opened or is of a newer schema.
+    """
+    if is_database_url(location):
+        from lookalike.index.postgres import PostgresStore  # psycopg loads only for PostgreSQL users
+
+        return PostgresStore(str(location))
+    from lookalike.index.sqlite import SQLiteStore
+
+    return SQLiteStore(location)
+
+
+class Store(Protocol):
+    """Scopes, images, files, fingerprints, the change log, review pairs and API keys.
+
+    Every method is safe to call from several threads; every write is one
+    transaction; several processes may share one database.
+    """
+
+    def close(self) -> None: ...
+
+    # scopes
+    def scope_pk(self, name: str) -> int | None: ...
+    def scope_names(self) -> dict[int, str]: ...
+    def scope_lock(self, scope: str) -> AbstractContextManager[None]:
+        """Held by one thread of one process at a time per scope: for check-then-store sequences."""
+        ...
+
+    # files
+    def add_files(self, items: Iterable[NewFile]) -> list[tuple[StoredFile, bool]]: ...
+    def files(self, pks: Sequence[int]) -> list[StoredFile]: ...
+    def local_features(self, pks: Sequence[int]) -> dict[int, bytes]: ...
+    def files_by_sha(self, scope: str, sha256: bytes) -> list[StoredFile]: ...
+    def files_by_pixel_digest(self, scope: str, digest: bytes) -> list[StoredFile]: ...
+    def set_pixel_digest(self, file_pk: int, fp: Fingerprint) -> None: ...
+    def codes(self, after_pk: int = 0, batch: int = 100_000) -> Iterator[list[CodeRow]]: ...
+    def last_change(self) -> int: ...
+    def changes_since(self, seq: int) -> tuple[int, list[CodeRow], list[int]]: ...
+
+    # images
+    def image(self, scope: str, image_id: str) -> ImageRecord: ...
+    def images(self, scope: str, *, after: str = "", limit: int = 100) -> list[ImageRecord]: ...
+    def remove_image(self, scope: str, image_id: str) -> list[int]: ...
+
+    # review
+    def add_review(self, scope: str, a_pk: int, b_pk: int, *, score: float, verdict: str, evidence: str) -> None: ...
+    def reviews(self, scope: str | None, decision: Decision | None = Decision.PENDING) -> list[ReviewPair]: ...
+    def review_pair(self, pair_pk: int, scope: str | None = None) -> ReviewPair: ...
+    def decide(self, pair_pk: int, decision: Decision, scope: str | None = None) -> ReviewPair: ...
+    def decide_images(self, scope: str, a_pk: int, b_pk: int, decision: Decision) -> None: ...
+    def decisions(self, image_pks: Iterable[int]) -> dict[tuple[int, int], Decision]: ...
+
+    # API keys (the service's tenants are scopes)
+    def add_api_key(self, scope: str, key_id: str, key_hash: bytes, *, name: str = "") -> ApiKey: ...
+    def api_key_scope(self, key_hash: bytes) -> str | None: ...
+    def api_keys(self, scope: str | None = None) -> list[ApiKey]: ...
+    def revoke_api_key(self, key_id: str) -> ApiKey: ...
+
+    # stats
+    def stats(self) -> StoreStats: ...

@@ -1,0 +1,160 @@
+"""One suite over every store: SQLite (a real file) and PostgreSQL (a real server) must behave alike.
+
+The first test fails when a public method is added to one store and not the
+other (or to neither the ``Store`` protocol), which is how a new table in
+``SQLiteStore`` is noticed before the service runs on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import threading
+import time
+from collections.abc import Iterator
+from functools import cache
+
+import pytest
+
+from lookalike.errors import NotFound, StoreError
+from lookalike.fingerprints import Fingerprint, analyse
+from lookalike.index.postgres import PostgresStore
+from lookalike.index.records import Decision
+from lookalike.index.sqlite import NewFile, SQLiteStore
+from lookalike.index.store import Store, open_store
+from tests.index.conftest import jpeg, picture
+
+
+def _public(cls: type) -> dict[str, inspect.Signature]:
+    return {
+        name: inspect.signature(fn)
+        for name, fn in inspect.getmembers(cls, inspect.isfunction)
+        if not name.startswith("_")
+    }
+
+
+def test_both_stores_have_the_same_public_methods_with_the_same_signatures() -> None:
+    sqlite, postgres = _public(SQLiteStore), _public(PostgresStore)
+    assert sorted(sqlite) == sorted(postgres), "a public store method is missing from one of the stores"
+    for name in sqlite:
+        assert list(sqlite[name].parameters) == list(postgres[name].parameters), name
+    protocol = {n for n in dir(Store) if not n.startswith("_")}
+    assert protocol <= set(sqlite), "the Store protocol names a method the stores lack"
+
+
+@cache
+def fp(seed: int) -> Fingerprint:
+    return analyse(jpeg(picture(seed, 160, 120))).fingerprint
+
+
+@pytest.fixture
+def store(db_location: str) -> Iterator[Store]:
+    s = open_store(db_location)
+    yield s
+    s.close()
+
+
+def new(seed: int, scope: str = "alice", image_id: str | None = None, rendition: str = "") -> NewFile:
+    return NewFile(fingerprint=fp(seed), scope=scope, source=f"src-{seed}", image_id=image_id, rendition=rendition)
+
+
+def test_adding_the_same_bytes_twice_to_a_scope_stores_one_file(store: Store) -> None:
+    ((first, new1),) = store.add_files([new(1, image_id="a")])
+    ((again, new2),) = store.add_files([new(1, image_id="b")])
+    ((other_scope, new3),) = store.add_files([new(1, scope="bob", image_id="a")])
+    assert (new1, new2, new3) == (True, False, True)
+    assert again.pk == first.pk and again.image_id == "a"
+    assert other_scope.pk != first.pk
+    assert [f.pk for f in store.files_by_sha("alice", fp(1).sha256)] == [first.pk]
+    assert store.files_by_sha("carol", fp(1).sha256) == []
+
+
+def test_renditions_paging_and_removal(store: Store) -> None:
+    store.add_files([new(1, image_id="b", rendition="full"), new(2, image_id="b", rendition="small")])
+    store.add_files([new(3, image_id="a"), new(4, image_id="c"), new(5, scope="bob", image_id="a0")])
+    record = store.image("alice", "b")
+    assert [f.rendition for f in record.files] == ["full", "small"]
+    assert [r.image_id for r in store.images("alice", limit=2)] == ["a", "b"]
+    assert [r.image_id for r in store.images("alice", after="b")] == ["c"]
+    assert [len(r.files) for r in store.images("alice")] == [1, 2, 1]
+    seq = store.last_change()
+    removed = store.remove_image("alice", "b")
+    assert sorted(removed) == sorted(f.pk for f in record.files)
+    newest, added, gone = store.changes_since(seq)
+    assert newest > seq and added == [] and sorted(gone) == sorted(removed)
+    with pytest.raises(NotFound):
+        store.image("alice", "b")
+    with pytest.raises(NotFound):
+        store.remove_image("bob", "a")  # alice's id, asked for in bob's scope
+    assert store.files([*removed, 999_999]) == []
+
+
+def test_the_change_log_and_codes_agree(store: Store) -> None:
+    assert store.changes_since(0) == (0, [], [])
+    results = store.add_files([new(s) for s in (1, 2, 3)])
+    seq, added, removed = store.changes_since(0)
+    assert seq == store.last_change() and removed == []
+    assert [r.pk for r in added] == [f.pk for f, _ in results]
+    assert [r.phash for r in added] == [fp(s).phash for s in (1, 2, 3)]  # unsigned 64-bit survives storage
+    assert [r.pk for batch in store.codes(batch=2) for r in batch] == [f.pk for f, _ in results]
+    assert store.scope_names() == {store.scope_pk("alice"): "alice"}
+    assert store.files([results[1][0].pk])[0].fingerprint == fp(2)
+
+
+def test_review_pairs_and_decisions_stay_in_their_scope(store: Store) -> None:
+    (a, _), (b, _) = store.add_files([new(1, image_id="a"), new(2, image_id="b")])
+    store.add_review("alice", b.image_pk, a.image_pk, score=0.5, verdict="similar", evidence="why")
+    store.add_review("alice", a.image_pk, b.image_pk, score=0.9, verdict="similar", evidence="again")
+    (pair,) = store.reviews("alice")
+    assert (pair.a_id, pair.b_id, pair.score, pair.a_source) == ("a", "b", 0.5, "src-1")
+    assert store.reviews("bob") == []
+    with pytest.raises(NotFound):
+        store.decide(pair.pk, Decision.DUPLICATE, "bob")
+    decided = store.decide(pair.pk, Decision.DUPLICATE, "alice")
+    assert decided.decision is Decision.DUPLICATE and decided.decided_at is not None
+    assert store.decisions([a.image_pk]) == {(pair.a_pk, pair.b_pk): Decision.DUPLICATE}
+    store.decide_images("alice", a.image_pk, b.image_pk, Decision.NOT_DUPLICATE)
+    assert store.review_pair(pair.pk).decision is Decision.NOT_DUPLICATE
+    assert store.stats().review_decided == 1
+
+
+def test_api_keys_are_found_by_hash_and_revoked(store: Store) -> None:
+    digest = hashlib.sha256(b"secret").digest()
+    key = store.add_api_key("alice", "k1", digest, name="laptop")
+    assert key.scope == "alice" and key.revoked_at is None
+    assert store.api_key_scope(digest) == "alice"
+    assert store.api_key_scope(hashlib.sha256(b"other").digest()) is None
+    assert [k.key_id for k in store.api_keys("alice")] == ["k1"] and store.api_keys("bob") == []
+    revoked = store.revoke_api_key("k1")
+    assert revoked.revoked_at is not None
+    assert store.api_key_scope(digest) is None
+    with pytest.raises(NotFound):
+        store.revoke_api_key("nope")
+    with pytest.raises(StoreError):
+        store.add_api_key("bob", "k2", digest)  # a hash is unique
+
+
+def test_the_scope_lock_lets_one_holder_in_at_a_time_per_scope(store: Store, db_location: str) -> None:
+    other = open_store(db_location)  # another connection, as another process would have
+    inside: list[str] = []
+    overlaps: list[str] = []
+
+    def hold(s: Store, scope: str, name: str) -> None:
+        with s.scope_lock(scope):
+            if any(n.startswith(scope) for n in inside):
+                overlaps.append(name)
+            inside.append(f"{scope}:{name}")
+            time.sleep(0.05)
+            inside.remove(f"{scope}:{name}")
+
+    threads = [
+        threading.Thread(target=hold, args=(s, scope, f"{i}"))
+        for i in range(4)
+        for s, scope in ((store, "alice"), (other, "alice"), (store, "bob"))
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    other.close()
+    assert overlaps == []
