@@ -1,0 +1,134 @@
+"""``lookalike serve`` and ``lookalike keys``: running the HTTP service and managing its API keys.
+
+The command line and the service are sibling layers that never import each
+other: ``serve`` validates the settings, opens the database once (migrating
+it before any worker starts), then hands uvicorn the service's factory by
+import string, with the settings in one environment variable, which is also
+how uvicorn's worker processes find them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lookalike.cli.output import fail, reporting_errors
+from lookalike.errors import ConfigError
+from lookalike.index.store import open_store
+
+#: where ``serve`` keeps files and its SQLite database when not told otherwise
+DEFAULT_STORAGE = "lookalike-files"
+DEFAULT_DB = DEFAULT_STORAGE + ".sqlite"
+#: the service's factory (see the module docstring for why it is named, not imported)
+APP_FACTORY = "lookalike.service.app:create_app_from_environment"
+SETTINGS_VARIABLE = "LOOKALIKE_SERVICE_SETTINGS"
+
+DbUrlOption = Annotated[
+    str, typer.Option("--db", help="SQLite file path or postgresql:// URL (the one `lookalike serve` uses).")
+]
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` and the ``keys`` group to ``app``."""
+    app.command("serve")(serve_command)
+    keys = typer.Typer(help="API keys of the HTTP service (one tenant per key or several keys per tenant).")
+    keys.command("create")(keys_create)
+    keys.command("list")(keys_list)
+    keys.command("revoke")(keys_revoke)
+    app.add_typer(keys, name="keys")
+
+
+def serve_command(
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="SQLite file path or postgresql:// URL. Default: STORAGE.sqlite beside the storage."),
+    ] = None,
+    storage: Annotated[Path, typer.Option("--storage", help="Folder for the uploaded files.")] = Path(DEFAULT_STORAGE),
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8080,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
+    allow_url_host: Annotated[
+        list[str] | None,
+        typer.Option("--allow-url-host", help="Host that /v1/images/from-url may fetch from even if it is internal."),
+    ] = None,
+    rate: Annotated[float, typer.Option("--rate", help="Requests per second per API key (per worker).")] = 2000.0,
+    burst: Annotated[int, typer.Option("--burst", min=1, help="Requests an API key may send at once.")] = 2000,
+    max_upload_mb: Annotated[float, typer.Option("--max-upload-mb", help="Largest image accepted, in MB.")] = 50.0,
+    log_level: Annotated[str, typer.Option("--log-level")] = "warning",
+) -> None:
+    """Run the check-before-store HTTP API (OpenAPI docs at /docs)."""
+    try:
+        import uvicorn
+    except ImportError:
+        fail("the service needs its extra: pip install 'lookalike[service]'")
+    location = db or str(storage.with_name(storage.name + ".sqlite"))
+    settings = {
+        "db": location, "storage": str(storage.resolve()), "allow_url_hosts": sorted(allow_url_host or []),
+        "rate_per_s": rate, "burst": burst, "max_upload_bytes": int(max_upload_mb * 1024 * 1024),
+        "workers": workers,
+    }  # fmt: skip
+    with reporting_errors():
+        if rate <= 0 or max_upload_mb <= 0:
+            raise ConfigError("--rate and --max-upload-mb must be positive")
+        storage.mkdir(parents=True, exist_ok=True)
+        open_store(location).close()  # fails now, not in every worker; migrates once
+    import json
+
+    os.environ[SETTINGS_VARIABLE] = json.dumps(settings)
+    typer.echo(f"lookalike: serving http://{host}:{port} (docs at /docs), {workers} worker(s), db {location}")
+    uvicorn.run(
+        APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_level=log_level,
+        timeout_graceful_shutdown=10,
+    )  # fmt: skip
+
+
+def keys_create(
+    tenant: Annotated[str, typer.Option("--tenant", help="The tenant (index scope) the key works in.")],
+    db: DbUrlOption = DEFAULT_DB,
+    name: Annotated[str, typer.Option("--name", help="A note for listings (who holds the key).")] = "",
+) -> None:
+    """Make an API key for a tenant and print it once (only its hash is stored)."""
+    from lookalike.index.keys import create_api_key
+
+    if not tenant.strip():
+        fail("--tenant must not be empty")
+    with reporting_errors():
+        store = open_store(db)
+        try:
+            key, record = create_api_key(store, tenant, name=name)
+        finally:
+            store.close()
+    typer.echo(key)
+    typer.echo(f"key {record.key_id} for tenant {tenant!r}: shown once, keep it now", err=True)
+
+
+def keys_list(
+    db: DbUrlOption = DEFAULT_DB,
+    tenant: Annotated[str | None, typer.Option("--tenant", help="Only this tenant's keys.")] = None,
+) -> None:
+    """List keys (ids, tenants, names; never the keys)."""
+    with reporting_errors():
+        store = open_store(db)
+        try:
+            records = store.api_keys(tenant)
+        finally:
+            store.close()
+    for k in records:
+        state = "revoked" if k.revoked_at is not None else "live"
+        typer.echo(f"{k.key_id}  {k.scope}  {state}  {k.name}")
+
+
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (lk_<id>_…).")], db: DbUrlOption = DEFAULT_DB
+) -> None:
+    """Revoke a key: requests with it get 401 from then on."""
+    with reporting_errors():
+        store = open_store(db)
+        try:
+            store.revoke_api_key(key_id)
+        finally:
+            store.close()
+    typer.echo(f"revoked {key_id}")

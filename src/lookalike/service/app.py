@@ -1,0 +1,62 @@
+"""The app factory: ``create_app(settings)`` builds a FastAPI app with its own state (no globals);
+``create_app_from_environment`` is what ``lookalike serve`` hands uvicorn for worker processes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from lookalike.service.errors import install_error_handlers
+from lookalike.service.guards import RequestGuard
+from lookalike.service.routes import check, health, images, review
+from lookalike.service.settings import ServiceSettings
+from lookalike.service.state import ServiceState
+
+__all__ = ["MEDIA_TYPES", "create_app", "create_app_from_environment"]
+
+#: request bodies each endpoint reads, checked before reading them
+MEDIA_TYPES = {
+    ("POST", "/v1/images"): "multipart/form-data",
+    ("POST", "/v1/check"): "multipart/form-data",
+    ("POST", "/v1/images/from-url"): "application/json",
+    ("POST", "/v1/check/hash"): "application/json",
+    ("POST", "/v1/review/[^/]+"): "application/json",
+}
+
+STATIC = Path(__file__).with_name("static")
+
+
+def create_app(settings: ServiceSettings) -> FastAPI:
+    """The service for ``settings``: opens the database (migrating it) and the storage folder now,
+    so a bad setting fails at start. Raises ``StoreError`` or ``ConfigError``."""
+    state = ServiceState.open(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.close()
+
+    app = FastAPI(
+        title="lookalike",
+        summary="Have I already got this image? Check before you store.",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.service = state
+    install_error_handlers(app)
+    for module in (images, check, review, health):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes, media_types=MEDIA_TYPES)
+    return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """``create_app`` with the settings ``lookalike serve`` put in the environment (one per worker)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    return create_app(ServiceSettings.from_environment())

@@ -1,0 +1,42 @@
+"""Who is asking: the tenant of the request's API key (``Authorization: Bearer KEY``), within its
+rate limit. Every route that touches images depends on ``Tenant``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from lookalike.index.keys import key_hash
+from lookalike.service.errors import RateLimited, Unauthorized
+from lookalike.service.state import ServiceState
+
+__all__ = ["State", "Tenant", "service_state", "tenant"]
+
+
+def service_state(request: Request) -> ServiceState:
+    """The app's state (see ``create_app``)."""
+    state: ServiceState = request.app.state.service
+    return state
+
+
+State = Annotated[ServiceState, Depends(service_state)]
+
+
+def tenant(request: Request, state: State) -> str:
+    """The tenant (index scope) of the request's key. Raises ``Unauthorized`` or ``RateLimited``."""
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Unauthorized("send an API key as `Authorization: Bearer KEY` (`lookalike keys create` makes one)")
+    digest = key_hash(key.strip())
+    scope = state.index.store.api_key_scope(digest)
+    if scope is None:
+        raise Unauthorized("this API key is not valid (unknown or revoked)")
+    wait_s = state.limiter.take(digest)
+    if wait_s > 0:
+        raise RateLimited(f"rate limit of {state.settings.rate_per_s:g} requests/s reached", retry_after_s=wait_s)
+    return scope
+
+
+Tenant = Annotated[str, Depends(tenant)]

@@ -1,0 +1,29 @@
+"""``/v1/check``: is this picture already stored? Stores nothing."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, UploadFile
+
+from lookalike.service.auth import State, Tenant
+from lookalike.service.lookup import check_hashes
+from lookalike.service.schemas import CheckOut, HashCheckIn, HashCheckOut
+from lookalike.service.uploads import analyse_upload
+
+router = APIRouter(prefix="/v1/check", tags=["check"])
+
+
+@router.post("")
+def check(tenant: Tenant, state: State, file: Annotated[UploadFile, File(description="The picture")]) -> CheckOut:
+    """The verdict and the matching stored images of the key's tenant, best first."""
+    analysis = analyse_upload(state, file.file.read())
+    with state.searching() as index:
+        result = index.check_analysis(analysis, scope=tenant, top=state.settings.top)
+    return CheckOut.of(result)
+
+
+@router.post("/hash")
+def check_hash(tenant: Tenant, state: State, body: HashCheckIn) -> HashCheckOut:
+    """A pre-upload check from hashes: exact by ``sha256``, near by ``phash`` (hashes only)."""
+    return check_hashes(state, tenant, body)

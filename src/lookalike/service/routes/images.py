@@ -1,0 +1,117 @@
+"""``/v1/images``: store (check first), list, read, download, delete, and find look-alikes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+
+from lookalike.errors import NotFound
+from lookalike.service.auth import State, Tenant
+from lookalike.service.schemas import (
+    ID_PATTERN,
+    FromUrlIn,
+    ImageOut,
+    ImagePage,
+    MatchOut,
+    OnDuplicate,
+    UploadOut,
+)
+from lookalike.service.uploads import Stored, analyse_upload, remove_image, store_upload
+
+router = APIRouter(prefix="/v1/images", tags=["images"])
+
+ImageId = Annotated[str, Form(pattern=ID_PATTERN, description="Image id; assigned when absent")]
+
+
+def _created(stored: Stored, response: Response) -> UploadOut:
+    response.status_code = 201
+    response.headers["Location"] = f"/v1/images/{stored.record.image_id}"
+    return UploadOut(
+        image=ImageOut.of(stored.record), verdict=stored.check.verdict,
+        matches=[MatchOut.of(m) for m in stored.check.matches], review=stored.reviewed,
+    )  # fmt: skip
+
+
+@router.post("", status_code=201, responses={409: {"description": "A copy of a stored image"}})
+def upload(
+    tenant: Tenant,
+    state: State,
+    response: Response,
+    file: Annotated[UploadFile, File(description="The picture")],
+    id: Annotated[str | None, Form(pattern=ID_PATTERN, description="Image id; assigned when absent")] = None,
+    rendition: Annotated[str, Form(pattern=ID_PATTERN)] = "original",
+    on_duplicate: Annotated[OnDuplicate, Form()] = OnDuplicate.REJECT,
+) -> UploadOut:
+    """Store a picture unless the tenant has it already (409 names the stored image). Giving the
+    ``id`` of a stored image adds a rendition to it."""
+    analysis = analyse_upload(state, file.file.read())
+    stored = store_upload(state, tenant, analysis, image_id=id, rendition=rendition, on_duplicate=on_duplicate)
+    return _created(stored, response)
+
+
+@router.post("/from-url", status_code=201, responses={409: {"description": "A copy of a stored image"}})
+def upload_from_url(tenant: Tenant, state: State, response: Response, body: FromUrlIn) -> UploadOut:
+    """Fetch a picture from a public http(s) URL, then store it like an upload."""
+    source = state.fetcher.fetch(body.url)
+    analysis = analyse_upload(state, source.data)
+    stored = store_upload(
+        state, tenant, analysis, image_id=body.id, rendition=body.rendition, on_duplicate=body.on_duplicate
+    )
+    return _created(stored, response)
+
+
+@router.get("")
+def list_images(
+    tenant: Tenant,
+    state: State,
+    after: Annotated[str, Query(max_length=200, description="The `next` of the previous page")] = "",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> ImagePage:
+    """The tenant's images ordered by id, a page at a time."""
+    records = state.index.store.images(tenant, after=after, limit=limit + 1)
+    page = records[:limit]
+    return ImagePage(images=[ImageOut.of(r) for r in page], next=page[-1].image_id if len(records) > limit else None)
+
+
+@router.get("/{image_id}")
+def get_image(tenant: Tenant, state: State, image_id: str) -> ImageOut:
+    """One image with its files."""
+    return ImageOut.of(state.index.get(image_id, scope=tenant))
+
+
+@router.get("/{image_id}/file", response_class=Response, responses={200: {"content": {"image/*": {}}}})
+def get_file(
+    tenant: Tenant,
+    state: State,
+    image_id: str,
+    rendition: Annotated[str | None, Query(description="Default: the first file stored")] = None,
+) -> Response:
+    """The bytes of one of the image's files."""
+    record = state.index.get(image_id, scope=tenant)
+    files = [f for f in record.files if rendition is None or f.rendition == rendition]
+    if not files:
+        raise NotFound(f"image {image_id} has no rendition {rendition!r}")
+    f = files[0]
+    return Response(
+        content=state.storage.read(f.source),
+        media_type=f.fingerprint.mime,
+        headers={"ETag": f'"{f.fingerprint.sha256.hex()}"', "Cache-Control": "private, max-age=3600"},
+    )
+
+
+@router.delete("/{image_id}", status_code=204)
+def delete_image(tenant: Tenant, state: State, image_id: str) -> Response:
+    """Delete the image, all its files and its review pairs."""
+    remove_image(state, tenant, image_id)
+    return Response(status_code=204)
+
+
+@router.get("/{image_id}/similar")
+def similar(
+    tenant: Tenant, state: State, image_id: str, top: Annotated[int, Query(ge=1, le=100)] = 10
+) -> list[MatchOut]:
+    """The tenant's other images that match this one, best first."""
+    with state.searching() as index:
+        matches = index.similar(image_id, scope=tenant, top=top)
+    return [MatchOut.of(m) for m in matches]
