@@ -9,7 +9,12 @@ The canonical picture is what a viewer shows:
   graphic flattened onto white therefore decode to the same pixels. (Dropping
   the alpha channel instead would expose whatever colour the editor left under
   transparent pixels, which is arbitrary.) ``DecodedImage.has_alpha`` records
-  that the source had transparency.
+  that the source had transparency. One exception: when the picture on white
+  is blank (every pixel within ``_BLANK_LEVELS`` of one colour) while its
+  alpha varies, the picture is drawn in the alpha channel alone (a light
+  pattern made for dark backgrounds, a white logo) and it is composited onto
+  black instead, so that such pictures stay distinguishable from each other
+  and from a blank page.
 * **Modes**: palette, CMYK, YCbCr, 1-bit, grayscale, LA and 16/32-bit
   grayscale are normalised to 8-bit RGB; 16-bit samples are scaled, not
   clipped. Grayscale stays gray in all three channels.
@@ -305,9 +310,22 @@ def _to_rgb(im: Image.Image) -> tuple[npt.NDArray[np.uint8], bool]:
     return np.asarray(im.convert("RGB"), dtype=np.uint8), False
 
 
+#: grey levels within which a composite counts as blank (see the alpha policy)
+_BLANK_LEVELS = 2
+
+
 def _flatten(rgba: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-    """Composite straight (non-premultiplied) RGBA onto white, rounding to nearest."""
+    """Composite straight (non-premultiplied) RGBA onto white, rounding to nearest; onto black
+    when the picture on white is blank but the alpha is not (see the module docstring)."""
     rgb = rgba[..., :3].astype(np.uint32)
     alpha = rgba[..., 3:4].astype(np.uint32)
     out = (rgb * alpha + 255 * (255 - alpha) + 127) // 255
+    if _spread(out) <= _BLANK_LEVELS and _spread(alpha) > _BLANK_LEVELS:
+        out = (rgb * alpha + 127) // 255
     return out.astype(np.uint8)
+
+
+def _spread(values: npt.NDArray[np.uint32]) -> int:
+    """The largest range of any channel."""
+    flat = values.reshape(-1, values.shape[-1])
+    return int((flat.max(axis=0) - flat.min(axis=0)).max()) if flat.size else 0

@@ -34,6 +34,7 @@ from lookalike.decode import is_url, read_source
 from lookalike.errors import LookalikeError, NotFound
 from lookalike.fingerprints import Analysis, Fingerprint, analyse, full_pixel_digest
 from lookalike.fingerprints.local import LocalFeatures, local_features
+from lookalike.index.descriptors import DescriptorIndex
 from lookalike.index.hamming import HammingIndex
 from lookalike.index.records import DEFAULT_SCOPE, Decision, ImageRecord, ReviewPair, StoredFile, StoreStats
 from lookalike.index.sqlite import CodeRow, NewFile
@@ -48,9 +49,16 @@ __all__ = ["DEFAULT_SCOPE", "RETRIEVAL_RADIUS", "AddResult", "CheckMatch", "Chec
 #: few strangers while keeping heavily edited copies.
 RETRIEVAL_RADIUS = 16
 
-#: candidates checked by local features, and keypoints taken from the query for it
-_VERIFY_TOP = 5
+#: keypoints taken from the query for local verification, and the strongest of them that vote
 _QUERY_FEATURES = 1000
+_VOTING_FEATURES = 500
+#: candidates verified by local features: the best by hashes, and the most voted for by descriptors
+#: (with at least ``_MIN_VOTES``; unrelated pictures get a few votes by chance)
+_VERIFY_HASH_TOP = 2
+_VERIFY_VOTED_TOP = 4
+_MIN_VOTES = 3
+#: nearest pHashes looked at beyond the radius
+_KNN = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +141,7 @@ class Index:
         self.fetch = fetch
         self.thresholds = thresholds or Thresholds()
         self._phash = HammingIndex(64)
+        self._local = DescriptorIndex()
         self._scope_of = np.full(1024, -1, dtype=np.int32)
         self._seq = self.store.last_change()
         for rows in self.store.codes():
@@ -161,6 +170,9 @@ class Index:
             self._scope_of = grown
         self._scope_of[pks] = np.fromiter((r.scope_pk for r in rows), dtype=np.int32, count=len(rows))
         self._phash.add(pks, np.fromiter((r.phash for r in rows), dtype=np.uint64, count=len(rows)))
+        for r in rows:
+            if r.local_codes:
+                self._local.add(r.pk, np.frombuffer(r.local_codes, dtype=np.uint8).reshape(-1, 32))
 
     def refresh(self) -> None:
         """Apply what other processes (or this one) changed in the database since the last look."""
@@ -168,6 +180,7 @@ class Index:
         if removed:
             gone = np.asarray(removed, dtype=np.int64)
             self._phash.remove(gone)
+            self._local.remove(gone)
             self._scope_of[gone[gone < len(self._scope_of)]] = -1
         self._insert_codes(added)
         self._seq = seq
@@ -276,34 +289,48 @@ class Index:
         query = Query.of(analysis)
         matches = self._matches(query, scope)
         matches = self._settle_same_pixels(query, matches)
-        matches = self._verify_locally(analysis, matches)
+        matches = self._verify_locally(analysis, query, matches, scope)
         matches = self._apply_decisions(matches)
         return CheckResult(fingerprint=query.fingerprint, matches=tuple(matches[:top]))
 
-    def _verify_locally(self, analysis: Analysis, matches: list[CheckMatch]) -> list[CheckMatch]:
-        """Stage 3 of the cascade: when no candidate is a sure duplicate by its hashes, match local
-        features against the best few, which settles crops, borders, captions and screenshots."""
-        if not matches or matches[0].verdict.is_duplicate:
+    def _verify_locally(
+        self, analysis: Analysis, query: Query, matches: list[CheckMatch], scope: str
+    ) -> list[CheckMatch]:
+        """Stages 5 and 6 of the cascade: when no candidate is a sure duplicate by its hashes, the
+        query's local descriptors vote for stored files (reaching crops and screenshots that the
+        hashes cannot), and the best candidates by hashes and by votes are verified geometrically,
+        which settles crops, borders, captions and screenshots."""
+        scope_pk = self.store.scope_pk(scope)
+        if scope_pk is None or (matches and matches[0].verdict.is_duplicate):
             return matches
-        head = matches[:_VERIFY_TOP]
-        stored = self.store.local_features([m.file.pk for m in head])
-        if not stored:
-            return matches
-        query = local_features(analysis.image.pixels, max_features=_QUERY_FEATURES)
-        out = []
-        for m in head:
-            data = stored.get(m.file.pk)
+        features = analysis.local or local_features(analysis.image.pixels, max_features=_QUERY_FEATURES)
+        voted = [
+            pk for pk, votes in self._local.vote(features.descriptors[:_VOTING_FEATURES], top=2 * _VERIFY_VOTED_TOP)
+            if votes >= _MIN_VOTES and pk < len(self._scope_of) and self._scope_of[pk] == scope_pk
+        ][:_VERIFY_VOTED_TOP]  # fmt: skip
+        by_file = {m.file.pk: m for m in matches}
+        new = [pk for pk in voted if pk not in by_file]
+        for f in self.store.files(new):
+            by_hash = match_fingerprint(query, f.fingerprint, self.thresholds)
+            by_file[f.pk] = CheckMatch(f.image_id, f, by_hash.score, by_hash.verdict, by_hash.explanation)
+        todo = list(dict.fromkeys([*(m.file.pk for m in matches[:_VERIFY_HASH_TOP]), *voted]))
+        stored = self.store.local_features(todo)
+        for pk in todo:
+            data = stored.get(pk)
             if data is None:
-                out.append(m)
                 continue
-            evidence = verify_local(query, LocalFeatures.from_bytes(data))
+            m = by_file[pk]
+            evidence = verify_local(features, LocalFeatures.from_bytes(data))
             score = local_score(evidence)
             if score > m.score:
                 verdict = verdict_for(score, self.thresholds)
                 why = ("same picture, " if verdict.is_duplicate else "shares a region: ") + describe_local(evidence)
-                m = CheckMatch(m.image_id, m.file, score, verdict, why)
-            out.append(m)
-        return sorted(out, key=lambda m: (-m.score, m.image_id)) + matches[_VERIFY_TOP:]
+                by_file[pk] = CheckMatch(m.image_id, m.file, score, verdict, why)
+        best: dict[int, CheckMatch] = {}  # one match (the best file) per image
+        for m in by_file.values():
+            if m.file.image_pk not in best or m.score > best[m.file.image_pk].score:
+                best[m.file.image_pk] = m
+        return sorted(best.values(), key=lambda m: (-m.score, m.image_id))
 
     def similar(self, image_id: str, *, scope: str = DEFAULT_SCOPE, top: int = 10) -> list[CheckMatch]:
         """Stored images that match image ``image_id`` (any of its files), best first. Raises ``NotFound``."""
@@ -321,7 +348,7 @@ class Index:
         # the nearest few beyond the radius too: hashes alone cannot vouch for them, but local
         # verification (stage 5) can, for copies whose frame changed
         if len(self._phash):
-            found.append(self._phash.knn(query.fingerprint.phash, _VERIFY_TOP)[0])
+            found.append(self._phash.knn(query.fingerprint.phash, _KNN)[0])
         pks = np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
         pks = pks[self._scope_of[pks] == scope_pk]
         return [int(p) for p in pks]
@@ -419,4 +446,4 @@ class Index:
 
     def memory_bytes(self) -> int:
         """Bytes held by the in-memory index structures."""
-        return int(self._phash.nbytes() + self._scope_of.nbytes)
+        return int(self._phash.nbytes() + self._local.nbytes() + self._scope_of.nbytes)

@@ -14,6 +14,8 @@ Tables (schema version in ``PRAGMA user_version``):
 * ``review``   potential-duplicate pairs and a person's decision on each.
 * ``local_features``  each file's ORB keypoints (about 18 KB), for verifying
                crops and overlays; kept out of ``files`` so scans stay small.
+* ``local_codes``  the strongest ``LOCAL_CODES`` of those descriptors (2 KB), which
+               the in-memory ``DescriptorIndex`` is rebuilt from.
 * ``api_keys`` the service's API keys: a public id, the scope (tenant) and the
                SHA-256 of the key; the key itself is never stored.
 
@@ -40,11 +42,15 @@ from typing import Any
 
 from lookalike.errors import NotFound, StoreError
 from lookalike.fingerprints import Fingerprint, fingerprint_from_bytes, fingerprint_to_bytes
+from lookalike.fingerprints.local import LocalFeatures
 from lookalike.index.records import ApiKey, Decision, ImageRecord, ReviewPair, StoredFile, StoreStats
 
-__all__ = ["CodeRow", "NewFile", "SQLiteStore", "signed64", "unsigned64"]
+__all__ = ["LOCAL_CODES", "CodeRow", "NewFile", "SQLiteStore", "signed64", "unsigned64"]
 
-SCHEMA_VERSION = 3  # 2: local_features, 3: api_keys
+#: descriptors per file kept for retrieval (``local_codes``)
+LOCAL_CODES = 64
+
+SCHEMA_VERSION = 4  # 2: local_features, 3: api_keys, 4: local_codes
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS scopes (
@@ -99,6 +105,13 @@ CREATE TABLE IF NOT EXISTS local_features (
     data BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS review_b ON review(b_pk);
+CREATE TABLE IF NOT EXISTS local_codes (
+    file_pk INTEGER PRIMARY KEY REFERENCES files(pk) ON DELETE CASCADE,
+    codes BLOB NOT NULL
+);
+INSERT OR IGNORE INTO local_codes(file_pk, codes)
+    SELECT file_pk, substr(data, 13 + 4 * ((length(data) - 12) / 36), 32 * min(64, (length(data) - 12) / 36))
+    FROM local_features;
 CREATE TABLE IF NOT EXISTS api_keys (
     key_id TEXT PRIMARY KEY,
     scope_pk INTEGER NOT NULL REFERENCES scopes(pk),
@@ -131,6 +144,13 @@ class NewFile:
     rendition: str = ""
     local: bytes | None = None
 
+    @property
+    def local_codes(self) -> bytes:
+        """The strongest ``LOCAL_CODES`` descriptors of ``local`` (empty without local features)."""
+        if self.local is None:
+            return b""
+        return LocalFeatures.from_bytes(self.local).descriptors[:LOCAL_CODES].tobytes()
+
 
 @dataclass(frozen=True, slots=True)
 class CodeRow:
@@ -140,6 +160,7 @@ class CodeRow:
     scope_pk: int
     phash: int
     pdq: bytes
+    local_codes: bytes = b""
 
 
 class SQLiteStore:
@@ -267,6 +288,7 @@ class SQLiteStore:
                 db.execute("INSERT INTO changes(file_pk, added) VALUES (?, 1)", (pk,))
                 if item.local is not None:
                     db.execute("INSERT INTO local_features(file_pk, data) VALUES (?, ?)", (pk, item.local))
+                    db.execute("INSERT INTO local_codes(file_pk, codes) VALUES (?, ?)", (pk, item.local_codes))
                 stored = StoredFile(
                     pk=pk, image_pk=image_pk, image_id=image_id, scope=item.scope, rendition=item.rendition,
                     source=item.source, fingerprint=fp, created_at=now,
@@ -319,12 +341,10 @@ class SQLiteStore:
         """Every file's hashes, in row order, in batches: what an in-memory index is rebuilt from."""
         last = after_pk
         while True:
-            rows = self._read(
-                "SELECT pk, scope_pk, phash, pdq FROM files WHERE pk > ? ORDER BY pk LIMIT ?", (last, batch)
-            )
+            rows = self._read(f"{_CODE_SELECT} WHERE f.pk > ? ORDER BY f.pk LIMIT ?", (last, batch))
             if not rows:
                 return
-            yield [CodeRow(int(p), int(s), unsigned64(int(h)), bytes(q)) for p, s, h, q in rows]
+            yield [_code_row(r) for r in rows]
             last = int(rows[-1][0])
 
     def last_change(self) -> int:
@@ -343,8 +363,7 @@ class SQLiteStore:
         for start in range(0, len(added), 500):
             chunk = added[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for p, s, h, q in self._read(f"SELECT pk, scope_pk, phash, pdq FROM files WHERE pk IN ({marks})", chunk):
-                present.append(CodeRow(int(p), int(s), unsigned64(int(h)), bytes(q)))
+            present.extend(_code_row(r) for r in self._read(f"{_CODE_SELECT} WHERE f.pk IN ({marks})", chunk))
         return newest, present, removed
 
     # ---- images -------------------------------------------------------------------------------
@@ -381,9 +400,8 @@ class SQLiteStore:
             if row is None:
                 raise NotFound(f"no image {image_id!r} in scope {scope!r}")
             file_pks = [int(r[0]) for r in db.execute("SELECT pk FROM files WHERE image_pk = ?", (row[0],))]
-            db.execute(
-                "DELETE FROM local_features WHERE file_pk IN (SELECT pk FROM files WHERE image_pk = ?)", (row[0],)
-            )
+            for table in ("local_features", "local_codes"):
+                db.execute(f"DELETE FROM {table} WHERE file_pk IN (SELECT pk FROM files WHERE image_pk = ?)", (row[0],))
             db.execute("DELETE FROM files WHERE image_pk = ?", (row[0],))
             db.execute("DELETE FROM images WHERE pk = ?", (row[0],))
             db.executemany("INSERT INTO changes(file_pk, added) VALUES (?, 0)", [(p,) for p in file_pks])
@@ -543,6 +561,16 @@ def _api_key(row: Sequence[Any]) -> ApiKey:
         key_id=str(key_id), scope=str(scope), name=str(name), created_at=float(created),
         revoked_at=None if revoked is None else float(revoked),
     )  # fmt: skip
+
+
+_CODE_SELECT = (
+    "SELECT f.pk, f.scope_pk, f.phash, f.pdq, c.codes FROM files f LEFT JOIN local_codes c ON c.file_pk = f.pk"
+)
+
+
+def _code_row(row: Sequence[Any]) -> CodeRow:
+    p, s, h, q, c = row
+    return CodeRow(int(p), int(s), unsigned64(int(h)), bytes(q), bytes(c) if c is not None else b"")
 
 
 def _file(row: Sequence[Any]) -> StoredFile:

@@ -31,6 +31,10 @@ __all__ = [
 _RATIO = 0.8
 _RANSAC_PIXELS = 6.0
 _MIN_MATCHES = 6
+#: a fit is degenerate (all inliers bunched on a few pixels, or a scale no copy has) when the
+#: inliers span less than this share of either picture's frame, or the scale is beyond this factor
+_MIN_SPAN = 0.01
+_MAX_SCALE = 16.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +90,14 @@ def _clip_to_box(poly: npt.NDArray[np.float64], w: float, h: float) -> npt.NDArr
     return np.array(pts, dtype=np.float64)
 
 
+def _span(points: npt.NDArray[np.float32]) -> float:
+    """Area of the points' bounding box."""
+    if len(points) < 2:
+        return 0.0
+    extent = points.max(axis=0) - points.min(axis=0)
+    return float(extent[0] * extent[1])
+
+
 def verify_local(query: LocalFeatures, stored: LocalFeatures) -> LocalEvidence:
     """Match ``query``'s features to ``stored``'s and fit one similarity transform."""
     import cv2  # imported where used
@@ -110,6 +122,13 @@ def verify_local(query: LocalFeatures, stored: LocalFeatures) -> LocalEvidence:
     scale = float(np.hypot(a, b))
     qw, qh = _frame(query)
     sw, sh = _frame(stored)
+    kept = mask.ravel().astype(bool)
+    if (
+        not 1 / _MAX_SCALE <= scale <= _MAX_SCALE
+        or _span(src[kept]) < _MIN_SPAN * qw * qh
+        or _span(dst[kept]) < _MIN_SPAN * sw * sh
+    ):
+        return LocalEvidence(inliers=0, matches=len(good))
     corners = np.array([[0, 0], [qw, 0], [qw, qh], [0, qh]], dtype=np.float64)
     mapped = corners @ np.asarray(matrix[:, :2], dtype=np.float64).T + np.asarray(matrix[:, 2], dtype=np.float64)
     shown = _clip_to_box(mapped, sw, sh)
