@@ -32,8 +32,8 @@ def _open(db: Path, *, create: bool = True) -> Index:
     return Index(db, create=create)
 
 
-def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+def register(app: typer.Typer) -> typer.Typer:
+    """Add this module's commands to ``app``; returns the ``review`` group (others add to it)."""
     app.command("index")(index_command)
     app.command("check")(check_command)
     app.command("remove")(remove_command)
@@ -43,6 +43,7 @@ def register(app: typer.Typer) -> None:
     review.command("decide")(review_decide)
     app.add_typer(review, name="review")
     app.command("eval")(eval_command)
+    return review
 
 
 def index_command(

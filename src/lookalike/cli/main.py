@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from lookalike.cli import collection, serve
+from lookalike.cli import collection, find, serve
 from lookalike.cli.output import EXIT_FAILED, json_line, reporting_errors
 from lookalike.cli.progress import progress_bar
 from lookalike.fingerprints import default_jobs, fingerprint_files
@@ -82,7 +82,7 @@ def hash_command(
         raise typer.Exit(EXIT_FAILED)
 
 
-collection.register(app)
+find.register(app, collection.register(app))
 serve.register(app)
 
 

@@ -1,0 +1,224 @@
+"""Commands over folders: find (groups, keepers, actions, reports), undo, plot, review mark."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from lookalike.cli.output import EXIT_FAILED, fail, json_line, reporting_errors
+from lookalike.cli.progress import progress_bar
+from lookalike.index.records import Decision
+
+if TYPE_CHECKING:
+    from lookalike.scan import Action, FindResult, Step
+
+JobsOption = Annotated[int, typer.Option("--jobs", "-j", min=0, help="Processes for fingerprinting; 0 = all cores.")]
+FindScope = Annotated[str, typer.Option("--scope", help="The index scope find keeps its files in.")]
+
+
+def default_db() -> Path:
+    """Where ``find`` keeps its cache unless told: ``$XDG_CACHE_HOME/lookalike/find.db``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "lookalike" / "find.db"
+
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option("--db", help="Database for the cache and the index (default: ~/.cache/lookalike/find.db)."),
+]
+
+
+def register(app: typer.Typer, review: typer.Typer | None = None) -> None:
+    """Add this module's commands to ``app`` (and ``mark`` to the ``review`` group)."""
+    app.command("find")(find_command)
+    app.command("undo")(undo_command)
+    app.command("plot")(plot_command)
+    if review is not None:
+        review.command("mark")(review_mark)
+
+
+def find_command(
+    paths: Annotated[list[Path], typer.Argument(help="Folders (searched recursively) and image files.")],
+    db: DbOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON document.")] = False,
+    csv_path: Annotated[Path | None, typer.Option("--csv", help="Write a CSV report here.")] = None,
+    html_path: Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report here.")] = None,
+    jobs: JobsOption = 0,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Groups are cliques: every member a duplicate of every other.")
+    ] = False,
+    keep: Annotated[
+        str,
+        typer.Option(
+            "--keep",
+            help="Keeper policy: criteria in order (resolution, lossless, bytes, oldest, newest, shortest-path, path).",
+        ),
+    ] = "resolution,lossless,bytes,oldest,path",
+    keep_in: Annotated[
+        list[Path] | None,
+        typer.Option("--keep-in", help="A folder whose files are always kept (repeatable; scanned too)."),
+    ] = None,
+    action: Annotated[
+        str, typer.Option("--action", help="report | move | hardlink | trash | delete (non-kept copies only).")
+    ] = "report",
+    to: Annotated[Path | None, typer.Option("--to", help="Destination folder of move (and trash).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what the action would do; change nothing.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before changing files.")] = False,
+    manifest: Annotated[Path | None, typer.Option("--manifest", help="Where to write the undo manifest.")] = None,
+    scope: FindScope = "find",
+    rescan: Annotated[bool, typer.Option("--rescan", help="Read every file again, ignoring the cache.")] = False,
+) -> None:
+    """Find groups of copies under folders, pick a keeper per group, report, and optionally act on the other copies."""
+    from lookalike.scan import Action, FindOptions, find_duplicates, parse_keep
+
+    with reporting_errors():
+        try:
+            act = Action(action)
+        except ValueError:
+            fail(f"unknown action {action!r} (choose from {', '.join(a.value for a in Action)})")
+        if act is Action.MOVE and to is None:
+            fail("--action move needs --to DIR")
+        if act.touches_files and not dry_run and not yes and not sys.stdin.isatty():
+            fail(f"--action {act.value} changes files: pass --yes to go ahead without a terminal to confirm on")
+        options = FindOptions(
+            scope=scope, jobs=jobs, strict=strict, keep=parse_keep(keep),
+            keep_in=tuple(str(k) for k in keep_in or ()), rescan=rescan,
+        )  # fmt: skip
+        database = db or default_db()
+        database.parent.mkdir(parents=True, exist_ok=True)
+
+        def progress(total: int):  # type: ignore[no-untyped-def]
+            return progress_bar(total=total, enabled=total >= 20, label="reading")
+
+        result = find_duplicates(paths, db=database, options=options, progress=progress)
+        if csv_path is not None:
+            from lookalike.report import write_csv
+
+            write_csv(result, csv_path)
+        if html_path is not None:
+            from lookalike.report import write_html
+
+            write_html(result, html_path, db=str(database), scope=scope, jobs=jobs)
+        if as_json:
+            json_line(result.to_dict())
+        else:
+            _print_result(result)
+        if act.touches_files:
+            _act(result, act, to=to, dry_run=dry_run, yes=yes, manifest=manifest, quiet=as_json)
+    if result.errors:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _print_result(result: FindResult) -> None:
+    for i, g in enumerate(result.groups, 1):
+        typer.echo(f"group {i}: {len(g.members)} files")
+        for m in g.members:
+            tag = "keep " if m.keep else "     "
+            typer.echo(f"  {tag} {m.path}  ({m.width}x{m.height}, {m.byte_size:,} bytes)")
+            if m.path != g.keep or len(g.members) > 1:
+                typer.echo(f"          {m.score:.3f} {m.verdict}: {m.evidence}")
+    for e in result.errors:
+        typer.echo(f"error: {e.message}", err=True)
+    s = result.stats
+    typer.echo(
+        f"{s.files:,} files ({s.read:,} read, {s.cached:,} cached, {s.errors:,} unreadable): {s.groups:,} groups, "
+        f"{s.duplicates:,} copies not kept ({s.reclaimable_bytes / 1e6:,.1f} MB), {s.pairs:,} pairs, {s.seconds:.1f} s"
+    )
+
+
+def _act(
+    result: FindResult, act: Action, *, to: Path | None, dry_run: bool, yes: bool, manifest: Path | None, quiet: bool
+) -> None:
+    from lookalike.scan import apply_actions, plan_actions
+
+    steps = plan_actions(result, act, to=to)
+
+    def say(text: str) -> None:  # with --json, stdout carries the document only
+        typer.echo(text, err=quiet)
+
+    if not steps:
+        say("nothing to do")
+        return
+    if dry_run:
+        for s in steps:
+            say("would " + s.describe())
+        say(f"dry run: {len(steps)} files would be affected; nothing was changed")
+        return
+    if not yes and not typer.confirm(f"{act.value} {len(steps)} files?", err=True):
+        fail("nothing was changed", EXIT_FAILED)
+    where = manifest or _default_manifest(act, steps, to)
+    protected = [m.path for g in result.groups for m in g.members if m.keep]
+    report = apply_actions(steps, manifest=where, protected=protected)
+    for s in report.done:
+        say(s.describe())
+    for s, why in report.failed:
+        say(f"failed: {s.describe()}: {why}")
+    undo_hint = f"; undo with: lookalike undo {where}" if act.undoable else ""
+    say(f"{act.value}: {len(report.done)} done, {len(report.failed)} failed; manifest {where}{undo_hint}")
+    if report.failed:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _default_manifest(act: Action, steps: list[Step], to: Path | None) -> Path:
+    from lookalike.scan import Action
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    if act is Action.TRASH:
+        return Path(os.path.commonpath([os.path.dirname(s.target) for s in steps])) / f"manifest-{stamp}.jsonl"
+    if act is Action.MOVE and to is not None:
+        return to / f".lookalike-manifest-{stamp}.jsonl"
+    return Path(f"lookalike-{act.value}-{stamp}.jsonl").resolve()
+
+
+def undo_command(
+    manifest: Annotated[Path, typer.Argument(help="The manifest a move or trash wrote.")],
+) -> None:
+    """Put back the files a `find --action move` or `trash` moved."""
+    from lookalike.scan import undo
+
+    with reporting_errors():
+        report = undo(manifest)
+    for s in report.done:
+        typer.echo(f"restored {s.path}")
+    for s, why in report.failed:
+        typer.echo(f"not restored: {s.path}: {why}", err=True)
+    typer.echo(f"{len(report.done)} restored, {len(report.failed)} not restored")
+    if report.failed:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def plot_command(
+    image: Annotated[Path, typer.Argument(help="The picture whose duplicates to draw.")],
+    out: Annotated[Path, typer.Option("--output", "-o", help="The PNG to write.")],
+    db: DbOption = None,
+    scope: FindScope = "find",
+    similar: Annotated[bool, typer.Option("--similar", help="Draw 'similar' matches too.")] = False,
+) -> None:
+    """Draw a picture and its duplicates (from earlier `find` runs) with their scores into a PNG."""
+    from lookalike.report.plot import plot_duplicates
+    from lookalike.scan import duplicates_of
+
+    with reporting_errors():
+        found = duplicates_of(image, db=db or default_db(), scope=scope, include_similar=similar)
+        plot_duplicates(image, found, out)
+    typer.echo(f"{out}: {image} and {len(found)} duplicates")
+
+
+def review_mark(
+    ctx: typer.Context,
+    a: Annotated[Path, typer.Argument(help="A file read by `lookalike find`.")],
+    b: Annotated[Path, typer.Argument(help="Another one.")],
+    decision: Annotated[Decision, typer.Argument(help="duplicate or not_duplicate.")],
+    scope: FindScope = "find",
+) -> None:
+    """Record a decision on two files a `find` run read; later runs honour it."""
+    from lookalike.scan import mark_pair
+
+    with reporting_errors():
+        mark_pair(a, b, decision, db=ctx.obj, scope=scope)
+    typer.echo(f"{a} ~ {b}: {decision.value}")

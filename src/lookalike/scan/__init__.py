@@ -1,0 +1,49 @@
+"""Folders to duplicate groups, keepers and safe actions: ``lookalike find``.
+
+``find_duplicates`` walks folders, reads only new or changed files (a cache in the index
+database), finds every duplicate pair through the index's cascade, groups the pairs and picks a
+keeper per group. ``plan_actions``/``apply_actions`` move, hard-link, trash or delete the other
+members, writing an undo manifest first; ``undo`` puts moved and trashed files back.
+``hamming_pairs`` is the all-pairs search over bare hash codes for very large collections.
+"""
+
+from lookalike.scan.actions import Action, ActionReport, Step, apply_actions, plan_actions, undo
+from lookalike.scan.allpairs import hamming_pairs
+from lookalike.scan.find import (
+    FIND_SCOPE,
+    FileError,
+    FindOptions,
+    FindResult,
+    FindStats,
+    Group,
+    Member,
+    Pair,
+    find_duplicates,
+)
+from lookalike.scan.keeper import DEFAULT_KEEP, KeepCriterion, parse_keep
+from lookalike.scan.lookup import Duplicate, duplicates_of, mark_pair
+
+__all__ = [
+    "DEFAULT_KEEP",
+    "Duplicate",
+    "FIND_SCOPE",
+    "Action",
+    "ActionReport",
+    "FileError",
+    "FindOptions",
+    "FindResult",
+    "FindStats",
+    "Group",
+    "KeepCriterion",
+    "Member",
+    "Pair",
+    "Step",
+    "apply_actions",
+    "duplicates_of",
+    "find_duplicates",
+    "hamming_pairs",
+    "mark_pair",
+    "parse_keep",
+    "plan_actions",
+    "undo",
+]

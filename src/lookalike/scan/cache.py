@@ -1,0 +1,297 @@
+"""What ``find`` remembers between runs, in the index's own database file but in tables of its own.
+
+* ``find_files``  every path seen, per scope, keyed by (scope, path), with the size and
+                  modification time it had when read: a file whose size and mtime are unchanged
+                  is not read again. It points at the index row (``file_pk``) holding its
+                  fingerprint and local features, or holds the error that stopped it.
+* ``find_rows``   facts about each index row ``find`` has searched (so its pairs are known):
+                  SHA-256, size in pixels, MIME type, lossless or not, EXIF date. A changed or
+                  new path whose bytes are already here costs one read and a SHA-256, no decode.
+* ``find_pairs``  the cascade's verdict on every pair of rows it linked (duplicates and similar
+                  pairs; ``a_pk < b_pk``). A row's pairs with every row added before it are
+                  found when it is added, so the pairs of unchanged files stay valid.
+* ``find_meta``   the matcher stamp the pairs were made with: another stamp empties the cache.
+
+The tables are created here (``CREATE TABLE IF NOT EXISTS``) on a connection of our own;
+writes go in short transactions that never overlap the index store's.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lookalike.errors import StoreError
+
+__all__ = ["CachedPath", "FindCache", "RowFacts", "StoredPair"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS find_files (
+    scope TEXT NOT NULL,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    file_pk INTEGER,
+    error_code TEXT NOT NULL DEFAULT '',
+    error TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (scope, path)
+);
+CREATE TABLE IF NOT EXISTS find_rows (
+    file_pk INTEGER PRIMARY KEY,
+    image_pk INTEGER NOT NULL,
+    scope TEXT NOT NULL,
+    sha256 BLOB NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    mime TEXT NOT NULL,
+    lossless INTEGER NOT NULL,
+    taken_at TEXT
+);
+CREATE INDEX IF NOT EXISTS find_rows_sha ON find_rows(scope, sha256);
+CREATE TABLE IF NOT EXISTS find_pairs (
+    a_pk INTEGER NOT NULL,
+    b_pk INTEGER NOT NULL,
+    score REAL NOT NULL,
+    verdict TEXT NOT NULL,
+    evidence TEXT NOT NULL,
+    PRIMARY KEY (a_pk, b_pk),
+    CHECK (a_pk < b_pk)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS find_pairs_b ON find_pairs(b_pk);
+CREATE TABLE IF NOT EXISTS find_meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class CachedPath:
+    """A path as last read: its size and mtime then, and its index row or its error."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    file_pk: int | None
+    error_code: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RowFacts:
+    """What the keeper policy and the reports need of one stored picture."""
+
+    file_pk: int
+    image_pk: int
+    sha256: bytes
+    width: int
+    height: int
+    mime: str
+    lossless: bool
+    taken_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPair:
+    """The cascade's verdict on two index rows (``a_pk < b_pk``)."""
+
+    a_pk: int
+    b_pk: int
+    score: float
+    verdict: str
+    evidence: str
+
+
+class FindCache:
+    """The ``find`` tables of one database file (see the module docstring)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        try:
+            self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            with self._write() as db:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: not a usable lookalike database ({exc})") from exc
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    def __enter__(self) -> FindCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"{self.path}: database is busy or locked ({exc})") from exc
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            self._db.execute("COMMIT")
+
+    # ---- the matcher stamp ----------------------------------------------------------------------
+
+    def stamp(self) -> str | None:
+        """The matcher stamp the cached pairs were made with (None on a new cache)."""
+        row = self._db.execute("SELECT value FROM find_meta WHERE key = 'matcher'").fetchone()
+        return None if row is None else str(row[0])
+
+    def set_stamp(self, stamp: str) -> None:
+        """Record the matcher stamp."""
+        with self._write() as db:
+            db.execute("INSERT OR REPLACE INTO find_meta(key, value) VALUES ('matcher', ?)", (stamp,))
+
+    def forget_scope(self, scope: str) -> list[int]:
+        """Empty the cache of ``scope``; returns the index rows it had searched (for removal)."""
+        pks = [int(r[0]) for r in self._db.execute("SELECT file_pk FROM find_rows WHERE scope = ?", (scope,))]
+        with self._write() as db:
+            db.execute("DELETE FROM find_files WHERE scope = ?", (scope,))
+            db.execute(
+                "DELETE FROM find_pairs WHERE a_pk IN (SELECT file_pk FROM find_rows WHERE scope = ?)"
+                " OR b_pk IN (SELECT file_pk FROM find_rows WHERE scope = ?)",
+                (scope, scope),
+            )
+            db.execute("DELETE FROM find_rows WHERE scope = ?", (scope,))
+        return pks
+
+    # ---- paths ----------------------------------------------------------------------------------
+
+    def paths(self, scope: str) -> dict[str, CachedPath]:
+        """Every path cached for ``scope``."""
+        rows = self._db.execute(
+            "SELECT path, size, mtime_ns, file_pk, error_code, error FROM find_files WHERE scope = ?", (scope,)
+        )
+        return {
+            str(p): CachedPath(str(p), int(s), int(m), None if f is None else int(f), c, e) for p, s, m, f, c, e in rows
+        }
+
+    def put_paths(self, scope: str, items: Iterable[CachedPath]) -> None:
+        """Record paths as read now."""
+        with self._write() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO find_files(scope, path, size, mtime_ns, file_pk, error_code, error)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(scope, c.path, c.size, c.mtime_ns, c.file_pk, c.error_code, c.error) for c in items],
+            )
+
+    def forget_paths(self, scope: str, paths: Sequence[str]) -> None:
+        """Drop paths that are gone."""
+        with self._write() as db:
+            db.executemany("DELETE FROM find_files WHERE scope = ? AND path = ?", [(scope, p) for p in paths])
+
+    # ---- rows and pairs -------------------------------------------------------------------------
+
+    def rows(self, pks: Iterable[int]) -> dict[int, RowFacts]:
+        """Facts of these index rows (those find has searched)."""
+        out: dict[int, RowFacts] = {}
+        ordered = sorted(set(pks))
+        for start in range(0, len(ordered), 900):
+            chunk = ordered[start : start + 900]
+            marks = ",".join("?" * len(chunk))
+            for row in self._db.execute(
+                "SELECT file_pk, image_pk, sha256, width, height, mime, lossless, taken_at"
+                f" FROM find_rows WHERE file_pk IN ({marks})",
+                chunk,
+            ):
+                out[int(row[0])] = _facts(row)
+        return out
+
+    def row_by_sha(self, scope: str, sha256: bytes) -> RowFacts | None:
+        """The searched row of ``scope`` holding these bytes, if any."""
+        row = self._db.execute(
+            "SELECT file_pk, image_pk, sha256, width, height, mime, lossless, taken_at"
+            " FROM find_rows WHERE scope = ? AND sha256 = ?",
+            (scope, sha256),
+        ).fetchone()
+        return None if row is None else _facts(row)
+
+    def rows_in_scope(self, scope: str) -> list[int]:
+        """Every searched row of ``scope``."""
+        return [int(r[0]) for r in self._db.execute("SELECT file_pk FROM find_rows WHERE scope = ?", (scope,))]
+
+    def has_rows(self, scope: str) -> bool:
+        """Whether ``scope`` holds any searched row."""
+        return self._db.execute("SELECT 1 FROM find_rows WHERE scope = ? LIMIT 1", (scope,)).fetchone() is not None
+
+    def put_rows(self, scope: str, facts: Iterable[RowFacts], pairs: Iterable[StoredPair]) -> None:
+        """Record searched rows and the pairs found for them, in one transaction."""
+        with self._write() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO find_rows(file_pk, image_pk, scope, sha256, width, height, mime, lossless,"
+                " taken_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (f.file_pk, f.image_pk, scope, f.sha256, f.width, f.height, f.mime, int(f.lossless), f.taken_at)
+                    for f in facts
+                ],
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO find_pairs(a_pk, b_pk, score, verdict, evidence) VALUES (?, ?, ?, ?, ?)",
+                [(p.a_pk, p.b_pk, p.score, p.verdict, p.evidence) for p in pairs],
+            )
+
+    def pairs_among(self, pks: Iterable[int]) -> list[StoredPair]:
+        """Every stored pair whose two rows are both among ``pks``."""
+        wanted = sorted(set(pks))
+        self._db.execute("CREATE TEMP TABLE IF NOT EXISTS find_run(pk INTEGER PRIMARY KEY)")
+        self._db.execute("DELETE FROM find_run")
+        self._db.executemany("INSERT INTO find_run(pk) VALUES (?)", [(p,) for p in wanted])
+        rows = self._db.execute(
+            "SELECT p.a_pk, p.b_pk, p.score, p.verdict, p.evidence FROM find_pairs p"
+            " JOIN find_run a ON a.pk = p.a_pk JOIN find_run b ON b.pk = p.b_pk"
+        ).fetchall()
+        self._db.execute("DELETE FROM find_run")
+        return [StoredPair(int(a), int(b), float(s), str(v), str(e)) for a, b, s, v, e in rows]
+
+    def pairs_of(self, pk: int) -> list[StoredPair]:
+        """Every stored pair that involves row ``pk``."""
+        rows = self._db.execute(
+            "SELECT a_pk, b_pk, score, verdict, evidence FROM find_pairs WHERE a_pk = ? OR b_pk = ?", (pk, pk)
+        ).fetchall()
+        return [StoredPair(int(a), int(b), float(s), str(v), str(e)) for a, b, s, v, e in rows]
+
+    def path_rows(self, paths: Sequence[str]) -> dict[str, int]:
+        """Index rows of these paths, in any scope (a path read by ``find``)."""
+        out: dict[str, int] = {}
+        for p in paths:
+            row = self._db.execute(
+                "SELECT file_pk FROM find_files WHERE path = ? AND file_pk IS NOT NULL LIMIT 1", (p,)
+            ).fetchone()
+            if row is not None:
+                out[p] = int(row[0])
+        return out
+
+    def paths_of_rows(self, pks: Iterable[int]) -> dict[int, list[str]]:
+        """Paths cached for each of these rows, sorted."""
+        out: dict[int, list[str]] = {}
+        for pk in sorted(set(pks)):
+            out[pk] = sorted(
+                {str(r[0]) for r in self._db.execute("SELECT path FROM find_files WHERE file_pk = ?", (pk,))}
+            )
+        return out
+
+
+def _facts(row: Sequence[Any]) -> RowFacts:
+    pk, image_pk, sha, w, h, mime, lossless, taken = row
+    return RowFacts(
+        file_pk=int(pk), image_pk=int(image_pk), sha256=bytes(sha),
+        width=int(w), height=int(h), mime=str(mime), lossless=bool(lossless),
+        taken_at=None if taken is None else str(taken),
+    )  # fmt: skip

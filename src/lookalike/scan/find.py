@@ -1,0 +1,505 @@
+"""Folders to duplicate groups: ``find_duplicates``.
+
+1. Walk the folders; a path whose size and mtime match the cache is not read (``FindCache``).
+2. A changed or new path is read; when its SHA-256 is already known, that is all. Otherwise it is
+   decoded and fingerprinted with its local features in worker processes (all cores), checked
+   against everything in the index scope by the full cascade (``Index.check_analysis``: exact
+   bytes, hashes under flips and turns, local-feature verification), then added to the scope.
+   Each file is checked against the files added before it, so every pair is looked at once and
+   no N x N matrix is ever made; the pairs go to the cache, with the file's index row.
+3. Pairs between files of this run, minus those a person marked ``not_duplicate`` (plus those
+   marked ``duplicate``), link files whose verdict is a duplicate one (identical, same_pixels,
+   near_duplicate; ``similar`` pairs are listed but link nothing). Groups are connected
+   components, or cliques with ``strict``.
+4. Each group's keeper is chosen by the keeper policy (``keeper.py``); files under a ``keep_in``
+   folder are always kept.
+
+Memory: a few hundred bytes a file (its path, size and row) plus the index's in-memory hash
+index (about 40 bytes a file) and the pairs found; nothing quadratic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from lookalike.config import DecodeLimits, Thresholds
+from lookalike.decode import file_facts
+from lookalike.errors import ConfigError, LookalikeError
+from lookalike.fingerprints import FINGERPRINT_VERSION, analyse_files, default_jobs
+from lookalike.index import Decision, Index
+from lookalike.index.store import is_database_url
+from lookalike.match import DUPLICATE_VERDICTS, Verdict
+from lookalike.scan.cache import CachedPath, FindCache, RowFacts, StoredPair
+from lookalike.scan.groups import cliques, components
+from lookalike.scan.keeper import DEFAULT_KEEP, Candidate, KeepCriterion, keep_order
+from lookalike.walk import iter_image_files
+
+__all__ = [
+    "FIND_SCOPE",
+    "FileError",
+    "FindOptions",
+    "FindResult",
+    "FindStats",
+    "Group",
+    "Member",
+    "Pair",
+    "find_duplicates",
+]
+
+#: the index scope ``find`` keeps its files in unless told otherwise
+FIND_SCOPE = "find"
+#: matches asked of each check: a file may have many copies in a folder
+_TOP = 200
+#: files between two commits of the cache: a crash loses at most this much work
+_COMMIT_EVERY = 200
+
+#: ``progress(total)`` returns a context manager yielding a function called once per file read
+Progress = Callable[[int], AbstractContextManager[Callable[[], None]]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FindOptions:
+    """How ``find_duplicates`` works (see the module docstring).
+
+    ``link``: the verdicts that put two files in one group. ``rescan``: read every file again
+    and rebuild the scope's cache."""
+
+    scope: str = FIND_SCOPE
+    jobs: int = 0
+    strict: bool = False
+    keep: tuple[KeepCriterion, ...] = DEFAULT_KEEP
+    keep_in: tuple[str, ...] = ()
+    link: frozenset[Verdict] = DUPLICATE_VERDICTS
+    rescan: bool = False
+    limits: DecodeLimits | None = None
+    thresholds: Thresholds | None = None
+
+    def __post_init__(self) -> None:
+        if not self.scope:
+            raise ConfigError("the scope name must not be empty")
+        if Verdict.DIFFERENT in self.link:
+            raise ConfigError("'different' pairs cannot link files into groups")
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One file of a group: why it is there (its best link, to the keeper when it has one:
+    ``score``, ``verdict``, ``evidence``, and ``match``, the file at the other end) and whether it is kept."""
+
+    path: str
+    score: float
+    verdict: str
+    evidence: str
+    match: str
+    keep: bool
+    width: int
+    height: int
+    byte_size: int
+    mime: str
+    taken_at: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "path": self.path, "score": round(self.score, 4), "verdict": self.verdict, "evidence": self.evidence,
+            "match": self.match, "keep": self.keep, "width": self.width, "height": self.height,
+            "bytes": self.byte_size, "mime": self.mime, "taken_at": self.taken_at,
+        }  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """Copies of one picture: the keeper's path, and every member (the keeper first)."""
+
+    keep: str
+    members: tuple[Member, ...]
+
+    @property
+    def removable(self) -> tuple[Member, ...]:
+        """The members an action may touch: neither the keeper nor in a keep-in folder."""
+        return tuple(m for m in self.members if not m.keep)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"keep": self.keep, "members": [m.to_dict() for m in self.members]}
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    """Two files the cascade linked (or a person did)."""
+
+    a: str
+    b: str
+    score: float
+    verdict: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"a": self.a, "b": self.b, "score": round(self.score, 4), "verdict": self.verdict}
+
+
+@dataclass(frozen=True, slots=True)
+class FileError:
+    """A file that could not be read, and why."""
+
+    path: str
+    code: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        """JSON-ready form."""
+        return {"path": self.path, "code": self.code, "error": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class FindStats:
+    """Counts of one run."""
+
+    files: int
+    read: int
+    cached: int
+    errors: int
+    groups: int
+    duplicates: int
+    reclaimable_bytes: int
+    pairs: int
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "files": self.files, "read": self.read, "cached": self.cached, "errors": self.errors,
+            "groups": self.groups, "duplicates": self.duplicates, "reclaimable_bytes": self.reclaimable_bytes,
+            "pairs": self.pairs, "seconds": round(self.seconds, 2),
+        }  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class FindResult:
+    """What ``find_duplicates`` found: groups (largest first), linked pairs, unreadable files, counts."""
+
+    groups: tuple[Group, ...]
+    pairs: tuple[Pair, ...]
+    errors: tuple[FileError, ...]
+    stats: FindStats
+    roots: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document of ``lookalike find --json``."""
+        return {
+            "groups": [g.to_dict() for g in self.groups],
+            "pairs": [p.to_dict() for p in self.pairs],
+            "stats": self.stats.to_dict(),
+            "errors": [e.to_dict() for e in self.errors],
+        }
+
+
+@dataclass(slots=True)
+class _Seen:
+    path: str
+    size: int
+    mtime_ns: int
+    file_pk: int
+
+
+def matcher_stamp(thresholds: Thresholds) -> str:
+    """What the cached pairs depend on: the installed lookalike, the fingerprint version, the thresholds."""
+    try:
+        installed = version("lookalike")
+    except PackageNotFoundError:  # running from a source tree
+        installed = "source"
+    return (
+        f"lookalike {installed}; fingerprint v{FINGERPRINT_VERSION}; {thresholds.near_duplicate}/{thresholds.similar}"
+    )
+
+
+def is_under(path: str, folder: str) -> bool:
+    """Whether absolute ``path`` is ``folder`` or inside it."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def find_duplicates(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    db: str | os.PathLike[str],
+    options: FindOptions | None = None,
+    progress: Progress | None = None,
+) -> FindResult:
+    """Groups of copies among the image files under ``paths`` (see the module docstring).
+
+    ``db`` holds the index scope and the cache (an SQLite file; created if missing). Files that
+    cannot be read are listed in ``FindResult.errors`` and the rest go on.
+    Raises ``StoreError`` when the database is unusable, ``ConfigError`` for bad options.
+    """
+    opts = options or FindOptions()
+    if is_database_url(db):
+        raise ConfigError("find keeps its cache in an SQLite file: give --db a file path, not a database URL")
+    started = time.perf_counter()
+    keep_in = tuple(os.path.abspath(k) for k in opts.keep_in)
+    roots = tuple(os.path.abspath(p) for p in paths) + tuple(k for k in keep_in if k not in paths)
+    files = sorted({os.path.abspath(p) for p in iter_image_files(dict.fromkeys(roots))})
+    errors: list[FileError] = []
+    seen: list[_Seen] = []
+    read = 0
+    with Index(db, limits=opts.limits, thresholds=opts.thresholds) as index, FindCache(db) as cache:
+        stamp = matcher_stamp(index.thresholds)
+        if opts.rescan or cache.stamp() != stamp:
+            _forget(index, cache, opts.scope)
+            cache.set_stamp(stamp)
+        cached = cache.paths(opts.scope)
+        stale: list[tuple[str, int, int]] = []
+        for path in files:
+            try:
+                st = os.stat(path)
+            except OSError as exc:
+                errors.append(FileError(path, "fetch_failed", f"{path}: cannot read ({exc.strerror or exc})"))
+                continue
+            hit = cached.get(path)
+            if hit is not None and hit.size == st.st_size and hit.mtime_ns == st.st_mtime_ns:
+                if hit.file_pk is not None:
+                    seen.append(_Seen(path, hit.size, hit.mtime_ns, hit.file_pk))
+                else:
+                    errors.append(FileError(path, hit.error_code, hit.error))
+                continue
+            stale.append((path, st.st_size, st.st_mtime_ns))
+        gone = [p for p in cached if p not in set(files) and any(is_under(p, r) for r in roots)]
+        if gone:
+            cache.forget_paths(opts.scope, gone)
+        stale = _known_bytes(cache, opts.scope, stale, seen)
+        read = len(stale)
+        with progress(len(stale)) if progress else nullcontext(lambda: None) as advance:
+            _read_and_match(index, cache, opts, stale, seen, errors, advance)
+        result = _group(index, cache, opts, seen, keep_in)
+    groups, pairs = result
+    stats = FindStats(
+        files=len(files), read=read, cached=len(files) - read - sum(1 for e in errors if e.code == "fetch_failed"),
+        errors=len(errors), groups=len(groups), duplicates=sum(len(g.removable) for g in groups),
+        reclaimable_bytes=sum(m.byte_size for g in groups for m in g.removable), pairs=len(pairs),
+        seconds=time.perf_counter() - started,
+    )  # fmt: skip
+    errors.sort(key=lambda e: e.path)
+    return FindResult(groups=tuple(groups), pairs=tuple(pairs), errors=tuple(errors), stats=stats, roots=roots)
+
+
+def _forget(index: Index, cache: FindCache, scope: str) -> None:
+    """Empty the scope's cache and remove its index rows, so that every file is read and matched anew."""
+    for f in index.store.files(cache.forget_scope(scope)):
+        try:
+            index.remove(f.image_id, scope=f.scope)
+        except LookalikeError:
+            pass  # already gone
+
+
+def _known_bytes(
+    cache: FindCache, scope: str, stale: list[tuple[str, int, int]], seen: list[_Seen]
+) -> list[tuple[str, int, int]]:
+    """Changed or new paths whose bytes are already searched (copied, renamed, touched): one read and a
+    SHA-256 each, no decode. Returns the paths still to analyse. Skipped on a scope with nothing in it."""
+    if not stale or not cache.has_rows(scope):
+        return stale
+    left: list[tuple[str, int, int]] = []
+    known: list[CachedPath] = []
+    for path, size, mtime in stale:
+        try:
+            with open(path, "rb") as fh:
+                digest = hashlib.file_digest(fh, "sha256").digest()
+        except OSError:
+            left.append((path, size, mtime))  # reading it again reports the error
+            continue
+        row = cache.row_by_sha(scope, digest)
+        if row is None:
+            left.append((path, size, mtime))
+            continue
+        seen.append(_Seen(path, size, mtime, row.file_pk))
+        known.append(CachedPath(path, size, mtime, row.file_pk))
+    if known:
+        cache.put_paths(scope, known)
+    return left
+
+
+def _read_and_match(
+    index: Index,
+    cache: FindCache,
+    opts: FindOptions,
+    stale: list[tuple[str, int, int]],
+    seen: list[_Seen],
+    errors: list[FileError],
+    advance: Callable[[], None],
+) -> None:
+    """Analyse, check and add each stale file (see the module docstring), committing the cache as it goes."""
+    scope = opts.scope
+    done_rows: set[int] = set(cache.rows_in_scope(scope)) if stale else set()
+    rows: list[RowFacts] = []
+    pairs: list[StoredPair] = []
+    paths: list[CachedPath] = []
+
+    def commit() -> None:
+        cache.put_rows(scope, rows, pairs)
+        cache.put_paths(scope, paths)
+        rows.clear()
+        pairs.clear()
+        paths.clear()
+
+    meta = {p: (size, mtime) for p, size, mtime in stale}
+    results = analyse_files(
+        [Path(p) for p, _, _ in stale], jobs=opts.jobs or default_jobs(), limits=index.limits, local=True
+    )
+    for r in results:
+        advance()
+        path = str(r.path)
+        size, mtime = meta[path]
+        if r.analysis is None:
+            errors.append(FileError(path, r.error_code, r.error))
+            paths.append(CachedPath(path, size, mtime, None, r.error_code, r.error))
+            continue
+        a = r.analysis
+        check = index.check_analysis(a, scope=scope, top=_TOP)
+        added = index.add_analyses([(a, path)], scope=scope)[0]
+        pk = added.file_pk
+        seen.append(_Seen(path, size, mtime, pk))
+        paths.append(CachedPath(path, size, mtime, pk))
+        if pk not in done_rows:
+            done_rows.add(pk)
+            image_pk = index.store.files([pk])[0].image_pk
+            fp = a.fingerprint
+            facts = file_facts(a.data, fp.mime)
+            rows.append(RowFacts(pk, image_pk, fp.sha256, fp.width, fp.height, fp.mime, facts.lossless, facts.taken_at))
+            for m in check.matches:
+                if m.verdict is Verdict.DIFFERENT or m.file.pk == pk:
+                    continue
+                lo, hi = sorted((pk, m.file.pk))
+                pairs.append(StoredPair(lo, hi, m.score, m.verdict.value, m.explanation))
+        if len(paths) >= _COMMIT_EVERY:
+            commit()
+    commit()
+
+
+def _group(
+    index: Index, cache: FindCache, opts: FindOptions, seen: list[_Seen], keep_in: tuple[str, ...]
+) -> tuple[list[Group], list[Pair]]:
+    """Pairs among this run's files to groups with keepers, and the linked pairs as paths."""
+    paths_of: dict[int, list[str]] = defaultdict(list)
+    size_of: dict[str, int] = {}
+    for s in seen:
+        paths_of[s.file_pk].append(s.path)
+        size_of[s.path] = s.size
+    for ps in paths_of.values():
+        ps.sort()
+    facts = cache.rows(paths_of)
+    pks = [pk for pk in paths_of if pk in facts]
+    stored = cache.pairs_among(pks)
+    decided = index.store.decisions(facts[pk].image_pk for pk in pks)
+    image_of = {pk: facts[pk].image_pk for pk in pks}
+    links: dict[tuple[int, int], StoredPair] = {}
+    for p in stored:
+        key = (min(image_of[p.a_pk], image_of[p.b_pk]), max(image_of[p.a_pk], image_of[p.b_pk]))
+        d = decided.get(key)
+        if d is Decision.NOT_DUPLICATE:
+            continue
+        if d is Decision.DUPLICATE and Verdict(p.verdict) not in DUPLICATE_VERDICTS:
+            p = StoredPair(
+                p.a_pk, p.b_pk, max(p.score, 0.7), Verdict.NEAR_DUPLICATE.value, "a person marked these as duplicates"
+            )
+        links[(p.a_pk, p.b_pk)] = p
+    by_image = {facts[pk].image_pk: pk for pk in pks}
+    for (ia, ib), d in decided.items():
+        if d is Decision.DUPLICATE and ia in by_image and ib in by_image:
+            a, b = sorted((by_image[ia], by_image[ib]))
+            links.setdefault(
+                (a, b), StoredPair(a, b, 0.7, Verdict.NEAR_DUPLICATE.value, "a person marked these as duplicates")
+            )
+
+    def candidate(pk: int, path: str) -> Candidate:
+        f = facts[pk]
+        return Candidate(path, f.width, f.height, size_of[path], f.lossless, f.taken_at)
+
+    edges = [k for k, p in links.items() if Verdict(p.verdict) in opts.link]
+    if opts.strict:
+        ranked = keep_order([candidate(pk, paths_of[pk][0]) for pk in pks], opts.keep)
+        pk_of_path = {paths_of[pk][0]: pk for pk in pks}
+        node_groups = cliques(pks, edges, order=[pk_of_path[c.path] for c in ranked])
+    else:
+        node_groups = components(pks, edges)
+    grouped = {pk for g in node_groups for pk in g}
+    node_groups += [[pk] for pk in pks if pk not in grouped and len(paths_of[pk]) > 1]
+    best_link: dict[int, dict[int, StoredPair]] = defaultdict(dict)
+    for (a, b), p in links.items():
+        if Verdict(p.verdict) in opts.link:
+            best_link[a][b] = p
+            best_link[b][a] = p
+
+    groups: list[Group] = []
+    for nodes in node_groups:
+        members = [candidate(pk, path) for pk in nodes for path in paths_of[pk]]
+        ranked = keep_order(members, opts.keep)
+        protected = [c for c in ranked if any(is_under(c.path, k) for k in keep_in)]
+        keeper = (protected or ranked)[0]
+        pk_of = {path: pk for pk in nodes for path in paths_of[pk]}
+        kpk = pk_of[keeper.path]
+        out: list[Member] = []
+        for c in [keeper] + [c for c in ranked if c is not keeper]:
+            pk = pk_of[c.path]
+            score, verdict, evidence, match = _why(pk, c.path, kpk, keeper.path, paths_of, best_link, set(nodes))
+            f = facts[pk]
+            keep = c is keeper or c in protected
+            if c is keeper:
+                evidence = _keep_reason(c, f.mime, bool(protected), opts.keep)
+            elif keep:
+                evidence = f"kept: in a --keep-in folder; {evidence}"
+            out.append(
+                Member(
+                    c.path, score, verdict, evidence, match, keep, f.width, f.height, c.byte_size, f.mime, f.taken_at
+                )
+            )
+        groups.append(Group(keep=keeper.path, members=tuple(out)))
+    groups.sort(key=lambda g: (-len(g.members), g.keep))
+
+    pairs: list[Pair] = []
+    for pk in pks:
+        ps = paths_of[pk]
+        pairs.extend(Pair(x, y, 1.0, Verdict.IDENTICAL.value) for i, x in enumerate(ps) for y in ps[i + 1 :])
+    for (a, b), p in sorted(links.items()):
+        pairs.extend(Pair(x, y, p.score, p.verdict) for x in paths_of[a] for y in paths_of[b])
+    return groups, pairs
+
+
+def _keep_reason(c: Candidate, mime: str, protected: bool, policy: tuple[KeepCriterion, ...]) -> str:
+    """Why the keeper was kept, in the words of the policy."""
+    where = "in a --keep-in folder, then " if protected else ""
+    facts = f"{c.width}x{c.height}, {'lossless' if c.lossless else 'lossy'} {mime.split('/')[-1].upper()}"
+    facts += f", {c.byte_size:,} bytes" + (f", taken {c.taken_at}" if c.taken_at else "")
+    return f"kept ({where}first by {' > '.join(k.value for k in policy)}): {facts}"
+
+
+def _why(
+    pk: int,
+    path: str,
+    keeper_pk: int,
+    keeper_path: str,
+    paths_of: dict[int, list[str]],
+    best_link: dict[int, dict[int, StoredPair]],
+    nodes: set[int],
+) -> tuple[float, str, str, str]:
+    """(score, verdict, evidence, matched path) of a member: its link to the keeper, else its best link in the group."""
+    if pk == keeper_pk and path != keeper_path:
+        return 1.0, Verdict.IDENTICAL.value, "the same file (identical bytes)", keeper_path
+    if pk != keeper_pk and keeper_pk in best_link[pk]:
+        p = best_link[pk][keeper_pk]
+        return p.score, p.verdict, p.evidence, keeper_path
+    if pk == keeper_pk and len(paths_of[pk]) > 1:
+        twin = next(x for x in paths_of[pk] if x != path)
+        return 1.0, Verdict.IDENTICAL.value, "the same file (identical bytes)", twin
+    inside = [(p, o) for o, p in best_link[pk].items() if o in nodes]
+    if not inside:
+        return 1.0, Verdict.IDENTICAL.value, "the same file (identical bytes)", path
+    best, other = max(inside, key=lambda po: (po[0].score, -po[1]))
+    return best.score, best.verdict, best.evidence, paths_of[other][0]

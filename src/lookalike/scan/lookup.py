@@ -1,0 +1,92 @@
+"""One picture's duplicates, from what ``find`` stored: what ``lookalike plot`` draws."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from lookalike.config import DecodeLimits
+from lookalike.decode import read_source
+from lookalike.errors import ConfigError, NotFound
+from lookalike.fingerprints import analyse
+from lookalike.index import Decision, Index
+from lookalike.match import Verdict
+from lookalike.scan.cache import FindCache
+from lookalike.scan.find import FIND_SCOPE
+
+__all__ = ["Duplicate", "duplicates_of", "mark_pair"]
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    """A file found to match the picture asked about."""
+
+    path: str
+    score: float
+    verdict: str
+    evidence: str
+
+
+def duplicates_of(
+    image: str | os.PathLike[str],
+    *,
+    db: str | os.PathLike[str],
+    scope: str = FIND_SCOPE,
+    include_similar: bool = False,
+    limits: DecodeLimits | None = None,
+) -> list[Duplicate]:
+    """Files matching ``image``, best first: the pairs ``find`` recorded for it when it was part
+    of a run, else a check of the picture against the scope. Only files that still exist.
+
+    Raises ``NotFound`` for a missing database, ``InputError`` for an unreadable picture."""
+    path = os.path.abspath(image)
+    with Index(db, limits=limits, create=False) as index, FindCache(db) as cache:
+        found: dict[str, Duplicate] = {}
+        pk = cache.path_rows([path]).get(path)
+        if pk is not None:
+            pairs = cache.pairs_of(pk)
+            others = cache.paths_of_rows([p.b_pk if p.a_pk == pk else p.a_pk for p in pairs] + [pk])
+            for p in pairs:
+                for other in others.get(p.b_pk if p.a_pk == pk else p.a_pk, []):
+                    found[other] = Duplicate(other, p.score, p.verdict, p.evidence)
+            for other in others.get(pk, []):
+                if other != path:
+                    found[other] = Duplicate(other, 1.0, Verdict.IDENTICAL.value, "the same file (identical bytes)")
+        else:
+            src = read_source(Path(path), max_bytes=index.limits.max_bytes)
+            check = index.check_analysis(analyse(src.data, name=path, limits=index.limits), scope=scope, top=50)
+            for m in check.matches:
+                if m.verdict is Verdict.DIFFERENT:
+                    continue
+                for other in cache.paths_of_rows([m.file.pk]).get(m.file.pk) or [m.file.source]:
+                    if other != path:
+                        found[other] = Duplicate(other, m.score, m.verdict.value, m.explanation)
+    wanted = {v.value for v in Verdict if v.is_duplicate or (include_similar and v is Verdict.SIMILAR)}
+    kept = [d for d in found.values() if d.verdict in wanted and os.path.isfile(d.path)]
+    return sorted(kept, key=lambda d: (-d.score, d.path))
+
+
+def mark_pair(
+    a: str | os.PathLike[str],
+    b: str | os.PathLike[str],
+    decision: Decision,
+    *,
+    db: str | os.PathLike[str],
+    scope: str = FIND_SCOPE,
+) -> None:
+    """Record a person's decision on two files a ``find`` run read: later runs honour it
+    (``not_duplicate`` unlinks them, ``duplicate`` links them).
+
+    Raises ``NotFound`` when the database or either file's record is missing."""
+    pa, pb = os.path.abspath(a), os.path.abspath(b)
+    with Index(db, create=False) as index, FindCache(db) as cache:
+        rows = cache.path_rows([pa, pb])
+        for p in (pa, pb):
+            if p not in rows:
+                raise NotFound(f"{p}: not read by `lookalike find` with the database {db}")
+        facts = cache.rows(rows.values())
+        ia, ib = facts[rows[pa]].image_pk, facts[rows[pb]].image_pk
+        if ia == ib:
+            raise ConfigError(f"{pa} and {pb} hold the same bytes: they cannot be told apart")
+        index.store.decide_images(scope, ia, ib, decision)
