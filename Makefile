@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,heif]'
 	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-chromium.sh
 	touch $(STAMP)
 
 demo: $(STAMP)

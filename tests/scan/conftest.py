@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from tests.cli.conftest import cli, lookalike_script  # noqa: F401 - fixtures
 from tests.images import encode, photo
 
 #: what ``make_tree`` holds: picture name -> the copies of it (paths relative to the root)

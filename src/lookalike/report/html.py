@@ -101,7 +101,7 @@ def write_html(
         thumbs = {p: thumbnail_uri(p, thumb_side) for p in paths}
     parts = [
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>",
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'><link rel='icon' href='data:,'>",
         f"<title>{_e(title)}</title><style>{_STYLE}</style></head>",
         f"<body data-db='{_e(db)}' data-scope='{_e(scope)}'>",
         f"<h1>{_e(title)}</h1>",

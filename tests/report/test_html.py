@@ -1,0 +1,112 @@
+"""The HTML report in a real browser (Debian's chromium driven by Playwright): it opens without a
+console error, shows every group side by side with the keeper marked, embeds every thumbnail, lists
+the unreadable files, and turns ticked boxes into `lookalike review mark` commands."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+from lookalike.report import write_html
+from lookalike.scan import FindOptions, FindResult, find_duplicates
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--disable-quic",
+]  # fmt: skip
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert Path(CHROMIUM).is_file(), "chromium missing: `make test` installs it (apt-get install chromium)"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def served(tmp_path: Path) -> Iterator[str]:
+    """``tmp_path`` over http://127.0.0.1 (a secure context, as a person's browser would give a file)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(tmp_path)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def result(pristine_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> FindResult:
+    return find_duplicates([pristine_tree], db=tmp_path_factory.mktemp("h") / "h.db", options=FindOptions(jobs=1))
+
+
+def test_report_opens_cleanly_and_shows_every_group(
+    browser: Browser, served: str, tmp_path: Path, result: FindResult
+) -> None:
+    write_html(result, tmp_path / "report.html", db="/data/find.db", jobs=1)
+    text = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "http://" not in text and "https://" not in text  # self-contained: nothing to fetch
+    page = browser.new_page()
+    problems: list[str] = []
+    page.on("console", lambda msg: problems.append(msg.text) if msg.type in ("error", "warning") else None)
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.on("requestfailed", lambda req: problems.append(f"request failed: {req.url}"))
+    page.goto(f"{served}/report.html", wait_until="load")
+    assert problems == []
+
+    sections = page.locator("section.group")
+    assert sections.count() == len(result.groups) == 3
+    for i, g in enumerate(result.groups):
+        section = sections.nth(i)
+        cards = section.locator("figure.member")
+        assert cards.count() == len(g.members)
+        assert cards.first.get_attribute("data-path") == g.keep
+        assert "KEEP" in cards.first.inner_text() and "keep" in (cards.first.get_attribute("class") or "")
+        for j, m in enumerate(g.members[1:], 1):
+            card_text = cards.nth(j).inner_text()
+            assert f"{m.score:.3f}" in card_text and m.verdict in card_text
+        boxes = [cards.nth(j).bounding_box() for j in range(min(2, cards.count()))]
+        assert boxes[0] and boxes[1] and abs(boxes[0]["y"] - boxes[1]["y"]) < 1  # side by side
+    images = page.locator("figure.member img")
+    assert images.count() == sum(len(g.members) for g in result.groups)
+    widths = page.eval_on_selector_all("figure.member img", "els => els.map(e => e.complete && e.naturalWidth)")
+    assert all(w and w > 0 for w in widths)
+    assert all(src.startswith("data:image/jpeg;base64,") for src in page.eval_on_selector_all(
+        "figure.member img", "els => els.map(e => e.getAttribute('src'))"))  # fmt: skip
+    assert page.locator("tr.error").count() == len(result.errors) == 2
+
+    page.locator("input.notdup").first.check()
+    commands = page.locator("#commands").input_value()
+    assert commands.startswith("lookalike review --db '/data/find.db' mark")
+    assert commands.endswith("not_duplicate") and result.groups[0].keep in commands
+    assert page.locator("#marked").inner_text() == "1"
+    assert problems == []
+    page.close()
+
+
+def test_report_of_nothing_found_still_opens(browser: Browser, served: str, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = find_duplicates([empty], db=tmp_path / "e.db", options=FindOptions(jobs=1))
+    write_html(result, tmp_path / "none.html", jobs=1)
+    page = browser.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    page.goto(f"{served}/none.html")
+    assert page.locator("section.group").count() == 0 and problems == []
+    page.close()
