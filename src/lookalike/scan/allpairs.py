@@ -28,7 +28,7 @@ import numpy.typing as npt
 from lookalike.errors import ConfigError
 from lookalike.fingerprints import default_jobs
 
-__all__ = ["hamming_pairs"]
+__all__ = ["hamming_pairs", "pair_components"]
 
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
@@ -100,6 +100,37 @@ def _join(codes, ids, offs, masks, k_lo, k_hi, t, shifts, widths, radii, radius)
                     out_d[n_out] = d
                     n_out += 1
     return out_a[:n_out], out_b[:n_out], out_d[:n_out]
+
+
+@_jit
+def _label(n, a, b):  # type: ignore[no-untyped-def]
+    parent = np.arange(n)
+    for k in range(len(a)):
+        x, y = a[k], b[k]
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        while parent[y] != y:
+            parent[y] = parent[parent[y]]
+            y = parent[y]
+        if x != y:
+            if x < y:
+                parent[y] = x
+            else:
+                parent[x] = y
+    for i in range(n):
+        r = i
+        while parent[r] != r:
+            r = parent[r]
+        parent[i] = r
+    return parent
+
+
+def pair_components(n: int, a: I64, b: I64) -> I64:
+    """Connected components of ``n`` items linked by pairs (a[k], b[k]): each item's label is the
+    smallest item of its component (union-find, 8 bytes an item)."""
+    labels: I64 = _label(n, np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64))
+    return labels
 
 
 def _layout(n: int, radius: int) -> tuple[list[int], list[int], list[int]]:
