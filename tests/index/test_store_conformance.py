@@ -101,6 +101,20 @@ def test_the_change_log_and_codes_agree(store: Store) -> None:
     assert store.files([results[1][0].pk])[0].fingerprint == fp(2)
 
 
+def test_local_features_and_their_retrieval_codes_are_kept(store: Store) -> None:
+    from lookalike.fingerprints.local import local_features
+    from lookalike.index.sqlite import LOCAL_CODES
+
+    analysis = analyse(jpeg(picture(8, 320, 240)))
+    local = local_features(analysis.image.pixels).to_bytes()
+    item = NewFile(fingerprint=analysis.fingerprint, scope="alice", local=local)
+    ((f, _),) = store.add_files([item])
+    assert store.local_features([f.pk]) == {f.pk: local}
+    ((row,),) = list(store.codes())
+    assert row.local_codes == item.local_codes and 0 < len(row.local_codes) <= 32 * LOCAL_CODES
+    assert store.changes_since(0)[1][0].local_codes == item.local_codes
+
+
 def test_review_pairs_and_decisions_stay_in_their_scope(store: Store) -> None:
     (a, _), (b, _) = store.add_files([new(1, image_id="a"), new(2, image_id="b")])
     store.add_review("alice", b.image_pk, a.image_pk, score=0.5, verdict="similar", evidence="why")

@@ -108,6 +108,19 @@ CREATE TABLE api_keys (
 );
 """,
     ),
+    (
+        2,
+        """
+CREATE TABLE local_codes (
+    file_pk BIGINT PRIMARY KEY REFERENCES files(pk) ON DELETE CASCADE,
+    codes BYTEA NOT NULL
+);
+INSERT INTO local_codes(file_pk, codes)
+    SELECT file_pk, substring(data FROM 13 + 4 * ((length(data) - 12) / 36)
+                                   FOR 32 * least(64, (length(data) - 12) / 36))
+    FROM local_features;
+""",
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -292,6 +305,7 @@ class PostgresStore:
                 db.execute("INSERT INTO changes(file_pk, added) VALUES (%s, true)", (pk,))
                 if item.local is not None:
                     db.execute("INSERT INTO local_features(file_pk, data) VALUES (%s, %s)", (pk, item.local))
+                    db.execute("INSERT INTO local_codes(file_pk, codes) VALUES (%s, %s)", (pk, item.local_codes))
                 stored = StoredFile(
                     pk=pk, image_pk=image_pk, image_id=image_id, scope=item.scope, rendition=item.rendition,
                     source=item.source, fingerprint=fp, created_at=now,
@@ -337,12 +351,10 @@ class PostgresStore:
         """Every file's hashes, in row order, in batches: what an in-memory index is rebuilt from."""
         last = after_pk
         while True:
-            rows = self._read(
-                "SELECT pk, scope_pk, phash, pdq FROM files WHERE pk > %s ORDER BY pk LIMIT %s", (last, batch)
-            )
+            rows = self._read(f"{_CODE_SELECT} WHERE f.pk > %s ORDER BY f.pk LIMIT %s", (last, batch))
             if not rows:
                 return
-            yield [CodeRow(int(p), int(s), unsigned64(int(h)), bytes(q)) for p, s, h, q in rows]
+            yield [_code_row(r) for r in rows]
             last = int(rows[-1][0])
 
     def last_change(self) -> int:
@@ -357,12 +369,7 @@ class PostgresStore:
         newest = int(rows[-1][0])
         added = sorted({int(f) for _, f, a in rows if a})
         removed = sorted({int(f) for _, f, a in rows if not a})
-        present = [
-            CodeRow(int(p), int(s), unsigned64(int(h)), bytes(q))
-            for p, s, h, q in self._read(
-                "SELECT pk, scope_pk, phash, pdq FROM files WHERE pk = ANY(%s) ORDER BY pk", (added,)
-            )
-        ]
+        present = [_code_row(r) for r in self._read(f"{_CODE_SELECT} WHERE f.pk = ANY(%s) ORDER BY f.pk", (added,))]
         return newest, present, removed
 
     # ---- images -------------------------------------------------------------------------------
@@ -554,6 +561,16 @@ _REVIEW_SELECT = (
 _KEY_SELECT = (
     "SELECT k.key_id, s.name, k.name, k.created_at, k.revoked_at FROM api_keys k JOIN scopes s ON s.pk = k.scope_pk"
 )
+
+
+_CODE_SELECT = (
+    "SELECT f.pk, f.scope_pk, f.phash, f.pdq, c.codes FROM files f LEFT JOIN local_codes c ON c.file_pk = f.pk"
+)
+
+
+def _code_row(row: Sequence[Any]) -> CodeRow:
+    p, s, h, q, c = row
+    return CodeRow(int(p), int(s), unsigned64(int(h)), bytes(q), bytes(c) if c is not None else b"")
 
 
 def _file(row: Sequence[Any]) -> StoredFile:
