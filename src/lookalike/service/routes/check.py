@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, UploadFile
 
+from lookalike.fingerprints import analyse
 from lookalike.service.auth import State, Tenant
 from lookalike.service.lookup import check_hashes
 from lookalike.service.schemas import CheckOut, HashCheckIn, HashCheckOut
-from lookalike.service.uploads import analyse_upload
 
 router = APIRouter(prefix="/v1/check", tags=["check"])
 
@@ -17,7 +17,9 @@ router = APIRouter(prefix="/v1/check", tags=["check"])
 @router.post("")
 def check(tenant: Tenant, state: State, file: Annotated[UploadFile, File(description="The picture")]) -> CheckOut:
     """The verdict and the matching stored images of the key's tenant, best first."""
-    analysis = analyse_upload(state, file.file.read())
+    # only what a check needs: the cascade computes local features and the pixel digest itself, when
+    # a candidate calls for them (an upload computes both up front, for storing)
+    analysis = analyse(file.file.read(), name="upload", limits=state.settings.limits)
     with state.searching() as index:
         result = index.check_analysis(analysis, scope=tenant, top=state.settings.top)
     return CheckOut.of(result)

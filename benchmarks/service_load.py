@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""A bounded load test of `lookalike serve` from a second process on loopback.
+
+    python benchmarks/service_load.py --db /tmp/load.sqlite [--images 10000] [--workers 2]
+    python benchmarks/service_load.py --db postgresql://postgres@127.0.0.1:5432/load
+
+1. Seeds tenant ``load`` with --images pictures (generated, 320x240, fingerprinted with local
+   features in --jobs processes and added through ``Index.add_analyses``, as a bulk import
+   would), unless the database holds them already.
+2. Starts ``lookalike serve --workers N`` on a free loopback port.
+3. --clients keep-alive connections send ~1000-px JPEGs to ``POST /v1/check`` for --seconds
+   (half are edited copies of stored pictures, half are pictures the tenant does not have),
+   then hashes to ``POST /v1/check/hash`` (half known SHA-256s, half pHashes).
+   The client is a minimal asyncio HTTP/1.1 client so that it costs the shared CPU little.
+Prints answers per second, median and p99 latency, and status counts; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import io
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+TENANT = "load"
+
+
+def picture(seed: int, width: int, height: int) -> Image.Image:
+    """A photo-like picture (the tests' generator): gradients, shapes, noise."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.images import photo
+
+    return photo(width, height, seed=seed)
+
+
+def jpeg(im: Image.Image, quality: int = 88) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def _analyse(seed: int) -> object:
+    from lookalike.fingerprints import analyse
+
+    return analyse(jpeg(picture(seed, 320, 240)), name=f"seed-{seed}", local=True)
+
+
+def seed_images(db: str, n: int, jobs: int) -> None:
+    from lookalike.index import Index
+
+    with Index(db) as index:
+        have = index.stats().images
+        if have >= n:
+            print(f"database holds {have} images already")
+            return
+        start = time.perf_counter()
+        with ProcessPoolExecutor(jobs) as pool:
+            batch = []
+            for analysis in pool.map(_analyse, range(have, n), chunksize=32):
+                batch.append((analysis, ""))
+                if len(batch) == 256:
+                    index.add_analyses(batch, scope=TENANT)  # type: ignore[arg-type]
+                    batch.clear()
+            if batch:
+                index.add_analyses(batch, scope=TENANT)  # type: ignore[arg-type]
+        print(f"seeded {n - have} images in {time.perf_counter() - start:.0f} s")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def multipart(data: bytes) -> tuple[bytes, str]:
+    boundary = "lookalikeload" + hashlib.sha1(data).hexdigest()[:12]
+    head = f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="q.jpg"\r\n'
+    head += "Content-Type: image/jpeg\r\n\r\n"
+    return head.encode() + data + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def request(path: str, key: str, body: bytes, content_type: str) -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
+        f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+async def one_client(port: int, requests: list[bytes], until: float, lat: list[float], codes: dict[int, int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    i = random.randrange(len(requests))
+    while time.perf_counter() < until:
+        i = (i + 1) % len(requests)
+        start = time.perf_counter()
+        writer.write(requests[i])
+        await writer.drain()
+        status_line = await reader.readline()
+        length = 0
+        while True:
+            line = await reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        await reader.readexactly(length)
+        lat.append(time.perf_counter() - start)
+        code = int(status_line.split()[1])
+        codes[code] = codes.get(code, 0) + 1
+    writer.close()
+
+
+async def run_load(port: int, requests: list[bytes], clients: int, seconds: float) -> tuple[list[float], dict[int, int]]:
+    lat: list[float] = []
+    codes: dict[int, int] = {}
+    until = time.perf_counter() + seconds
+    await asyncio.gather(*(one_client(port, requests, until, lat, codes) for _ in range(clients)))
+    return lat, codes
+
+
+def report(name: str, lat: list[float], codes: dict[int, int], seconds: float) -> dict[str, object]:
+    arr = np.asarray(lat) * 1000
+    out = {
+        "endpoint": name, "answers_per_s": round(len(lat) / seconds, 1), "median_ms": round(float(np.median(arr)), 1),
+        "p99_ms": round(float(np.percentile(arr, 99)), 1), "statuses": codes, "answers": len(lat),
+    }  # fmt: skip
+    print(json.dumps(out))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--db", required=True)
+    ap.add_argument("--images", type=int, default=10_000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--hash-clients", type=int, default=16)
+    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    args = ap.parse_args()
+
+    seed_images(args.db, args.images, args.jobs)
+    exe = str(Path(sys.executable).with_name("lookalike"))
+    key = subprocess.run(
+        [exe, "keys", "create", "--tenant", TENANT, "--db", args.db], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    rng = random.Random(1)
+    known = rng.sample(range(args.images), 16)
+    queries = [jpeg(picture(s, 320, 240).resize((1000, 750), Image.Resampling.BICUBIC), 85) for s in known]
+    queries += [jpeg(picture(10_000_000 + s, 1000, 750), 85) for s in range(16)]
+    check_requests = [request("/v1/check", key, *multipart(q)) for q in queries]
+    hash_bodies = [json.dumps({"sha256": hashlib.sha256(jpeg(picture(s, 320, 240))).hexdigest()}) for s in known]
+    from lookalike.fingerprints import fingerprint_bytes
+
+    hash_bodies += [json.dumps({"phash": f"{fingerprint_bytes(q).phash:016x}"}) for q in queries]
+    hash_requests = [request("/v1/check/hash", key, b.encode(), "application/json") for b in hash_bodies]
+
+    port = free_port()
+    with tempfile.TemporaryDirectory() as storage:
+        server = subprocess.Popen(
+            [exe, "serve", "--db", args.db, "--storage", storage, "--port", str(port), "--workers", str(args.workers)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            import httpx
+
+            deadline = time.time() + 120
+            while True:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.time() > deadline or server.poll() is not None:
+                    raise SystemExit(f"server did not start: {server.stderr.read() if server.stderr else ''}")
+                time.sleep(0.5)
+            asyncio.run(run_load(port, check_requests, args.clients, 5.0))  # warm every worker
+            lat, codes = asyncio.run(run_load(port, check_requests, args.clients, args.seconds))
+            report("/v1/check", lat, codes, args.seconds)
+            asyncio.run(run_load(port, hash_requests, args.hash_clients, 2.0))
+            lat, codes = asyncio.run(run_load(port, hash_requests, args.hash_clients, args.seconds))
+            report("/v1/check/hash", lat, codes, args.seconds)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
