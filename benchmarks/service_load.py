@@ -123,7 +123,9 @@ async def one_client(port: int, requests: list[bytes], until: float, lat: list[f
     writer.close()
 
 
-async def run_load(port: int, requests: list[bytes], clients: int, seconds: float) -> tuple[list[float], dict[int, int]]:
+async def run_load(
+    port: int, requests: list[bytes], clients: int, seconds: float
+) -> tuple[list[float], dict[int, int]]:
     lat: list[float] = []
     codes: dict[int, int] = {}
     until = time.perf_counter() + seconds
