@@ -30,6 +30,7 @@ from typing import Any
 from lookalike.errors import ConfigError
 from lookalike.fingerprints import analyse_files, default_jobs
 from lookalike.index import Index
+from lookalike.index.parallel import check_files
 
 __all__ = ["Prediction", "Report", "evaluate_folder", "score_predictions"]
 
@@ -136,14 +137,13 @@ def score_predictions(
     )
 
 
-def _predictions(index: Index, queries: list[Path], jobs: int, top: int, failures: list[str]) -> Iterator[Prediction]:
-    for r in analyse_files(queries, jobs=jobs, limits=index.limits):
-        if r.analysis is None:
-            failures.append(f"{r.path}: {r.error}")
+def _predictions(db: Path, queries: list[Path], jobs: int, top: int, failures: list[str]) -> Iterator[Prediction]:
+    for c in check_files(db, queries, scope="references", jobs=jobs, top=top):
+        if c.result is None:
+            failures.append(f"{c.source}: {c.error}")
             continue
-        result = index.check_analysis(r.analysis, scope="references", top=top)
-        for m in result.matches:
-            yield Prediction(r.path.name, Path(m.file.source).name, m.score, m.verdict.is_duplicate)
+        for m in c.result.matches:
+            yield Prediction(Path(c.source).name, Path(m.file.source).name, m.score, m.verdict.is_duplicate)
 
 
 def evaluate_folder(folder: str | Path, *, db: str | Path | None = None, jobs: int = 0, top: int = 10) -> Report:
@@ -161,7 +161,8 @@ def evaluate_folder(folder: str | Path, *, db: str | Path | None = None, jobs: i
     jobs = jobs or default_jobs()
     failures: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
-        with Index(Path(db) if db else Path(tmp) / "eval.sqlite") as index:
+        path = Path(db) if db else Path(tmp) / "eval.sqlite"
+        with Index(path) as index:
             batch = []
             for r in analyse_files(refs, jobs=jobs, limits=index.limits, local=True):
                 if r.analysis is None:
@@ -172,5 +173,5 @@ def evaluate_folder(folder: str | Path, *, db: str | Path | None = None, jobs: i
                     index.add_analyses(batch, scope="references")
                     batch = []
             index.add_analyses(batch, scope="references")
-            report = score_predictions(truth, ambiguous, _predictions(index, queries, jobs, top, failures))
+        report = score_predictions(truth, ambiguous, _predictions(path, queries, jobs, top, failures))
     return Report(**{**{f: getattr(report, f) for f in report.__dataclass_fields__}, "failed": len(failures)})

@@ -105,23 +105,25 @@ def check_command(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON line per input.")] = False,
 ) -> None:
     """Is each image already in the index? One line per input with its verdict and matches."""
+    from lookalike.index.parallel import check_files  # loads the index's kernels: only when checking
+
     expanded = [i if is_url(i) else str(p) for i in inputs for p in ([Path(i)] if is_url(i) else iter_image_files([i]))]
     failed = 0
-    with reporting_errors(), _open(db) as index:
+    with reporting_errors():
+        checks = check_files(db, expanded, scope=scope, top=top, jobs=jobs or default_jobs())
         with progress_bar(
             total=len(expanded), enabled=not as_json and len(expanded) >= 20, label="checking"
         ) as advance:
-            for item, r in zip(expanded, _analysed(expanded, jobs or default_jobs(), index)):
+            for item, c in zip(expanded, checks):
                 advance()
-                if r.analysis is None:
+                if c.result is None:
                     failed += 1
                     if as_json:
-                        json_line({"path": item, "error": {"code": r.error_code, "message": r.error}})
+                        json_line({"path": item, "error": {"code": c.error_code, "message": c.error}})
                     else:
-                        typer.echo(f"error: {r.error}", err=True)
+                        typer.echo(f"error: {c.error}", err=True)
                     continue
-                result = index.check_analysis(r.analysis, scope=scope, top=top)
-                _print_check(item, result, as_json)
+                _print_check(item, c.result, as_json)
     if failed:
         raise typer.Exit(EXIT_FAILED)
 

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from lookalike.errors import FingerprintError
 
-__all__ = ["LOCAL_SIDE", "LocalFeatures", "local_features"]
+__all__ = ["LOCAL_SIDE", "LocalFeatures", "local_features", "opencv"]
 
 #: long side, in pixels, that pictures are resized to before keypoints are found
 LOCAL_SIDE = 512
@@ -60,10 +61,20 @@ class LocalFeatures:
         return cls(points=xy.astype(np.float32), descriptors=desc, aspect=float(aspect))
 
 
+def opencv() -> Any:
+    """OpenCV, imported where used, with its own thread pool off: every call here works on one
+    small picture, where the pool's hand-offs cost more than they save, and callers already run
+    one process per core."""
+    import cv2
+
+    if cv2.getNumThreads() != 1:
+        cv2.setNumThreads(1)
+    return cv2
+
+
 def local_features(pixels: npt.NDArray[np.uint8], *, max_features: int = 500) -> LocalFeatures:
     """ORB keypoints of (h, w, 3) uint8 pixels, at most ``max_features``, strongest first."""
-    import cv2  # imported where used
-
+    cv2 = opencv()
     h, w = pixels.shape[:2]
     scale = LOCAL_SIDE / max(h, w)
     gray = np.asarray(cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2GRAY), dtype=np.uint8)
@@ -73,9 +84,7 @@ def local_features(pixels: npt.NDArray[np.uint8], *, max_features: int = 500) ->
     elif scale > 1.0:
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         gray = np.asarray(cv2.resize(gray, size, interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
-    orb = cv2.ORB_create(  # type: ignore[attr-defined]  # missing from OpenCV's stubs
-        nfeatures=max_features, fastThreshold=10, edgeThreshold=15, patchSize=31
-    )
+    orb = cv2.ORB_create(nfeatures=max_features, fastThreshold=10, edgeThreshold=15, patchSize=31)
     keypoints, descriptors = orb.detectAndCompute(gray, None)
     if descriptors is None or not keypoints:
         empty = np.zeros((0, 2), np.float32)

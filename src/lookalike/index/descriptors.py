@@ -25,14 +25,11 @@ into the sorted part when it grows; removals mark the owner dead.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar, cast
-
-import numba
 import numpy as np
 import numpy.typing as npt
 
 from lookalike.errors import ConfigError
+from lookalike.fingerprints.kernels import jit, popcount
 
 __all__ = ["DESCRIPTOR_BYTES", "MATCH_BITS", "TABLES", "DescriptorIndex"]
 
@@ -50,37 +47,17 @@ U8 = npt.NDArray[np.uint8]
 U64 = npt.NDArray[np.uint64]
 I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
-_F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def _jit(fn: _F) -> _F:
-    try:
-        return cast(_F, numba.njit(cache=True, nogil=True)(fn))
-    except RuntimeError:  # no writable cache directory
-        return cast(_F, numba.njit(nogil=True)(fn))
-
-
-_M1, _M2 = np.uint64(0x5555_5555_5555_5555), np.uint64(0x3333_3333_3333_3333)
-_M4, _H01 = np.uint64(0x0F0F_0F0F_0F0F_0F0F), np.uint64(0x0101_0101_0101_0101)
-
-
-@_jit
-def _popcount(x: np.uint64) -> np.int64:
-    x = x - ((x >> np.uint64(1)) & _M1)
-    x = (x & _M2) + ((x >> np.uint64(2)) & _M2)
-    x = (x + (x >> np.uint64(4))) & _M4
-    return np.int64((x * _H01) >> np.uint64(56))
-
-
-@_jit
+@jit
 def _dist(a: U64, i: int, q: U64, j: int) -> np.int64:
     d = np.int64(0)
     for w in range(4):
-        d += _popcount(a[i, w] ^ q[j, w])
+        d += popcount(a[i, w] ^ q[j, w])
     return d
 
 
-@_jit
+@jit
 def _keys(words: U64, table: int) -> I64:
     """The 16-bit slice ``table`` of every code (slices taken from the low end of each word)."""
     word, shift = table // 4, np.uint64(16 * (table % 4))
@@ -90,7 +67,7 @@ def _keys(words: U64, table: int) -> I64:
     return out
 
 
-@_jit
+@jit
 def _nearest(
     codes: U64, owners: I32, perms: I32, offs: I64, delta: U64, delta_owners: I32, alive: npt.NDArray[np.bool_],
     q: U64, tables: int,
@@ -125,6 +102,20 @@ def _nearest(
     return best_owner, best_dist
 
 
+def _check(descriptors: object) -> None:
+    if (
+        not isinstance(descriptors, np.ndarray)
+        or descriptors.dtype != np.uint8
+        or descriptors.ndim != 2
+        or descriptors.shape[1] != DESCRIPTOR_BYTES
+    ):
+        shape = getattr(descriptors, "shape", None)
+        raise ConfigError(
+            f"descriptors must be a uint8 array of shape (k, {DESCRIPTOR_BYTES}), got "
+            f"{type(descriptors).__name__} {getattr(descriptors, 'dtype', '')} {shape}"
+        )
+
+
 def _as_words(codes: U8) -> U64:
     return np.ascontiguousarray(codes, dtype=np.uint8).reshape(-1, DESCRIPTOR_BYTES).view(np.uint64).copy()
 
@@ -147,7 +138,8 @@ class DescriptorIndex:
         self._delta: list[U64] = []
         self._delta_owners: list[I32] = []
         self._delta_n = 0
-        self._alive = np.zeros(1024, np.bool_)
+        self._alive = np.zeros(1024, np.bool_)  # owners with codes to find
+        self._known = np.zeros(1024, np.bool_)  # owners ever added
         self._count = 0
 
     def __len__(self) -> int:
@@ -159,23 +151,24 @@ class DescriptorIndex:
         delta = sum(a.nbytes for a in self._delta) + sum(a.nbytes for a in self._delta_owners)
         return int(
             self._codes.nbytes + self._owners.nbytes + self._perms.nbytes + self._offs.nbytes
-            + self._alive.nbytes + delta
+            + self._alive.nbytes + self._known.nbytes + delta
         )  # fmt: skip
 
     def _grow_alive(self, top: int) -> None:
         if top >= len(self._alive):
-            grown = np.zeros(max(top + 1, 2 * len(self._alive)), np.bool_)
-            grown[: len(self._alive)] = self._alive
-            self._alive = grown
+            size = max(top + 1, 2 * len(self._alive))
+            self._alive = np.concatenate([self._alive, np.zeros(size - len(self._alive), np.bool_)])
+            self._known = np.concatenate([self._known, np.zeros(size - len(self._known), np.bool_)])
 
     def add(self, owner: int, descriptors: U8) -> None:
         """File descriptors under ``owner`` (an int >= 0 below 2**31). Raises ConfigError on bad shapes."""
-        if not 0 <= owner < 2**31 - 1:
-            raise ConfigError(f"owner must be in [0, 2**31 - 1), got {owner}")
-        if descriptors.dtype != np.uint8 or descriptors.ndim != 2 or descriptors.shape[1] != DESCRIPTOR_BYTES:
-            raise ConfigError(f"descriptors must be uint8 of shape (k, {DESCRIPTOR_BYTES}), got {descriptors.shape}")
+        if isinstance(owner, bool) or not isinstance(owner, int | np.integer) or not 0 <= owner < 2**31 - 1:
+            raise ConfigError(f"owner must be an int in [0, 2**31 - 1), got {owner!r}")
+        _check(descriptors)
         self._grow_alive(owner)
-        self._alive[owner] = True
+        if self._known[owner] and not self._alive[owner]:
+            self._merge()  # drops the codes it had before it was removed
+        self._alive[owner] = self._known[owner] = True
         if not len(descriptors):
             return
         self._delta.append(_as_words(descriptors))
@@ -209,7 +202,8 @@ class DescriptorIndex:
 
     def nearest(self, descriptors: U8) -> tuple[I32, I64]:
         """For each query descriptor, the owner of its nearest stored descriptor found (-1: none)
-        and the distance in bits."""
+        and the distance in bits. Raises ConfigError unless ``descriptors`` is uint8 (k, 32)."""
+        _check(descriptors)
         if self._delta_n > _MERGE_AT // 8 and self._delta_n > len(self._owners) // 8:
             self._merge()  # a long delta scan would cost more than sorting it in
         q = _as_words(descriptors)
@@ -224,6 +218,7 @@ class DescriptorIndex:
     def vote(self, descriptors: U8, *, max_bits: int = MATCH_BITS, top: int = 5) -> list[tuple[int, int]]:
         """The ``top`` owners with most query descriptors whose nearest stored descriptor is theirs
         (within ``max_bits``), as (owner, votes), most votes first."""
+        _check(descriptors)
         if not len(descriptors) or not len(self):
             return []
         owners, dist = self.nearest(descriptors)

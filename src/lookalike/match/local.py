@@ -1,8 +1,8 @@
 """Geometric verification of local features: do two pictures share a region, and how?
 
-Descriptors are matched both ways by Hamming distance with Lowe's ratio test
-(the best match must be clearly better than the second best), then a
-similarity transform (scale, rotation, shift; flips are handled by the
+Each query descriptor is matched to its nearest stored one by Hamming
+distance, with Lowe's ratio test (the nearest must be clearly nearer than
+the second), then a similarity transform (scale, rotation, shift; flips are handled by the
 caller turning the query) is fitted by RANSAC. The inliers are the evidence:
 unrelated pictures rarely agree on more than a dozen, copies on tens to
 hundreds. The fitted transform says how the query sits in the stored
@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from lookalike.fingerprints.local import LocalFeatures
+from lookalike.fingerprints.kernels import two_nearest
+from lookalike.fingerprints.local import LocalFeatures, opencv
 
 __all__ = [
     "LOCAL_NEAR_INLIERS",
@@ -100,18 +101,15 @@ def _span(points: npt.NDArray[np.float32]) -> float:
 
 def verify_local(query: LocalFeatures, stored: LocalFeatures) -> LocalEvidence:
     """Match ``query``'s features to ``stored``'s and fit one similarity transform."""
-    import cv2  # imported where used
-
+    cv2 = opencv()
     if len(query) < 2 or len(stored) < 2:
         return LocalEvidence(inliers=0, matches=0)
-    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
-    pairs = matcher.knnMatch(query.descriptors, stored.descriptors, k=2)
-    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < _RATIO * p[1].distance]
+    nearest, first, second = two_nearest(query.descriptors, stored.descriptors)
+    good = np.flatnonzero(first < _RATIO * second)
     if len(good) < _MIN_MATCHES:
         return LocalEvidence(inliers=0, matches=len(good))
-    qp, sp = _pixels(query), _pixels(stored)
-    src = qp[np.array([m.queryIdx for m in good], dtype=np.intp)]
-    dst = sp[np.array([m.trainIdx for m in good], dtype=np.intp)]
+    src = _pixels(query)[good]
+    dst = _pixels(stored)[nearest[good]]
     matrix, mask = cv2.estimateAffinePartial2D(
         src, dst, method=cv2.RANSAC, ransacReprojThreshold=_RANSAC_PIXELS, maxIters=500, confidence=0.99
     )

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from lookalike.fingerprints.local import opencv
+
 __all__ = ["PixelEvidence", "align", "pixel_evidence"]
 
 U8 = npt.NDArray[np.uint8]
@@ -40,7 +42,7 @@ class PixelEvidence:
 
 def align(reference: U8, other: U8) -> tuple[U8, U8]:
     """Both pictures resized (area averaging) to the smaller one's size, capped at ``COMPARE_SIDE``."""
-    import cv2  # OpenCV is imported where it is used: most commands never need it
+    cv2 = opencv()  # imported where used: most commands never need it
 
     h = min(reference.shape[0], other.shape[0])
     w = min(reference.shape[1], other.shape[1])
@@ -52,7 +54,7 @@ def align(reference: U8, other: U8) -> tuple[U8, U8]:
 
 
 def _ssim(a: Float, b: Float) -> float:
-    import cv2
+    cv2 = opencv()
 
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
 
@@ -71,7 +73,7 @@ def _ssim(a: Float, b: Float) -> float:
 
 def pixel_evidence(reference: U8, other: U8) -> PixelEvidence:
     """Metrics of ``other`` against ``reference``; both (h, w, 3) uint8, any sizes."""
-    import cv2
+    cv2 = opencv()
 
     a8, b8 = align(reference, other)
     a = a8.astype(np.float64)

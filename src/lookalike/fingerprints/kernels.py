@@ -1,0 +1,71 @@
+"""Compiled kernels over binary descriptors (numba), shared by matching and the indexes.
+
+Codes are handled as uint64 words: a 256-bit ORB descriptor is four words,
+and the distance of two codes is the POPCNT of their XOR, word by word.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+import numba
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["jit", "popcount", "two_nearest"]
+
+U64 = npt.NDArray[np.uint64]
+I64 = npt.NDArray[np.int64]
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def jit(fn: _F) -> _F:
+    """Compile ``fn`` with numba (nopython, GIL released), cached on disk where one is writable."""
+    try:
+        return cast(_F, numba.njit(cache=True, nogil=True)(fn))
+    except RuntimeError:  # numba found no writable cache directory: compile in each process
+        return cast(_F, numba.njit(nogil=True)(fn))
+
+
+_M1, _M2 = np.uint64(0x5555_5555_5555_5555), np.uint64(0x3333_3333_3333_3333)
+_M4, _H01 = np.uint64(0x0F0F_0F0F_0F0F_0F0F), np.uint64(0x0101_0101_0101_0101)
+
+
+@jit
+def popcount(x: np.uint64) -> np.int64:
+    """Set bits of x: the SWAR idiom, which LLVM compiles to one POPCNT instruction."""
+    x = x - ((x >> np.uint64(1)) & _M1)
+    x = (x & _M2) + ((x >> np.uint64(2)) & _M2)
+    x = (x + (x >> np.uint64(4))) & _M4
+    return np.int64((x * _H01) >> np.uint64(56))
+
+
+@jit
+def _two_nearest(q: U64, s: U64) -> tuple[I64, I64, I64]:
+    n, m, words = q.shape[0], s.shape[0], q.shape[1]
+    nearest = np.full(n, -1, np.int64)
+    first = np.full(n, 1 << 30, np.int64)
+    second = np.full(n, 1 << 30, np.int64)
+    for i in range(n):
+        b1, b2, i1 = np.int64(1 << 30), np.int64(1 << 30), np.int64(-1)
+        for j in range(m):
+            d = np.int64(0)
+            for w in range(words):
+                d += popcount(q[i, w] ^ s[j, w])
+            if d < b1:
+                b2, b1, i1 = b1, d, np.int64(j)
+            elif d < b2:
+                b2 = d
+        nearest[i], first[i], second[i] = i1, b1, b2
+    return nearest, first, second
+
+
+def two_nearest(query: npt.NDArray[np.uint8], stored: npt.NDArray[np.uint8]) -> tuple[I64, I64, I64]:
+    """For each query code (rows of uint8, a multiple of 8 bytes wide): the row of its nearest
+    stored code, its distance in bits, and the distance of the second nearest (2**30 when there
+    is none). Brute force: meant for the few hundred codes of two pictures."""
+    words = query.shape[1] // 8
+    q = np.ascontiguousarray(query).view(np.uint64).reshape(-1, words)
+    s = np.ascontiguousarray(stored).view(np.uint64).reshape(-1, words)
+    return _two_nearest(q, s)
