@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -10,9 +9,8 @@ import typer
 
 from lookalike.cli.output import EXIT_FAILED, json_line, reporting_errors
 from lookalike.cli.progress import progress_bar
-from lookalike.decode import is_url, read_source
-from lookalike.errors import InputError
-from lookalike.fingerprints import Analysis, FileResult, analyse, analyse_files, default_jobs
+from lookalike.decode import is_url
+from lookalike.fingerprints import Analysis, analyse_files, default_jobs
 from lookalike.index.records import DEFAULT_SCOPE, Decision
 from lookalike.walk import iter_image_files
 
@@ -79,21 +77,6 @@ def index_command(
     typer.echo(f"added {added}, already present {present}, failed {failed}")
     if failed:
         raise typer.Exit(EXIT_FAILED)
-
-
-def _analysed(inputs: list[str], jobs: int, index: Index) -> Iterator[FileResult]:
-    """Analyses of the inputs in order: files in parallel processes, URLs fetched here."""
-    paths = [Path(i) for i in inputs if not is_url(i)]
-    from_files = analyse_files(paths, jobs=jobs, limits=index.limits)
-    for item in inputs:
-        if not is_url(item):
-            yield next(from_files)
-            continue
-        try:
-            src = read_source(item, max_bytes=index.limits.max_bytes, fetch=index.fetch)
-            yield FileResult(path=Path(item), analysis=analyse(src.data, name=item, limits=index.limits))
-        except InputError as err:
-            yield FileResult(path=Path(item), error_code=err.code, error=str(err))
 
 
 def check_command(
