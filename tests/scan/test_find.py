@@ -12,6 +12,8 @@ from PIL import Image
 from lookalike.errors import ConfigError
 from lookalike.index import Decision
 from lookalike.scan import FindOptions, FindResult, find_duplicates, mark_pair, parse_keep
+from lookalike.scan.cache import StoredPair
+from lookalike.scan.find import link_groups
 from lookalike.scan.groups import cliques, components
 from tests.images import encode, photo
 from tests.scan.conftest import BAD, GROUPS, SINGLES, exif_jpeg
@@ -199,3 +201,19 @@ def test_missing_folder_is_an_error_entry(tmp_path: Path) -> None:
     result = find_duplicates([tmp_path / "nope.jpg"], db=tmp_path / "m.db", options=FAST)
     assert result.groups == () and len(result.errors) == 1
     assert result.errors[0].code == "fetch_failed"
+
+
+def test_local_links_attach_files_but_never_merge_groups() -> None:
+    def pair(a: int, b: int, bits: int, score: float = 0.9) -> tuple[tuple[int, int], StoredPair]:
+        return (a, b), StoredPair(a, b, score, "near_duplicate", "evidence", bits)
+
+    links = dict([
+        pair(1, 2, 3), pair(2, 3, 6),  # picture A and two edits: hash links
+        pair(10, 11, 2),  # picture B and an edit
+        pair(3, 11, 40, 1.0),  # A's captioned copy and B's share the caption bar: local only
+        pair(20, 1, 30), pair(20, 2, 35),  # a screenshot of A: two local links to A's group
+        pair(21, 1, 30), pair(21, 10, 31),  # one link to each group: left alone
+        pair(30, 31, 33, 0.8), pair(31, 32, 33, 0.95),  # three files only locally linked
+    ])  # fmt: skip
+    groups = link_groups([1, 2, 3, 10, 11, 20, 21, 30, 31, 32], links)
+    assert groups == [[1, 2, 3, 20], [10, 11], [31, 32]]

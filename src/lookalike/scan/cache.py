@@ -8,8 +8,10 @@
                   SHA-256, size in pixels, MIME type, lossless or not, EXIF date. A changed or
                   new path whose bytes are already here costs one read and a SHA-256, no decode.
 * ``find_pairs``  the cascade's verdict on every pair of rows it linked (duplicates and similar
-                  pairs; ``a_pk < b_pk``). A row's pairs with every row added before it are
-                  found when it is added, so the pairs of unchanged files stay valid.
+                  pairs; ``a_pk < b_pk``), with their pHash distance in bits under the best flip
+                  or turn (how grouping tells hash evidence from local-feature evidence). A
+                  row's pairs with every row added before it are found when it is added, so
+                  the pairs of unchanged files stay valid.
 * ``find_meta``   the matcher stamp the pairs were made with: another stamp empties the cache.
 
 The tables are created here (``CREATE TABLE IF NOT EXISTS``) on a connection of our own;
@@ -59,6 +61,7 @@ CREATE TABLE IF NOT EXISTS find_pairs (
     score REAL NOT NULL,
     verdict TEXT NOT NULL,
     evidence TEXT NOT NULL,
+    phash_bits INTEGER,
     PRIMARY KEY (a_pk, b_pk),
     CHECK (a_pk < b_pk)
 ) WITHOUT ROWID;
@@ -105,6 +108,7 @@ class StoredPair:
     score: float
     verdict: str
     evidence: str
+    phash_bits: int | None = None
 
 
 class FindCache:
@@ -120,6 +124,9 @@ class FindCache:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         db.execute(statement)
+                columns = {str(r[1]) for r in db.execute("PRAGMA table_info(find_pairs)")}
+                if "phash_bits" not in columns:  # caches from before the column: filled in on use
+                    db.execute("ALTER TABLE find_pairs ADD COLUMN phash_bits INTEGER")
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: not a usable lookalike database ({exc})") from exc
 
@@ -243,8 +250,9 @@ class FindCache:
                 ],
             )
             db.executemany(
-                "INSERT OR REPLACE INTO find_pairs(a_pk, b_pk, score, verdict, evidence) VALUES (?, ?, ?, ?, ?)",
-                [(p.a_pk, p.b_pk, p.score, p.verdict, p.evidence) for p in pairs],
+                "INSERT OR REPLACE INTO find_pairs(a_pk, b_pk, score, verdict, evidence, phash_bits)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [(p.a_pk, p.b_pk, p.score, p.verdict, p.evidence, p.phash_bits) for p in pairs],
             )
 
     def pairs_among(self, pks: Iterable[int]) -> list[StoredPair]:
@@ -254,18 +262,27 @@ class FindCache:
         self._db.execute("DELETE FROM find_run")
         self._db.executemany("INSERT INTO find_run(pk) VALUES (?)", [(p,) for p in wanted])
         rows = self._db.execute(
-            "SELECT p.a_pk, p.b_pk, p.score, p.verdict, p.evidence FROM find_pairs p"
+            "SELECT p.a_pk, p.b_pk, p.score, p.verdict, p.evidence, p.phash_bits FROM find_pairs p"
             " JOIN find_run a ON a.pk = p.a_pk JOIN find_run b ON b.pk = p.b_pk"
         ).fetchall()
         self._db.execute("DELETE FROM find_run")
-        return [StoredPair(int(a), int(b), float(s), str(v), str(e)) for a, b, s, v, e in rows]
+        return [_pair(r) for r in rows]
+
+    def set_phash_bits(self, pairs: Sequence[StoredPair]) -> None:
+        """Record the pHash distances of pairs cached without them."""
+        with self._write() as db:
+            db.executemany(
+                "UPDATE find_pairs SET phash_bits = ? WHERE a_pk = ? AND b_pk = ?",
+                [(p.phash_bits, p.a_pk, p.b_pk) for p in pairs],
+            )
 
     def pairs_of(self, pk: int) -> list[StoredPair]:
         """Every stored pair that involves row ``pk``."""
         rows = self._db.execute(
-            "SELECT a_pk, b_pk, score, verdict, evidence FROM find_pairs WHERE a_pk = ? OR b_pk = ?", (pk, pk)
+            "SELECT a_pk, b_pk, score, verdict, evidence, phash_bits FROM find_pairs WHERE a_pk = ? OR b_pk = ?",
+            (pk, pk),
         ).fetchall()
-        return [StoredPair(int(a), int(b), float(s), str(v), str(e)) for a, b, s, v, e in rows]
+        return [_pair(r) for r in rows]
 
     def path_rows(self, paths: Sequence[str]) -> dict[str, int]:
         """Index rows of these paths, in any scope (a path read by ``find``)."""
@@ -286,6 +303,11 @@ class FindCache:
                 {str(r[0]) for r in self._db.execute("SELECT path FROM find_files WHERE file_pk = ?", (pk,))}
             )
         return out
+
+
+def _pair(row: Sequence[Any]) -> StoredPair:
+    a, b, score, verdict, evidence, bits = row
+    return StoredPair(int(a), int(b), float(score), str(verdict), str(evidence), None if bits is None else int(bits))
 
 
 def _facts(row: Sequence[Any]) -> RowFacts:

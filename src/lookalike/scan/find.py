@@ -9,8 +9,11 @@
    no N x N matrix is ever made; the pairs go to the cache, with the file's index row.
 3. Pairs between files of this run, minus those a person marked ``not_duplicate`` (plus those
    marked ``duplicate``), link files whose verdict is a duplicate one (identical, same_pixels,
-   near_duplicate; ``similar`` pairs are listed but link nothing). Groups are connected
-   components, or cliques with ``strict``.
+   near_duplicate; ``similar`` pairs are listed but link nothing). Hash links (pHashes within
+   ``HASH_LINK_BITS`` under the best flip or turn) build groups as connected components; a pair
+   matched by local features alone only attaches a file that has no hash link to a group, and
+   never merges two groups: two different pictures that carry the same caption bar, watermark or
+   page frame share local features (``link_groups``). ``strict`` splits each group into cliques.
 4. Each group's keeper is chosen by the keeper policy (``keeper.py``); files under a ``keep_in``
    folder are always kept.
 
@@ -26,7 +29,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -59,6 +62,10 @@ __all__ = [
 FIND_SCOPE = "find"
 #: matches asked of each check: a file may have many copies in a folder
 _TOP = 200
+#: pHash bits (under the best flip or turn) within which a duplicate pair counts as a hash link,
+#: which may merge groups (imagededup's default distance threshold is the same 10 of 64 bits)
+HASH_LINK_BITS = 10
+_PERSON = "a person marked these as duplicates"
 #: files between two commits of the cache: a crash loses at most this much work
 _COMMIT_EVERY = 200
 
@@ -377,7 +384,8 @@ def _read_and_match(
                 if m.verdict is Verdict.DIFFERENT or m.file.pk == pk:
                     continue
                 lo, hi = sorted((pk, m.file.pk))
-                pairs.append(StoredPair(lo, hi, m.score, m.verdict.value, m.explanation))
+                bits = fp.dihedral_distance_bits(m.file.fingerprint)[0]
+                pairs.append(StoredPair(lo, hi, m.score, m.verdict.value, m.explanation, bits))
         if len(paths) >= _COMMIT_EVERY:
             commit()
     commit()
@@ -396,7 +404,7 @@ def _group(
         ps.sort()
     facts = cache.rows(paths_of)
     pks = [pk for pk in paths_of if pk in facts]
-    stored = cache.pairs_among(pks)
+    stored = _with_phash_bits(index, cache, cache.pairs_among(pks))
     decided = index.store.decisions(facts[pk].image_pk for pk in pks)
     image_of = {pk: facts[pk].image_pk for pk in pks}
     links: dict[tuple[int, int], StoredPair] = {}
@@ -406,29 +414,29 @@ def _group(
         if d is Decision.NOT_DUPLICATE:
             continue
         if d is Decision.DUPLICATE and Verdict(p.verdict) not in DUPLICATE_VERDICTS:
-            p = StoredPair(
-                p.a_pk, p.b_pk, max(p.score, 0.7), Verdict.NEAR_DUPLICATE.value, "a person marked these as duplicates"
-            )
+            p = StoredPair(p.a_pk, p.b_pk, max(p.score, 0.7), Verdict.NEAR_DUPLICATE.value, _PERSON, 0)
         links[(p.a_pk, p.b_pk)] = p
     by_image = {facts[pk].image_pk: pk for pk in pks}
     for (ia, ib), d in decided.items():
         if d is Decision.DUPLICATE and ia in by_image and ib in by_image:
             a, b = sorted((by_image[ia], by_image[ib]))
-            links.setdefault(
-                (a, b), StoredPair(a, b, 0.7, Verdict.NEAR_DUPLICATE.value, "a person marked these as duplicates")
-            )
+            links.setdefault((a, b), StoredPair(a, b, 0.7, Verdict.NEAR_DUPLICATE.value, _PERSON, 0))
 
     def candidate(pk: int, path: str) -> Candidate:
         f = facts[pk]
         return Candidate(path, f.width, f.height, size_of[path], f.lossless, f.taken_at)
 
-    edges = [k for k, p in links.items() if Verdict(p.verdict) in opts.link]
+    linking = {k: p for k, p in links.items() if Verdict(p.verdict) in opts.link}
+    node_groups = link_groups(pks, linking)
     if opts.strict:
         ranked = keep_order([candidate(pk, paths_of[pk][0]) for pk in pks], opts.keep)
-        pk_of_path = {paths_of[pk][0]: pk for pk in pks}
-        node_groups = cliques(pks, edges, order=[pk_of_path[c.path] for c in ranked])
-    else:
-        node_groups = components(pks, edges)
+        rank = {c.path: i for i, c in enumerate(ranked)}
+        strict: list[list[int]] = []
+        for nodes in node_groups:
+            order = sorted(nodes, key=lambda pk: rank[paths_of[pk][0]])
+            inside = [k for k in linking if k[0] in set(nodes) and k[1] in set(nodes)]
+            strict.extend(cliques(nodes, inside, order=order))
+        node_groups = strict
     grouped = {pk for g in node_groups for pk in g}
     node_groups += [[pk] for pk in pks if pk not in grouped and len(paths_of[pk]) > 1]
     best_link: dict[int, dict[int, StoredPair]] = defaultdict(dict)
@@ -470,6 +478,74 @@ def _group(
     for (a, b), p in sorted(links.items()):
         pairs.extend(Pair(x, y, p.score, p.verdict) for x in paths_of[a] for y in paths_of[b])
     return groups, pairs
+
+
+def _with_phash_bits(index: Index, cache: FindCache, pairs: list[StoredPair]) -> list[StoredPair]:
+    """Pairs from a cache made before their pHash distance was kept get it from the stored fingerprints."""
+    missing = [p for p in pairs if p.phash_bits is None]
+    if not missing:
+        return pairs
+    fps = {f.pk: f.fingerprint for f in index.store.files(sorted({x for p in missing for x in (p.a_pk, p.b_pk)}))}
+    filled = {
+        (p.a_pk, p.b_pk): replace(p, phash_bits=fps[p.a_pk].dihedral_distance_bits(fps[p.b_pk])[0])
+        for p in missing
+        if p.a_pk in fps and p.b_pk in fps
+    }
+    cache.set_phash_bits(list(filled.values()))
+    return [filled.get((p.a_pk, p.b_pk), p) for p in pairs]
+
+
+def link_groups(nodes: list[int], links: dict[tuple[int, int], StoredPair]) -> list[list[int]]:
+    """Groups from linking pairs: hash links build groups, local-feature links only attach single files.
+
+    A *hash link* is a pair whose pHashes (under the best flip or turn) are within
+    ``HASH_LINK_BITS``, or identical bytes or pixels, or a person's word. Groups start as the
+    connected components of hash links. A pair matched only by its local features (crops,
+    screenshots, captions, overlays: pHashes farther apart) never merges two such groups, because
+    two different pictures that carry the same caption bar, watermark or page frame share local
+    features too. Instead, each file without a hash link joins the group it has the most local
+    links to (ties: no group), and two such files that are each other's best local match form a
+    group of two.
+    """
+    hash_edges = [k for k, p in links.items() if _is_hash_link(p)]
+    groups = components(nodes, hash_edges)
+    group_of = {pk: i for i, g in enumerate(groups) for pk in g}
+    support: dict[int, dict[int, list[float]]] = defaultdict(dict)
+    loose: list[StoredPair] = []
+    for (a, b), p in links.items():
+        if _is_hash_link(p):
+            continue
+        for x, y in ((a, b), (b, a)):
+            if x not in group_of and y in group_of:
+                votes = support[x].setdefault(group_of[y], [0.0, 0.0])
+                votes[0] += 1
+                votes[1] = max(votes[1], p.score)
+        if a not in group_of and b not in group_of:
+            loose.append(p)
+    attached: set[int] = set()
+    for x, by_group in support.items():
+        ranked = sorted(by_group.items(), key=lambda kv: (-kv[1][0], -kv[1][1], kv[0]))
+        if len(ranked) > 1 and ranked[1][1][0] == ranked[0][1][0]:
+            continue  # as many links to another group: not for a machine to say which
+        groups[ranked[0][0]].append(x)
+        attached.add(x)
+    best: dict[int, tuple[float, int]] = {}
+    for p in loose:
+        if p.a_pk in attached or p.b_pk in attached:
+            continue
+        for x, y in ((p.a_pk, p.b_pk), (p.b_pk, p.a_pk)):
+            if x not in best or (p.score, -y) > (best[x][0], -best[x][1]):
+                best[x] = (p.score, y)
+    pairs = [[x, y] for x, (_, y) in best.items() if x < y and best.get(y, (0.0, -1))[1] == x]
+    return sorted(sorted(g) for g in groups + pairs)
+
+
+def _is_hash_link(p: StoredPair) -> bool:
+    return (
+        p.verdict in (Verdict.IDENTICAL.value, Verdict.SAME_PIXELS.value)
+        or p.evidence == _PERSON
+        or (p.phash_bits is not None and p.phash_bits <= HASH_LINK_BITS)
+    )
 
 
 def _keep_reason(c: Candidate, mime: str, protected: bool, policy: tuple[KeepCriterion, ...]) -> str:
