@@ -22,17 +22,18 @@ from __future__ import annotations
 import json
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lookalike.config import Thresholds
 from lookalike.errors import ConfigError
 from lookalike.fingerprints import analyse_files, default_jobs
 from lookalike.index import Index
 from lookalike.index.parallel import check_files
 
-__all__ = ["Prediction", "Report", "evaluate_folder", "score_predictions"]
+__all__ = ["Prediction", "Report", "evaluate_folder", "precision_cut", "score_predictions"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,8 +138,36 @@ def score_predictions(
     )
 
 
-def _predictions(db: Path, queries: list[Path], jobs: int, top: int, failures: list[str]) -> Iterator[Prediction]:
-    for c in check_files(db, queries, scope="references", jobs=jobs, top=top):
+def precision_cut(
+    predictions: Iterable[Prediction], truth: Mapping[str, str | None], positives: int, precision: float
+) -> tuple[float, float, bool]:
+    """The lowest score whose predictions at or above it have at least ``precision``, with the
+    recall there and whether any cut reached the precision (when none did: 1.0, 0.0, False).
+
+    ``truth`` maps each query to its right reference (None: it has none); repeated (query,
+    reference) pairs count once; tied scores are cut together.
+    """
+    seen: set[tuple[str, str]] = set()
+    ranked: list[tuple[float, bool]] = []
+    for p in predictions:
+        if (p.query, p.ref) not in seen:
+            seen.add((p.query, p.ref))
+            ranked.append((p.score, truth.get(p.query) == p.ref))
+    ranked.sort(key=lambda t: -t[0])
+    cut, recall, reached, hits = 1.0, 0.0, False, 0
+    for i, (score, ok) in enumerate(ranked):
+        hits += ok
+        if i + 1 < len(ranked) and ranked[i + 1][0] == score:
+            continue
+        if hits / (i + 1) >= precision and hits / max(1, positives) >= recall:
+            cut, recall, reached = score, hits / max(1, positives), True
+    return cut, recall, reached
+
+
+def _predictions(
+    db: Path, queries: list[Path], jobs: int, top: int, thresholds: Thresholds | None, failures: list[str]
+) -> Iterator[Prediction]:
+    for c in check_files(db, queries, scope="references", jobs=jobs, top=top, thresholds=thresholds):
         if c.result is None:
             failures.append(f"{c.source}: {c.error}")
             continue
@@ -146,7 +175,14 @@ def _predictions(db: Path, queries: list[Path], jobs: int, top: int, failures: l
             yield Prediction(Path(c.source).name, Path(m.file.source).name, m.score, m.verdict.is_duplicate)
 
 
-def evaluate_folder(folder: str | Path, *, db: str | Path | None = None, jobs: int = 0, top: int = 10) -> Report:
+def evaluate_folder(
+    folder: str | Path,
+    *,
+    db: str | Path | None = None,
+    jobs: int = 0,
+    top: int = 10,
+    thresholds: Thresholds | None = None,
+) -> Report:
     """Index ``folder/references``, check every file of ``folder/queries`` and score the matches.
 
     ``db``: where to build the index (a temporary file when None). Raises
@@ -162,7 +198,7 @@ def evaluate_folder(folder: str | Path, *, db: str | Path | None = None, jobs: i
     failures: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(db) if db else Path(tmp) / "eval.sqlite"
-        with Index(path) as index:
+        with Index(path, thresholds=thresholds) as index:
             batch = []
             for r in analyse_files(refs, jobs=jobs, limits=index.limits, local=True):
                 if r.analysis is None:
@@ -173,5 +209,6 @@ def evaluate_folder(folder: str | Path, *, db: str | Path | None = None, jobs: i
                     index.add_analyses(batch, scope="references")
                     batch = []
             index.add_analyses(batch, scope="references")
-        report = score_predictions(truth, ambiguous, _predictions(path, queries, jobs, top, failures))
+        predictions = _predictions(path, queries, jobs, top, thresholds, failures)
+        report = score_predictions(truth, ambiguous, predictions)
     return Report(**{**{f: getattr(report, f) for f in report.__dataclass_fields__}, "failed": len(failures)})

@@ -28,8 +28,12 @@ def lookalike_script() -> Path:
 def cli(lookalike_script: Path, tmp_path: Path) -> Run:
     """``cli("hash", folder, "--json")``: run the command in ``tmp_path`` and capture its output."""
 
-    def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        extra = env or {}
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HTTP_PROXY", "HTTPS_PROXY", "http_proxy"))}
+        env = {k: v for k, v in env.items() if k != "LOOKALIKE_SETTINGS"} | extra
         env["COLUMNS"] = "200"
         return subprocess.run(
             [str(lookalike_script), *map(str, args)],

@@ -9,12 +9,14 @@ import typer
 
 from lookalike.cli.output import EXIT_FAILED, json_line, reporting_errors
 from lookalike.cli.progress import progress_bar
+from lookalike.cli.settings import SettingsOption, thresholds_from
 from lookalike.decode import is_url
 from lookalike.fingerprints import Analysis, analyse_files, default_jobs
 from lookalike.index.records import DEFAULT_SCOPE, Decision
 from lookalike.walk import iter_image_files
 
 if TYPE_CHECKING:
+    from lookalike.config import Thresholds
     from lookalike.index import CheckResult, Index
 
 DbOption = Annotated[Path, typer.Option("--db", help="The index database (an SQLite file; created if missing).")]
@@ -24,10 +26,10 @@ JobsOption = Annotated[int, typer.Option("--jobs", "-j", min=0, help="Processes 
 _BATCH = 64
 
 
-def _open(db: Path, *, create: bool = True) -> Index:
+def _open(db: Path, *, create: bool = True, thresholds: Thresholds | None = None) -> Index:
     from lookalike.index import Index  # loads the Hamming kernels: only for commands that search
 
-    return Index(db, create=create)
+    return Index(db, create=create, thresholds=thresholds)
 
 
 def register(app: typer.Typer) -> typer.Typer:
@@ -49,11 +51,12 @@ def index_command(
     db: DbOption,
     scope: ScopeOption = DEFAULT_SCOPE,
     jobs: JobsOption = 0,
+    settings: SettingsOption = None,
 ) -> None:
     """Add images to the index; report how many were added, already present, or failed."""
     files = list(iter_image_files(paths))
     added = present = failed = 0
-    with reporting_errors(), _open(db) as index:
+    with reporting_errors(), _open(db, thresholds=thresholds_from(settings)) as index:
         batch: list[tuple[Analysis, str]] = []
 
         def flush() -> None:
@@ -86,6 +89,7 @@ def check_command(
     top: Annotated[int, typer.Option("--top", min=1, help="Matches to report per input.")] = 10,
     jobs: JobsOption = 0,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON line per input.")] = False,
+    settings: SettingsOption = None,
 ) -> None:
     """Is each image already in the index? One line per input with its verdict and matches."""
     from lookalike.index.parallel import check_files  # loads the index's kernels: only when checking
@@ -93,7 +97,8 @@ def check_command(
     expanded = [i if is_url(i) else str(p) for i in inputs for p in ([Path(i)] if is_url(i) else iter_image_files([i]))]
     failed = 0
     with reporting_errors():
-        checks = check_files(db, expanded, scope=scope, top=top, jobs=jobs or default_jobs())
+        thresholds = thresholds_from(settings)
+        checks = check_files(db, expanded, scope=scope, top=top, jobs=jobs or default_jobs(), thresholds=thresholds)
         with progress_bar(
             total=len(expanded), enabled=not as_json and len(expanded) >= 20, label="checking"
         ) as advance:
@@ -190,12 +195,13 @@ def eval_command(
     top: Annotated[int, typer.Option("--top", min=1, help="Matches per query.")] = 10,
     db: Annotated[Path | None, typer.Option("--db", help="Keep the index here (default: a temporary file).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    settings: SettingsOption = None,
 ) -> None:
     """Measure lookalike on labelled images: uAP, recall at precision 0.90/0.99, per-edit recall, verdicts."""
     from lookalike.evaluate import evaluate_folder  # loads the index: only for this command
 
     with reporting_errors():
-        report = evaluate_folder(bench, db=db, jobs=jobs, top=top)
+        report = evaluate_folder(bench, db=db, jobs=jobs, top=top, thresholds=thresholds_from(settings))
     if as_json:
         json_line(report.to_dict())
         return

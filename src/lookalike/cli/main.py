@@ -9,9 +9,10 @@ from typing import Annotated
 
 import typer
 
-from lookalike.cli import collection, find, serve
+from lookalike.cli import calibration, collection, find, serve
 from lookalike.cli.output import EXIT_FAILED, json_line, reporting_errors
 from lookalike.cli.progress import progress_bar
+from lookalike.cli.settings import SettingsOption, thresholds_from
 from lookalike.fingerprints import default_jobs, fingerprint_files
 from lookalike.match import Comparison, compare
 from lookalike.walk import iter_image_files
@@ -30,10 +31,11 @@ def compare_command(
     a: Annotated[str, typer.Argument(help="First image: a file path or an http(s) URL.")],
     b: Annotated[str, typer.Argument(help="Second image: a file path or an http(s) URL.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    settings: SettingsOption = None,
 ) -> None:
     """Compare two images: verdict, score in [0, 1], evidence and a one-line explanation."""
     with reporting_errors():
-        result = compare(a, b)
+        result = compare(a, b, thresholds=thresholds_from(settings))
     if as_json:
         json_line(result.to_dict())
     else:
@@ -84,6 +86,7 @@ def hash_command(
 
 find.register(app, collection.register(app))
 serve.register(app)
+calibration.register(app)
 
 
 def run() -> None:

@@ -40,7 +40,7 @@ from lookalike.index.records import DEFAULT_SCOPE, Decision, ImageRecord, Review
 from lookalike.index.sqlite import CodeRow, NewFile
 from lookalike.index.store import Store, is_database_url, open_store
 from lookalike.match import Match, Query, Verdict, match_fingerprint, verdict_for, worth_pixel_digest
-from lookalike.match.local import describe_local, local_score, verify_local
+from lookalike.match.local import QUERY_FEATURES, describe_local, local_score, verify_local
 
 __all__ = ["DEFAULT_SCOPE", "RETRIEVAL_RADIUS", "AddResult", "CheckMatch", "CheckResult", "Index"]
 
@@ -49,8 +49,7 @@ __all__ = ["DEFAULT_SCOPE", "RETRIEVAL_RADIUS", "AddResult", "CheckMatch", "Chec
 #: few strangers while keeping heavily edited copies.
 RETRIEVAL_RADIUS = 16
 
-#: keypoints taken from the query for local verification, and the strongest of them that vote
-_QUERY_FEATURES = 1000
+#: the strongest of the query's keypoints that vote for stored files
 _VOTING_FEATURES = 500
 #: candidates verified by local features: the best by hashes, and the most voted for by descriptors
 #: (with at least ``_MIN_VOTES``; unrelated pictures get a few votes by chance)
@@ -303,7 +302,7 @@ class Index:
         scope_pk = self.store.scope_pk(scope)
         if scope_pk is None or (matches and matches[0].verdict.is_duplicate):
             return matches
-        features = analysis.local or local_features(analysis.image.pixels, max_features=_QUERY_FEATURES)
+        features = analysis.local or local_features(analysis.image.pixels, max_features=QUERY_FEATURES)
         voted = [
             pk for pk, votes in self._local.vote(features.descriptors[:_VOTING_FEATURES], top=2 * _VERIFY_VOTED_TOP)
             if votes >= _MIN_VOTES and pk < len(self._scope_of) and self._scope_of[pk] == scope_pk

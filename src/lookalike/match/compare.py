@@ -9,7 +9,10 @@ Order of evidence, cheapest first:
    ``same_pixels``;
 4. pixel metrics on the aligned pictures (SSIM, NRMSE, MSE, histogram
    distance, blurred-image correlation), which settle mild edits that move
-   hash bits.
+   hash bits;
+5. when those do not make a duplicate: local features (ORB keypoints and a
+   RANSAC fit, ``match.local``), which settle crops, borders, captions and a
+   picture shown inside a larger one.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ import numpy as np
 from lookalike.config import DecodeLimits, FetchLimits, Thresholds
 from lookalike.decode import read_source
 from lookalike.fingerprints import Analysis, Dihedral, Fingerprint, Signal, analyse, full_pixel_digest, transform_pixels
+from lookalike.fingerprints.local import local_features
 from lookalike.match.explain import explain
+from lookalike.match.local import QUERY_FEATURES, LocalEvidence, describe_local, local_score, verify_local
 from lookalike.match.pixels import PixelEvidence, pixel_evidence
 from lookalike.match.query import Query
 from lookalike.match.score import fingerprint_score, verdict_for, worth_pixel_digest
@@ -69,6 +74,7 @@ class ComparisonDict(TypedDict):
     transform: str
     hashes: dict[str, HashEvidenceDict]
     pixels: dict[str, float] | None
+    local: dict[str, float] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +92,7 @@ class Comparison:
     transform: Dihedral = Dihedral.IDENTITY
     hashes: tuple[HashEvidence, ...] = field(default=())
     pixels: PixelEvidence | None = None
+    local: LocalEvidence | None = None
 
     def to_dict(self) -> ComparisonDict:
         """JSON-ready form."""
@@ -110,6 +117,16 @@ class Comparison:
                 "ssim": round(self.pixels.ssim, 4),
                 "histogram_distance": round(self.pixels.histogram_distance, 4),
                 "template_correlation": round(self.pixels.template_correlation, 4),
+            },
+            local=None
+            if self.local is None
+            else {
+                "inliers": self.local.inliers,
+                "matches": self.local.matches,
+                "original_shown": round(self.local.stored_shown, 4),
+                "copy_filled": round(self.local.query_filled, 4),
+                "scale": round(self.local.scale, 4),
+                "rotation_deg": round(self.local.rotation_deg, 2),
             },
         )
 
@@ -148,9 +165,20 @@ def compare_analyses(
     pixels = pixel_evidence(a_pixels, b.image.pixels)
     score = max(fingerprint_score(aligned, fb, by), pixel_score(pixels))
     verdict = verdict_for(score, thresholds)
+    explanation = explain(fa, fb, verdict, transform=transform, pixels=pixels, phash_bits=by[Signal.PHASH])
+    local = None
+    if not verdict.is_duplicate:
+        # b is taken as the copy and a as the original, so the evidence reads "b is a's picture cropped to…"
+        local = verify_local(
+            local_features(b.image.pixels, max_features=QUERY_FEATURES), a.local or local_features(a.image.pixels)
+        )
+        if local_score(local) > score:
+            score = local_score(local)
+            verdict = verdict_for(score, thresholds)
+            explanation = ("same picture, " if verdict.is_duplicate else "shares a region: ") + describe_local(local)
     return Comparison(
-        a=fa, b=fb, verdict=verdict, score=score, transform=transform, hashes=hashes, pixels=pixels,
-        explanation=explain(fa, fb, verdict, transform=transform, pixels=pixels, phash_bits=by[Signal.PHASH]),
+        a=fa, b=fb, verdict=verdict, score=score, transform=transform, hashes=hashes, pixels=pixels, local=local,
+        explanation=explanation,
     )  # fmt: skip
 
 
@@ -173,4 +201,5 @@ def compare(
         analyse(sa.data, name=sa.name, limits=limits),
         analyse(sb.data, name=sb.name, limits=limits),
         limits=limits,
+        thresholds=thresholds,
     )

@@ -21,6 +21,7 @@ from lookalike.fingerprints.kernels import two_nearest
 from lookalike.fingerprints.local import LocalFeatures, opencv
 
 __all__ = [
+    "QUERY_FEATURES",
     "LOCAL_NEAR_INLIERS",
     "LOCAL_SIMILAR_INLIERS",
     "LocalEvidence",
@@ -29,6 +30,9 @@ __all__ = [
     "verify_local",
 ]
 
+#: keypoints taken from a query picture (the stored side keeps ``local_features``' default 500):
+#: more on the query side find more of a cropped or embedded copy's matches
+QUERY_FEATURES = 1000
 _RATIO = 0.8
 _RANSAC_PIXELS = 6.0
 _MIN_MATCHES = 6
@@ -150,11 +154,12 @@ LOCAL_SIMILAR_INLIERS = 14
 
 
 def local_score(evidence: LocalEvidence) -> float:
-    """Score in [0, 1] from verified inliers: 0.7 at ``LOCAL_NEAR_INLIERS`` rising to 1 at four times
-    that; 0.45 at ``LOCAL_SIMILAR_INLIERS``; 0 below."""
+    """Score in [0, 0.99] from verified inliers: 0.7 at ``LOCAL_NEAR_INLIERS`` rising to 0.99 at four
+    times that; 0.45 at ``LOCAL_SIMILAR_INLIERS``; 0 below. Never 1, which is kept for equal bytes,
+    pixels or hashes: a shared region is strong evidence, not proof of the same picture."""
     n = evidence.inliers
     if n >= LOCAL_NEAR_INLIERS:
-        return min(1.0, 0.7 + 0.3 * (n - LOCAL_NEAR_INLIERS) / (3 * LOCAL_NEAR_INLIERS))
+        return min(0.99, 0.7 + 0.3 * (n - LOCAL_NEAR_INLIERS) / (3 * LOCAL_NEAR_INLIERS))
     if n >= LOCAL_SIMILAR_INLIERS:
         return 0.45 + 0.25 * (n - LOCAL_SIMILAR_INLIERS) / (LOCAL_NEAR_INLIERS - LOCAL_SIMILAR_INLIERS)
     return 0.0

@@ -1,0 +1,283 @@
+"""Thresholds measured on the user's own pictures: ``lookalike calibrate``.
+
+A score only means something next to the pictures it was measured on. So
+calibration makes a labelled benchmark out of the user's images and reads the
+thresholds off it:
+
+1. The images are split in two, by a hash of their names: the first half is
+   indexed (the references), the second half is never indexed.
+2. Every image gets ``edits_per_image`` edited copies, drawn at random from
+   ``EDITS`` (re-encodes, resizes, crops, captions, borders, flips, turns,
+   colour changes, a picture shown inside a larger page, and mixtures).
+   Copies of references are the positives; copies of the other half have no
+   reference, so whatever they match is wrong, as is any reference a positive
+   matches other than its own.
+3. Every copy is checked against the index, and all (copy, match, score)
+   predictions are ranked by score, as in ``lookalike eval``. A collection
+   has duplicates of its own (the same picture in two sizes, a light and a
+   dark version): every original is checked too, and a copy's match with a
+   reference that its original already matches as a duplicate is left out,
+   as the benchmark leaves out its "ambiguous" pairs.
+4. ``near_duplicate`` is the lowest score at which the predictions at or above
+   it still have the precision asked for; ``similar`` the lowest at which they
+   have ``REVIEW_PRECISION`` (a person reviews those). When no cut reaches the
+   precision, the threshold is 1.0 and the report says so.
+
+The result is a small JSON settings file; ``check``, ``compare``, ``index``
+and ``eval`` take it with ``--settings`` (or ``LOOKALIKE_SETTINGS``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import random
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageEnhance, ImageOps
+
+from lookalike.config import DecodeLimits, Thresholds
+from lookalike.decode import decode_image, read_source
+from lookalike.errors import ConfigError, InputError
+from lookalike.evaluate import Prediction, precision_cut
+from lookalike.fingerprints import analyse_files, default_jobs
+from lookalike.index import Index
+from lookalike.index.parallel import check_files
+
+__all__ = ["EDITS", "REVIEW_PRECISION", "Calibration", "calibrate_folder", "load_settings", "write_settings"]
+
+#: precision of the ``similar`` threshold: pairs a person will look at
+REVIEW_PRECISION = 0.5
+_SETTINGS_FORMAT = "lookalike-settings/1"
+
+Edit = Callable[[Image.Image, random.Random], Image.Image]
+
+
+def _jpeg(im: Image.Image, quality: int) -> Image.Image:
+    buf = io.BytesIO()
+    im.convert("RGB").save(buf, "JPEG", quality=quality)
+    return Image.open(io.BytesIO(buf.getvalue()))
+
+
+def _resized(im: Image.Image, factor: float) -> Image.Image:
+    return im.resize((max(16, round(im.width * factor)), max(16, round(im.height * factor))), Image.Resampling.LANCZOS)
+
+
+def _cropped(im: Image.Image, rng: random.Random, most: float) -> Image.Image:
+    """Cut up to ``most`` of the width and height, unevenly between the sides."""
+    cut_w, cut_h = rng.uniform(0.05, most) * im.width, rng.uniform(0.05, most) * im.height
+    left, top = rng.uniform(0, 1) * cut_w, rng.uniform(0, 1) * cut_h
+    return im.crop((round(left), round(top), round(im.width - (cut_w - left)), round(im.height - (cut_h - top))))
+
+
+def _caption(im: Image.Image, rng: random.Random) -> Image.Image:
+    """A band of text across the top or bottom, drawn over the picture."""
+    out = im.convert("RGB")
+    draw = ImageDraw.Draw(out)
+    band = max(12, out.height // rng.choice([6, 8, 10]))
+    y = 0 if rng.random() < 0.5 else out.height - band
+    draw.rectangle((0, y, out.width, y + band), fill=(0, 0, 0) if rng.random() < 0.5 else (255, 255, 255))
+    words = " ".join(rng.choice(["WHEN", "YOU", "FINALLY", "SEE", "IT", "MONDAY", "AGAIN", "LOL"]) for _ in range(5))
+    draw.text((out.width // 20, y + band // 3), words, fill=(128, 128, 128))
+    return out
+
+
+def _bordered(im: Image.Image, rng: random.Random) -> Image.Image:
+    """Padded to another aspect ratio with a flat colour."""
+    w, h = im.size
+    side = max(w, h)
+    canvas = Image.new("RGB", (side, side), tuple(rng.randrange(256) for _ in range(3)))
+    canvas.paste(im.convert("RGB"), ((side - w) // 2, (side - h) // 2))
+    return canvas
+
+
+def _in_page(im: Image.Image, rng: random.Random) -> Image.Image:
+    """The picture shown at a smaller size inside a larger page with bars and text."""
+    w, h = im.size
+    scale = rng.uniform(0.4, 0.8)
+    page = Image.new("RGB", (w, h), (245, 245, 245))
+    draw = ImageDraw.Draw(page)
+    draw.rectangle((0, 0, w, h // 12), fill=(40, 40, 60))
+    draw.text((w // 30, h // 40), "photos - viewer", fill=(220, 220, 220))
+    small = _resized(im.convert("RGB"), scale)
+    x, y = rng.randrange(0, max(1, w - small.width)), h // 12 + rng.randrange(0, max(1, h - h // 12 - small.height))
+    page.paste(small, (x, y))
+    return page
+
+
+def _rotated(im: Image.Image, rng: random.Random) -> Image.Image:
+    return im.convert("RGB").rotate(rng.uniform(2, 8) * rng.choice([-1, 1]), resample=Image.Resampling.BICUBIC)
+
+
+def _recoloured(im: Image.Image, rng: random.Random) -> Image.Image:
+    out = ImageEnhance.Brightness(im.convert("RGB")).enhance(rng.uniform(0.7, 1.3))
+    out = ImageEnhance.Contrast(out).enhance(rng.uniform(0.7, 1.3))
+    return ImageEnhance.Color(out).enhance(rng.uniform(0.5, 1.6))
+
+
+def _noisy(im: Image.Image, rng: random.Random) -> Image.Image:
+    pixels = np.asarray(im.convert("RGB"), dtype=np.float32)
+    noise = np.random.default_rng(rng.randrange(2**32)).normal(0, rng.uniform(4, 12), pixels.shape)
+    return Image.fromarray(np.clip(pixels + noise, 0, 255).astype(np.uint8))
+
+
+#: the edits calibration draws from, by name
+EDITS: dict[str, Edit] = {
+    "recompress": lambda im, r: _jpeg(im, r.randrange(15, 90)),
+    "resize": lambda im, r: _resized(im, r.uniform(0.2, 0.8)),
+    "crop": lambda im, r: _cropped(im, r, 0.45),
+    "caption": _caption,
+    "border": _bordered,
+    "mirror": lambda im, r: ImageOps.mirror(im),
+    "quarter_turn": lambda im, r: im.transpose(r.choice([Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_270])),
+    "rotate": _rotated,
+    "recolour": _recoloured,
+    "grayscale": lambda im, r: ImageOps.grayscale(im),
+    "noise": _noisy,
+    "in_page": _in_page,
+    "crop_recolour_resize": lambda im, r: _resized(_recoloured(_cropped(im, r, 0.3), r), r.uniform(0.4, 0.9)),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """What calibration measured: the thresholds and the figures behind them."""
+
+    thresholds: Thresholds
+    precision: float
+    references: int
+    positives: int
+    negatives: int
+    predictions: int
+    recall_at_threshold: float
+    reached: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings file's content."""
+        return {
+            "format": _SETTINGS_FORMAT,
+            "thresholds": {
+                "near_duplicate": self.thresholds.near_duplicate,  # unrounded: rounding up would drop the cut
+                "similar": self.thresholds.similar,
+            },
+            "measured": {
+                "precision_asked": self.precision,
+                "precision_reached": self.reached,
+                "recall_at_near_duplicate": round(self.recall_at_threshold, 4),
+                "references": self.references,
+                "positive_copies": self.positives,
+                "negative_copies": self.negatives,
+                "predictions": self.predictions,
+            },
+        }
+
+
+def _in_reference_half(path: Path) -> bool:
+    return hashlib.sha256(path.name.encode()).digest()[0] < 128
+
+
+def _write_copies(images: Sequence[Path], out: Path, per_image: int, seed: int, limits: DecodeLimits) -> dict[str, str]:
+    """Edited copies of each image into ``out``: {copy name: source image path}."""
+    made: dict[str, str] = {}
+    for n, path in enumerate(images):
+        try:
+            decoded = decode_image(read_source(path, max_bytes=limits.max_bytes).data, limits=limits, min_side=512)
+        except InputError:
+            continue
+        im = Image.fromarray(decoded.pixels)
+        rng = random.Random(f"{seed}:{path.name}")
+        for k, name in enumerate(rng.sample(sorted(EDITS), min(per_image, len(EDITS)))):
+            copy = EDITS[name](im, rng).convert("RGB")
+            target = out / f"{n:06d}_{k}_{name}.{'png' if rng.random() < 0.3 else 'jpg'}"
+            copy.save(target, quality=90) if target.suffix == ".jpg" else copy.save(target)
+            made[target.name] = str(path.resolve())
+    return made
+
+
+def calibrate_folder(
+    images: Sequence[Path],
+    *,
+    precision: float = 0.99,
+    edits_per_image: int = 4,
+    jobs: int = 0,
+    seed: int = 0,
+    limits: DecodeLimits | None = None,
+) -> Calibration:
+    """Measure thresholds on edited copies of ``images`` (see the module docstring).
+
+    Raises ``ConfigError`` for a precision outside (0, 1) or fewer than 8 readable images.
+    """
+    if not 0.0 < precision < 1.0:
+        raise ConfigError(f"precision must be between 0 and 1, got {precision}")
+    limits = limits or DecodeLimits()
+    jobs = jobs or default_jobs()
+    refs = [p for p in images if _in_reference_half(p)]
+    if len(refs) < 4 or len(images) - len(refs) < 4:
+        raise ConfigError(f"calibration needs at least 8 different images, got {len(images)}")
+    with tempfile.TemporaryDirectory(prefix="lookalike-calibrate-") as tmp:
+        root = Path(tmp)
+        (root / "copies").mkdir()
+        source_of = _write_copies(images, root / "copies", edits_per_image, seed, limits)
+        db = root / "calibrate.sqlite"
+        indexed: set[str] = set()
+        with Index(db, limits=limits) as index:
+            batch = []
+            for r in analyse_files(refs, jobs=jobs, limits=limits, local=True):
+                if r.analysis is not None:
+                    batch.append((r.analysis, str(r.path.resolve())))
+                    indexed.add(str(r.path.resolve()))
+            for start in range(0, len(batch), 64):
+                index.add_analyses(batch[start : start + 64], scope="calibrate")
+        truth = {name: (src if src in indexed else None) for name, src in source_of.items()}
+        already: set[tuple[str, str]] = set()  # (original, reference) duplicates before any edit
+        for c in check_files(db, images, scope="calibrate", jobs=jobs, limits=limits):
+            if c.result is not None:
+                original = str(Path(c.source).resolve())
+                already.update((original, m.file.source) for m in c.result.matches if m.verdict.is_duplicate)
+        copies = sorted(root / "copies" / name for name in truth)
+        predictions = [
+            Prediction(Path(c.source).name, m.file.source, m.score, m.verdict.is_duplicate)
+            for c in check_files(db, copies, scope="calibrate", jobs=jobs, limits=limits)
+            if c.result is not None
+            for m in c.result.matches
+            if (source_of[Path(c.source).name], m.file.source) not in already
+            or m.file.source == truth[Path(c.source).name]
+        ]
+    positives = sum(1 for v in truth.values() if v is not None)
+    near, recall, reached = precision_cut(predictions, truth, positives, precision)
+    similar, _, _ = precision_cut(predictions, truth, positives, min(REVIEW_PRECISION, precision))
+    return Calibration(
+        thresholds=Thresholds(near_duplicate=near, similar=min(similar, near)),
+        precision=precision,
+        references=len(indexed),
+        positives=positives,
+        negatives=len(truth) - positives,
+        predictions=len(predictions),
+        recall_at_threshold=recall,
+        reached=reached,
+    )
+
+
+def write_settings(calibration: Calibration, path: str | Path) -> None:
+    """Write the settings file."""
+    Path(path).write_text(json.dumps(calibration.to_dict(), indent=2) + "\n")
+
+
+def load_settings(path: str | Path) -> Thresholds:
+    """The thresholds of a settings file written by ``write_settings``. Raises ``ConfigError``."""
+    try:
+        data = json.loads(Path(path).read_text())
+        if data.get("format") != _SETTINGS_FORMAT:
+            raise ConfigError(f"{path}: not a lookalike settings file (format {data.get('format')!r})")
+        t = data["thresholds"]
+        return Thresholds(near_duplicate=float(t["near_duplicate"]), similar=float(t["similar"]))
+    except ConfigError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"{path}: cannot read settings ({type(exc).__name__}: {exc})") from exc
