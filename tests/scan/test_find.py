@@ -217,3 +217,15 @@ def test_local_links_attach_files_but_never_merge_groups() -> None:
     ])  # fmt: skip
     groups = link_groups([1, 2, 3, 10, 11, 20, 21, 30, 31, 32], links)
     assert groups == [[1, 2, 3, 20], [10, 11], [31, 32]]
+
+
+def test_groups_joined_by_several_files_merge() -> None:
+    def pair(a: int, b: int, bits: int) -> tuple[tuple[int, int], StoredPair]:
+        return (a, b), StoredPair(a, b, 0.9, "near_duplicate", "evidence", bits)
+
+    # 1, 2: a picture and its resized copy; 5, 6: two crops of it, alike by hashes, far from 1 and 2
+    links = dict([pair(1, 2, 2), pair(5, 6, 4), pair(1, 5, 30), pair(2, 6, 28)])
+    assert link_groups([1, 2, 5, 6], links) == [[1, 2, 5, 6]]
+    # one crop matched twice is not enough
+    links = dict([pair(1, 2, 2), pair(5, 6, 4), pair(1, 5, 30), pair(2, 5, 28)])
+    assert link_groups([1, 2, 5, 6], links) == [[1, 2], [5, 6]]
