@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from lookalike.service.errors import install_error_handlers
 from lookalike.service.guards import RequestGuard
-from lookalike.service.routes import check, health, images, review
+from lookalike.service.routes import check, health, images, pages, review
 from lookalike.service.settings import ServiceSettings
 from lookalike.service.state import ServiceState
 
@@ -49,7 +49,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     )
     app.state.service = state
     install_error_handlers(app)
-    for module in (images, check, review, health):
+    for module in (images, check, review, health, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes, media_types=MEDIA_TYPES)

@@ -16,6 +16,8 @@ __all__ = [
     "DecisionIn",
     "FileOut",
     "FromUrlIn",
+    "HashBatchIn",
+    "HashBatchOut",
     "HashCheckIn",
     "HashCheckOut",
     "HealthOut",
@@ -137,6 +139,24 @@ class HashCheckOut(CheckOut):
     """``upload_needed`` is false when the server holds these exact bytes already."""
 
     upload_needed: bool
+
+
+#: the most files one ``POST /v1/check/hash`` may ask about
+MAX_HASH_BATCH = 500
+
+
+class HashBatchIn(BaseModel):
+    """Many files' hashes in one request (``{"items": [...]}``): a browser pre-checking a whole selection."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[HashCheckIn] = Field(min_length=1, max_length=MAX_HASH_BATCH)
+
+
+class HashBatchOut(BaseModel):
+    """One answer per item, in the order asked."""
+
+    results: list[HashCheckOut]
 
 
 class FromUrlIn(BaseModel):

@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, UploadFile
 from lookalike.fingerprints import analyse
 from lookalike.service.auth import State, Tenant
 from lookalike.service.lookup import check_hashes
-from lookalike.service.schemas import CheckOut, HashCheckIn, HashCheckOut
+from lookalike.service.schemas import CheckOut, HashBatchIn, HashBatchOut, HashCheckIn, HashCheckOut
 
 router = APIRouter(prefix="/v1/check", tags=["check"])
 
@@ -26,6 +26,9 @@ def check(tenant: Tenant, state: State, file: Annotated[UploadFile, File(descrip
 
 
 @router.post("/hash")
-def check_hash(tenant: Tenant, state: State, body: HashCheckIn) -> HashCheckOut:
-    """A pre-upload check from hashes: exact by ``sha256``, near by ``phash`` (hashes only)."""
+def check_hash(tenant: Tenant, state: State, body: HashCheckIn | HashBatchIn) -> HashCheckOut | HashBatchOut:
+    """A pre-upload check from hashes: exact by ``sha256``, near by ``phash`` (hashes only). A batch
+    (``{"items": [{"sha256", "phash"}, ...]}``) gets ``{"results": [...]}``, one answer per item."""
+    if isinstance(body, HashBatchIn):
+        return HashBatchOut(results=[check_hashes(state, tenant, item) for item in body.items])
     return check_hashes(state, tenant, body)
