@@ -79,7 +79,7 @@ def main() -> None:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
                 page = browser.new_page()
-                page.goto(url + "/static/README.txt")
+                page.goto(url + "/")
                 page.evaluate(
                     "() => { const i = document.createElement('input'); i.type = 'file'; i.multiple = true;"
                     " i.id = 'bench-files'; document.body.append(i); }"
