@@ -141,8 +141,13 @@ function toUpload() {
 function refresh() {
   const count = (s) => rows.filter((r) => r.state === s).length;
   const pending = toUpload().length;
+  const forReview = toUpload().filter((r) => r.state === STATUS.LIKELY_DUPLICATE).length;
   uploadButton.disabled = uploading || checking > 0 || pending === 0;
-  uploadButton.textContent = pending ? `Upload ${pending} new file${pending === 1 ? "" : "s"}` : "Upload new files";
+  uploadButton.textContent = !pending
+    ? "Upload new files"
+    : forReview
+      ? `Upload ${pending} file${pending === 1 ? "" : "s"} (${forReview} for review)`
+      : `Upload ${pending} new file${pending === 1 ? "" : "s"}`;
   clearButton.disabled = uploading || checking > 0 || rows.length === 0;
   if (!rows.length) {
     summary.textContent = precheck ? "No files chosen yet." : "";
