@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from lookalike.index import CheckMatch, CheckResult, ImageRecord, ReviewPair, StoredFile
 
@@ -18,6 +18,7 @@ __all__ = [
     "FromUrlIn",
     "HashBatchIn",
     "HashBatchOut",
+    "HashCheckBody",
     "HashCheckIn",
     "HashCheckOut",
     "HealthOut",
@@ -151,6 +152,17 @@ class HashBatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     items: list[HashCheckIn] = Field(min_length=1, max_length=MAX_HASH_BATCH)
+
+
+def _hash_body_kind(value: Any) -> str:
+    return "batch" if isinstance(value, dict) and "items" in value else "single"
+
+
+#: the body of ``POST /v1/check/hash``: one file's hashes, or a batch; a bad body is reported against
+#: the form it was meant as (not against both)
+HashCheckBody = Annotated[
+    Annotated[HashCheckIn, Tag("single")] | Annotated[HashBatchIn, Tag("batch")], Discriminator(_hash_body_kind)
+]
 
 
 class HashBatchOut(BaseModel):

@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, UploadFile
 from lookalike.fingerprints import analyse
 from lookalike.service.auth import State, Tenant
 from lookalike.service.lookup import check_hashes
-from lookalike.service.schemas import CheckOut, HashBatchIn, HashBatchOut, HashCheckIn, HashCheckOut
+from lookalike.service.schemas import CheckOut, HashBatchIn, HashBatchOut, HashCheckBody, HashCheckOut
 
 router = APIRouter(prefix="/v1/check", tags=["check"])
 
@@ -26,7 +26,7 @@ def check(tenant: Tenant, state: State, file: Annotated[UploadFile, File(descrip
 
 
 @router.post("/hash")
-def check_hash(tenant: Tenant, state: State, body: HashCheckIn | HashBatchIn) -> HashCheckOut | HashBatchOut:
+def check_hash(tenant: Tenant, state: State, body: HashCheckBody) -> HashCheckOut | HashBatchOut:
     """A pre-upload check from hashes: exact by ``sha256``, near by ``phash`` (hashes only). A batch
     (``{"items": [{"sha256", "phash"}, ...]}``) gets ``{"results": [...]}``, one answer per item."""
     if isinstance(body, HashBatchIn):
