@@ -132,7 +132,7 @@ def state(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> st
     """Where the index keeps the stored descriptors: the small unsorted delta a collection this size
     has, or the LSH-sorted part a large collection has (made to merge after every file)."""
     if request.param == "merged":
-        monkeypatch.setattr(descriptors, "_MERGE_AT", 64)
+        monkeypatch.setattr(descriptors, "_DELTA_CODES", 64)
     return str(request.param)
 
 

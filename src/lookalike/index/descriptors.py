@@ -17,10 +17,12 @@ the code. Two descriptors of the same spot (about 15–40 bits apart) share a
 slice in at least one table with high probability, strangers (about 100 bits
 apart) rarely do, and every candidate is measured on all 256 bits. The tables
 are sorted arrays (a permutation and bucket offsets per table), so memory is
-the codes (32 bytes), the owner (4) and 4 bytes per table for each descriptor.
+the codes (32 bytes), the owner (4) and 4 to 4.5 bytes per table for each
+descriptor: 60-63 bytes with ``TABLES`` = 6, about 4 KB per stored file.
 
-Additions go to a small unsorted delta that is scanned in full and merged
-into the sorted part when it grows; removals mark the owner dead.
+Additions go to a small unsorted delta that is scanned in full, then into
+sorted parts merged as they grow; removals mark the owner dead, and merges
+drop dead owners' codes.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ MATCH_BITS = 40
 #: LSH tables, each keyed by one 16-bit slice of the descriptor
 TABLES = 6
 _KEY_BITS = 16
-_MERGE_AT = 65_536  # delta descriptors that trigger a merge into the sorted part
+_DELTA_CODES = 4096  # unsorted descriptors (scanned in full by every query) before they are sorted
 
 U8 = npt.NDArray[np.uint8]
 U64 = npt.NDArray[np.uint64]
@@ -58,48 +60,78 @@ def _dist(a: U64, i: int, q: U64, j: int) -> np.int64:
 
 
 @jit
-def _keys(words: U64, table: int) -> I64:
-    """The 16-bit slice ``table`` of every code (slices taken from the low end of each word)."""
+def _keys(words: U64, table: int, mask: np.uint64) -> I64:
+    """The key of every code in ``table``: the low bits (``mask``) of the code's 16-bit slice ``table``."""
     word, shift = table // 4, np.uint64(16 * (table % 4))
     out = np.empty(words.shape[0], np.int64)
     for i in range(words.shape[0]):
-        out[i] = np.int64((words[i, word] >> shift) & np.uint64(0xFFFF))
+        out[i] = np.int64((words[i, word] >> shift) & mask)
     return out
 
 
 @jit
-def _nearest(
-    codes: U64, owners: I32, perms: I32, offs: I64, delta: U64, delta_owners: I32, alive: npt.NDArray[np.bool_],
-    q: U64, tables: int,
-) -> tuple[I32, I64]:  # fmt: skip
-    """For each query code: the owner of its nearest live stored code among the LSH candidates
-    (and the whole delta), and the distance; owner -1 when none was found."""
-    m = q.shape[0]
-    best_owner = np.full(m, -1, np.int32)
-    best_dist = np.full(m, 257, np.int64)
-    for j in range(m):
-        bd, bo = np.int64(257), np.int32(-1)
+def _nearest_in_part(
+    codes: U64, owners: I32, perms: I32, offs: I32, mask: np.uint64, alive: npt.NDArray[np.bool_], q: U64,
+    tables: int, best_owner: I32, best_dist: I64,
+) -> None:  # fmt: skip
+    """Lower ``best_dist``/``best_owner`` of each query code with its nearest live code among the
+    part's LSH candidates."""
+    for j in range(q.shape[0]):
+        bd, bo = best_dist[j], best_owner[j]
         for t in range(tables):
             word, shift = t // 4, np.uint64(16 * (t % 4))
-            key = np.int64((q[j, word] >> shift) & np.uint64(0xFFFF))
-            lo, hi = offs[t, key], offs[t, key + 1]
-            for k in range(lo, hi):
+            key = np.int64((q[j, word] >> shift) & mask)
+            for k in range(offs[t, key], offs[t, key + 1]):
                 row = perms[t, k]
                 o = owners[row]
-                if not alive[o]:
-                    continue
+                if alive[o]:
+                    d = _dist(codes, row, q, j)
+                    if d < bd:
+                        bd, bo = d, o
+        best_owner[j], best_dist[j] = bo, bd
+
+
+@jit
+def _nearest_in_delta(
+    codes: U64, owners: I32, alive: npt.NDArray[np.bool_], q: U64, best_owner: I32, best_dist: I64
+) -> None:
+    """The same over every code of the (small, unsorted) delta."""
+    for j in range(q.shape[0]):
+        bd, bo = best_dist[j], best_owner[j]
+        for row in range(codes.shape[0]):
+            o = owners[row]
+            if alive[o]:
                 d = _dist(codes, row, q, j)
                 if d < bd:
                     bd, bo = d, o
-        for row in range(delta.shape[0]):
-            o = delta_owners[row]
-            if not alive[o]:
-                continue
-            d = _dist(delta, row, q, j)
-            if d < bd:
-                bd, bo = d, o
         best_owner[j], best_dist[j] = bo, bd
-    return best_owner, best_dist
+
+
+class _Part:
+    """Sorted codes: for each table, the rows ordered by their key, and each key's first row.
+
+    Keys are the slices' low ``bits`` bits, fewer for small parts (about 8 codes a bucket), up to
+    all 16: the bucket offsets then cost at most half a byte per code and table."""
+
+    __slots__ = ("codes", "mask", "offs", "owners", "perms")
+
+    def __init__(self, codes: U64, owners: I32, tables: int) -> None:
+        self.codes, self.owners = codes, owners
+        bits = min(_KEY_BITS, max(4, int(len(codes)).bit_length() - 3))
+        self.mask = np.uint64((1 << bits) - 1)
+        self.perms = np.empty((tables, len(codes)), np.int32)
+        self.offs = np.empty((tables, (1 << bits) + 1), np.int32)
+        for t in range(tables):
+            keys = _keys(codes, t, self.mask)
+            self.perms[t] = np.argsort(keys, kind="stable")
+            self.offs[t, 0] = 0
+            np.cumsum(np.bincount(keys, minlength=1 << bits), out=self.offs[t, 1:])
+
+    def __len__(self) -> int:
+        return len(self.owners)
+
+    def nbytes(self) -> int:
+        return int(self.codes.nbytes + self.owners.nbytes + self.perms.nbytes + self.offs.nbytes)
 
 
 def _check(descriptors: object) -> None:
@@ -125,34 +157,32 @@ class DescriptorIndex:
 
     ``add(owner, descriptors)`` files a (k, 32) uint8 array of ORB descriptors under ``owner``;
     ``remove(owners)`` forgets them; ``vote(descriptors)`` ranks owners by matching descriptors.
+
+    Sorted parts are kept in decreasing size, each at least twice the next (like the levels of a
+    log-structured merge tree): a new part is made from the delta once it holds ``_DELTA_CODES``,
+    and merged with its neighbours while it is not smaller than half of them, so that adding n
+    codes costs O(n log n) and a query looks at O(log n) parts.
     """
 
     def __init__(self, *, tables: int = TABLES) -> None:
         if not 1 <= tables <= 16:
             raise ConfigError(f"tables must be in 1..16, got {tables}")
         self._tables = tables
-        self._codes = np.empty((0, 4), np.uint64)
-        self._owners = np.empty(0, np.int32)
-        self._perms = np.empty((tables, 0), np.int32)
-        self._offs = np.zeros((tables, (1 << _KEY_BITS) + 1), np.int64)
+        self._parts: list[_Part] = []
         self._delta: list[U64] = []
         self._delta_owners: list[I32] = []
         self._delta_n = 0
         self._alive = np.zeros(1024, np.bool_)  # owners with codes to find
         self._known = np.zeros(1024, np.bool_)  # owners ever added
-        self._count = 0
 
     def __len__(self) -> int:
         """Descriptors held (including those of removed owners not yet compacted away)."""
-        return len(self._owners) + self._delta_n
+        return sum(len(p) for p in self._parts) + self._delta_n
 
     def nbytes(self) -> int:
         """Bytes held in arrays."""
         delta = sum(a.nbytes for a in self._delta) + sum(a.nbytes for a in self._delta_owners)
-        return int(
-            self._codes.nbytes + self._owners.nbytes + self._perms.nbytes + self._offs.nbytes
-            + self._alive.nbytes + self._known.nbytes + delta
-        )  # fmt: skip
+        return int(sum(p.nbytes() for p in self._parts) + self._alive.nbytes + self._known.nbytes + delta)
 
     def _grow_alive(self, top: int) -> None:
         if top >= len(self._alive):
@@ -167,15 +197,15 @@ class DescriptorIndex:
         _check(descriptors)
         self._grow_alive(owner)
         if self._known[owner] and not self._alive[owner]:
-            self._merge()  # drops the codes it had before it was removed
+            self._compact()  # drops the codes it had before it was removed
         self._alive[owner] = self._known[owner] = True
         if not len(descriptors):
             return
         self._delta.append(_as_words(descriptors))
         self._delta_owners.append(np.full(len(descriptors), owner, np.int32))
         self._delta_n += len(descriptors)
-        if self._delta_n >= _MERGE_AT:
-            self._merge()
+        if self._delta_n >= _DELTA_CODES:
+            self._flush()
 
     def remove(self, owners: npt.ArrayLike) -> None:
         """Forget every descriptor of these owners."""
@@ -183,37 +213,48 @@ class DescriptorIndex:
         gone = gone[(gone >= 0) & (gone < len(self._alive))]
         self._alive[gone] = False
 
-    def _merge(self) -> None:
-        """Move the delta into the sorted part, dropping removed owners' codes."""
-        codes = np.concatenate([self._codes, *self._delta])
-        owners = np.concatenate([self._owners, *self._delta_owners])
-        keep = self._alive[owners]
-        codes, owners = np.ascontiguousarray(codes[keep]), owners[keep]
-        perms = np.empty((self._tables, len(codes)), np.int32)
-        offs = np.empty((self._tables, (1 << _KEY_BITS) + 1), np.int64)
-        for t in range(self._tables):
-            keys = _keys(codes, t)
-            perm = np.argsort(keys, kind="stable").astype(np.int32)
-            perms[t] = perm
-            offs[t, 0] = 0
-            offs[t, 1:] = np.cumsum(np.bincount(keys, minlength=1 << _KEY_BITS))
-        self._codes, self._owners, self._perms, self._offs = codes, owners, perms, offs
+    def _live(self, codes: list[U64], owners: list[I32]) -> tuple[U64, I32]:
+        all_owners = np.concatenate(owners) if owners else np.empty(0, np.int32)
+        all_codes = np.concatenate(codes) if codes else np.empty((0, 4), np.uint64)
+        keep = self._alive[all_owners]
+        return np.ascontiguousarray(all_codes[keep]), all_owners[keep]
+
+    def _flush(self) -> None:
+        """Sort the delta into a part, then merge parts while the newest is not much smaller."""
+        if not self._delta_n:
+            return
+        codes, owners = self._live(self._delta, self._delta_owners)
         self._delta, self._delta_owners, self._delta_n = [], [], 0
+        self._parts.append(_Part(codes, owners, self._tables))
+        while len(self._parts) >= 2 and 2 * len(self._parts[-1]) >= len(self._parts[-2]):
+            b, a = self._parts.pop(), self._parts.pop()
+            codes, owners = self._live([a.codes, b.codes], [a.owners, b.owners])
+            self._parts.append(_Part(codes, owners, self._tables))
+
+    def _compact(self) -> None:
+        """Everything into one part, without removed owners' codes."""
+        codes, owners = self._live(
+            [p.codes for p in self._parts] + self._delta, [p.owners for p in self._parts] + self._delta_owners
+        )
+        self._delta, self._delta_owners, self._delta_n = [], [], 0
+        self._parts = [_Part(codes, owners, self._tables)] if len(codes) else []
 
     def nearest(self, descriptors: U8) -> tuple[I32, I64]:
         """For each query descriptor, the owner of its nearest stored descriptor found (-1: none)
         and the distance in bits. Raises ConfigError unless ``descriptors`` is uint8 (k, 32)."""
         _check(descriptors)
-        if self._delta_n > _MERGE_AT // 8 and self._delta_n > len(self._owners) // 8:
-            self._merge()  # a long delta scan would cost more than sorting it in
         q = _as_words(descriptors)
-        delta = np.concatenate(self._delta) if self._delta else np.empty((0, 4), np.uint64)
-        delta_owners = np.concatenate(self._delta_owners) if self._delta_owners else np.empty(0, np.int32)
-        if len(self._delta) > 1:
-            self._delta, self._delta_owners = [delta], [delta_owners]
-        return _nearest(
-            self._codes, self._owners, self._perms, self._offs, delta, delta_owners, self._alive, q, self._tables
-        )
+        best_owner = np.full(len(q), -1, np.int32)
+        best_dist = np.full(len(q), 257, np.int64)
+        for p in self._parts:
+            _nearest_in_part(
+                p.codes, p.owners, p.perms, p.offs, p.mask, self._alive, q, self._tables, best_owner, best_dist
+            )
+        if self._delta_n:
+            if len(self._delta) > 1:
+                self._delta, self._delta_owners = [np.concatenate(self._delta)], [np.concatenate(self._delta_owners)]
+            _nearest_in_delta(self._delta[0], self._delta_owners[0], self._alive, q, best_owner, best_dist)
+        return best_owner, best_dist
 
     def vote(self, descriptors: U8, *, max_bits: int = MATCH_BITS, top: int = 5) -> list[tuple[int, int]]:
         """The ``top`` owners with most query descriptors whose nearest stored descriptor is theirs
