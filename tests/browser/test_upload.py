@@ -3,6 +3,7 @@ already has are never sent, re-encoded copies are flagged, and only the new ones
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -122,4 +123,40 @@ def test_hashing_a_40_mb_file_keeps_the_page_responsive(page: Page, server: Serv
     page.evaluate("() => setTimeout(() => { const end = performance.now() + 250; while (performance.now() < end); })")
     page.wait_for_timeout(800)  # the stall runs as a task of its own; the observer reports after it
     assert any(d >= 200 for d in page.evaluate("window.longTaskDurations"))
+    assert page.problems == []  # type: ignore[attr-defined]
+
+
+DROP = """async ([files]) => {
+  const transfer = new DataTransfer();
+  for (const [name, b64] of files) {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    transfer.items.add(new File([bytes], name, { type: "image/jpeg" }));
+  }
+  const zone = document.getElementById("drop-zone");
+  zone.dispatchEvent(new DragEvent("dragover", { dataTransfer: transfer, bubbles: true, cancelable: true }));
+  zone.dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true }));
+}"""
+
+
+def test_keyboard_order_and_drag_and_drop(page: Page, server: Served) -> None:
+    page.goto(server.url + "/")
+    key_input = page.get_by_label("API key", exact=True)
+    expect(key_input).to_be_focused()  # the page starts where the person must begin
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Use key")).to_be_focused()
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")
+    expect(page.get_by_role("link", name="Gallery")).to_be_focused()  # header links come first
+    page.get_by_label("API key", exact=True).fill("lk_not-a-key")
+    page.keyboard.press("Enter")
+    expect(page.locator("#key-status")).to_have_text("That key is not valid.")
+    page.problems.clear()  # type: ignore[attr-defined]  # the 401 is logged by the browser
+
+    enter_key(page, bearer(server.key("dora")))
+    expect(page.get_by_label("Pictures to check")).to_be_focused()  # straight on to choosing pictures
+    files = [[f"dropped-{s}.jpg", base64.b64encode(jpeg(s)).decode()] for s in (40, 41)]
+    page.evaluate(DROP, [files])
+    expect(page.locator("#summary")).to_have_text("2 files: 2 new", timeout=60_000)
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Upload 2 new files")).to_be_focused()
     assert page.problems == []  # type: ignore[attr-defined]
