@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -28,13 +29,21 @@ class _Quiet(SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def in_browser(test: Callable[[Browser], None]) -> None:
+    """Run ``test`` with a fresh headless chromium, in a thread of its own: Playwright's sync API
+    refuses to start where another instance (the browser tests' session fixture) is running."""
     assert Path(CHROMIUM).is_file(), "chromium missing: `make test` installs it (apt-get install chromium)"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
+
+    def run() -> None:
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+            try:
+                test(b)
+            finally:
+                b.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(run).result()
 
 
 @pytest.fixture()
@@ -54,12 +63,14 @@ def result(pristine_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Fin
     return find_duplicates([pristine_tree], db=tmp_path_factory.mktemp("h") / "h.db", options=FindOptions(jobs=1))
 
 
-def test_report_opens_cleanly_and_shows_every_group(
-    browser: Browser, served: str, tmp_path: Path, result: FindResult
-) -> None:
+def test_report_opens_cleanly_and_shows_every_group(served: str, tmp_path: Path, result: FindResult) -> None:
     write_html(result, tmp_path / "report.html", db="/data/find.db", jobs=1)
     text = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "http://" not in text and "https://" not in text  # self-contained: nothing to fetch
+    in_browser(lambda browser: _check_report(browser, served, result))
+
+
+def _check_report(browser: Browser, served: str, result: FindResult) -> None:
     page = browser.new_page()
     problems: list[str] = []
     page.on("console", lambda msg: problems.append(msg.text) if msg.type in ("error", "warning") else None)
@@ -98,11 +109,15 @@ def test_report_opens_cleanly_and_shows_every_group(
     page.close()
 
 
-def test_report_of_nothing_found_still_opens(browser: Browser, served: str, tmp_path: Path) -> None:
+def test_report_of_nothing_found_still_opens(served: str, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     result = find_duplicates([empty], db=tmp_path / "e.db", options=FindOptions(jobs=1))
     write_html(result, tmp_path / "none.html", jobs=1)
+    in_browser(lambda browser: _check_empty(browser, served))
+
+
+def _check_empty(browser: Browser, served: str) -> None:
     page = browser.new_page()
     problems: list[str] = []
     page.on("pageerror", lambda exc: problems.append(str(exc)))
