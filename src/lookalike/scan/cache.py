@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lookalike.errors import StoreError
+from lookalike.errors import ConfigError, StoreError
+from lookalike.index.store import is_database_url
 
 __all__ = ["CachedPath", "FindCache", "RowFacts", "StoredPair"]
 
@@ -115,6 +116,8 @@ class FindCache:
     """The ``find`` tables of one database file (see the module docstring)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
+        if is_database_url(path):
+            raise ConfigError(f"{path}: find keeps its cache in an SQLite file; give a file path, not a URL")
         self.path = Path(path)
         try:
             self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
