@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -79,8 +80,14 @@ def bearer(headers: dict[str, str]) -> str:
 
 
 def screenshot(page: Page, name: str) -> None:
-    """Save a small PNG of the page for the README."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    """Take a small PNG of the page for the README. It replaces the committed one only when that is
+    missing or ``LOOKALIKE_UPDATE_SCREENSHOTS=1`` is set (ids and keys differ from run to run, so an
+    ordinary test run would otherwise leave the working tree changed)."""
     shot = Image.open(io.BytesIO(page.screenshot(full_page=False)))
     # a 96-colour palette keeps a committed screenshot small (tens of KB) and readable
-    shot.convert("RGB").quantize(96, method=Image.Quantize.MEDIANCUT).save(SCREENSHOTS / name, optimize=True)
+    small = shot.convert("RGB").quantize(96, method=Image.Quantize.MEDIANCUT)
+    target = SCREENSHOTS / name
+    if target.exists() and os.environ.get("LOOKALIKE_UPDATE_SCREENSHOTS") != "1":
+        return
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    small.save(target, optimize=True)
