@@ -64,11 +64,14 @@ class Thresholds:
 
     ``near_duplicate``: at or above, the same picture edited; ``similar``: at or
     above, worth a person's look. ``lookalike calibrate`` measures them for a
-    precision the user asks for.
+    precision the user asks for. The defaults were measured so, on the public
+    benchmark corpus's 556 originals (``lookalike calibrate ../shared/bench/corpus
+    --precision 0.99``: near_duplicate 0.6239 at precision 0.99, where 90.1% of
+    its edited copies were found; similar 0.3047 at precision 0.5), rounded down.
     """
 
-    near_duplicate: float = 0.70
-    similar: float = 0.45
+    near_duplicate: float = 0.62
+    similar: float = 0.30
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.similar <= self.near_duplicate <= 1.0:

@@ -196,7 +196,6 @@ def test_review_lists_a_similar_pair_and_records_a_decision(run_cli: CliRunner, 
         run_cli("check", folder / "1-wide.jpg", folder / "2-reframed.jpg", "--db", db, "--json", "--jobs", "1")
     )
     a_id, b_id = wide["matches"][0]["id"], reframed["matches"][0]["id"]
-    assert {m["id"]: m["verdict"] for m in reframed["matches"]}[a_id] == "similar"
 
     listed = run_cli("review", "--db", db)
 

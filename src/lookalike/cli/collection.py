@@ -19,14 +19,17 @@ if TYPE_CHECKING:
     from lookalike.config import Thresholds
     from lookalike.index import CheckResult, Index
 
-DbOption = Annotated[Path, typer.Option("--db", help="The index database (an SQLite file; created if missing).")]
+DbOption = Annotated[
+    str,
+    typer.Option("--db", help="The index database: an SQLite file (created if missing) or a postgresql:// URL."),
+]
 ScopeOption = Annotated[str, typer.Option("--scope", help="The collection (user, album…) to work in.")]
 JobsOption = Annotated[int, typer.Option("--jobs", "-j", min=0, help="Processes for fingerprinting; 0 = all cores.")]
 
 _BATCH = 64
 
 
-def _open(db: Path, *, create: bool = True, thresholds: Thresholds | None = None) -> Index:
+def _open(db: str, *, create: bool = True, thresholds: Thresholds | None = None) -> Index:
     from lookalike.index import Index  # loads the Hamming kernels: only for commands that search
 
     return Index(db, create=create, thresholds=thresholds)

@@ -22,7 +22,7 @@ A check runs a cascade, cheapest first:
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypedDict
@@ -223,7 +223,7 @@ class Index:
     ) -> list[AddResult]:
         """Store analysed images (with their sources, and local features for verifying crops and
         overlays later) in one transaction."""
-        prepared = [(Query.of(a), src, (a.local or local_features(a.image.pixels)).to_bytes()) for a, src in items]
+        prepared = [(Query.of(a), src, a.local or local_features(a.image.pixels)) for a, src in items]
         return self._add(prepared, scope, image_id, rendition)
 
     def add_fingerprints(
@@ -241,22 +241,30 @@ class Index:
         return self._add([(Query(fp), src, None) for fp, src in items], scope, image_id, rendition)
 
     def _add(
-        self, items: Sequence[tuple[Query, str, bytes | None]], scope: str, image_id: str | None, rendition: str
+        self, items: Sequence[tuple[Query, str, LocalFeatures | None]], scope: str, image_id: str | None, rendition: str
     ) -> list[AddResult]:
         stored = self.store.add_files(
             NewFile(
-                fingerprint=q.fingerprint, scope=scope, source=src, image_id=image_id, rendition=rendition, local=local
+                fingerprint=q.fingerprint,
+                scope=scope,
+                source=src,
+                image_id=image_id,
+                rendition=rendition,
+                local=None if local is None else local.to_bytes(),
             )
             for q, src, local in items
         )
         self.refresh()
-        for (query, _, _), (file, new) in zip(items, stored):
+        for (query, _, local), (file, new) in zip(items, stored):
             if new:
-                self._record_review(query, file)
+                self._record_review(query, local, file)
         return [AddResult(image_id=f.image_id, file_pk=f.pk, added=new) for f, new in stored]
 
-    def _record_review(self, query: Query, file: StoredFile) -> None:
-        for m in self._matches(query, file.scope, exclude_image=file.image_pk):
+    def _record_review(self, query: Query, local: LocalFeatures | None, file: StoredFile) -> None:
+        matches = self._matches(query, file.scope, exclude_image=file.image_pk)
+        if local is not None:
+            matches = self._verify_locally(local, query, matches, file.scope, exclude_image=file.image_pk)
+        for m in matches:
             if m.verdict is Verdict.SIMILAR:
                 self.store.add_review(
                     file.scope, m.file.image_pk, file.image_pk, score=m.score, verdict=m.verdict.value,
@@ -288,12 +296,21 @@ class Index:
         query = Query.of(analysis)
         matches = self._matches(query, scope)
         matches = self._settle_same_pixels(query, matches)
-        matches = self._verify_locally(analysis, query, matches, scope)
+        matches = self._verify_locally(
+            lambda: analysis.local or local_features(analysis.image.pixels, max_features=QUERY_FEATURES),
+            query, matches, scope,
+        )  # fmt: skip
         matches = self._apply_decisions(matches)
         return CheckResult(fingerprint=query.fingerprint, matches=tuple(matches[:top]))
 
     def _verify_locally(
-        self, analysis: Analysis, query: Query, matches: list[CheckMatch], scope: str
+        self,
+        features_of: LocalFeatures | Callable[[], LocalFeatures],
+        query: Query,
+        matches: list[CheckMatch],
+        scope: str,
+        *,
+        exclude_image: int | None = None,
     ) -> list[CheckMatch]:
         """Stages 5 and 6 of the cascade: when no candidate is a sure duplicate by its hashes, the
         query's local descriptors vote for stored files (reaching crops and screenshots that the
@@ -302,7 +319,7 @@ class Index:
         scope_pk = self.store.scope_pk(scope)
         if scope_pk is None or (matches and matches[0].verdict.is_duplicate):
             return matches
-        features = analysis.local or local_features(analysis.image.pixels, max_features=QUERY_FEATURES)
+        features = features_of if isinstance(features_of, LocalFeatures) else features_of()
         voted = [
             pk for pk, votes in self._local.vote(features.descriptors[:_VOTING_FEATURES], top=2 * _VERIFY_VOTED_TOP)
             if votes >= _MIN_VOTES and pk < len(self._scope_of) and self._scope_of[pk] == scope_pk
@@ -310,9 +327,11 @@ class Index:
         by_file = {m.file.pk: m for m in matches}
         new = [pk for pk in voted if pk not in by_file]
         for f in self.store.files(new):
+            if f.image_pk == exclude_image:
+                continue
             by_hash = match_fingerprint(query, f.fingerprint, self.thresholds)
             by_file[f.pk] = CheckMatch(f.image_id, f, by_hash.score, by_hash.verdict, by_hash.explanation)
-        todo = list(dict.fromkeys([*(m.file.pk for m in matches[:_VERIFY_HASH_TOP]), *voted]))
+        todo = [pk for pk in dict.fromkeys([*(m.file.pk for m in matches[:_VERIFY_HASH_TOP]), *voted]) if pk in by_file]
         stored = self.store.local_features(todo)
         for pk in todo:
             data = stored.get(pk)
@@ -336,8 +355,14 @@ class Index:
         record = self.store.image(scope, image_id)
         self.refresh()
         best: dict[int, CheckMatch] = {}
+        stored = self.store.local_features([f.pk for f in record.files])
         for f in record.files:
-            for m in self._matches(Query(f.fingerprint), scope, exclude_image=record.pk):
+            query = Query(f.fingerprint)
+            matches = self._matches(query, scope, exclude_image=record.pk)
+            if f.pk in stored:
+                local = LocalFeatures.from_bytes(stored[f.pk])
+                matches = self._verify_locally(local, query, matches, scope, exclude_image=record.pk)
+            for m in matches:
                 if m.file.image_pk not in best or m.score > best[m.file.image_pk].score:
                     best[m.file.image_pk] = m
         return sorted(best.values(), key=lambda m: (-m.score, m.image_id))[:top]
