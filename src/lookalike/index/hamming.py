@@ -62,7 +62,7 @@ import os
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import llvmlite.ir  # type: ignore[import-untyped, unused-ignore]
 import numba
@@ -72,6 +72,8 @@ import numpy as np
 import numpy.typing as npt
 
 from lookalike.errors import ConfigError, StoreError
+from lookalike.fingerprints.kernels import jit as _jit
+from lookalike.fingerprints.kernels import popcount as _popcount
 
 __all__ = ["Code", "HammingIndex"]
 
@@ -95,35 +97,13 @@ _SCAN_FRACTION = 1 / 16  # verifying a candidate costs about as much as scanning
 # apart and would compile the kernels once more for them.
 _NONE = np.empty(0, np.int64)
 
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _jit(fn: _F) -> _F:
-    """Compile ``fn`` with numba (nopython, GIL released), cached on disk where one is writable."""
-    try:
-        return cast(_F, numba.njit(cache=True, nogil=True)(fn))
-    except RuntimeError:  # numba found no writable cache directory: compile in each process
-        return cast(_F, numba.njit(nogil=True)(fn))
-
-
 # Kernels. They take the codes as an (n, w) array of words and the query as its words, or, for
 # 64-bit codes, as a 1-d array and a uint64: numba compiles each form apart, and ``codes.ndim`` is
 # a constant it prunes branches on, so the one-word form verifies a candidate with one XOR and
 # one POPCNT (and a query needs no array made for it). Arithmetic stays in uint64 or int64 (numba
 # turns mixed signed/unsigned arithmetic into float64); indices are unsigned where it matters,
 # which spares numba's wraparound of negative indices.
-_M1, _M2 = np.uint64(0x5555_5555_5555_5555), np.uint64(0x3333_3333_3333_3333)
-_M4, _H01 = np.uint64(0x0F0F_0F0F_0F0F_0F0F), np.uint64(0x0101_0101_0101_0101)
 _CHUNK = 1024  # rows a scan measures before it looks for hits among them
-
-
-@_jit
-def _popcount(x: np.uint64) -> np.int64:
-    """Set bits of x: the SWAR idiom, which LLVM compiles to one POPCNT instruction."""
-    x = x - ((x >> np.uint64(1)) & _M1)
-    x = (x & _M2) + ((x >> np.uint64(2)) & _M2)
-    x = (x + (x >> np.uint64(4))) & _M4
-    return np.int64((x * _H01) >> np.uint64(56))
 
 
 @_jit

@@ -21,32 +21,18 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 from itertools import combinations
 
-import numba
 import numpy as np
 import numpy.typing as npt
 
 from lookalike.errors import ConfigError
 from lookalike.fingerprints import default_jobs
+from lookalike.fingerprints.kernels import jit as _jit
+from lookalike.fingerprints.kernels import popcount as _popcount
 
 __all__ = ["hamming_pairs", "pair_components"]
 
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
-
-
-def _jit(fn):  # type: ignore[no-untyped-def]
-    try:
-        return numba.njit(cache=True, nogil=True)(fn)
-    except RuntimeError:  # no writable cache directory: compile in each process
-        return numba.njit(nogil=True)(fn)
-
-
-@_jit
-def _popcount(x):  # type: ignore[no-untyped-def]
-    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
-    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
-    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
-    return np.int64((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
 
 
 @_jit
@@ -129,7 +115,7 @@ def _label(n, a, b):  # type: ignore[no-untyped-def]
 def pair_components(n: int, a: I64, b: I64) -> I64:
     """Connected components of ``n`` items linked by pairs (a[k], b[k]): each item's label is the
     smallest item of its component (union-find, 8 bytes an item)."""
-    labels: I64 = _label(n, np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64))
+    labels: I64 = _label(n, np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64))  # type: ignore[no-untyped-call]
     return labels
 
 
@@ -197,7 +183,7 @@ def _table_pairs(
     ranges = [(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
 
     def run(r: tuple[int, int]) -> tuple[I64, I64, I64]:
-        out: tuple[I64, I64, I64] = _join(
+        out: tuple[I64, I64, I64] = _join(  # type: ignore[no-untyped-call]  # an untyped numba kernel
             sorted_codes, ids, offs, masks, r[0], r[1], t, t_shifts, t_widths, t_radii, radius
         )
         return out
