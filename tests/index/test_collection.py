@@ -283,6 +283,9 @@ def test_an_image_in_one_scope_is_invisible_from_another(index: Index) -> None:
         index.remove(in_a.image_id, scope="bob")
     with pytest.raises(NotFound):
         index.similar(in_a.image_id, scope="bob")
+    phash = index.check(data, scope="alice").fingerprint.phash
+    assert [f.image_id for f in index.files_near(phash, scope="alice")] == [in_a.image_id]
+    assert index.files_near(phash, scope="bob") == []
 
     # the same bytes in bob's scope are bob's own image, removable without touching alice's
     in_b = index.add(data, scope="bob")

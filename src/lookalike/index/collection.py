@@ -367,6 +367,18 @@ class Index:
                     best[m.file.image_pk] = m
         return sorted(best.values(), key=lambda m: (-m.score, m.image_id))[:top]
 
+    def files_near(self, phash: int, *, scope: str = DEFAULT_SCOPE, radius: int = RETRIEVAL_RADIUS) -> list[StoredFile]:
+        """Stored files of ``scope`` whose pHash is within ``radius`` bits of ``phash``, nearest first:
+        a look-up from a hash alone (a client that hashed a file before uploading it)."""
+        self.refresh()
+        scope_pk = self.store.scope_pk(scope)
+        if scope_pk is None:
+            return []
+        pks, _ = self._phash.radius(phash, radius)
+        pks = pks[self._scope_of[pks] == scope_pk]
+        files = self.store.files([int(p) for p in pks])
+        return sorted(files, key=lambda f: ((f.fingerprint.phash ^ phash).bit_count(), f.pk))
+
     def _candidates(self, query: Query, scope_pk: int) -> list[int]:
         found = [self._phash.radius(code, RETRIEVAL_RADIUS)[0] for code in set(query.fingerprint.phash_variants)]
         # the nearest few beyond the radius too: hashes alone cannot vouch for them, but local
