@@ -136,6 +136,26 @@ def test_similar_images_and_the_review_list(api: Api) -> None:
     assert wrong.status_code == 422
 
 
+def test_a_check_from_hashes_honours_a_persons_decision(api: Api) -> None:
+    alice = api.key("alice")
+    data = jpeg(1)
+    api.upload(alice, data, id="beach")
+    api.upload(alice, edited(1, "q60"), id="beach-q60", on_duplicate="review")
+    hashes = {"sha256": hashlib.sha256(data).hexdigest(), "phash": f"{fingerprint_bytes(data).phash:016x}"}
+
+    def verdicts() -> dict[str, str]:
+        answer = body(api.client.post("/v1/check/hash", headers=alice, json=hashes))
+        return {m["id"]: m["verdict"] for m in answer["matches"]}
+
+    assert verdicts() == {"beach": "identical", "beach-q60": "near_duplicate"}
+    (pair,) = body(api.client.get("/v1/review", headers=alice))
+    api.client.post(f"/v1/review/{pair['pair_id']}", headers=alice, json={"decision": "not_duplicate"})
+    assert verdicts() == {"beach": "identical", "beach-q60": "different"}
+    # as a check of the picture itself says
+    picture = body(api.check(alice, data))
+    assert {m["id"]: m["verdict"] for m in picture["matches"]} == verdicts()
+
+
 def test_health_and_docs_need_no_key(api: Api) -> None:
     assert body(api.client.get("/healthz")) == {"status": "ok"}
     assert api.client.get("/docs").status_code == 200
