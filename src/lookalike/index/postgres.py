@@ -185,6 +185,7 @@ class PostgresStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self._pool = _Pool(url, _POOL_SIZE)
+        self._scope_pks: dict[str, int] = {}
         self._migrate()
 
     def close(self) -> None:
@@ -233,8 +234,15 @@ class PostgresStore:
 
     def scope_pk(self, name: str) -> int | None:
         """Row of scope ``name``, or None when it holds nothing yet."""
-        rows = self._read("SELECT pk FROM scopes WHERE name = %s", (name,))
-        return int(rows[0][0]) if rows else None
+        # scopes are never deleted or renamed, so a row once found is remembered (a look-up asks
+        # for it several times: one round trip fewer each, on PostgreSQL)
+        pk = self._scope_pks.get(name)
+        if pk is None:
+            rows = self._read("SELECT pk FROM scopes WHERE name = %s", (name,))
+            if not rows:
+                return None
+            pk = self._scope_pks[name] = int(rows[0][0])
+        return pk
 
     def scope_names(self) -> dict[int, str]:
         """Every scope by row."""

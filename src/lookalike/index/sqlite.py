@@ -169,6 +169,7 @@ class SQLiteStore:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
+        self._scope_pks: dict[str, int] = {}
         if self.path.is_dir():
             raise StoreError(f"{self.path}: is a folder, not a database file")
         try:
@@ -221,8 +222,15 @@ class SQLiteStore:
 
     def scope_pk(self, name: str) -> int | None:
         """Row of scope ``name``, or None when it holds nothing yet."""
-        rows = self._read("SELECT pk FROM scopes WHERE name = ?", (name,))
-        return int(rows[0][0]) if rows else None
+        # scopes are never deleted or renamed, so a row once found is remembered (a look-up asks
+        # for it several times: one round trip fewer each, on PostgreSQL)
+        pk = self._scope_pks.get(name)
+        if pk is None:
+            rows = self._read("SELECT pk FROM scopes WHERE name = ?", (name,))
+            if not rows:
+                return None
+            pk = self._scope_pks[name] = int(rows[0][0])
+        return pk
 
     def scope_names(self) -> dict[int, str]:
         """Every scope by row."""
