@@ -4,9 +4,11 @@ tenant A's images through any endpoint (404 exactly like a missing id, never 403
 from __future__ import annotations
 
 import hashlib
+import time
 
 from lookalike.fingerprints import fingerprint_bytes
 from lookalike.index.store import open_store
+from lookalike.service.keycache import KEY_TTL_S
 from tests.service.conftest import Api, body, edited, jpeg
 
 
@@ -30,7 +32,7 @@ def test_requests_without_a_valid_key_get_401(api: Api) -> None:
     assert api.client.get("/v1/images/beach", headers=alice).status_code == 200  # nothing was deleted
 
 
-def test_a_revoked_key_stops_working(api: Api) -> None:
+def test_a_revoked_key_stops_working_within_a_second(api: Api) -> None:
     alice = api.key("alice")
     assert api.client.get("/v1/images", headers=alice).status_code == 200
     store = open_store(api.settings.db)
@@ -39,6 +41,7 @@ def test_a_revoked_key_stops_working(api: Api) -> None:
         store.revoke_api_key(key.key_id)
     finally:
         store.close()
+    time.sleep(KEY_TTL_S)  # workers take a key they checked on trust for this long
     assert api.client.get("/v1/images", headers=alice).status_code == 401
 
 

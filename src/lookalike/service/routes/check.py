@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, File, UploadFile
+from starlette.concurrency import run_in_threadpool
 
 from lookalike.fingerprints import analyse
 from lookalike.service.auth import State, Tenant
@@ -25,10 +26,22 @@ def check(tenant: Tenant, state: State, file: Annotated[UploadFile, File(descrip
     return CheckOut.of(result)
 
 
+#: batches up to this many items are answered on the event loop (see ``ServiceState.run_quick``)
+_QUICK_ITEMS = 4
+
+
 @router.post("/hash")
-def check_hash(tenant: Tenant, state: State, body: HashCheckBody) -> HashCheckOut | HashBatchOut:
+async def check_hash(tenant: Tenant, state: State, body: HashCheckBody) -> HashCheckOut | HashBatchOut:
     """A pre-upload check from hashes: exact by ``sha256``, near by ``phash`` (hashes only). A batch
     (``{"items": [{"sha256", "phash"}, ...]}``) gets ``{"results": [...]}``, one answer per item."""
     if isinstance(body, HashBatchIn):
-        return HashBatchOut(results=[check_hashes(state, tenant, item) for item in body.items])
-    return check_hashes(state, tenant, body)
+        items = body.items
+
+        def answer_all() -> HashBatchOut:
+            return HashBatchOut(results=[check_hashes(state, tenant, item) for item in items])
+
+        if len(items) > _QUICK_ITEMS:
+            return await run_in_threadpool(answer_all)
+        return await state.run_quick(answer_all)
+    single = body
+    return await state.run_quick(lambda: check_hashes(state, tenant, single))
