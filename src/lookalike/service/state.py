@@ -1,8 +1,10 @@
 """What one worker process holds while it serves: the index, the file storage, the fetcher, the
-rate limiter, the keys seen lately, and the lock that keeps the in-memory index to one thread at a time."""
+rate limiter, the keys seen lately, the lock that keeps the in-memory index to one thread at a
+time, and the queue of picture checks."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +24,10 @@ __all__ = ["ServiceState"]
 
 T = TypeVar("T")
 
+#: picture checks one worker works on at once: one can decode and fingerprint while another holds
+#: the index; more would only wait for the index (or the GIL) in threads, in no particular order
+CHECK_SLOTS = 2
+
 
 @dataclass
 class ServiceState:
@@ -35,6 +41,7 @@ class ServiceState:
     limiter: RateLimiter
     keys: KeyCache
     _index_lock: threading.RLock = field(default_factory=threading.RLock)
+    _check_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(CHECK_SLOTS))
 
     @classmethod
     def open(cls, settings: ServiceSettings) -> ServiceState:
@@ -66,6 +73,13 @@ class ServiceState:
             finally:
                 self._index_lock.release()
         return await run_in_threadpool(work)
+
+    async def run_check(self, work: Callable[[], T]) -> T:
+        """Run ``work`` (a picture check: tens of milliseconds of CPU) in a worker thread once one of
+        ``CHECK_SLOTS`` is free. Checks waiting for a slot start in order of arrival, so under load
+        every answer takes about as long as the others, not some many times the median."""
+        async with self._check_slots:
+            return await run_in_threadpool(work)
 
     def close(self) -> None:
         """Close the database."""

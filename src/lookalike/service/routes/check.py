@@ -16,14 +16,19 @@ router = APIRouter(prefix="/v1/check", tags=["check"])
 
 
 @router.post("")
-def check(tenant: Tenant, state: State, file: Annotated[UploadFile, File(description="The picture")]) -> CheckOut:
+async def check(tenant: Tenant, state: State, file: Annotated[UploadFile, File(description="The picture")]) -> CheckOut:
     """The verdict and the matching stored images of the key's tenant, best first."""
-    # only what a check needs: the cascade computes local features and the pixel digest itself, when
-    # a candidate calls for them (an upload computes both up front, for storing)
-    analysis = analyse(file.file.read(), name="upload", limits=state.settings.limits)
-    with state.searching() as index:
-        result = index.check_analysis(analysis, scope=tenant, top=state.settings.top)
-    return CheckOut.of(result)
+    data = await file.read()  # parsed into memory already (spooled to disk only past 1 MB)
+
+    def work() -> CheckOut:
+        # only what a check needs: the cascade computes local features and the pixel digest itself,
+        # when a candidate calls for them (an upload computes both up front, for storing)
+        analysis = analyse(data, name="upload", limits=state.settings.limits)
+        with state.searching() as index:
+            result = index.check_analysis(analysis, scope=tenant, top=state.settings.top)
+        return CheckOut.of(result)
+
+    return await state.run_check(work)
 
 
 #: batches up to this many items are answered on the event loop (see ``ServiceState.run_quick``)
