@@ -12,7 +12,10 @@
    (half are edited copies of stored pictures, half are pictures the tenant does not have),
    then hashes to ``POST /v1/check/hash`` (half known SHA-256s, half pHashes).
    The client is a minimal asyncio HTTP/1.1 client so that it costs the shared CPU little.
-Prints answers per second, median and p99 latency, and status counts; asserts nothing.
+Prints answers per second, median and p99 latency, and status counts; asserts nothing. On a
+shared machine read them with the CPU figures printed beside them: the server's CPU per answer
+(its worker processes; not PostgreSQL's), the cores it got, and the cores the whole machine was
+busy with (other processes included). ``--only check|hash`` drives one endpoint.
 """
 
 from __future__ import annotations
@@ -133,11 +136,61 @@ async def run_load(
     return lat, codes
 
 
-def report(name: str, lat: list[float], codes: dict[int, int], seconds: float) -> dict[str, object]:
+def cpu_seconds(root: int) -> float:
+    """CPU time (user + system) spent so far by process ``root`` and its descendants (Linux /proc).
+    On a shared machine, CPU per answer says more than answers per second."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        parents[pid] = int(fields[1])
+        times[pid] = (int(fields[11]) + int(fields[12])) / tick
+    family, total = {root}, 0.0
+    for pid in sorted(parents):  # children have larger pids than their parents here, mostly
+        if pid in family or parents[pid] in family:
+            family.add(pid)
+            total += times[pid]
+    return total
+
+
+def machine_busy_s() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot (/proc/stat), to tell how much of
+    it a run had: other processes on a shared machine show up as busy time the server did not use."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(fields) - idle) / tick, sum(fields) / tick
+
+
+class Meter:
+    """CPU used by the server's processes and by the whole machine over one measured run."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.pid = server_pid
+        self.server0 = cpu_seconds(server_pid)
+        self.busy0, self.total0 = machine_busy_s()
+
+    def read(self) -> tuple[float, float, float]:
+        """(server CPU s, machine busy CPU s, machine CPU s available) since the start."""
+        busy, total = machine_busy_s()
+        return cpu_seconds(self.pid) - self.server0, busy - self.busy0, total - self.total0
+
+
+def report(name: str, lat: list[float], codes: dict[int, int], seconds: float, meter: Meter) -> dict[str, object]:
     arr = np.asarray(lat) * 1000
+    server_cpu_s, busy_s, total_s = meter.read()
     out = {
         "endpoint": name, "answers_per_s": round(len(lat) / seconds, 1), "median_ms": round(float(np.median(arr)), 1),
         "p99_ms": round(float(np.percentile(arr, 99)), 1), "statuses": codes, "answers": len(lat),
+        "server_cpu_ms_per_answer": round(1000 * server_cpu_s / max(1, len(lat)), 2),
+        "server_cores": round(server_cpu_s / seconds, 2), "machine_busy_cores": round(busy_s / seconds, 2),
+        "machine_cores": round(total_s / seconds, 2),
+        "load_average_1min": round(os.getloadavg()[0], 2),
     }  # fmt: skip
     print(json.dumps(out))
     return out
@@ -152,6 +205,7 @@ def main() -> None:
     ap.add_argument("--hash-clients", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--only", choices=["check", "hash"], help="drive one endpoint only")
     args = ap.parse_args()
 
     seed_images(args.db, args.images, args.jobs)
@@ -189,12 +243,16 @@ def main() -> None:
                 if time.time() > deadline or server.poll() is not None:
                     raise SystemExit(f"server did not start: {server.stderr.read() if server.stderr else ''}")
                 time.sleep(0.5)
-            asyncio.run(run_load(port, check_requests, args.clients, 5.0))  # warm every worker
-            lat, codes = asyncio.run(run_load(port, check_requests, args.clients, args.seconds))
-            report("/v1/check", lat, codes, args.seconds)
-            asyncio.run(run_load(port, hash_requests, args.hash_clients, 2.0))
-            lat, codes = asyncio.run(run_load(port, hash_requests, args.hash_clients, args.seconds))
-            report("/v1/check/hash", lat, codes, args.seconds)
+            if args.only != "hash":
+                asyncio.run(run_load(port, check_requests, args.clients, 5.0))  # warm every worker
+                meter = Meter(server.pid)
+                lat, codes = asyncio.run(run_load(port, check_requests, args.clients, args.seconds))
+                report("/v1/check", lat, codes, args.seconds, meter)
+            if args.only != "check":
+                asyncio.run(run_load(port, hash_requests, args.hash_clients, 2.0))
+                meter = Meter(server.pid)
+                lat, codes = asyncio.run(run_load(port, hash_requests, args.hash_clients, args.seconds))
+                report("/v1/check/hash", lat, codes, args.seconds, meter)
         finally:
             server.terminate()
             server.wait(timeout=30)
