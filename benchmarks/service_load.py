@@ -13,9 +13,10 @@
    then hashes to ``POST /v1/check/hash`` (half known SHA-256s, half pHashes).
    The client is a minimal asyncio HTTP/1.1 client so that it costs the shared CPU little.
 Prints answers per second, median and p99 latency, and status counts; asserts nothing. On a
-shared machine read them with the CPU figures printed beside them: the server's CPU per answer
-(its worker processes; not PostgreSQL's), the cores it got, and the cores the whole machine was
-busy with (other processes included). ``--only check|hash`` drives one endpoint.
+shared machine read them with the CPU figures printed beside them: CPU per answer of the
+server's processes, of PostgreSQL's (when it runs on this machine) and of this client; the cores
+the server got; and the cores the whole machine was busy with (other processes included).
+``--only check|hash`` drives one endpoint.
 """
 
 from __future__ import annotations
@@ -167,27 +168,53 @@ def machine_busy_s() -> tuple[float, float]:
     return (sum(fields) - idle) / tick, sum(fields) / tick
 
 
+def postmaster_pid(db: str) -> int | None:
+    """The PostgreSQL server's main process when it runs on this machine (its backends are its
+    children), else None."""
+    if not db.startswith(("postgresql://", "postgres://")):
+        return None
+    import psycopg
+
+    with psycopg.connect(db) as conn:
+        backend = conn.execute("SELECT pg_backend_pid()").fetchone()
+        assert backend is not None
+        try:
+            return int(Path(f"/proc/{backend[0]}/stat").read_text().rpartition(")")[2].split()[1])
+        except OSError:
+            return None  # not on this machine
+
+
 class Meter:
-    """CPU used by the server's processes and by the whole machine over one measured run."""
+    """CPU used by the server's processes, the database server's (PostgreSQL on this machine),
+    this client, and the whole machine over one measured run."""
 
-    def __init__(self, server_pid: int) -> None:
-        self.pid = server_pid
-        self.server0 = cpu_seconds(server_pid)
-        self.busy0, self.total0 = machine_busy_s()
+    def __init__(self, server_pid: int, db_pid: int | None) -> None:
+        self.pids = (server_pid, db_pid)
+        self.start = self._now()
 
-    def read(self) -> tuple[float, float, float]:
-        """(server CPU s, machine busy CPU s, machine CPU s available) since the start."""
+    def _now(self) -> tuple[float, ...]:
+        server_pid, db_pid = self.pids
         busy, total = machine_busy_s()
-        return cpu_seconds(self.pid) - self.server0, busy - self.busy0, total - self.total0
+        client = os.times()
+        db = cpu_seconds(db_pid) if db_pid is not None else 0.0
+        return cpu_seconds(server_pid), db, client.user + client.system, busy, total
+
+    def read(self) -> tuple[float, ...]:
+        """(server, database, client, machine busy, machine available) CPU seconds since the start."""
+        return tuple(b - a for a, b in zip(self.start, self._now()))
 
 
 def report(name: str, lat: list[float], codes: dict[int, int], seconds: float, meter: Meter) -> dict[str, object]:
     arr = np.asarray(lat) * 1000
-    server_cpu_s, busy_s, total_s = meter.read()
+    server_cpu_s, db_cpu_s, client_cpu_s, busy_s, total_s = meter.read()
+    per_answer = 1000 / max(1, len(lat))
     out = {
         "endpoint": name, "answers_per_s": round(len(lat) / seconds, 1), "median_ms": round(float(np.median(arr)), 1),
         "p99_ms": round(float(np.percentile(arr, 99)), 1), "statuses": codes, "answers": len(lat),
-        "server_cpu_ms_per_answer": round(1000 * server_cpu_s / max(1, len(lat)), 2),
+        "cpu_ms_per_answer": {
+            "server": round(server_cpu_s * per_answer, 2), "database": round(db_cpu_s * per_answer, 2),
+            "client": round(client_cpu_s * per_answer, 2),
+        },
         "server_cores": round(server_cpu_s / seconds, 2), "machine_busy_cores": round(busy_s / seconds, 2),
         "machine_cores": round(total_s / seconds, 2),
         "load_average_1min": round(os.getloadavg()[0], 2),
@@ -225,6 +252,7 @@ def main() -> None:
     hash_requests = [request("/v1/check/hash", key, b.encode(), "application/json") for b in hash_bodies]
 
     port = free_port()
+    db_pid = postmaster_pid(args.db)
     with tempfile.TemporaryDirectory() as storage:
         server = subprocess.Popen(
             [exe, "serve", "--db", args.db, "--storage", storage, "--port", str(port), "--workers", str(args.workers)],
@@ -245,12 +273,12 @@ def main() -> None:
                 time.sleep(0.5)
             if args.only != "hash":
                 asyncio.run(run_load(port, check_requests, args.clients, 5.0))  # warm every worker
-                meter = Meter(server.pid)
+                meter = Meter(server.pid, db_pid)
                 lat, codes = asyncio.run(run_load(port, check_requests, args.clients, args.seconds))
                 report("/v1/check", lat, codes, args.seconds, meter)
             if args.only != "check":
                 asyncio.run(run_load(port, hash_requests, args.hash_clients, 2.0))
-                meter = Meter(server.pid)
+                meter = Meter(server.pid, db_pid)
                 lat, codes = asyncio.run(run_load(port, hash_requests, args.hash_clients, args.seconds))
                 report("/v1/check/hash", lat, codes, args.seconds, meter)
         finally:
