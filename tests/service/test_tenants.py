@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import replace
+from pathlib import Path
 
 from lookalike.fingerprints import fingerprint_bytes
 from lookalike.index.store import open_store
+from lookalike.service import ServiceSettings
 from lookalike.service.keycache import KEY_TTL_S
-from tests.service.conftest import Api, body, edited, jpeg
+from tests.service.conftest import Api, body, edited, jpeg, make_api
 
 
 def test_requests_without_a_valid_key_get_401(api: Api) -> None:
@@ -97,3 +100,18 @@ def test_each_key_has_its_own_rate_limit(small_api: Api) -> None:
     assert limited.status_code == 429 and body(limited)["error"]["code"] == "rate_limited"
     assert int(limited.headers["retry-after"]) >= 1
     assert small_api.client.get("/v1/images", headers=bob).status_code == 200
+
+
+def test_the_workers_of_one_server_share_each_keys_rate_limit(settings: ServiceSettings, tmp_path: Path) -> None:
+    # two apps naming one rate file stand for two worker processes of one `lookalike serve`
+    shared = replace(settings, rate_per_s=1.0, burst=5, rate_file=tmp_path / "rates")
+    first, second = make_api(shared), make_api(shared)
+    try:
+        a, b = next(first), next(second)
+        alice, bob = a.key("alice"), a.key("alice")
+        codes = [api.client.get("/v1/images", headers=alice).status_code for api in (a, b, a, b, a, b)]
+        assert codes == [200] * 5 + [429]
+        assert b.client.get("/v1/images", headers=bob).status_code == 200  # another key, its own budget
+    finally:
+        first.close()
+        second.close()

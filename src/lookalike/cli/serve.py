@@ -54,7 +54,7 @@ def serve_command(
         list[str] | None,
         typer.Option("--allow-url-host", help="Host that /v1/images/from-url may fetch from even if it is internal."),
     ] = None,
-    rate: Annotated[float, typer.Option("--rate", help="Requests per second per API key (per worker).")] = 2000.0,
+    rate: Annotated[float, typer.Option("--rate", help="Requests per second per API key (all workers).")] = 2000.0,
     burst: Annotated[int, typer.Option("--burst", min=1, help="Requests an API key may send at once.")] = 2000,
     max_upload_mb: Annotated[float, typer.Option("--max-upload-mb", help="Largest image accepted, in MB.")] = 50.0,
     log_level: Annotated[str, typer.Option("--log-level")] = "warning",
@@ -76,13 +76,24 @@ def serve_command(
         storage.mkdir(parents=True, exist_ok=True)
         open_store(location).close()  # fails now, not in every worker; migrates once
     import json
+    import tempfile
 
+    rate_file = None
+    if workers > 1:  # the workers share each key's budget through this file (see service/ratelimit.py)
+        shm = Path("/dev/shm")
+        fd, rate_file = tempfile.mkstemp(prefix="lookalike-rate-", dir=shm if shm.is_dir() else None)
+        os.close(fd)
+    settings["rate_file"] = rate_file
     os.environ[SETTINGS_VARIABLE] = json.dumps(settings)
     typer.echo(f"lookalike: serving http://{host}:{port} (docs at /docs), {workers} worker(s), db {location}")
-    uvicorn.run(
-        APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_level=log_level,
-        timeout_graceful_shutdown=10,
-    )  # fmt: skip
+    try:
+        uvicorn.run(
+            APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_level=log_level,
+            access_log=log_level in ("debug", "trace", "info"), timeout_graceful_shutdown=10,
+        )  # fmt: skip
+    finally:
+        if rate_file is not None:
+            Path(rate_file).unlink(missing_ok=True)
 
 
 def keys_create(

@@ -27,7 +27,9 @@ class ServiceSettings:
     folder uploaded files are kept in. ``allow_url_hosts``: host names (or
     literal addresses) that ``/v1/images/from-url`` may fetch from even when
     they resolve to private or loopback addresses. ``rate_per_s`` and
-    ``burst``: each API key's request budget, per worker process.
+    ``burst``: each API key's request budget, shared by the processes that
+    name the same ``rate_file`` (the workers of one ``lookalike serve``), or
+    kept by each process when it is None.
     ``max_upload_bytes``: the largest image accepted (request bodies may be a
     little larger, for the multipart envelope).
     """
@@ -37,6 +39,7 @@ class ServiceSettings:
     allow_url_hosts: frozenset[str] = frozenset()
     rate_per_s: float = 2000.0
     burst: int = 2000
+    rate_file: Path | None = None
     max_upload_bytes: int = 50 * 1024 * 1024
     max_pixels: int = 178_000_000
     fetch_timeout_s: float = 20.0
@@ -59,6 +62,8 @@ class ServiceSettings:
             raise ConfigError("workers and top must be at least 1")
         object.__setattr__(self, "allow_url_hosts", frozenset(h.lower().strip("[]") for h in self.allow_url_hosts))
         object.__setattr__(self, "storage", Path(self.storage))
+        if self.rate_file is not None:
+            object.__setattr__(self, "rate_file", Path(self.rate_file))
         object.__setattr__(self, "limits", DecodeLimits(max_bytes=self.max_upload_bytes, max_pixels=self.max_pixels))
         object.__setattr__(
             self,
@@ -80,6 +85,7 @@ class ServiceSettings:
         for derived in ("limits", "fetch"):
             d.pop(derived)
         d["storage"] = str(self.storage)
+        d["rate_file"] = None if self.rate_file is None else str(self.rate_file)
         d["allow_url_hosts"] = sorted(self.allow_url_hosts)
         return json.dumps(d)
 

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from lookalike.index import Index
 from lookalike.service.fetch import SafeFetcher
 from lookalike.service.keycache import KeyCache
-from lookalike.service.ratelimit import RateLimiter
+from lookalike.service.ratelimit import Limiter, RateLimiter, SharedRateLimiter
 from lookalike.service.settings import ServiceSettings
 from lookalike.service.storage import FileStorage
 
@@ -38,14 +38,14 @@ class ServiceState:
     index: Index
     storage: FileStorage
     fetcher: SafeFetcher
-    limiter: RateLimiter
+    limiter: Limiter
     keys: KeyCache
     _index_lock: threading.RLock = field(default_factory=threading.RLock)
     _check_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(CHECK_SLOTS))
 
     @classmethod
     def open(cls, settings: ServiceSettings) -> ServiceState:
-        """Open the database and the storage folder. Raises ``StoreError``."""
+        """Open the database and the storage folder. Raises ``StoreError`` or ``ConfigError``."""
         storage = FileStorage(settings.storage)
         index = Index(settings.db, limits=settings.limits, fetch=settings.fetch)
         return cls(
@@ -53,7 +53,11 @@ class ServiceState:
             index=index,
             storage=storage,
             fetcher=SafeFetcher(settings.fetch, allow_hosts=settings.allow_url_hosts),
-            limiter=RateLimiter(settings.rate_per_s, settings.burst),
+            limiter=(
+                RateLimiter(settings.rate_per_s, settings.burst)
+                if settings.rate_file is None
+                else SharedRateLimiter(settings.rate_file, settings.rate_per_s, settings.burst)
+            ),
             keys=KeyCache(index.store.api_key_scope),
         )
 
@@ -82,5 +86,6 @@ class ServiceState:
             return await run_in_threadpool(work)
 
     def close(self) -> None:
-        """Close the database."""
+        """Close the database and the rate limiter."""
+        self.limiter.close()
         self.index.close()
