@@ -145,6 +145,7 @@ class Index:
         self._seq = self.store.last_change()
         for rows in self.store.codes():
             self._insert_codes(rows)
+        self._local.flush()
 
     def close(self) -> None:
         """Close the database."""

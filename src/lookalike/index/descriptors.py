@@ -43,7 +43,7 @@ MATCH_BITS = 40
 #: LSH tables, each keyed by one 16-bit slice of the descriptor
 TABLES = 6
 _KEY_BITS = 16
-_DELTA_CODES = 4096  # unsorted descriptors (scanned in full by every query) before they are sorted
+_DELTA_CODES = 1024  # unsorted descriptors (scanned in full by every query) before they are sorted
 
 U8 = npt.NDArray[np.uint8]
 U64 = npt.NDArray[np.uint64]
@@ -218,6 +218,11 @@ class DescriptorIndex:
         all_codes = np.concatenate(codes) if codes else np.empty((0, 4), np.uint64)
         keep = self._alive[all_owners]
         return np.ascontiguousarray(all_codes[keep]), all_owners[keep]
+
+    def flush(self) -> None:
+        """Sort what was added into the parts now (after a bulk load), so that queries need not
+        scan it in full."""
+        self._flush()
 
     def _flush(self) -> None:
         """Sort the delta into a part, then merge parts while the newest is not much smaller."""
