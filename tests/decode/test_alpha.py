@@ -93,6 +93,17 @@ def test_palette_transparency_shows_white(fmt: str) -> None:
     assert tuple(image.pixels[75, 80]) == (40, 40, 230)
 
 
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_a_colour_key_in_a_truecolour_or_grey_png_shows_white(mode: str) -> None:
+    im = _palette_picture().convert(mode)  # black background, the colour the key names
+    key = (0, 0, 0) if mode == "RGB" else 0
+    image = decode_image(encode(im, "PNG", transparency=key))
+
+    assert image.has_alpha
+    assert (image.pixels[0, 0] == 255).all()  # the keyed colour is transparent, so white
+    assert (image.pixels[20, 20] == np.asarray(im.convert("RGB"))[20, 20]).all()
+
+
 def test_palette_without_transparency_keeps_its_black() -> None:
     image = decode_image(encode(_palette_picture(), "PNG"))
     assert not image.has_alpha

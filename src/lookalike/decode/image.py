@@ -9,7 +9,9 @@ The canonical picture is what a viewer shows:
   graphic flattened onto white therefore decode to the same pixels. (Dropping
   the alpha channel instead would expose whatever colour the editor left under
   transparent pixels, which is arbitrary.) ``DecodedImage.has_alpha`` records
-  that the source had transparency. One exception: when the picture on white
+  that the source had transparency, whether an alpha channel, a palette entry or
+  a PNG colour key (``tRNS`` on a truecolour or grey image, as browsers honour
+  it). One exception: when the picture on white
   is blank (every pixel within ``_BLANK_LEVELS`` of one colour) while its
   alpha varies, the picture is drawn in the alpha channel alone (a light
   pattern made for dark backgrounds, a white logo) and it is composited onto
@@ -281,6 +283,9 @@ def _to_rgb(im: Image.Image) -> tuple[npt.NDArray[np.uint8], bool]:
     if mode == "P" or mode == "PA":
         has_alpha = mode == "PA" or "transparency" in im.info
         im = im.convert("RGBA" if has_alpha else "RGB")
+        mode = im.mode
+    if mode in ("RGB", "L") and "transparency" in im.info:  # a PNG colour key (tRNS): that colour is clear
+        im = im.convert("RGBA")
         mode = im.mode
     if mode in ("RGBa", "La"):
         im = im.convert("RGBA" if mode == "RGBa" else "LA")
