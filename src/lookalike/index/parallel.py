@@ -6,10 +6,18 @@ size. So each worker process opens the index itself (its in-memory structures
 are rebuilt from the database, as any process's are) and runs whole checks;
 the caller receives small results, in the order of the inputs. Memory: each
 worker holds its own in-memory index (``Index.memory_bytes``).
+
+``check_files`` checks new pictures (paths or URLs). ``check_stored`` checks
+files already in the index against the rest of their scope (every other
+image), from what the index keeps of them: no decode, except the full-size one
+that settles ``same_pixels``. The caller passes each file's 64 x 64 colour
+grid, which the index does not keep, so that flipped and turned copies are
+scored on every hash as in a check.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -17,13 +25,18 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
+
 from lookalike.config import DecodeLimits, FetchLimits, Thresholds
 from lookalike.decode import read_source
 from lookalike.errors import InputError
 from lookalike.fingerprints import analyse
+from lookalike.fingerprints.local import LocalFeatures
 from lookalike.index.collection import CheckResult, Index
+from lookalike.match import Query, Verdict
 
-__all__ = ["FileCheck", "check_files"]
+__all__ = ["FileCheck", "PeerMatch", "StoredCheck", "StoredQuery", "check_files", "check_stored"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +117,123 @@ def check_files(
         pending: deque[Future[FileCheck]] = deque()
         for source in items:
             pending.append(pool.submit(_in_worker, source, settings))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredQuery:
+    """A file already in the index, to check against the rest of its scope: its row, and its
+    64 x 64 x 3 colour grid (``Analysis.grid``; None scores flips and turns by pHash alone)."""
+
+    file_pk: int
+    grid: npt.NDArray[np.float64] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PeerMatch:
+    """A file of another image that a stored file matches: the other row and image, the cascade's
+    score, verdict and explanation, the pHash bits between the two under the best flip or turn,
+    and whether local-feature verification gave the score (it found or raised the match)."""
+
+    file_pk: int
+    image_pk: int
+    score: float
+    verdict: Verdict
+    explanation: str
+    phash_bits: int
+    by_local_features: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheck:
+    """A stored file's image and its matches among the other images of its scope, best first
+    (``different`` ones left out); no image and no matches when the row is gone."""
+
+    file_pk: int
+    image_pk: int | None
+    matches: tuple[PeerMatch, ...] = ()
+
+
+def _check_stored_one(index: Index, item: StoredQuery, settings: _Settings) -> StoredCheck:
+    """``Index.check_analysis`` for a stored file, with its own image left out of every stage (it
+    would match itself as identical and cut the cascade short)."""
+    index.refresh()
+    found = index.store.files([item.file_pk])
+    if not found:
+        return StoredCheck(item.file_pk, None)
+    f = found[0]
+    fp = f.fingerprint
+    query = Query(fp, item.grid, _bytes_if_unchanged(f.source, fp.sha256, settings.limits.max_bytes))
+    stored = index.store.local_features([f.pk]).get(f.pk)
+    local = LocalFeatures.from_bytes(stored) if stored else _no_features(fp.width / max(1, fp.height))
+    # the stages of Index.check_analysis, each told to leave the file's own image out
+    matches = index._matches(query, f.scope, exclude_image=f.image_pk)
+    matches = index._settle_same_pixels(query, matches)
+    by_hashes = {m.file.pk: m.score for m in matches}
+    matches = index._verify_locally(local, query, matches, f.scope, exclude_image=f.image_pk)
+    by_local = {m.file.pk for m in matches if m.score > by_hashes.get(m.file.pk, -1.0)}
+    matches = index._apply_decisions(matches)
+    peers = tuple(
+        PeerMatch(m.file.pk, m.file.image_pk, m.score, m.verdict, m.explanation,
+                  fp.dihedral_distance_bits(m.file.fingerprint)[0], m.file.pk in by_local)
+        for m in matches[: settings.top]
+        if m.verdict is not Verdict.DIFFERENT
+    )  # fmt: skip
+    return StoredCheck(f.pk, f.image_pk, peers)
+
+
+def _bytes_if_unchanged(source: str, sha256: bytes, max_bytes: int) -> bytes:
+    """The file's bytes when it still holds what was stored (for the pixel digest), else none."""
+    try:
+        with open(source, "rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except OSError:
+        return b""
+    return data if len(data) <= max_bytes and hashlib.sha256(data).digest() == sha256 else b""
+
+
+def _no_features(aspect: float) -> LocalFeatures:
+    return LocalFeatures(
+        points=np.zeros((0, 2), np.float32), descriptors=np.zeros((0, 32), np.uint8), aspect=aspect or 1.0
+    )
+
+
+def _stored_in_worker(item: StoredQuery, settings: _Settings) -> StoredCheck:
+    assert _worker_index is not None, "worker started without its index"
+    return _check_stored_one(_worker_index, item, settings)
+
+
+def check_stored(
+    db: str | os.PathLike[str],
+    items: Iterable[StoredQuery],
+    *,
+    scope: str,
+    top: int = 10,
+    jobs: int = 1,
+    limits: DecodeLimits | None = None,
+    thresholds: Thresholds | None = None,
+) -> Iterator[StoredCheck]:
+    """Check each stored file against every other image of ``scope`` (the full cascade, as
+    ``check_files``), yielding results in order; ``top`` matches at most each.
+
+    With ``jobs`` > 1, that many processes each open the index. Raises ``NotFound`` when there is
+    no index at ``db`` and ``StoreError`` when it cannot be opened.
+    """
+    settings = _Settings(str(db), scope, top, limits or DecodeLimits(), None, thresholds or Thresholds())
+    if jobs <= 1:
+        with _open(settings) as index:
+            for item in items:
+                yield _check_stored_one(index, item, settings)
+        return
+    _open(settings).close()  # fail here, once, rather than in every worker
+    window = 8 * jobs
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_start_worker, initargs=(settings,)) as pool:
+        pending: deque[Future[StoredCheck]] = deque()
+        for item in items:
+            pending.append(pool.submit(_stored_in_worker, item, settings))
             if len(pending) >= window:
                 yield pending.popleft().result()
         while pending:
