@@ -92,8 +92,8 @@ def find_command(
         database = db or default_db()
         database.parent.mkdir(parents=True, exist_ok=True)
 
-        def progress(total: int):  # type: ignore[no-untyped-def]
-            return progress_bar(total=total, enabled=total >= 20, label="reading")
+        def progress(total: int, label: str):  # type: ignore[no-untyped-def]
+            return progress_bar(total=total, enabled=total >= 20, label=label)
 
         result = find_duplicates(paths, db=database, options=options, progress=progress)
         if csv_path is not None:

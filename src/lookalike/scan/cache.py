@@ -9,9 +9,11 @@
                   new path whose bytes are already here costs one read and a SHA-256, no decode.
 * ``find_pairs``  the cascade's verdict on every pair of rows it linked (duplicates and similar
                   pairs; ``a_pk < b_pk``), with their pHash distance in bits under the best flip
-                  or turn (how grouping tells hash evidence from local-feature evidence). A
-                  row's pairs with every row added before it are found when it is added, so
-                  the pairs of unchanged files stay valid.
+                  or turn and whether local features (not the hashes) gave the verdict (how
+                  grouping tells hash evidence from local-feature evidence). A
+                  row's pairs with every other row of the scope are found when it is added
+                  (``find`` combines what the checks of both ends said), so the pairs of
+                  unchanged files stay valid.
 * ``find_meta``   the matcher stamp the pairs were made with: another stamp empties the cache.
 
 The tables are created here (``CREATE TABLE IF NOT EXISTS``) on a connection of our own;
@@ -63,6 +65,7 @@ CREATE TABLE IF NOT EXISTS find_pairs (
     verdict TEXT NOT NULL,
     evidence TEXT NOT NULL,
     phash_bits INTEGER,
+    by_local_features INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (a_pk, b_pk),
     CHECK (a_pk < b_pk)
 ) WITHOUT ROWID;
@@ -102,7 +105,8 @@ class RowFacts:
 
 @dataclass(frozen=True, slots=True)
 class StoredPair:
-    """The cascade's verdict on two index rows (``a_pk < b_pk``)."""
+    """The cascade's verdict on two index rows (``a_pk < b_pk``), the pHash bits between them,
+    and whether local-feature verification (rather than the hashes) gave it."""
 
     a_pk: int
     b_pk: int
@@ -110,6 +114,7 @@ class StoredPair:
     verdict: str
     evidence: str
     phash_bits: int | None = None
+    by_local_features: bool = False
 
 
 class FindCache:
@@ -130,6 +135,8 @@ class FindCache:
                 columns = {str(r[1]) for r in db.execute("PRAGMA table_info(find_pairs)")}
                 if "phash_bits" not in columns:  # caches from before the column: filled in on use
                     db.execute("ALTER TABLE find_pairs ADD COLUMN phash_bits INTEGER")
+                if "by_local_features" not in columns:  # caches from before: pairs judged by pHash bits alone
+                    db.execute("ALTER TABLE find_pairs ADD COLUMN by_local_features INTEGER NOT NULL DEFAULT 0")
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: not a usable lookalike database ({exc})") from exc
 
@@ -242,7 +249,8 @@ class FindCache:
         return self._db.execute("SELECT 1 FROM find_rows WHERE scope = ? LIMIT 1", (scope,)).fetchone() is not None
 
     def put_rows(self, scope: str, facts: Iterable[RowFacts], pairs: Iterable[StoredPair]) -> None:
-        """Record searched rows and the pairs found for them, in one transaction."""
+        """Record searched rows and the pairs found for them (replacing what was recorded of those
+        pairs), in one transaction."""
         with self._write() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO find_rows(file_pk, image_pk, scope, sha256, width, height, mime, lossless,"
@@ -253,9 +261,12 @@ class FindCache:
                 ],
             )
             db.executemany(
-                "INSERT OR REPLACE INTO find_pairs(a_pk, b_pk, score, verdict, evidence, phash_bits)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                [(p.a_pk, p.b_pk, p.score, p.verdict, p.evidence, p.phash_bits) for p in pairs],
+                "INSERT OR REPLACE INTO find_pairs(a_pk, b_pk, score, verdict, evidence, phash_bits,"
+                " by_local_features) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (p.a_pk, p.b_pk, p.score, p.verdict, p.evidence, p.phash_bits, int(p.by_local_features))
+                    for p in pairs
+                ],
             )
 
     def pairs_among(self, pks: Iterable[int]) -> list[StoredPair]:
@@ -265,7 +276,8 @@ class FindCache:
         self._db.execute("DELETE FROM find_run")
         self._db.executemany("INSERT INTO find_run(pk) VALUES (?)", [(p,) for p in wanted])
         rows = self._db.execute(
-            "SELECT p.a_pk, p.b_pk, p.score, p.verdict, p.evidence, p.phash_bits FROM find_pairs p"
+            "SELECT p.a_pk, p.b_pk, p.score, p.verdict, p.evidence, p.phash_bits, p.by_local_features"
+            " FROM find_pairs p"
             " JOIN find_run a ON a.pk = p.a_pk JOIN find_run b ON b.pk = p.b_pk"
         ).fetchall()
         self._db.execute("DELETE FROM find_run")
@@ -282,7 +294,8 @@ class FindCache:
     def pairs_of(self, pk: int) -> list[StoredPair]:
         """Every stored pair that involves row ``pk``."""
         rows = self._db.execute(
-            "SELECT a_pk, b_pk, score, verdict, evidence, phash_bits FROM find_pairs WHERE a_pk = ? OR b_pk = ?",
+            "SELECT a_pk, b_pk, score, verdict, evidence, phash_bits, by_local_features FROM find_pairs"
+            " WHERE a_pk = ? OR b_pk = ?",
             (pk, pk),
         ).fetchall()
         return [_pair(r) for r in rows]
@@ -309,8 +322,10 @@ class FindCache:
 
 
 def _pair(row: Sequence[Any]) -> StoredPair:
-    a, b, score, verdict, evidence, bits = row
-    return StoredPair(int(a), int(b), float(score), str(verdict), str(evidence), None if bits is None else int(bits))
+    a, b, score, verdict, evidence, bits, local = row
+    return StoredPair(
+        int(a), int(b), float(score), str(verdict), str(evidence), None if bits is None else int(bits), bool(local)
+    )
 
 
 def _facts(row: Sequence[Any]) -> RowFacts:
