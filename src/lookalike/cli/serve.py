@@ -10,8 +10,9 @@ how uvicorn's worker processes find them.
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -86,14 +87,87 @@ def serve_command(
     settings["rate_file"] = rate_file
     os.environ[SETTINGS_VARIABLE] = json.dumps(settings)
     typer.echo(f"lookalike: serving http://{host}:{port} (docs at /docs), {workers} worker(s), db {location}")
+    options: dict[str, Any] = {"log_level": log_level, "access_log": log_level in ("debug", "trace", "info"),
+               "timeout_graceful_shutdown": 10}  # fmt: skip
     try:
-        uvicorn.run(
-            APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_level=log_level,
-            access_log=log_level in ("debug", "trace", "info"), timeout_graceful_shutdown=10,
-        )  # fmt: skip
+        if workers > 1 and hasattr(socket, "SO_REUSEPORT"):
+            _supervise(host, port, workers, options)
+        else:
+            uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, **options)
     finally:
         if rate_file is not None:
             Path(rate_file).unlink(missing_ok=True)
+
+
+# ---- several workers -------------------------------------------------------------------------------
+#
+# uvicorn's own supervisor hands every worker one shared listening socket, and whichever worker wakes
+# first accepts: keep-alive connections opened in a burst were seen landing 15 of 16 on one worker,
+# leaving the other core idle. Here each worker listens on a socket of its own, all bound to the same
+# address with SO_REUSEPORT, so the kernel spreads new connections over them (by a hash of the
+# client's address and port). The supervisor replaces a worker that dies, as uvicorn's does.
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host``:``port`` in the address's SO_REUSEPORT group (not listening yet)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def _worker(host: str, port: int, options: dict[str, Any]) -> None:
+    """One worker process: the service on its own socket (settings come in the environment)."""
+    import uvicorn
+
+    config = uvicorn.Config(APP_FACTORY, factory=True, host=host, port=port, **options)
+    uvicorn.Server(config).run(sockets=[_listening_socket(host, port)])
+
+
+def _supervise(host: str, port: int, workers: int, options: dict[str, Any]) -> None:
+    """Run ``workers`` worker processes until SIGINT or SIGTERM, replacing any that dies."""
+    import multiprocessing
+    import signal
+    import threading
+
+    try:
+        # a plain bind first: another server's SO_REUSEPORT sockets would let ours join its group
+        # and silently share its traffic, so an address in use must fail here, once
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+            port = probe.getsockname()[1]
+        # bound but never listening: it holds the address and receives no connections, since only
+        # listening sockets join the kernel's balancing
+        holder = _listening_socket(host, port)
+    except OSError as err:
+        fail(f"cannot listen on {host}:{port}: {err.strerror or err}")
+    spawn = multiprocessing.get_context("spawn")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+    def start() -> multiprocessing.process.BaseProcess:
+        proc = spawn.Process(target=_worker, args=(host, port, options), daemon=False)
+        proc.start()
+        return proc
+
+    procs = [start() for _ in range(workers)]
+    try:
+        while not stop.wait(0.5):
+            for i, proc in enumerate(procs):
+                if not proc.is_alive():
+                    typer.echo(f"lookalike: worker {proc.pid} ended ({proc.exitcode}); starting another", err=True)
+                    procs[i] = start()
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.join(options["timeout_graceful_shutdown"] + 5)
+            if proc.is_alive():
+                proc.kill()
+        holder.close()
 
 
 def keys_create(
