@@ -418,7 +418,7 @@ class Index:
         stored_digest = s.pixel_digest or self._stored_digest(matches[0].file)
         if stored_digest is None:
             return matches
-        if full_pixel_digest(query.data, limits=self.limits) != stored_digest:
+        if (q.pixel_digest or full_pixel_digest(query.data, limits=self.limits)) != stored_digest:
             return matches
         first = matches[0]
         same = CheckMatch(
