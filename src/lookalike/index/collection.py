@@ -89,6 +89,8 @@ class CheckMatch:
     score: float
     verdict: Verdict
     explanation: str
+    by_local_features: bool = False
+    """True when local-feature verification, not the hashes, gave the score (a crop, an overlay)."""
 
     def to_dict(self) -> CheckMatchDict:
         """JSON-ready form."""
@@ -295,14 +297,29 @@ class Index:
         """``check`` for an image analysed already."""
         self.refresh()
         query = Query.of(analysis)
-        matches = self._matches(query, scope)
-        matches = self._settle_same_pixels(query, matches)
-        matches = self._verify_locally(
-            lambda: analysis.local or local_features(analysis.image.pixels, max_features=QUERY_FEATURES),
-            query, matches, scope,
+        matches = self.check_query(
+            query, lambda: analysis.local or local_features(analysis.image.pixels, max_features=QUERY_FEATURES),
+            scope=scope,
         )  # fmt: skip
-        matches = self._apply_decisions(matches)
         return CheckResult(fingerprint=query.fingerprint, matches=tuple(matches[:top]))
+
+    def check_query(
+        self,
+        query: Query,
+        features: LocalFeatures | Callable[[], LocalFeatures],
+        *,
+        scope: str = DEFAULT_SCOPE,
+        exclude_image: int | None = None,
+    ) -> list[CheckMatch]:
+        """The whole cascade for a fingerprinted query, every match best first: hashes, pixel
+        digest, local features (``features``, or a function computing them only when the hashes
+        settle nothing), then a person's decisions. ``exclude_image`` leaves one stored image out
+        of every stage: a stored file checked against the rest of its scope would otherwise match
+        itself and cut the cascade short. Call ``refresh`` first to see other processes' writes."""
+        matches = self._matches(query, scope, exclude_image=exclude_image)
+        matches = self._settle_same_pixels(query, matches)
+        matches = self._verify_locally(features, query, matches, scope, exclude_image=exclude_image)
+        return self._apply_decisions(matches)
 
     def _verify_locally(
         self,
@@ -344,7 +361,7 @@ class Index:
             if score > m.score:
                 verdict = verdict_for(score, self.thresholds)
                 why = ("same picture, " if verdict.is_duplicate else "shares a region: ") + describe_local(evidence)
-                by_file[pk] = CheckMatch(m.image_id, m.file, score, verdict, why)
+                by_file[pk] = CheckMatch(m.image_id, m.file, score, verdict, why, by_local_features=True)
         best: dict[int, CheckMatch] = {}  # one match (the best file) per image
         for m in by_file.values():
             if m.file.image_pk not in best or m.score > best[m.file.image_pk].score:
@@ -453,14 +470,14 @@ class Index:
         for m in matches[1:]:
             d = decided.get((min(anchor, m.file.image_pk), max(anchor, m.file.image_pk)))
             if d is Decision.NOT_DUPLICATE:
-                m = CheckMatch(
-                    m.image_id, m.file, min(m.score, self.thresholds.similar * 0.99), Verdict.DIFFERENT,
-                    f"a person marked this as not a duplicate of {matches[0].image_id}",
+                m = replace(
+                    m, score=min(m.score, self.thresholds.similar * 0.99), verdict=Verdict.DIFFERENT,
+                    explanation=f"a person marked this as not a duplicate of {matches[0].image_id}",
                 )  # fmt: skip
             elif d is Decision.DUPLICATE and not m.verdict.is_duplicate:
-                m = CheckMatch(
-                    m.image_id, m.file, max(m.score, self.thresholds.near_duplicate), Verdict.NEAR_DUPLICATE,
-                    f"a person marked this as a duplicate of {matches[0].image_id}",
+                m = replace(
+                    m, score=max(m.score, self.thresholds.near_duplicate), verdict=Verdict.NEAR_DUPLICATE,
+                    explanation=f"a person marked this as a duplicate of {matches[0].image_id}",
                 )  # fmt: skip
             out.append(m)
         return sorted(out, key=lambda m: (-m.score, m.image_id))

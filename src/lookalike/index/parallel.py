@@ -169,16 +169,10 @@ def _check_stored_one(index: Index, item: StoredQuery, settings: _Settings) -> S
     query = Query(fp, item.grid, _bytes_if_unchanged(f.source, fp.sha256, settings.limits.max_bytes))
     stored = index.store.local_features([f.pk]).get(f.pk)
     local = LocalFeatures.from_bytes(stored) if stored else _no_features(fp.width / max(1, fp.height))
-    # the stages of Index.check_analysis, each told to leave the file's own image out
-    matches = index._matches(query, f.scope, exclude_image=f.image_pk)
-    matches = index._settle_same_pixels(query, matches)
-    by_hashes = {m.file.pk: m.score for m in matches}
-    matches = index._verify_locally(local, query, matches, f.scope, exclude_image=f.image_pk)
-    by_local = {m.file.pk for m in matches if m.score > by_hashes.get(m.file.pk, -1.0)}
-    matches = index._apply_decisions(matches)
+    matches = index.check_query(query, local, scope=f.scope, exclude_image=f.image_pk)
     peers = tuple(
         PeerMatch(m.file.pk, m.file.image_pk, m.score, m.verdict, m.explanation,
-                  fp.dihedral_distance_bits(m.file.fingerprint)[0], m.file.pk in by_local)
+                  fp.dihedral_distance_bits(m.file.fingerprint)[0], m.by_local_features)
         for m in matches[: settings.top]
         if m.verdict is not Verdict.DIFFERENT
     )  # fmt: skip
