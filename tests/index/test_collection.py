@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import tempfile
+import time
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -17,6 +18,7 @@ from PIL import Image
 from lookalike.errors import NotFound, StoreError
 from lookalike.fingerprints import Analysis, analyse
 from lookalike.index import CheckMatch, Decision, Index
+from lookalike.index.collection import HASH_LOOKUP_STALENESS
 from lookalike.match import Verdict, compare
 from tests.images import EXAMPLES
 from tests.index.conftest import SAMPLES, jpeg, picture, png, shifted, similar_pair, with_text_chunk
@@ -228,6 +230,19 @@ def test_two_indexes_on_one_file_see_each_others_changes(db_location: str) -> No
         assert reader.add(data, id="back").added
         assert writer.check(copy).matches[0].image_id == "back"
         assert writer.check(copy).verdict == "near_duplicate"
+
+
+def test_hash_look_ups_see_another_process_s_writes_within_their_staleness(db_location: str) -> None:
+    data = jpeg(picture(2))
+    phash = analyse(data).fingerprint.phash
+    with Index(db_location) as writer, Index(db_location) as reader:
+        assert reader.files_near(phash) == []
+        writer.add(data, id="shared")
+        time.sleep(HASH_LOOKUP_STALENESS * 1.5)
+        assert [f.image_id for f in reader.files_near(phash)] == ["shared"]
+        writer.remove("shared")
+        # a removed file is never answered, however recent the reader's last look
+        assert reader.files_near(phash) == []
 
 
 def test_a_png_resaved_with_a_text_chunk_has_the_same_pixels(index: Index, tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ A check runs a cascade, cheapest first:
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -58,6 +59,11 @@ _VERIFY_VOTED_TOP = 4
 _MIN_VOTES = 3
 #: nearest pHashes looked at beyond the radius
 _KNN = 5
+# A look-up from hashes alone (``files_near``) may use an in-memory index this many seconds old
+# rather than ask the database for changes every time: a service answering hash checks by the
+# thousand spends a third of its database round trips on that question. Checks of pictures and
+# this process's own writes are always current.
+HASH_LOOKUP_STALENESS = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +151,7 @@ class Index:
         self._local = DescriptorIndex()
         self._scope_of = np.full(1024, -1, dtype=np.int32)
         self._seq = self.store.last_change()
+        self._refreshed = time.monotonic()
         for rows in self.store.codes():
             self._insert_codes(rows)
         self._local.flush()
@@ -176,8 +183,13 @@ class Index:
             if r.local_codes:
                 self._local.add(r.pk, np.frombuffer(r.local_codes, dtype=np.uint8).reshape(-1, 32))
 
-    def refresh(self) -> None:
-        """Apply what other processes (or this one) changed in the database since the last look."""
+    def refresh(self, *, max_staleness: float = 0.0) -> None:
+        """Apply what other processes (or this one) changed in the database since the last look;
+        with ``max_staleness``, only when the last look is older than that many seconds."""
+        now = time.monotonic()
+        if max_staleness > 0 and now - self._refreshed < max_staleness:
+            return
+        self._refreshed = now
         seq, added, removed = self.store.changes_since(self._seq)
         if removed:
             gone = np.asarray(removed, dtype=np.int64)
@@ -387,8 +399,9 @@ class Index:
 
     def files_near(self, phash: int, *, scope: str = DEFAULT_SCOPE, radius: int = RETRIEVAL_RADIUS) -> list[StoredFile]:
         """Stored files of ``scope`` whose pHash is within ``radius`` bits of ``phash``, nearest first:
-        a look-up from a hash alone (a client that hashed a file before uploading it)."""
-        self.refresh()
+        a look-up from a hash alone (a client that hashed a file before uploading it). Sees other
+        processes' writes within ``HASH_LOOKUP_STALENESS`` seconds."""
+        self.refresh(max_staleness=HASH_LOOKUP_STALENESS)
         scope_pk = self.store.scope_pk(scope)
         if scope_pk is None:
             return []
