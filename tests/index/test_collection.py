@@ -241,7 +241,12 @@ def test_hash_look_ups_see_another_process_s_writes_within_their_staleness(db_lo
         time.sleep(HASH_LOOKUP_STALENESS * 1.5)
         assert [f.image_id for f in reader.files_near(phash)] == ["shared"]
         writer.remove("shared")
-        # a removed file is never answered, however recent the reader's last look
+        time.sleep(HASH_LOOKUP_STALENESS * 1.5)
+        assert reader.files_near(phash) == []
+        # a process's own writes show at once
+        reader.add(data, id="again")
+        assert [f.image_id for f in reader.files_near(phash)] == ["again"]
+        reader.remove("again")
         assert reader.files_near(phash) == []
 
 

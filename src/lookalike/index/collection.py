@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -64,6 +65,10 @@ _KNN = 5
 # thousand spends a third of its database round trips on that question. Checks of pictures and
 # this process's own writes are always current.
 HASH_LOOKUP_STALENESS = 0.2
+# Rows of the files that hash look-ups answered lately, kept in memory (about 2 KB each) and
+# dropped when the change log says their file is gone: a hash look-up then asks the database
+# nothing but decisions. Bounded, least recently used first out.
+_FILE_ROWS_KEPT = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +157,7 @@ class Index:
         self._scope_of = np.full(1024, -1, dtype=np.int32)
         self._seq = self.store.last_change()
         self._refreshed = time.monotonic()
+        self._file_rows: OrderedDict[int, StoredFile] = OrderedDict()
         for rows in self.store.codes():
             self._insert_codes(rows)
         self._local.flush()
@@ -196,6 +202,8 @@ class Index:
             self._phash.remove(gone)
             self._local.remove(gone)
             self._scope_of[gone[gone < len(self._scope_of)]] = -1
+            for pk in removed:
+                self._file_rows.pop(pk, None)
         self._insert_codes(added)
         self._seq = seq
 
@@ -400,15 +408,31 @@ class Index:
     def files_near(self, phash: int, *, scope: str = DEFAULT_SCOPE, radius: int = RETRIEVAL_RADIUS) -> list[StoredFile]:
         """Stored files of ``scope`` whose pHash is within ``radius`` bits of ``phash``, nearest first:
         a look-up from a hash alone (a client that hashed a file before uploading it). Sees other
-        processes' writes within ``HASH_LOOKUP_STALENESS`` seconds."""
+        processes' additions and removals within ``HASH_LOOKUP_STALENESS`` seconds, its own at once."""
         self.refresh(max_staleness=HASH_LOOKUP_STALENESS)
         scope_pk = self.store.scope_pk(scope)
         if scope_pk is None:
             return []
         pks, _ = self._phash.radius(phash, radius)
         pks = pks[self._scope_of[pks] == scope_pk]
-        files = self.store.files([int(p) for p in pks])
+        files = self._kept_files([int(p) for p in pks])
         return sorted(files, key=lambda f: ((f.fingerprint.phash ^ phash).bit_count(), f.pk))
+
+    def _kept_files(self, pks: list[int]) -> list[StoredFile]:
+        """``store.files``, answered from the rows kept in memory where it can."""
+        rows = self._file_rows
+        missing = [p for p in pks if p not in rows]
+        for f in self.store.files(missing):
+            rows[f.pk] = f
+        found = []
+        for p in pks:
+            kept = rows.get(p)
+            if kept is not None:
+                rows.move_to_end(p)
+                found.append(kept)
+        while len(rows) > _FILE_ROWS_KEPT:
+            rows.popitem(last=False)
+        return found
 
     def _candidates(self, query: Query, scope_pk: int) -> list[int]:
         found = [self._phash.radius(code, RETRIEVAL_RADIUS)[0] for code in set(query.fingerprint.phash_variants)]

@@ -327,7 +327,8 @@ class PostgresStore:
         """The files with these rows (missing rows are skipped), in the order asked."""
         if not pks:
             return []
-        found = {f.pk: f for f in map(_file, self._read(f"{_FILE_SELECT} WHERE f.pk = ANY(%s)", (list(pks),)))}
+        rows = self._read(f"{_FILE_SELECT} WHERE f.pk = ANY(%s)", (list(pks),), binary=True)
+        found = {f.pk: f for f in map(_file, rows)}
         return [found[p] for p in pks if p in found]
 
     def local_features(self, pks: Sequence[int]) -> dict[int, bytes]:
@@ -339,7 +340,7 @@ class PostgresStore:
 
     def files_by_sha(self, scope: str, sha256: bytes) -> list[StoredFile]:
         """Files of ``scope`` with exactly these bytes."""
-        rows = self._read(f"{_FILE_SELECT} WHERE s.name = %s AND f.sha256 = %s", (scope, sha256))
+        rows = self._read(f"{_FILE_SELECT} WHERE s.name = %s AND f.sha256 = %s", (scope, sha256), binary=True)
         return [_file(r) for r in rows]
 
     def files_by_pixel_digest(self, scope: str, digest: bytes) -> list[StoredFile]:
