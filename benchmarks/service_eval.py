@@ -5,7 +5,8 @@
     python benchmarks/service_eval.py /tmp/bench [--db URL] [--workers 2] [--limit N] [--cli]
 
 Starts ``lookalike serve`` on loopback, uploads every reference through
-``POST /v1/images`` (id = file name, ``on_duplicate=store`` so that references
+``POST /v1/images`` (id ``ref-N``, mapped back to the file name in the answers, since
+file names may hold characters an id may not; ``on_duplicate=store`` so that references
 that look alike are all kept, as ``lookalike index`` keeps them), then sends every
 query to ``POST /v1/check`` from --clients threads, and writes the answers as
 ``lookalike check --json`` lines for ``../shared/bench/score.py --format check``.
@@ -83,10 +84,13 @@ def main() -> None:
                     time.sleep(0.5)
             client = httpx.Client(timeout=300, limits=httpx.Limits(max_connections=args.clients))
 
+            id_of = {p: f"ref-{i}" for i, p in enumerate(references)}
+            name_of = {i: p.name for p, i in id_of.items()}
+
             def upload(p: Path) -> int:
                 r = client.post(
                     url + "/v1/images", headers=headers, files={"file": (p.name, p.read_bytes())},
-                    data={"id": p.name, "on_duplicate": "store"},
+                    data={"id": id_of[p], "on_duplicate": "store"},
                 )  # fmt: skip
                 return r.status_code
 
@@ -102,7 +106,9 @@ def main() -> None:
                 if r.status_code != 200:
                     return json.dumps({"path": str(p), "error": r.json().get("error")})
                 answer = r.json()
-                matches = [{"path": m["id"], "score": m["score"], "verdict": m["verdict"]} for m in answer["matches"]]
+                matches = [
+                    {"path": name_of[m["id"]], "score": m["score"], "verdict": m["verdict"]} for m in answer["matches"]
+                ]
                 return json.dumps({"path": str(p), "verdict": answer["verdict"], "matches": matches})
 
             start = time.perf_counter()
