@@ -8,6 +8,12 @@
   mean) and keeps the approximation band at 8 x 8; on an orthonormal Haar
   basis that band is the 8 x 8 block means (scaled), so the hash is those
   means above their median.
+
+Each compares grey levels rounded to a millionth (``_settled``): cells that are equal in exact
+arithmetic (a plain background, a flat border) come out of the floating-point products a few
+ULPs apart, in directions that depend on the CPU's BLAS kernel, and would otherwise decide bits
+differently from one machine to the next. A millionth of a grey level is far below any real
+difference between cells.
 """
 
 from __future__ import annotations
@@ -23,19 +29,24 @@ __all__ = ["ahash", "dhash", "whash"]
 Float = npt.NDArray[np.float64]
 
 
+def _settled(values: Float) -> Float:
+    rounded: Float = np.round(values, 6)
+    return rounded
+
+
 def ahash(grid64: Float) -> int:
     """64-bit average hash."""
-    means = block_mean(grid64, 8)
-    return bits_to_int(means > means.mean())
+    means = _settled(block_mean(grid64, 8))
+    return bits_to_int(means > _settled(means.mean()))
 
 
 def dhash(grid64: Float) -> int:
     """64-bit horizontal difference hash."""
-    cells = resize_area(grid64, 8, 9)
+    cells = _settled(resize_area(grid64, 8, 9))
     return bits_to_int(cells[:, 1:] > cells[:, :-1])
 
 
 def whash(grid64: Float) -> int:
     """64-bit Haar wavelet hash."""
-    means = block_mean(grid64, 8)
+    means = _settled(block_mean(grid64, 8))
     return bits_to_int(means > np.median(means))
