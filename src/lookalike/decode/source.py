@@ -63,7 +63,11 @@ def _read_file(path: Path, *, max_bytes: int) -> Source:
         if size > max_bytes:
             raise TooLarge(f"{path}: {size:,} bytes, over the limit of {max_bytes:,}")
         with path.open("rb") as fh:
-            data = fh.read(max_bytes + 1)
+            # ask for the size stat gave (+1 to notice growth): asking for the limit makes Python
+            # allocate all of it first, which cost a 4 MB photo 1.2 ms more than reading it
+            data = fh.read(size + 1)
+            if len(data) > size:  # the file grew after stat
+                data += fh.read(max_bytes + 1 - len(data))
     except FileNotFoundError as exc:
         raise FetchError(f"{path}: no such file") from exc
     except PermissionError as exc:

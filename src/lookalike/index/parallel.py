@@ -183,10 +183,13 @@ def _bytes_if_unchanged(source: str, sha256: bytes, max_bytes: int) -> bytes:
     """The file's bytes when it still holds what was stored (for the pixel digest), else none."""
     try:
         with open(source, "rb") as fh:
-            data = fh.read(max_bytes + 1)
+            size = os.fstat(fh.fileno()).st_size
+            if size > max_bytes:
+                return b""
+            data = fh.read(size + 1)  # not the limit: Python would allocate all of it first
     except OSError:
         return b""
-    return data if len(data) <= max_bytes and hashlib.sha256(data).digest() == sha256 else b""
+    return data if len(data) == size and hashlib.sha256(data).digest() == sha256 else b""
 
 
 def _no_features(aspect: float) -> LocalFeatures:
