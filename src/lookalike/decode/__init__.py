@@ -2,7 +2,7 @@
 
 from lookalike.decode.image import DecodedImage, ImageHeader, decode_image, halve, read_header
 from lookalike.decode.metadata import FileFacts, file_facts, preview_jpeg, preview_pixels
-from lookalike.decode.source import Source, is_url, read_source
+from lookalike.decode.source import Source, is_url, read_file, read_source
 
 __all__ = [
     "DecodedImage",
@@ -16,5 +16,6 @@ __all__ = [
     "preview_jpeg",
     "preview_pixels",
     "read_header",
+    "read_file",
     "read_source",
 ]

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from lookalike.config import FetchLimits
 from lookalike.errors import FetchError, TooLarge
 
-__all__ = ["Source", "is_url", "read_source"]
+__all__ = ["Source", "is_url", "read_file", "read_source"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,15 @@ def read_source(
 
 
 def _read_file(path: Path, *, max_bytes: int) -> Source:
+    return Source(data=read_file(path, max_bytes=max_bytes), name=str(path))
+
+
+def read_file(path: str | os.PathLike[str], *, max_bytes: int) -> bytes:
+    """The bytes of a local file, refused from its size when over ``max_bytes``.
+
+    Raises ``FetchError`` when it cannot be read and ``TooLarge`` when it is over ``max_bytes``.
+    """
+    path = Path(path)
     try:
         size = path.stat().st_size
         if path.is_dir():
@@ -76,7 +85,7 @@ def _read_file(path: Path, *, max_bytes: int) -> Source:
         raise FetchError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     if len(data) > max_bytes:  # the file grew while we read it
         raise TooLarge(f"{path}: over the limit of {max_bytes:,} bytes")
-    return Source(data=data, name=str(path))
+    return data
 
 
 def _fetch(url: str, *, max_bytes: int, limits: FetchLimits) -> Source:

@@ -29,8 +29,8 @@ import numpy as np
 import numpy.typing as npt
 
 from lookalike.config import DecodeLimits, FetchLimits, Thresholds
-from lookalike.decode import read_source
-from lookalike.errors import InputError
+from lookalike.decode import read_file, read_source
+from lookalike.errors import FetchError, InputError, TooLarge
 from lookalike.fingerprints import analyse
 from lookalike.fingerprints.local import LocalFeatures
 from lookalike.index.collection import CheckResult, Index
@@ -182,14 +182,10 @@ def _check_stored_one(index: Index, item: StoredQuery, settings: _Settings) -> S
 def _bytes_if_unchanged(source: str, sha256: bytes, max_bytes: int) -> bytes:
     """The file's bytes when it still holds what was stored (for the pixel digest), else none."""
     try:
-        with open(source, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            if size > max_bytes:
-                return b""
-            data = fh.read(size + 1)  # not the limit: Python would allocate all of it first
-    except OSError:
+        data = read_file(source, max_bytes=max_bytes)
+    except (FetchError, TooLarge):
         return b""
-    return data if len(data) == size and hashlib.sha256(data).digest() == sha256 else b""
+    return data if hashlib.sha256(data).digest() == sha256 else b""
 
 
 def _no_features(aspect: float) -> LocalFeatures:
