@@ -232,6 +232,11 @@ class PostgresStore:
         except psycopg.Error as exc:
             raise StoreError(f"PostgreSQL: {_one_line(exc)}") from exc
 
+    def _files(self, where: str, args: Sequence[object]) -> list[StoredFile]:
+        """Files selected by ``where`` (a WHERE clause over ``files f``, ``images i``, ``scopes
+        s``); in binary, so that fingerprints arrive as bytes rather than hex text to decode."""
+        return [_file(r) for r in self._read(f"{_FILE_SELECT} {where}", args, binary=True)]
+
     # ---- scopes -------------------------------------------------------------------------------
 
     def scope_pk(self, name: str) -> int | None:
@@ -286,7 +291,7 @@ class PostgresStore:
                 fp = item.fingerprint
                 scope_pk = self._ensure_scope(db, item.scope)
                 row = db.execute(
-                    f"{_FILE_SELECT} WHERE f.scope_pk = %s AND f.sha256 = %s", (scope_pk, fp.sha256)
+                    f"{_FILE_SELECT} WHERE f.scope_pk = %s AND f.sha256 = %s", (scope_pk, fp.sha256), binary=True
                 ).fetchone()
                 if row is not None:
                     out.append((_file(row), False))
@@ -327,8 +332,7 @@ class PostgresStore:
         """The files with these rows (missing rows are skipped), in the order asked."""
         if not pks:
             return []
-        rows = self._read(f"{_FILE_SELECT} WHERE f.pk = ANY(%s)", (list(pks),), binary=True)
-        found = {f.pk: f for f in map(_file, rows)}
+        found = {f.pk: f for f in self._files("WHERE f.pk = ANY(%s)", (list(pks),))}
         return [found[p] for p in pks if p in found]
 
     def local_features(self, pks: Sequence[int]) -> dict[int, bytes]:
@@ -340,13 +344,11 @@ class PostgresStore:
 
     def files_by_sha(self, scope: str, sha256: bytes) -> list[StoredFile]:
         """Files of ``scope`` with exactly these bytes."""
-        rows = self._read(f"{_FILE_SELECT} WHERE s.name = %s AND f.sha256 = %s", (scope, sha256), binary=True)
-        return [_file(r) for r in rows]
+        return self._files("WHERE s.name = %s AND f.sha256 = %s", (scope, sha256))
 
     def files_by_pixel_digest(self, scope: str, digest: bytes) -> list[StoredFile]:
         """Files of ``scope`` whose pixel digest is known and equal to ``digest``."""
-        rows = self._read(f"{_FILE_SELECT} WHERE s.name = %s AND f.pixel_digest = %s", (scope, digest))
-        return [_file(r) for r in rows]
+        return self._files("WHERE s.name = %s AND f.pixel_digest = %s", (scope, digest))
 
     def set_pixel_digest(self, file_pk: int, fp: Fingerprint) -> None:
         """Keep a pixel digest computed after the file was stored."""
@@ -395,7 +397,7 @@ class PostgresStore:
         if not rows:
             raise NotFound(f"no image {image_id!r} in scope {scope!r}")
         pk, created = int(rows[0][0]), float(rows[0][1])
-        files = tuple(_file(r) for r in self._read(f"{_FILE_SELECT} WHERE f.image_pk = %s ORDER BY f.pk", (pk,)))
+        files = tuple(self._files("WHERE f.image_pk = %s ORDER BY f.pk", (pk,)))
         return ImageRecord(pk=pk, image_id=image_id, scope=scope, created_at=created, files=files)
 
     def images(self, scope: str, *, after: str = "", limit: int = 100) -> list[ImageRecord]:
@@ -408,8 +410,7 @@ class PostgresStore:
         if not rows:
             return []
         files: dict[int, list[StoredFile]] = {}
-        for r in self._read(f"{_FILE_SELECT} WHERE f.image_pk = ANY(%s) ORDER BY f.pk", ([int(r[0]) for r in rows],)):
-            f = _file(r)
+        for f in self._files("WHERE f.image_pk = ANY(%s) ORDER BY f.pk", ([int(r[0]) for r in rows],)):
             files.setdefault(f.image_pk, []).append(f)
         return [
             ImageRecord(pk=int(pk), image_id=str(i), scope=scope, created_at=float(c), files=tuple(files.get(pk, ())))
