@@ -12,12 +12,13 @@ import inspect
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from functools import cache
 
 import pytest
 
 from lookalike.errors import NotFound, StoreError
-from lookalike.fingerprints import Fingerprint, analyse
+from lookalike.fingerprints import FINGERPRINT_VERSION, Fingerprint, analyse
 from lookalike.index.postgres import PostgresStore
 from lookalike.index.records import Decision
 from lookalike.index.sqlite import NewFile, SQLiteStore
@@ -172,3 +173,12 @@ def test_the_scope_lock_lets_one_holder_in_at_a_time_per_scope(store: Store, db_
         t.join()
     other.close()
     assert overlaps == []
+
+
+def test_stats_count_files_whose_fingerprints_are_older_than_this_version(store: Store) -> None:
+    older = NewFile(
+        fingerprint=replace(fp(7), version=FINGERPRINT_VERSION - 1), scope="alice", source="old", image_id=None
+    )
+    store.add_files([new(1), new(2), older])
+    stats = store.stats()
+    assert (stats.files, stats.outdated_fingerprints) == (3, 1)

@@ -11,7 +11,7 @@ from lookalike.cli.output import EXIT_FAILED, json_line, reporting_errors
 from lookalike.cli.progress import progress_bar
 from lookalike.cli.settings import SettingsOption, thresholds_from
 from lookalike.decode import is_url
-from lookalike.fingerprints import Analysis, analyse_files, default_jobs
+from lookalike.fingerprints import FINGERPRINT_VERSION, Analysis, analyse_files, default_jobs
 from lookalike.index.records import DEFAULT_SCOPE, Decision
 from lookalike.walk import iter_image_files
 
@@ -190,6 +190,11 @@ def stats_command(db: DbOption) -> None:
         f"scopes {s.scopes}, images {s.images}, files {s.files}, review pending {s.review_pending}, "
         f"decided {s.review_decided}; {s.bytes_on_disk:,} bytes on disk, {memory:,} bytes of in-memory index"
     )
+    if s.outdated_fingerprints:
+        typer.echo(
+            f"{s.outdated_fingerprints} files carry fingerprints older than v{FINGERPRINT_VERSION}: they still match, "
+            "but their hashes may differ from new ones in tie bits; add them again to refresh them"
+        )
 
 
 def eval_command(

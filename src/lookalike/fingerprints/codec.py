@@ -21,13 +21,18 @@ import struct
 from lookalike.errors import FingerprintError
 from lookalike.fingerprints.model import Fingerprint
 
-__all__ = ["fingerprint_from_bytes", "fingerprint_from_text", "fingerprint_to_bytes", "fingerprint_to_text"]
+__all__ = [
+    "VERSION_OFFSET", "fingerprint_from_bytes", "fingerprint_from_text", "fingerprint_to_bytes", "fingerprint_to_text",
+]  # fmt: skip
 
 _MAGIC = b"LKF"
 _FORMAT = 1
 _TEXT_PREFIX = "lkfp1."
 _FIXED = struct.Struct(">3sB32s8Q3Q32sB256s6fIIQHB")
 _HAS_ALPHA = 1
+#: byte offset of the fingerprint version (u16, big-endian) in the serialised bytes, so that a store
+#: can count outdated rows without reading them back
+VERSION_OFFSET = _FIXED.size - 3
 _HAS_DIGEST = 2
 
 

@@ -9,16 +9,22 @@ Flipping the picture left-right multiplies coefficient (u, v) by (-1)^v,
 flipping it top-bottom by (-1)^u, and transposing it transposes the
 coefficients; so the hashes of all eight flips and 90-degree turns come from
 the one set of coefficients, exactly as if each turned picture had been hashed.
+
+The DCT matrix and the products are computed in ``arithmetic``'s fixed order (no BLAS, no
+SIMD cosine), so the coefficients are the same bits on every CPU.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import IntEnum
 from functools import lru_cache
 from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
+
+from lookalike.fingerprints.arithmetic import cos_pi, ordered_matmul
 
 __all__ = ["Dihedral", "dct_matrix", "phash_coefficients", "phash_variants", "transform_pixels"]
 
@@ -41,11 +47,14 @@ class Dihedral(IntEnum):
 
 @lru_cache(maxsize=8)
 def dct_matrix(n: int, keep: int) -> Float:
-    """The first ``keep`` rows of the orthonormal n-point DCT-II matrix."""
-    k = np.arange(keep, dtype=np.float64)[:, None]
-    x = np.arange(n, dtype=np.float64)[None, :]
-    m: Float = np.cos(np.pi * (2.0 * x + 1.0) * k / (2.0 * n)) * np.sqrt(2.0 / n)
-    m[0] /= np.sqrt(2.0)
+    """The first ``keep`` rows of the orthonormal n-point DCT-II matrix:
+    ``sqrt(2 / n) * cos(pi * (2x + 1) * k / 2n)``, row 0 divided by ``sqrt(2)``."""
+    scale = (Decimal(2) / n).sqrt()
+    rows = [
+        [cos_pi((2 * x + 1) * k, 2 * n, scale if k else scale / Decimal(2).sqrt()) for x in range(n)]
+        for k in range(keep)
+    ]
+    m: Float = np.array(rows, dtype=np.float64)
     m.setflags(write=False)
     return m
 
@@ -53,7 +62,7 @@ def dct_matrix(n: int, keep: int) -> Float:
 def phash_coefficients(grid32: Float) -> Float:
     """The 8 x 8 lowest-frequency DCT coefficients of a 32 x 32 grid."""
     d = dct_matrix(32, 8)
-    return d @ grid32 @ d.T
+    return ordered_matmul(ordered_matmul(d, grid32), d.T)
 
 
 _SIGN = np.where(np.arange(8) % 2 == 0, 1.0, -1.0)

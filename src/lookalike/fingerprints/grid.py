@@ -1,26 +1,29 @@
 """The resampling path every perceptual signal starts from, owned here so that
-hashes do not change when Pillow, OpenCV or a BLAS library does.
+hashes do not change when Pillow, OpenCV, a BLAS library or the CPU does.
 
 ``colour_grid`` turns RGB pixels into a 64 x 64 x 3 grid by exact area
-averaging: each grid cell is the mean of the (fractional) pixels it covers.
+averaging: each grid cell is the mean of the (fractional) pixels it covers,
+summed in integers and divided once (``arithmetic.area_sums``).
 ``luma_grid`` is its BT.601 luminance (averaging and the luma weights are both
 linear, so the order does not matter). Area averaging is symmetric, so a flipped or 90-degree-turned picture
 gives exactly the flipped or turned grid, which the DCT-hash variants rely on.
 Coarser grids (32 x 32, 16 x 16, 8 x 8) are block means of this one.
+
+Nothing here goes through BLAS (see ``arithmetic``): every value is the same bits on every CPU.
 """
 
 from __future__ import annotations
 
-from functools import cache, lru_cache
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
-from threadpoolctl import threadpool_limits
 
 from lookalike.decode import halve
+from lookalike.fingerprints.arithmetic import area_sums, ordered_matmul, ordered_sum
 
 __all__ = [
-    "GRID", "LUMA_WEIGHTS", "area_weights", "block_mean", "colour_grid", "luma_grid", "one_blas_thread", "resize_area",
+    "GRID", "LUMA_WEIGHTS", "area_weights", "block_mean", "colour_grid", "luma_grid", "resize_area",
 ]  # fmt: skip
 
 #: side of the base grid
@@ -44,23 +47,11 @@ def area_weights(size_in: int, size_out: int) -> Float:
     return weights
 
 
-@cache
-def one_blas_thread() -> None:
-    """Turn the BLAS library's thread pool off in this process, once.
-
-    Each product here is one picture's, a few million multiply-adds: too small for BLAS threads
-    to pay for their hand-offs, and callers already run one process per core. With the pool on,
-    its idle threads spin while they wait, and on two busy cores a check cost 2.5 times the CPU
-    (measured: 702 benchmark queries, 40.8 against 16.3 CPU-seconds). The same policy as OpenCV's
-    pool (``fingerprints.local.opencv``)."""
-    threadpool_limits(1, user_api="blas")
-
-
 def resize_area(plane: Float, rows: int, cols: int) -> Float:
-    """Area-average a 2-D float array to ``rows`` x ``cols``."""
-    one_blas_thread()
-    out: Float = area_weights(plane.shape[0], rows) @ plane @ area_weights(plane.shape[1], cols).T
-    return out
+    """Area-average a 2-D float array to ``rows`` x ``cols`` (in a fixed order of operations)."""
+    return ordered_matmul(
+        ordered_matmul(area_weights(plane.shape[0], rows), plane), area_weights(plane.shape[1], cols).T
+    )
 
 
 def colour_grid(rgb: npt.NDArray[np.uint8]) -> Float:
@@ -68,24 +59,20 @@ def colour_grid(rgb: npt.NDArray[np.uint8]) -> Float:
 
     Pictures with both sides of 4 x 64 pixels or more are first halved by
     exact 2 x 2 integer box averaging (``lookalike.decode.halve``), which
-    costs a fraction of what it saves. The large
-    first pass (rows) runs in float32 for speed; its error is far below one
-    grey level. The second pass and everything after run in float64.
+    costs a fraction of what it saves. The area sums are exact integers; each cell is then
+    one correctly rounded division.
     """
-    one_blas_thread()
     while min(rgb.shape[:2]) >= 4 * GRID:
         rgb = halve(rgb)
-    h, w = rgb.shape[:2]
-    rows = area_weights(h, GRID).astype(np.float32) @ rgb.reshape(h, w * 3).astype(np.float32)
-    per_channel = rows.reshape(GRID, w, 3).transpose(0, 2, 1).reshape(GRID * 3, w).astype(np.float64)
-    cells = per_channel @ area_weights(w, GRID).T  # (64 rows x 3 channels, 64 columns)
-    grid: Float = np.ascontiguousarray(cells.reshape(GRID, 3, GRID).transpose(0, 2, 1))  # (64, 64, 3)
+    sums, denominator = area_sums(rgb, GRID)
+    grid: Float = sums / np.float64(denominator)
     return grid
 
 
 def luma_grid(grid_rgb: Float) -> Float:
-    """64 x 64 BT.601 luminance of a ``colour_grid``."""
-    luma: Float = grid_rgb @ np.array(LUMA_WEIGHTS)
+    """64 x 64 BT.601 luminance of a ``colour_grid`` (element-wise, in a fixed order)."""
+    r, g, b = LUMA_WEIGHTS
+    luma: Float = grid_rgb[..., 0] * r + grid_rgb[..., 1] * g + grid_rgb[..., 2] * b
     return luma
 
 
@@ -93,5 +80,6 @@ def block_mean(grid: Float, side: int) -> Float:
     """Mean of equal square blocks: a (n, n) grid to (side, side); n must be a multiple of side."""
     n = grid.shape[0]
     k = n // side
-    means: Float = grid.reshape(side, k, side, k).mean(axis=(1, 3))
+    blocks = grid.reshape(side, k, side, k).transpose(1, 3, 0, 2).reshape(k * k, side, side)
+    means: Float = ordered_sum(blocks) / np.float64(k * k)
     return means

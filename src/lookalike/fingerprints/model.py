@@ -10,8 +10,12 @@ from lookalike.fingerprints.bits import hamming_bytes, hamming_int
 
 __all__ = ["FINGERPRINT_VERSION", "Fingerprint", "FingerprintDict", "Signal"]
 
-#: bumped whenever any stored signal would come out differently
-FINGERPRINT_VERSION = 1
+#: bumped whenever any stored signal would come out differently.
+#: 2 (2026-12-02): the grid, the DCTs and the statistics are computed without BLAS, in a fixed order
+#: of operations, so every CPU gives the same bits; tied cells (a plain margin) now always give 0,
+#: where version 1 decided them by the CPU's rounding. Version-1 rows still match (they differ at
+#: most in such tie bits); ``lookalike stats`` counts them.
+FINGERPRINT_VERSION = 2
 
 
 class Signal(StrEnum):

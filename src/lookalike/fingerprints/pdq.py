@@ -11,16 +11,19 @@ lookalike runs these stages on its own 64 x 64 area-averaged grid instead of
 PDQ's Jarosz tent filter, so the resampling is the same one every other signal
 uses and stays under our control. The hashes are therefore close to, not
 always bit-equal with, reference PDQ (the tests measure how close); bits are
-stored row-major, most significant first.
+stored row-major, most significant first. Products run in ``arithmetic``'s fixed order, so
+the bits are the same on every CPU.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
 
+from lookalike.fingerprints.arithmetic import cos_pi, ordered_matmul
 from lookalike.fingerprints.bits import bits_to_bytes
 
 __all__ = ["pdq"]
@@ -30,9 +33,9 @@ Float = npt.NDArray[np.float64]
 
 @lru_cache(maxsize=1)
 def _pdq_dct() -> Float:
-    i = np.arange(1, 17, dtype=np.float64)[:, None]
-    j = np.arange(64, dtype=np.float64)[None, :]
-    m: Float = np.sqrt(2.0 / 64.0) * np.cos((np.pi / 2.0 / 64.0) * i * (2.0 * j + 1.0))
+    # sqrt(2 / 64) * cos(pi / 128 * i * (2j + 1)), in decimal and rounded once (``cos_pi``)
+    scale = (Decimal(2) / 64).sqrt()
+    m: Float = np.array([[cos_pi(i * (2 * j + 1), 128, scale) for j in range(64)] for i in range(1, 17)])
     m.setflags(write=False)
     return m
 
@@ -47,5 +50,5 @@ def _quality(grid64: Float) -> int:
 def pdq(grid64: Float) -> tuple[bytes, int]:
     """(256-bit hash as 32 bytes, quality 0..100) of a 64 x 64 luminance grid."""
     d = _pdq_dct()
-    coefficients = d @ grid64 @ d.T
+    coefficients = ordered_matmul(ordered_matmul(d, grid64), d.T)
     return bits_to_bytes(coefficients > np.median(coefficients)), _quality(grid64)

@@ -10,10 +10,10 @@
   means above their median.
 
 Each compares grey levels rounded to a millionth (``_settled``): cells that are equal in exact
-arithmetic (a plain background, a flat border) come out of the floating-point products a few
-ULPs apart, in directions that depend on the CPU's BLAS kernel, and would otherwise decide bits
-differently from one machine to the next. A millionth of a grey level is far below any real
-difference between cells.
+arithmetic (a plain background, a flat border) can come out of the weighted sums a few ULPs
+apart, and a tie should give 0, not whichever way the rounding fell. A millionth of a grey level
+is far below any real difference between cells. (The arithmetic itself is the same on every CPU:
+see ``arithmetic``.)
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from lookalike.fingerprints.arithmetic import ordered_sum
 from lookalike.fingerprints.bits import bits_to_int
 from lookalike.fingerprints.grid import block_mean, resize_area
 
@@ -37,7 +38,7 @@ def _settled(values: Float) -> Float:
 def ahash(grid64: Float) -> int:
     """64-bit average hash."""
     means = _settled(block_mean(grid64, 8))
-    return bits_to_int(means > _settled(means.mean()))
+    return bits_to_int(means > _settled(ordered_sum(means.reshape(-1)) / np.float64(means.size)))
 
 
 def dhash(grid64: Float) -> int:

@@ -10,6 +10,8 @@ still be told apart:
 * colour statistics: mean and standard deviation of Y, Cb and Cr (JPEG's
   full-range BT.601 conversion) over the 64 x 64 area-averaged colour grid,
   so that they do not depend on the picture's resolution.
+
+Both are computed element-wise and summed in ``arithmetic``'s fixed order (same bits on every CPU).
 """
 
 from __future__ import annotations
@@ -17,18 +19,17 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from lookalike.fingerprints.arithmetic import ordered_sum
 from lookalike.fingerprints.grid import block_mean
 
 __all__ = ["THUMB_SIDE", "colour_stats", "luma_thumbnail"]
 
 THUMB_SIDE = 16
 
-_YCC = np.array(
-    [
-        [0.299, 0.587, 0.114],
-        [-0.168736, -0.331264, 0.5],
-        [0.5, -0.418688, -0.081312],
-    ]
+_YCC = (
+    (0.299, 0.587, 0.114),
+    (-0.168736, -0.331264, 0.5),
+    (0.5, -0.418688, -0.081312),
 )
 
 
@@ -41,6 +42,11 @@ def luma_thumbnail(grid64: npt.NDArray[np.float64]) -> bytes:
 def colour_stats(grid_rgb: npt.NDArray[np.float64]) -> tuple[float, ...]:
     """(mean Y, mean Cb, mean Cr, std Y, std Cb, std Cr) of a colour grid, rounded to float32;
     Cb and Cr centred on 0."""
-    ycc = grid_rgb.reshape(-1, 3) @ _YCC.T
-    stats = np.concatenate([ycc.mean(axis=0), ycc.std(axis=0)]).astype(np.float32)
+    r, g, b = (grid_rgb[..., c].reshape(-1) for c in range(3))
+    ycc = np.stack([r * row[0] + g * row[1] + b * row[2] for row in _YCC], axis=1)  # (cells, 3), element-wise
+    n = np.float64(ycc.shape[0])
+    mean = ordered_sum(ycc) / n
+    centred = ycc - mean
+    std = np.sqrt(ordered_sum(centred * centred) / n)
+    stats = np.concatenate([mean, std]).astype(np.float32)
     return tuple(float(v) for v in stats)

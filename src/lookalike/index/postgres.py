@@ -30,7 +30,8 @@ from typing import Any
 import psycopg
 
 from lookalike.errors import NotFound, StoreError
-from lookalike.fingerprints import Fingerprint, fingerprint_from_bytes, fingerprint_to_bytes
+from lookalike.fingerprints import FINGERPRINT_VERSION, Fingerprint, fingerprint_from_bytes, fingerprint_to_bytes
+from lookalike.fingerprints.codec import VERSION_OFFSET
 from lookalike.index.records import ApiKey, Decision, ImageRecord, ReviewPair, StoredFile, StoreStats
 from lookalike.index.sqlite import CodeRow, NewFile, signed64, unsigned64
 
@@ -544,15 +545,18 @@ class PostgresStore:
 
     def stats(self) -> StoreStats:
         """Counts of what is stored."""
-        (scopes, images, files, pending, decided, size) = self._read(
+        (scopes, images, files, pending, decided, size, outdated) = self._read(
             "SELECT (SELECT COUNT(*) FROM scopes), (SELECT COUNT(*) FROM images), (SELECT COUNT(*) FROM files),"
             " (SELECT COUNT(*) FROM review WHERE decision = 'pending'),"
             " (SELECT COUNT(*) FROM review WHERE decision != 'pending'),"
-            " pg_database_size(current_database())"
+            " pg_database_size(current_database()),"
+            f" (SELECT COUNT(*) FROM files WHERE substring(fingerprint from {VERSION_OFFSET + 1} for 2) < %s)",
+            (FINGERPRINT_VERSION.to_bytes(2, "big"),),
         )[0]
         return StoreStats(
             scopes=int(scopes), images=int(images), files=int(files),
             review_pending=int(pending), review_decided=int(decided), bytes_on_disk=int(size),
+            outdated_fingerprints=int(outdated),
         )  # fmt: skip
 
 

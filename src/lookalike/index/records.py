@@ -80,6 +80,8 @@ class StoreStats:
     review_pending: int
     review_decided: int
     bytes_on_disk: int
+    #: files whose stored fingerprint is older than ``FINGERPRINT_VERSION``
+    outdated_fingerprints: int = 0
 
 
 @dataclass(frozen=True, slots=True)

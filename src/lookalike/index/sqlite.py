@@ -41,7 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from lookalike.errors import NotFound, StoreError
-from lookalike.fingerprints import Fingerprint, fingerprint_from_bytes, fingerprint_to_bytes
+from lookalike.fingerprints import FINGERPRINT_VERSION, Fingerprint, fingerprint_from_bytes, fingerprint_to_bytes
+from lookalike.fingerprints.codec import VERSION_OFFSET
 from lookalike.fingerprints.local import LocalFeatures
 from lookalike.index.records import ApiKey, Decision, ImageRecord, ReviewPair, StoredFile, StoreStats
 
@@ -531,15 +532,18 @@ class SQLiteStore:
 
     def stats(self) -> StoreStats:
         """Counts of what is stored."""
-        (scopes, images, files, pending, decided) = self._read(
+        (scopes, images, files, pending, decided, outdated) = self._read(
             "SELECT (SELECT COUNT(*) FROM scopes), (SELECT COUNT(*) FROM images), (SELECT COUNT(*) FROM files),"
             " (SELECT COUNT(*) FROM review WHERE decision = 'pending'),"
-            " (SELECT COUNT(*) FROM review WHERE decision != 'pending')"
+            " (SELECT COUNT(*) FROM review WHERE decision != 'pending'),"
+            f" (SELECT COUNT(*) FROM files WHERE substr(fingerprint, {VERSION_OFFSET + 1}, 2) < ?)",
+            (FINGERPRINT_VERSION.to_bytes(2, "big"),),
         )[0]
         size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())
         return StoreStats(
             scopes=int(scopes), images=int(images), files=int(files),
             review_pending=int(pending), review_decided=int(decided), bytes_on_disk=size,
+            outdated_fingerprints=int(outdated),
         )  # fmt: skip
 
 

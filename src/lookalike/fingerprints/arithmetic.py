@@ -1,0 +1,131 @@
+"""Arithmetic whose every rounding is ours, so a fingerprint has the same bits on every CPU.
+
+A hash bit is decided by comparing two numbers, and two numbers that are equal in exact arithmetic
+(the cells of a plain margin, a coefficient at the median) are decided by their last rounding.
+BLAS matrix products (``@``) pick a kernel per CPU (AVX-512 on one machine, AVX2 or NEON on
+another), and each kernel sums in its own order and may fuse multiply-adds; NumPy's own ``cos``
+and reductions are SIMD-dispatched too. Any of them flips such bits from one machine to the next
+(seen: the golden dHash of a stamp with white margins differed between an Intel and an AMD EPYC).
+
+So nothing here goes through BLAS or a dispatched transcendental:
+
+* ``area_sums``: exact area averaging in integers (a compiled kernel; integer sums do not depend
+  on their order);
+* ``ordered_sum`` / ``ordered_matmul``: float sums in one fixed order, built from element-wise
+  NumPy additions and multiplications, each of which IEEE 754 rounds correctly and the same way
+  on every CPU (separate ufuncs are never fused into multiply-adds);
+* ``cos_pi``: cosines computed in decimal arithmetic and rounded once to float64, so the DCT
+  matrices are the same bits everywhere.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, localcontext
+from functools import lru_cache
+
+import numpy as np
+import numpy.typing as npt
+
+from lookalike.fingerprints.kernels import jit
+
+__all__ = ["area_sums", "cos_pi", "ordered_matmul", "ordered_sum"]
+
+Float = npt.NDArray[np.float64]
+
+#: pi to 60 digits (more than the 40 the series below carries)
+_PI = Decimal("3.14159265358979323846264338327950288419716939937510582097494")
+
+
+def ordered_sum(values: Float, axis: int = 0) -> Float:
+    """Sum along ``axis`` by a fixed pairwise tree of element-wise additions (the same bits on
+    every machine, unlike ``np.sum``, whose order its SIMD loops choose)."""
+    x = np.asarray(values, dtype=np.float64)
+    if axis != 0:
+        x = np.moveaxis(x, axis, 0)
+    while x.shape[0] > 1:  # halves along the first axis are contiguous blocks: cheap to add
+        half = x.shape[0] // 2
+        head = x[:half] + x[half : 2 * half]
+        x = np.concatenate([head, x[2 * half :]]) if x.shape[0] % 2 else head
+    out: Float = x[0]
+    return out
+
+
+def ordered_matmul(a: Float, b: Float) -> Float:
+    """``a @ b`` for 2-D float arrays, each product rounded alone and summed by ``ordered_sum``.
+
+    Meant for the small products of a fingerprint (at most 16 x 64 x 64 terms)."""
+    products = a.T[:, :, None] * b[:, None, :]  # (k, m, n): term k of every output cell
+    return ordered_sum(products)
+
+
+@lru_cache(maxsize=4096)
+def _cos_first_quadrant(num: int, den: int) -> Decimal:
+    """cos(pi * num / den) for 0 <= num / den <= 1/2, by its Taylor series at 40 digits."""
+    with localcontext() as ctx:
+        ctx.prec = 40
+        x = _PI * num / den
+        x2 = x * x
+        term, total, k = Decimal(1), Decimal(1), 0
+        while True:
+            k += 2
+            term = -term * x2 / (k * (k - 1))
+            if abs(term) < Decimal("1e-45"):
+                return +total
+            total += term
+
+
+def cos_pi(num: int, den: int, scale: Decimal = Decimal(1)) -> float:
+    """``scale * cos(pi * num / den)``, computed in decimal and rounded once to a float64.
+
+    The argument is reduced exactly (integers) to the first quadrant, so every call with the same
+    integers gives the same bits on every machine."""
+    m = num % (2 * den)
+    if m > den:  # cos is even and 2*pi periodic
+        m = 2 * den - m
+    sign = 1
+    if 2 * m > den:  # cos(pi - x) = -cos(x)
+        m, sign = den - m, -1
+    with localcontext() as ctx:
+        ctx.prec = 40
+        return float(sign * scale * _cos_first_quadrant(m, den))
+
+
+@jit
+def _area_sums(rgb: npt.NDArray[np.uint8], side: int) -> npt.NDArray[np.int64]:
+    # Distances are in units of 1/side of a pixel: input pixel y covers [y * side, (y + 1) * side),
+    # output cell c covers [c * h, (c + 1) * h). Their overlap is an exact integer weight.
+    h, w, channels = rgb.shape
+    width = w * channels
+    flat = rgb.reshape(h, width)
+    rows = np.zeros((side, width), np.int64)  # rows pass: each at most 255 * h
+    for y in range(h):
+        lo, hi = y * side, (y + 1) * side
+        c = lo // h
+        while c < side and c * h < hi:
+            weight = min(hi, (c + 1) * h) - max(lo, c * h)
+            row = rows[c]
+            for i in range(width):
+                row[i] += weight * flat[y, i]
+            c += 1
+    out = np.zeros((side, side, channels), np.int64)
+    for c in range(side):
+        row = rows[c]
+        for x in range(w):
+            lo, hi = x * side, (x + 1) * side
+            d = lo // w
+            while d < side and d * w < hi:
+                weight = min(hi, (d + 1) * w) - max(lo, d * w)
+                for k in range(channels):
+                    out[c, d, k] += weight * row[x * channels + k]
+                d += 1
+    return out
+
+
+def area_sums(rgb: npt.NDArray[np.uint8], side: int) -> tuple[npt.NDArray[np.int64], int]:
+    """Exact area averaging of (h, w, channels) uint8 pixels onto a ``side`` x ``side`` grid, in
+    integers: (sums, denominator), each cell's mean being ``sums / denominator``.
+
+    Each cell's sum weighs every pixel by the area of it that the cell covers (in units of
+    1 / side**2 of a pixel); the weights of one cell add up to h * w of those units."""
+    h, w = rgb.shape[:2]
+    return _area_sums(np.ascontiguousarray(rgb), side), h * w
