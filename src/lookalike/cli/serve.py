@@ -117,9 +117,14 @@ def _listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(host: str, port: int, options: dict[str, Any]) -> None:
-    """One worker process: the service on its own socket (settings come in the environment)."""
+def _worker(host: str, port: int, options: dict[str, Any], parent: int) -> None:
+    """One worker process: the service on its own socket (settings come in the environment).
+    It stops when the supervisor ``parent`` dies, even by SIGKILL, rather than serve on unsupervised."""
     import uvicorn
+
+    from lookalike.processes import die_with_parent
+
+    die_with_parent(parent)
 
     config = uvicorn.Config(APP_FACTORY, factory=True, host=host, port=port, **options)
     uvicorn.Server(config).run(sockets=[_listening_socket(host, port)])
@@ -149,7 +154,7 @@ def _supervise(host: str, port: int, workers: int, options: dict[str, Any]) -> N
         signal.signal(sig, lambda *_: stop.set())
 
     def start() -> multiprocessing.process.BaseProcess:
-        proc = spawn.Process(target=_worker, args=(host, port, options), daemon=False)
+        proc = spawn.Process(target=_worker, args=(host, port, options, os.getpid()), daemon=False)
         proc.start()
         return proc
 

@@ -35,7 +35,7 @@ import tempfile
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
@@ -47,7 +47,7 @@ import numpy.typing as npt
 
 from lookalike.config import DecodeLimits, Thresholds
 from lookalike.decode import file_facts, read_source
-from lookalike.errors import ConfigError, InputError, LookalikeError
+from lookalike.errors import UNEXPECTED_CODE, ConfigError, InputError, LookalikeError, unexpected_message
 from lookalike.fingerprints import FINGERPRINT_VERSION, Fingerprint, analyse, default_jobs
 from lookalike.fingerprints.local import local_features
 from lookalike.index import Decision, Index
@@ -55,6 +55,7 @@ from lookalike.index.parallel import StoredQuery, check_stored
 from lookalike.index.sqlite import NewFile
 from lookalike.index.store import is_database_url
 from lookalike.match import DUPLICATE_VERDICTS, Verdict
+from lookalike.processes import worker_pool
 from lookalike.scan.cache import CachedPath, FindCache, RowFacts, StoredPair
 from lookalike.scan.groups import cliques, components
 from lookalike.scan.keeper import DEFAULT_KEEP, Candidate, KeepCriterion, keep_order
@@ -369,10 +370,12 @@ def _read_one(path: str, limits: DecodeLimits) -> _Read:
     try:
         src = read_source(Path(path), max_bytes=limits.max_bytes)
         a = analyse(src.data, name=src.name, limits=limits, local=True)
+        facts = file_facts(a.data, a.fingerprint.mime)
+        local = (a.local or local_features(a.image.pixels)).to_bytes()
     except InputError as err:
         return _Read(path, error_code=err.code, error=str(err))
-    facts = file_facts(a.data, a.fingerprint.mime)
-    local = (a.local or local_features(a.image.pixels)).to_bytes()
+    except Exception as exc:  # noqa: BLE001 - one file's failure is its error row; the run goes on
+        return _Read(path, error_code=UNEXPECTED_CODE, error=unexpected_message(path, exc))
     return _Read(path, a.fingerprint, local, a.grid, facts.lossless, facts.taken_at)
 
 
@@ -382,7 +385,7 @@ def _read_files(paths: list[str], jobs: int, limits: DecodeLimits) -> Iterator[_
         yield from (_read_one(p, limits) for p in paths)
         return
     window = 8 * jobs
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    with worker_pool(jobs) as pool:
         pending: deque[Future[_Read]] = deque()
         for p in paths:
             pending.append(pool.submit(_read_one, p, limits))
