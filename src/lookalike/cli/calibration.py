@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from lookalike.cli.output import json_line, reporting_errors
+from lookalike.cli.output import json_line, reporting_errors, say
 from lookalike.errors import ConfigError
 from lookalike.walk import iter_image_files
 
@@ -48,11 +48,11 @@ def calibrate_command(
     t, d = result.thresholds, result.to_dict()
     if as_json:
         json_line(d)
-    typer.echo(
+    say(
         f"near_duplicate >= {t.near_duplicate:.4f}, similar >= {t.similar:.4f} "
         f"(measured on {result.references} indexed images, {result.positives} copies of them and "
         f"{result.negatives} copies of others; recall {result.recall_at_threshold:.3f} at that threshold)"
     )
     if not result.reached:
-        typer.echo(f"no threshold reached precision {precision}: near_duplicate is left at 1.0", err=True)
-    typer.echo(f"wrote {output}")
+        say(f"no threshold reached precision {precision}: near_duplicate is left at 1.0", err=True)
+    say(f"wrote {output}")

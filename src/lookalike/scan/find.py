@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import tempfile
 import time
 from collections import defaultdict, deque
@@ -47,7 +48,15 @@ import numpy.typing as npt
 
 from lookalike.config import DecodeLimits, Thresholds
 from lookalike.decode import file_facts, read_source
-from lookalike.errors import UNEXPECTED_CODE, ConfigError, InputError, LookalikeError, unexpected_message
+from lookalike.errors import (
+    UNEXPECTED_CODE,
+    ConfigError,
+    FetchError,
+    InputError,
+    LookalikeError,
+    NotRegularFile,
+    unexpected_message,
+)
 from lookalike.fingerprints import FINGERPRINT_VERSION, Fingerprint, analyse, default_jobs
 from lookalike.fingerprints.local import local_features
 from lookalike.index import Decision, Index
@@ -59,7 +68,7 @@ from lookalike.processes import worker_pool
 from lookalike.scan.cache import CachedPath, FindCache, RowFacts, StoredPair
 from lookalike.scan.groups import cliques, components
 from lookalike.scan.keeper import DEFAULT_KEEP, Candidate, KeepCriterion, keep_order
-from lookalike.walk import iter_image_files
+from lookalike.walk import FoundFile, find_files
 
 __all__ = [
     "FIND_SCOPE",
@@ -218,6 +227,9 @@ class FindResult:
     errors: tuple[FileError, ...]
     stats: FindStats
     roots: tuple[str, ...] = field(default=())
+    #: files reached through more than one path (symlinks, hard links, a folder named twice): each
+    #: is listed once, under ``path``, and never acted on as a duplicate of itself
+    aliases: tuple[FoundFile, ...] = field(default=())
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document of ``lookalike find --json``."""
@@ -226,6 +238,7 @@ class FindResult:
             "pairs": [p.to_dict() for p in self.pairs],
             "stats": self.stats.to_dict(),
             "errors": [e.to_dict() for e in self.errors],
+            "aliases": [{"path": a.path, "also": list(a.also)} for a in self.aliases],
         }
 
 
@@ -272,7 +285,17 @@ def find_duplicates(
     started = time.perf_counter()
     keep_in = tuple(os.path.abspath(k) for k in opts.keep_in)
     roots = tuple(os.path.abspath(p) for p in paths) + tuple(k for k in keep_in if k not in paths)
-    files = sorted({os.path.abspath(p) for p in iter_image_files(dict.fromkeys(roots))})
+    found = find_files(dict.fromkeys(roots))  # one path per file: never a file its own duplicate
+    named = [f for f in found.files if _storable(f.path)]
+    files = [f.path for f in named]
+    aliases = tuple(f for f in named if f.also)
+    not_read = [FileError(p, NotRegularFile.code, why) for p, why in found.skipped]
+    not_read += [FileError(p, FetchError.code, why) for p, why in found.unreadable]
+    not_read += [
+        FileError(f.path, FetchError.code, f"{f.path}: the file name is not valid UTF-8 and cannot be kept in the "
+                  "cache: not read (rename the file to include it)")
+        for f in found.files if not _storable(f.path)
+    ]  # fmt: skip
     errors: list[FileError] = []
     seen: list[_Seen] = []
     read = 0
@@ -303,16 +326,30 @@ def find_duplicates(
         stale = _known_bytes(cache, opts.scope, stale, seen)
         read = len(stale)
         _read_and_match(index, cache, str(db), opts, stale, seen, errors, progress)
-        result = _group(index, cache, opts, seen, keep_in)
+        result = _group(index, cache, opts, seen, keep_in, {f.path: f.also for f in aliases})
     groups, pairs = result
+    from_cache = len(files) - read - sum(1 for e in errors if e.code == "fetch_failed")
+    errors += not_read
     stats = FindStats(
-        files=len(files), read=read, cached=len(files) - read - sum(1 for e in errors if e.code == "fetch_failed"),
+        files=len(files) + len(not_read), read=read, cached=from_cache,
         errors=len(errors), groups=len(groups), duplicates=sum(len(g.removable) for g in groups),
         reclaimable_bytes=sum(m.byte_size for g in groups for m in g.removable), pairs=len(pairs),
         seconds=time.perf_counter() - started,
     )  # fmt: skip
     errors.sort(key=lambda e: e.path)
-    return FindResult(groups=tuple(groups), pairs=tuple(pairs), errors=tuple(errors), stats=stats, roots=roots)
+    return FindResult(
+        groups=tuple(groups), pairs=tuple(pairs), errors=tuple(errors), stats=stats, roots=roots, aliases=aliases
+    )
+
+
+def _storable(path: str) -> bool:
+    """Whether ``path`` can go into the cache and the index (SQLite text is UTF-8): a name that is
+    not UTF-8 reaches Python holding lone surrogates (surrogateescape), which cannot."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _forget(index: Index, cache: FindCache, scope: str) -> None:
@@ -335,7 +372,10 @@ def _known_bytes(
     known: list[CachedPath] = []
     for path, size, mtime in stale:
         try:
-            with open(path, "rb") as fh:
+            # non-blocking and checked: a file swapped for a FIFO since the walk must not hang the run
+            with open(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as fh:
+                if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                    raise OSError(f"{path}: not a regular file")
                 digest = hashlib.file_digest(fh, "sha256").digest()
         except OSError:
             left.append((path, size, mtime))  # reading it again reports the error
@@ -550,9 +590,16 @@ def _progress(progress: Progress | None, total: int, label: str) -> AbstractCont
 
 
 def _group(
-    index: Index, cache: FindCache, opts: FindOptions, seen: list[_Seen], keep_in: tuple[str, ...]
+    index: Index,
+    cache: FindCache,
+    opts: FindOptions,
+    seen: list[_Seen],
+    keep_in: tuple[str, ...],
+    also: dict[str, tuple[str, ...]],
 ) -> tuple[list[Group], list[Pair]]:
-    """Pairs among this run's files to groups with keepers, and the linked pairs as paths."""
+    """Pairs among this run's files to groups with keepers, and the linked pairs as paths.
+    ``also``: the other paths of files reached through several (a file under a keep-in folder by
+    any of its paths is kept)."""
     paths_of: dict[int, list[str]] = defaultdict(list)
     size_of: dict[str, int] = {}
     for s in seen:
@@ -606,8 +653,10 @@ def _group(
     groups: list[Group] = []
     for nodes in node_groups:
         members = [candidate(pk, path) for pk in nodes for path in paths_of[pk]]
-        ranked = keep_order(members, opts.keep)
-        protected = [c for c in ranked if any(is_under(c.path, k) for k in keep_in)]
+        # a symlink is never kept over a real file: the file it points to may live outside the
+        # scanned folders, and removing the real copy would leave only a link to keep the picture
+        ranked = sorted(keep_order(members, opts.keep), key=lambda c: os.path.islink(c.path))
+        protected = [c for c in ranked if any(is_under(p, k) for p in (c.path, *also.get(c.path, ())) for k in keep_in)]
         keeper = (protected or ranked)[0]
         pk_of = {path: pk for pk in nodes for path in paths_of[pk]}
         kpk = pk_of[keeper.path]
