@@ -110,9 +110,11 @@ def test_hostile_tree_loses_nothing(action: str, tmp_path: Path, lookalike_scrip
     extra: list[str | Path] = ["--to", tmp_path / "moved"] if action == "move" else []
 
     # the plan, as data and changing nothing
-    planned = run(lookalike_script, tmp_path, "find", root, alias, "--db", db, "--action", action,
-                  "--dry-run", "--json", *extra)  # fmt: skip
+    planned = run(lookalike_script, tmp_path, "find", root, alias, "--db", db, "--action", action, "--dry-run",
+                  "--json", "--csv", tmp_path / "r.csv", "--html", tmp_path / "r.html", *extra)  # fmt: skip
     assert planned.returncode in (0, 1), planned.stderr
+    assert os.fsencode(NOT_UTF8_NAME) in (tmp_path / "r.csv").read_bytes()  # CSV stays exact
+    assert (tmp_path / "r.html").stat().st_size > 0
     assert_no_raw_controls(planned)
     doc = json.loads(planned.stdout)
     errors = {os.path.basename(e["path"]): e for e in doc["errors"]}

@@ -121,7 +121,8 @@ def write_html(
         parts.append("</table>")
     parts.append(f"<script>{_SCRIPT}</script></body></html>\n")
     try:
-        with open(path, "w", encoding="utf-8") as fh:
+        # a file name that is not UTF-8 cannot be in a UTF-8 page: its odd bytes show as \udcNN escapes
+        with open(path, "w", encoding="utf-8", errors="backslashreplace") as fh:
             fh.write("\n".join(parts))
     except OSError as exc:
         raise FetchError(f"{path}: cannot write the HTML report ({exc.strerror or exc})") from exc

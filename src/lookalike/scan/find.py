@@ -320,7 +320,8 @@ def find_duplicates(
                     errors.append(FileError(path, hit.error_code, hit.error))
                 continue
             stale.append((path, st.st_size, st.st_mtime_ns))
-        gone = [p for p in cached if p not in set(files) and any(is_under(p, r) for r in roots)]
+        listed = set(files)
+        gone = [p for p in cached if p not in listed and any(is_under(p, r) for r in roots)]
         if gone:
             cache.forget_paths(opts.scope, gone)
         stale = _known_bytes(cache, opts.scope, stale, seen)
