@@ -89,6 +89,8 @@ def find_files(paths: Iterable[str | os.PathLike[str]]) -> FoundFiles:
 
 
 def _standing_path(paths: list[str]) -> str:
+    if len(paths) == 1:
+        return paths[0]
     ordered = sorted(paths)
     for p in ordered:
         if os.path.realpath(p) == p:

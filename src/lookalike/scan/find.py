@@ -1,6 +1,9 @@
 """Folders to duplicate groups: ``find_duplicates``.
 
-1. Walk the folders; a path whose size and mtime match the cache is not read (``FindCache``).
+1. Walk the folders (``walk.find_files``): each file once, by device and inode, under the path a
+   person would use, however many paths (symlinks, hard links, a folder named twice) reach it;
+   only regular files (a FIFO is never opened). A path whose size and mtime match the cache is
+   not read (``FindCache``).
 2. A changed or new path is read; when its SHA-256 is already known, that is all. Otherwise it is
    decoded and fingerprinted with its local features in worker processes (all cores) and added
    to the index scope (no review-on-add: step 2's checks find the same pairs). Then every new
