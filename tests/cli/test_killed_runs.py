@@ -17,7 +17,7 @@ from tests.images import encode, photo
 _GONE_WITHIN_S = 5.0
 
 
-def _session_members(sid: int) -> list[tuple[int, str]]:
+def live_session_members(sid: int) -> list[tuple[int, str]]:
     """(pid, state) of every live process in session ``sid``, read from /proc. Zombies are left out:
     a dead process waiting for its (new) parent to reap it runs nothing and holds nothing."""
     found: list[tuple[int, str]] = []
@@ -62,7 +62,7 @@ def test_kill_9_leaves_no_worker_behind(
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     try:
-        while len(_session_members(proc.pid)) < 3:  # the command and its two workers
+        while len(live_session_members(proc.pid)) < 3:  # the command and its two workers
             assert proc.poll() is None, f"{command} ended before it had started its workers"
             assert time.monotonic() - started < 60, f"{command} started no workers within a minute"
             time.sleep(0.05)
@@ -71,13 +71,13 @@ def test_kill_9_leaves_no_worker_behind(
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
         killed = time.monotonic()
-        left = _session_members(proc.pid)
+        left = live_session_members(proc.pid)
         while left and time.monotonic() - killed < _GONE_WITHIN_S:
             time.sleep(0.1)
-            left = _session_members(proc.pid)
+            left = live_session_members(proc.pid)
         assert not left, f"{len(left)} processes of the killed `lookalike {command}` still run: {left}"
     finally:
-        for pid, _ in _session_members(proc.pid):  # whatever this test started, never anything else
+        for pid, _ in live_session_members(proc.pid):  # whatever this test started, never anything else
             os.kill(pid, signal.SIGKILL)
         if proc.poll() is None:
             proc.kill()
@@ -104,17 +104,17 @@ def test_workers_of_a_pool_made_in_a_thread_stop_with_their_parent(tmp_path: Pat
     proc = subprocess.Popen([sys.executable, "-c", _POOL_IN_A_THREAD], start_new_session=True)
     try:
         started = time.monotonic()
-        while len(_session_members(proc.pid)) < 3:
+        while len(live_session_members(proc.pid)) < 3:
             assert proc.poll() is None and time.monotonic() - started < 60, "the pool never started"
             time.sleep(0.05)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
         killed = time.monotonic()
-        while _session_members(proc.pid) and time.monotonic() - killed < _GONE_WITHIN_S:
+        while live_session_members(proc.pid) and time.monotonic() - killed < _GONE_WITHIN_S:
             time.sleep(0.1)
-        assert not _session_members(proc.pid)
+        assert not live_session_members(proc.pid)
     finally:
-        for pid, _ in _session_members(proc.pid):
+        for pid, _ in live_session_members(proc.pid):
             os.kill(pid, signal.SIGKILL)
         if proc.poll() is None:
             proc.kill()
