@@ -204,7 +204,7 @@ def apply_actions(
             stats.append(st)
             planned = {
                 "step": i, "action": s.action.value, "path": s.path, "target": s.target, "keeper": s.keeper,
-                "size": s.size, "mtime_ns": st.st_mtime_ns if st else None,
+                "size": s.size, "mtime_ns": st.st_mtime_ns if st else None, "why": s.why,
             }  # fmt: skip
             fh.write(json.dumps(planned, separators=(",", ":")) + "\n")
         fh.flush()
