@@ -7,10 +7,13 @@ import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from lookalike.decode.source import file_kind
 
-__all__ = ["IMAGE_SUFFIXES", "FoundFile", "FoundFiles", "find_files", "iter_image_files"]
+__all__ = ["IMAGE_SUFFIXES", "FoundFile", "FoundFiles", "each_file_once", "find_files", "iter_image_files"]
+
+_P = TypeVar("_P", str, Path)
 
 #: file name endings taken from folders; a file named explicitly is always tried
 IMAGE_SUFFIXES = frozenset(
@@ -33,6 +36,25 @@ def iter_image_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
             for name in sorted(files):
                 if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
                     yield Path(root) / name
+
+
+def each_file_once(paths: Iterable[_P]) -> Iterator[_P]:
+    """``paths`` in order, less each path to a regular file that an earlier path already led to
+    (same device and inode: a folder named twice or through a symlink, a symlink beside its
+    target, a hard link), so that a command reads and reports each file once. Paths that cannot
+    be looked at (missing, URLs) and special files pass through, for their reader to report."""
+    seen: set[tuple[int, int]] = set()
+    for p in paths:
+        try:
+            st = os.stat(p)
+        except (OSError, ValueError):
+            yield p
+            continue
+        if stat.S_ISREG(st.st_mode):
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+        yield p
 
 
 @dataclass(frozen=True, slots=True)

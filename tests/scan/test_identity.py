@@ -4,6 +4,7 @@ copy, even when the paths change between the plan and the act."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -98,3 +99,18 @@ def test_a_symlink_is_never_kept_over_a_real_file_and_deleting_it_removes_only_t
     report = apply_actions(plan_actions(result, Action.DELETE), manifest=tmp_path / "d.jsonl")
     assert str(tree / "originals" / "cat.png") in {s.path for s in report.done}
     assert target.is_file() and not os.path.lexists(tree / "originals" / "cat.png")
+
+
+def test_hash_index_and_check_read_a_file_reached_twice_once(tree: Path, tmp_path: Path, cli: object) -> None:
+    alias = tmp_path / "alias"
+    os.symlink(tree, alias)
+    os.symlink("lonely.jpg", tree / "originals" / "a_link.jpg")
+    hashed = cli("hash", tree, alias, "--json")  # type: ignore[operator]
+    lines = [json.loads(line) for line in hashed.stdout.splitlines()]
+    assert len(lines) == len({inode(d["path"]) for d in lines}) == 13  # 13 files, 2 of them unreadable
+    assert not any(d["path"].startswith(str(alias)) for d in lines)
+    db = tmp_path / "i.db"
+    indexed = cli("index", tree, alias, "--db", db)  # type: ignore[operator]
+    assert "added 10, already present 1, failed 2" in indexed.stdout, indexed.stdout  # backup/boat.png: same bytes
+    checked = cli("check", alias, tree, "--db", db, "--json")  # type: ignore[operator]
+    assert len(checked.stdout.splitlines()) == 13

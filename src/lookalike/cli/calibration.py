@@ -9,7 +9,7 @@ import typer
 
 from lookalike.cli.output import json_line, reporting_errors, say
 from lookalike.errors import ConfigError
-from lookalike.walk import iter_image_files
+from lookalike.walk import each_file_once, iter_image_files
 
 __all__ = ["register"]
 
@@ -40,7 +40,7 @@ def calibrate_command(
     from lookalike.calibrate import calibrate_folder, write_settings  # loads the index
 
     with reporting_errors():
-        files = sorted(iter_image_files(images))[:limit]
+        files = sorted(each_file_once(iter_image_files(images)))[:limit]
         if len(files) < 8:
             raise ConfigError(f"calibration needs at least 8 images, found {len(files)}")
         result = calibrate_folder(files, precision=precision, edits_per_image=edits, jobs=jobs)

@@ -13,7 +13,7 @@ from lookalike.cli.settings import SettingsOption, thresholds_from
 from lookalike.decode import is_url
 from lookalike.fingerprints import FINGERPRINT_VERSION, Analysis, analyse_files, default_jobs
 from lookalike.index.records import DEFAULT_SCOPE, Decision
-from lookalike.walk import iter_image_files
+from lookalike.walk import each_file_once, iter_image_files
 
 if TYPE_CHECKING:
     from lookalike.config import Thresholds
@@ -57,7 +57,7 @@ def index_command(
     settings: SettingsOption = None,
 ) -> None:
     """Add images to the index; report how many were added, already present, or failed."""
-    files = list(iter_image_files(paths))
+    files = list(each_file_once(iter_image_files(paths)))
     added = present = failed = 0
     with reporting_errors(), _open(db, thresholds=thresholds_from(settings)) as index:
         batch: list[tuple[Analysis, str]] = []
@@ -97,7 +97,8 @@ def check_command(
     """Is each image already in the index? One line per input with its verdict and matches."""
     from lookalike.index.parallel import check_files  # loads the index's kernels: only when checking
 
-    expanded = [i if is_url(i) else str(p) for i in inputs for p in ([Path(i)] if is_url(i) else iter_image_files([i]))]
+    found = (i if is_url(i) else str(p) for i in inputs for p in ([Path(i)] if is_url(i) else iter_image_files([i])))
+    expanded = list(each_file_once(found))
     failed = 0
     with reporting_errors():
         thresholds = thresholds_from(settings)

@@ -15,7 +15,7 @@ from lookalike.cli.progress import progress_bar
 from lookalike.cli.settings import SettingsOption, thresholds_from
 from lookalike.fingerprints import default_jobs, fingerprint_files
 from lookalike.match import Comparison, compare
-from lookalike.walk import iter_image_files
+from lookalike.walk import each_file_once, iter_image_files
 
 app = typer.Typer(
     name="lookalike",
@@ -63,7 +63,7 @@ def hash_command(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON line per image.")] = False,
 ) -> None:
     """Fingerprint images: one line per image; unreadable files are reported and the rest go on."""
-    files = list(iter_image_files(paths))
+    files = list(each_file_once(iter_image_files(paths)))
     failed = 0
     with progress_bar(total=len(files), enabled=not as_json and len(files) >= 20, label="hashing") as advance:
         for r in fingerprint_files(files, jobs=jobs or default_jobs()):
