@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lookalike.cli.output import EXIT_FAILED, json_line, reporting_errors
+from lookalike.cli.output import EXIT_FAILED, json_line, reporting_errors, say
 from lookalike.cli.progress import progress_bar
 from lookalike.cli.settings import SettingsOption, thresholds_from
 from lookalike.decode import is_url
 from lookalike.fingerprints import FINGERPRINT_VERSION, Analysis, analyse_files, default_jobs
 from lookalike.index.records import DEFAULT_SCOPE, Decision
-from lookalike.walk import iter_image_files
+from lookalike.walk import each_file_once, iter_image_files
 
 if TYPE_CHECKING:
     from lookalike.config import Thresholds
@@ -57,7 +57,7 @@ def index_command(
     settings: SettingsOption = None,
 ) -> None:
     """Add images to the index; report how many were added, already present, or failed."""
-    files = list(iter_image_files(paths))
+    files = list(each_file_once(iter_image_files(paths)))
     added = present = failed = 0
     with reporting_errors(), _open(db, thresholds=thresholds_from(settings)) as index:
         batch: list[tuple[Analysis, str]] = []
@@ -74,13 +74,13 @@ def index_command(
                 advance()
                 if r.analysis is None:
                     failed += 1
-                    typer.echo(f"error: {r.error}", err=True)
+                    say(f"error: {r.error}", err=True)
                     continue
                 batch.append((r.analysis, str(r.path.resolve())))
                 if len(batch) >= _BATCH:
                     flush()
             flush()
-    typer.echo(f"added {added}, already present {present}, failed {failed}")
+    say(f"added {added}, already present {present}, failed {failed}")
     if failed:
         raise typer.Exit(EXIT_FAILED)
 
@@ -97,7 +97,8 @@ def check_command(
     """Is each image already in the index? One line per input with its verdict and matches."""
     from lookalike.index.parallel import check_files  # loads the index's kernels: only when checking
 
-    expanded = [i if is_url(i) else str(p) for i in inputs for p in ([Path(i)] if is_url(i) else iter_image_files([i]))]
+    found = (i if is_url(i) else str(p) for i in inputs for p in ([Path(i)] if is_url(i) else iter_image_files([i])))
+    expanded = list(each_file_once(found))
     failed = 0
     with reporting_errors():
         thresholds = thresholds_from(settings)
@@ -112,7 +113,7 @@ def check_command(
                     if as_json:
                         json_line({"path": item, "error": {"code": c.error_code, "message": c.error}})
                     else:
-                        typer.echo(f"error: {c.error}", err=True)
+                        say(f"error: {c.error}", err=True)
                     continue
                 _print_check(item, c.result, as_json)
     if failed:
@@ -123,10 +124,10 @@ def _print_check(item: str, result: CheckResult, as_json: bool) -> None:
     if as_json:
         json_line({"path": item, "verdict": result.verdict, "matches": [m.to_dict() for m in result.matches]})
         return
-    typer.echo(f"{item}: {result.verdict}")
+    say(f"{item}: {result.verdict}")
     for m in result.matches:
         if m.verdict.value != "different":
-            typer.echo(f"  {m.score:.3f}  {m.verdict.value:14s}  {m.image_id}  {m.file.source}  — {m.explanation}")
+            say(f"  {m.score:.3f}  {m.verdict.value:14s}  {m.image_id}  {m.file.source}  — {m.explanation}")
 
 
 def remove_command(
@@ -138,7 +139,7 @@ def remove_command(
     with reporting_errors(), _open(db, create=False) as index:
         for image_id in image_ids:
             index.remove(image_id, scope=scope)
-            typer.echo(f"removed {image_id}")
+            say(f"removed {image_id}")
 
 
 def review_list(
@@ -162,12 +163,13 @@ def review_list(
                  "decision": p.decision.value}
             )  # fmt: skip
         else:
-            typer.echo(
+            say(
                 f"#{p.pk}  [{p.scope}]  {p.a_id} ({p.a_source}) ~ {p.b_id} ({p.b_source})  "
-                f"score {p.score:.3f}  {p.decision.value}\n      {p.evidence}"
+                f"score {p.score:.3f}  {p.decision.value}"
             )
+            say(f"      {p.evidence}")
     if not pairs and not as_json:
-        typer.echo("nothing to review")
+        say("nothing to review")
 
 
 def review_decide(
@@ -178,7 +180,7 @@ def review_decide(
     """Record a decision on a pair; later checks and scans honour it."""
     with reporting_errors(), _open(ctx.obj, create=False) as index:
         p = index.decide(pair, decision)
-    typer.echo(f"#{p.pk} {p.a_id} ~ {p.b_id}: {p.decision.value}")
+    say(f"#{p.pk} {p.a_id} ~ {p.b_id}: {p.decision.value}")
 
 
 def stats_command(db: DbOption) -> None:
@@ -186,7 +188,7 @@ def stats_command(db: DbOption) -> None:
     with reporting_errors(), _open(db, create=False) as index:
         s = index.stats()
         memory = index.memory_bytes()
-    typer.echo(
+    say(
         f"scopes {s.scopes}, images {s.images}, files {s.files}, review pending {s.review_pending}, "
         f"decided {s.review_decided}; {s.bytes_on_disk:,} bytes on disk, {memory:,} bytes of in-memory index"
     )
@@ -215,9 +217,9 @@ def eval_command(
         return
     d = report.to_dict()
     for key in ("uAP", "recall@P90", "recall@P99", "verdict_precision", "verdict_recall", "positives", "predictions"):
-        typer.echo(f"{key:>20}: {d[key]}")
-    typer.echo("recall per edit at the precision-0.90 cut:")
+        say(f"{key:>20}: {d[key]}")
+    say("recall per edit at the precision-0.90 cut:")
     for edit, value in d["recall_by_edit@P90"].items():
-        typer.echo(f"{edit:>20}: {value}")
+        say(f"{edit:>20}: {value}")
     if report.failed:
-        typer.echo(f"{report.failed} files could not be read", err=True)
+        say(f"{report.failed} files could not be read", err=True)

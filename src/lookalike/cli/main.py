@@ -10,12 +10,12 @@ from typing import Annotated
 import typer
 
 from lookalike.cli import calibration, collection, find, serve
-from lookalike.cli.output import EXIT_FAILED, json_line, reporting_errors
+from lookalike.cli.output import EXIT_FAILED, json_line, printable, reporting_errors, say
 from lookalike.cli.progress import progress_bar
 from lookalike.cli.settings import SettingsOption, thresholds_from
 from lookalike.fingerprints import default_jobs, fingerprint_files
 from lookalike.match import Comparison, compare
-from lookalike.walk import iter_image_files
+from lookalike.walk import each_file_once, iter_image_files
 
 app = typer.Typer(
     name="lookalike",
@@ -39,10 +39,11 @@ def compare_command(
     if as_json:
         json_line(result.to_dict())
     else:
-        typer.echo(_readable(result))
+        for line in _readable(result):
+            say(line)
 
 
-def _readable(c: Comparison) -> str:
+def _readable(c: Comparison) -> list[str]:
     lines = [f"{c.verdict.value}  (score {c.score:.3f})", c.explanation]
     if c.hashes:
         lines.append("hashes: " + ", ".join(f"{h.signal.value} {h.distance_bits}/{h.bits} bits" for h in c.hashes))
@@ -52,7 +53,7 @@ def _readable(c: Comparison) -> str:
             f"pixels: SSIM {p.ssim:.3f}, NRMSE {p.nrmse:.3f}, MSE {p.mse:.1f}, "
             f"histogram distance {p.histogram_distance:.3f}, blurred correlation {p.template_correlation:.3f}"
         )
-    return "\n".join(lines)
+    return lines
 
 
 @app.command("hash")
@@ -62,7 +63,7 @@ def hash_command(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON line per image.")] = False,
 ) -> None:
     """Fingerprint images: one line per image; unreadable files are reported and the rest go on."""
-    files = list(iter_image_files(paths))
+    files = list(each_file_once(iter_image_files(paths)))
     failed = 0
     with progress_bar(total=len(files), enabled=not as_json and len(files) >= 20, label="hashing") as advance:
         for r in fingerprint_files(files, jobs=jobs or default_jobs()):
@@ -72,15 +73,15 @@ def hash_command(
                 if as_json:
                     json_line({"path": str(r.path), "error": {"code": r.error_code, "message": r.error}})
                 else:
-                    typer.echo(f"error: {r.error}", err=True)
+                    say(f"error: {r.error}", err=True)
                 continue
             if as_json:
                 json_line({"path": str(r.path), **r.fingerprint.to_dict()})
             else:
                 fp = r.fingerprint
-                typer.echo(f"{r.path}  {fp.width}x{fp.height}  phash {fp.phash:016x}  pdq {fp.pdq.hex()[:16]}…")
+                say(f"{r.path}  {fp.width}x{fp.height}  phash {fp.phash:016x}  pdq {fp.pdq.hex()[:16]}…")
     if failed:
-        typer.echo(f"lookalike: {failed} of {len(files)} files could not be fingerprinted", err=True)
+        say(f"lookalike: {failed} of {len(files)} files could not be fingerprinted", err=True)
         raise typer.Exit(EXIT_FAILED)
 
 
@@ -102,6 +103,9 @@ def run() -> None:
         if os.environ.get("LOOKALIKE_TRACEBACK"):
             raise
         sys.stderr.write(
-            f"lookalike: internal error: {type(exc).__name__}: {exc} (set LOOKALIKE_TRACEBACK=1 to see where)\n"
+            printable(
+                f"lookalike: internal error: {type(exc).__name__}: {exc} (set LOOKALIKE_TRACEBACK=1 to see where)"
+            )
+            + "\n"
         )
         sys.exit(70)
