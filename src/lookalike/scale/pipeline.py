@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -135,7 +134,7 @@ def verify_task(
         part, pks, db=db, scope=scope, top=_TOP, limits=limits, thresholds=thresholds, storage_options=storage_options
     )
     write_atomically(table, path)
-    return table.num_rows
+    return int(table.num_rows)
 
 
 # ---- the pipeline ------------------------------------------------------------------------------
@@ -262,7 +261,12 @@ class Pipeline:
             path = os.path.join(run_dir, "fingerprints", f"part-{i:05d}-{d}.parquet")
             parts.append((path, d))
             if not os.path.exists(path):
-                todo.append((f"fingerprint-{i:05d}-{d}", (fingerprint_task, chunk, path, self.limits, dict(self.storage_options))))
+                todo.append(
+                    (
+                        f"fingerprint-{i:05d}-{d}",
+                        (fingerprint_task, chunk, path, self.limits, dict(self.storage_options)),
+                    )
+                )
         read = 0
         with _progress(progress, len(todo), "fingerprinting") as advance:
             for _, (files, _errors) in runner.map(_call, todo):
@@ -285,11 +289,8 @@ class Pipeline:
 
     def _row_numbers(self, rows: pa.Table) -> dict[str, int]:
         """Each path's index row, as ``build_index`` numbered them (rows in order of first bytes)."""
-        pk_of: dict[str, int] = {}
-        by_sha: dict[bytes, int] = {}
-        for url, sha in zip(rows.column("url").to_pylist(), rows.column("sha256").to_pylist()):
-            pk_of[url] = by_sha.setdefault(sha, len(by_sha) + 1)
-        return pk_of
+        groups = exact_groups(rows.column("url").to_pylist(), rows.column("sha256").to_pylist())
+        return {url: pk for pk, urls in enumerate(groups.values(), 1) for url in urls}
 
     def _verify(
         self,
@@ -379,7 +380,9 @@ class Pipeline:
             reclaimable_bytes=sum(m.byte_size for g in groups for m in g.removable), pairs=len(pairs),
             seconds=time.perf_counter() - started,
         )  # fmt: skip
-        return FindResult(groups=tuple(groups), pairs=tuple(pairs), errors=tuple(errors), stats=stats, roots=roots), warnings
+        return FindResult(
+            groups=tuple(groups), pairs=tuple(pairs), errors=tuple(errors), stats=stats, roots=roots
+        ), warnings
 
 
 def _call(fn: Callable[..., Any], *args: Any) -> Any:
@@ -398,10 +401,3 @@ def _groups_table(groups: Sequence[Group]) -> pa.Table:
             ):  # fmt: skip
                 rows[name].append(value)
     return pa.table(rows, schema=GROUPS)
-
-
-def remove_run(run_dir: str) -> None:
-    """Delete a run folder (its Parquet files and index)."""
-    shutil.rmtree(run_dir, ignore_errors=True)
-
-

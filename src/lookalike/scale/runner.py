@@ -7,7 +7,6 @@ the stages never see Dask. ``DaskRunner`` is the only place that imports ``dask.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from lookalike.errors import ConfigError
@@ -61,13 +60,13 @@ class DaskRunner:
                 n = 0
             if n < 1:
                 raise ConfigError(f"--cluster {cluster!r}: expected local:N with N >= 1 workers")
-            self._cluster = LocalCluster(
+            self._cluster = LocalCluster(  # type: ignore[no-untyped-call]
                 n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
             )
-            self._client = Client(self._cluster)
+            self._client = Client(self._cluster)  # type: ignore[no-untyped-call]
         elif cluster.startswith(("tcp://", "tls://")):
             try:
-                self._client = Client(cluster, timeout="30s")
+                self._client = Client(cluster, timeout="30s")  # type: ignore[no-untyped-call]
             except OSError as exc:
                 raise ConfigError(f"--cluster {cluster}: cannot reach the scheduler ({exc})") from exc
         else:
@@ -79,7 +78,7 @@ class DaskRunner:
 
         futures = {self._client.submit(fn, *args, key=key, pure=False): key for key, args in tasks}
         try:
-            for fut in as_completed(futures):
+            for fut in as_completed(futures):  # type: ignore[no-untyped-call]
                 yield futures[fut], fut.result()
         finally:
             for fut in futures:
@@ -96,14 +95,3 @@ class DaskRunner:
 def open_runner(cluster: str | Any | None) -> Runner:
     """The runner for a ``--cluster`` value (None: this process)."""
     return SerialRunner() if cluster is None else DaskRunner(cluster)
-
-
-class _Closing(AbstractContextManager["Runner"]):
-    def __init__(self, runner: Runner) -> None:
-        self.runner = runner
-
-    def __enter__(self) -> Runner:
-        return self.runner
-
-    def __exit__(self, *exc: object) -> None:
-        self.runner.close()

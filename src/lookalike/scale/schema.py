@@ -106,8 +106,14 @@ def pack_turns(grid: npt.NDArray[np.float64]) -> bytes:
         s = grid_signals(np.ascontiguousarray(transform_pixels(grid, Dihedral(k))))
         out.append(
             _TURN.pack(
-                *s["phash_variants"], s["dhash"], s["ahash"], s["whash"], s["pdq"], s["pdq_quality"],
-                s["thumbnail"], *s["colour"],
+                *s["phash_variants"],
+                s["dhash"],
+                s["ahash"],
+                s["whash"],
+                s["pdq"],
+                s["pdq_quality"],
+                s["thumbnail"],
+                *s["colour"],
             )  # fmt: skip
         )
     return b"".join(out)

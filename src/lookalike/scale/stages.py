@@ -51,9 +51,7 @@ def write_atomically(table: pa.Table, path: str) -> None:
     os.replace(tmp, path)
 
 
-def fingerprint_rows(
-    manifest: pa.Table, *, limits: DecodeLimits, storage_options: Mapping[str, Any]
-) -> pa.Table:
+def fingerprint_rows(manifest: pa.Table, *, limits: DecodeLimits, storage_options: Mapping[str, Any]) -> pa.Table:
     """Read, decode and fingerprint each source of ``manifest`` (``schema.MANIFEST``): a
     ``schema.FINGERPRINTS`` table, one row per source in order; a source that cannot be read or
     decoded is a row with its error."""
@@ -103,7 +101,9 @@ def build_index(
             urls = good.column("url").to_pylist()
             items = [
                 NewFile(fingerprint=fingerprint_from_bytes(fp), scope=scope, source=url, local=local)
-                for url, fp, local in zip(urls, good.column("fingerprint").to_pylist(), good.column("local").to_pylist())
+                for url, fp, local in zip(
+                    urls, good.column("fingerprint").to_pylist(), good.column("local").to_pylist()
+                )
             ]
             for url, (f, _) in zip(urls, index.store.add_files(items)):
                 pk_of[url] = f.pk

@@ -50,7 +50,8 @@ def _filesystem(url: str, storage_options: Mapping[str, Any]) -> tuple[Any, str]
     import fsspec
 
     try:
-        return fsspec.core.url_to_fs(url, **storage_options)
+        fs, path = fsspec.core.url_to_fs(url, **storage_options)
+        return fs, str(path)
     except (ImportError, ValueError) as exc:
         raise ConfigError(f"{url}: cannot open its filesystem ({exc})") from exc
 
