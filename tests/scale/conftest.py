@@ -26,7 +26,7 @@ def start_cluster(workers: int) -> tuple[Any, Any]:
     from dask.distributed import Client, LocalCluster
 
     cluster = LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0", host="127.0.0.1"
     )
     return cluster, Client(cluster)
 

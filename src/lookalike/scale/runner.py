@@ -61,7 +61,7 @@ class DaskRunner:
             if n < 1:
                 raise ConfigError(f"--cluster {cluster!r}: expected local:N with N >= 1 workers")
             self._cluster = LocalCluster(  # type: ignore[no-untyped-call]
-                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
+                n_workers=n, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0", host="127.0.0.1"
             )
             self._client = Client(self._cluster)  # type: ignore[no-untyped-call]
         elif cluster.startswith(("tcp://", "tls://")):
