@@ -100,6 +100,8 @@ def find_command(
             act = Action(action)
         except ValueError:
             fail(f"unknown action {action!r} (choose from {', '.join(a.value for a in Action)})")
+        if cluster is not None and act is not Action.REPORT:
+            fail("--cluster runs report only (--action report): act on the paths they list yourself")
         if act is Action.MOVE and to is None:
             fail("--action move needs --to DIR")
         if act.touches_files and not dry_run and not yes and not sys.stdin.isatty():
@@ -110,8 +112,6 @@ def find_command(
         )  # fmt: skip
         check_cluster_options(cluster, out, resume, paths)
         if cluster is not None and out is not None:
-            if act is not Action.REPORT:
-                fail("--cluster runs report only (--action report): act on the paths they list yourself")
             if html_path is not None:
                 fail("--html needs find's database; with --cluster, use --json or --csv")
             find_on_cluster(

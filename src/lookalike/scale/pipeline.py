@@ -18,7 +18,9 @@ in the workers and the Parquet files.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import os
 import time
 from collections import defaultdict
@@ -28,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lookalike.config import DecodeLimits, Thresholds
@@ -95,11 +98,20 @@ class ScaleRun:
 
 
 def _digest(*parts: object) -> str:
-    h = hashlib.sha256()
-    for p in parts:
-        h.update(repr(p).encode())
-        h.update(b"\0")
-    return h.hexdigest()[:12]
+    """The first 12 hex digits of the SHA-256 of ``parts`` in a canonical JSON form (sets sorted,
+    dataclasses as dicts), the same in every process: ``repr`` of a frozenset is not."""
+
+    def canonical(o: object) -> object:
+        if dataclasses.is_dataclass(o) and not isinstance(o, type):
+            return {f.name: getattr(o, f.name) for f in dataclasses.fields(o)}
+        if isinstance(o, set | frozenset):
+            return sorted(o, key=repr)
+        if isinstance(o, bytes):
+            return o.hex()
+        raise TypeError(f"cannot digest {type(o).__name__}")
+
+    text = json.dumps(parts, default=canonical, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def _progress(progress: Progress | None, total: int, label: str) -> AbstractContextManager[Callable[[], None]]:
@@ -236,6 +248,9 @@ class Pipeline:
             raise ConfigError(f"--out {out}: the folder holds a run; pass --resume to go on with it, or choose another")
         for sub in ("fingerprints", "pairs"):
             os.makedirs(os.path.join(run_dir, sub), exist_ok=True)
+            for name in os.listdir(os.path.join(run_dir, sub)):
+                if name.endswith(".tmp"):  # left by a run killed while writing
+                    os.remove(os.path.join(run_dir, sub, name))
         return run_dir
 
     def _list(self, sources: Sequence[str | os.PathLike[str]]) -> list[Listed]:
@@ -267,6 +282,7 @@ class Pipeline:
                         (fingerprint_task, chunk, path, self.limits, dict(self.storage_options)),
                     )
                 )
+        _drop_others(os.path.join(run_dir, "fingerprints"), {p for p, _ in parts})
         read = 0
         with _progress(progress, len(todo), "fingerprinting") as advance:
             for _, (files, _errors) in runner.map(_call, todo):
@@ -274,9 +290,7 @@ class Pipeline:
                 advance()
         errors: list[FileError] = []
         for path, _ in parts:
-            t = pq.read_table(path, columns=["url", "error_code", "error"]).filter(
-                pa.compute.is_valid(pa.compute.field("error_code"))
-            )
+            t = pq.read_table(path, columns=["url", "error_code", "error"]).filter(pc.is_valid(pc.field("error_code")))
             errors.extend(FileError(u, c, e) for u, c, e in zip(*(t.column(n).to_pylist() for n in t.column_names)))
         return parts, len(todo), read, errors
 
@@ -285,7 +299,7 @@ class Pipeline:
         cols = ["url", "size", "sha256", "fingerprint", "lossless", "taken_at"]
         tables = [pq.read_table(p, columns=cols) for p, _ in parts]
         table = pa.concat_tables(tables) if tables else pa.table({c: [] for c in cols})
-        return table.filter(pa.compute.is_valid(table.column("sha256")))
+        return table.filter(pc.is_valid(table.column("sha256")))
 
     def _row_numbers(self, rows: pa.Table) -> dict[str, int]:
         """Each path's index row, as ``build_index`` numbered them (rows in order of first bytes)."""
@@ -322,6 +336,7 @@ class Pipeline:
                     dict(self.storage_options),
                 )  # fmt: skip
                 todo.append((f"verify-{i:05d}-{vd}", args))
+        _drop_others(os.path.join(run_dir, "pairs"), set(out))
         with _progress(progress, len(todo), "matching") as advance:
             for _ in runner.map(_call, todo):
                 advance()
@@ -383,6 +398,13 @@ class Pipeline:
         return FindResult(
             groups=tuple(groups), pairs=tuple(pairs), errors=tuple(errors), stats=stats, roots=roots
         ), warnings
+
+
+def _drop_others(folder: str, keep: set[str]) -> None:
+    """Remove the partition files of ``folder`` that this run does not use (its inputs changed)."""
+    for name in os.listdir(folder):
+        if os.path.join(folder, name) not in keep:
+            os.remove(os.path.join(folder, name))
 
 
 def _call(fn: Callable[..., Any], *args: Any) -> Any:

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lookalike.config import DecodeLimits, Thresholds
@@ -97,7 +98,7 @@ def build_index(
     pk_of: dict[str, int] = {}
     with Index(db, limits=limits, thresholds=thresholds) as index:
         for part in parts:
-            good = part.filter(pa.compute.is_valid(part.column("sha256")))
+            good = part.filter(pc.is_valid(part.column("sha256")))
             urls = good.column("url").to_pylist()
             items = [
                 NewFile(fingerprint=fingerprint_from_bytes(fp), scope=scope, source=url, local=local)
@@ -140,7 +141,7 @@ def verify_rows(
     index = _index(db, limits, thresholds)
     index.refresh()
     cols: dict[str, list[Any]] = {name: [] for name in PAIRS.names}
-    wanted = part.filter(pa.compute.is_in(part.column("url"), value_set=pa.array(list(pks), pa.string())))
+    wanted = part.filter(pc.is_in(part.column("url"), value_set=pa.array(list(pks), pa.string())))
     for url, turns in zip(wanted.column("url").to_pylist(), wanted.column("turns").to_pylist()):
         f = index.store.files([pks[url]])[0]
         fp = f.fingerprint
