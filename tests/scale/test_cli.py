@@ -86,11 +86,10 @@ def _fingerprinted(stderr: str) -> int:
 
 def test_resume_after_kill_9_midway_gives_identical_groups_parquet(tmp_path: Path) -> None:
     src = _many(tmp_path / "src", 16)
-    clean = lookalike(
-        "find", str(src), "--cluster", "local:2", "--out", str(tmp_path / "clean"), "--partition-size", "1"
-    )
+    args = ["--cluster", "local:2", "--partition-size", "1"]
+    clean = lookalike("find", str(src), *args, "--out", str(tmp_path / "clean"))
     assert clean.returncode == 0, clean.stderr
-    total = _work(clean.stderr)
+    total = _fingerprinted(clean.stderr)
     run = tmp_path / "killed"
     cmd = [sys.executable, "-m", "lookalike", "find", str(src), "--cluster", "local:2", "--out", str(run),
            "--partition-size", "1"]  # fmt: skip
@@ -104,9 +103,7 @@ def test_resume_after_kill_9_midway_gives_identical_groups_parquet(tmp_path: Pat
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     assert not (run / "groups.parquet").exists()
-    resumed = lookalike(
-        "find", str(src), "--cluster", "local:2", "--out", str(run), "--partition-size", "1", "--resume"
-    )
+    resumed = lookalike("find", str(src), *args, "--out", str(run), "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert (run / "groups.parquet").read_bytes() == (tmp_path / "clean" / "groups.parquet").read_bytes()
     assert _fingerprinted(resumed.stderr) < 0.6 * total
