@@ -158,15 +158,22 @@ def fold_pairs(a: I64, b: I64) -> tuple[I64, I64]:
 
 
 def join_local(
-    stored_phash: U64, stored_pdq: U64, probe_phash: U64, probe_pdq: U64, probe_ids: I64
+    stored_phash: U64, stored_pdq: U64, probe_phash: U64, probe_pdq: U64, probe_ids: I64, *, jobs: int = 1
 ) -> tuple[I64, I64, int]:
-    """Every candidate pair in one process (the one-machine engine): (i, j) with i < j, and the
-    pairs PDQ turned away. Ids must be below 2**32."""
-    found_a, found_b, rejected = [], [], 0
-    for table in build_tables(stored_phash):
-        a, b, r = join_chunk(table, stored_pdq, probe_phash, probe_pdq, probe_ids)
-        found_a.append(a)
-        found_b.append(b)
-        rejected += r
-    i, j = fold_pairs(np.concatenate(found_a), np.concatenate(found_b))
-    return i, j, rejected
+    """Every candidate pair in one process (the one-machine engine), ``jobs`` threads splitting the
+    probes (the kernel releases the GIL): (i, j) with i < j, and the pairs PDQ turned away. Ids
+    must be below 2**32."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    tables = build_tables(stored_phash)
+    bounds = np.linspace(0, len(probe_phash), 4 * max(1, jobs) + 1).astype(np.int64)
+    work = [(t, lo, hi) for t in tables for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
+
+    def run(item: tuple[SubstringTable, int, int]) -> tuple[I64, I64, int]:
+        t, lo, hi = item
+        return join_chunk(t, stored_pdq, probe_phash[lo:hi], probe_pdq[lo:hi], probe_ids[lo:hi])
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        done = list(pool.map(run, work))
+    i, j = fold_pairs(np.concatenate([d[0] for d in done]), np.concatenate([d[1] for d in done]))
+    return i, j, sum(d[2] for d in done)
