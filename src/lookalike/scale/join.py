@@ -116,7 +116,7 @@ def _probe(t_codes, t_ids, offs, masks, t, shifts, widths, radii, q_codes, q_pdq
                 sid = t_ids[j]
                 if sid == q_ids[qi]:
                     continue
-                d = 0
+                d = np.int64(0)
                 for w in range(4):
                     d += _popcount(q_pdq[qi, w] ^ s_pdq[sid, w])
                 if d > r_pdq:
