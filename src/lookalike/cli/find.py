@@ -12,7 +12,19 @@ import typer
 
 from lookalike.cli.output import EXIT_FAILED, fail, json_line, reporting_errors, say
 from lookalike.cli.progress import progress_bar
+from lookalike.cli.scale import (
+    ClusterOption,
+    OutOption,
+    PartitionOption,
+    ResumeOption,
+    StorageOption,
+    check_cluster_options,
+    find_on_cluster,
+)
 from lookalike.index.records import Decision
+
+#: files a task with --cluster (``lookalike.scale.DEFAULT_PARTITION_SIZE``, not imported: it needs the dask extra)
+DEFAULT_PARTITION_SIZE = 256
 
 if TYPE_CHECKING:
     from lookalike.scan import Action, FindResult, Step
@@ -43,7 +55,9 @@ def register(app: typer.Typer, review: typer.Typer | None = None) -> None:
 
 
 def find_command(
-    paths: Annotated[list[Path], typer.Argument(help="Folders (searched recursively) and image files.")],
+    paths: Annotated[
+        list[str], typer.Argument(help="Folders (searched recursively) and image files; s3://… with --cluster.")
+    ],
     db: DbOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON document.")] = False,
     csv_path: Annotated[Path | None, typer.Option("--csv", help="Write a CSV report here.")] = None,
@@ -72,6 +86,11 @@ def find_command(
     manifest: Annotated[Path | None, typer.Option("--manifest", help="Where to write the undo manifest.")] = None,
     scope: FindScope = "find",
     rescan: Annotated[bool, typer.Option("--rescan", help="Read every file again, ignoring the cache.")] = False,
+    cluster: ClusterOption = None,
+    out: OutOption = None,
+    resume: ResumeOption = False,
+    partition_size: PartitionOption = DEFAULT_PARTITION_SIZE,
+    storage_options: StorageOption = None,
 ) -> None:
     """Find groups of copies under folders, pick a keeper per group, report, and optionally act on the other copies."""
     from lookalike.scan import Action, FindOptions, find_duplicates, parse_keep
@@ -81,6 +100,8 @@ def find_command(
             act = Action(action)
         except ValueError:
             fail(f"unknown action {action!r} (choose from {', '.join(a.value for a in Action)})")
+        if cluster is not None and act is not Action.REPORT:
+            fail("--cluster runs report only (--action report): act on the paths they list yourself")
         if act is Action.MOVE and to is None:
             fail("--action move needs --to DIR")
         if act.touches_files and not dry_run and not yes and not sys.stdin.isatty():
@@ -89,6 +110,15 @@ def find_command(
             scope=scope, jobs=jobs, strict=strict, keep=parse_keep(keep),
             keep_in=tuple(str(k) for k in keep_in or ()), rescan=rescan,
         )  # fmt: skip
+        check_cluster_options(cluster, out, resume, paths)
+        if cluster is not None and out is not None:
+            if html_path is not None:
+                fail("--html needs find's database; with --cluster, use --json or --csv")
+            find_on_cluster(
+                paths, cluster=cluster, out=out, resume=resume, partition_size=partition_size,
+                storage_options=storage_options, options=options, as_json=as_json, csv_path=csv_path,
+            )  # fmt: skip
+            return
         database = db or default_db()
         database.parent.mkdir(parents=True, exist_ok=True)
 
@@ -105,7 +135,7 @@ def find_command(
 
             write_html(result, html_path, db=str(database), scope=scope, jobs=jobs)
         if not as_json:
-            _print_result(result)
+            print_result(result)
         plan, acted = None, 0
         if act.touches_files:
             plan, acted = _act(result, act, to=to, dry_run=dry_run, yes=yes, manifest=manifest, quiet=as_json)
@@ -115,7 +145,8 @@ def find_command(
         raise typer.Exit(acted or EXIT_FAILED)
 
 
-def _print_result(result: FindResult) -> None:
+def print_result(result: FindResult) -> None:
+    """The readable form of a ``find`` result: groups, members, errors, counts."""
     also = {a.path: a.also for a in result.aliases}
     for i, g in enumerate(result.groups, 1):
         say(f"group {i}: {len(g.members)} files")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from lookalike.cli import calibration, collection, find, serve
+from lookalike.cli import calibration, collection, find, scale, serve
 from lookalike.cli.output import EXIT_FAILED, json_line, printable, reporting_errors, say
 from lookalike.cli.progress import progress_bar
 from lookalike.cli.settings import SettingsOption, thresholds_from
@@ -58,11 +57,26 @@ def _readable(c: Comparison) -> list[str]:
 
 @app.command("hash")
 def hash_command(
-    paths: Annotated[list[Path], typer.Argument(help="Image files and folders (searched recursively).")],
+    paths: Annotated[
+        list[str], typer.Argument(help="Image files and folders (searched recursively); s3://… with --cluster.")
+    ],
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=0, help="Processes to use; 0 = all cores.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON line per image.")] = False,
+    cluster: scale.ClusterOption = None,
+    out: scale.OutOption = None,
+    resume: scale.ResumeOption = False,
+    partition_size: scale.PartitionOption = find.DEFAULT_PARTITION_SIZE,
+    storage_options: scale.StorageOption = None,
 ) -> None:
-    """Fingerprint images: one line per image; unreadable files are reported and the rest go on."""
+    """Fingerprint images: one line per image; unreadable files are reported and the rest go on.
+    With --cluster, into Parquet files under --out instead (one per partition)."""
+    scale.check_cluster_options(cluster, out, resume, paths)
+    if cluster is not None and out is not None:
+        scale.hash_on_cluster(
+            paths, cluster=cluster, out=out, resume=resume, partition_size=partition_size,
+            storage_options=storage_options, as_json=as_json,
+        )  # fmt: skip
+        return
     files = list(each_file_once(iter_image_files(paths)))
     failed = 0
     with progress_bar(total=len(files), enabled=not as_json and len(files) >= 20, label="hashing") as advance:

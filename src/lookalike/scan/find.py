@@ -83,6 +83,7 @@ __all__ = [
     "Member",
     "Pair",
     "find_duplicates",
+    "groups_from_links",
 ]
 
 #: the index scope ``find`` keeps its files in unless told otherwise
@@ -630,6 +631,22 @@ def _group(
         if d is Decision.DUPLICATE and ia in by_image and ib in by_image:
             a, b = sorted((by_image[ia], by_image[ib]))
             links.setdefault((a, b), StoredPair(a, b, 0.7, Verdict.NEAR_DUPLICATE.value, _PERSON, 0))
+    return groups_from_links(pks, paths_of, size_of, facts, links, opts, keep_in)
+
+
+def groups_from_links(
+    pks: list[int],
+    paths_of: dict[int, list[str]],
+    size_of: dict[str, int],
+    facts: dict[int, RowFacts],
+    links: dict[tuple[int, int], StoredPair],
+    opts: FindOptions,
+    keep_in: tuple[str, ...],
+) -> tuple[list[Group], list[Pair]]:
+    """Groups with keepers, and the linked pairs as paths, from the cascade's pairs between index rows
+    (``links``, keyed ``(a_pk, b_pk)`` with ``a_pk < b_pk``, a person's decisions applied): the last
+    step of ``find``, a pure function of its inputs so that the scale-out pipeline calls it too.
+    ``paths_of`` lists each row's paths (sorted), ``size_of`` each path's size in bytes."""
 
     def candidate(pk: int, path: str) -> Candidate:
         f = facts[pk]
