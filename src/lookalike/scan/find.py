@@ -38,7 +38,7 @@ import stat
 import tempfile
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
@@ -631,7 +631,7 @@ def _group(
         if d is Decision.DUPLICATE and ia in by_image and ib in by_image:
             a, b = sorted((by_image[ia], by_image[ib]))
             links.setdefault((a, b), StoredPair(a, b, 0.7, Verdict.NEAR_DUPLICATE.value, _PERSON, 0))
-    return groups_from_links(pks, paths_of, size_of, facts, links, opts, keep_in)
+    return groups_from_links(pks, paths_of, size_of, facts, links, opts, keep_in, also)
 
 
 def groups_from_links(
@@ -642,11 +642,14 @@ def groups_from_links(
     links: dict[tuple[int, int], StoredPair],
     opts: FindOptions,
     keep_in: tuple[str, ...],
+    also: Mapping[str, tuple[str, ...]] | None = None,
 ) -> tuple[list[Group], list[Pair]]:
     """Groups with keepers, and the linked pairs as paths, from the cascade's pairs between index rows
     (``links``, keyed ``(a_pk, b_pk)`` with ``a_pk < b_pk``, a person's decisions applied): the last
     step of ``find``, a pure function of its inputs so that the scale-out pipeline calls it too.
-    ``paths_of`` lists each row's paths (sorted), ``size_of`` each path's size in bytes."""
+    ``paths_of`` lists each row's paths (sorted), ``size_of`` each path's size in bytes, ``also`` the
+    other paths of files reached through several (a file under a keep-in folder by any path is kept)."""
+    also = also or {}
 
     def candidate(pk: int, path: str) -> Candidate:
         f = facts[pk]
