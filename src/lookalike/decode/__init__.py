@@ -1,6 +1,6 @@
 """Bytes to upright canonical pixels: the only package that imports Pillow and pillow-heif."""
 
-from lookalike.decode.image import DecodedImage, ImageHeader, decode_image, halve, read_header
+from lookalike.decode.image import DecodedImage, ImageHeader, RowSink, decode_image, halve, read_header
 from lookalike.decode.metadata import FileFacts, file_facts, preview_jpeg, preview_pixels
 from lookalike.decode.source import Source, is_url, read_file, read_source
 
@@ -8,6 +8,7 @@ __all__ = [
     "DecodedImage",
     "FileFacts",
     "ImageHeader",
+    "RowSink",
     "Source",
     "decode_image",
     "file_facts",

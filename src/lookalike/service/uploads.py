@@ -12,10 +12,10 @@ its file, whatever moment a crash picks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from lookalike.errors import NotFound
-from lookalike.fingerprints import Analysis, analyse, full_pixel_digest
+from lookalike.fingerprints import Analysis, analyse
 from lookalike.index import CheckMatch, CheckResult, ImageRecord
 from lookalike.match import Verdict
 from lookalike.service.errors import Duplicate
@@ -37,10 +37,7 @@ class Stored:
 def analyse_upload(state: ServiceState, data: bytes) -> Analysis:
     """Every signal of an upload, local features and the full-resolution pixel digest included
     (the bytes are not read again later). Raises ``InputError`` subclasses."""
-    limits = state.settings.limits
-    analysis = analyse(data, name="upload", limits=limits, local=True)
-    digest = full_pixel_digest(data, limits=limits)
-    return replace(analysis, fingerprint=analysis.fingerprint.with_pixel_digest(digest))
+    return analyse(data, name="upload", limits=state.settings.limits, local=True, with_pixel_digest=True)
 
 
 def _details(m: CheckMatch) -> dict[str, object]:
