@@ -2,9 +2,11 @@
 
 from lookalike.decode.image import DecodedImage, ImageHeader, RowSink, decode_image, halve, read_header
 from lookalike.decode.metadata import FileFacts, file_facts, preview_jpeg, preview_pixels
-from lookalike.decode.source import Source, is_url, read_file, read_source
+from lookalike.decode.source import REQUEST_HEADERS, BoundedBody, Source, is_url, read_file, read_source, redacted_url
 
 __all__ = [
+    "REQUEST_HEADERS",
+    "BoundedBody",
     "DecodedImage",
     "FileFacts",
     "ImageHeader",
@@ -19,4 +21,5 @@ __all__ = [
     "read_header",
     "read_file",
     "read_source",
+    "redacted_url",
 ]

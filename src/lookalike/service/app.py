@@ -11,6 +11,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from lookalike.service.auth import TENANT_STATE, authenticate
 from lookalike.service.errors import install_error_handlers
 from lookalike.service.guards import RequestGuard
 from lookalike.service.routes import check, health, images, pages, review
@@ -52,7 +53,10 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     for module in (images, check, review, health, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes, media_types=MEDIA_TYPES)
+    app.add_middleware(
+        RequestGuard, max_body_bytes=settings.max_body_bytes, max_json_bytes=settings.max_json_bytes,
+        media_types=MEDIA_TYPES, authenticate=lambda header: authenticate(state, header), tenant_key=TENANT_STATE,
+    )  # fmt: skip
     return app
 
 

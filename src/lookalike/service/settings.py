@@ -39,6 +39,11 @@ class ServiceSettings:
     512 MB) let one request of a 2-core worker with a few GB decode a 50 MP
     JPEG or PNG, a 32 MP AVIF or a 28 MP WebP (deploy/README.md works out the
     worst case per request and per worker).
+    ``picture_slots``: pictures one worker decodes and fingerprints at once
+    (uploads, checks and fetched pictures alike); ``fetch_slots``: URLs one
+    worker fetches at once; requests beyond wait their tenant's turn, at most
+    ``max_waiting_per_tenant`` of one tenant (429 beyond) and ``max_waiting``
+    in all (503 beyond).
     """
 
     db: str
@@ -54,6 +59,10 @@ class ServiceSettings:
     max_redirects: int = 3
     workers: int = 1
     top: int = 10
+    picture_slots: int = 2
+    fetch_slots: int = 8
+    max_waiting: int = 64
+    max_waiting_per_tenant: int = 16
     limits: DecodeLimits = field(init=False)
     fetch: FetchLimits = field(init=False)
 
@@ -70,6 +79,8 @@ class ServiceSettings:
             raise ConfigError("upload size and fetch timeout must be positive, redirects not negative")
         if self.workers < 1 or self.top < 1:
             raise ConfigError("workers and top must be at least 1")
+        if min(self.picture_slots, self.fetch_slots, self.max_waiting, self.max_waiting_per_tenant) < 1:
+            raise ConfigError("slots and queue lengths must be at least 1")
         object.__setattr__(self, "allow_url_hosts", frozenset(h.lower().strip("[]") for h in self.allow_url_hosts))
         object.__setattr__(self, "storage", Path(self.storage))
         if self.rate_file is not None:
@@ -91,6 +102,9 @@ class ServiceSettings:
     def max_body_bytes(self) -> int:
         """The largest request body read: an upload plus room for the multipart envelope."""
         return self.max_upload_bytes + 64 * 1024
+
+    #: the largest JSON body read: a batch of 500 hash pairs is about 55 KB
+    max_json_bytes = 128 * 1024
 
     def to_json(self) -> str:
         """The settings as JSON (``from_json`` reads it back)."""

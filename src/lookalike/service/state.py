@@ -1,19 +1,17 @@
 """What one worker process holds while it serves: the index, the file storage, the fetcher, the
-rate limiter, the keys seen lately, the lock that keeps the in-memory index to one thread at a
-time, and the queue of picture checks."""
+rate limiter, the keys seen lately, and the gates that bound the expensive work (decoding and
+fingerprinting pictures, fetching URLs) with fair queuing across tenants."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
 from lookalike.index import Index
+from lookalike.service.admission import FairGate
 from lookalike.service.fetch import SafeFetcher
 from lookalike.service.keycache import KeyCache
 from lookalike.service.ratelimit import Limiter, RateLimiter, SharedRateLimiter
@@ -24,15 +22,11 @@ __all__ = ["ServiceState"]
 
 T = TypeVar("T")
 
-#: picture checks one worker works on at once: one can decode and fingerprint while another holds
-#: the index; more would only wait for the index (or the GIL) in threads, in no particular order
-CHECK_SLOTS = 2
-
 
 @dataclass
 class ServiceState:
-    """One per app. ``index`` is not safe to search while it refreshes: ``searching()`` serialises
-    its use within the process (fingerprinting happens outside it)."""
+    """One per app. ``index`` is thread-safe and holds its own lock only while it reads or updates
+    its in-memory structures; ``pictures`` and ``fetches`` bound the work in flight."""
 
     settings: ServiceSettings
     index: Index
@@ -40,8 +34,8 @@ class ServiceState:
     fetcher: SafeFetcher
     limiter: Limiter
     keys: KeyCache
-    _index_lock: threading.RLock = field(default_factory=threading.RLock)
-    _check_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(CHECK_SLOTS))
+    pictures: FairGate
+    fetches: FairGate
 
     @classmethod
     def open(cls, settings: ServiceSettings) -> ServiceState:
@@ -59,33 +53,25 @@ class ServiceState:
                 else SharedRateLimiter(settings.rate_file, settings.rate_per_s, settings.burst)
             ),
             keys=KeyCache(index.store.api_key_scope),
-        )
+            pictures=FairGate(
+                "picture", settings.picture_slots, max_waiting=settings.max_waiting,
+                max_waiting_per_tenant=settings.max_waiting_per_tenant,
+            ),
+            fetches=FairGate(
+                "URL fetch", settings.fetch_slots, max_waiting=settings.max_waiting,
+                max_waiting_per_tenant=settings.max_waiting_per_tenant,
+            ),
+        )  # fmt: skip
 
-    @contextmanager
-    def searching(self) -> Iterator[Index]:
-        """The index, to this thread alone."""
-        with self._index_lock:
-            yield self.index
-
-    async def run_quick(self, work: Callable[[], T]) -> T:
-        """Run ``work`` (a few look-ups by key, under a millisecond) on the event loop when the index
-        is free, which spares two thread switches per request; in a worker thread when another
-        thread holds the index (a check's cascade), so that the event loop never waits for it."""
-        if self._index_lock.acquire(blocking=False):
-            try:
-                return work()
-            finally:
-                self._index_lock.release()
-        return await run_in_threadpool(work)
-
-    async def run_check(self, work: Callable[[], T]) -> T:
-        """Run ``work`` (a picture check: tens of milliseconds of CPU) in a worker thread once one of
-        ``CHECK_SLOTS`` is free. Checks waiting for a slot start in order of arrival, so under load
-        every answer takes about as long as the others, not some many times the median."""
-        async with self._check_slots:
+    async def run_picture(self, tenant: str, work: Callable[[], T]) -> T:
+        """Run ``work`` (decoding and fingerprinting a picture: tens of milliseconds of CPU, up to
+        ``max_decode_bytes`` of memory) in a worker thread once the tenant's turn for one of the
+        picture slots comes. Raises ``RateLimited`` or ``Busy`` when the queue is full."""
+        async with self.pictures.slot(tenant):
             return await run_in_threadpool(work)
 
     def close(self) -> None:
-        """Close the database and the rate limiter."""
+        """Close the database, the rate limiter and the fetcher's resolver threads."""
+        self.fetcher.close()
         self.limiter.close()
         self.index.close()

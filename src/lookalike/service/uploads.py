@@ -57,8 +57,7 @@ def store_upload(
     store = state.index.store
     fp = analysis.fingerprint
     with store.scope_lock(tenant):
-        with state.searching() as index:
-            check = index.check_analysis(analysis, scope=tenant, top=state.settings.top)
+        check = state.index.check_analysis(analysis, scope=tenant, top=state.settings.top)
         exact = next((m for m in check.matches if m.verdict is Verdict.IDENTICAL), None)
         if exact is not None:
             raise Duplicate(f"these exact bytes are stored already, as image {exact.image_id}", details=_details(exact))
@@ -84,8 +83,7 @@ def store_upload(
         key = state.storage.key(tenant, fp.sha256, fp.mime)
         written = state.storage.put(key, analysis.data)
         try:
-            with state.searching() as index:
-                (added,) = index.add_analyses([(analysis, key)], scope=tenant, image_id=image_id, rendition=rendition)
+            (added,) = state.index.add_analyses([(analysis, key)], scope=tenant, image_id=image_id, rendition=rendition)
             record = store.image(tenant, added.image_id)
             reviewed = 0
             if on_duplicate is OnDuplicate.REVIEW:
@@ -108,7 +106,6 @@ def remove_image(state: ServiceState, tenant: str, image_id: str) -> None:
     store = state.index.store
     with store.scope_lock(tenant):
         record = store.image(tenant, image_id)
-        with state.searching() as index:
-            index.remove(image_id, scope=tenant)
+        state.index.remove(image_id, scope=tenant)
         for f in record.files:
             state.storage.delete(f.source)

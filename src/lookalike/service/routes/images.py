@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 
@@ -33,8 +33,14 @@ def _created(stored: Stored, response: Response) -> UploadOut:
     )  # fmt: skip
 
 
-@router.post("", status_code=201, responses={409: {"description": "A copy of a stored image"}})
-def upload(
+_BUSY: dict[int | str, dict[str, Any]] = {
+    429: {"description": "Too many of this key's requests are waiting (see Retry-After)"},
+    503: {"description": "The server's queue is full (see Retry-After)"},
+}
+
+
+@router.post("", status_code=201, responses={409: {"description": "A copy of a stored image"}, **_BUSY})
+async def upload(
     tenant: Tenant,
     state: State,
     response: Response,
@@ -45,20 +51,28 @@ def upload(
 ) -> UploadOut:
     """Store a picture unless the tenant has it already (409 names the stored image). Giving the
     ``id`` of a stored image adds a rendition to it."""
-    analysis = analyse_upload(state, file.file.read())
-    stored = store_upload(state, tenant, analysis, image_id=id, rendition=rendition, on_duplicate=on_duplicate)
-    return _created(stored, response)
+
+    def work() -> Stored:
+        # read inside the slot: the parsed upload waits on disk (spooled past 1 MB), not in memory
+        analysis = analyse_upload(state, file.file.read())
+        return store_upload(state, tenant, analysis, image_id=id, rendition=rendition, on_duplicate=on_duplicate)
+
+    return _created(await state.run_picture(tenant, work), response)
 
 
-@router.post("/from-url", status_code=201, responses={409: {"description": "A copy of a stored image"}})
-def upload_from_url(tenant: Tenant, state: State, response: Response, body: FromUrlIn) -> UploadOut:
+@router.post("/from-url", status_code=201, responses={409: {"description": "A copy of a stored image"}, **_BUSY})
+async def upload_from_url(tenant: Tenant, state: State, response: Response, body: FromUrlIn) -> UploadOut:
     """Fetch a picture from a public http(s) URL, then store it like an upload."""
-    source = state.fetcher.fetch(body.url)
-    analysis = analyse_upload(state, source.data)
-    stored = store_upload(
-        state, tenant, analysis, image_id=body.id, rendition=body.rendition, on_duplicate=body.on_duplicate
-    )
-    return _created(stored, response)
+    async with state.fetches.slot(tenant):
+        source = await state.fetcher.fetch(body.url)
+
+    def work() -> Stored:
+        analysis = analyse_upload(state, source.data)
+        return store_upload(
+            state, tenant, analysis, image_id=body.id, rendition=body.rendition, on_duplicate=body.on_duplicate
+        )
+
+    return _created(await state.run_picture(tenant, work), response)
 
 
 @router.get("")
@@ -112,6 +126,5 @@ def similar(
     tenant: Tenant, state: State, image_id: str, top: Annotated[int, Query(ge=1, le=100)] = 10
 ) -> list[MatchOut]:
     """The tenant's other images that match this one, best first."""
-    with state.searching() as index:
-        matches = index.similar(image_id, scope=tenant, top=top)
+    matches = state.index.similar(image_id, scope=tenant, top=top)
     return [MatchOut.of(m) for m in matches]
