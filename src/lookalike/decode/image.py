@@ -50,6 +50,7 @@ from PIL import Image, UnidentifiedImageError
 from lookalike.config import DecodeLimits
 from lookalike.errors import (
     CorruptImage,
+    InputError,
     NotAnImage,
     TooLarge,
     TruncatedImage,
@@ -155,8 +156,12 @@ def _open(data: bytes, limits: DecodeLimits) -> Image.Image:
         if data[4:8] == b"ftyp" and data[8:12] in _AVIF_BRANDS:
             raise CorruptImage("damaged or truncated AVIF image: cannot read its header") from exc
         if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+            if _heif_registered:
+                raise CorruptImage("damaged HEIC/HEIF image: cannot read its header") from exc
             raise UnsupportedFormat("HEIC/HEIF image: install lookalike[heif] (pillow-heif) to read it") from exc
         raise NotAnImage("not an image (no known image format recognised)") from exc
+    except RuntimeError as exc:  # pillow-heif reports libheif's failures so, its security limits included
+        raise _heif_failure(exc) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise CorruptImage("cannot read image header: " + " ".join(str(exc).split())) from exc
     fmt = im.format or "unknown"
@@ -289,11 +294,21 @@ def _decoding(fmt: str, limits: DecodeLimits) -> Iterator[None]:
         raise TooLarge(
             f"image declares more pixels than the limit of {limits.max_pixels:,} (a decompression bomb?)"
         ) from exc
+    except RuntimeError as exc:
+        raise _heif_failure(exc) from exc
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, MemoryError) as exc:
         text = " ".join(str(exc).split())  # codecs' messages may span lines
         if "truncated" in text.lower() or isinstance(exc, EOFError) or "ended" in text.lower():
             raise TruncatedImage(f"truncated {fmt} image: the data ends before the picture does") from exc
         raise CorruptImage(f"cannot decode {fmt} image: {text or type(exc).__name__}") from exc
+
+
+def _heif_failure(exc: RuntimeError) -> InputError:
+    """The typed error for a ``RuntimeError`` out of a codec (pillow-heif raises libheif's errors so:
+    a crafted size box, a security limit, a damaged stream)."""
+    if "limit" in str(exc).lower():
+        return TooLarge("image declares a size beyond the decoder's safety limits")
+    return CorruptImage("damaged image: the decoder cannot read it")
 
 
 def _check_decoded_size(im: Image.Image, limits: DecodeLimits) -> None:
