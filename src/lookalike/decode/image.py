@@ -163,7 +163,7 @@ def _open(data: bytes, limits: DecodeLimits) -> Image.Image:
     except RuntimeError as exc:  # pillow-heif reports libheif's failures so, its security limits included
         raise _heif_failure(exc) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise CorruptImage("cannot read image header: " + " ".join(str(exc).split())) from exc
+        raise CorruptImage(f"cannot read the image's header: {_damage(exc)}") from exc
     fmt = im.format or "unknown"
     if fmt == "MPO":  # multi-picture JPEG from cameras: its first image is a plain JPEG
         fmt = "JPEG"
@@ -296,11 +296,21 @@ def _decoding(fmt: str, limits: DecodeLimits) -> Iterator[None]:
         ) from exc
     except RuntimeError as exc:
         raise _heif_failure(exc) from exc
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, MemoryError) as exc:
+    except MemoryError as exc:
+        raise TooLarge(f"not enough memory to decode this {fmt} image") from exc
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as exc:
         text = " ".join(str(exc).split())  # codecs' messages may span lines
         if "truncated" in text.lower() or isinstance(exc, EOFError) or "ended" in text.lower():
             raise TruncatedImage(f"truncated {fmt} image: the data ends before the picture does") from exc
-        raise CorruptImage(f"cannot decode {fmt} image: {text or type(exc).__name__}") from exc
+        raise CorruptImage(f"cannot decode {fmt} image: {_damage(exc)}") from exc
+
+
+def _damage(exc: BaseException) -> str:
+    """What is wrong with the data, in words of our own: the codec's message (kept as the error's
+    cause) may name library internals, which a service must not pass on to its clients."""
+    if isinstance(exc, SyntaxError | OSError) and "broken" in str(exc).lower():
+        return "its compressed data is broken"
+    return "the data is damaged or uses a feature the decoder does not support"
 
 
 def _heif_failure(exc: RuntimeError) -> InputError:

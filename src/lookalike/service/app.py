@@ -63,4 +63,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
 def create_app_from_environment() -> FastAPI:
     """``create_app`` with the settings ``lookalike serve`` put in the environment (one per worker)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # httpx logs every request's full URL at INFO, a signed URL's query string (a credential)
+    # included; the fetcher logs what matters itself, with query strings left out
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     return create_app(ServiceSettings.from_environment())

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile
 
 from lookalike.errors import NotFound
 from lookalike.service.auth import State, Tenant
@@ -22,11 +23,13 @@ from lookalike.service.uploads import Stored, analyse_upload, remove_image, stor
 router = APIRouter(prefix="/v1/images", tags=["images"])
 
 ImageId = Annotated[str, Form(pattern=ID_PATTERN, description="Image id; assigned when absent")]
+#: an image id in a path: as long as an id may be
+PathId = Annotated[str, Path(max_length=200)]
 
 
 def _created(stored: Stored, response: Response) -> UploadOut:
     response.status_code = 201
-    response.headers["Location"] = f"/v1/images/{stored.record.image_id}"
+    response.headers["Location"] = f"/v1/images/{quote(stored.record.image_id, safe='')}"
     return UploadOut(
         image=ImageOut.of(stored.record), verdict=stored.check.verdict,
         matches=[MatchOut.of(m) for m in stored.check.matches], review=stored.reviewed,
@@ -89,7 +92,7 @@ def list_images(
 
 
 @router.get("/{image_id}")
-def get_image(tenant: Tenant, state: State, image_id: str) -> ImageOut:
+def get_image(tenant: Tenant, state: State, image_id: PathId) -> ImageOut:
     """One image with its files."""
     return ImageOut.of(state.index.get(image_id, scope=tenant))
 
@@ -98,8 +101,8 @@ def get_image(tenant: Tenant, state: State, image_id: str) -> ImageOut:
 def get_file(
     tenant: Tenant,
     state: State,
-    image_id: str,
-    rendition: Annotated[str | None, Query(description="Default: the first file stored")] = None,
+    image_id: PathId,
+    rendition: Annotated[str | None, Query(max_length=200, description="Default: the first file stored")] = None,
 ) -> Response:
     """The bytes of one of the image's files."""
     record = state.index.get(image_id, scope=tenant)
@@ -115,7 +118,7 @@ def get_file(
 
 
 @router.delete("/{image_id}", status_code=204)
-def delete_image(tenant: Tenant, state: State, image_id: str) -> Response:
+def delete_image(tenant: Tenant, state: State, image_id: PathId) -> Response:
     """Delete the image, all its files and its review pairs."""
     remove_image(state, tenant, image_id)
     return Response(status_code=204)
@@ -123,7 +126,7 @@ def delete_image(tenant: Tenant, state: State, image_id: str) -> Response:
 
 @router.get("/{image_id}/similar")
 def similar(
-    tenant: Tenant, state: State, image_id: str, top: Annotated[int, Query(ge=1, le=100)] = 10
+    tenant: Tenant, state: State, image_id: PathId, top: Annotated[int, Query(ge=1, le=100)] = 10
 ) -> list[MatchOut]:
     """The tenant's other images that match this one, best first."""
     matches = state.index.similar(image_id, scope=tenant, top=top)
