@@ -144,9 +144,12 @@ def _open(data: bytes, limits: DecodeLimits) -> Image.Image:
         _register_heif()
     try:
         # Pillow's own bomb check warns or raises at a process-wide limit;
-        # ours is per call and comes right after, so its warning is noise.
+        # ours is per call and comes right after, so its warning is noise. So are its
+        # UserWarnings about damaged metadata (a TIFF's corrupt EXIF): the file is judged by
+        # whether it decodes, and a typed error says so when it does not.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", UserWarning)
             im = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
         raise TooLarge(
@@ -208,7 +211,9 @@ def _orientation(im: Image.Image) -> int:
     if im.format != "TIFF" and "exif" not in im.info:
         return 1
     try:
-        value = im.getexif().get(0x0112, 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # Pillow's notes on damaged tags: see _open
+            value = im.getexif().get(0x0112, 1)
     except (OSError, SyntaxError, ValueError, TypeError, KeyError, IndexError, struct.error):
         return 1  # malformed EXIF is not worth refusing the picture for
     return int(value) if isinstance(value, int) and 1 <= value <= 8 else 1
