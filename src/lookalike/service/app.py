@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -67,4 +68,8 @@ def create_app_from_environment() -> FastAPI:
     # included; the fetcher logs what matters itself, with query strings left out
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # the event loop answers hash checks between the picture threads' stretches of Python: each of
+    # its waits for the GIL lasts up to the switch interval, and a hash check waits a few times
+    # (every database call gives the GIL up), so 5 ms a wait became tens of ms a check
+    sys.setswitchinterval(0.001)
     return create_app(ServiceSettings.from_environment())

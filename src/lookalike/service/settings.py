@@ -60,7 +60,7 @@ class ServiceSettings:
     workers: int = 1
     top: int = 10
     picture_slots: int = 2
-    fetch_slots: int = 8
+    fetch_slots: int = 4
     max_waiting: int = 64
     max_waiting_per_tenant: int = 16
     limits: DecodeLimits = field(init=False)

@@ -66,16 +66,18 @@ async def upload(
 @router.post("/from-url", status_code=201, responses={409: {"description": "A copy of a stored image"}, **_BUSY})
 async def upload_from_url(tenant: Tenant, state: State, response: Response, body: FromUrlIn) -> UploadOut:
     """Fetch a picture from a public http(s) URL, then store it like an upload."""
+    # the fetch slot is held until the picture is stored: fetched bodies in memory stay within
+    # ``fetch_slots`` per worker, instead of piling up while they wait for a picture slot
     async with state.fetches.slot(tenant):
         source = await state.fetcher.fetch(body.url)
 
-    def work() -> Stored:
-        analysis = analyse_upload(state, source.data)
-        return store_upload(
-            state, tenant, analysis, image_id=body.id, rendition=body.rendition, on_duplicate=body.on_duplicate
-        )
+        def work() -> Stored:
+            analysis = analyse_upload(state, source.data)
+            return store_upload(
+                state, tenant, analysis, image_id=body.id, rendition=body.rendition, on_duplicate=body.on_duplicate
+            )
 
-    return _created(await state.run_picture(tenant, work), response)
+        return _created(await state.run_picture(tenant, work), response)
 
 
 @router.get("")
