@@ -208,6 +208,7 @@ def run(name: str, url: str, peaks: Peaks, exe: str, db: str, web: str) -> dict[
             time.sleep(3.0)  # hash checks alone first: the machine's own noise, for comparison
             alone = np.asarray(lat) * 1000
             lat.clear()
+            codes.clear()
             start = time.perf_counter()
             with ThreadPoolExecutor(4) as pool:
                 statuses = list(pool.map(picture, pngs))

@@ -208,7 +208,7 @@ class SafeFetcher:
                     declared = resp.headers.get("content-length", "")
                     if declared.isdigit() and int(declared) > cap:
                         raise TooLarge(f"the URL's body is {int(declared):,} bytes, over the limit of {cap:,}")
-                    body = BoundedBody(resp.headers.get("content-encoding", ""), cap=cap, name="the URL's body")
+                    body = BoundedBody(resp.headers.get("content-encoding", ""), cap=cap, name="the URL")
                     async for chunk in resp.aiter_raw():
                         body.feed(chunk)
                     return Source(data=body.finish(), name=url)
