@@ -42,10 +42,15 @@ class ImageServer:
     ``/huge``                    declares and sends ``huge_bytes`` bytes
     ``/huge-undeclared``         sends ``huge_bytes`` bytes without a Content-Length
     ``/slow``                    says nothing for ``slow_s`` seconds
+
+    A file added with ``encoding`` is sent with that ``Content-Encoding`` (its bytes as given);
+    ``request_headers`` keeps the headers of the last request.
     """
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
+        self.encodings: dict[str, str] = {}
+        self.request_headers: dict[str, str] = {}
         self.huge_bytes = 4 * 1024 * 1024
         self.slow_s = 10.0
         self.stopping = threading.Event()
@@ -57,8 +62,9 @@ class ImageServer:
 
             def do_GET(self) -> None:
                 parts = self.path.strip("/").split("/")
+                server.request_headers = {k.lower(): v for k, v in self.headers.items()}
                 if parts[0] == "files" and len(parts) == 2 and parts[1] in server.files:
-                    self._send(server.files[parts[1]])
+                    self._send(server.files[parts[1]], server.encodings.get(parts[1]))
                 elif parts[0] == "redirect" and len(parts) == 3:
                     n = int(parts[1])
                     self._redirect(f"/redirect/{n - 1}/{parts[2]}" if n > 1 else f"/files/{parts[2]}")
@@ -76,9 +82,11 @@ class ImageServer:
                 else:
                     self.send_error(404)
 
-            def _send(self, body: bytes) -> None:
+            def _send(self, body: bytes, encoding: str | None = None) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "application/octet-stream")
+                if encoding is not None:
+                    self.send_header("Content-Encoding", encoding)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -111,9 +119,11 @@ class ImageServer:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def add(self, name: str, data: bytes) -> str:
-        """Serve ``data`` at ``/files/<name>``; returns its URL."""
+    def add(self, name: str, data: bytes, *, encoding: str | None = None) -> str:
+        """Serve ``data`` at ``/files/<name>`` (with ``Content-Encoding: encoding``); returns its URL."""
         self.files[name] = data
+        if encoding is not None:
+            self.encodings[name] = encoding
         return self.url(f"/files/{name}")
 
     def start(self) -> None:

@@ -26,15 +26,22 @@ class DecodeLimits:
     ``max_pixels`` is checked against the size the file's header declares,
     before any pixel is decoded, so a decompression bomb costs nothing. It
     cannot exceed ``PIXEL_CEILING``, where Pillow refuses images process-wide.
+    ``max_decode_bytes``: when set, the memory a decode is expected to need
+    (the declared pixels times what the format's decoder was measured to need
+    a pixel, see ``decode.image.DECODE_BYTES_PER_PIXEL``) must stay within it,
+    checked at the same time; a server uses it to bound memory per request.
     """
 
     max_bytes: int = 100 * 1024 * 1024
     max_pixels: int = 178_000_000
+    max_decode_bytes: int | None = None
     formats: frozenset[str] = field(default=ALL_FORMATS)
 
     def __post_init__(self) -> None:
         if self.max_bytes <= 0 or self.max_pixels <= 0:
             raise ConfigError("max_bytes and max_pixels must be positive")
+        if self.max_decode_bytes is not None and self.max_decode_bytes <= 0:
+            raise ConfigError("max_decode_bytes must be positive (or None for no memory estimate)")
         if self.max_pixels > PIXEL_CEILING:
             raise ConfigError(f"max_pixels cannot exceed {PIXEL_CEILING:,} (Pillow refuses larger images)")
         unknown = set(self.formats) - ALL_FORMATS

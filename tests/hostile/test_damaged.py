@@ -179,3 +179,19 @@ def test_fingerprint_errors_name_the_file(tmp_path: Path) -> None:
         fingerprint(path)
     assert "broken.jpg" in str(err.value)
     _one_line(err.value)
+
+
+@pytest.mark.parametrize("size", [(32, 24), (6400, 4800), (0, 0), (0xFFFFFFFF, 0xFFFFFFFF)])
+def test_heic_with_an_edited_size_box_is_a_typed_error(size: tuple[int, int]) -> None:
+    """pillow-heif raises RuntimeError for some of libheif's failures: they are typed errors too."""
+    import struct
+
+    pytest.importorskip("pillow_heif").register_heif_opener()
+    from lookalike.errors import InputError
+
+    data = bytearray(encode(photo(64, 48, seed=9), "HEIF", quality=50))
+    at = data.find(b"ispe")
+    data[at + 8 : at + 16] = struct.pack(">II", *size)
+    with pytest.raises(InputError) as err:
+        decode_image(bytes(data))
+    assert type(err.value).__name__ in ("CorruptImage", "TooLarge")

@@ -171,3 +171,23 @@ def test_too_large_message_names_the_configured_limit() -> None:
     with pytest.raises(TooLarge) as err:
         read_header(png_header_only(3000, 2000), limits=DecodeLimits(max_pixels=5_000_000))
     assert "5,000,000" in str(err.value)
+
+
+def test_decode_memory_limit_refuses_from_the_header_by_format() -> None:
+    """A memory budget per decode: a format whose decoder needs more a pixel gets fewer pixels."""
+    from lookalike.decode.image import DECODE_BYTES_PER_PIXEL
+
+    png = png_header_only(3000, 2000)  # a header alone: refused before any pixel is decoded
+    budget = 3000 * 2000 * DECODE_BYTES_PER_PIXEL["PNG"]
+    with pytest.raises(TooLarge, match="MB") as err:
+        read_header(png, limits=DecodeLimits(max_decode_bytes=budget - 1))
+    assert "PNG" in str(err.value)
+    assert read_header(png, limits=DecodeLimits(max_decode_bytes=budget)).width == 3000
+    webp = encode(PHOTO, "WEBP", lossless=True)
+    jpeg = encode(PHOTO, "JPEG")
+    limits = DecodeLimits(max_decode_bytes=320 * 240 * DECODE_BYTES_PER_PIXEL["JPEG"])
+    assert decode_image(jpeg, limits=limits).width == 320
+    with pytest.raises(TooLarge):
+        decode_image(webp, limits=limits)
+    with pytest.raises(ConfigError):
+        DecodeLimits(max_decode_bytes=0)

@@ -115,3 +115,33 @@ def test_pictures_in_every_allowed_format_are_accepted(api: Api) -> None:
         im.rotate(i * 30, expand=True).save(buf, fmt)
         r = api.upload(alice, buf.getvalue(), id=f"f{i}", on_duplicate="store")
         assert r.status_code == 201, (fmt, r.text)
+
+
+def test_the_key_is_checked_before_the_body_and_json_bodies_are_small(api: Api) -> None:
+    big_json = b'{"sha256": "' + b"0" * (8 * 1024 * 1024) + b'"}'
+    r = api.client.post("/v1/check/hash", content=big_json, headers={"Content-Type": "application/json"})
+    assert r.status_code == 401 and body(r)["error"]["code"] == "unauthorized"
+    alice = api.key("alice")
+    r = api.client.post("/v1/check/hash", content=big_json, headers={**alice, "Content-Type": "application/json"})
+    assert r.status_code == 413 and body(r)["error"]["code"] == "too_large"
+    items = [{"sha256": "ab" * 32, "phash": "0123456789abcdef"}] * 500  # the largest batch fits
+    assert api.client.post("/v1/check/hash", headers=alice, json={"items": items}).status_code == 200
+
+
+def test_every_answer_says_nosniff(api: Api) -> None:
+    alice = api.key("alice")
+    answers = [
+        api.client.get("/healthz"),
+        api.client.get("/"),
+        api.client.get("/v1/images"),  # 401
+        api.client.get("/v1/images/nothing", headers=alice),  # 404
+        api.check(alice, b"not a picture"),  # 422
+        api.upload(alice, jpeg(5)),  # 201
+    ]
+    assert [r.headers.get("x-content-type-options") for r in answers] == ["nosniff"] * len(answers)
+    assert (
+        api.client.get("/v1/images/" + answers[-1].json()["image"]["id"] + "/file", headers=alice).headers[
+            "x-content-type-options"
+        ]
+        == "nosniff"
+    )

@@ -7,6 +7,8 @@ get; an operator's allowed host works, and its redirects are checked again.
 
 from __future__ import annotations
 
+import asyncio
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -14,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 
 from lookalike.config import FetchLimits
@@ -143,15 +146,26 @@ def test_a_hostile_url_is_refused(row: int, ssrf_api: Api, image_server: ImageSe
     assert err["code"] in ("url_refused", "fetch_failed"), (url, err)
     if err["code"] == "fetch_failed":  # only a name that does not resolve at all may fail this way
         assert "cannot resolve" in err["message"], (url, err)
+    # no address in any spelling: a refusal never tells what a name resolved to
+    assert not re.search(r"\d+\.\d+\.\d+\.\d+|[0-9a-f]*:[0-9a-f]*:|0x[0-9a-f]+", err["message"], re.I), err
     assert redirector.hits - before <= 1  # at most the allowed first hop, never the redirect target
     assert ssrf_api.stored_keys() == set()
 
 
+def fetch(fetcher: SafeFetcher, url: str) -> bytes:
+    """What ``fetcher`` gets from ``url`` (on an event loop of its own)."""
+    try:
+        return asyncio.run(fetcher.fetch(url)).data
+    finally:
+        fetcher.close()
+
+
 def test_a_name_resolving_to_loopback_is_refused_unless_allowed(image_server: ImageServer) -> None:
     url = image_server.add("pic", jpeg(1)).replace("127.0.0.1", "localhost")
-    with pytest.raises(UrlRefused, match="resolves to 127.0.0.1, which is loopback"):
-        SafeFetcher(FetchLimits()).fetch(url)
-    assert SafeFetcher(FetchLimits(), allow_hosts=["localhost"]).fetch(url).data == jpeg(1)
+    with pytest.raises(UrlRefused, match="resolves to an address that is loopback") as err:
+        fetch(SafeFetcher(FetchLimits()), url)
+    assert "127.0.0.1" not in str(err.value)  # what internal names resolve to is nobody's business
+    assert fetch(SafeFetcher(FetchLimits(), allow_hosts=["localhost"]), url) == jpeg(1)
 
 
 def test_an_allowed_host_works_through_the_api_with_its_redirects(ssrf_api: Api, image_server: ImageServer) -> None:
@@ -185,18 +199,65 @@ def test_the_address_checked_is_the_address_connected_to(redirector: Redirector)
 
     fetcher = SafeFetcher(FetchLimits(connect_timeout_s=0.5, read_timeout_s=1.0), resolver=rebinding)
     with pytest.raises(UrlRefused):
-        fetcher.fetch(f"http://rebind.example:{redirector.port}/to?u=/")
+        fetch(fetcher, f"http://rebind.example:{redirector.port}/to?u=/")
     assert calls == ["rebind.example"]
 
     public = ["8.8.8.8", "127.0.0.1"]  # a public first answer: we connect there, never to the second
     hits = redirector.hits
     fetcher = SafeFetcher(FetchLimits(connect_timeout_s=0.5, read_timeout_s=1.0), resolver=lambda h, p: public)
     with pytest.raises(UrlRefused):  # every answer is checked: one private answer refuses the name
-        fetcher.fetch(f"http://mixed.example:{redirector.port}/")
+        fetch(fetcher, f"http://mixed.example:{redirector.port}/")
+    # an allowed name is pinned to the address it resolved to: the request goes there (a transport
+    # that records it stands in for the network: tests never connect beyond loopback)
+    sent: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(503)
+
     pinned = SafeFetcher(
         FetchLimits(connect_timeout_s=0.5, read_timeout_s=1.0), resolver=lambda h, p: ["192.0.2.1"],
-        allow_hosts=["pinned.example"],
+        allow_hosts=["pinned.example"], transport=httpx.MockTransport(record),
     )  # fmt: skip
-    with pytest.raises(FetchError):  # allowed name, pinned to its (unroutable) address: not to loopback
-        pinned.fetch(f"http://pinned.example:{redirector.port}/")
+    with pytest.raises(FetchError, match="503"):
+        fetch(pinned, f"http://pinned.example:{redirector.port}/")
+    assert [(r.url.host, r.headers["host"]) for r in sent] == [("192.0.2.1", f"pinned.example:{redirector.port}")]
     assert redirector.hits == hits
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001::1", "64:ff9b:1::808:808", "64:ff9b:1:ffff::1"],
+    ids=["teredo-public-client", "teredo", "nat64-local-public", "nat64-local"],
+)
+def test_teredo_and_local_nat64_are_refused_whatever_they_embed(address: str) -> None:
+    """Checked at the resolver and transport: a name resolving there is refused before any request."""
+    sent: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, content=jpeg(1))
+
+    fetcher = SafeFetcher(FetchLimits(), resolver=lambda h, p: [address], transport=httpx.MockTransport(record))
+    with pytest.raises(UrlRefused) as err:
+        fetch(fetcher, "http://tunnel.example/pic.jpg")
+    assert sent == []
+    assert "refused" in str(err.value) and not re.search(r"[0-9a-f]*:[0-9a-f]*:", str(err.value))
+    literal = SafeFetcher(FetchLimits(), transport=httpx.MockTransport(record))
+    with pytest.raises(UrlRefused):
+        fetch(literal, f"http://[{address}]/pic.jpg")
+    assert sent == []
+
+
+def test_compressed_bodies_are_bounded_through_the_api(ssrf_api: Api, image_server: ImageServer) -> None:
+    import gzip
+
+    alice = ssrf_api.key("alice")
+    nested = gzip.compress(gzip.compress(bytes(32 << 20), 9), 9)  # a few KB, 32 MB inflated twice over
+    url = image_server.add("nested", nested, encoding="gzip, gzip").replace("127.0.0.1", "localhost")
+    r = ssrf_api.client.post("/v1/images/from-url", headers=alice, json={"url": url + "?signature=s3cr3t"})
+    assert r.status_code == 422 and body(r)["error"]["code"] == "fetch_failed"
+    assert "s3cr3t" not in r.text and "localhost" not in r.text
+    url = image_server.add("gz", gzip.compress(jpeg(7)), encoding="gzip").replace("127.0.0.1", "localhost")
+    assert ssrf_api.client.post("/v1/images/from-url", headers=alice, json={"url": url}).status_code == 201
+    assert ssrf_api.stored_keys() == ssrf_api.row_sources()

@@ -58,6 +58,13 @@ def serve_command(
     rate: Annotated[float, typer.Option("--rate", help="Requests per second per API key (all workers).")] = 2000.0,
     burst: Annotated[int, typer.Option("--burst", min=1, help="Requests an API key may send at once.")] = 2000,
     max_upload_mb: Annotated[float, typer.Option("--max-upload-mb", help="Largest image accepted, in MB.")] = 50.0,
+    max_pixels: Annotated[
+        int, typer.Option("--max-pixels", min=1, help="Largest picture decoded, in pixels (as its header declares).")
+    ] = 50_000_000,
+    max_decode_mb: Annotated[
+        int,
+        typer.Option("--max-decode-mb", min=1, help="Memory one decode may need, in MB (estimated per format)."),
+    ] = 512,
     log_level: Annotated[str, typer.Option("--log-level")] = "warning",
 ) -> None:
     """Run the check-before-store HTTP API (OpenAPI docs at /docs)."""
@@ -69,7 +76,7 @@ def serve_command(
     settings = {
         "db": location, "storage": str(storage.resolve()), "allow_url_hosts": sorted(allow_url_host or []),
         "rate_per_s": rate, "burst": burst, "max_upload_bytes": int(max_upload_mb * 1024 * 1024),
-        "workers": workers,
+        "max_pixels": max_pixels, "max_decode_bytes": max_decode_mb * 1024 * 1024, "workers": workers,
     }  # fmt: skip
     with reporting_errors():
         if rate <= 0 or max_upload_mb <= 0:

@@ -1,13 +1,25 @@
 """Bytes to upright canonical pixels: the only package that imports Pillow and pillow-heif."""
 
-from lookalike.decode.image import DecodedImage, ImageHeader, decode_image, halve, read_header
+from lookalike.decode.image import DecodedImage, ImageHeader, RowSink, decode_image, halve, read_header
 from lookalike.decode.metadata import FileFacts, file_facts, preview_jpeg, preview_pixels
-from lookalike.decode.source import Source, file_kind, is_url, read_file, read_source
+from lookalike.decode.source import (
+    REQUEST_HEADERS,
+    BoundedBody,
+    Source,
+    file_kind,
+    is_url,
+    read_file,
+    read_source,
+    redacted_url,
+)
 
 __all__ = [
+    "REQUEST_HEADERS",
+    "BoundedBody",
     "DecodedImage",
     "FileFacts",
     "ImageHeader",
+    "RowSink",
     "Source",
     "decode_image",
     "file_facts",
@@ -19,4 +31,5 @@ __all__ = [
     "read_header",
     "read_file",
     "read_source",
+    "redacted_url",
 ]

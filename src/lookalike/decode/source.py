@@ -3,22 +3,114 @@
 Reading is bounded: a file is refused from its size before it is read, and a
 download is streamed and cut off at the byte cap, with connect and read
 timeouts and a capped number of redirects (each redirect must stay on http or
-https). This module fetches what it is told to fetch; a service that takes
-URLs from untrusted users must also apply its own address policy (SSRF).
+https). Downloads ask for ``identity`` encoding; a server that compresses
+anyway gets at most one gzip or deflate layer undone, through a bounded
+decompressor, the cap applying to the bytes received and to the bytes they
+inflate to alike (``BoundedBody``): a few KB of nested gzip that inflate to
+gigabytes cost no more than the cap. This module fetches what it is told to
+fetch; a service that takes URLs from untrusted users must also apply its own
+address policy (SSRF).
 """
 
 from __future__ import annotations
 
+import io
 import os
 import stat
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from lookalike.config import FetchLimits
 from lookalike.errors import FetchError, NotRegularFile, TooLarge
 
-__all__ = ["Source", "file_kind", "is_url", "read_file", "read_source"]
+__all__ = [
+    "REQUEST_HEADERS", "BoundedBody", "Source", "file_kind", "is_url", "read_file", "read_source", "redacted_url",
+]  # fmt: skip
+
+#: what every download asks for: the bytes as stored, uncompressed
+REQUEST_HEADERS = {"Accept": "image/*", "Accept-Encoding": "identity", "User-Agent": "lookalike"}
+#: bytes inflated per step: a step's output is checked against the cap before the next
+_INFLATE_STEP = 256 * 1024
+
+
+def redacted_url(url: str) -> str:
+    """``url`` without its query, fragment or credentials, for messages and logs (a signed URL's
+    query string is a credential)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        netloc = host + (f":{parts.port}" if parts.port else "")
+        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    except ValueError:
+        return "<unreadable URL>"
+
+
+class BoundedBody:
+    """A response body, from the bytes received to the bytes they stand for, within ``cap`` bytes.
+
+    ``content_encoding`` is the response's ``Content-Encoding``: none or ``identity`` keeps the
+    bytes; one ``gzip``/``x-gzip``/``deflate`` layer is inflated ``_INFLATE_STEP`` bytes at a time,
+    each step checked against the cap; anything else (another coding, or several layers) is
+    refused. Feed it the raw bytes (``iter_raw``, never a client's own decoding, which inflates a
+    whole chunk through every layer at once), then call ``finish``.
+    Raises ``TooLarge`` past the cap and ``FetchError`` for encodings it will not undo.
+    """
+
+    def __init__(self, content_encoding: str, *, cap: int, name: str) -> None:
+        codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip()]
+        codings = [c for c in codings if c != "identity"]
+        if len(codings) > 1:
+            raise FetchError(f"{name}: the body is compressed {len(codings)} times over ({', '.join(codings)})")
+        self._inflate: zlib._Decompress | None = None
+        if codings:
+            if codings[0] in ("gzip", "x-gzip"):
+                self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            elif codings[0] == "deflate":
+                self._inflate = zlib.decompressobj(zlib.MAX_WBITS)
+            else:
+                raise FetchError(f"{name}: the body has a content encoding lookalike does not undo ({codings[0]})")
+        self.cap = cap
+        self.name = name
+        self._raw = 0
+        self._out = io.BytesIO()
+
+    def _keep(self, data: bytes) -> None:
+        if self._out.tell() + len(data) > self.cap:
+            raise TooLarge(f"{self.name}: over the limit of {self.cap:,} bytes")
+        self._out.write(data)
+
+    def feed(self, chunk: bytes) -> None:
+        """The next bytes received."""
+        self._raw += len(chunk)
+        if self._raw > self.cap:
+            raise TooLarge(f"{self.name}: over the limit of {self.cap:,} bytes")
+        if self._inflate is None:
+            self._keep(chunk)
+            return
+        pending = chunk
+        try:
+            while pending:
+                self._keep(self._inflate.decompress(pending, _INFLATE_STEP))
+                pending = self._inflate.unconsumed_tail
+                if self._inflate.eof:
+                    break
+        except zlib.error as exc:
+            raise FetchError(f"{self.name}: the compressed body is damaged") from exc
+
+    def finish(self) -> bytes:
+        """The whole body. Raises ``FetchError`` when a compressed body ended early."""
+        if self._inflate is not None:
+            try:
+                self._keep(self._inflate.flush(_INFLATE_STEP))
+            except zlib.error as exc:
+                raise FetchError(f"{self.name}: the compressed body is damaged") from exc
+            if not self._inflate.eof:
+                raise FetchError(f"{self.name}: the compressed body ends early")
+        return self._out.getvalue()
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,33 +210,30 @@ def _fetch(url: str, *, max_bytes: int, limits: FetchLimits) -> Source:
     cap = min(max_bytes, limits.max_bytes)
     timeout = httpx.Timeout(limits.read_timeout_s, connect=limits.connect_timeout_s)
     current = url
+    shown = redacted_url(url)
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+        with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False, headers=REQUEST_HEADERS) as client:
             for _ in range(limits.max_redirects + 1):
                 with client.stream("GET", current) as resp:
                     if resp.is_redirect:
                         location = resp.headers.get("location", "")
                         current = str(resp.url.join(location))
                         if urlsplit(current).scheme not in ("http", "https"):
-                            raise FetchError(f"{url}: redirected to a non-http(s) address")
+                            raise FetchError(f"{shown}: redirected to a non-http(s) address")
                         continue
                     if resp.status_code != 200:
-                        raise FetchError(f"{url}: HTTP {resp.status_code}")
+                        raise FetchError(f"{shown}: HTTP {resp.status_code}")
                     declared = resp.headers.get("content-length")
                     if declared and declared.isdigit() and int(declared) > cap:
-                        raise TooLarge(f"{url}: {int(declared):,} bytes, over the limit of {cap:,}")
-                    chunks: list[bytes] = []
-                    total = 0
-                    for chunk in resp.iter_bytes():
-                        total += len(chunk)
-                        if total > cap:
-                            raise TooLarge(f"{url}: over the limit of {cap:,} bytes")
-                        chunks.append(chunk)
-                    return Source(data=b"".join(chunks), name=url)
-            raise FetchError(f"{url}: more than {limits.max_redirects} redirects")
+                        raise TooLarge(f"{shown}: {int(declared):,} bytes, over the limit of {cap:,}")
+                    body = BoundedBody(resp.headers.get("content-encoding", ""), cap=cap, name=shown)
+                    for chunk in resp.iter_raw():
+                        body.feed(chunk)
+                    return Source(data=body.finish(), name=url)
+            raise FetchError(f"{shown}: more than {limits.max_redirects} redirects")
     except httpx.TimeoutException as exc:
-        raise FetchError(f"{url}: timed out") from exc
+        raise FetchError(f"{shown}: timed out") from exc
     except httpx.InvalidURL as exc:
-        raise FetchError(f"{url}: invalid URL ({exc})") from exc
+        raise FetchError(f"{shown}: invalid URL") from exc
     except httpx.HTTPError as exc:
-        raise FetchError(f"{url}: cannot fetch ({type(exc).__name__}: {exc})") from exc
+        raise FetchError(f"{shown}: cannot fetch ({type(exc).__name__})") from exc

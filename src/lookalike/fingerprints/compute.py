@@ -14,7 +14,7 @@ from lookalike.config import DecodeLimits, FetchLimits
 from lookalike.decode import DecodedImage, decode_image, read_source
 from lookalike.errors import InputError
 from lookalike.fingerprints.dct import phash_coefficients, phash_variants
-from lookalike.fingerprints.digest import pixel_digest
+from lookalike.fingerprints.digest import PixelDigester
 from lookalike.fingerprints.grid import block_mean, colour_grid, luma_grid
 from lookalike.fingerprints.local import LocalFeatures, local_features
 from lookalike.fingerprints.model import Fingerprint
@@ -51,14 +51,23 @@ class Analysis:
     local: LocalFeatures | None = None
 
 
-def analyse(data: bytes, *, name: str = "", limits: DecodeLimits | None = None, local: bool = False) -> Analysis:
+def analyse(
+    data: bytes,
+    *,
+    name: str = "",
+    limits: DecodeLimits | None = None,
+    local: bool = False,
+    with_pixel_digest: bool = False,
+) -> Analysis:
     """Decode ``data`` once at working size and compute every signal (and, with ``local``, the
-    picture's local features for storing).
+    picture's local features for storing; with ``with_pixel_digest``, the full-resolution pixel
+    digest, streamed from the same decode).
 
     Raises the ``InputError`` subclasses of ``decode_image``.
     """
+    digester = PixelDigester() if with_pixel_digest else None
     try:
-        image = decode_image(data, limits=limits, min_side=WORKING_SIDE)
+        image = decode_image(data, limits=limits, min_side=WORKING_SIDE, full_rows=digester)
     except InputError as err:
         if not name:
             raise
@@ -74,6 +83,8 @@ def analyse(data: bytes, *, name: str = "", limits: DecodeLimits | None = None, 
         name=name,
         has_alpha=image.has_alpha,
     )
+    if digester is not None:
+        fp = fp.with_pixel_digest(digester.digest())
     features = local_features(image.pixels) if local else None
     return Analysis(fingerprint=fp, image=image, data=data, grid=grid, local=features)
 
@@ -136,5 +147,8 @@ def fingerprint(
 
 
 def full_pixel_digest(data: bytes, *, limits: DecodeLimits | None = None) -> bytes:
-    """The pixel digest of an image's bytes (a full-resolution decode)."""
-    return pixel_digest(decode_image(data, limits=limits))
+    """The pixel digest of an image's bytes (a full-resolution decode, streamed: the picture is
+    never held as one RGB array)."""
+    digester = PixelDigester()
+    decode_image(data, limits=limits, min_side=WORKING_SIDE, full_rows=digester)
+    return digester.digest()

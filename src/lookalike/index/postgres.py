@@ -32,7 +32,15 @@ import psycopg
 from lookalike.errors import NotFound, StoreError
 from lookalike.fingerprints import FINGERPRINT_VERSION, Fingerprint, fingerprint_from_bytes, fingerprint_to_bytes
 from lookalike.fingerprints.codec import VERSION_OFFSET
-from lookalike.index.records import ApiKey, Decision, ImageRecord, ReviewPair, StoredFile, StoreStats
+from lookalike.index.records import (
+    ApiKey,
+    Decision,
+    ImageRecord,
+    ReviewPair,
+    StoredFile,
+    StoreStats,
+    automatic_image_id,
+)
 from lookalike.index.sqlite import CodeRow, NewFile, signed64, unsigned64
 
 __all__ = ["MIGRATIONS", "PostgresStore"]
@@ -297,7 +305,12 @@ class PostgresStore:
                 if row is not None:
                     out.append((_file(row), False))
                     continue
-                image_id = item.image_id or fp.sha256.hex()[:16]
+
+                def taken(candidate: str, scope_pk: int = scope_pk) -> bool:
+                    sql = "SELECT 1 FROM images WHERE scope_pk = %s AND image_id = %s"
+                    return db.execute(sql, (scope_pk, candidate)).fetchone() is not None
+
+                image_id = item.image_id or automatic_image_id(fp.sha256, taken)
                 db.execute(
                     "INSERT INTO images(scope_pk, image_id, created_at) VALUES (%s, %s, %s)"
                     " ON CONFLICT (scope_pk, image_id) DO NOTHING",

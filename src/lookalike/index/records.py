@@ -2,12 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
 from lookalike.fingerprints import Fingerprint
 
-__all__ = ["DEFAULT_SCOPE", "ApiKey", "Decision", "ImageRecord", "ReviewPair", "StoreStats", "StoredFile"]
+__all__ = [
+    "DEFAULT_SCOPE",
+    "ApiKey",
+    "Decision",
+    "ImageRecord",
+    "ReviewPair",
+    "StoreStats",
+    "StoredFile",
+    "automatic_image_id",
+]
+
+
+def automatic_image_id(sha256: bytes, taken: Callable[[str], bool]) -> str:
+    """The id an image stored without one gets: the first 16 hex digits of its SHA-256, or more of
+    them when another image of the scope holds that id already (a client may have chosen it for a
+    different picture, which must not silently gain this one as a rendition)."""
+    digits = sha256.hex()
+    for n in (16, 24, 32, 64):
+        if not taken(digits[:n]):
+            return digits[:n]
+    n = 2
+    while taken(f"{digits}-{n}"):
+        n += 1
+    return f"{digits}-{n}"
+
 
 #: the scope of images added without one
 DEFAULT_SCOPE = "default"

@@ -44,7 +44,15 @@ from lookalike.errors import NotFound, StoreError
 from lookalike.fingerprints import FINGERPRINT_VERSION, Fingerprint, fingerprint_from_bytes, fingerprint_to_bytes
 from lookalike.fingerprints.codec import VERSION_OFFSET
 from lookalike.fingerprints.local import LocalFeatures
-from lookalike.index.records import ApiKey, Decision, ImageRecord, ReviewPair, StoredFile, StoreStats
+from lookalike.index.records import (
+    ApiKey,
+    Decision,
+    ImageRecord,
+    ReviewPair,
+    StoredFile,
+    StoreStats,
+    automatic_image_id,
+)
 
 __all__ = ["LOCAL_CODES", "CodeRow", "NewFile", "SQLiteStore", "signed64", "unsigned64"]
 
@@ -275,7 +283,12 @@ class SQLiteStore:
                 if row is not None:
                     out.append((_file(row), False))
                     continue
-                image_id = item.image_id or fp.sha256.hex()[:16]
+
+                def taken(candidate: str, scope_pk: int = scope_pk) -> bool:
+                    sql = "SELECT 1 FROM images WHERE scope_pk = ? AND image_id = ?"
+                    return db.execute(sql, (scope_pk, candidate)).fetchone() is not None
+
+                image_id = item.image_id or automatic_image_id(fp.sha256, taken)
                 db.execute(
                     "INSERT OR IGNORE INTO images(scope_pk, image_id, created_at) VALUES (?, ?, ?)",
                     (scope_pk, image_id, now),

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from lookalike.service.auth import TENANT_STATE, authenticate
 from lookalike.service.errors import install_error_handlers
 from lookalike.service.guards import RequestGuard
 from lookalike.service.routes import check, health, images, pages, review
@@ -52,11 +54,22 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     for module in (images, check, review, health, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes, media_types=MEDIA_TYPES)
+    app.add_middleware(
+        RequestGuard, max_body_bytes=settings.max_body_bytes, max_json_bytes=settings.max_json_bytes,
+        media_types=MEDIA_TYPES, authenticate=lambda header: authenticate(state, header), tenant_key=TENANT_STATE,
+    )  # fmt: skip
     return app
 
 
 def create_app_from_environment() -> FastAPI:
     """``create_app`` with the settings ``lookalike serve`` put in the environment (one per worker)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # httpx logs every request's full URL at INFO, a signed URL's query string (a credential)
+    # included; the fetcher logs what matters itself, with query strings left out
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # the event loop answers hash checks between the picture threads' stretches of Python: each of
+    # its waits for the GIL lasts up to the switch interval, and a hash check waits a few times
+    # (every database call gives the GIL up), so 5 ms a wait became tens of ms a check
+    sys.setswitchinterval(0.001)
     return create_app(ServiceSettings.from_environment())

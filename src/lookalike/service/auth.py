@@ -1,5 +1,7 @@
 """Who is asking: the tenant of the request's API key (``Authorization: Bearer KEY``), within its
-rate limit. Every route that touches images depends on ``Tenant``."""
+rate limit. The key is checked by ``RequestGuard`` (an ASGI middleware) before any byte of the
+request's body is read, so a request without a valid key costs its headers and nothing more;
+every route that touches images depends on ``Tenant``, which takes what the guard found."""
 
 from __future__ import annotations
 
@@ -11,11 +13,14 @@ from lookalike.index.keys import key_hash
 from lookalike.service.errors import RateLimited, Unauthorized
 from lookalike.service.state import ServiceState
 
-__all__ = ["State", "Tenant", "service_state", "tenant"]
+__all__ = ["TENANT_STATE", "State", "Tenant", "authenticate", "service_state", "tenant"]
+
+#: where ``RequestGuard`` leaves the tenant in the request's state
+TENANT_STATE = "lookalike_tenant"
 
 
 # Dependencies are coroutines so that FastAPI runs them on the event loop instead of handing each
-# to a worker thread; what they do (a key look-up by primary key) is quicker than that hand-over.
+# to a worker thread; what they do is quicker than that hand-over.
 
 
 async def service_state(request: Request) -> ServiceState:
@@ -27,10 +32,10 @@ async def service_state(request: Request) -> ServiceState:
 State = Annotated[ServiceState, Depends(service_state)]
 
 
-async def tenant(request: Request, state: State) -> str:
-    """The tenant (index scope) of the request's key. Raises ``Unauthorized`` or ``RateLimited``."""
-    header = request.headers.get("authorization", "")
-    scheme, _, key = header.partition(" ")
+def authenticate(state: ServiceState, authorization: str) -> str:
+    """The tenant (index scope) of the key in an ``Authorization`` header, spending one request of
+    its budget. Raises ``Unauthorized`` or ``RateLimited``."""
+    scheme, _, key = authorization.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized("send an API key as `Authorization: Bearer KEY` (`lookalike keys create` makes one)")
     digest = key_hash(key.strip())
@@ -41,6 +46,15 @@ async def tenant(request: Request, state: State) -> str:
     if wait_s > 0:
         raise RateLimited(f"rate limit of {state.settings.rate_per_s:g} requests/s reached", retry_after_s=wait_s)
     return scope
+
+
+async def tenant(request: Request, state: State) -> str:
+    """The tenant of the request's key: as ``RequestGuard`` found it, or checked here for a route
+    the guard does not cover. Raises ``Unauthorized`` or ``RateLimited``."""
+    found = request.scope.get("state", {}).get(TENANT_STATE)
+    if isinstance(found, str):
+        return found
+    return authenticate(state, request.headers.get("authorization", ""))
 
 
 Tenant = Annotated[str, Depends(tenant)]

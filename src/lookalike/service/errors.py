@@ -31,7 +31,9 @@ from lookalike.errors import (
 )
 
 __all__ = [
+    "NOSNIFF",
     "BadRequest",
+    "Busy",
     "BodyTooLarge",
     "Duplicate",
     "RateLimited",
@@ -45,6 +47,10 @@ __all__ = [
 
 log = logging.getLogger("lookalike.service")
 
+#: on every answer: browsers must take a body for the type it is sent as (an uploaded "image" that
+#: is really HTML is never rendered as a page)
+NOSNIFF = {"X-Content-Type-Options": "nosniff"}
+
 
 class Unauthorized(LookalikeError):
     """No API key, or one that is not (or no longer) valid."""
@@ -56,6 +62,16 @@ class RateLimited(LookalikeError):
     """The key spent its request budget; ``retry_after_s`` says when to come back."""
 
     code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class Busy(LookalikeError):
+    """The server's queue for this kind of request is full; ``retry_after_s`` says when to come back."""
+
+    code = "busy"
 
     def __init__(self, message: str, *, retry_after_s: float) -> None:
         super().__init__(message)
@@ -98,6 +114,7 @@ class UnsupportedMediaType(InputError):
 _STATUS: tuple[tuple[type[LookalikeError], int], ...] = (
     (Unauthorized, 401),
     (RateLimited, 429),
+    (Busy, 503),
     (Duplicate, 409),
     (NotFound, 404),
     (UnsupportedMediaType, 415),
@@ -125,18 +142,30 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": " ".join(message.split()), **extra}}
 
 
-def _lookalike_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, LookalikeError)
+def error_response(exc: LookalikeError, *, method: str, path: str) -> JSONResponse:
+    """The answer for ``exc``: its status, body and headers. A server-side failure (5xx) is logged
+    in full and answered without its message, which may carry a path or a connection string."""
     status = status_of(exc)
     extra = exc.details if isinstance(exc, Duplicate) else {}
-    headers: dict[str, str] = {}
+    headers: dict[str, str] = dict(NOSNIFF)
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = "Bearer"
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, RateLimited | Busy):
         headers["Retry-After"] = str(max(1, round(exc.retry_after_s + 0.5)))
-    if status >= 500:
-        log.error("%s %s: %s", request.method, request.url.path, exc)
-    return JSONResponse(error_body(exc.code, str(exc), **extra), status_code=status, headers=headers)
+    message = str(exc)
+    if status >= 500 and not isinstance(exc, Busy):
+        log.error("%s %s: %s: %s", method, path, type(exc).__name__, exc)
+        message = _PUBLIC_MESSAGES.get(status, "internal server error")
+    return JSONResponse(error_body(exc.code, message, **extra), status_code=status, headers=headers)
+
+
+#: what a client is told of a server-side failure (the log has the rest)
+_PUBLIC_MESSAGES = {503: "the database is unavailable or refused the operation; try again"}
+
+
+def _lookalike_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, LookalikeError)
+    return error_response(exc, method=request.method, path=request.url.path)
 
 
 def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -164,7 +193,7 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
-    return JSONResponse(error_body("internal_error", "internal server error"), status_code=500)
+    return JSONResponse(error_body("internal_error", "internal server error"), status_code=500, headers=NOSNIFF)
 
 
 def install_error_handlers(app: FastAPI) -> None:

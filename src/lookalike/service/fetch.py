@@ -13,8 +13,20 @@ For the URL and every redirect, one at a time:
    replaced by it; ``Host`` and TLS SNI/certificate checks keep the name), so
    a second DNS answer cannot swap in another address (DNS rebinding);
 4. redirects are followed by hand, each re-checked, at most ``max_redirects``;
-   the body is streamed and cut at the byte cap, and the whole fetch at the
-   time cap.
+   the body is asked for uncompressed, read raw and cut at the byte cap (at
+   most one gzip/deflate layer is undone, through a bounded decompressor: see
+   ``decode.BoundedBody``), and the whole fetch at the time cap.
+
+Teredo (``2001::/32``) and local-use NAT64 (``64:ff9b:1::/48``) addresses are
+refused whatever they embed: they reach hosts through relays and translators
+whose own networks are out of sight. Fetching is asynchronous (the event loop
+waits on sockets, not a thread per fetch); names are resolved in a small pool
+of threads of the fetcher's own, so slow DNS ties up neither the event loop
+nor the threads that serve other requests.
+
+Messages for the client say why a URL was refused but never what a name
+resolved to, nor the URL's query string; the server log has the details (with
+query strings left out: a signed URL's query is a credential).
 
 Hosts on the operator's allow-list (``--allow-url-host``) skip the address
 check, for internal image sources; their redirects are checked like any other.
@@ -22,19 +34,24 @@ check, for internal image sources; their redirects are checked like any other.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import logging
 import socket
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
 from lookalike.config import FetchLimits
-from lookalike.decode import Source
+from lookalike.decode import REQUEST_HEADERS, BoundedBody, Source, redacted_url
 from lookalike.errors import FetchError, TooLarge
 from lookalike.service.errors import UrlRefused
 
 __all__ = ["Resolver", "SafeFetcher", "refusal_reason", "system_resolver"]
+
+log = logging.getLogger("lookalike.service.fetch")
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 #: host name and port to the addresses to connect to
@@ -42,7 +59,10 @@ Resolver = Callable[[str, int], list[str]]
 
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
+_TEREDO = ipaddress.IPv6Network("2001::/32")
 _CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
+#: threads resolving names for one fetcher (``getaddrinfo`` blocks); lookups beyond wait their turn
+_RESOLVER_THREADS = 4
 
 
 def system_resolver(host: str, port: int) -> list[str]:
@@ -50,21 +70,24 @@ def system_resolver(host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise FetchError(f"{host}: cannot resolve ({exc})") from exc
+        raise FetchError("cannot resolve the URL's host name") from exc
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def refusal_reason(address: Address) -> str | None:
-    """Why the service must not connect to ``address``, or None when it is a public unicast address."""
+    """Why the service must not connect to ``address`` (words without the address itself), or None
+    when it is a public unicast address."""
     if isinstance(address, ipaddress.IPv6Address):
+        if address in _TEREDO:
+            return "is a Teredo tunnel address"
+        if address in _NAT64_LOCAL:
+            return "is a local-use NAT64 address"
         embedded = address.ipv4_mapped or address.sixtofour
-        if embedded is None and address.teredo is not None:
-            embedded = address.teredo[1]
-        if embedded is None and (address in _NAT64 or address in _NAT64_LOCAL):
+        if embedded is None and address in _NAT64:
             embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
         if embedded is not None:
             inner = refusal_reason(embedded)
-            return f"embeds {embedded}, which {inner}" if inner else None
+            return f"embeds an IPv4 address that {inner}" if inner else None
     checks = (
         (address.is_unspecified, "is unspecified"),
         (address.is_loopback, "is loopback"),
@@ -79,7 +102,8 @@ def refusal_reason(address: Address) -> str | None:
 
 
 class SafeFetcher:
-    """Fetches http(s) URLs for untrusted users (see the module docstring). Thread-safe."""
+    """Fetches http(s) URLs for untrusted users (see the module docstring). Safe to share between
+    requests of one event loop; ``close`` stops its resolver threads."""
 
     def __init__(
         self,
@@ -88,94 +112,125 @@ class SafeFetcher:
         allow_hosts: Iterable[str] = (),
         resolver: Resolver = system_resolver,
         verify: bool = True,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.limits = limits
         self.allow_hosts = frozenset(h.lower().strip("[]") for h in allow_hosts)
         self.resolver = resolver
         self.verify = verify
+        self.transport = transport  # tests hand in httpx.MockTransport: nothing leaves the process
+        self._resolving = ThreadPoolExecutor(_RESOLVER_THREADS, thread_name_prefix="lookalike-resolve")
 
-    def _target(self, url: httpx.URL, original: str) -> str:
+    def close(self) -> None:
+        """Stop the resolver threads (lookups under way finish on their own)."""
+        self._resolving.shutdown(wait=False, cancel_futures=True)
+
+    async def _target(self, url: httpx.URL) -> str:
         """The checked address to connect to for ``url``. Raises ``UrlRefused``."""
         if url.scheme not in ("http", "https"):
-            raise UrlRefused(f"{original}: only http and https URLs are fetched, not {url.scheme or 'this'}")
+            raise UrlRefused(f"only http and https URLs are fetched, not {url.scheme or 'this'}")
         if url.userinfo:
-            raise UrlRefused(f"{original}: URLs with credentials are not fetched")
+            raise UrlRefused("URLs with credentials are not fetched")
         host = url.host.lower()
         if not host:
-            raise UrlRefused(f"{original}: no host")
+            raise UrlRefused("the URL has no host")
         port = url.port or (443 if url.scheme == "https" else 80)
-        addresses = self.resolver(host, port)
+        loop = asyncio.get_running_loop()
+        addresses = await loop.run_in_executor(self._resolving, self.resolver, host, port)
         if not addresses:
-            raise FetchError(f"{original}: {host} resolves to no address")
+            raise FetchError("the URL's host name resolves to no address")
         if host in self.allow_hosts:
             return addresses[0]
         for text in addresses:
             try:
                 address = ipaddress.ip_address(text.split("%")[0])
             except ValueError as exc:
-                raise UrlRefused(f"{original}: {host} resolves to an unreadable address {text!r}") from exc
+                raise UrlRefused("the URL's host resolves to an unreadable address") from exc
             why = refusal_reason(address)
             if why is not None:
-                raise UrlRefused(f"{original}: refused, {host} resolves to {address}, which {why}")
+                log.warning("refused to fetch %s: %s resolves to %s, which %s", redacted_url(str(url)), host, text, why)
+                return_why = (
+                    "a literal address that" if _is_literal(host) else "a name that resolves to an address that"
+                )
+                raise UrlRefused(f"refused: the URL's host is {return_why} {why}")
         return addresses[0]
 
-    def fetch(self, url: str) -> Source:
-        """The bytes at ``url``. Raises ``UrlRefused``, ``FetchError`` or ``TooLarge``."""
-        cap = self.limits.max_bytes
-        deadline = time.monotonic() + self.limits.read_timeout_s
+    async def fetch(self, url: str) -> Source:
+        """The bytes at ``url``, within the byte and time caps. Raises ``UrlRefused``, ``FetchError``
+        or ``TooLarge``."""
         try:
             current = httpx.URL(url)
         except (httpx.InvalidURL, TypeError, ValueError) as exc:
-            raise UrlRefused(f"{url}: not a valid URL ({exc})") from exc
+            raise UrlRefused("not a valid URL") from exc
+        shown = redacted_url(url)
+        started = time.monotonic()
         try:
-            with httpx.Client(follow_redirects=False, trust_env=False, verify=self.verify, http2=False) as client:
-                for _ in range(self.limits.max_redirects + 1):
-                    address = self._target(current, url)
-                    pinned = current.copy_with(host=address)
-                    host_header = current.netloc.decode("ascii", "replace")
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        raise FetchError(f"{url}: timed out")
-                    timeout = httpx.Timeout(remaining, connect=min(self.limits.connect_timeout_s, remaining))
-                    request = client.build_request(
-                        "GET",
-                        pinned,
-                        headers={"Host": host_header, "Accept": "image/*", "User-Agent": "lookalike"},
-                        timeout=timeout,
-                        extensions={"sni_hostname": current.host} if current.scheme == "https" else {},
-                    )
-                    resp = client.send(request, stream=True)
-                    try:
-                        if resp.is_redirect:
-                            location = resp.headers.get("location", "")
-                            if not location:
-                                raise FetchError(f"{url}: redirect without a Location")
-                            try:
-                                current = current.join(location)
-                            except httpx.InvalidURL as exc:
-                                raise UrlRefused(f"{url}: redirected to an invalid URL") from exc
-                            continue
-                        if resp.status_code != 200:
-                            raise FetchError(f"{url}: the server answered HTTP {resp.status_code}")
-                        declared = resp.headers.get("content-length", "")
-                        if declared.isdigit() and int(declared) > cap:
-                            raise TooLarge(f"{url}: {int(declared):,} bytes, over the limit of {cap:,}")
-                        chunks: list[bytes] = []
-                        total = 0
-                        for chunk in resp.iter_bytes():
-                            total += len(chunk)
-                            if total > cap:
-                                raise TooLarge(f"{url}: over the limit of {cap:,} bytes")
-                            if time.monotonic() > deadline:
-                                raise FetchError(f"{url}: timed out")
-                            chunks.append(chunk)
-                        return Source(data=b"".join(chunks), name=url)
-                    finally:
-                        resp.close()
-                raise FetchError(f"{url}: more than {self.limits.max_redirects} redirects")
-        except httpx.TimeoutException as exc:
-            raise FetchError(f"{url}: timed out") from exc
+            async with asyncio.timeout(self.limits.read_timeout_s):
+                return await self._fetch(current, url)
+        except TimeoutError as exc:
+            log.info("fetch of %s timed out after %.1f s", shown, time.monotonic() - started)
+            raise FetchError(f"the URL did not answer within {self.limits.read_timeout_s:g} s") from exc
         except httpx.InvalidURL as exc:
-            raise UrlRefused(f"{url}: invalid URL ({exc})") from exc
+            raise UrlRefused("not a valid URL") from exc
         except httpx.HTTPError as exc:
-            raise FetchError(f"{url}: cannot fetch ({type(exc).__name__})") from exc
+            log.info("fetch of %s failed: %s: %s", shown, type(exc).__name__, exc)
+            raise FetchError(f"the URL cannot be fetched ({_kind_of(exc)})") from exc
+
+    async def _fetch(self, current: httpx.URL, url: str) -> Source:
+        cap = self.limits.max_bytes
+        connect_s = self.limits.connect_timeout_s
+        async with httpx.AsyncClient(
+            follow_redirects=False, trust_env=False, verify=self.verify, http2=False, transport=self.transport,
+            timeout=httpx.Timeout(self.limits.read_timeout_s, connect=connect_s),
+        ) as client:  # fmt: skip
+            for _ in range(self.limits.max_redirects + 1):
+                address = await self._target(current)
+                pinned = current.copy_with(host=address)
+                request = client.build_request(
+                    "GET",
+                    pinned,
+                    headers={"Host": current.netloc.decode("ascii", "replace"), **REQUEST_HEADERS},
+                    extensions={"sni_hostname": current.host} if current.scheme == "https" else {},
+                )
+                resp = await client.send(request, stream=True)
+                try:
+                    if resp.is_redirect:
+                        location = resp.headers.get("location", "")
+                        if not location:
+                            raise FetchError("the URL redirects without a Location")
+                        try:
+                            current = current.join(location)
+                        except httpx.InvalidURL as exc:
+                            raise UrlRefused("the URL redirects to an invalid URL") from exc
+                        continue
+                    if resp.status_code != 200:
+                        raise FetchError(f"the URL's server answered HTTP {resp.status_code}")
+                    declared = resp.headers.get("content-length", "")
+                    if declared.isdigit() and int(declared) > cap:
+                        raise TooLarge(f"the URL's body is {int(declared):,} bytes, over the limit of {cap:,}")
+                    body = BoundedBody(resp.headers.get("content-encoding", ""), cap=cap, name="the URL")
+                    async for chunk in resp.aiter_raw():
+                        body.feed(chunk)
+                    return Source(data=body.finish(), name=url)
+                finally:
+                    await resp.aclose()
+            raise FetchError(f"the URL redirects more than {self.limits.max_redirects} times")
+
+
+def _is_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return False
+    return True
+
+
+def _kind_of(exc: httpx.HTTPError) -> str:
+    """What went wrong, in words that name no address or library."""
+    if isinstance(exc, httpx.ConnectError):
+        return "cannot connect"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the server broke the HTTP protocol"
+    if isinstance(exc, httpx.ReadError):
+        return "the connection broke"
+    return "network error"

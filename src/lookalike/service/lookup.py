@@ -35,8 +35,7 @@ def check_hashes(state: ServiceState, tenant: str, query: HashCheckIn) -> HashCh
             best[f.image_id] = _Found(1.0, Verdict.IDENTICAL, "the same bytes (SHA-256)", f)
     if query.phash is not None:
         code = int(query.phash, 16)
-        with state.searching():
-            near = index.files_near(code, scope=tenant)
+        near = index.files_near(code, scope=tenant)
         for f in near:
             bits = (f.fingerprint.phash ^ code).bit_count()
             score = bit_score(bits, 64)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
@@ -89,7 +90,7 @@ class FileOut(BaseModel):
         return cls(
             rendition=f.rendition, sha256=fp.sha256.hex(), mime=fp.mime, width=fp.width, height=fp.height,
             bytes=fp.byte_size, phash=f"{fp.phash:016x}", created_at=f.created_at,
-            url=f"/v1/images/{f.image_id}/file?rendition={f.rendition}",
+            url=f"/v1/images/{quote(f.image_id, safe='')}/file?rendition={quote(f.rendition, safe='')}",
         )  # fmt: skip
 
 

@@ -31,7 +31,19 @@ class ServiceSettings:
     name the same ``rate_file`` (the workers of one ``lookalike serve``), or
     kept by each process when it is None.
     ``max_upload_bytes``: the largest image accepted (request bodies may be a
-    little larger, for the multipart envelope).
+    little larger, for the multipart envelope). ``max_pixels`` and
+    ``max_decode_bytes``: the largest picture decoded, by its declared size
+    and by the memory its format's decoder needs for it (see
+    ``DecodeLimits``); both are checked before any pixel is decoded, and a
+    picture over either is refused with 413. The defaults (50 million pixels,
+    512 MB) let one request of a 2-core worker with a few GB decode a 50 MP
+    JPEG or PNG, a 32 MP AVIF or a 28 MP WebP (deploy/README.md works out the
+    worst case per request and per worker).
+    ``picture_slots``: pictures one worker decodes and fingerprints at once
+    (uploads, checks and fetched pictures alike); ``fetch_slots``: URLs one
+    worker fetches at once; requests beyond wait their tenant's turn, at most
+    ``max_waiting_per_tenant`` of one tenant (429 beyond) and ``max_waiting``
+    in all (503 beyond).
     """
 
     db: str
@@ -41,11 +53,16 @@ class ServiceSettings:
     burst: int = 2000
     rate_file: Path | None = None
     max_upload_bytes: int = 50 * 1024 * 1024
-    max_pixels: int = 178_000_000
+    max_pixels: int = 50_000_000
+    max_decode_bytes: int = 512 * 1024 * 1024
     fetch_timeout_s: float = 20.0
     max_redirects: int = 3
     workers: int = 1
     top: int = 10
+    picture_slots: int = 2
+    fetch_slots: int = 4
+    max_waiting: int = 64
+    max_waiting_per_tenant: int = 16
     limits: DecodeLimits = field(init=False)
     fetch: FetchLimits = field(init=False)
 
@@ -56,15 +73,22 @@ class ServiceSettings:
             raise ConfigError(f"--db {self.db}: only postgresql:// URLs or SQLite file paths are supported")
         if self.rate_per_s <= 0 or self.burst < 1:
             raise ConfigError("the rate limit must be positive and the burst at least 1")
+        if self.max_pixels <= 0 or self.max_decode_bytes <= 0:
+            raise ConfigError("the pixel and decode memory limits must be positive")
         if self.max_upload_bytes <= 0 or self.fetch_timeout_s <= 0 or self.max_redirects < 0:
             raise ConfigError("upload size and fetch timeout must be positive, redirects not negative")
         if self.workers < 1 or self.top < 1:
             raise ConfigError("workers and top must be at least 1")
+        if min(self.picture_slots, self.fetch_slots, self.max_waiting, self.max_waiting_per_tenant) < 1:
+            raise ConfigError("slots and queue lengths must be at least 1")
         object.__setattr__(self, "allow_url_hosts", frozenset(h.lower().strip("[]") for h in self.allow_url_hosts))
         object.__setattr__(self, "storage", Path(self.storage))
         if self.rate_file is not None:
             object.__setattr__(self, "rate_file", Path(self.rate_file))
-        object.__setattr__(self, "limits", DecodeLimits(max_bytes=self.max_upload_bytes, max_pixels=self.max_pixels))
+        limits = DecodeLimits(
+            max_bytes=self.max_upload_bytes, max_pixels=self.max_pixels, max_decode_bytes=self.max_decode_bytes
+        )
+        object.__setattr__(self, "limits", limits)
         object.__setattr__(
             self,
             "fetch",
@@ -78,6 +102,9 @@ class ServiceSettings:
     def max_body_bytes(self) -> int:
         """The largest request body read: an upload plus room for the multipart envelope."""
         return self.max_upload_bytes + 64 * 1024
+
+    #: the largest JSON body read: a batch of 500 hash pairs is about 55 KB
+    max_json_bytes = 128 * 1024
 
     def to_json(self) -> str:
         """The settings as JSON (``from_json`` reads it back)."""

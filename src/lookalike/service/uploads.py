@@ -12,10 +12,10 @@ its file, whatever moment a crash picks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from lookalike.errors import NotFound
-from lookalike.fingerprints import Analysis, analyse, full_pixel_digest
+from lookalike.fingerprints import Analysis, analyse
 from lookalike.index import CheckMatch, CheckResult, ImageRecord
 from lookalike.match import Verdict
 from lookalike.service.errors import Duplicate
@@ -37,10 +37,7 @@ class Stored:
 def analyse_upload(state: ServiceState, data: bytes) -> Analysis:
     """Every signal of an upload, local features and the full-resolution pixel digest included
     (the bytes are not read again later). Raises ``InputError`` subclasses."""
-    limits = state.settings.limits
-    analysis = analyse(data, name="upload", limits=limits, local=True)
-    digest = full_pixel_digest(data, limits=limits)
-    return replace(analysis, fingerprint=analysis.fingerprint.with_pixel_digest(digest))
+    return analyse(data, name="upload", limits=state.settings.limits, local=True, with_pixel_digest=True)
 
 
 def _details(m: CheckMatch) -> dict[str, object]:
@@ -60,8 +57,7 @@ def store_upload(
     store = state.index.store
     fp = analysis.fingerprint
     with store.scope_lock(tenant):
-        with state.searching() as index:
-            check = index.check_analysis(analysis, scope=tenant, top=state.settings.top)
+        check = state.index.check_analysis(analysis, scope=tenant, top=state.settings.top)
         exact = next((m for m in check.matches if m.verdict is Verdict.IDENTICAL), None)
         if exact is not None:
             raise Duplicate(f"these exact bytes are stored already, as image {exact.image_id}", details=_details(exact))
@@ -87,8 +83,7 @@ def store_upload(
         key = state.storage.key(tenant, fp.sha256, fp.mime)
         written = state.storage.put(key, analysis.data)
         try:
-            with state.searching() as index:
-                (added,) = index.add_analyses([(analysis, key)], scope=tenant, image_id=image_id, rendition=rendition)
+            (added,) = state.index.add_analyses([(analysis, key)], scope=tenant, image_id=image_id, rendition=rendition)
             record = store.image(tenant, added.image_id)
             reviewed = 0
             if on_duplicate is OnDuplicate.REVIEW:
@@ -111,7 +106,6 @@ def remove_image(state: ServiceState, tenant: str, image_id: str) -> None:
     store = state.index.store
     with store.scope_lock(tenant):
         record = store.image(tenant, image_id)
-        with state.searching() as index:
-            index.remove(image_id, scope=tenant)
+        state.index.remove(image_id, scope=tenant)
         for f in record.files:
             state.storage.delete(f.source)

@@ -15,23 +15,28 @@ from lookalike.service.schemas import CheckOut, HashBatchIn, HashBatchOut, HashC
 router = APIRouter(prefix="/v1/check", tags=["check"])
 
 
-@router.post("")
+@router.post(
+    "",
+    responses={
+        429: {"description": "Too many of this key's requests are waiting (see Retry-After)"},
+        503: {"description": "The server's queue is full (see Retry-After)"},
+    },
+)
 async def check(tenant: Tenant, state: State, file: Annotated[UploadFile, File(description="The picture")]) -> CheckOut:
     """The verdict and the matching stored images of the key's tenant, best first."""
-    data = await file.read()  # parsed into memory already (spooled to disk only past 1 MB)
 
     def work() -> CheckOut:
-        # only what a check needs: the cascade computes local features and the pixel digest itself,
+        # read inside the slot: the parsed upload waits on disk (spooled past 1 MB), not in memory.
+        # Only what a check needs: the cascade computes local features and the pixel digest itself,
         # when a candidate calls for them (an upload computes both up front, for storing)
-        analysis = analyse(data, name="upload", limits=state.settings.limits)
-        with state.searching() as index:
-            result = index.check_analysis(analysis, scope=tenant, top=state.settings.top)
-        return CheckOut.of(result)
+        analysis = analyse(file.file.read(), name="upload", limits=state.settings.limits)
+        return CheckOut.of(state.index.check_analysis(analysis, scope=tenant, top=state.settings.top))
 
-    return await state.run_check(work)
+    return await state.run_picture(tenant, work)
 
 
-#: batches up to this many items are answered on the event loop (see ``ServiceState.run_quick``)
+#: batches up to this many items are answered on the event loop: a few look-ups by key, under a
+#: millisecond, quicker than two thread switches; larger batches go to a worker thread
 _QUICK_ITEMS = 4
 
 
@@ -47,6 +52,5 @@ async def check_hash(tenant: Tenant, state: State, body: HashCheckBody) -> HashC
 
         if len(items) > _QUICK_ITEMS:
             return await run_in_threadpool(answer_all)
-        return await state.run_quick(answer_all)
-    single = body
-    return await state.run_quick(lambda: check_hashes(state, tenant, single))
+        return answer_all()
+    return check_hashes(state, tenant, body)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile
 
 from lookalike.errors import NotFound
 from lookalike.service.auth import State, Tenant
@@ -22,19 +23,27 @@ from lookalike.service.uploads import Stored, analyse_upload, remove_image, stor
 router = APIRouter(prefix="/v1/images", tags=["images"])
 
 ImageId = Annotated[str, Form(pattern=ID_PATTERN, description="Image id; assigned when absent")]
+#: an image id in a path: as long as an id may be
+PathId = Annotated[str, Path(max_length=200)]
 
 
 def _created(stored: Stored, response: Response) -> UploadOut:
     response.status_code = 201
-    response.headers["Location"] = f"/v1/images/{stored.record.image_id}"
+    response.headers["Location"] = f"/v1/images/{quote(stored.record.image_id, safe='')}"
     return UploadOut(
         image=ImageOut.of(stored.record), verdict=stored.check.verdict,
         matches=[MatchOut.of(m) for m in stored.check.matches], review=stored.reviewed,
     )  # fmt: skip
 
 
-@router.post("", status_code=201, responses={409: {"description": "A copy of a stored image"}})
-def upload(
+_BUSY: dict[int | str, dict[str, Any]] = {
+    429: {"description": "Too many of this key's requests are waiting (see Retry-After)"},
+    503: {"description": "The server's queue is full (see Retry-After)"},
+}
+
+
+@router.post("", status_code=201, responses={409: {"description": "A copy of a stored image"}, **_BUSY})
+async def upload(
     tenant: Tenant,
     state: State,
     response: Response,
@@ -45,20 +54,30 @@ def upload(
 ) -> UploadOut:
     """Store a picture unless the tenant has it already (409 names the stored image). Giving the
     ``id`` of a stored image adds a rendition to it."""
-    analysis = analyse_upload(state, file.file.read())
-    stored = store_upload(state, tenant, analysis, image_id=id, rendition=rendition, on_duplicate=on_duplicate)
-    return _created(stored, response)
+
+    def work() -> Stored:
+        # read inside the slot: the parsed upload waits on disk (spooled past 1 MB), not in memory
+        analysis = analyse_upload(state, file.file.read())
+        return store_upload(state, tenant, analysis, image_id=id, rendition=rendition, on_duplicate=on_duplicate)
+
+    return _created(await state.run_picture(tenant, work), response)
 
 
-@router.post("/from-url", status_code=201, responses={409: {"description": "A copy of a stored image"}})
-def upload_from_url(tenant: Tenant, state: State, response: Response, body: FromUrlIn) -> UploadOut:
+@router.post("/from-url", status_code=201, responses={409: {"description": "A copy of a stored image"}, **_BUSY})
+async def upload_from_url(tenant: Tenant, state: State, response: Response, body: FromUrlIn) -> UploadOut:
     """Fetch a picture from a public http(s) URL, then store it like an upload."""
-    source = state.fetcher.fetch(body.url)
-    analysis = analyse_upload(state, source.data)
-    stored = store_upload(
-        state, tenant, analysis, image_id=body.id, rendition=body.rendition, on_duplicate=body.on_duplicate
-    )
-    return _created(stored, response)
+    # the fetch slot is held until the picture is stored: fetched bodies in memory stay within
+    # ``fetch_slots`` per worker, instead of piling up while they wait for a picture slot
+    async with state.fetches.slot(tenant):
+        source = await state.fetcher.fetch(body.url)
+
+        def work() -> Stored:
+            analysis = analyse_upload(state, source.data)
+            return store_upload(
+                state, tenant, analysis, image_id=body.id, rendition=body.rendition, on_duplicate=body.on_duplicate
+            )
+
+        return _created(await state.run_picture(tenant, work), response)
 
 
 @router.get("")
@@ -75,7 +94,7 @@ def list_images(
 
 
 @router.get("/{image_id}")
-def get_image(tenant: Tenant, state: State, image_id: str) -> ImageOut:
+def get_image(tenant: Tenant, state: State, image_id: PathId) -> ImageOut:
     """One image with its files."""
     return ImageOut.of(state.index.get(image_id, scope=tenant))
 
@@ -84,8 +103,8 @@ def get_image(tenant: Tenant, state: State, image_id: str) -> ImageOut:
 def get_file(
     tenant: Tenant,
     state: State,
-    image_id: str,
-    rendition: Annotated[str | None, Query(description="Default: the first file stored")] = None,
+    image_id: PathId,
+    rendition: Annotated[str | None, Query(max_length=200, description="Default: the first file stored")] = None,
 ) -> Response:
     """The bytes of one of the image's files."""
     record = state.index.get(image_id, scope=tenant)
@@ -101,7 +120,7 @@ def get_file(
 
 
 @router.delete("/{image_id}", status_code=204)
-def delete_image(tenant: Tenant, state: State, image_id: str) -> Response:
+def delete_image(tenant: Tenant, state: State, image_id: PathId) -> Response:
     """Delete the image, all its files and its review pairs."""
     remove_image(state, tenant, image_id)
     return Response(status_code=204)
@@ -109,9 +128,8 @@ def delete_image(tenant: Tenant, state: State, image_id: str) -> Response:
 
 @router.get("/{image_id}/similar")
 def similar(
-    tenant: Tenant, state: State, image_id: str, top: Annotated[int, Query(ge=1, le=100)] = 10
+    tenant: Tenant, state: State, image_id: PathId, top: Annotated[int, Query(ge=1, le=100)] = 10
 ) -> list[MatchOut]:
     """The tenant's other images that match this one, best first."""
-    with state.searching() as index:
-        matches = index.similar(image_id, scope=tenant, top=top)
+    matches = state.index.similar(image_id, scope=tenant, top=top)
     return [MatchOut.of(m) for m in matches]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path
 
 from lookalike.index import Decision
 from lookalike.service.auth import State, Tenant
@@ -18,6 +20,11 @@ def pending(tenant: Tenant, state: State) -> list[ReviewPairOut]:
 
 
 @router.post("/{pair_id}")
-def decide(tenant: Tenant, state: State, pair_id: int, body: DecisionIn) -> ReviewPairOut:
+def decide(
+    tenant: Tenant,
+    state: State,
+    pair_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="The pair's id (a 64-bit row id)")],
+    body: DecisionIn,
+) -> ReviewPairOut:
     """Record ``duplicate`` or ``not_duplicate``; later checks honour it. 404 for another tenant's pair."""
     return ReviewPairOut.of(state.index.decide(pair_id, Decision(body.decision), scope=tenant))
