@@ -53,12 +53,13 @@ def find_command(
         bool, typer.Option("--strict", help="Groups are cliques: every member a duplicate of every other.")
     ] = False,
     keep: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--keep",
-            help="Keeper policy: criteria in order (resolution, lossless, bytes, oldest, newest, shortest-path, path).",
+            help="Keeper policy: criteria in order (resolution, lossless, bytes, oldest, newest, shortest-path, path)."
+            " Default: the original each group's copies derive from.",
         ),
-    ] = "resolution,lossless,bytes,oldest,path",
+    ] = None,
     keep_in: Annotated[
         list[Path] | None,
         typer.Option("--keep-in", help="A folder whose files are always kept (repeatable; scanned too)."),
@@ -72,9 +73,23 @@ def find_command(
     manifest: Annotated[Path | None, typer.Option("--manifest", help="Where to write the undo manifest.")] = None,
     scope: FindScope = "find",
     rescan: Annotated[bool, typer.Option("--rescan", help="Read every file again, ignoring the cache.")] = False,
+    include_edited: Annotated[
+        bool,
+        typer.Option(
+            "--include-edited",
+            help="Let actions touch edited copies joined only by local features (crops, overlays) or only"
+            " through another member; by default they are reported and left alone.",
+        ),
+    ] = False,
+    decisions: Annotated[
+        Path | None,
+        typer.Option(
+            "--decisions", help="A decisions file exported from the HTML report (keepers, excluded files); remembered."
+        ),
+    ] = None,
 ) -> None:
     """Find groups of copies under folders, pick a keeper per group, report, and optionally act on the other copies."""
-    from lookalike.scan import Action, FindOptions, find_duplicates, parse_keep
+    from lookalike.scan import Action, FindOptions, find_duplicates, parse_keep, read_decisions
 
     with reporting_errors():
         try:
@@ -86,8 +101,9 @@ def find_command(
         if act.touches_files and not dry_run and not yes and not sys.stdin.isatty():
             fail(f"--action {act.value} changes files: pass --yes to go ahead without a terminal to confirm on")
         options = FindOptions(
-            scope=scope, jobs=jobs, strict=strict, keep=parse_keep(keep),
+            scope=scope, jobs=jobs, strict=strict, keep=None if keep is None else parse_keep(keep),
             keep_in=tuple(str(k) for k in keep_in or ()), rescan=rescan,
+            decisions=() if decisions is None else read_decisions(decisions),
         )  # fmt: skip
         database = db or default_db()
         database.parent.mkdir(parents=True, exist_ok=True)
@@ -109,7 +125,10 @@ def find_command(
         else:
             _print_result(result)
         if act.touches_files:
-            _act(result, act, to=to, dry_run=dry_run, yes=yes, manifest=manifest, quiet=as_json)
+            _act(
+                result, act, to=to, dry_run=dry_run, yes=yes, manifest=manifest, quiet=as_json,
+                include_edited=include_edited,
+            )  # fmt: skip
     if result.errors:
         raise typer.Exit(EXIT_FAILED)
 
@@ -118,12 +137,20 @@ def _print_result(result: FindResult) -> None:
     for i, g in enumerate(result.groups, 1):
         typer.echo(f"group {i}: {len(g.members)} files")
         for m in g.members:
-            tag = "keep " if m.keep else "     "
+            tag = "keep " if m.keep else ("     " if m.eligible else "left ")
             typer.echo(f"  {tag} {m.path}  ({m.width}x{m.height}, {m.byte_size:,} bytes)")
             if m.path != g.keep or len(g.members) > 1:
                 typer.echo(f"          {m.score:.3f} {m.verdict}: {m.evidence}")
+            if m.path != g.keep and not m.eligible:
+                typer.echo(f"          not acted on: {m.eligibility}")
     for e in result.errors:
         typer.echo(f"error: {e.message}", err=True)
+    edited = sum(1 for g in result.groups for m in g.members if not m.keep and not m.eligible)
+    if edited:
+        typer.echo(
+            f"{edited:,} edited copies (crops, overlays, or linked only through another copy) are reported but"
+            " left alone by actions; pass --include-edited to act on them too"
+        )
     s = result.stats
     typer.echo(
         f"{s.files:,} files ({s.read:,} read, {s.cached:,} cached, {s.errors:,} unreadable): {s.groups:,} groups, "
@@ -132,11 +159,19 @@ def _print_result(result: FindResult) -> None:
 
 
 def _act(
-    result: FindResult, act: Action, *, to: Path | None, dry_run: bool, yes: bool, manifest: Path | None, quiet: bool
+    result: FindResult,
+    act: Action,
+    *,
+    to: Path | None,
+    dry_run: bool,
+    yes: bool,
+    manifest: Path | None,
+    quiet: bool,
+    include_edited: bool,
 ) -> None:
     from lookalike.scan import apply_actions, plan_actions
 
-    steps = plan_actions(result, act, to=to)
+    steps = plan_actions(result, act, to=to, include_edited=include_edited)
 
     def say(text: str) -> None:  # with --json, stdout carries the document only
         typer.echo(text, err=quiet)

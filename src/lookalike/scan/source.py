@@ -232,13 +232,17 @@ def _padded_frame(padded: SourceFacts, plain: SourceFacts) -> bool:
     """Whether ``padded``'s margins made its frame: its whole frame has another shape than
     ``plain``'s while what the margins frame has the same (letterbox bars). A picture with a
     border of its own and a crop of it keep one shape, as do copies with noise or an overlay."""
+
     def aspect(f: SourceFacts) -> float:
         return f.width / max(1, f.height)
 
-    def close(x: float, y: float) -> bool:
-        return abs(x - y) <= _ASPECT_TOLERANCE * max(x, y)
+    def close(x: float, y: float, tolerance: float) -> bool:
+        return abs(x - y) <= tolerance * max(x, y)
 
-    return not close(aspect(padded), aspect(plain)) and close(padded.content_aspect, aspect(plain))
+    # the margins' edges are found to a pixel or two on a reduced picture: a looser match inside
+    return not close(aspect(padded), aspect(plain), _ASPECT_TOLERANCE) and close(
+        padded.content_aspect, aspect(plain), 2 * _ASPECT_TOLERANCE
+    )
 
 
 def _by_size(a: SourceFacts, b: SourceFacts) -> tuple[SourceFacts, SourceFacts]:
@@ -271,7 +275,9 @@ def choose_source(
     when it cannot be read); it is asked only of a leading candidate that is larger than a
     member it is linked to, to tell a real larger picture from an enlargement."""
     pairs = sorted(
-        {(min(k.a, k.b), max(k.a, k.b)): k.verdict for k in links if k.a != k.b and k.a in facts and k.b in facts}.items()
+        {
+            (min(k.a, k.b), max(k.a, k.b)): k.verdict for k in links if k.a != k.b and k.a in facts and k.b in facts
+        }.items()
     )
     degree: dict[str, int] = {p: 0 for p in facts}
     for (a, b), _ in pairs:
@@ -295,12 +301,13 @@ def choose_source(
             incoming[child] += 1
             if enlarged and child == big.path:
                 enlargements.add(child)
-            if child not in derived or (facts[parent].area, parent) > (facts[derived[child][0]].area, derived[child][0]):
+            if child not in derived or (facts[parent].area, parent) > (
+                facts[derived[child][0]].area,
+                derived[child][0],
+            ):
                 derived[child] = (parent, why)
         fewest = min(incoming.values(), default=0)
-        order = sorted(
-            facts, key=lambda p: (incoming[p] > fewest, quality_key(facts[p], degree[p], p in enlargements))
-        )
+        order = sorted(facts, key=lambda p: (incoming[p] > fewest, quality_key(facts[p], degree[p], p in enlargements)))
         if not order:
             return order, derived
         # the leading candidate's size links are settled by its spectrum and the spectra of the
