@@ -39,7 +39,12 @@ def contradiction(edit: str, member: dict[str, Any], keeper: dict[str, Any]) -> 
     if smaller and "enlarged" in text:
         return "a smaller copy reads 'enlarged'"
     m = _RESIZED.search(text)
-    if not smaller and m and int(m.group(1)) < 100 and member["width"] * member["height"] > keeper["width"] * keeper["height"]:
+    if (
+        not smaller
+        and m
+        and int(m.group(1)) < 100
+        and member["width"] * member["height"] > keeper["width"] * keeper["height"]
+    ):
         return "a larger copy reads 'resized to' less than 100%"
     opposite = {
         "grayscale": "colourised",

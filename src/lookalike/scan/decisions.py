@@ -36,13 +36,13 @@ def read_decisions(path: str | os.PathLike[str]) -> tuple[tuple[str, str], ...]:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not a decisions file (not JSON: {exc})") from exc
     if not isinstance(doc, dict) or doc.get("lookalike_decisions") != DECISIONS_VERSION:
-        raise ConfigError(f"{path}: not a decisions file (no \"lookalike_decisions\": {DECISIONS_VERSION})")
+        raise ConfigError(f'{path}: not a decisions file (no "lookalike_decisions": {DECISIONS_VERSION})')
     items = doc.get("decisions")
     if not isinstance(items, list):
-        raise ConfigError(f"{path}: \"decisions\" must be a list")
+        raise ConfigError(f'{path}: "decisions" must be a list')
     out: dict[str, str] = {}
     for i, item in enumerate(items):
         if not isinstance(item, dict) or not isinstance(item.get("path"), str) or item.get("decision") not in _KINDS:
-            raise ConfigError(f"{path}: decision {i + 1} needs a \"path\" and a \"decision\" of keep or exclude")
+            raise ConfigError(f'{path}: decision {i + 1} needs a "path" and a "decision" of keep or exclude')
         out[os.path.abspath(item["path"])] = str(item["decision"])
     return tuple(sorted(out.items()))

@@ -675,7 +675,7 @@ def _group(
                 why = f"kept: in a --keep-in folder; {why}"
                 eligible, eligibility = False, "in a --keep-in folder"
             elif decided_paths.get(c.path) == "exclude":
-                keep, eligible, eligibility = True, False, _EXCLUDED
+                eligible, eligibility = False, _EXCLUDED
             out.append(
                 Member(
                     c.path, score, verdict, why, match, keep, f.width, f.height, c.byte_size, f.mime, f.taken_at,
