@@ -2,8 +2,10 @@
 
 ``find_duplicates`` walks folders, reads only new or changed files (a cache in the index
 database), finds every duplicate pair through the index's cascade, groups the pairs and picks a
-keeper per group (the original the others derive from, ``source.py``). ``plan_actions``/``apply_actions`` move, hard-link, trash or delete the other
-members, writing an undo manifest first; ``undo`` puts moved and trashed files back.
+keeper per group (the original the others derive from, ``source.py``, unless a policy or a
+person says otherwise). ``plan_actions``/``apply_actions`` move, hard-link, trash or delete the
+other members (edited copies only when asked), writing an undo manifest first; ``undo`` puts
+moved and trashed files back.
 ``hamming_pairs`` is the all-pairs search over bare hash codes for very large collections.
 """
 
