@@ -105,7 +105,7 @@ _SCRIPT = """
   });
   document.getElementById("export").addEventListener("click", function () {
     var doc = {lookalike_decisions: 1, decisions: decisions()};
-    var blob = new Blob([JSON.stringify(doc, null, 1) + "\n"], {type: "application/json"});
+    var blob = new Blob([JSON.stringify(doc, null, 1) + "\\n"], {type: "application/json"});
     var link = document.createElement("a");
     link.href = URL.createObjectURL(blob);
     link.download = "lookalike-decisions.json";
