@@ -19,8 +19,11 @@
    matched by local features alone only attaches a file that has no hash link to a group, and
    never merges two groups: two different pictures that carry the same caption bar, watermark or
    page frame share local features (``link_groups``). ``strict`` splits each group into cliques.
-4. Each group's keeper is chosen by the keeper policy (``keeper.py``); files under a ``keep_in``
-   folder are always kept.
+4. Each group's keeper is its source, the member the others derive from (``source.py``), or the
+   first by an explicit policy (``keeper.py``); a person's decisions (``decisions.py``, kept in
+   the cache) and ``keep_in`` folders come first. Each member's evidence is redone against the
+   keeper in ``check``'s words, and a member joined only by local features or only through
+   another member is not ``eligible`` for actions unless asked.
 
 Memory: a few hundred bytes a file (its path, size and row) plus the index's in-memory hash
 index (about 40 bytes a file) in this process and in each worker, and the pairs found; the colour
