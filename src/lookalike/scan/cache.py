@@ -16,6 +16,8 @@
                   unchanged files stay valid.
 * ``find_spectra`` spectrum profiles of the rows whose real resolution a keeper choice had to
                   check (``scan.source``), computed once.
+* ``find_relative`` what local features say of one row as a copy of another (the evidence
+                  against a keeper; "" when they do not match), computed once.
 * ``find_decisions`` a person's decisions per path (keep it, or exclude it from actions), from
                   ``find --decisions``; every later run applies them.
 * ``find_meta``   the matcher stamp the pairs were made with: another stamp empties the cache.
@@ -81,6 +83,12 @@ CREATE TABLE IF NOT EXISTS find_spectra (
     file_pk INTEGER PRIMARY KEY,
     profile BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS find_relative (
+    copy_pk INTEGER NOT NULL,
+    original_pk INTEGER NOT NULL,
+    evidence TEXT NOT NULL,
+    PRIMARY KEY (copy_pk, original_pk)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS find_decisions (
     scope TEXT NOT NULL,
     path TEXT NOT NULL,
@@ -379,6 +387,27 @@ class FindCache:
         """Keep a row's spectrum profile."""
         with self._write() as db:
             db.execute("INSERT OR REPLACE INTO find_spectra(file_pk, profile) VALUES (?, ?)", (pk, profile))
+
+    def relatives(self, pks: Iterable[int]) -> dict[tuple[int, int], str]:
+        """Cached local evidence (``find_relative``) of copies among ``pks``."""
+        out: dict[tuple[int, int], str] = {}
+        ordered = sorted(set(pks))
+        for start in range(0, len(ordered), 900):
+            chunk = ordered[start : start + 900]
+            marks = ",".join("?" * len(chunk))
+            for c, o, e in self._db.execute(
+                f"SELECT copy_pk, original_pk, evidence FROM find_relative WHERE copy_pk IN ({marks})", chunk
+            ):
+                out[int(c), int(o)] = str(e)
+        return out
+
+    def put_relatives(self, items: Mapping[tuple[int, int], str]) -> None:
+        """Keep local evidence of copies (see ``relatives``)."""
+        with self._write() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO find_relative(copy_pk, original_pk, evidence) VALUES (?, ?, ?)",
+                [(c, o, e) for (c, o), e in sorted(items.items())],
+            )
 
     def decisions(self, scope: str) -> dict[str, str]:
         """A person's decisions on paths of ``scope``: ``keep`` or ``exclude``."""

@@ -642,7 +642,7 @@ def _group(
     if opts.decisions:
         cache.put_decisions(opts.scope, dict(opts.decisions))
     decided_paths = cache.decisions(opts.scope)
-    evidence = _Evidence(index, fps, linking)
+    evidence = _Evidence(index, fps, linking, cache.relatives(grouped_pks))
 
     groups: list[Group] = []
     for nodes in node_groups:
@@ -686,6 +686,8 @@ def _group(
                 )
             )  # fmt: skip
         groups.append(Group(keep=keeper.path, members=tuple(out)))
+    if evidence.new:
+        cache.put_relatives(evidence.new)
     groups.sort(key=lambda g: (-len(g.members), g.keep))
 
     pairs: list[Pair] = []
@@ -917,11 +919,29 @@ def _settled_verdict(
 class _Evidence:
     """Each member's evidence in ``check``'s words, the member as the copy and its match as the original."""
 
-    def __init__(self, index: Index, fps: dict[int, Fingerprint], linking: dict[tuple[int, int], StoredPair]) -> None:
+    def __init__(
+        self,
+        index: Index,
+        fps: dict[int, Fingerprint],
+        linking: dict[tuple[int, int], StoredPair],
+        known: dict[tuple[int, int], str],
+    ) -> None:
         self._index = index
         self._fps = fps
         self._linking = linking
         self._local: dict[int, LocalFeatures | None] = {}
+        self._known = known
+        self.new: dict[tuple[int, int], str] = {}
+
+    def _described(self, pk: int, ref_pk: int) -> str:
+        """What local features say of ``pk`` as a copy of ``ref_pk`` ("" when nothing), computed once."""
+        key = (pk, ref_pk)
+        if key not in self._known:
+            mine, theirs = self._features(pk), self._features(ref_pk)
+            found = verify_local(mine, theirs) if mine is not None and theirs is not None else None
+            text = "" if found is None or found.inliers < LOCAL_SIMILAR_INLIERS else describe_local(found)
+            self._known[key] = self.new[key] = text
+        return self._known[key]
 
     def _features(self, pk: int) -> LocalFeatures | None:
         if pk not in self._local:
@@ -931,13 +951,8 @@ class _Evidence:
 
     def local_against(self, pk: int, ref_pk: int) -> str | None:
         """What local features say of member ``pk`` as a copy of ``ref_pk`` when they match at all."""
-        mine, theirs = self._features(pk), self._features(ref_pk)
-        if mine is None or theirs is None:
-            return None
-        found = verify_local(mine, theirs)
-        if found.inliers < LOCAL_SIMILAR_INLIERS:
-            return None
-        return "local features: " + describe_local(found)
+        text = self._described(pk, ref_pk)
+        return "local features: " + text if text else None
 
     def relative(self, pk: int, ref_pk: int, stored: str, verdict: str) -> str:
         """The evidence of member ``pk`` against ``ref_pk`` (its match), else ``stored``."""
@@ -948,13 +963,10 @@ class _Evidence:
         if verdict in (Verdict.IDENTICAL.value, Verdict.SAME_PIXELS.value):
             return explain(original, copy, Verdict(verdict))
         if link.by_local_features:
-            mine, theirs = self._features(pk), self._features(ref_pk)
-            if mine is None or theirs is None:
+            text = self._described(pk, ref_pk)
+            if not text:
                 return stored
-            found = verify_local(mine, theirs)
-            if not found.inliers:
-                return stored
-            return ("same picture, " if Verdict(verdict).is_duplicate else "shares a region: ") + describe_local(found)
+            return ("same picture, " if Verdict(verdict).is_duplicate else "shares a region: ") + text
         bits, turn = copy.dihedral_distance_bits(original)
         return explain(original, copy, Verdict(verdict), transform=Dihedral(turn), phash_bits=bits)
 

@@ -287,22 +287,26 @@ def choose_source(
         degree[a] += 1
         degree[b] += 1
     tested: dict[str, npt.NDArray[np.float64] | None] = {}
+    # each pair's size relation, and what it says before any spectrum is known
+    sized = [
+        (a, b, verdict, _by_size(facts[a], facts[b])[0].path, _size_ratio(facts[a], facts[b]))
+        for (a, b), verdict in pairs
+    ]
+    plain = {(a, b): derived_from(facts[a], facts[b], verdict, False) for a, b, verdict, _, _ in sized}
     while True:
         derived: dict[str, tuple[str, str]] = {}
         incoming: dict[str, int] = {p: 0 for p in facts}
         enlargements: set[str] = set()
-        for (a, b), verdict in pairs:
-            fa, fb = facts[a], facts[b]
-            big = _by_size(fa, fb)[0]
-            shape = tested.get(big.path)
-            enlarged = shape is not None and is_enlargement(shape, _size_ratio(fa, fb))
-            said = derived_from(fa, fb, verdict, enlarged)
+        for a, b, verdict, big_path, ratio in sized:
+            shape = tested.get(big_path)
+            enlarged = shape is not None and ratio >= _SAME_SIZE and is_enlargement(shape, ratio)
+            said = derived_from(facts[a], facts[b], verdict, True) if enlarged else plain[(a, b)]
             if said is None:
                 continue
             child, why = said
             parent = b if child == a else a
             incoming[child] += 1
-            if enlarged and child == big.path:
+            if enlarged and child == big_path:
                 enlargements.add(child)
             if child not in derived or (facts[parent].area, parent) > (
                 facts[derived[child][0]].area,
@@ -316,12 +320,7 @@ def choose_source(
         # the leading candidate's size links are settled by its spectrum and the spectra of the
         # larger members it is linked to: an untested larger member may be an enlargement
         top = order[0]
-        untested = sorted(
-            {
-                _by_size(facts[a], facts[b])[0].path for (a, b), _ in pairs
-                if top in (a, b) and _size_ratio(facts[a], facts[b]) >= _SAME_SIZE
-            } - set(tested)
-        )  # fmt: skip
+        untested = sorted({big for a, b, _, big, ratio in sized if top in (a, b) and ratio >= _SAME_SIZE} - set(tested))
         if not untested:
             return order, derived
         for path in untested:
