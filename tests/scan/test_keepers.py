@@ -202,3 +202,22 @@ def test_cli_says_what_is_left_alone(tmp_path: Path, cli: object) -> None:
     if "left " in proc.stdout:
         assert "--include-edited" in proc.stdout
     assert os.path.exists(root / "original.jpg")
+
+
+def test_rows_cached_before_source_facts_get_them_on_the_next_run(tmp_path: Path) -> None:
+    import sqlite3
+
+    root = tmp_path / "pics"
+    root.mkdir()
+    files = make_family(root, NAMES)
+    db = tmp_path / "old.db"
+    find_duplicates([root], db=db, options=FindOptions(jobs=1))
+    with sqlite3.connect(db) as con:  # as a cache written before these columns existed leaves them
+        con.execute("UPDATE find_rows SET jpeg_quality = NULL, padding = NULL, content_aspect = NULL")
+        con.execute("DELETE FROM find_spectra")
+        con.execute("DELETE FROM find_relative")
+    again = find_duplicates([root], db=db, options=FindOptions(jobs=1))
+    assert again.stats.read == 0  # nothing decoded for matching again
+    assert _group(again, files)["keep"] == str(files["original"])
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT COUNT(*) FROM find_rows WHERE padding IS NULL").fetchone()[0] == 0
