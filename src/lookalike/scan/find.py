@@ -861,6 +861,7 @@ def _source_order(
                 path, f.width, f.height, fp.byte_size if fp else 0, f.mime, f.lossless,
                 fp is not None and is_grayscale(fp), f.jpeg_quality, f.padding or 0.0,
                 f.content_aspect or f.width / max(1, f.height), mtime_of.get(path, 0),
+                fp is not None and fp.has_alpha,
             )  # fmt: skip
     links: list[Link] = []
     inside = set(nodes)

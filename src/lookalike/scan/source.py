@@ -7,8 +7,9 @@ Directions, each from evidence about the pictures, never from names:
 
 1. **same pixels**: a lossless file holding exactly the pixels of a lossy one was made from it
    (a lossy encoder never reproduces another file's pixels);
-2. **colour**: a grayscale picture is derived from the colour one (colourising is rare and
-   never exact);
+2. **transparency, colour**: a copy without the other's alpha channel is derived from it
+   (flattening loses transparency; nothing restores it), a grayscale picture from the colour one
+   (colourising is rare and never exact);
 3. **padding**: a picture with flat margins (letterbox bars, a page or window around it,
    ``margins``) around the other's content is derived from it;
 4. **size**: a smaller copy of the same picture is derived from the larger, *unless* the larger
@@ -94,6 +95,7 @@ class SourceFacts:
     padding: float
     content_aspect: float
     mtime_ns: int
+    alpha: bool = False
 
     @property
     def area(self) -> int:
@@ -217,10 +219,18 @@ def derived_from(a: SourceFacts, b: SourceFacts, verdict: str, enlarged: bool = 
     if verdict == "same_pixels" and a.lossless != b.lossless:
         copy = a if a.lossless else b
         return copy.path, "the same pixels stored losslessly from a lossy file"
+    if a.alpha != b.alpha:
+        return (b if a.alpha else a).path, "a copy that lost the other's transparency"
     if a.gray != b.gray:
         return (a if a.gray else b).path, "a grayscale copy of a colour picture"
     padded, plain = (a, b) if a.padding > b.padding else (b, a)
-    if padded.padding - plain.padding >= _PADDED and _padded_frame(padded, plain):
+    # a picture on a plain background (a drawing, a stamp) has margins of its own: the padded
+    # copy must have clearly more, not a little more after a crop
+    if (
+        padded.padding - plain.padding >= _PADDED
+        and plain.padding <= padded.padding / 2
+        and _padded_frame(padded, plain)
+    ):
         return padded.path, "the picture with flat margins (padding, a page) around it"
     big, small = _by_size(a, b)
     ratio = _size_ratio(a, b)
