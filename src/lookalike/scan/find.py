@@ -644,8 +644,13 @@ def _group(
     decided_paths = cache.decisions(opts.scope)
     evidence = _Evidence(index, fps, linking, cache.relatives(grouped_pks))
 
+    group_of = {pk: i for i, g in enumerate(node_groups) for pk in g}
+    links_in: dict[int, dict[tuple[int, int], StoredPair]] = defaultdict(dict)
+    for key, p in linking.items():  # each group's own links, found once (not once per group)
+        if key[0] in group_of and group_of[key[0]] == group_of.get(key[1]):
+            links_in[group_of[key[0]]][key] = p
     groups: list[Group] = []
-    for nodes in node_groups:
+    for gi, nodes in enumerate(node_groups):
         members = [candidate(pk, path) for pk in nodes for path in paths_of[pk]]
         pk_of = {path: pk for pk in nodes for path in paths_of[pk]}
         derived: dict[str, tuple[str, str]] = {}
@@ -653,7 +658,7 @@ def _group(
             ranked = keep_order(members, opts.keep)
         else:
             by_path = {c.path: c for c in members}
-            source_paths, derived = _source_order(nodes, paths_of, facts, fps, mtime_of, linking, index, cache)
+            source_paths, derived = _source_order(nodes, paths_of, facts, fps, mtime_of, links_in[gi], index, cache)
             ranked = [by_path[p] for p in source_paths]
         protected = [c for c in ranked if any(is_under(c.path, k) for k in keep_in)]
         chosen = [c for c in ranked if decided_paths.get(c.path) == "keep"]
