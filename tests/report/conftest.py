@@ -1,3 +1,3 @@
-"""The report tests use the scan tests' folder of pictures."""
+"""The report tests use the scan tests' folder of pictures (and the command line)."""
 
-from tests.scan.conftest import pristine_tree  # noqa: F401 - fixture
+from tests.scan.conftest import cli, lookalike_script, pristine_tree, tree  # noqa: F401 - fixtures

@@ -5,6 +5,9 @@ the unreadable files, and turns ticked boxes into `lookalike review mark` comman
 from __future__ import annotations
 
 import functools
+import json
+import os
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -125,3 +128,60 @@ def _check_empty(browser: Browser, served: str) -> None:
     page.goto(f"{served}/none.html")
     assert page.locator("section.group").count() == 0 and problems == []
     page.close()
+
+
+def test_keeper_and_exclusion_chosen_on_the_page_are_applied_by_find(
+    served: str, tmp_path: Path, tree: Path, cli: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    db = tmp_path / "find.db"
+    result = find_duplicates([tree], db=db, options=FindOptions(jobs=1))
+    write_html(result, tmp_path / "report.html", db=str(db), jobs=1)
+    hill = next(g for g in result.groups if any(m.path.endswith("hill_turned.jpg") for m in g.members))
+    boat = next(g for g in result.groups if any(m.path.endswith("boat_small.jpg") for m in g.members))
+    turned = next(m.path for m in hill.members if m.path.endswith("hill_turned.jpg"))
+    small = next(m.path for m in boat.members if m.path.endswith("boat_small.jpg"))
+    assert hill.keep != turned and boat.keep != small
+    saved = tmp_path / "exported.json"
+
+    def choose(browser: Browser) -> None:
+        page = browser.new_page(accept_downloads=True)
+        problems: list[str] = []
+        page.on("console", lambda msg: problems.append(msg.text) if msg.type in ("error", "warning") else None)
+        page.on("pageerror", lambda exc: problems.append(str(exc)))
+        page.goto(f"{served}/report.html", wait_until="load")
+        assert page.locator("#decided").inner_text() == "0"
+        page.locator(f"figure.member[data-path='{turned}'] input.keeper").check()
+        page.locator(f"figure.member[data-path='{small}'] input.exclude").check()
+        assert page.locator("#decided").inner_text() == "2"
+        assert "chosen" in (page.locator(f"figure.member[data-path='{turned}']").get_attribute("class") or "")
+        assert page.locator(f"figure.member[data-path='{turned}'] input.exclude").is_disabled()
+        with page.expect_download() as info:
+            page.get_by_role("button", name="Export decisions").click()
+        download = info.value
+        assert download.suggested_filename == "lookalike-decisions.json"
+        download.save_as(saved)
+        assert problems == []
+        page.close()
+
+    in_browser(choose)
+    exported = json.loads(saved.read_text(encoding="utf-8"))
+    assert exported["lookalike_decisions"] == 1
+    assert sorted((d["path"], d["decision"]) for d in exported["decisions"]) == sorted(
+        [(turned, "keep"), (small, "exclude")]
+    )
+
+    first = cli("find", tree, "--db", db, "--decisions", saved, "--json")  # recorded, nothing changed yet
+    assert "Traceback" not in first.stderr
+    doc = json.loads(first.stdout)
+    group = next(g for g in doc["groups"] if any(m["path"] == turned for m in g["members"]))
+    assert group["keep"] == turned
+    boat_now = next(g for g in doc["groups"] if any(m["path"] == small for m in g["members"]))
+    excluded = next(m for m in boat_now["members"] if m["path"] == small)
+    assert excluded["eligible"] is False and "your decision" in excluded["eligibility"]
+
+    dest = tmp_path / "moved"  # a later run, without --decisions: they are remembered
+    proc = cli("find", tree, "--db", db, "--action", "move", "--to", dest, "--yes", "--include-edited")
+    assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr  # 1: the tree's unreadable files
+    assert os.path.exists(turned) and os.path.exists(small)  # the chosen keeper and the excluded copy stay
+    assert not os.path.exists(hill.keep)  # the keeper the tool had chosen was moved, as the person asked
+    assert any(p.name == os.path.basename(hill.keep) for p in dest.rglob("*"))

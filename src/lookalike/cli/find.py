@@ -67,12 +67,13 @@ def find_command(
         bool, typer.Option("--strict", help="Groups are cliques: every member a duplicate of every other.")
     ] = False,
     keep: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--keep",
-            help="Keeper policy: criteria in order (resolution, lossless, bytes, oldest, newest, shortest-path, path).",
+            help="Keeper policy: criteria in order (resolution, lossless, bytes, oldest, newest, shortest-path, path)."
+            " Default: the original each group's copies derive from.",
         ),
-    ] = "resolution,lossless,bytes,oldest,path",
+    ] = None,
     keep_in: Annotated[
         list[Path] | None,
         typer.Option("--keep-in", help="A folder whose files are always kept (repeatable; scanned too)."),
@@ -91,9 +92,23 @@ def find_command(
     resume: ResumeOption = False,
     partition_size: PartitionOption = DEFAULT_PARTITION_SIZE,
     storage_options: StorageOption = None,
+    include_edited: Annotated[
+        bool,
+        typer.Option(
+            "--include-edited",
+            help="Let actions touch edited copies joined only by local features (crops, overlays) or only"
+            " through another member; by default they are reported and left alone.",
+        ),
+    ] = False,
+    decisions: Annotated[
+        Path | None,
+        typer.Option(
+            "--decisions", help="A decisions file exported from the HTML report (keepers, excluded files); remembered."
+        ),
+    ] = None,
 ) -> None:
     """Find groups of copies under folders, pick a keeper per group, report, and optionally act on the other copies."""
-    from lookalike.scan import Action, FindOptions, find_duplicates, parse_keep
+    from lookalike.scan import Action, FindOptions, find_duplicates, parse_keep, read_decisions
 
     with reporting_errors():
         try:
@@ -107,8 +122,9 @@ def find_command(
         if act.touches_files and not dry_run and not yes and not sys.stdin.isatty():
             fail(f"--action {act.value} changes files: pass --yes to go ahead without a terminal to confirm on")
         options = FindOptions(
-            scope=scope, jobs=jobs, strict=strict, keep=parse_keep(keep),
+            scope=scope, jobs=jobs, strict=strict, keep=None if keep is None else parse_keep(keep),
             keep_in=tuple(str(k) for k in keep_in or ()), rescan=rescan,
+            decisions=() if decisions is None else read_decisions(decisions),
         )  # fmt: skip
         check_cluster_options(cluster, out, resume, paths)
         if cluster is not None and out is not None:
@@ -138,7 +154,10 @@ def find_command(
             print_result(result)
         plan, acted = None, 0
         if act.touches_files:
-            plan, acted = _act(result, act, to=to, dry_run=dry_run, yes=yes, manifest=manifest, quiet=as_json)
+            plan, acted = _act(
+                result, act, to=to, dry_run=dry_run, yes=yes, manifest=manifest, quiet=as_json,
+                include_edited=include_edited,
+            )  # fmt: skip
         if as_json:  # printed after acting, so that the plan says what became of each step
             json_line(result.to_dict() | ({"plan": plan} if plan is not None else {}))
     if acted or result.errors:
@@ -151,10 +170,12 @@ def print_result(result: FindResult) -> None:
     for i, g in enumerate(result.groups, 1):
         say(f"group {i}: {len(g.members)} files")
         for m in g.members:
-            tag = "keep " if m.keep else "     "
+            tag = "keep " if m.keep else ("     " if m.eligible else "left ")
             say(f"  {tag} {m.path}  ({m.width}x{m.height}, {m.byte_size:,} bytes)")
             if m.path != g.keep or len(g.members) > 1:
                 say(f"          {m.score:.3f} {m.verdict}: {m.evidence}")
+            if m.path != g.keep and not m.eligible:
+                say(f"          not acted on: {m.eligibility}")
             if m.path in also:
                 say(f"          the same file is also reached as: {', '.join(also[m.path])}")
     for e in result.errors:
@@ -165,6 +186,12 @@ def print_result(result: FindResult) -> None:
             f"{len(result.aliases):,} files were reached through more than one path ({paths:,} other paths: "
             "symlinks, hard links, folders named twice): each is listed once and never counted as its own copy"
         )
+    edited = sum(1 for g in result.groups for m in g.members if not m.keep and not m.eligible)
+    if edited:
+        say(
+            f"{edited:,} edited copies (crops, overlays, or linked only through another copy) are reported but"
+            " left alone by actions; pass --include-edited to act on them too"
+        )
     s = result.stats
     say(
         f"{s.files:,} files ({s.read:,} read, {s.cached:,} cached, {s.errors:,} unreadable): {s.groups:,} groups, "
@@ -173,13 +200,21 @@ def print_result(result: FindResult) -> None:
 
 
 def _act(
-    result: FindResult, act: Action, *, to: Path | None, dry_run: bool, yes: bool, manifest: Path | None, quiet: bool
+    result: FindResult,
+    act: Action,
+    *,
+    to: Path | None,
+    dry_run: bool,
+    yes: bool,
+    manifest: Path | None,
+    quiet: bool,
+    include_edited: bool,
 ) -> tuple[dict[str, Any], int]:
     """Plan and (unless a dry run) carry out ``act``; returns the plan as data (for ``--json``:
     each step with source, destination, keeper, why, and what became of it) and the exit code."""
     from lookalike.scan import apply_actions, held_back, plan_actions
 
-    steps = plan_actions(result, act, to=to)
+    steps = plan_actions(result, act, to=to, include_edited=include_edited)
     held = held_back(result)
     plan: dict[str, Any] = {
         "action": act.value, "dry_run": dry_run, "manifest": None,

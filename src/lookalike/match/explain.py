@@ -6,7 +6,7 @@ from lookalike.fingerprints import Dihedral, Fingerprint
 from lookalike.match.pixels import PixelEvidence
 from lookalike.match.verdict import Verdict
 
-__all__ = ["describe_edits", "explain"]
+__all__ = ["describe_edits", "explain", "is_grayscale"]
 
 _TURNS = {
     Dihedral.FLIP_LR: "mirrored left to right",
@@ -33,7 +33,8 @@ _FORMAT_NAMES = {
 _GRAY_CHROMA = 1.5
 
 
-def _is_gray(fp: Fingerprint) -> bool:
+def is_grayscale(fp: Fingerprint) -> bool:
+    """Whether the picture has (next to) no colour: its chroma barely varies."""
     return abs(fp.colour[1]) < _GRAY_CHROMA and abs(fp.colour[2]) < _GRAY_CHROMA and max(fp.colour[4:6]) < _GRAY_CHROMA
 
 
@@ -62,9 +63,9 @@ def describe_edits(a: Fingerprint, b: Fingerprint, *, transform: Dihedral, pixel
         edits.append("re-encoded at lower quality")
     else:
         edits.append("re-encoded")
-    if _is_gray(b) and not _is_gray(a):
+    if is_grayscale(b) and not is_grayscale(a):
         edits.append("converted to grayscale")
-    elif _is_gray(a) and not _is_gray(b):
+    elif is_grayscale(a) and not is_grayscale(b):
         edits.append("colourised")
     dy = b.colour[0] - a.colour[0]
     if abs(dy) > 12:

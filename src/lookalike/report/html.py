@@ -4,9 +4,14 @@ Every thumbnail is embedded as a ``data:`` URI (a JPEG of at most ``thumb_side``
 and the small script are inline, and nothing is fetched: the file can be mailed or archived.
 Each group is a row of cards side by side, the keeper first and marked; each card shows the
 file's size in pixels and bytes, its format and date, and why it is in the group (score, verdict,
-evidence, and the file it was matched to). A card's "not a duplicate" box adds a
-``lookalike review mark`` command to the box at the top; run those commands and later ``find``
-runs keep the pair apart.
+evidence, and the file it was matched to), and whether an action would touch it. A card's "not a
+duplicate" box adds a ``lookalike review mark`` command to the box at the top; run those commands
+and later ``find`` runs keep the pair apart.
+
+A person may also pick another keeper for a group ("keep this") or leave a file out of every
+action ("exclude"); "Export decisions" downloads those choices as a JSON file (format in
+``scan.decisions``) that ``lookalike find --decisions FILE --action …`` applies and remembers.
+All of it is plain script in the page: nothing is sent anywhere.
 """
 
 from __future__ import annotations
@@ -36,11 +41,16 @@ figure.keep{border-color:#2a8a2a;background:#f2fbf2}
 figure img{display:block;max-width:216px;max-height:216px;margin:0 auto 4px}
 .noimg{height:120px;display:flex;align-items:center;justify-content:center;color:#999;background:#eee}
 .badge{display:inline-block;font-weight:bold;font-size:.8em;padding:1px 6px;border-radius:3px;color:#fff}
-.badge.keep{background:#2a8a2a}.badge.act{background:#b33}
+.badge.keep{background:#2a8a2a}.badge.act{background:#b33}.badge.out{background:#777}
 .path{word-break:break-all;font-family:monospace;font-size:.85em}
 .why{font-size:.85em;color:#444}.meta{font-size:.8em;color:#666}
 .verdict{font-weight:bold}
 #commands{width:100%;height:6em;font-family:monospace}
+.choose{font-size:.85em;margin-top:4px;display:flex;gap:1em}
+figure.excluded{opacity:.55}
+figure.chosen{border-color:#2a8a2a}
+.left{font-size:.8em;color:#8a5a00}
+#decisions{margin:.6em 0;padding:.5em .7em;background:#fff;border:1px solid #ddd;border-radius:6px}
 table.errors{border-collapse:collapse}table.errors td{border-top:1px solid #ddd;padding:2px 8px}
 """
 
@@ -61,6 +71,49 @@ _SCRIPT = """
   }
   document.querySelectorAll("input.notdup").forEach(function (c) { c.addEventListener("change", update); });
   update();
+
+  // keepers and exclusions a person chooses, exported as a decisions file for `find --decisions`
+  function decisions() {
+    var out = [];
+    document.querySelectorAll("section.group").forEach(function (section) {
+      var chosen = section.querySelector("input.keeper:checked");
+      if (chosen && chosen.value !== section.getAttribute("data-keep")) {
+        out.push({path: chosen.value, decision: "keep"});
+      }
+      section.querySelectorAll("input.exclude:checked").forEach(function (c) {
+        if (!chosen || c.value !== chosen.value) { out.push({path: c.value, decision: "exclude"}); }
+      });
+    });
+    return out;
+  }
+  function refresh() {
+    document.querySelectorAll("section.group").forEach(function (section) {
+      var chosen = section.querySelector("input.keeper:checked");
+      section.querySelectorAll("figure.member").forEach(function (card) {
+        var path = card.getAttribute("data-path");
+        var ex = card.querySelector("input.exclude");
+        var isKeeper = chosen && chosen.value === path;
+        if (ex) { ex.disabled = isKeeper; if (isKeeper) { ex.checked = false; } }
+        card.classList.toggle("chosen", !!isKeeper);
+        card.classList.toggle("excluded", !!(ex && ex.checked));
+      });
+    });
+    document.getElementById("decided").textContent = String(decisions().length);
+  }
+  document.querySelectorAll("input.keeper, input.exclude").forEach(function (c) {
+    c.addEventListener("change", refresh);
+  });
+  document.getElementById("export").addEventListener("click", function () {
+    var doc = {lookalike_decisions: 1, decisions: decisions()};
+    var blob = new Blob([JSON.stringify(doc, null, 1) + "\\n"], {type: "application/json"});
+    var link = document.createElement("a");
+    link.href = URL.createObjectURL(blob);
+    link.download = "lookalike-decisions.json";
+    document.body.appendChild(link);
+    link.click();
+    setTimeout(function () { URL.revokeObjectURL(link.href); link.remove(); }, 0);
+  });
+  refresh();
 })();
 """
 
@@ -109,6 +162,10 @@ def write_html(
         "<p>Tick <em>not a duplicate</em> on a card, then run the commands below: later runs keep those pairs apart"
         " (<span id='marked'>0</span> marked).</p>",
         "<textarea id='commands' readonly aria-label='commands to record decisions'></textarea>",
+        "<div id='decisions'>Pick another keeper (<em>keep this</em>) or leave a file alone (<em>exclude</em>),"
+        " then <button type='button' id='export'>Export decisions</button> (<span id='decided'>0</span> made) and run"
+        f" <code>lookalike find --db {_e(db or 'DB')} --decisions lookalike-decisions.json --action …</code>"
+        " on the same folders: that run and every later one apply them.</div>",
     ]
     for i, g in enumerate(result.groups, 1):
         parts.append(_group(i, g, thumbs))
@@ -148,15 +205,15 @@ def _stats(result: FindResult) -> str:
 
 
 def _group(i: int, g: Group, thumbs: dict[str, str | None]) -> str:
-    cards = "".join(_card(m, g, thumbs.get(m.path)) for m in g.members)
+    cards = "".join(_card(m, g, thumbs.get(m.path), i) for m in g.members)
     return (
-        f"<section class='group' id='group-{i}' data-members='{len(g.members)}'>"
+        f"<section class='group' id='group-{i}' data-members='{len(g.members)}' data-keep='{_e(g.keep)}'>"
         f"<h2>Group {i}: {len(g.members)} files — keep <span class='path'>{_e(g.keep)}</span></h2>"
         f"<div class='members'>{cards}</div></section>"
     )
 
 
-def _card(m: Member, g: Group, thumb: str | None) -> str:
+def _card(m: Member, g: Group, thumb: str | None, i: int) -> str:
     img = (
         f"<img src='{thumb}' alt='{_e(os.path.basename(m.path))}'>" if thumb else "<div class='noimg'>no preview</div>"
     )
@@ -164,6 +221,8 @@ def _card(m: Member, g: Group, thumb: str | None) -> str:
         badge = "<span class='badge keep'>KEEP</span>"
     elif m.keep:
         badge = "<span class='badge keep'>KEEP (keep-in folder)</span>"
+    elif m.eligibility == "excluded by your decision":
+        badge = "<span class='badge out'>excluded</span>"
     else:
         badge = "<span class='badge act'>copy</span>"
     date = f", taken {_e(m.taken_at)}" if m.taken_at else ""
@@ -178,10 +237,18 @@ def _card(m: Member, g: Group, thumb: str | None) -> str:
             f"<label class='meta'><input type='checkbox' class='notdup' data-a='{_e(g.keep)}' data-b='{_e(m.path)}'>"
             " not a duplicate</label>"
         )
+    left = "" if m.keep or m.eligible else f"<div class='left'>left alone by actions: {_e(m.eligibility)}</div>"
+    keeper = "checked" if m.path == g.keep else ""
+    excluded = "checked" if m.eligibility == "excluded by your decision" else ""
+    choose = (
+        f"<div class='choose'><label><input type='radio' class='keeper' name='keep-{i}' value='{_e(m.path)}' {keeper}>"
+        f" keep this</label><label><input type='checkbox' class='exclude' value='{_e(m.path)}' {excluded}>"
+        " exclude</label></div>"
+    )
     cls = "member keep" if m.keep else "member"
     return (
         f"<figure class='{cls}' data-path='{_e(m.path)}'>{img}<figcaption>{badge}"
         f"<div class='path'>{_e(m.path)}</div>"
         f"<div class='meta'>{m.width}×{m.height}, {m.byte_size:,} bytes, {_e(fmt)}{date}</div>"
-        f"{why}{mark}</figcaption></figure>"
+        f"{why}{left}{mark}{choose}</figcaption></figure>"
     )

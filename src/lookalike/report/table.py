@@ -12,6 +12,7 @@ __all__ = ["CSV_COLUMNS", "write_csv"]
 
 CSV_COLUMNS = (
     "group", "keep", "path", "score", "verdict", "evidence", "match", "width", "height", "bytes", "mime", "taken_at",
+    "eligible", "eligibility",
 )  # fmt: skip
 
 
@@ -30,8 +31,9 @@ def write_csv(result: FindResult, path: str | os.PathLike[str]) -> None:
                     out.writerow([
                         i, "yes" if m.keep else "no", m.path, f"{m.score:.4f}", m.verdict, m.evidence, m.match,
                         m.width, m.height, m.byte_size, m.mime, m.taken_at or "",
+                        "yes" if m.eligible else "no", m.eligibility,
                     ])  # fmt: skip
             for e in result.errors:
-                out.writerow(["error", "", e.path, "", e.code, e.message, "", "", "", "", "", ""])
+                out.writerow(["error", "", e.path, "", e.code, e.message, "", "", "", "", "", "", "", ""])
     except OSError as exc:
         raise FetchError(f"{path}: cannot write the CSV report ({exc.strerror or exc})") from exc

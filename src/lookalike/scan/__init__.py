@@ -2,13 +2,16 @@
 
 ``find_duplicates`` walks folders, reads only new or changed files (a cache in the index
 database), finds every duplicate pair through the index's cascade, groups the pairs and picks a
-keeper per group. ``plan_actions``/``apply_actions`` move, hard-link, trash or delete the other
-members, writing an undo manifest first; ``undo`` puts moved and trashed files back.
+keeper per group (the original the others derive from, ``source.py``, unless a policy or a
+person says otherwise). ``plan_actions``/``apply_actions`` move, hard-link, trash or delete the
+other members (edited copies only when asked), writing an undo manifest first; ``undo`` puts
+moved and trashed files back.
 ``hamming_pairs`` is the all-pairs search over bare hash codes for very large collections.
 """
 
 from lookalike.scan.actions import Action, ActionReport, Step, apply_actions, held_back, plan_actions, undo
 from lookalike.scan.allpairs import hamming_pairs
+from lookalike.scan.decisions import read_decisions
 from lookalike.scan.find import (
     FIND_SCOPE,
     FileError,
@@ -46,5 +49,6 @@ __all__ = [
     "mark_pair",
     "parse_keep",
     "plan_actions",
+    "read_decisions",
     "undo",
 ]

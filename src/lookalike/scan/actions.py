@@ -104,8 +104,11 @@ def base_folder(roots: Sequence[str]) -> str:
     return os.path.commonpath(dirs)
 
 
-def plan_actions(result: FindResult, action: Action, *, to: str | os.PathLike[str] | None = None) -> list[Step]:
-    """The steps ``action`` would take on the non-kept members of every group.
+def plan_actions(
+    result: FindResult, action: Action, *, to: str | os.PathLike[str] | None = None, include_edited: bool = False
+) -> list[Step]:
+    """The steps ``action`` would take on the non-kept members of every group: the eligible ones
+    (``Member.eligible``), and with ``include_edited`` the edited copies too.
 
     ``to``: the destination folder of ``move`` (required) and ``trash`` (default
     ``.lookalike-trash/<time>`` in the scanned folder). Raises ``ConfigError``."""
@@ -121,8 +124,8 @@ def plan_actions(result: FindResult, action: Action, *, to: str | os.PathLike[st
     held = dict(held_back(result))
     steps: list[Step] = []
     for g in result.groups:
-        for m in g.removable:
-            if m.path in kept or m.path == g.keep or m.path in held:  # removable never holds the first two
+        for m in g.actionable(include_edited=include_edited):
+            if m.path in kept or m.path == g.keep or m.path in held:  # actionable never holds the first two
                 continue
             if dest and is_under(m.path, dest):
                 continue  # already in the destination (an earlier run's)

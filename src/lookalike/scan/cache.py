@@ -14,6 +14,12 @@
                   row's pairs with every other row of the scope are found when it is added
                   (``find`` combines what the checks of both ends said), so the pairs of
                   unchanged files stay valid.
+* ``find_spectra`` spectrum profiles of the rows whose real resolution a keeper choice had to
+                  check (``scan.source``), computed once.
+* ``find_relative`` what local features say of one row as a copy of another (the evidence
+                  against a keeper; "" when they do not match), computed once.
+* ``find_decisions`` a person's decisions per path (keep it, or exclude it from actions), from
+                  ``find --decisions``; every later run applies them.
 * ``find_meta``   the matcher stamp the pairs were made with: another stamp empties the cache.
 
 The tables are created here (``CREATE TABLE IF NOT EXISTS``) on a connection of our own;
@@ -24,7 +30,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +61,10 @@ CREATE TABLE IF NOT EXISTS find_rows (
     height INTEGER NOT NULL,
     mime TEXT NOT NULL,
     lossless INTEGER NOT NULL,
-    taken_at TEXT
+    taken_at TEXT,
+    jpeg_quality REAL,
+    padding REAL,
+    content_aspect REAL
 );
 CREATE INDEX IF NOT EXISTS find_rows_sha ON find_rows(scope, sha256);
 CREATE TABLE IF NOT EXISTS find_pairs (
@@ -70,6 +79,22 @@ CREATE TABLE IF NOT EXISTS find_pairs (
     CHECK (a_pk < b_pk)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS find_pairs_b ON find_pairs(b_pk);
+CREATE TABLE IF NOT EXISTS find_spectra (
+    file_pk INTEGER PRIMARY KEY,
+    profile BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS find_relative (
+    copy_pk INTEGER NOT NULL,
+    original_pk INTEGER NOT NULL,
+    evidence TEXT NOT NULL,
+    PRIMARY KEY (copy_pk, original_pk)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS find_decisions (
+    scope TEXT NOT NULL,
+    path TEXT NOT NULL,
+    decision TEXT NOT NULL CHECK (decision IN ('keep', 'exclude')),
+    PRIMARY KEY (scope, path)
+);
 CREATE TABLE IF NOT EXISTS find_meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -101,6 +126,10 @@ class RowFacts:
     mime: str
     lossless: bool
     taken_at: str | None
+    #: what the keeper choice reads (``scan.source``); None in rows cached before it was kept
+    jpeg_quality: float | None = None
+    padding: float | None = None
+    content_aspect: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +166,10 @@ class FindCache:
                     db.execute("ALTER TABLE find_pairs ADD COLUMN phash_bits INTEGER")
                 if "by_local_features" not in columns:  # caches from before: pairs judged by pHash bits alone
                     db.execute("ALTER TABLE find_pairs ADD COLUMN by_local_features INTEGER NOT NULL DEFAULT 0")
+                row_columns = {str(r[1]) for r in db.execute("PRAGMA table_info(find_rows)")}
+                for name in ("jpeg_quality", "padding", "content_aspect"):  # caches from before: read on use
+                    if name not in row_columns:
+                        db.execute(f"ALTER TABLE find_rows ADD COLUMN {name} REAL")
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: not a usable lookalike database ({exc})") from exc
 
@@ -224,8 +257,7 @@ class FindCache:
             chunk = ordered[start : start + 900]
             marks = ",".join("?" * len(chunk))
             for row in self._db.execute(
-                "SELECT file_pk, image_pk, sha256, width, height, mime, lossless, taken_at"
-                f" FROM find_rows WHERE file_pk IN ({marks})",
+                f"SELECT {_ROW_COLUMNS} FROM find_rows WHERE file_pk IN ({marks})",
                 chunk,
             ):
                 out[int(row[0])] = _facts(row)
@@ -234,8 +266,7 @@ class FindCache:
     def row_by_sha(self, scope: str, sha256: bytes) -> RowFacts | None:
         """The searched row of ``scope`` holding these bytes, if any."""
         row = self._db.execute(
-            "SELECT file_pk, image_pk, sha256, width, height, mime, lossless, taken_at"
-            " FROM find_rows WHERE scope = ? AND sha256 = ?",
+            f"SELECT {_ROW_COLUMNS} FROM find_rows WHERE scope = ? AND sha256 = ?",
             (scope, sha256),
         ).fetchone()
         return None if row is None else _facts(row)
@@ -254,9 +285,22 @@ class FindCache:
         with self._write() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO find_rows(file_pk, image_pk, scope, sha256, width, height, mime, lossless,"
-                " taken_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " taken_at, jpeg_quality, padding, content_aspect) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (f.file_pk, f.image_pk, scope, f.sha256, f.width, f.height, f.mime, int(f.lossless), f.taken_at)
+                    (
+                        f.file_pk,
+                        f.image_pk,
+                        scope,
+                        f.sha256,
+                        f.width,
+                        f.height,
+                        f.mime,
+                        int(f.lossless),
+                        f.taken_at,
+                        f.jpeg_quality,
+                        f.padding,
+                        f.content_aspect,
+                    )
                     for f in facts
                 ],
             )
@@ -320,6 +364,74 @@ class FindCache:
             )
         return out
 
+    def set_source_facts(self, facts: Sequence[RowFacts]) -> None:
+        """Record the keeper-choice facts of rows cached without them."""
+        with self._write() as db:
+            db.executemany(
+                "UPDATE find_rows SET jpeg_quality = ?, padding = ?, content_aspect = ? WHERE file_pk = ?",
+                [(f.jpeg_quality, f.padding, f.content_aspect, f.file_pk) for f in facts],
+            )
+
+    # ---- spectra and a person's decisions -------------------------------------------------------
+
+    def spectra(self, pks: Iterable[int]) -> dict[int, bytes]:
+        """Cached spectrum profiles (``scan.source.spectrum_profile`` as float64 bytes) of these rows."""
+        out: dict[int, bytes] = {}
+        for pk in sorted(set(pks)):
+            row = self._db.execute("SELECT profile FROM find_spectra WHERE file_pk = ?", (pk,)).fetchone()
+            if row is not None:
+                out[pk] = bytes(row[0])
+        return out
+
+    def put_spectrum(self, pk: int, profile: bytes) -> None:
+        """Keep a row's spectrum profile."""
+        with self._write() as db:
+            db.execute("INSERT OR REPLACE INTO find_spectra(file_pk, profile) VALUES (?, ?)", (pk, profile))
+
+    def relatives(self, pks: Iterable[int]) -> dict[tuple[int, int], str]:
+        """Cached local evidence (``find_relative``) of copies among ``pks``."""
+        out: dict[tuple[int, int], str] = {}
+        ordered = sorted(set(pks))
+        for start in range(0, len(ordered), 900):
+            chunk = ordered[start : start + 900]
+            marks = ",".join("?" * len(chunk))
+            for c, o, e in self._db.execute(
+                f"SELECT copy_pk, original_pk, evidence FROM find_relative WHERE copy_pk IN ({marks})", chunk
+            ):
+                out[int(c), int(o)] = str(e)
+        return out
+
+    def put_relatives(self, items: Mapping[tuple[int, int], str]) -> None:
+        """Keep local evidence of copies (see ``relatives``)."""
+        with self._write() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO find_relative(copy_pk, original_pk, evidence) VALUES (?, ?, ?)",
+                [(c, o, e) for (c, o), e in sorted(items.items())],
+            )
+
+    def decisions(self, scope: str) -> dict[str, str]:
+        """A person's decisions on paths of ``scope``: ``keep`` or ``exclude``."""
+        rows = self._db.execute("SELECT path, decision FROM find_decisions WHERE scope = ?", (scope,))
+        return {str(p): str(d) for p, d in rows}
+
+    def put_decisions(self, scope: str, decisions: Mapping[str, str]) -> None:
+        """Record decisions (``keep`` or ``exclude`` per path), replacing earlier ones on those paths.
+
+        Raises ``ConfigError`` for another decision."""
+        bad = sorted({d for d in decisions.values() if d not in ("keep", "exclude")})
+        if bad:
+            raise ConfigError(f"unknown decision {bad[0]!r} (choose keep or exclude)")
+        with self._write() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO find_decisions(scope, path, decision) VALUES (?, ?, ?)",
+                [(scope, p, d) for p, d in sorted(decisions.items())],
+            )
+
+
+_ROW_COLUMNS = (
+    "file_pk, image_pk, sha256, width, height, mime, lossless, taken_at, jpeg_quality, padding, content_aspect"
+)
+
 
 def _pair(row: Sequence[Any]) -> StoredPair:
     a, b, score, verdict, evidence, bits, local = row
@@ -329,9 +441,12 @@ def _pair(row: Sequence[Any]) -> StoredPair:
 
 
 def _facts(row: Sequence[Any]) -> RowFacts:
-    pk, image_pk, sha, w, h, mime, lossless, taken = row
+    pk, image_pk, sha, w, h, mime, lossless, taken, quality, padding, aspect = row
     return RowFacts(
         file_pk=int(pk), image_pk=int(image_pk), sha256=bytes(sha),
         width=int(w), height=int(h), mime=str(mime), lossless=bool(lossless),
         taken_at=None if taken is None else str(taken),
+        jpeg_quality=None if quality is None else float(quality),
+        padding=None if padding is None else float(padding),
+        content_aspect=None if aspect is None else float(aspect),
     )  # fmt: skip

@@ -22,8 +22,11 @@
    matched by local features alone only attaches a file that has no hash link to a group, and
    never merges two groups: two different pictures that carry the same caption bar, watermark or
    page frame share local features (``link_groups``). ``strict`` splits each group into cliques.
-4. Each group's keeper is chosen by the keeper policy (``keeper.py``); files under a ``keep_in``
-   folder are always kept.
+4. Each group's keeper is its source, the member the others derive from (``source.py``), or the
+   first by an explicit policy (``keeper.py``); a person's decisions (``decisions.py``, kept in
+   the cache) and ``keep_in`` folders come first. Each member's evidence is redone against the
+   keeper in ``check``'s words, and a member joined only by local features or only through
+   another member is not ``eligible`` for actions unless asked.
 
 Memory: a few hundred bytes a file (its path, size and row) plus the index's in-memory hash
 index (about 40 bytes a file) in this process and in each worker, and the pairs found; the colour
@@ -50,7 +53,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lookalike.config import DecodeLimits, Thresholds
-from lookalike.decode import file_facts, read_source
+from lookalike.decode import decode_image, file_facts, read_source
 from lookalike.errors import (
     UNEXPECTED_CODE,
     ConfigError,
@@ -60,17 +63,28 @@ from lookalike.errors import (
     NotRegularFile,
     unexpected_message,
 )
-from lookalike.fingerprints import FINGERPRINT_VERSION, Fingerprint, analyse, default_jobs
-from lookalike.fingerprints.local import local_features
+from lookalike.fingerprints import (
+    FINGERPRINT_VERSION,
+    WORKING_SIDE,
+    Dihedral,
+    Fingerprint,
+    analyse,
+    default_jobs,
+    full_pixel_digest,
+)
+from lookalike.fingerprints.local import LocalFeatures, local_features
 from lookalike.index import Decision, Index
 from lookalike.index.parallel import StoredQuery, check_stored
 from lookalike.index.sqlite import NewFile
 from lookalike.index.store import is_database_url
-from lookalike.match import DUPLICATE_VERDICTS, Verdict
+from lookalike.match import DUPLICATE_VERDICTS, Verdict, worth_pixel_digest
+from lookalike.match.explain import explain, is_grayscale
+from lookalike.match.local import LOCAL_SIMILAR_INLIERS, describe_local, verify_local
 from lookalike.processes import worker_pool
 from lookalike.scan.cache import CachedPath, FindCache, RowFacts, StoredPair
 from lookalike.scan.groups import cliques, components
 from lookalike.scan.keeper import DEFAULT_KEEP, Candidate, KeepCriterion, keep_order
+from lookalike.scan.source import Link, SourceFacts, choose_source, jpeg_quality, margins, spectrum_profile
 from lookalike.walk import FoundFile, find_files
 
 __all__ = [
@@ -97,6 +111,7 @@ HASH_LINK_BITS = 10
 #: chosen on the public benchmark (3 gives pair precision 0.995 and recall 0.887 there)
 MERGE_FILES = 2
 _PERSON = "a person marked these as duplicates"
+_EXCLUDED = "excluded by your decision"
 #: files between two commits of the cache: a crash loses at most this much work
 _COMMIT_EVERY = 200
 
@@ -109,14 +124,17 @@ Progress = Callable[[int, str], AbstractContextManager[Callable[[], None]]]
 class FindOptions:
     """How ``find_duplicates`` works (see the module docstring).
 
-    ``link``: the verdicts that put two files in one group. ``rescan``: read every file again
-    and rebuild the scope's cache."""
+    ``keep``: an explicit keeper policy (``keeper.py``); None keeps each group's source
+    (``source.py``). ``decisions``: (path, ``keep`` or ``exclude``) pairs a person made, recorded
+    in the cache and applied to this run and every later one. ``link``: the verdicts that put
+    two files in one group. ``rescan``: read every file again and rebuild the scope's cache."""
 
     scope: str = FIND_SCOPE
     jobs: int = 0
     strict: bool = False
-    keep: tuple[KeepCriterion, ...] = DEFAULT_KEEP
+    keep: tuple[KeepCriterion, ...] | None = None
     keep_in: tuple[str, ...] = ()
+    decisions: tuple[tuple[str, str], ...] = ()
     link: frozenset[Verdict] = DUPLICATE_VERDICTS
     rescan: bool = False
     limits: DecodeLimits | None = None
@@ -131,8 +149,10 @@ class FindOptions:
 
 @dataclass(frozen=True, slots=True)
 class Member:
-    """One file of a group: why it is there (its best link, to the keeper when it has one:
-    ``score``, ``verdict``, ``evidence``, and ``match``, the file at the other end) and whether it is kept."""
+    """One file of a group: why it is there (its link to the keeper when it has one, else its best
+    link in the group: ``score``, ``verdict``, ``evidence`` describing this file as a copy of
+    ``match``, the file at the other end), whether it is kept, and whether an action may touch it
+    without ``--include-edited`` (``eligible``, and ``eligibility`` says why)."""
 
     path: str
     score: float
@@ -145,6 +165,8 @@ class Member:
     byte_size: int
     mime: str
     taken_at: str | None
+    eligible: bool = True
+    eligibility: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -152,6 +174,7 @@ class Member:
             "path": self.path, "score": round(self.score, 4), "verdict": self.verdict, "evidence": self.evidence,
             "match": self.match, "keep": self.keep, "width": self.width, "height": self.height,
             "bytes": self.byte_size, "mime": self.mime, "taken_at": self.taken_at,
+            "eligible": self.eligible, "eligibility": self.eligibility,
         }  # fmt: skip
 
 
@@ -164,8 +187,16 @@ class Group:
 
     @property
     def removable(self) -> tuple[Member, ...]:
-        """The members an action may touch: neither the keeper nor in a keep-in folder."""
-        return tuple(m for m in self.members if not m.keep)
+        """The members an action touches by default: not kept, and eligible (see ``Member``)."""
+        return self.actionable(include_edited=False)
+
+    def actionable(self, *, include_edited: bool) -> tuple[Member, ...]:
+        """The members an action may touch: not kept (nor excluded by a person), and eligible
+        unless ``include_edited`` (then edited copies joined by local features or through
+        another member too)."""
+        return tuple(
+            m for m in self.members if not m.keep and (m.eligible or (include_edited and m.eligibility != _EXCLUDED))
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -406,6 +437,7 @@ class _Read:
     grid: npt.NDArray[np.float64] | None = None
     lossless: bool = False
     taken_at: str | None = None
+    source: tuple[float | None, float, float] = (None, 0.0, 1.0)  # jpeg quality, padding, content aspect
     error_code: str = ""
     error: str = ""
 
@@ -417,12 +449,12 @@ def _read_one(path: str, limits: DecodeLimits) -> _Read:
         a = analyse(src.data, name=src.name, limits=limits, local=True)
         facts = file_facts(a.data, a.fingerprint.mime)
         local = (a.local or local_features(a.image.pixels)).to_bytes()
+        source = (jpeg_quality(src.data), *margins(a.image.pixels))
     except InputError as err:
         return _Read(path, error_code=err.code, error=str(err))
     except Exception as exc:  # noqa: BLE001 - one file's failure is its error row; the run goes on
         return _Read(path, error_code=UNEXPECTED_CODE, error=unexpected_message(path, exc))
-    return _Read(path, a.fingerprint, local, a.grid, facts.lossless, facts.taken_at)
-
+    return _Read(path, a.fingerprint, local, a.grid, facts.lossless, facts.taken_at, source)
 
 def _read_files(paths: list[str], jobs: int, limits: DecodeLimits) -> Iterator[_Read]:
     """``_read_one`` of each path, in order, in ``jobs`` processes with a bounded window in flight."""
@@ -529,7 +561,9 @@ def _read_and_match(
                 else:
                     assert r.fingerprint is not None and r.grid is not None
                     fp = r.fingerprint
-                    facts = RowFacts(f.pk, f.image_pk, fp.sha256, fp.width, fp.height, fp.mime, r.lossless, r.taken_at)
+                    facts = RowFacts(
+                        f.pk, f.image_pk, fp.sha256, fp.width, fp.height, fp.mime, r.lossless, r.taken_at, *r.source
+                    )
                     unchecked[f.pk] = _Unchecked(facts, grids.put(r.grid), [path])
             if ready:
                 cache.put_paths(scope, ready)
@@ -631,7 +665,19 @@ def _group(
         if d is Decision.DUPLICATE and ia in by_image and ib in by_image:
             a, b = sorted((by_image[ia], by_image[ib]))
             links.setdefault((a, b), StoredPair(a, b, 0.7, Verdict.NEAR_DUPLICATE.value, _PERSON, 0))
-    return groups_from_links(pks, paths_of, size_of, facts, links, opts, keep_in, also)
+    run = RunEvidence(index, cache, {x.path: x.mtime_ns for x in seen})
+    return groups_from_links(pks, paths_of, size_of, facts, links, opts, keep_in, also, run=run)
+
+
+@dataclass(frozen=True, slots=True)
+class RunEvidence:
+    """What choosing each group's source (the keeper) and describing members against it need of a
+    run beyond its links: the index (stored fingerprints, local features), the find cache (source
+    facts, decisions from the HTML report) and each path's modification time."""
+
+    index: Index
+    cache: FindCache
+    mtime_of: dict[str, int]
 
 
 def groups_from_links(
@@ -643,12 +689,16 @@ def groups_from_links(
     opts: FindOptions,
     keep_in: tuple[str, ...],
     also: Mapping[str, tuple[str, ...]] | None = None,
+    *,
+    run: RunEvidence | None = None,
 ) -> tuple[list[Group], list[Pair]]:
     """Groups with keepers, and the linked pairs as paths, from the cascade's pairs between index rows
     (``links``, keyed ``(a_pk, b_pk)`` with ``a_pk < b_pk``, a person's decisions applied): the last
     step of ``find``, a pure function of its inputs so that the scale-out pipeline calls it too.
     ``paths_of`` lists each row's paths (sorted), ``size_of`` each path's size in bytes, ``also`` the
-    other paths of files reached through several (a file under a keep-in folder by any path is kept)."""
+    other paths of files reached through several (a file under a keep-in folder by any path is kept).
+    Without ``run`` (the scale-out path, for now) keepers follow ``DEFAULT_KEEP`` rather than the
+    source evidence, and members keep the evidence of their own links."""
     also = also or {}
 
     def candidate(pk: int, path: str) -> Candidate:
@@ -658,7 +708,7 @@ def groups_from_links(
     linking = {k: p for k, p in links.items() if Verdict(p.verdict) in opts.link}
     node_groups = link_groups(pks, linking)
     if opts.strict:
-        ranked = keep_order([candidate(pk, paths_of[pk][0]) for pk in pks], opts.keep)
+        ranked = keep_order([candidate(pk, paths_of[pk][0]) for pk in pks], opts.keep or DEFAULT_KEEP)
         rank = {c.path: i for i, c in enumerate(ranked)}
         strict: list[list[int]] = []
         for nodes in node_groups:
@@ -674,32 +724,73 @@ def groups_from_links(
             best_link[a][b] = p
             best_link[b][a] = p
 
+    grouped_pks = sorted({pk for g in node_groups for pk in g})
+    fps: dict[int, Fingerprint] = {}
+    decided_paths: dict[str, str] = {}
+    evidence: _Evidence | None = None
+    if run is not None:
+        fps = {f.pk: f.fingerprint for f in run.index.store.files(grouped_pks)}
+        facts = _with_source_facts(run.cache, facts, grouped_pks, paths_of, run.index.limits)
+        if opts.decisions:
+            run.cache.put_decisions(opts.scope, dict(opts.decisions))
+        decided_paths = run.cache.decisions(opts.scope)
+        evidence = _Evidence(run.index, fps, linking, run.cache.relatives(grouped_pks))
+
+    group_of = {pk: i for i, g in enumerate(node_groups) for pk in g}
+    links_in: dict[int, dict[tuple[int, int], StoredPair]] = defaultdict(dict)
+    for key, p in linking.items():  # each group's own links, found once (not once per group)
+        if key[0] in group_of and group_of[key[0]] == group_of.get(key[1]):
+            links_in[group_of[key[0]]][key] = p
     groups: list[Group] = []
-    for nodes in node_groups:
+    for gi, nodes in enumerate(node_groups):
         members = [candidate(pk, path) for pk in nodes for path in paths_of[pk]]
+        pk_of = {path: pk for pk in nodes for path in paths_of[pk]}
+        derived: dict[str, tuple[str, str]] = {}
+        if opts.keep is not None or run is None:
+            ranked = keep_order(members, opts.keep or DEFAULT_KEEP)
+        else:
+            by_path = {c.path: c for c in members}
+            source_paths, derived = _source_order(
+                nodes, paths_of, facts, fps, run.mtime_of, links_in[gi], run.index, run.cache
+            )
+            ranked = [by_path[p] for p in source_paths]
         # a symlink is never kept over a real file: the file it points to may live outside the
         # scanned folders, and removing the real copy would leave only a link to keep the picture
-        ranked = sorted(keep_order(members, opts.keep), key=lambda c: os.path.islink(c.path))
+        ranked.sort(key=lambda c: os.path.islink(c.path))
         protected = [c for c in ranked if any(is_under(p, k) for p in (c.path, *also.get(c.path, ())) for k in keep_in)]
-        keeper = (protected or ranked)[0]
-        pk_of = {path: pk for pk in nodes for path in paths_of[pk]}
+        chosen = [c for c in ranked if decided_paths.get(c.path) == "keep"]
+        keeper = (chosen or protected or ranked)[0]
         kpk = pk_of[keeper.path]
         out: list[Member] = []
         for c in [keeper] + [c for c in ranked if c is not keeper]:
             pk = pk_of[c.path]
-            score, verdict, evidence, match = _why(pk, c.path, kpk, keeper.path, paths_of, best_link, set(nodes))
+            score, verdict, why, match = _why(pk, c.path, kpk, keeper.path, paths_of, best_link, set(nodes))
+            if evidence is not None:
+                why = evidence.relative(pk, pk_of.get(match, kpk), why, verdict)
+            if evidence is not None and pk != kpk and match != keeper.path:
+                against_keeper = evidence.local_against(pk, kpk)
+                if against_keeper is not None:  # linked through another member, yet its picture is in the keeper's
+                    why, match = against_keeper, keeper.path
             f = facts[pk]
             keep = c is keeper or c in protected
+            eligible, eligibility = _eligibility(pk, kpk, c.path, match, verdict, linking)
             if c is keeper:
-                evidence = _keep_reason(c, f.mime, bool(protected), opts.keep)
+                why = _keep_reason(c, f, bool(chosen), bool(protected), opts.keep, derived, keeper.path)
+                eligible, eligibility = False, "the keeper"
             elif keep:
-                evidence = f"kept: in a --keep-in folder; {evidence}"
+                why = f"kept: in a --keep-in folder; {why}"
+                eligible, eligibility = False, "in a --keep-in folder"
+            elif decided_paths.get(c.path) == "exclude":
+                eligible, eligibility = False, _EXCLUDED
             out.append(
                 Member(
-                    c.path, score, verdict, evidence, match, keep, f.width, f.height, c.byte_size, f.mime, f.taken_at
+                    c.path, score, verdict, why, match, keep, f.width, f.height, c.byte_size, f.mime, f.taken_at,
+                    eligible, eligibility,
                 )
-            )
+            )  # fmt: skip
         groups.append(Group(keep=keeper.path, members=tuple(out)))
+    if run is not None and evidence is not None and evidence.new:
+        run.cache.put_relatives(evidence.new)
     groups.sort(key=lambda g: (-len(g.members), g.keep))
 
     pairs: list[Pair] = []
@@ -803,12 +894,201 @@ def _is_hash_link(p: StoredPair) -> bool:
     return not p.by_local_features and p.phash_bits is not None and p.phash_bits <= HASH_LINK_BITS
 
 
-def _keep_reason(c: Candidate, mime: str, protected: bool, policy: tuple[KeepCriterion, ...]) -> str:
-    """Why the keeper was kept, in the words of the policy."""
-    where = "in a --keep-in folder, then " if protected else ""
-    facts = f"{c.width}x{c.height}, {'lossless' if c.lossless else 'lossy'} {mime.split('/')[-1].upper()}"
+def _keep_reason(
+    c: Candidate,
+    f: RowFacts,
+    chosen: bool,
+    protected: bool,
+    policy: tuple[KeepCriterion, ...] | None,
+    derived: dict[str, tuple[str, str]],
+    keeper: str,
+) -> str:
+    """Why the keeper was kept: a person's choice, a keep-in folder, the policy, or the source."""
+    kind = "lossless" if f.lossless else (f"lossy, quality ~{f.jpeg_quality:.0f}" if f.jpeg_quality else "lossy")
+    facts = f"{c.width}x{c.height}, {kind} {f.mime.split('/')[-1].upper()}"
     facts += f", {c.byte_size:,} bytes" + (f", taken {c.taken_at}" if c.taken_at else "")
-    return f"kept ({where}first by {' > '.join(k.value for k in policy)}): {facts}"
+    if chosen:
+        return f"kept (your decision): {facts}"
+    where = "in a --keep-in folder, then " if protected else ""
+    if policy is not None:
+        return f"kept ({where}first by {' > '.join(k.value for k in policy)}): {facts}"
+    children = sum(1 for parent, _ in derived.values() if parent == keeper)
+    source = (
+        f"the original: {children} cop{'y' if children == 1 else 'ies'} derive from it"
+        if children
+        else ("the best copy by quality; nothing here is derived from it")
+    )
+    return f"kept ({where}{source}): {facts}"
+
+
+def _with_source_facts(
+    cache: FindCache, facts: dict[int, RowFacts], pks: list[int], paths_of: dict[int, list[str]], limits: DecodeLimits
+) -> dict[int, RowFacts]:
+    """Rows cached before the keeper-choice facts were kept get them now (one reduced decode each)."""
+    missing: list[RowFacts] = []
+    for pk in pks:
+        f = facts[pk]
+        if f.padding is not None:
+            continue
+        quality, padding, aspect = None, 0.0, f.width / max(1, f.height)
+        try:
+            data = read_source(Path(paths_of[pk][0]), max_bytes=limits.max_bytes).data
+            quality = jpeg_quality(data)
+            padding, aspect = margins(decode_image(data, limits=limits, min_side=WORKING_SIDE).pixels)
+        except LookalikeError:
+            pass  # unreadable now: judged without its margins
+        missing.append(replace(f, jpeg_quality=quality, padding=padding, content_aspect=aspect))
+    if missing:
+        cache.set_source_facts(missing)
+    return facts | {f.file_pk: f for f in missing}
+
+
+def _source_order(
+    nodes: list[int],
+    paths_of: dict[int, list[str]],
+    facts: dict[int, RowFacts],
+    fps: dict[int, Fingerprint],
+    mtime_of: dict[str, int],
+    linking: dict[tuple[int, int], StoredPair],
+    index: Index,
+    cache: FindCache,
+) -> tuple[list[str], dict[str, tuple[str, str]]]:
+    """The group's paths, source first (``source.choose_source``), and what each derives from."""
+    of: dict[str, SourceFacts] = {}
+    pk_of: dict[str, int] = {}
+    for pk in nodes:
+        f, fp = facts[pk], fps.get(pk)
+        for path in paths_of[pk]:
+            pk_of[path] = pk
+            of[path] = SourceFacts(
+                path, f.width, f.height, fp.byte_size if fp else 0, f.mime, f.lossless,
+                fp is not None and is_grayscale(fp), f.jpeg_quality, f.padding or 0.0,
+                f.content_aspect or f.width / max(1, f.height), mtime_of.get(path, 0),
+                fp is not None and fp.has_alpha,
+            )  # fmt: skip
+    links: list[Link] = []
+    inside = set(nodes)
+    for pk in nodes:
+        ps = paths_of[pk]
+        links += [Link(x, y, Verdict.IDENTICAL.value, 1.0) for i, x in enumerate(ps) for y in ps[i + 1 :]]
+    for (a, b), p in linking.items():
+        if a in inside and b in inside:
+            verdict = _settled_verdict(p, facts[a], facts[b], fps, paths_of, index)
+            links += [Link(x, y, verdict, p.score) for x in paths_of[a] for y in paths_of[b]]
+
+    def profile(member: SourceFacts) -> npt.NDArray[np.float64] | None:
+        pk = pk_of[member.path]
+        kept = cache.spectra([pk]).get(pk)
+        if kept is not None:
+            return np.frombuffer(kept, dtype=np.float64)
+        try:
+            data = read_source(Path(member.path), max_bytes=index.limits.max_bytes).data
+            shape = spectrum_profile(decode_image(data, limits=index.limits).pixels)
+        except LookalikeError:
+            return None
+        cache.put_spectrum(pk, shape.astype(np.float64).tobytes())
+        return shape
+
+    return choose_source(of, links, profile)
+
+
+def _settled_verdict(
+    p: StoredPair, fa: RowFacts, fb: RowFacts, fps: dict[int, Fingerprint], paths_of: dict[int, list[str]], index: Index
+) -> str:
+    """The pair's verdict, ``same_pixels`` when a lossless and a lossy file of one size that the
+    cascade called near duplicates hold the same pixels (the cascade settles that for a file's
+    best match only): which one was made from the other depends on it."""
+    if p.verdict != Verdict.NEAR_DUPLICATE.value or fa.lossless == fb.lossless:
+        return p.verdict
+    a, b = fps.get(p.a_pk), fps.get(p.b_pk)
+    if a is None or b is None or not worth_pixel_digest(a, b):
+        return p.verdict
+    digests = []
+    for pk, fp in ((p.a_pk, a), (p.b_pk, b)):
+        digest = fp.pixel_digest
+        if not digest:
+            try:
+                data = read_source(Path(paths_of[pk][0]), max_bytes=index.limits.max_bytes).data
+            except LookalikeError:
+                return p.verdict
+            if hashlib.sha256(data).digest() != fp.sha256:
+                return p.verdict  # changed since it was read
+            digest = full_pixel_digest(data, limits=index.limits)
+            fps[pk] = fp.with_pixel_digest(digest)
+            index.store.set_pixel_digest(pk, fps[pk])
+        digests.append(digest)
+    return Verdict.SAME_PIXELS.value if digests[0] == digests[1] else p.verdict
+
+
+class _Evidence:
+    """Each member's evidence in ``check``'s words, the member as the copy and its match as the original."""
+
+    def __init__(
+        self,
+        index: Index,
+        fps: dict[int, Fingerprint],
+        linking: dict[tuple[int, int], StoredPair],
+        known: dict[tuple[int, int], str],
+    ) -> None:
+        self._index = index
+        self._fps = fps
+        self._linking = linking
+        self._local: dict[int, LocalFeatures | None] = {}
+        self._known = known
+        self.new: dict[tuple[int, int], str] = {}
+
+    def _described(self, pk: int, ref_pk: int) -> str:
+        """What local features say of ``pk`` as a copy of ``ref_pk`` ("" when nothing), computed once."""
+        key = (pk, ref_pk)
+        if key not in self._known:
+            mine, theirs = self._features(pk), self._features(ref_pk)
+            found = verify_local(mine, theirs) if mine is not None and theirs is not None else None
+            text = "" if found is None or found.inliers < LOCAL_SIMILAR_INLIERS else describe_local(found)
+            self._known[key] = self.new[key] = text
+        return self._known[key]
+
+    def _features(self, pk: int) -> LocalFeatures | None:
+        if pk not in self._local:
+            data = self._index.store.local_features([pk]).get(pk)
+            self._local[pk] = LocalFeatures.from_bytes(data) if data else None
+        return self._local[pk]
+
+    def local_against(self, pk: int, ref_pk: int) -> str | None:
+        """What local features say of member ``pk`` as a copy of ``ref_pk`` when they match at all."""
+        text = self._described(pk, ref_pk)
+        return "local features: " + text if text else None
+
+    def relative(self, pk: int, ref_pk: int, stored: str, verdict: str) -> str:
+        """The evidence of member ``pk`` against ``ref_pk`` (its match), else ``stored``."""
+        link = self._linking.get((min(pk, ref_pk), max(pk, ref_pk)))
+        copy, original = self._fps.get(pk), self._fps.get(ref_pk)
+        if pk == ref_pk or link is None or copy is None or original is None or link.evidence == _PERSON:
+            return stored
+        if verdict in (Verdict.IDENTICAL.value, Verdict.SAME_PIXELS.value):
+            return explain(original, copy, Verdict(verdict))
+        if link.by_local_features:
+            text = self._described(pk, ref_pk)
+            if not text:
+                return stored
+            return ("same picture, " if Verdict(verdict).is_duplicate else "shares a region: ") + text
+        bits, turn = copy.dihedral_distance_bits(original)
+        return explain(original, copy, Verdict(verdict), transform=Dihedral(turn), phash_bits=bits)
+
+
+def _eligibility(
+    pk: int, keeper_pk: int, path: str, match: str, verdict: str, linking: dict[tuple[int, int], StoredPair]
+) -> tuple[bool, str]:
+    """Whether an action may touch a member without ``--include-edited``, and why."""
+    if pk == keeper_pk:
+        return True, "identical to the keeper"
+    link = linking.get((min(pk, keeper_pk), max(pk, keeper_pk)))
+    if link is None:
+        return False, f"linked to the keeper only through another member ({os.path.basename(match)}): --include-edited"
+    if verdict in (Verdict.IDENTICAL.value, Verdict.SAME_PIXELS.value):
+        return True, f"{verdict.replace('_', ' ')} as the keeper"
+    if link.by_local_features and link.evidence != _PERSON:
+        return False, "joined by local features only (a crop or an overlay): --include-edited"
+    return True, "a copy of the keeper by its hashes"
 
 
 def _why(

@@ -1,0 +1,223 @@
+"""The keeper is the original, each copy is described as a copy of it, and edited copies are left
+alone by actions unless asked: on a generated folder of one picture and its edited copies."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from lookalike.scan import (
+    Action,
+    FindOptions,
+    FindResult,
+    find_duplicates,
+    parse_keep,
+    plan_actions,
+    read_decisions,
+)
+from lookalike.scan.source import SourceFacts, is_enlargement, spectrum_profile
+from tests.images import corpus_photos, encode
+
+#: name -> what was done to the original (names say nothing the tool could use: no "orig" or "copy")
+COPIES = ("half", "enlarged", "gray", "boxed", "lossless", "cropped", "q60")
+
+
+def _original() -> Image.Image:
+    """A real photo (an enlargement is told by the way real detail fades, which synthetic noise lacks)."""
+    photos = corpus_photos()
+    if not photos:
+        pytest.skip("the public benchmark corpus is not beside the repository")
+    im = Image.open(photos[0]).convert("RGB")
+    return im.resize((480, round(480 * im.height / im.width)), Image.Resampling.LANCZOS)
+
+
+def make_family(root: Path, names: dict[str, str]) -> dict[str, Path]:
+    """The original and its copies under ``root``, written under ``names`` (role -> file name)."""
+    im = _original()
+    w, h = im.size
+    jpeg = encode(im, "JPEG", quality=95)
+    decoded = Image.open(io.BytesIO(jpeg)).convert("RGB")
+    boxed = Image.new("RGB", (w, w), (0, 0, 0))
+    boxed.paste(im, (0, (w - h) // 2))
+    files = {
+        "original": jpeg,
+        "half": encode(im.resize((w // 2, h // 2), Image.Resampling.LANCZOS), "JPEG", quality=90),
+        "enlarged": encode(im.resize((w * 3 // 2, h * 3 // 2), Image.Resampling.LANCZOS), "JPEG", quality=90),
+        "gray": encode(ImageOps.grayscale(im).convert("RGB"), "JPEG", quality=90),
+        "boxed": encode(boxed, "JPEG", quality=90),
+        "lossless": encode(decoded, "PNG"),  # the same pixels as the original, stored losslessly
+        "cropped": encode(im.crop((w // 3, 0, w, h * 5 // 6)), "JPEG", quality=90),
+        "q60": encode(im, "JPEG", quality=60),
+    }
+    out: dict[str, Path] = {}
+    for role, data in files.items():
+        path = root / names[role]
+        path.write_bytes(data)
+        out[role] = path
+    return out
+
+
+NAMES = {role: f"{role}.jpg" if role != "lossless" else "lossless.png" for role in ("original", *COPIES)}
+#: the same files under names that sort the other way round, and the original given the newest name
+SHUFFLED = {role: f"{chr(ord('z') - i)}_{i}.{'png' if role == 'lossless' else 'jpg'}" for i, role in
+            enumerate(reversed(("original", *COPIES)))}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def family(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Path], FindResult]:
+    root = tmp_path_factory.mktemp("family")
+    files = make_family(root, NAMES)
+    result = find_duplicates([root], db=root.parent / "family.db", options=FindOptions(jobs=1))
+    return files, result
+
+
+def _group(result: FindResult, files: dict[str, Path]) -> dict[str, object]:
+    [group] = [g for g in result.groups if str(files["original"]) in {m.path for m in g.members}]
+    return {"keep": group.keep, "members": {m.path: m for m in group.members}}
+
+
+def test_the_original_is_kept_over_enlarged_padded_gray_and_lossless_copies(family) -> None:  # type: ignore[no-untyped-def]
+    files, result = family
+    g = _group(result, files)
+    assert g["keep"] == str(files["original"])
+    members = g["members"]
+    assert isinstance(members, dict)
+    for role in ("half", "enlarged", "gray", "boxed", "lossless", "q60"):
+        assert str(files[role]) in members, role
+    keeper = members[str(files["original"])]
+    assert keeper.keep and keeper.evidence.startswith("kept (the original")
+
+
+def test_each_copy_reads_as_a_copy_of_the_keeper(family) -> None:  # type: ignore[no-untyped-def]
+    files, result = family
+    members = _group(result, files)["members"]
+    assert isinstance(members, dict)
+    half = members[str(files["half"])]
+    assert half.match == str(files["original"])
+    assert "resized to 50%" in half.evidence and "enlarged" not in half.evidence
+    assert "enlarged to 150%" in members[str(files["enlarged"])].evidence
+    gray = members[str(files["gray"])].evidence
+    assert "converted to grayscale" in gray and "colourised" not in gray
+    lossless = members[str(files["lossless"])]
+    assert lossless.verdict == "same_pixels" and lossless.eligible
+
+
+def test_choice_does_not_depend_on_names_or_order(tmp_path: Path) -> None:
+    files = make_family(tmp_path, SHUFFLED)
+    result = find_duplicates([tmp_path], db=tmp_path.parent / "shuffled.db", options=FindOptions(jobs=1))
+    assert _group(result, files)["keep"] == str(files["original"])
+
+
+def test_edited_copies_are_reported_but_left_alone_unless_asked(family) -> None:  # type: ignore[no-untyped-def]
+    files, result = family
+    members = _group(result, files)["members"]
+    assert isinstance(members, dict)
+    cropped = members.get(str(files["cropped"]))
+    if cropped is None:
+        pytest.skip("the crop was not grouped")  # grouping is not this test's subject
+    assert not cropped.eligible and "--include-edited" in cropped.eligibility
+    default = {s.path for s in plan_actions(result, Action.DELETE)}
+    assert str(files["cropped"]) not in default and str(files["half"]) in default
+    assert str(files["original"]) not in default
+    assert str(files["cropped"]) in {s.path for s in plan_actions(result, Action.DELETE, include_edited=True)}
+    doc = json.loads(json.dumps(result.to_dict()))
+    flags = {m["path"]: (m["eligible"], m["eligibility"]) for g in doc["groups"] for m in g["members"]}
+    assert flags[str(files["cropped"])][0] is False and flags[str(files["half"])][0] is True
+
+
+def test_explicit_policy_still_wins(tmp_path: Path) -> None:
+    files = make_family(tmp_path, NAMES)
+    result = find_duplicates(
+        [tmp_path], db=tmp_path.parent / "policy.db", options=FindOptions(jobs=1, keep=parse_keep("resolution"))
+    )
+    assert _group(result, files)["keep"] == str(files["enlarged"])
+
+
+def test_decisions_change_the_keeper_exclude_a_file_and_are_remembered(tmp_path: Path) -> None:
+    root = tmp_path / "pics"
+    root.mkdir()
+    files = make_family(root, NAMES)
+    decisions = tmp_path / "d.json"
+    decisions.write_text(json.dumps({"lookalike_decisions": 1, "decisions": [
+        {"path": str(files["half"]), "decision": "keep"}, {"path": str(files["q60"]), "decision": "exclude"},
+    ]}))  # fmt: skip
+    db = tmp_path / "d.db"
+    first = find_duplicates([root], db=db, options=FindOptions(jobs=1, decisions=read_decisions(decisions)))
+    later = find_duplicates([root], db=db, options=FindOptions(jobs=1))
+    for result in (first, later):
+        g = _group(result, files)
+        assert g["keep"] == str(files["half"])
+        members = g["members"]
+        assert isinstance(members, dict)
+        q60 = members[str(files["q60"])]
+        assert not q60.eligible and q60.eligibility == "excluded by your decision"
+        planned = {s.path for s in plan_actions(result, Action.DELETE, include_edited=True)}
+        assert str(files["q60"]) not in planned and str(files["half"]) not in planned
+        assert str(files["original"]) in planned
+
+
+def test_bad_decisions_file_is_a_clear_error(tmp_path: Path) -> None:
+    from lookalike.errors import ConfigError
+
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"decisions": []}')
+    with pytest.raises(ConfigError, match="not a decisions file"):
+        read_decisions(bad)
+    bad.write_text('{"lookalike_decisions": 1, "decisions": [{"path": "x.jpg", "decision": "burn"}]}')
+    with pytest.raises(ConfigError, match="keep or exclude"):
+        read_decisions(bad)
+
+
+def test_enlargement_is_told_from_a_real_larger_picture() -> None:
+    im = _original()
+    real = np.asarray(im)
+    enlarged = np.asarray(im.resize((im.width * 3 // 2, im.height * 3 // 2), Image.Resampling.LANCZOS))
+    assert is_enlargement(spectrum_profile(enlarged), 1.5)
+    assert not is_enlargement(spectrum_profile(real), 2.0)  # against its half-size copy
+    assert not is_enlargement(spectrum_profile(real), 1.05)  # too close in size to say
+
+
+def test_source_facts_quality_orders_lossless_first() -> None:
+    def facts(lossless: bool, q: float | None) -> SourceFacts:
+        return SourceFacts("p", 10, 10, 100, "image/jpeg", lossless, False, q, 0.0, 1.0, 0)
+
+    assert facts(True, None).quality > facts(False, 95).quality > facts(False, None).quality
+
+
+def test_cli_says_what_is_left_alone(tmp_path: Path, cli: object) -> None:
+    root = tmp_path / "pics"
+    root.mkdir()
+    make_family(root, NAMES)
+    shutil.copy(root / "original.jpg", root / "same.jpg")
+    proc = cli("find", root, "--db", tmp_path / "c.db")  # type: ignore[operator]
+    assert proc.returncode == 0, proc.stderr
+    assert f"keep  {root / 'original.jpg'}" in proc.stdout or f"keep  {root / 'same.jpg'}" in proc.stdout
+    if "left " in proc.stdout:
+        assert "--include-edited" in proc.stdout
+    assert os.path.exists(root / "original.jpg")
+
+
+def test_rows_cached_before_source_facts_get_them_on_the_next_run(tmp_path: Path) -> None:
+    import sqlite3
+
+    root = tmp_path / "pics"
+    root.mkdir()
+    files = make_family(root, NAMES)
+    db = tmp_path / "old.db"
+    find_duplicates([root], db=db, options=FindOptions(jobs=1))
+    with sqlite3.connect(db) as con:  # as a cache written before these columns existed leaves them
+        con.execute("UPDATE find_rows SET jpeg_quality = NULL, padding = NULL, content_aspect = NULL")
+        con.execute("DELETE FROM find_spectra")
+        con.execute("DELETE FROM find_relative")
+    again = find_duplicates([root], db=db, options=FindOptions(jobs=1))
+    assert again.stats.read == 0  # nothing decoded for matching again
+    assert _group(again, files)["keep"] == str(files["original"])
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT COUNT(*) FROM find_rows WHERE padding IS NULL").fetchone()[0] == 0
