@@ -325,8 +325,10 @@ def _damage(exc: BaseException) -> str:
 def _heif_failure(exc: RuntimeError) -> InputError:
     """The typed error for a ``RuntimeError`` out of a codec (pillow-heif raises libheif's errors so:
     a crafted size box, a security limit, a damaged stream)."""
+    # The declared size has passed the pixel limit by now (``_open``), so a size the decoder's own
+    # limits refuse means the file codes another size than it declares: damaged, or crafted.
     if "limit" in str(exc).lower():
-        return TooLarge("image declares a size beyond the decoder's safety limits")
+        return CorruptImage("damaged image: its coded size does not match the size it declares")
     return CorruptImage("damaged image: the decoder cannot read it")
 
 

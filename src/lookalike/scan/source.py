@@ -22,10 +22,14 @@ Directions, each from evidence about the pictures, never from names:
 
 Members no link says are derived are the candidates; when there are none (a cycle) or several,
 quality decides, best first: real resolution (pixels, minus those of a known enlargement),
-lossless encoding, fewer compression losses (JPEG quality estimated from the quantisation
-tables; an unknown lossy encoding counts as quality 75, the usual default), colour, the larger
-picture without padding, more links in the group (the original is linked to each of its copies,
-two copies often only through it), the oldest modification time, then the path.
+lossless encoding, then the oldest modification time, then fewer compression losses (JPEG
+quality estimated from the quantisation tables; an unknown lossy encoding counts as quality 75,
+the usual default), colour, the larger picture without padding, more links in the group (the
+original is linked to each of its copies, two copies often only through it), then the path.
+Age comes before the quality setting: of two lossy files of one size, the later one may be a
+re-save of the earlier at a higher setting (editors save at 90-95 by default), which adds no
+detail back, while a file derived from another is written after it; the setting decides only
+between files of the same age.
 """
 
 from __future__ import annotations
@@ -271,8 +275,8 @@ def _size_ratio(a: SourceFacts, b: SourceFacts) -> float:
 def quality_key(f: SourceFacts, links: int, enlarged: bool) -> tuple[object, ...]:
     """Sort key of the quality fallback (see the module docstring): best first."""
     return (
-        enlarged, -f.area if not enlarged else 0, not f.lossless, -f.quality, f.gray,
-        f.padding >= _PADDED, -links, f.mtime_ns, f.path,
+        enlarged, -f.area if not enlarged else 0, not f.lossless, f.mtime_ns, -f.quality, f.gray,
+        f.padding >= _PADDED, -links, f.path,
     )  # fmt: skip
 
 
