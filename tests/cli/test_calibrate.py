@@ -134,6 +134,6 @@ def test_compare_finds_a_crop_by_local_features(photos: list[Path], tmp_path: Pa
     result = json.loads(cli("compare", photos[2], crop, "--json").stdout)
     assert result["verdict"] == "near_duplicate"
     assert result["local"]["inliers"] >= 60
-    assert "cropped to" in result["explanation"]
+    assert "cropped to" in result["evidence"]
     other = json.loads(cli("compare", photos[5], crop, "--json").stdout)
     assert other["verdict"] == "different"
