@@ -42,7 +42,8 @@ if TYPE_CHECKING:
     from lookalike.fingerprints.reference import reference_pdq
     from lookalike.index import CheckMatch, CheckResult, Decision, Index
     from lookalike.match import Comparison, Verdict, compare
-    from lookalike.scan import FindResult, find_duplicates
+    from lookalike.scan import FindResult
+    from lookalike.scan.oneshot import find_duplicates
 
 
 def _version() -> str:
@@ -76,7 +77,7 @@ _LAZY = {
     "Decision": "lookalike.index",
     "Index": "lookalike.index",
     "FindResult": "lookalike.scan",
-    "find_duplicates": "lookalike.scan",
+    "find_duplicates": "lookalike.scan.oneshot",
 }
 
 
