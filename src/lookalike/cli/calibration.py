@@ -38,7 +38,9 @@ def calibrate_command(
     copies of the other half must match nothing. `check`, `compare`, `index` and `eval` read the
     file with --settings or $LOOKALIKE_SETTINGS."""
     from lookalike.calibrate import calibrate_folder, write_settings  # loads the index
+    from lookalike.cli.progress import INDEX_KERNELS, announce_compiling
 
+    announce_compiling(INDEX_KERNELS)
     with reporting_errors():
         files = sorted(iter_image_files(images))[:limit]
         if len(files) < 8:

@@ -40,8 +40,10 @@ JobsOption = Annotated[int, typer.Option("--jobs", "-j", min=0, help="Processes 
 
 
 def _open(db: str, *, create: bool = True, thresholds: Thresholds | None = None) -> Index:
+    from lookalike.cli.progress import INDEX_KERNELS, announce_compiling
     from lookalike.index import Index  # loads the Hamming kernels: only for commands that search
 
+    announce_compiling(INDEX_KERNELS)
     return Index(db, create=create, thresholds=thresholds)
 
 
@@ -153,10 +155,12 @@ def check_command(
     settings: SettingsOption = None,
 ) -> None:
     """Is each image already in the index? One line per input with its verdict and matches."""
+    from lookalike.cli.progress import INDEX_KERNELS, announce_compiling
     from lookalike.decode import is_url
     from lookalike.fingerprints import default_jobs
     from lookalike.index.parallel import check_files  # loads the index's kernels: only when checking
 
+    announce_compiling(INDEX_KERNELS)
     expanded = [i if is_url(i) else str(p) for i in inputs for p in ([Path(i)] if is_url(i) else iter_image_files([i]))]
     failed = 0
     duplicate = False
@@ -280,8 +284,10 @@ def eval_command(
     settings: SettingsOption = None,
 ) -> None:
     """Measure lookalike on labelled images: uAP, recall at precision 0.90/0.99, per-edit recall, verdicts."""
+    from lookalike.cli.progress import INDEX_KERNELS, announce_compiling
     from lookalike.evaluate import evaluate_folder  # loads the index: only for this command
 
+    announce_compiling(INDEX_KERNELS)
     with reporting_errors(as_json=as_json):
         report = evaluate_folder(bench, db=db, jobs=jobs, top=top, thresholds=thresholds_from(settings))
     if as_json:

@@ -75,8 +75,10 @@ def find_command(
     rescan: Annotated[bool, typer.Option("--rescan", help="Read every file again, ignoring the cache.")] = False,
 ) -> None:
     """Find groups of copies under folders, pick a keeper per group, report, and optionally act on the other copies."""
+    from lookalike.cli.progress import INDEX_KERNELS, announce_compiling
     from lookalike.scan import Action, FindOptions, find_duplicates, parse_keep
 
+    announce_compiling(INDEX_KERNELS)
     with reporting_errors(as_json=as_json):
         try:
             act = Action(action)

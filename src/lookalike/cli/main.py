@@ -75,8 +75,10 @@ def compare_command(
 
     B is scored as a copy of A exactly as `lookalike check B` scores it against an index holding
     A: one pair has one score whichever command computes it."""
+    from lookalike.cli.progress import FINGERPRINT_KERNELS, announce_compiling
     from lookalike.match import compare
 
+    announce_compiling(FINGERPRINT_KERNELS)
     with reporting_errors(as_json=as_json, exit_code=exit_code):
         result = compare(a, b, thresholds=thresholds_from(settings))
     if as_json:
@@ -126,9 +128,11 @@ def hash_command(
     ] = HashFormat.LOOKALIKE,
 ) -> None:
     """Fingerprint images: one line per image; unreadable files are reported and the rest go on."""
-    from lookalike.cli.progress import progress_bar
+    from lookalike.cli.progress import FINGERPRINT_KERNELS, announce_compiling, progress_bar
     from lookalike.fingerprints import default_jobs
 
+    if hash_format is not HashFormat.PDQ:
+        announce_compiling(FINGERPRINT_KERNELS)
     files = list(iter_image_files(paths))
     failed = 0
     with (

@@ -6,7 +6,24 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-__all__ = ["progress_bar", "status"]
+__all__ = ["announce_compiling", "progress_bar", "status"]
+
+#: the modules whose numba kernels each kind of command runs on every call
+FINGERPRINT_KERNELS = ("lookalike.fingerprints.arithmetic",)
+INDEX_KERNELS = ("lookalike.fingerprints.arithmetic", "lookalike.index.hamming", "lookalike.index.descriptors")
+
+
+def announce_compiling(modules: tuple[str, ...]) -> None:
+    """One line on stderr when this run will compile numba kernels first (the first run after an
+    install or upgrade spends several seconds on it; later runs load them from numba's cache)."""
+    import importlib
+
+    for name in modules:
+        importlib.import_module(name)  # kernels register on import
+    from lookalike.fingerprints.kernels import uncompiled
+
+    if uncompiled(modules):
+        sys.stderr.write("lookalike: compiling numeric kernels on first use (a few seconds, once per install)\n")
 
 
 @contextmanager
