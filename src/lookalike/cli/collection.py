@@ -53,7 +53,9 @@ def register(app: typer.Typer) -> typer.Typer:
     app.command("check")(check_command)
     app.command("remove")(remove_command)
     app.command("stats")(stats_command)
-    review = typer.Typer(help="Potential duplicates waiting for a person's decision.", invoke_without_command=True)
+    review = typer.Typer(
+        help="Potential duplicates waiting for a person's decision.", invoke_without_command=True, rich_markup_mode=None
+    )
     review.callback()(review_list)
     review.command("decide")(review_decide)
     app.add_typer(review, name="review")

@@ -8,11 +8,12 @@ measures ``lookalike --help`` against ``python -c "import typer, rich"``).
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -38,6 +39,11 @@ app = typer.Typer(
     help="Have I already got this image? Exact and near-duplicate image detection.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # plain help and usage errors, as git and curl print them: Typer's Rich rendering imports
+    # Markdown, Pygments and Rich's traceback machinery, which tripled the time `--help` takes
+    rich_markup_mode=None,
+    epilog="Exit codes: 0 done; 1 some inputs failed (with --exit-code: a duplicate was found); 2 the command "
+    "could not run (with --exit-code: any error); 70 internal error; 130 interrupted.",
     context_settings={"help_option_names": ["--help", "-h"]},
 )
 
@@ -57,10 +63,7 @@ def _main(
         typer.Option("--version", "-V", callback=_print_version, is_eager=True, help="Print the version and exit."),
     ] = False,
 ) -> None:
-    """Have I already got this image? Exact and near-duplicate image detection.
-
-    Exit codes: 0 done; 1 some inputs failed (with --exit-code: a duplicate found); 2 the command
-    could not run (with --exit-code: any error); 70 internal error; 130 interrupted."""
+    """Have I already got this image? Exact and near-duplicate image detection."""
 
 
 @app.command("compare")
@@ -201,7 +204,12 @@ def run() -> None:
         sys.stderr.write("lookalike: Windows is not supported; run it under WSL (Linux) or on macOS/Linux\n")
         sys.exit(EXIT_INPUT)
     try:
-        app()
+        status = app(standalone_mode=False)
+    except _click_exceptions.ClickException as err:  # a usage error: bad option value, missing argument
+        _usage_error(err)
+    except typer.Abort:
+        sys.stderr.write("lookalike: aborted\n")
+        sys.exit(1)
     except KeyboardInterrupt:
         sys.stderr.write("lookalike: interrupted\n")
         sys.exit(130)
@@ -214,3 +222,46 @@ def run() -> None:
             f"lookalike: internal error: {type(exc).__name__}: {exc} (set LOOKALIKE_TRACEBACK=1 to see where)\n"
         )
         sys.exit(70)
+    sys.exit(status if isinstance(status, int) else 0)
+
+
+try:  # Typer vendors Click from 0.2x on; older releases use Click itself
+    from typer._click import exceptions as _click_exceptions
+except ImportError:  # pragma: no cover
+    from click import exceptions as _click_exceptions  # type: ignore[no-redef]
+
+#: pydantic's wording (Typer validates option values with pydantic) and what a person reads instead
+_PLAIN = (
+    (re.compile(r"\bValue error, "), ""),
+    (re.compile(r"Input should be greater than or equal to (\S+)"), r"must be at least \1"),
+    (re.compile(r"Input should be less than or equal to (\S+)"), r"must be at most \1"),
+    (re.compile(r"Input should be greater than (\S+)"), r"must be more than \1"),
+    (re.compile(r"Input should be less than (\S+)"), r"must be less than \1"),
+    (re.compile(r"Input should be a valid integer.*"), "must be a whole number"),
+    (re.compile(r"Input should be a valid number.*"), "must be a number"),
+)
+
+
+def plain_message(text: str) -> str:
+    """A usage error as a person reads it: pydantic's "Value error, …" and "Input should be …"
+    phrasing replaced by plain words."""
+    for pattern, replacement in _PLAIN:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _usage_error(err: _click_exceptions.ClickException) -> NoReturn:
+    """Print a usage error (Click's layout, plain words; with --json, the one JSON error shape) and exit 2."""
+    if isinstance(err, getattr(_click_exceptions, "NoArgsIsHelpError", ())):
+        err.show()
+        sys.exit(err.exit_code)
+    message = plain_message(err.format_message())
+    if "--json" in sys.argv[1:]:
+        json_line(error_body("usage", message))
+    else:
+        ctx = getattr(err, "ctx", None)
+        if ctx is not None:
+            sys.stderr.write(ctx.get_usage() + "\n")
+            sys.stderr.write(f"Try '{ctx.command_path} --help' for help.\n\n")
+        sys.stderr.write(f"Error: {message}\n")
+    sys.exit(err.exit_code)

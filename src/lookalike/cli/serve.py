@@ -52,7 +52,9 @@ DbUrlOption = Annotated[
 def register(app: typer.Typer) -> None:
     """Add ``serve`` and the ``keys`` group to ``app``."""
     app.command("serve")(serve_command)
-    keys = typer.Typer(help="API keys of the HTTP service (one tenant per key or several keys per tenant).")
+    keys = typer.Typer(
+        help="API keys of the HTTP service (one tenant per key or several keys per tenant).", rich_markup_mode=None
+    )
     keys.command("create")(keys_create)
     keys.command("list")(keys_list)
     keys.command("revoke")(keys_revoke)
