@@ -76,6 +76,8 @@ def test_fingerprints_subtract_to_a_hamming_distance_like_imagehash() -> None:
     assert a - b == a.phash - b.phash == bin(int(a.phash) ^ int(b.phash)).count("1")
     assert 0 < a - b <= 64 and a - a == 0
     assert str(a.phash) == f"{int(a.phash):016x}" and a.dhash - a.dhash == 0
+    with pytest.raises(TypeError, match="Hamming distance"):  # number arithmetic on a hash fails loudly
+        a.phash - 1
     theirs = imagehash.hex_to_hash(str(a.phash)) - imagehash.hex_to_hash(str(b.phash))
     assert a - b == theirs  # the same number an imagehash user computes from the same hex
 

@@ -60,6 +60,6 @@ def test_phash_is_imagehashs_on_opaque_pictures() -> None:
             continue
         with Image.open(path) as im:
             theirs = imagehash.phash(im)
-        bits.append(fp.phash - int(str(theirs), 16))
+        bits.append((int(fp.phash) ^ int(str(theirs), 16)).bit_count())
     assert max(bits) <= 2, bits  # imagehash resamples with Lanczos from a full decode: a bit pair may move
     assert sum(b == 0 for b in bits) >= 0.6 * len(bits), bits

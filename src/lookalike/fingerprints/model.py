@@ -18,20 +18,33 @@ __all__ = ["FINGERPRINT_VERSION", "Fingerprint", "FingerprintDict", "Hash64", "S
 FINGERPRINT_VERSION = 2
 
 
+_NOT_A_NUMBER = "subtracting hashes gives their Hamming distance, not a number: use int(hash) for arithmetic"
+
+
 class Hash64(int):
     """A 64-bit hash: an ``int`` (stored, XORed, formatted as before) that subtracts and prints as
-    imagehash's ``ImageHash`` does, so ``a.phash - b.phash`` is the Hamming distance in bits, not
-    the difference of two numbers, and ``str(a.phash)`` is its 16 hex digits (imagehash's order)."""
+    imagehash's ``ImageHash`` does. ``a.phash - b.phash`` is the Hamming distance in bits, not the
+    difference of two numbers; subtracting a plain number raises ``TypeError`` (as imagehash does),
+    so arithmetic that meant numbers fails loudly: use ``int(h)`` for it. ``str(h)`` is its 16 hex
+    digits, in imagehash's order; ``+``, ``^``, ``<<`` and the rest give plain ``int``s."""
 
     __slots__ = ()
 
     def __sub__(self, other: object) -> int:
-        if isinstance(other, int):
+        if isinstance(other, Hash64):
             return (int(self) ^ int(other)).bit_count()
+        if isinstance(other, int):
+            raise TypeError(
+                "hash - number: subtracting hashes gives their Hamming distance; use int(hash) for arithmetic"
+            )
         return NotImplemented
 
     def __rsub__(self, other: object) -> int:
-        return self.__sub__(other)
+        if isinstance(other, int):
+            raise TypeError(
+                "number - hash: subtracting hashes gives their Hamming distance; use int(hash) for arithmetic"
+            )
+        return NotImplemented
 
     def __str__(self) -> str:
         return f"{int(self):016x}"

@@ -125,6 +125,7 @@ CREATE TABLE IF NOT EXISTS api_keys (
 
 def signed64(value: int) -> int:
     """An unsigned 64-bit hash as SQLite's signed INTEGER."""
+    value = int(value)  # a ``Hash64`` subtracts as a Hamming distance: plain integer arithmetic here
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
