@@ -1,7 +1,5 @@
 """``lookalike calibrate``: thresholds measured on the user's own images."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

@@ -1,7 +1,5 @@
 """Commands over a persistent index: index, check, remove, review, stats."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -39,7 +37,7 @@ ScopeOption = Annotated[str, typer.Option("--scope", help="The collection (user,
 JobsOption = Annotated[int, typer.Option("--jobs", "-j", min=0, help="Processes for fingerprinting; 0 = all cores.")]
 
 
-def _open(db: str, *, create: bool = True, thresholds: Thresholds | None = None) -> Index:
+def _open(db: str, *, create: bool = True, thresholds: "Thresholds | None" = None) -> "Index":
     from lookalike.cli.progress import INDEX_KERNELS, announce_compiling
     from lookalike.index import Index  # loads the Hamming kernels: only for commands that search
 
@@ -128,7 +126,7 @@ def index_command(
         raise typer.Exit(EXIT_FAILED)
 
 
-def _print_added(path: Path, done: AddOutcome) -> None:
+def _print_added(path: Path, done: "AddOutcome") -> None:
     from lookalike.index.policy import Outcome
 
     best = done.check.matches[0] if done.check.matches else None
@@ -186,7 +184,7 @@ def check_command(
     raise typer.Exit(exit_status(exit_code=exit_code, duplicate=duplicate, failed=bool(failed)))
 
 
-def _print_check(item: str, result: CheckResult, as_json: bool) -> None:
+def _print_check(item: str, result: "CheckResult", as_json: bool) -> None:
     if as_json:
         json_line({"path": item, **result.to_dict()})
         return

@@ -13,8 +13,6 @@ Exit codes (the README's table):
 ==  =====================================================================================
 """
 
-from __future__ import annotations
-
 import json
 import sys
 from collections.abc import Iterator

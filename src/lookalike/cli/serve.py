@@ -7,8 +7,6 @@ import string, with the settings in one environment variable, which is also
 how uvicorn's worker processes find them.
 """
 
-from __future__ import annotations
-
 import os
 import socket
 from pathlib import Path
@@ -37,7 +35,7 @@ DEFAULT_RATE_PER_S = 50.0
 DEFAULT_BURST = 100
 
 
-def open_store(location: str) -> Store:
+def open_store(location: str) -> "Store":
     """The store at ``location`` (imported here: the store loads NumPy, which ``--help`` should not pay for)."""
     from lookalike.index.store import open_store as open_location
 
@@ -215,7 +213,7 @@ def keys_create(
     typer.echo(f"key {record.key_id} for tenant {tenant!r}: shown once, keep it now", err=True)
 
 
-def _key_dict(k: ApiKey) -> dict[str, object]:
+def _key_dict(k: "ApiKey") -> dict[str, object]:
     from lookalike.index.records import iso_time
 
     return {
