@@ -39,7 +39,7 @@ def calibrate_command(
     from lookalike.cli.progress import INDEX_KERNELS, announce_compiling
 
     announce_compiling(INDEX_KERNELS)
-    with reporting_errors():
+    with reporting_errors(as_json=as_json):
         files = sorted(iter_image_files(images))[:limit]
         if len(files) < 8:
             raise ConfigError(f"calibration needs at least 8 images, found {len(files)}")
