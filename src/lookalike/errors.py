@@ -11,6 +11,7 @@ is one line a person can act on, so the CLI prints ``str(err)`` and nothing else
     │   │   └── TruncatedImage     the data ends before the image does
     │   ├── TooLarge               over the byte or pixel limit (decompression bombs land here)
     │   └── FetchError             a path or URL that could not be read
+    │       └── NotRegularFile     a FIFO, socket or device where a file was expected: never read
     ├── FingerprintError           a serialised fingerprint that cannot be read back
     ├── StoreError                 the index or its database refused an operation
     │   └── NotFound               no image with that id (in that scope)
@@ -22,6 +23,7 @@ from __future__ import annotations
 from typing import Any, TypedDict
 
 __all__ = [
+    "UNEXPECTED_CODE",
     "ConfigError",
     "ErrorBody",
     "ErrorDetail",
@@ -32,11 +34,13 @@ __all__ = [
     "LookalikeError",
     "NotAnImage",
     "NotFound",
+    "NotRegularFile",
     "StoreError",
     "TooLarge",
     "TruncatedImage",
     "UnsupportedFormat",
     "error_body",
+    "unexpected_message",
 ]
 
 
@@ -113,6 +117,13 @@ class FetchError(InputError):
     code = "fetch_failed"
 
 
+class NotRegularFile(FetchError):
+    """A FIFO, socket, device or other special file where an image file was expected: not read,
+    since reading one may block for ever (a FIFO with no writer) or never end (a device)."""
+
+    code = "not_regular_file"
+
+
 class FingerprintError(LookalikeError):
     """A serialised fingerprint that cannot be decoded."""
 
@@ -135,3 +146,14 @@ class ConfigError(LookalikeError):
     """Settings that do not make sense."""
 
     code = "bad_config"
+
+
+#: the error code of a file whose reading failed in a way no typed error describes (a bug of
+#: ours or of a library): reported for that file alone while a run over many goes on
+UNEXPECTED_CODE = "read_failed"
+
+
+def unexpected_message(source: object, exc: BaseException) -> str:
+    """The one line reported for ``source`` when reading it raised ``exc``, an untyped error."""
+    text = " ".join(str(exc).split())
+    return f"{source}: could not be read ({type(exc).__name__}{': ' + text if text else ''})"

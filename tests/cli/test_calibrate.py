@@ -111,9 +111,7 @@ def test_a_bad_settings_file_is_one_line_and_a_failure(photos: list[Path], tmp_p
     assert "Traceback" not in result.stderr and "cannot read settings" in result.stderr
 
 
-def test_calibrate_command_writes_settings_that_load(
-    photos: list[Path], tmp_path: Path, cli: Run
-) -> None:
+def test_calibrate_command_writes_settings_that_load(photos: list[Path], tmp_path: Path, cli: Run) -> None:
     folder = tmp_path / "mine"
     folder.mkdir()
     for p in photos[:10]:

@@ -80,3 +80,15 @@ def test_review_mark_keeps_a_pair_apart(tree: Path, tmp_path: Path, cli: object)
     again = json.loads(cli("find", tree, "--db", db, "--json").stdout)  # type: ignore[operator]
     assert not any(g["keep"].endswith("cat.png") for g in again["groups"])
     assert len(again["groups"]) == 2
+
+
+def test_json_plan_of_a_real_run_says_what_became_of_each_step(tree: Path, tmp_path: Path, cli: object) -> None:
+    proc = cli("find", tree, "--db", tmp_path / "c.db", "--action", "trash", "--yes", "--json")  # type: ignore[operator]
+    assert proc.returncode == 1, proc.stderr  # the two unreadable files
+    plan = json.loads(proc.stdout)["plan"]
+    assert plan["action"] == "trash" and plan["dry_run"] is False and plan["manifest"]
+    assert plan["steps"] and all(s["status"] == "done" for s in plan["steps"])
+    for s in plan["steps"]:
+        assert not os.path.exists(s["source"]) and os.path.isfile(s["destination"]) and os.path.isfile(s["keeper"])
+        assert s["why"].startswith("a copy of the keeper")
+    assert "trash:" in proc.stderr  # the action lines go to stderr: stdout holds the document alone

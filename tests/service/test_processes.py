@@ -7,12 +7,14 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 
+from tests.cli.test_killed_runs import live_session_members
 from tests.service.conftest import Served, body, edited, jpeg
 
 Serve = Callable[..., Served]
@@ -106,3 +108,19 @@ def test_a_worker_killed_during_uploads_loses_nothing_it_acknowledged(
                 files={"file": ("p.jpg", pictures[i])},
                 data={"id": f"p{i}"},
             ).status_code in (201, 409)
+
+
+def test_workers_stop_when_the_supervisor_is_killed(serve: Serve, tmp_path: Path) -> None:
+    server = serve(str(tmp_path / "service.sqlite"), workers=2)
+    workers = server.worker_pids()
+    assert len(workers) == 2
+    os.kill(server.proc.pid, signal.SIGKILL)  # no SIGTERM handler runs: the workers must notice alone
+    server.proc.wait(timeout=10)
+    killed = time.monotonic()
+    try:
+        while live_session_members(server.proc.pid) and time.monotonic() - killed < 5.0:
+            time.sleep(0.1)
+        assert not live_session_members(server.proc.pid), "workers of a killed supervisor still serve"
+    finally:
+        for pid, _ in live_session_members(server.proc.pid):  # this test's processes only
+            os.kill(pid, signal.SIGKILL)

@@ -5,9 +5,9 @@ from typing import Annotated
 
 import typer
 
-from lookalike.cli.output import json_line, reporting_errors
+from lookalike.cli.output import json_line, reporting_errors, say
 from lookalike.errors import ConfigError
-from lookalike.walk import iter_image_files
+from lookalike.walk import each_file_once, iter_image_files
 
 __all__ = ["register"]
 
@@ -40,7 +40,7 @@ def calibrate_command(
 
     announce_compiling(INDEX_KERNELS)
     with reporting_errors(as_json=as_json):
-        files = sorted(iter_image_files(images))[:limit]
+        files = sorted(each_file_once(iter_image_files(images)))[:limit]
         if len(files) < 8:
             raise ConfigError(f"calibration needs at least 8 images, found {len(files)}")
         result = calibrate_folder(files, precision=precision, edits_per_image=edits, jobs=jobs)
@@ -48,11 +48,11 @@ def calibrate_command(
     t, d = result.thresholds, result.to_dict()
     if as_json:
         json_line(d)
-    typer.echo(
+    say(
         f"near_duplicate >= {t.near_duplicate:.4f}, similar >= {t.similar:.4f} "
         f"(measured on {result.references} indexed images, {result.positives} copies of them and "
         f"{result.negatives} copies of others; recall {result.recall_at_threshold:.3f} at that threshold)"
     )
     if not result.reached:
-        typer.echo(f"no threshold reached precision {precision}: near_duplicate is left at 1.0", err=True)
-    typer.echo(f"wrote {output}")
+        say(f"no threshold reached precision {precision}: near_duplicate is left at 1.0", err=True)
+    say(f"wrote {output}")

@@ -13,12 +13,13 @@ from lookalike.cli.output import (
     fail,
     json_line,
     reporting_errors,
+    say,
 )
 from lookalike.cli.progress import progress_bar
 from lookalike.cli.settings import SettingsOption, thresholds_from
 from lookalike.errors import error_body
 from lookalike.index.records import DEFAULT_SCOPE, Decision, OnDuplicate
-from lookalike.walk import iter_image_files
+from lookalike.walk import each_file_once, iter_image_files
 
 if TYPE_CHECKING:
     from lookalike.config import Thresholds
@@ -97,7 +98,7 @@ def index_command(
     from lookalike.fingerprints import analyse_files, default_jobs
     from lookalike.index.policy import Outcome, add_checked
 
-    files = list(iter_image_files(paths))
+    files = list(each_file_once(iter_image_files(paths)))
     counts = {o: 0 for o in Outcome}
     failed = 0
     with reporting_errors(as_json=as_json), _open(db, thresholds=thresholds_from(settings)) as index:
@@ -109,7 +110,7 @@ def index_command(
                     if as_json:
                         json_line({"path": str(r.path), **error_body(r.error_code, r.error)})
                     else:
-                        typer.echo(f"error: {r.error}", err=True)
+                        say(f"error: {r.error}", err=True)
                     continue
                 done = add_checked(index, r.analysis, str(r.path.resolve()), scope=scope, on_duplicate=on_duplicate)
                 counts[done.outcome] += 1
@@ -118,7 +119,7 @@ def index_command(
                 else:
                     _print_added(r.path, done)
     if not as_json:
-        typer.echo(
+        say(
             f"added {counts[Outcome.ADDED]}, copies left out {counts[Outcome.REJECTED]}, "
             f"already present {counts[Outcome.PRESENT]}, failed {failed}"
         )
@@ -132,14 +133,14 @@ def _print_added(path: Path, done: "AddOutcome") -> None:
     best = done.check.matches[0] if done.check.matches else None
     verdict = done.check.verdict
     if done.outcome is Outcome.PRESENT:
-        typer.echo(f"{path}: already present as {done.image_id} (identical)")
+        say(f"{path}: already present as {done.image_id} (identical)")
     elif done.outcome is Outcome.REJECTED and best is not None:
-        typer.echo(f"{path}: {verdict} of {best.image_id} (score {best.score:.3f}), not added — {best.explanation}")
+        say(f"{path}: {verdict} of {best.image_id} (score {best.score:.3f}), not added — {best.explanation}")
     elif best is not None and verdict != "unique":
         extra = f", {done.review} pair(s) to review" if done.review else ""
-        typer.echo(f"{path}: added as {done.image_id}; {verdict} of {best.image_id} (score {best.score:.3f}){extra}")
+        say(f"{path}: added as {done.image_id}; {verdict} of {best.image_id} (score {best.score:.3f}){extra}")
     else:
-        typer.echo(f"{path}: added as {done.image_id}")
+        say(f"{path}: added as {done.image_id}")
 
 
 def check_command(
@@ -161,7 +162,8 @@ def check_command(
     from lookalike.index.parallel import check_files  # loads the index's kernels: only when checking
 
     announce_compiling(INDEX_KERNELS)
-    expanded = [i if is_url(i) else str(p) for i in inputs for p in ([Path(i)] if is_url(i) else iter_image_files([i]))]
+    found = (i if is_url(i) else str(p) for i in inputs for p in ([Path(i)] if is_url(i) else iter_image_files([i])))
+    expanded = list(each_file_once(found))
     failed = 0
     duplicate = False
     with reporting_errors(as_json=as_json, exit_code=exit_code):
@@ -177,7 +179,7 @@ def check_command(
                     if as_json:
                         json_line({"path": item, **error_body(c.error_code, c.error)})
                     else:
-                        typer.echo(f"error: {c.error}", err=True)
+                        say(f"error: {c.error}", err=True)
                     continue
                 duplicate = duplicate or c.result.is_duplicate
                 _print_check(item, c.result, as_json)
@@ -188,10 +190,10 @@ def _print_check(item: str, result: "CheckResult", as_json: bool) -> None:
     if as_json:
         json_line({"path": item, **result.to_dict()})
         return
-    typer.echo(f"{item}: {result.verdict}")
+    say(f"{item}: {result.verdict}")
     for m in result.matches:
         if m.verdict.value != "different":
-            typer.echo(f"  {m.score:.3f}  {m.verdict.value:14s}  {m.image_id}  {m.file.source}  — {m.explanation}")
+            say(f"  {m.score:.3f}  {m.verdict.value:14s}  {m.image_id}  {m.file.source}  — {m.explanation}")
 
 
 def remove_command(
@@ -207,7 +209,7 @@ def remove_command(
             if as_json:
                 json_line({"id": image_id, "scope": scope, "removed": True})
             else:
-                typer.echo(f"removed {image_id}")
+                say(f"removed {image_id}")
 
 
 def review_list(
@@ -228,12 +230,13 @@ def review_list(
         if as_json:
             json_line({**p.to_dict(), "a_path": p.a_source, "b_path": p.b_source})
         else:
-            typer.echo(
+            say(
                 f"#{p.pk}  [{p.scope}]  {p.a_id} ({p.a_source}) ~ {p.b_id} ({p.b_source})  "
-                f"score {p.score:.3f}  {p.decision.value}\n      {p.evidence}"
+                f"score {p.score:.3f}  {p.decision.value}"
             )
+            say(f"      {p.evidence}")
     if not pairs and not as_json:
-        typer.echo("nothing to review")
+        say("nothing to review")
 
 
 def review_decide(
@@ -251,7 +254,7 @@ def review_decide(
     if as_json:
         json_line(p.to_dict())
     else:
-        typer.echo(f"#{p.pk} {p.a_id} ~ {p.b_id}: {p.decision.value}")
+        say(f"#{p.pk} {p.a_id} ~ {p.b_id}: {p.decision.value}")
 
 
 def stats_command(db: DbOption, as_json: JsonOption = False) -> None:
@@ -264,12 +267,12 @@ def stats_command(db: DbOption, as_json: JsonOption = False) -> None:
     if as_json:
         json_line({**s.to_dict(), "memory_bytes": memory, "fingerprint_version": FINGERPRINT_VERSION})
         return
-    typer.echo(
+    say(
         f"scopes {s.scopes}, images {s.images}, files {s.files}, review pending {s.review_pending}, "
         f"decided {s.review_decided}; {s.bytes_on_disk:,} bytes on disk, {memory:,} bytes of in-memory index"
     )
     if s.outdated_fingerprints:
-        typer.echo(
+        say(
             f"{s.outdated_fingerprints} files carry fingerprints older than v{FINGERPRINT_VERSION}: they still match, "
             "but their hashes may differ from new ones in tie bits; add them again to refresh them"
         )
@@ -295,9 +298,9 @@ def eval_command(
         return
     d = report.to_dict()
     for key in ("uAP", "recall@P90", "recall@P99", "verdict_precision", "verdict_recall", "positives", "predictions"):
-        typer.echo(f"{key:>20}: {d[key]}")
-    typer.echo("recall per edit at the precision-0.90 cut:")
+        say(f"{key:>20}: {d[key]}")
+    say("recall per edit at the precision-0.90 cut:")
     for edit, value in d["recall_by_edit@P90"].items():
-        typer.echo(f"{edit:>20}: {value}")
+        say(f"{edit:>20}: {value}")
     if report.failed:
-        typer.echo(f"{report.failed} files could not be read", err=True)
+        say(f"{report.failed} files could not be read", err=True)

@@ -6,14 +6,26 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from lookalike.cli.collection import SubDbOption, group_db, group_json
-from lookalike.cli.output import EXIT_FAILED, JsonOption, fail, json_line, reporting_errors
+from lookalike.cli.output import EXIT_FAILED, JsonOption, fail, json_line, reporting_errors, say
 from lookalike.cli.progress import progress_bar
+from lookalike.cli.scale import (
+    ClusterOption,
+    OutOption,
+    PartitionOption,
+    ResumeOption,
+    StorageOption,
+    check_cluster_options,
+    find_on_cluster,
+)
 from lookalike.index.records import Decision
+
+#: files a task with --cluster (``lookalike.scale.DEFAULT_PARTITION_SIZE``, not imported: it needs the dask extra)
+DEFAULT_PARTITION_SIZE = 256
 
 if TYPE_CHECKING:
     from lookalike.scan import Action, FindResult, Step
@@ -44,7 +56,9 @@ def register(app: typer.Typer, review: typer.Typer | None = None) -> None:
 
 
 def find_command(
-    paths: Annotated[list[Path], typer.Argument(help="Folders (searched recursively) and image files.")],
+    paths: Annotated[
+        list[str], typer.Argument(help="Folders (searched recursively) and image files; s3://… with --cluster.")
+    ],
     db: DbOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON document.")] = False,
     csv_path: Annotated[Path | None, typer.Option("--csv", help="Write a CSV report here.")] = None,
@@ -73,6 +87,11 @@ def find_command(
     manifest: Annotated[Path | None, typer.Option("--manifest", help="Where to write the undo manifest.")] = None,
     scope: FindScope = "find",
     rescan: Annotated[bool, typer.Option("--rescan", help="Read every file again, ignoring the cache.")] = False,
+    cluster: ClusterOption = None,
+    out: OutOption = None,
+    resume: ResumeOption = False,
+    partition_size: PartitionOption = DEFAULT_PARTITION_SIZE,
+    storage_options: StorageOption = None,
 ) -> None:
     """Find groups of copies under folders, pick a keeper per group, report, and optionally act on the other copies."""
     from lookalike.cli.progress import INDEX_KERNELS, announce_compiling
@@ -84,6 +103,8 @@ def find_command(
             act = Action(action)
         except ValueError:
             fail(f"unknown action {action!r} (choose from {', '.join(a.value for a in Action)})")
+        if cluster is not None and act is not Action.REPORT:
+            fail("--cluster runs report only (--action report): act on the paths they list yourself")
         if act is Action.MOVE and to is None:
             fail("--action move needs --to DIR")
         if act.touches_files and not dry_run and not yes and not sys.stdin.isatty():
@@ -92,6 +113,15 @@ def find_command(
             scope=scope, jobs=jobs, strict=strict, keep=parse_keep(keep),
             keep_in=tuple(str(k) for k in keep_in or ()), rescan=rescan,
         )  # fmt: skip
+        check_cluster_options(cluster, out, resume, paths)
+        if cluster is not None and out is not None:
+            if html_path is not None:
+                fail("--html needs find's database; with --cluster, use --json or --csv")
+            find_on_cluster(
+                paths, cluster=cluster, out=out, resume=resume, partition_size=partition_size,
+                storage_options=storage_options, options=options, as_json=as_json, csv_path=csv_path,
+            )  # fmt: skip
+            return
         database = db or default_db()
         database.parent.mkdir(parents=True, exist_ok=True)
 
@@ -107,28 +137,39 @@ def find_command(
             from lookalike.report import write_html
 
             write_html(result, html_path, db=str(database), scope=scope, jobs=jobs)
-        if as_json:
-            json_line(result.to_dict())
-        else:
-            _print_result(result)
+        if not as_json:
+            print_result(result)
+        plan, acted = None, 0
         if act.touches_files:
-            _act(result, act, to=to, dry_run=dry_run, yes=yes, manifest=manifest, quiet=as_json)
-    if result.errors:
-        raise typer.Exit(EXIT_FAILED)
+            plan, acted = _act(result, act, to=to, dry_run=dry_run, yes=yes, manifest=manifest, quiet=as_json)
+        if as_json:  # printed after acting, so that the plan says what became of each step
+            json_line(result.to_dict() | ({"plan": plan} if plan is not None else {}))
+    if acted or result.errors:
+        raise typer.Exit(acted or EXIT_FAILED)
 
 
-def _print_result(result: FindResult) -> None:
+def print_result(result: FindResult) -> None:
+    """The readable form of a ``find`` result: groups, members, errors, counts."""
+    also = {a.path: a.also for a in result.aliases}
     for i, g in enumerate(result.groups, 1):
-        typer.echo(f"group {i}: {len(g.members)} files")
+        say(f"group {i}: {len(g.members)} files")
         for m in g.members:
             tag = "keep " if m.keep else "     "
-            typer.echo(f"  {tag} {m.path}  ({m.width}x{m.height}, {m.byte_size:,} bytes)")
+            say(f"  {tag} {m.path}  ({m.width}x{m.height}, {m.byte_size:,} bytes)")
             if m.path != g.keep or len(g.members) > 1:
-                typer.echo(f"          {m.score:.3f} {m.verdict}: {m.evidence}")
+                say(f"          {m.score:.3f} {m.verdict}: {m.evidence}")
+            if m.path in also:
+                say(f"          the same file is also reached as: {', '.join(also[m.path])}")
     for e in result.errors:
-        typer.echo(f"error: {e.message}", err=True)
+        say(f"error: {e.message}", err=True)
+    if result.aliases:
+        paths = sum(len(a.also) for a in result.aliases)
+        say(
+            f"{len(result.aliases):,} files were reached through more than one path ({paths:,} other paths: "
+            "symlinks, hard links, folders named twice): each is listed once and never counted as its own copy"
+        )
     s = result.stats
-    typer.echo(
+    say(
         f"{s.files:,} files ({s.read:,} read, {s.cached:,} cached, {s.errors:,} unreadable): {s.groups:,} groups, "
         f"{s.duplicates:,} copies not kept ({s.reclaimable_bytes / 1e6:,.1f} MB), {s.pairs:,} pairs, {s.seconds:.1f} s"
     )
@@ -136,35 +177,50 @@ def _print_result(result: FindResult) -> None:
 
 def _act(
     result: FindResult, act: Action, *, to: Path | None, dry_run: bool, yes: bool, manifest: Path | None, quiet: bool
-) -> None:
-    from lookalike.scan import apply_actions, plan_actions
+) -> tuple[dict[str, Any], int]:
+    """Plan and (unless a dry run) carry out ``act``; returns the plan as data (for ``--json``:
+    each step with source, destination, keeper, why, and what became of it) and the exit code."""
+    from lookalike.scan import apply_actions, held_back, plan_actions
 
     steps = plan_actions(result, act, to=to)
+    held = held_back(result)
+    plan: dict[str, Any] = {
+        "action": act.value, "dry_run": dry_run, "manifest": None,
+        "steps": [s.to_dict() | {"status": "planned"} for s in steps],
+        "held_back": [{"path": p, "why": why} for p, why in held],
+    }  # fmt: skip
 
-    def say(text: str) -> None:  # with --json, stdout carries the document only
-        typer.echo(text, err=quiet)
+    def tell(text: str) -> None:  # with --json, stdout carries the document only
+        say(text, err=quiet)
 
+    for p, why in held:
+        tell(f"held back: {p}: {why}")
     if not steps:
-        say("nothing to do")
-        return
+        tell("nothing to do")
+        return plan, 0
     if dry_run:
         for s in steps:
-            say("would " + s.describe())
-        say(f"dry run: {len(steps)} files would be affected; nothing was changed")
-        return
+            tell("would " + s.describe())
+        tell(f"dry run: {len(steps)} files would be affected; nothing was changed")
+        return plan, 0
     if not yes and not typer.confirm(f"{act.value} {len(steps)} files?", err=True):
-        fail("nothing was changed", EXIT_FAILED)
+        say("lookalike: error: nothing was changed", err=True)
+        plan["declined"] = True
+        return plan, EXIT_FAILED
     where = manifest or _default_manifest(act, steps, to)
     protected = [m.path for g in result.groups for m in g.members if m.keep]
     report = apply_actions(steps, manifest=where, protected=protected)
+    plan["manifest"] = str(where)
+    index = {id(s): i for i, s in enumerate(steps)}
     for s in report.done:
-        say(s.describe())
+        tell(s.describe())
+        plan["steps"][index[id(s)]]["status"] = "done"
     for s, why in report.failed:
-        say(f"failed: {s.describe()}: {why}")
+        tell(f"failed: {s.describe()}: {why}")
+        plan["steps"][index[id(s)]] |= {"status": "failed", "error": why}
     undo_hint = f"; undo with: lookalike undo {where}" if act.undoable else ""
-    say(f"{act.value}: {len(report.done)} done, {len(report.failed)} failed; manifest {where}{undo_hint}")
-    if report.failed:
-        raise typer.Exit(EXIT_FAILED)
+    tell(f"{act.value}: {len(report.done)} done, {len(report.failed)} failed; manifest {where}{undo_hint}")
+    return plan, EXIT_FAILED if report.failed else 0
 
 
 def _default_manifest(act: Action, steps: list[Step], to: Path | None) -> Path:
@@ -194,10 +250,10 @@ def undo_command(
             json_line({"path": s.path, "restored": False, "error": {"code": "not_restored", "message": why}})
     else:
         for s in report.done:
-            typer.echo(f"restored {s.path}")
+            say(f"restored {s.path}")
         for s, why in report.failed:
-            typer.echo(f"not restored: {s.path}: {why}", err=True)
-        typer.echo(f"{len(report.done)} restored, {len(report.failed)} not restored")
+            say(f"not restored: {s.path}: {why}", err=True)
+        say(f"{len(report.done)} restored, {len(report.failed)} not restored")
     if report.failed:
         raise typer.Exit(EXIT_FAILED)
 
@@ -216,7 +272,7 @@ def plot_command(
     with reporting_errors():
         found = duplicates_of(image, db=db or default_db(), scope=scope, include_similar=similar)
         plot_duplicates(image, found, out)
-    typer.echo(f"{out}: {image} and {len(found)} duplicates")
+    say(f"{out}: {image} and {len(found)} duplicates")
 
 
 def review_mark(
@@ -237,4 +293,4 @@ def review_mark(
     if as_json:
         json_line({"a": str(a), "b": str(b), "scope": scope, "decision": decision.value})
     else:
-        typer.echo(f"{a} ~ {b}: {decision.value}")
+        say(f"{a} ~ {b}: {decision.value}")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from lookalike.cli import calibration, collection, find, serve
+from lookalike.cli import calibration, collection, find, scale, serve
 from lookalike.cli.output import (
     EXIT_FAILED,
     EXIT_INPUT,
@@ -25,11 +25,13 @@ from lookalike.cli.output import (
     JsonOption,
     exit_status,
     json_line,
+    printable,
     reporting_errors,
+    say,
 )
 from lookalike.cli.settings import SettingsOption, thresholds_from
 from lookalike.errors import error_body
-from lookalike.walk import iter_image_files
+from lookalike.walk import each_file_once, iter_image_files
 
 if TYPE_CHECKING:
     from lookalike.match import Comparison
@@ -87,11 +89,12 @@ def compare_command(
     if as_json:
         json_line(result.to_dict())
     else:
-        typer.echo(_readable(result))
+        for line in _readable(result):
+            say(line)
     raise typer.Exit(exit_status(exit_code=exit_code, duplicate=result.verdict.is_duplicate, failed=False))
 
 
-def _readable(c: "Comparison") -> str:
+def _readable(c: "Comparison") -> list[str]:
     lines = [f"{c.verdict.value}  (score {c.score:.3f})", c.explanation]
     if c.hashes:
         lines.append("hashes: " + ", ".join(f"{h.signal.value} {h.distance_bits}/{h.bits} bits" for h in c.hashes))
@@ -101,7 +104,7 @@ def _readable(c: "Comparison") -> str:
             f"pixels: SSIM {p.ssim:.3f}, NRMSE {p.nrmse:.3f}, MSE {p.mse:.1f}, "
             f"histogram distance {p.histogram_distance:.3f}, blurred correlation {p.template_correlation:.3f}"
         )
-    return "\n".join(lines)
+    return lines
 
 
 #: an input that failed: (error code, message)
@@ -118,7 +121,9 @@ class HashFormat(StrEnum):
 
 @app.command("hash")
 def hash_command(
-    paths: Annotated[list[Path], typer.Argument(help="Image files and folders (searched recursively).")],
+    paths: Annotated[
+        list[str], typer.Argument(help="Image files and folders (searched recursively); s3://… with --cluster.")
+    ],
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=0, help="Processes to use; 0 = all cores.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON line per image.")] = False,
     hash_format: Annotated[
@@ -129,14 +134,27 @@ def hash_command(
             "pdq: reference PDQ (needs lookalike[pdq]) as ThreatExchange writes it.",
         ),
     ] = HashFormat.LOOKALIKE,
+    cluster: scale.ClusterOption = None,
+    out: scale.OutOption = None,
+    resume: scale.ResumeOption = False,
+    partition_size: scale.PartitionOption = find.DEFAULT_PARTITION_SIZE,
+    storage_options: scale.StorageOption = None,
 ) -> None:
-    """Fingerprint images: one line per image; unreadable files are reported and the rest go on."""
+    """Fingerprint images: one line per image; unreadable files are reported and the rest go on.
+    With --cluster, into Parquet files under --out instead (one per partition)."""
     from lookalike.cli.progress import FINGERPRINT_KERNELS, announce_compiling, progress_bar
     from lookalike.fingerprints import default_jobs
 
+    scale.check_cluster_options(cluster, out, resume, paths)
+    if cluster is not None and out is not None:
+        scale.hash_on_cluster(
+            paths, cluster=cluster, out=out, resume=resume, partition_size=partition_size,
+            storage_options=storage_options, as_json=as_json,
+        )  # fmt: skip
+        return
     if hash_format is not HashFormat.PDQ:
         announce_compiling(FINGERPRINT_KERNELS)
-    files = list(iter_image_files(paths))
+    files = list(each_file_once(iter_image_files(paths)))
     failed = 0
     with (
         reporting_errors(as_json=as_json),
@@ -149,13 +167,13 @@ def hash_command(
                 if as_json:
                     json_line({"path": str(path), **error_body(*error)})
                 else:
-                    typer.echo(f"error: {error[1]}", err=True)
+                    say(f"error: {error[1]}", err=True)
             elif as_json:
                 json_line({"path": str(path), **line})
             else:
-                typer.echo(_hash_line(path, line, hash_format))
+                say(_hash_line(path, line, hash_format))
     if failed:
-        typer.echo(f"lookalike: {failed} of {len(files)} files could not be fingerprinted", err=True)
+        say(f"lookalike: {failed} of {len(files)} files could not be fingerprinted", err=True)
         raise typer.Exit(EXIT_FAILED)
 
 
@@ -219,7 +237,10 @@ def run() -> None:
         if os.environ.get("LOOKALIKE_TRACEBACK"):
             raise
         sys.stderr.write(
-            f"lookalike: internal error: {type(exc).__name__}: {exc} (set LOOKALIKE_TRACEBACK=1 to see where)\n"
+            printable(
+                f"lookalike: internal error: {type(exc).__name__}: {exc} (set LOOKALIKE_TRACEBACK=1 to see where)"
+            )
+            + "\n"
         )
         sys.exit(70)
     sys.exit(status if isinstance(status, int) else 0)

@@ -15,6 +15,7 @@ Exit codes (the README's table):
 
 import json
 import sys
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, NoReturn
@@ -34,7 +35,9 @@ __all__ = [
     "fail",
     "json_error",
     "json_line",
+    "printable",
     "reporting_errors",
+    "say",
 ]
 
 #: some inputs failed, the rest were processed
@@ -70,6 +73,42 @@ def json_error(err: LookalikeError, *, path: str | None = None) -> None:
     json_line(body | dict(err.to_dict()))
 
 
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str) -> str:
+    """``text`` safe to show on a terminal: every character a terminal would act on rather than
+    show (ESC and the other C0/C1 controls, DEL, line and paragraph separators, bidi and other
+    format characters) is written as a Python-style escape, and each byte of a file name that is
+    not UTF-8 (kept by Python as a lone surrogate) as ``\\xNN``. A file named
+    ``"\\x1b[31mred.jpg"`` then shows as ``\\x1b[31mred.jpg`` instead of turning the terminal red,
+    and a name holding CR or LF cannot fake another line of output. Used for every line of human
+    text the command line prints; JSON and CSV stay exact."""
+    if text.isprintable():
+        return text
+    out: list[str] = []
+    for ch in text:
+        code = ord(ch)
+        if ch.isprintable() or unicodedata.category(ch) == "Zs":
+            out.append(ch)
+        elif 0xDC80 <= code <= 0xDCFF:  # os.fsdecode's surrogateescape of an undecodable byte
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif ch in _NAMED:
+            out.append(_NAMED[ch])
+        elif code <= 0xFF:
+            out.append(f"\\x{code:02x}")
+        elif code <= 0xFFFF:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    return "".join(out)
+
+
+def say(text: str, *, err: bool = False) -> None:
+    """Print one line of human text (``printable``) to stdout, or stderr with ``err``."""
+    typer.echo(printable(text), err=err)
+
+
 def error_line(err: LookalikeError) -> str:
     """The one line a person sees for ``err``."""
     return "lookalike: error: " + " ".join(str(err).split())
@@ -77,7 +116,7 @@ def error_line(err: LookalikeError) -> str:
 
 def fail(message: str, code: int = EXIT_INPUT) -> NoReturn:
     """Print ``message`` as the one error line and leave with ``code``."""
-    typer.echo(f"lookalike: error: {message}", err=True)
+    say(f"lookalike: error: {message}", err=True)
     raise typer.Exit(code)
 
 
@@ -92,7 +131,7 @@ def reporting_errors(*, as_json: bool = False, exit_code: bool = False) -> Itera
         if as_json:
             json_line(error_body(err.code, str(err)))
         else:
-            typer.echo(error_line(err), err=True)
+            say(error_line(err), err=True)
         input_at_fault = isinstance(err, InputError) and not exit_code
         raise typer.Exit(EXIT_FAILED if input_at_fault else EXIT_INPUT) from None
 

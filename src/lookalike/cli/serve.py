@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from lookalike.cli.output import JsonOption, fail, json_line, reporting_errors
+from lookalike.cli.output import JsonOption, fail, json_line, reporting_errors, say
 from lookalike.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ def serve_command(
         os.close(fd)
     settings["rate_file"] = rate_file
     os.environ[SETTINGS_VARIABLE] = json.dumps(settings)
-    typer.echo(f"lookalike: serving http://{host}:{port} (docs at /docs), {workers} worker(s), db {location}")
+    say(f"lookalike: serving http://{host}:{port} (docs at /docs), {workers} worker(s), db {location}")
     options: dict[str, Any] = {"log_level": log_level, "access_log": log_level in ("debug", "trace", "info"),
                "timeout_graceful_shutdown": 10}  # fmt: skip
     try:
@@ -136,9 +136,14 @@ def _listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(host: str, port: int, options: dict[str, Any]) -> None:
-    """One worker process: the service on its own socket (settings come in the environment)."""
+def _worker(host: str, port: int, options: dict[str, Any], parent: int) -> None:
+    """One worker process: the service on its own socket (settings come in the environment).
+    It stops when the supervisor ``parent`` dies, even by SIGKILL, rather than serve on unsupervised."""
     import uvicorn
+
+    from lookalike.processes import die_with_parent
+
+    die_with_parent(parent)
 
     config = uvicorn.Config(APP_FACTORY, factory=True, host=host, port=port, **options)
     uvicorn.Server(config).run(sockets=[_listening_socket(host, port)])
@@ -168,7 +173,7 @@ def _supervise(host: str, port: int, workers: int, options: dict[str, Any]) -> N
         signal.signal(sig, lambda *_: stop.set())
 
     def start() -> multiprocessing.process.BaseProcess:
-        proc = spawn.Process(target=_worker, args=(host, port, options), daemon=False)
+        proc = spawn.Process(target=_worker, args=(host, port, options, os.getpid()), daemon=False)
         proc.start()
         return proc
 
@@ -177,7 +182,7 @@ def _supervise(host: str, port: int, workers: int, options: dict[str, Any]) -> N
         while not stop.wait(0.5):
             for i, proc in enumerate(procs):
                 if not proc.is_alive():
-                    typer.echo(f"lookalike: worker {proc.pid} ended ({proc.exitcode}); starting another", err=True)
+                    say(f"lookalike: worker {proc.pid} ended ({proc.exitcode}); starting another", err=True)
                     procs[i] = start()
     finally:
         for proc in procs:
@@ -209,8 +214,8 @@ def keys_create(
     if as_json:
         json_line({"key": key, **_key_dict(record)})
     else:
-        typer.echo(key)
-    typer.echo(f"key {record.key_id} for tenant {tenant!r}: shown once, keep it now", err=True)
+        say(key)
+    say(f"key {record.key_id} for tenant {tenant!r}: shown once, keep it now", err=True)
 
 
 def _key_dict(k: "ApiKey") -> dict[str, object]:
@@ -239,7 +244,7 @@ def keys_list(
             json_line(_key_dict(k))
             continue
         state = "revoked" if k.revoked_at is not None else "live"
-        typer.echo(f"{k.key_id}  {k.scope}  {state}  {k.name}")
+        say(f"{k.key_id}  {k.scope}  {state}  {k.name}")
 
 
 def keys_revoke(
@@ -257,4 +262,4 @@ def keys_revoke(
     if as_json:
         json_line({"key_id": key_id, "revoked": True})
     else:
-        typer.echo(f"revoked {key_id}")
+        say(f"revoked {key_id}")

@@ -2,7 +2,7 @@
 
 from lookalike.decode.image import DecodedImage, ImageHeader, decode_image, halve, read_header
 from lookalike.decode.metadata import FileFacts, file_facts, preview_jpeg, preview_pixels
-from lookalike.decode.source import Source, is_url, read_file, read_source
+from lookalike.decode.source import Source, file_kind, is_url, read_file, read_source
 
 __all__ = [
     "DecodedImage",
@@ -11,6 +11,7 @@ __all__ = [
     "Source",
     "decode_image",
     "file_facts",
+    "file_kind",
     "halve",
     "is_url",
     "preview_jpeg",

@@ -142,10 +142,12 @@ def _open(data: bytes, limits: DecodeLimits) -> Image.Image:
         if data[4:8] == b"ftyp" and data[8:12] in _AVIF_BRANDS:
             raise CorruptImage("damaged or truncated AVIF image: cannot read its header") from exc
         if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+            if "HEIF" in limits.formats and _register_heif():
+                raise CorruptImage("damaged HEIC/HEIF image: cannot read its header") from exc
             raise UnsupportedFormat("HEIC/HEIF image: install lookalike[heif] (pillow-heif) to read it") from exc
         raise NotAnImage("not an image (no known image format recognised)") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise CorruptImage("cannot read image header: " + " ".join(str(exc).split())) from exc
+    except Exception as exc:  # noqa: BLE001 - the decoders' boundary (see _decoder_error)
+        raise _decoder_error(exc, "cannot read image header") from exc
     fmt = im.format or "unknown"
     if fmt == "MPO":  # multi-picture JPEG from cameras: its first image is a plain JPEG
         fmt = "JPEG"
@@ -157,6 +159,16 @@ def _open(data: bytes, limits: DecodeLimits) -> Image.Image:
     if w * h > limits.max_pixels:
         raise TooLarge(f"image is {w}x{h} = {w * h:,} pixels, over the limit of {limits.max_pixels:,}")
     return im
+
+
+def _decoder_error(exc: Exception, what: str) -> CorruptImage:
+    """The typed error for whatever a decoder raised on bad data. Pillow raises OSError,
+    SyntaxError, ValueError and EOFError, but its plugins raise what they like: pillow-heif a
+    RuntimeError ("Security limit exceeded") for a HEIC whose size box was edited, others
+    IndexError, TypeError, struct.error or MemoryError. All of them describe the data, so all
+    become ``CorruptImage``: one bad file must never abort a run over many."""
+    text = " ".join(str(exc).split())
+    return CorruptImage(f"{what}: {text or type(exc).__name__}")
 
 
 def read_header(data: bytes, *, limits: DecodeLimits | None = None) -> ImageHeader:
@@ -220,11 +232,11 @@ def decode_image(data: bytes, *, limits: DecodeLimits | None = None, min_side: i
         raise TooLarge(
             f"image declares more pixels than the limit of {limits.max_pixels:,} (a decompression bomb?)"
         ) from exc
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, MemoryError) as exc:
+    except Exception as exc:  # noqa: BLE001 - the decoders' boundary (see _decoder_error)
         text = " ".join(str(exc).split())  # codecs' messages may span lines
         if "truncated" in text.lower() or isinstance(exc, EOFError) or "ended" in text.lower():
             raise TruncatedImage(f"truncated {fmt} image: the data ends before the picture does") from exc
-        raise CorruptImage(f"cannot decode {fmt} image: {text or type(exc).__name__}") from exc
+        raise _decoder_error(exc, f"cannot decode {fmt} image") from exc
     rgb = _apply_orientation(rgb, orientation)
     return DecodedImage(
         pixels=np.ascontiguousarray(rgb),

@@ -10,14 +10,15 @@ URLs from untrusted users must also apply its own address policy (SSRF).
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from lookalike.config import FetchLimits
-from lookalike.errors import FetchError, TooLarge
+from lookalike.errors import FetchError, NotRegularFile, TooLarge
 
-__all__ = ["Source", "is_url", "read_file", "read_source"]
+__all__ = ["Source", "file_kind", "is_url", "read_file", "read_source"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,18 +61,27 @@ def _read_file(path: Path, *, max_bytes: int) -> Source:
 
 
 def read_file(path: str | os.PathLike[str], *, max_bytes: int) -> bytes:
-    """The bytes of a local file, refused from its size when over ``max_bytes``.
+    """The bytes of a local regular file, refused from its size when over ``max_bytes``.
 
-    Raises ``FetchError`` when it cannot be read and ``TooLarge`` when it is over ``max_bytes``.
+    Only a regular file (or a symlink to one) is read: a FIFO, socket or device is refused
+    without reading, since a read from one may block for ever or never end.
+    Raises ``FetchError`` when it cannot be read (``NotRegularFile`` for those) and
+    ``TooLarge`` when it is over ``max_bytes``.
     """
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if path.is_dir():
-            raise FetchError(f"{path}: is a folder, not a file")
-        if size > max_bytes:
-            raise TooLarge(f"{path}: {size:,} bytes, over the limit of {max_bytes:,}")
-        with path.open("rb") as fh:
+        # O_NONBLOCK: opening a FIFO for reading otherwise waits for a writer; fstat then says
+        # what was opened, so a file swapped for a FIFO after any earlier check is refused too
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fd)
+            if stat.S_ISDIR(st.st_mode):
+                raise FetchError(f"{path}: is a folder, not a file")
+            if not stat.S_ISREG(st.st_mode):
+                raise NotRegularFile(f"{path}: {file_kind(st.st_mode)}, not a regular file: not read")
+            size = st.st_size
+            if size > max_bytes:
+                raise TooLarge(f"{path}: {size:,} bytes, over the limit of {max_bytes:,}")
             # ask for the size stat gave (+1 to notice growth): asking for the limit makes Python
             # allocate all of it first, which cost a 4 MB photo 1.2 ms more than reading it
             data = fh.read(size + 1)
@@ -81,11 +91,25 @@ def read_file(path: str | os.PathLike[str], *, max_bytes: int) -> bytes:
         raise FetchError(f"{path}: no such file") from exc
     except PermissionError as exc:
         raise FetchError(f"{path}: permission denied") from exc
+    except IsADirectoryError as exc:
+        raise FetchError(f"{path}: is a folder, not a file") from exc
     except OSError as exc:
         raise FetchError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     if len(data) > max_bytes:  # the file grew while we read it
         raise TooLarge(f"{path}: over the limit of {max_bytes:,} bytes")
     return data
+
+
+def file_kind(mode: int) -> str:
+    """What a file of ``mode`` (``st_mode``) is, in words: "a regular file", "a FIFO (named pipe)"..."""
+    for test, words in (
+        (stat.S_ISREG, "a regular file"), (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+        (stat.S_ISLNK, "a symbolic link"),
+    ):  # fmt: skip
+        if test(mode):
+            return words
+    return "a special file"
 
 
 def _fetch(url: str, *, max_bytes: int, limits: FetchLimits) -> Source:

@@ -5,15 +5,16 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
 from lookalike.config import DecodeLimits
 from lookalike.decode import read_source
-from lookalike.errors import InputError
+from lookalike.errors import UNEXPECTED_CODE, InputError, unexpected_message
 from lookalike.fingerprints.compute import Analysis, analyse
 from lookalike.fingerprints.model import Fingerprint
+from lookalike.processes import worker_pool
 
 __all__ = ["FileResult", "analyse_files", "default_jobs", "fingerprint_files"]
 
@@ -42,6 +43,8 @@ def _one(args: tuple[Path, DecodeLimits, bool, bool]) -> FileResult:
         return FileResult(path=path, fingerprint=a.fingerprint, analysis=a if keep else None)
     except InputError as err:
         return FileResult(path=path, error_code=err.code, error=str(err))
+    except Exception as exc:  # noqa: BLE001 - one file's failure is its error row; the run goes on
+        return FileResult(path=path, error_code=UNEXPECTED_CODE, error=unexpected_message(path, exc))
 
 
 def _run(
@@ -54,7 +57,7 @@ def _run(
     # A bounded window of work in flight: results wait in memory only while
     # the consumer is behind by fewer than ``window`` files.
     window = 8 * jobs
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    with worker_pool(jobs) as pool:
         pending: deque[Future[FileResult]] = deque()
         for item in work:
             pending.append(pool.submit(_one, item))

@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lookalike.fingerprints.arithmetic import cos_pi, ordered_matmul
+from lookalike.fingerprints.bits import above_median
 
 __all__ = ["Dihedral", "dct_matrix", "phash_coefficients", "phash_variants", "transform_pixels"]
 
@@ -92,8 +93,7 @@ def _variant(c: Float, which: Dihedral) -> Float:
 def phash_variants(coefficients: Float) -> tuple[int, ...]:
     """The 64-bit pHash of the picture under each ``Dihedral`` transform, in enum order."""
     stack = np.stack([_variant(coefficients, d) for d in Dihedral]).reshape(len(Dihedral), 64)
-    bits = stack > np.median(stack, axis=1, keepdims=True)
-    packed = np.packbits(bits, axis=1)
+    packed = np.packbits(above_median(stack), axis=1)
     return tuple(int.from_bytes(row.tobytes(), "big") for row in packed)
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lookalike.fingerprints.arithmetic import cos_pi, ordered_matmul
-from lookalike.fingerprints.bits import bits_to_bytes
+from lookalike.fingerprints.bits import above_median, bits_to_bytes
 
 __all__ = ["pdq"]
 
@@ -51,4 +51,5 @@ def pdq(grid64: Float) -> tuple[bytes, int]:
     """(256-bit hash as 32 bytes, quality 0..100) of a 64 x 64 luminance grid."""
     d = _pdq_dct()
     coefficients = ordered_matmul(ordered_matmul(d, grid64), d.T)
-    return bits_to_bytes(coefficients > np.median(coefficients)), _quality(grid64)
+    levels = np.clip(np.rint(grid64), 0, 255).astype(np.uint8).tobytes()  # turns with the picture
+    return bits_to_bytes(above_median(coefficients.reshape(1, -1), salt=levels)), _quality(grid64)

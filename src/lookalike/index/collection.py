@@ -51,6 +51,7 @@ from lookalike.index.sqlite import CodeRow, NewFile
 from lookalike.index.store import Store, is_database_url, open_store
 from lookalike.match import Match, Query, Verdict, match_fingerprint, verdict_for, worth_pixel_digest
 from lookalike.match.local import QUERY_FEATURES, describe_local, local_score, verify_local
+from lookalike.match.retrieval import PHASH_RADIUS, retrieves
 
 __all__ = [
     "DEFAULT_SCOPE",
@@ -63,10 +64,9 @@ __all__ = [
     "Index",
 ]
 
-#: pHash bits within which stored pictures become candidates. Unrelated
-#: pictures differ in about 32 bits (standard deviation about 4), so 16 admits
-#: few strangers while keeping heavily edited copies.
-RETRIEVAL_RADIUS = 16
+#: pHash bits within which stored pictures become candidates, when PDQ agrees too (the rule and
+#: its reasons are in ``lookalike.match.retrieval``, shared with the scale-out join).
+RETRIEVAL_RADIUS = PHASH_RADIUS
 
 #: the strongest of the query's keypoints that vote for stored files
 _VOTING_FEATURES = 500
@@ -468,15 +468,16 @@ class Index:
             rows.popitem(last=False)
         return found
 
-    def _candidates(self, query: Query, scope_pk: int) -> list[int]:
+    def _candidates(self, query: Query, scope_pk: int) -> tuple[list[int], set[int]]:
+        """(rows within ``RETRIEVAL_RADIUS`` pHash bits under some turn, and the nearest few beyond)."""
         found = [self._phash.radius(code, RETRIEVAL_RADIUS)[0] for code in set(query.fingerprint.phash_variants)]
         # the nearest few beyond the radius too: hashes alone cannot vouch for them, but local
         # verification (stage 5) can, for copies whose frame changed
-        if len(self._phash):
-            found.append(self._phash.knn(query.fingerprint.phash, _KNN)[0])
-        pks = np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
+        nearest = self._phash.knn(query.fingerprint.phash, _KNN)[0] if len(self._phash) else np.zeros(0, np.int64)
+        found.append(nearest)
+        pks = np.unique(np.concatenate(found))
         pks = pks[self._scope_of[pks] == scope_pk]
-        return [int(p) for p in pks]
+        return [int(p) for p in pks], {int(p) for p in nearest}
 
     def _matches(self, query: Query, scope: str, *, exclude_image: int | None = None) -> list[CheckMatch]:
         """Every candidate of ``scope`` scored, one (the best file) per image, best first."""
@@ -484,8 +485,11 @@ class Index:
         if scope_pk is None:
             return []
         files = {f.pk: f for f in self.store.files_by_sha(scope, query.fingerprint.sha256)}
-        for f in self.store.files(self._candidates(query, scope_pk)):
-            files.setdefault(f.pk, f)
+        pks, nearest = self._candidates(query, scope_pk)
+        for f in self.store.files(pks):
+            # within the radius by pHash: a candidate only when PDQ agrees too (``match.retrieval``)
+            if f.pk in nearest or retrieves(query, f.fingerprint):
+                files.setdefault(f.pk, f)
         best: dict[int, tuple[Match, StoredFile]] = {}
         for f in files.values():
             if f.image_pk == exclude_image or f.scope != scope:

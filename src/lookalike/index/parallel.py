@@ -21,7 +21,7 @@ import hashlib
 import os
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,11 +30,12 @@ import numpy.typing as npt
 
 from lookalike.config import DecodeLimits, FetchLimits, Thresholds
 from lookalike.decode import read_file, read_source
-from lookalike.errors import FetchError, InputError, TooLarge
+from lookalike.errors import UNEXPECTED_CODE, FetchError, InputError, LookalikeError, TooLarge, unexpected_message
 from lookalike.fingerprints import analyse
 from lookalike.fingerprints.local import LocalFeatures
 from lookalike.index.collection import CheckResult, Index
 from lookalike.match import Query, Verdict
+from lookalike.processes import worker_pool
 
 __all__ = ["FileCheck", "PeerMatch", "StoredCheck", "StoredQuery", "check_files", "check_stored"]
 
@@ -80,6 +81,10 @@ def _check_one(index: Index, source: str, settings: _Settings) -> FileCheck:
         return FileCheck(source, result=index.check_analysis(analysis, scope=settings.scope, top=settings.top))
     except InputError as err:
         return FileCheck(source, error_code=err.code, error=str(err))
+    except LookalikeError:
+        raise  # the index or its settings: not this input's fault, and no run can go on without them
+    except Exception as exc:  # noqa: BLE001 - one input's failure is its error row; the run goes on
+        return FileCheck(source, error_code=UNEXPECTED_CODE, error=unexpected_message(source, exc))
 
 
 def _in_worker(source: str, settings: _Settings) -> FileCheck:
@@ -113,7 +118,7 @@ def check_files(
         return
     _open(settings).close()  # fail here, once, rather than in every worker
     window = 8 * jobs  # results wait in memory only while the consumer is this far behind
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_start_worker, initargs=(settings,)) as pool:
+    with worker_pool(jobs, initializer=_start_worker, initargs=(settings,)) as pool:
         pending: deque[Future[FileCheck]] = deque()
         for source in items:
             pending.append(pool.submit(_in_worker, source, settings))
@@ -223,7 +228,7 @@ def check_stored(
         return
     _open(settings).close()  # fail here, once, rather than in every worker
     window = 8 * jobs
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_start_worker, initargs=(settings,)) as pool:
+    with worker_pool(jobs, initializer=_start_worker, initargs=(settings,)) as pool:
         pending: deque[Future[StoredCheck]] = deque()
         for item in items:
             pending.append(pool.submit(_stored_in_worker, item, settings))

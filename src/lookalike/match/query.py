@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import numpy.typing as npt
 
@@ -32,6 +34,15 @@ class Query:
     def of(cls, analysis: Analysis) -> Query:
         """The query for an analysed image (grid and bytes kept)."""
         return cls(analysis.fingerprint, analysis.grid, analysis.data)
+
+    @classmethod
+    def with_turns(cls, fingerprint: Fingerprint, turned: Mapping[Dihedral, Fingerprint], data: bytes = b"") -> Query:
+        """A query whose turned fingerprints were computed elsewhere (from the grid, when it was at
+        hand: the scale-out pipeline keeps them in its Parquet files instead of the 98 KB grid)."""
+        query = cls(fingerprint, None, data)
+        query._turned.update(turned)
+        query._turned[Dihedral.IDENTITY] = fingerprint
+        return query
 
     def turned(self, which: Dihedral) -> Fingerprint | None:
         """Fingerprint of the query picture flipped or turned as ``which`` names (None without a grid)."""

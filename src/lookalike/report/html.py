@@ -14,12 +14,12 @@ from __future__ import annotations
 import base64
 import html
 import os
-from concurrent.futures import ProcessPoolExecutor
 
 from lookalike.config import DecodeLimits
 from lookalike.decode import preview_jpeg, read_source
 from lookalike.errors import FetchError, InputError
 from lookalike.fingerprints import default_jobs
+from lookalike.processes import worker_pool
 from lookalike.scan import FindResult, Group, Member
 
 __all__ = ["thumbnail_uri", "write_html"]
@@ -95,7 +95,7 @@ def write_html(
     paths = [m.path for g in result.groups for m in g.members]
     workers = jobs or default_jobs()
     if workers > 1 and len(paths) > 8:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with worker_pool(workers) as pool:
             thumbs = dict(zip(paths, pool.map(_thumb, [(p, thumb_side) for p in paths], chunksize=16)))
     else:
         thumbs = {p: thumbnail_uri(p, thumb_side) for p in paths}
@@ -121,7 +121,8 @@ def write_html(
         parts.append("</table>")
     parts.append(f"<script>{_SCRIPT}</script></body></html>\n")
     try:
-        with open(path, "w", encoding="utf-8") as fh:
+        # a file name that is not UTF-8 cannot be in a UTF-8 page: its odd bytes show as \udcNN escapes
+        with open(path, "w", encoding="utf-8", errors="backslashreplace") as fh:
             fh.write("\n".join(parts))
     except OSError as exc:
         raise FetchError(f"{path}: cannot write the HTML report ({exc.strerror or exc})") from exc

@@ -21,7 +21,8 @@ def write_csv(result: FindResult, path: str | os.PathLike[str]) -> None:
 
     Raises ``FetchError`` when the file cannot be written."""
     try:
-        with open(path, "w", newline="", encoding="utf-8") as fh:
+        # surrogateescape: a file name that is not UTF-8 is written back as the bytes it has, exactly
+        with open(path, "w", newline="", encoding="utf-8", errors="surrogateescape") as fh:
             out = csv.writer(fh)
             out.writerow(CSV_COLUMNS)
             for i, g in enumerate(result.groups, 1):

@@ -7,7 +7,7 @@ members, writing an undo manifest first; ``undo`` puts moved and trashed files b
 ``hamming_pairs`` is the all-pairs search over bare hash codes for very large collections.
 """
 
-from lookalike.scan.actions import Action, ActionReport, Step, apply_actions, plan_actions, undo
+from lookalike.scan.actions import Action, ActionReport, Step, apply_actions, held_back, plan_actions, undo
 from lookalike.scan.allpairs import hamming_pairs
 from lookalike.scan.find import (
     FIND_SCOPE,
@@ -42,6 +42,7 @@ __all__ = [
     "duplicates_of",
     "find_duplicates",
     "hamming_pairs",
+    "held_back",
     "mark_pair",
     "parse_keep",
     "plan_actions",

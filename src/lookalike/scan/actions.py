@@ -23,6 +23,7 @@ import errno
 import json
 import os
 import shutil
+import stat
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,7 +34,9 @@ from typing import Any
 from lookalike.errors import ConfigError, FetchError
 from lookalike.scan.find import FindResult, is_under
 
-__all__ = ["MANIFEST_VERSION", "Action", "ActionReport", "Step", "apply_actions", "plan_actions", "undo"]
+__all__ = [
+    "MANIFEST_VERSION", "Action", "ActionReport", "Step", "apply_actions", "held_back", "plan_actions", "undo",
+]  # fmt: skip
 
 MANIFEST_VERSION = 1
 
@@ -67,6 +70,15 @@ class Step:
     target: str
     keeper: str
     size: int
+    #: why the file is acted on: how it copies the keeper (its verdict, score and evidence)
+    why: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (``find --dry-run --json``'s plan)."""
+        return {
+            "action": self.action.value, "source": self.path, "destination": self.target or None,
+            "keeper": self.keeper, "bytes": self.size, "why": self.why,
+        }  # fmt: skip
 
     def describe(self) -> str:
         """One line for a person."""
@@ -106,10 +118,11 @@ def plan_actions(result: FindResult, action: Action, *, to: str | os.PathLike[st
         to = os.path.join(base, ".lookalike-trash", time.strftime("%Y%m%d-%H%M%S"))
     dest = os.path.abspath(to) if to is not None else ""
     kept = {m.path for g in result.groups for m in g.members if m.keep}
+    held = dict(held_back(result))
     steps: list[Step] = []
     for g in result.groups:
         for m in g.removable:
-            if m.path in kept or m.path == g.keep:  # belt and braces: removable never holds these
+            if m.path in kept or m.path == g.keep or m.path in held:  # removable never holds the first two
                 continue
             if dest and is_under(m.path, dest):
                 continue  # already in the destination (an earlier run's)
@@ -121,8 +134,35 @@ def plan_actions(result: FindResult, action: Action, *, to: str | os.PathLike[st
                 target = os.path.join(dest, rel)
             elif action is Action.HARDLINK:
                 target = g.keep
-            steps.append(Step(action, m.path, target, g.keep, m.byte_size))
+            why = f"a copy of the keeper, {m.verdict} (score {m.score:.3f}): {m.evidence}"
+            steps.append(Step(action, m.path, target, g.keep, m.byte_size, why))
     return steps
+
+
+def held_back(result: FindResult) -> list[tuple[str, str]]:
+    """The copies no action touches although they are not kept, each with the reason: a copy
+    that other scanned paths reach by symlink (acting on it would leave those links pointing at
+    nothing) or by hard link (removing one of its names frees nothing and keeps the copy).
+    A file reached twice through a folder (named twice, or through a symlink to it) is not held
+    back: it is one file, in one place."""
+    also = {a.path: a.also for a in result.aliases}
+    out: list[tuple[str, str]] = []
+    for g in result.groups:
+        for m in g.removable:
+            links = [p for p in also.get(m.path, ()) if os.path.islink(p)]
+            names = [p for p in also.get(m.path, ()) if p not in links and not _same_place(p, m.path)]
+            if links:
+                out.append((m.path, f"symlinks point to it ({', '.join(links)}): acting on it would break them"))
+            elif names:
+                out.append(
+                    (m.path, f"it has other names (hard links: {', '.join(names)}): acting on one frees nothing")
+                )
+    return out
+
+
+def _same_place(a: str, b: str) -> bool:
+    """Whether two paths name one directory entry (through symlinked folders), not two hard links."""
+    return os.path.realpath(a) == os.path.realpath(b)
 
 
 def _line(fh: Any, obj: dict[str, Any]) -> None:
@@ -136,8 +176,11 @@ def apply_actions(
 ) -> ActionReport:
     """Carry out ``steps``, writing the manifest (see the module docstring) before the first.
 
-    A step whose file changed size since it was read, whose target exists, or that names a file
-    in ``protected`` (keepers, keep-in folders) fails alone; the others go on.
+    A step fails alone, the others going on, when its file changed size since it was read, when
+    its target exists, or when it would lose a picture: its file is, right before acting (device
+    and inode, whatever path reaches it), the same file as its keeper or as any file in
+    ``protected`` (keepers, keep-in folders), or its keeper is gone. A step on a symlink acts on
+    the link alone, never on the file it points to.
     Raises ``FetchError`` when the manifest cannot be written (then nothing was done)."""
     report = ActionReport(manifest=str(manifest))
     if not steps:
@@ -161,11 +204,12 @@ def apply_actions(
             stats.append(st)
             planned = {
                 "step": i, "action": s.action.value, "path": s.path, "target": s.target, "keeper": s.keeper,
-                "size": s.size, "mtime_ns": st.st_mtime_ns if st else None,
+                "size": s.size, "mtime_ns": st.st_mtime_ns if st else None, "why": s.why,
             }  # fmt: skip
             fh.write(json.dumps(planned, separators=(",", ":")) + "\n")
         fh.flush()
         os.fsync(fh.fileno())
+        kept_files = {_identity(p) for p in keep} - {None}
         for i, (s, st) in enumerate(zip(steps, stats)):
             try:
                 if s.path in keep or s.path == s.keeper:
@@ -174,6 +218,7 @@ def apply_actions(
                     raise _StepError("the file is gone")
                 if st.st_size != s.size:
                     raise _StepError("the file changed since it was read")
+                _check_not_kept(s, kept_files)
                 _act(s)
             except (_StepError, OSError) as exc:
                 message = str(exc) if isinstance(exc, _StepError) else (exc.strerror or str(exc))
@@ -187,6 +232,33 @@ def apply_actions(
 
 class _StepError(Exception):
     """A step refused before touching anything."""
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """(device, inode) of the file ``path`` leads to, or None when there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _check_not_kept(s: Step, kept_files: set[tuple[int, int] | None]) -> None:
+    """Refuse a step that would lose a picture, judged by what the paths lead to *now*: a
+    symlink, hard link or folder alias made or changed since the plan is caught here."""
+    try:
+        target = os.stat(s.path)
+    except OSError as exc:
+        raise _StepError("the file is gone") from exc
+    if not stat.S_ISREG(target.st_mode):
+        raise _StepError("refused: not a regular file")
+    keeper = _identity(s.keeper)
+    if keeper is None:
+        raise _StepError(f"refused: its keeper {s.keeper} is gone, so this may be the last copy")
+    if (target.st_dev, target.st_ino) == keeper:
+        raise _StepError("refused: the same file as its keeper (reached through another path)")
+    if (target.st_dev, target.st_ino) in kept_files:
+        raise _StepError("refused: the same file as a kept file (reached through another path)")
 
 
 def _act(s: Step) -> None:

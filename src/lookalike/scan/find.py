@@ -1,6 +1,9 @@
 """Folders to duplicate groups: ``find_duplicates``.
 
-1. Walk the folders; a path whose size and mtime match the cache is not read (``FindCache``).
+1. Walk the folders (``walk.find_files``): each file once, by device and inode, under the path a
+   person would use, however many paths (symlinks, hard links, a folder named twice) reach it;
+   only regular files (a FIFO is never opened). A path whose size and mtime match the cache is
+   not read (``FindCache``).
 2. A changed or new path is read; when its SHA-256 is already known, that is all. Otherwise it is
    decoded and fingerprinted with its local features in worker processes (all cores) and added
    to the index scope (no review-on-add: step 2's checks find the same pairs). Then every new
@@ -31,11 +34,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import tempfile
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
@@ -47,7 +51,15 @@ import numpy.typing as npt
 
 from lookalike.config import DecodeLimits, Thresholds
 from lookalike.decode import file_facts, read_source
-from lookalike.errors import ConfigError, InputError, LookalikeError
+from lookalike.errors import (
+    UNEXPECTED_CODE,
+    ConfigError,
+    FetchError,
+    InputError,
+    LookalikeError,
+    NotRegularFile,
+    unexpected_message,
+)
 from lookalike.fingerprints import FINGERPRINT_VERSION, Fingerprint, analyse, default_jobs
 from lookalike.fingerprints.local import local_features
 from lookalike.index import Decision, Index
@@ -55,10 +67,11 @@ from lookalike.index.parallel import StoredQuery, check_stored
 from lookalike.index.sqlite import NewFile
 from lookalike.index.store import is_database_url
 from lookalike.match import DUPLICATE_VERDICTS, Verdict
+from lookalike.processes import worker_pool
 from lookalike.scan.cache import CachedPath, FindCache, RowFacts, StoredPair
 from lookalike.scan.groups import cliques, components
 from lookalike.scan.keeper import DEFAULT_KEEP, Candidate, KeepCriterion, keep_order
-from lookalike.walk import iter_image_files
+from lookalike.walk import FoundFile, find_files
 
 __all__ = [
     "FIND_SCOPE",
@@ -70,6 +83,7 @@ __all__ = [
     "Member",
     "Pair",
     "find_duplicates",
+    "groups_from_links",
 ]
 
 #: the index scope ``find`` keeps its files in unless told otherwise
@@ -217,6 +231,9 @@ class FindResult:
     errors: tuple[FileError, ...]
     stats: FindStats
     roots: tuple[str, ...] = field(default=())
+    #: files reached through more than one path (symlinks, hard links, a folder named twice): each
+    #: is listed once, under ``path``, and never acted on as a duplicate of itself
+    aliases: tuple[FoundFile, ...] = field(default=())
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document of ``lookalike find --json``."""
@@ -225,6 +242,7 @@ class FindResult:
             "pairs": [p.to_dict() for p in self.pairs],
             "stats": self.stats.to_dict(),
             "errors": [e.to_dict() for e in self.errors],
+            "aliases": [{"path": a.path, "also": list(a.also)} for a in self.aliases],
         }
 
 
@@ -271,7 +289,17 @@ def find_duplicates(
     started = time.perf_counter()
     keep_in = tuple(os.path.abspath(k) for k in opts.keep_in)
     roots = tuple(os.path.abspath(p) for p in paths) + tuple(k for k in keep_in if k not in paths)
-    files = sorted({os.path.abspath(p) for p in iter_image_files(dict.fromkeys(roots))})
+    found = find_files(dict.fromkeys(roots))  # one path per file: never a file its own duplicate
+    named = [f for f in found.files if _storable(f.path)]
+    files = [f.path for f in named]
+    aliases = tuple(f for f in named if f.also)
+    not_read = [FileError(p, NotRegularFile.code, why) for p, why in found.skipped]
+    not_read += [FileError(p, FetchError.code, why) for p, why in found.unreadable]
+    not_read += [
+        FileError(f.path, FetchError.code, f"{f.path}: the file name is not valid UTF-8 and cannot be kept in the "
+                  "cache: not read (rename the file to include it)")
+        for f in found.files if not _storable(f.path)
+    ]  # fmt: skip
     errors: list[FileError] = []
     seen: list[_Seen] = []
     read = 0
@@ -296,22 +324,37 @@ def find_duplicates(
                     errors.append(FileError(path, hit.error_code, hit.error))
                 continue
             stale.append((path, st.st_size, st.st_mtime_ns))
-        gone = [p for p in cached if p not in set(files) and any(is_under(p, r) for r in roots)]
+        listed = set(files)
+        gone = [p for p in cached if p not in listed and any(is_under(p, r) for r in roots)]
         if gone:
             cache.forget_paths(opts.scope, gone)
         stale = _known_bytes(cache, opts.scope, stale, seen)
         read = len(stale)
         _read_and_match(index, cache, str(db), opts, stale, seen, errors, progress)
-        result = _group(index, cache, opts, seen, keep_in)
+        result = _group(index, cache, opts, seen, keep_in, {f.path: f.also for f in aliases})
     groups, pairs = result
+    from_cache = len(files) - read - sum(1 for e in errors if e.code == "fetch_failed")
+    errors += not_read
     stats = FindStats(
-        files=len(files), read=read, cached=len(files) - read - sum(1 for e in errors if e.code == "fetch_failed"),
+        files=len(files) + len(not_read), read=read, cached=from_cache,
         errors=len(errors), groups=len(groups), duplicates=sum(len(g.removable) for g in groups),
         reclaimable_bytes=sum(m.byte_size for g in groups for m in g.removable), pairs=len(pairs),
         seconds=time.perf_counter() - started,
     )  # fmt: skip
     errors.sort(key=lambda e: e.path)
-    return FindResult(groups=tuple(groups), pairs=tuple(pairs), errors=tuple(errors), stats=stats, roots=roots)
+    return FindResult(
+        groups=tuple(groups), pairs=tuple(pairs), errors=tuple(errors), stats=stats, roots=roots, aliases=aliases
+    )
+
+
+def _storable(path: str) -> bool:
+    """Whether ``path`` can go into the cache and the index (SQLite text is UTF-8): a name that is
+    not UTF-8 reaches Python holding lone surrogates (surrogateescape), which cannot."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _forget(index: Index, cache: FindCache, scope: str) -> None:
@@ -334,7 +377,10 @@ def _known_bytes(
     known: list[CachedPath] = []
     for path, size, mtime in stale:
         try:
-            with open(path, "rb") as fh:
+            # non-blocking and checked: a file swapped for a FIFO since the walk must not hang the run
+            with open(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as fh:
+                if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                    raise OSError(f"{path}: not a regular file")
                 digest = hashlib.file_digest(fh, "sha256").digest()
         except OSError:
             left.append((path, size, mtime))  # reading it again reports the error
@@ -369,10 +415,12 @@ def _read_one(path: str, limits: DecodeLimits) -> _Read:
     try:
         src = read_source(Path(path), max_bytes=limits.max_bytes)
         a = analyse(src.data, name=src.name, limits=limits, local=True)
+        facts = file_facts(a.data, a.fingerprint.mime)
+        local = (a.local or local_features(a.image.pixels)).to_bytes()
     except InputError as err:
         return _Read(path, error_code=err.code, error=str(err))
-    facts = file_facts(a.data, a.fingerprint.mime)
-    local = (a.local or local_features(a.image.pixels)).to_bytes()
+    except Exception as exc:  # noqa: BLE001 - one file's failure is its error row; the run goes on
+        return _Read(path, error_code=UNEXPECTED_CODE, error=unexpected_message(path, exc))
     return _Read(path, a.fingerprint, local, a.grid, facts.lossless, facts.taken_at)
 
 
@@ -382,7 +430,7 @@ def _read_files(paths: list[str], jobs: int, limits: DecodeLimits) -> Iterator[_
         yield from (_read_one(p, limits) for p in paths)
         return
     window = 8 * jobs
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    with worker_pool(jobs) as pool:
         pending: deque[Future[_Read]] = deque()
         for p in paths:
             pending.append(pool.submit(_read_one, p, limits))
@@ -547,9 +595,16 @@ def _progress(progress: Progress | None, total: int, label: str) -> AbstractCont
 
 
 def _group(
-    index: Index, cache: FindCache, opts: FindOptions, seen: list[_Seen], keep_in: tuple[str, ...]
+    index: Index,
+    cache: FindCache,
+    opts: FindOptions,
+    seen: list[_Seen],
+    keep_in: tuple[str, ...],
+    also: dict[str, tuple[str, ...]],
 ) -> tuple[list[Group], list[Pair]]:
-    """Pairs among this run's files to groups with keepers, and the linked pairs as paths."""
+    """Pairs among this run's files to groups with keepers, and the linked pairs as paths.
+    ``also``: the other paths of files reached through several (a file under a keep-in folder by
+    any of its paths is kept)."""
     paths_of: dict[int, list[str]] = defaultdict(list)
     size_of: dict[str, int] = {}
     for s in seen:
@@ -576,6 +631,25 @@ def _group(
         if d is Decision.DUPLICATE and ia in by_image and ib in by_image:
             a, b = sorted((by_image[ia], by_image[ib]))
             links.setdefault((a, b), StoredPair(a, b, 0.7, Verdict.NEAR_DUPLICATE.value, _PERSON, 0))
+    return groups_from_links(pks, paths_of, size_of, facts, links, opts, keep_in, also)
+
+
+def groups_from_links(
+    pks: list[int],
+    paths_of: dict[int, list[str]],
+    size_of: dict[str, int],
+    facts: dict[int, RowFacts],
+    links: dict[tuple[int, int], StoredPair],
+    opts: FindOptions,
+    keep_in: tuple[str, ...],
+    also: Mapping[str, tuple[str, ...]] | None = None,
+) -> tuple[list[Group], list[Pair]]:
+    """Groups with keepers, and the linked pairs as paths, from the cascade's pairs between index rows
+    (``links``, keyed ``(a_pk, b_pk)`` with ``a_pk < b_pk``, a person's decisions applied): the last
+    step of ``find``, a pure function of its inputs so that the scale-out pipeline calls it too.
+    ``paths_of`` lists each row's paths (sorted), ``size_of`` each path's size in bytes, ``also`` the
+    other paths of files reached through several (a file under a keep-in folder by any path is kept)."""
+    also = also or {}
 
     def candidate(pk: int, path: str) -> Candidate:
         f = facts[pk]
@@ -603,8 +677,10 @@ def _group(
     groups: list[Group] = []
     for nodes in node_groups:
         members = [candidate(pk, path) for pk in nodes for path in paths_of[pk]]
-        ranked = keep_order(members, opts.keep)
-        protected = [c for c in ranked if any(is_under(c.path, k) for k in keep_in)]
+        # a symlink is never kept over a real file: the file it points to may live outside the
+        # scanned folders, and removing the real copy would leave only a link to keep the picture
+        ranked = sorted(keep_order(members, opts.keep), key=lambda c: os.path.islink(c.path))
+        protected = [c for c in ranked if any(is_under(p, k) for p in (c.path, *also.get(c.path, ())) for k in keep_in)]
         keeper = (protected or ranked)[0]
         pk_of = {path: pk for pk in nodes for path in paths_of[pk]}
         kpk = pk_of[keeper.path]

@@ -1,0 +1,166 @@
+"""``find`` and ``hash`` on a Dask cluster: ``--cluster local:N|tcp://HOST:8786 --out RUN_DIR [--resume]``.
+
+The commands in ``find.py`` and ``main.py`` hand over to these functions when ``--cluster`` is
+given; everything else about them (options, the JSON document, exit codes) stays as it is.
+Runs on a cluster produce a report (``--action report``): a list of paths to act on, never a
+deletion inside a bucket.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from lookalike.cli.output import EXIT_FAILED, fail, json_line, reporting_errors
+from lookalike.cli.progress import progress_bar
+
+if TYPE_CHECKING:
+    from lookalike.scan import FindOptions
+
+__all__ = [
+    "ClusterOption",
+    "check_cluster_options",
+    "OutOption",
+    "PartitionOption",
+    "ResumeOption",
+    "StorageOption",
+    "find_on_cluster",
+    "hash_on_cluster",
+    "is_remote",
+]
+
+ClusterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster", help="Run on Dask: local:N (N worker processes here) or tcp://HOST:8786 (a running scheduler)."
+    ),
+]
+OutOption = Annotated[
+    Path | None, typer.Option("--out", help="Run folder for the Parquet files and groups.parquet (with --cluster).")
+]
+ResumeOption = Annotated[
+    bool, typer.Option("--resume", help="Go on with the run in --out, reusing every finished partition.")
+]
+PartitionOption = Annotated[int, typer.Option("--partition-size", min=1, help="Files a task (with --cluster).")]
+StorageOption = Annotated[
+    str | None,
+    typer.Option("--storage-options", help="JSON passed to every fsspec filesystem, e.g. '{\"anon\": true}'."),
+]
+
+
+def is_remote(source: str) -> bool:
+    """Whether a source names an object store or another fsspec protocol rather than a local path."""
+    return "://" in source and not source.startswith("file://")
+
+
+def _storage(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        fail(f"--storage-options is not JSON ({exc.msg})")
+    if not isinstance(value, dict):
+        fail("--storage-options must be a JSON object")
+    return value
+
+
+def _pipeline(**kwargs: Any) -> Any:
+    """A ``Pipeline``, or the one error line that says which extra to install."""
+    try:
+        from lookalike.scale import Pipeline
+    except ImportError as exc:
+        fail(f"--cluster needs the dask extra: pip install 'lookalike[dask]' ({exc})")
+    return Pipeline(**kwargs)
+
+
+def _progress(total: int, label: str):  # type: ignore[no-untyped-def]
+    return progress_bar(total=total, enabled=total >= 2, label=label)
+
+
+def check_cluster_options(cluster: str | None, out: Path | None, resume: bool, sources: list[str]) -> None:
+    """Refuse options that need ``--cluster`` without it, and ``--cluster`` without ``--out``."""
+    if cluster is None:
+        if out is not None or resume:
+            fail("--out and --resume go with --cluster")
+        remote = [s for s in sources if is_remote(s)]
+        if remote:
+            fail(f"{remote[0]}: sources in object storage need --cluster (e.g. --cluster local:2)")
+    elif out is None:
+        fail("--cluster needs --out RUN_DIR, the folder the run writes to")
+
+
+def find_on_cluster(
+    sources: list[str],
+    *,
+    cluster: str,
+    out: Path,
+    resume: bool,
+    partition_size: int,
+    storage_options: str | None,
+    options: FindOptions,
+    as_json: bool,
+    csv_path: Path | None,
+) -> None:
+    """``lookalike find ... --cluster``: print what ``find`` prints, and write ``out/groups.parquet``."""
+    with reporting_errors():
+        pipeline = _pipeline(options=options, partition_size=partition_size, storage_options=_storage(storage_options))
+        run = pipeline.run(sources, out=out, cluster=cluster, resume=resume, progress=_progress)
+        result = run.result
+        if csv_path is not None:
+            from lookalike.report import write_csv
+
+            write_csv(result, csv_path)
+    for w in run.warnings:
+        typer.echo(f"lookalike: warning: {w}", err=True)
+    if as_json:
+        json_line(result.to_dict())
+    else:
+        from lookalike.cli.find import print_result
+
+        print_result(result)
+    s = run.stats
+    typer.echo(
+        f"{run.groups_path}: fingerprint partitions {s.fingerprint_partitions} computed, {s.fingerprint_reused} reused;"
+        f" matching partitions {s.verify_partitions} computed, {s.verify_reused} reused",
+        err=True,
+    )
+    if result.errors:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def hash_on_cluster(
+    sources: list[str],
+    *,
+    cluster: str,
+    out: Path,
+    resume: bool,
+    partition_size: int,
+    storage_options: str | None,
+    as_json: bool,
+) -> None:
+    """``lookalike hash ... --cluster``: the fingerprint stage alone, into ``out/fingerprints/``."""
+    with reporting_errors():
+        pipeline = _pipeline(partition_size=partition_size, storage_options=_storage(storage_options))
+        run = pipeline.hash(sources, out=out, cluster=cluster, resume=resume, progress=_progress)
+    for e in run.errors:
+        if as_json:
+            json_line({"path": e.path, "error": {"code": e.code, "message": e.message}})
+        else:
+            typer.echo(f"error: {e.message}", err=True)
+    summary = {
+        "files": run.files, "errors": len(run.errors), "parts": list(run.parts), **run.stats.to_dict(),
+    }  # fmt: skip
+    if as_json:
+        json_line(summary)
+    else:
+        typer.echo(
+            f"{run.files:,} files into {len(run.parts)} Parquet files under {out / 'fingerprints'}"
+            f" ({run.stats.fingerprint_partitions} computed, {run.stats.fingerprint_reused} reused)"
+        )
+    if run.errors:
+        typer.echo(f"lookalike: {len(run.errors)} of {run.files} files could not be fingerprinted", err=True)
+        raise typer.Exit(EXIT_FAILED)

@@ -1,0 +1,56 @@
+"""Which stored pictures become candidates of a query: one rule for every engine.
+
+A stored picture is a candidate when, under some flip or turn of the query, its pHash is within
+``PHASH_RADIUS`` bits *and* its PDQ within ``PDQ_RADIUS`` bits of the query turned that way.
+The incremental ``Index`` and the scale-out join (``lookalike.scale.join``) both call it.
+
+Why both hashes: unrelated pictures differ in about 32 of pHash's 64 bits (standard deviation
+about 4), so pHash alone within 16 bits under eight turns admits a random picture with
+probability about 3e-4: some 3,100 random candidates per image at ten million. PDQ is a second,
+largely independent 256-bit hash: unrelated pictures differ in 128 bits (standard deviation 8),
+so within 100 bits a random pair passes with probability about 2e-4, and the two together admit
+under one random candidate per image at ten million. Nothing the hashes alone would call a near
+duplicate is lost: beyond 100 PDQ bits a pair's hash score (``match.score.hash_score``) is below
+0.61 whatever its pHash, under the ``near_duplicate`` threshold of 0.62.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from lookalike.fingerprints import Dihedral, Fingerprint
+from lookalike.fingerprints.bits import hamming_bytes, hamming_int
+from lookalike.match.query import Query
+
+__all__ = ["PDQ_RADIUS", "PHASH_RADIUS", "candidate_mask", "is_candidate", "retrieves"]
+
+#: pHash bits (of 64) under the query's best-matching flip or turn
+PHASH_RADIUS = 16
+#: PDQ bits (of 256) under the same flip or turn
+PDQ_RADIUS = 100
+
+
+def is_candidate(phash_bits: int, pdq_bits: int | None) -> bool:
+    """Whether a stored picture at these distances from a query (turned alike) is a candidate.
+    ``pdq_bits`` is None when the query's turned PDQ is not known (a query without its colour
+    grid): pHash alone decides then."""
+    return phash_bits <= PHASH_RADIUS and (pdq_bits is None or pdq_bits <= PDQ_RADIUS)
+
+
+def candidate_mask(phash_bits: npt.NDArray[np.int64], pdq_bits: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    """``is_candidate`` over arrays of distances."""
+    return (phash_bits <= PHASH_RADIUS) & (pdq_bits <= PDQ_RADIUS)
+
+
+def retrieves(query: Query, stored: Fingerprint) -> bool:
+    """``is_candidate`` for a query and a stored fingerprint, under each flip or turn of the query
+    whose pHash is within ``PHASH_RADIUS`` (the query's turned PDQ computed only for those)."""
+    for k, code in enumerate(query.fingerprint.phash_variants):
+        phash_bits = hamming_int(code, stored.phash)
+        if phash_bits > PHASH_RADIUS:
+            continue
+        turned = query.turned(Dihedral(k))
+        if is_candidate(phash_bits, None if turned is None else hamming_bytes(turned.pdq, stored.pdq)):
+            return True
+    return False

@@ -1,0 +1,425 @@
+"""``Pipeline``: ``find`` and ``hash`` over many machines, with the answer of one machine.
+
+    Pipeline().run(["s3://bucket/photos"], out="run1", cluster="local:2")
+
+Sources are listed through fsspec (``storage``), split into partitions of ``partition_size``
+files in sorted order, fingerprinted partition by partition into Parquet (``schema``), put into
+the run's index in that order (so rows are numbered as ``find`` numbers them), checked partition
+by partition against the whole index by ``Index.check_query``, and grouped with ``find``'s own
+``groups_from_links`` and keeper policy. The result is the ``FindResult`` that ``find`` returns
+(``lookalike find --json`` prints it) and ``RUN_DIR/groups.parquet``.
+
+Every partition's output is named by the digest of its inputs, so ``resume=True`` reuses each
+finished one and recomputes the rest; without ``resume`` a run folder that holds a run is refused
+rather than mixed with. Memory on the client: a few hundred bytes a file (its path, size and the
+facts the keeper needs) and the pairs found; the pixels, local features and turned signals stay
+in the workers and the Parquet files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, closing, nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from lookalike.config import DecodeLimits, Thresholds
+from lookalike.errors import ConfigError
+from lookalike.fingerprints import FINGERPRINT_VERSION, fingerprint_from_bytes
+from lookalike.scale.runner import Runner, open_runner
+from lookalike.scale.schema import GROUPS, MANIFEST
+from lookalike.scale.stages import build_index, exact_groups, fingerprint_rows, verify_rows, write_atomically
+from lookalike.scale.storage import Listed, is_local, list_sources
+from lookalike.scan.cache import RowFacts, StoredPair
+from lookalike.scan.find import FileError, FindOptions, FindResult, FindStats, Group, groups_from_links
+
+__all__ = ["DEFAULT_PARTITION_SIZE", "HashRun", "Pipeline", "RunStats", "ScaleRun"]
+
+#: files a partition: big enough that a task outlives its scheduling cost (~1 ms) many times
+#: over (a camera photo takes ~30 ms to fingerprint), small enough that a killed run loses little
+DEFAULT_PARTITION_SIZE = 256
+#: matches kept per checked row, as ``find`` keeps them
+_TOP = 200
+#: a group past this many files is more than a person can review; the run warns
+REVIEWABLE_GROUP = 1000
+
+#: ``progress(total, label)`` as ``find_duplicates`` takes it: a context yielding a per-item callback
+Progress = Callable[[int, str], AbstractContextManager[Callable[[], None]]]
+
+
+@dataclass(frozen=True, slots=True)
+class RunStats:
+    """Work of one run: partitions computed now and reused from an earlier run, per stage."""
+
+    fingerprint_partitions: int
+    fingerprint_reused: int
+    verify_partitions: int
+    verify_reused: int
+    index_reused: bool
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "fingerprint_partitions": self.fingerprint_partitions, "fingerprint_reused": self.fingerprint_reused,
+            "verify_partitions": self.verify_partitions, "verify_reused": self.verify_reused,
+            "index_reused": self.index_reused, "seconds": round(self.seconds, 2),
+        }  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class HashRun:
+    """What ``Pipeline.hash`` wrote: the fingerprint files, files fingerprinted, and errors."""
+
+    parts: tuple[str, ...]
+    files: int
+    errors: tuple[FileError, ...]
+    stats: RunStats
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleRun:
+    """What ``Pipeline.run`` found (``result``, as ``find`` returns it), where, and the work it took."""
+
+    result: FindResult
+    groups_path: str
+    stats: RunStats
+    warnings: tuple[str, ...] = field(default=())
+
+
+def _digest(*parts: object) -> str:
+    """The first 12 hex digits of the SHA-256 of ``parts`` in a canonical JSON form (sets sorted,
+    dataclasses as dicts), the same in every process: ``repr`` of a frozenset is not."""
+
+    def canonical(o: object) -> object:
+        if dataclasses.is_dataclass(o) and not isinstance(o, type):
+            return {f.name: getattr(o, f.name) for f in dataclasses.fields(o)}
+        if isinstance(o, set | frozenset):
+            return sorted(o, key=repr)
+        if isinstance(o, bytes):
+            return o.hex()
+        raise TypeError(f"cannot digest {type(o).__name__}")
+
+    text = json.dumps(parts, default=canonical, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _progress(progress: Progress | None, total: int, label: str) -> AbstractContextManager[Callable[[], None]]:
+    return progress(total, label) if progress else nullcontext(lambda: None)
+
+
+# ---- tasks: module-level functions, shipped to workers by reference --------------------------
+
+
+def fingerprint_task(
+    manifest: pa.Table, path: str, limits: DecodeLimits, storage_options: Mapping[str, Any]
+) -> tuple[int, int]:
+    """Fingerprint one partition into ``path`` (atomically); returns (files, errors)."""
+    table = fingerprint_rows(manifest, limits=limits, storage_options=storage_options)
+    write_atomically(table, path)
+    return table.num_rows, table.column("error_code").null_count
+
+
+def verify_task(
+    part_path: str,
+    pks: dict[str, int],
+    path: str,
+    db: str,
+    scope: str,
+    limits: DecodeLimits,
+    thresholds: Thresholds,
+    storage_options: Mapping[str, Any],
+) -> int:
+    """Check the rows first fingerprinted in one partition; their pairs go to ``path``. Returns the pair count."""
+    part = pq.read_table(part_path, columns=["url", "turns"])
+    table = verify_rows(
+        part, pks, db=db, scope=scope, top=_TOP, limits=limits, thresholds=thresholds, storage_options=storage_options
+    )
+    write_atomically(table, path)
+    return int(table.num_rows)
+
+
+# ---- the pipeline ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pipeline:
+    """A scale-out ``find`` (``run``) or fingerprint stage alone (``hash``); see the module docstring.
+
+    ``options`` are ``find``'s (scope, strict, keeper policy, keep-in folders, linking verdicts);
+    ``storage_options`` go to every fsspec filesystem (e.g. ``{"anon": True}``)."""
+
+    options: FindOptions = field(default_factory=FindOptions)
+    partition_size: int = DEFAULT_PARTITION_SIZE
+    storage_options: Mapping[str, Any] = field(default_factory=dict)
+    limits: DecodeLimits = field(default_factory=DecodeLimits)
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+    def __post_init__(self) -> None:
+        if self.partition_size < 1:
+            raise ConfigError("the partition size must be at least 1 file")
+
+    def hash(
+        self,
+        sources: Sequence[str | os.PathLike[str]],
+        *,
+        out: str | os.PathLike[str],
+        cluster: str | Any | None = None,
+        resume: bool = False,
+        progress: Progress | None = None,
+    ) -> HashRun:
+        """The fingerprint stage alone: ``out/fingerprints/*.parquet`` (``schema.FINGERPRINTS``)."""
+        started = time.perf_counter()
+        run_dir = self._prepare(out, resume)
+        with closing(open_runner(cluster)) as runner:
+            listed = self._list(sources)
+            parts, computed, read, errors = self._fingerprint(runner, listed, run_dir, progress)
+        stats = RunStats(computed, len(parts) - computed, 0, 0, False, time.perf_counter() - started)
+        return HashRun(tuple(p for p, _ in parts), len(listed), tuple(errors), stats)
+
+    def run(
+        self,
+        sources: Sequence[str | os.PathLike[str]],
+        *,
+        out: str | os.PathLike[str],
+        cluster: str | Any | None = None,
+        resume: bool = False,
+        progress: Progress | None = None,
+    ) -> ScaleRun:
+        """Groups of copies among the sources, as ``find`` finds them; writes ``out/groups.parquet``.
+
+        Raises ``ConfigError`` for a run folder that holds another run (without ``resume``) or a
+        bad cluster, ``FetchError`` when a source cannot be listed."""
+        started = time.perf_counter()
+        opts = self.options
+        run_dir = self._prepare(out, resume)
+        keep_in = tuple(os.path.abspath(k) for k in opts.keep_in)
+        with closing(open_runner(cluster)) as runner:
+            listed = self._list([*sources, *(k for k in keep_in if k not in sources)])
+            parts, computed, read, errors = self._fingerprint(runner, listed, run_dir, progress)
+            rows = self._rows(parts)
+            index_digest = _digest(FINGERPRINT_VERSION, opts.scope, self.thresholds, self.limits, [d for _, d in parts])
+            db = os.path.join(run_dir, f"index-{index_digest}.db")
+            index_reused = os.path.exists(db)
+            if not index_reused:
+                for stale in os.listdir(run_dir):
+                    if stale.startswith("index-"):
+                        os.remove(os.path.join(run_dir, stale))
+                tmp = db + ".tmp"
+                if os.path.exists(tmp):
+                    os.remove(tmp)
+                with _progress(progress, 1, "indexing"):
+                    pk_of = build_index(
+                        tmp, (pq.read_table(p) for p, _ in parts), scope=opts.scope, limits=self.limits,
+                        thresholds=self.thresholds,
+                    )  # fmt: skip
+                os.replace(tmp, db)
+            else:
+                pk_of = self._row_numbers(rows)
+            verified, reused = self._verify(runner, parts, pk_of, db, index_digest, run_dir, progress)
+        roots = tuple(os.path.abspath(os.fspath(s)) if is_local(os.fspath(s)) else os.fspath(s) for s in sources)
+        result, warnings = self._group(rows, pk_of, verified, errors, listed, read, roots + keep_in, keep_in, started)
+        groups_path = os.path.join(run_dir, "groups.parquet")
+        write_atomically(_groups_table(result.groups), groups_path)
+        stats = RunStats(
+            computed, len(parts) - computed, len(verified) - reused, reused, index_reused, time.perf_counter() - started
+        )
+        return ScaleRun(result, groups_path, stats, tuple(warnings))
+
+    # ---- steps -------------------------------------------------------------------------------
+
+    def _prepare(self, out: str | os.PathLike[str], resume: bool) -> str:
+        run_dir = os.path.abspath(os.fspath(out))
+        if not is_local(os.fspath(out)):
+            raise ConfigError(f"--out {out}: the run folder must be a path every worker can reach (a shared disk)")
+        if os.path.isdir(run_dir) and os.listdir(run_dir) and not resume:
+            if not os.path.exists(os.path.join(run_dir, "manifest.parquet")):
+                raise ConfigError(f"--out {out}: the folder is not empty and holds no run")
+            raise ConfigError(f"--out {out}: the folder holds a run; pass --resume to go on with it, or choose another")
+        for sub in ("fingerprints", "pairs"):
+            os.makedirs(os.path.join(run_dir, sub), exist_ok=True)
+            for name in os.listdir(os.path.join(run_dir, sub)):
+                if name.endswith(".tmp"):  # left by a run killed while writing
+                    os.remove(os.path.join(run_dir, sub, name))
+        return run_dir
+
+    def _list(self, sources: Sequence[str | os.PathLike[str]]) -> list[Listed]:
+        found = {x.url: x for x in list_sources([os.fspath(s) for s in sources], self.storage_options)}
+        return [found[u] for u in sorted(found)]
+
+    def _fingerprint(
+        self, runner: Runner, listed: list[Listed], run_dir: str, progress: Progress | None
+    ) -> tuple[list[tuple[str, str]], int, int, list[FileError]]:
+        """Fingerprint every partition not already done: ([(path, digest)] in order, partitions
+        computed, files read, errors)."""
+        manifest = pa.table(
+            {"url": [x.url for x in listed], "size": [x.size for x in listed], "version": [x.version for x in listed]},
+            schema=MANIFEST,
+        )
+        write_atomically(manifest, os.path.join(run_dir, "manifest.parquet"))
+        parts: list[tuple[str, str]] = []
+        todo: list[tuple[str, tuple[Any, ...]]] = []
+        size = self.partition_size
+        for i, start in enumerate(range(0, len(listed), size)):
+            chunk = manifest.slice(start, size)
+            d = _digest(FINGERPRINT_VERSION, self.limits, chunk.to_pylist())
+            path = os.path.join(run_dir, "fingerprints", f"part-{i:05d}-{d}.parquet")
+            parts.append((path, d))
+            if not os.path.exists(path):
+                todo.append(
+                    (
+                        f"fingerprint-{i:05d}-{d}",
+                        (fingerprint_task, chunk, path, self.limits, dict(self.storage_options)),
+                    )
+                )
+        _drop_others(os.path.join(run_dir, "fingerprints"), {p for p, _ in parts})
+        read = 0
+        with _progress(progress, len(todo), "fingerprinting") as advance:
+            for _, (files, _errors) in runner.map(_call, todo):
+                read += files
+                advance()
+        errors: list[FileError] = []
+        for path, _ in parts:
+            t = pq.read_table(path, columns=["url", "error_code", "error"]).filter(pc.is_valid(pc.field("error_code")))
+            errors.extend(FileError(u, c, e) for u, c, e in zip(*(t.column(n).to_pylist() for n in t.column_names)))
+        return parts, len(todo), read, errors
+
+    def _rows(self, parts: list[tuple[str, str]]) -> pa.Table:
+        """What the keeper and the report need of every fingerprinted file, in manifest order."""
+        cols = ["url", "size", "sha256", "fingerprint", "lossless", "taken_at"]
+        tables = [pq.read_table(p, columns=cols) for p, _ in parts]
+        table = pa.concat_tables(tables) if tables else pa.table({c: [] for c in cols})
+        return table.filter(pc.is_valid(table.column("sha256")))
+
+    def _row_numbers(self, rows: pa.Table) -> dict[str, int]:
+        """Each path's index row, as ``build_index`` numbered them (rows in order of first bytes)."""
+        groups = exact_groups(rows.column("url").to_pylist(), rows.column("sha256").to_pylist())
+        return {url: pk for pk, urls in enumerate(groups.values(), 1) for url in urls}
+
+    def _verify(
+        self,
+        runner: Runner,
+        parts: list[tuple[str, str]],
+        pk_of: dict[str, int],
+        db: str,
+        index_digest: str,
+        run_dir: str,
+        progress: Progress | None,
+    ) -> tuple[list[str], int]:
+        """Check every index row, partition by partition: (pair files in order, partitions reused)."""
+        first: dict[int, str] = {}
+        for url, pk in pk_of.items():
+            if pk not in first or url < first[pk]:
+                first[pk] = url
+        owner = set(first.values())
+        out: list[str] = []
+        todo: list[tuple[str, tuple[Any, ...]]] = []
+        for i, (path, d) in enumerate(parts):
+            urls = pq.read_table(path, columns=["url"]).column("url").to_pylist()
+            pks = {u: pk_of[u] for u in urls if u in owner}
+            vd = _digest(index_digest, d, self.options.scope, _TOP)
+            pairs_path = os.path.join(run_dir, "pairs", f"part-{i:05d}-{vd}.parquet")
+            out.append(pairs_path)
+            if not os.path.exists(pairs_path):
+                args = (
+                    verify_task, path, pks, pairs_path, db, self.options.scope, self.limits, self.thresholds,
+                    dict(self.storage_options),
+                )  # fmt: skip
+                todo.append((f"verify-{i:05d}-{vd}", args))
+        _drop_others(os.path.join(run_dir, "pairs"), set(out))
+        with _progress(progress, len(todo), "matching") as advance:
+            for _ in runner.map(_call, todo):
+                advance()
+        return out, len(parts) - len(todo)
+
+    def _group(
+        self,
+        rows: pa.Table,
+        pk_of: dict[str, int],
+        pair_paths: list[str],
+        errors: list[FileError],
+        listed: list[Listed],
+        read: int,
+        roots: tuple[str, ...],
+        keep_in: tuple[str, ...],
+        started: float,
+    ) -> tuple[FindResult, list[str]]:
+        """The pairs of every check to groups and keepers, by ``find``'s own last step."""
+        paths_of: dict[int, list[str]] = defaultdict(list)
+        size_of = {x.url: x.size for x in listed}
+        facts: dict[int, RowFacts] = {}
+        image_of: dict[bytes, int] = {}
+        cols = [rows.column(n).to_pylist() for n in ("url", "sha256", "fingerprint", "lossless", "taken_at")]
+        for url, sha, fpb, lossless, taken_at in zip(*cols):
+            pk = pk_of[url]
+            paths_of[pk].append(url)
+            if pk not in facts:
+                fp = fingerprint_from_bytes(fpb)
+                image = image_of.setdefault(sha, len(image_of) + 1)
+                facts[pk] = RowFacts(pk, image, sha, fp.width, fp.height, fp.mime, bool(lossless), taken_at)
+        for ps in paths_of.values():
+            ps.sort()
+        # each pair as the better of its two ends' checks saw it, ties to the first seen (as find)
+        looks: dict[tuple[int, int], StoredPair] = {}
+        for path in pair_paths:
+            t = pq.read_table(path)
+            for file_pk, peer, score, verdict, evidence, bits, by_local in zip(
+                *(t.column(n).to_pylist() for n in
+                  ("file_pk", "peer_pk", "score", "verdict", "evidence", "phash_bits", "by_local_features"))
+            ):  # fmt: skip
+                lo, hi = sorted((file_pk, peer))
+                look = StoredPair(lo, hi, score, verdict, evidence, bits, by_local)
+                if (lo, hi) not in looks or look.score > looks[lo, hi].score:
+                    looks[lo, hi] = look
+        pks = sorted(paths_of)
+        groups, pairs = groups_from_links(pks, paths_of, size_of, facts, looks, self.options, keep_in)
+        warnings = [
+            f"a group of {len(g.members):,} files (keeper {g.keep}) is more than a person can review"
+            for g in groups
+            if len(g.members) > REVIEWABLE_GROUP
+        ]
+        errors = sorted(errors, key=lambda e: e.path)
+        stats = FindStats(
+            files=len(listed), read=read, cached=len(listed) - read, errors=len(errors),
+            groups=len(groups), duplicates=sum(len(g.removable) for g in groups),
+            reclaimable_bytes=sum(m.byte_size for g in groups for m in g.removable), pairs=len(pairs),
+            seconds=time.perf_counter() - started,
+        )  # fmt: skip
+        return FindResult(
+            groups=tuple(groups), pairs=tuple(pairs), errors=tuple(errors), stats=stats, roots=roots
+        ), warnings
+
+
+def _drop_others(folder: str, keep: set[str]) -> None:
+    """Remove the partition files of ``folder`` that this run does not use (its inputs changed)."""
+    for name in os.listdir(folder):
+        if os.path.join(folder, name) not in keep:
+            os.remove(os.path.join(folder, name))
+
+
+def _call(fn: Callable[..., Any], *args: Any) -> Any:
+    """A task: ``fn(*args)`` (so that one runner call site serves every stage)."""
+    return fn(*args)
+
+
+def _groups_table(groups: Sequence[Group]) -> pa.Table:
+    rows: dict[str, list[Any]] = {n: [] for n in GROUPS.names}
+    for i, g in enumerate(groups):
+        for m in g.members:
+            for name, value in (
+                ("group", i), ("keeper", g.keep), ("path", m.path), ("keep", m.keep), ("score", round(m.score, 6)),
+                ("verdict", m.verdict), ("evidence", m.evidence), ("match", m.match), ("width", m.width),
+                ("height", m.height), ("bytes", m.byte_size), ("mime", m.mime), ("taken_at", m.taken_at),
+            ):  # fmt: skip
+                rows[name].append(value)
+    return pa.table(rows, schema=GROUPS)

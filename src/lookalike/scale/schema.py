@@ -1,0 +1,134 @@
+"""The Parquet files of a scale-out run, and the per-turn signals that replace the colour grid.
+
+A run folder (``RUN_DIR``) holds::
+
+    manifest.parquet              every source: url, size, version (mtime or ETag), partition
+    fingerprints/part-NNNNN-D.parquet   one per partition of the manifest (``FINGERPRINTS``)
+    index.db                      the run's index (SQLite), built from the fingerprints
+    pairs/part-NNNNN-D.parquet    one per partition of the index rows (``PAIRS``)
+    groups.parquet                one row per group member (``GROUPS``)
+
+``NNNNN`` is the partition number and ``D`` the first 12 hex digits of the SHA-256 of what the
+partition was made from (its manifest rows, or its rows and the index's digest), so a finished
+file is reused by ``--resume`` exactly when its inputs are unchanged. Every file is written to a
+temporary name and renamed, so a file that exists is complete.
+
+``turns`` (in ``FINGERPRINTS``) holds, for each flip or turn k = 1..7 (``Dihedral``), what the
+picture's signals are under that turn: ``TURN_BYTES`` bytes each, big-endian: 8 pHash variants
+(u64), dHash, aHash, wHash (u64), PDQ (32 bytes), PDQ quality (u8), the 16 x 16 luminance
+thumbnail (256 bytes), colour statistics (6 x f32). That is 2,807 bytes an image instead of
+the 98,304-byte grid they are computed from; ``turned_fingerprints`` gives back exactly the
+fingerprints ``Query.turned`` computes from the grid (a golden test checks it).
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from lookalike.fingerprints import Dihedral, Fingerprint, grid_signals, transform_pixels
+
+__all__ = [
+    "FINGERPRINTS",
+    "GROUPS",
+    "MANIFEST",
+    "PAIRS",
+    "TURN_BYTES",
+    "pack_turns",
+    "turned_fingerprints",
+]
+
+_TURN = struct.Struct(">8Q3Q32sB256s6f")
+TURN_BYTES = _TURN.size
+
+MANIFEST = pa.schema(
+    [
+        ("url", pa.string()),  # a local absolute path, or protocol://bucket/key
+        ("size", pa.int64()),  # bytes, as listed
+        ("version", pa.string()),  # mtime in ns (local) or ETag / mtime (object stores)
+    ]
+)
+
+FINGERPRINTS = pa.schema(
+    [
+        ("url", pa.string()),
+        ("size", pa.int64()),
+        ("sha256", pa.binary(32)),  # null for an error row
+        ("fingerprint", pa.binary()),  # lookalike.fingerprints codec bytes (format 1)
+        ("turns", pa.binary()),  # 7 x TURN_BYTES: the signals under Dihedral 1..7
+        ("local", pa.binary()),  # LocalFeatures.to_bytes(): ORB keypoints and descriptors
+        ("lossless", pa.bool_()),
+        ("taken_at", pa.string()),
+        ("error_code", pa.string()),  # null unless the file could not be read or decoded
+        ("error", pa.string()),
+    ]
+)
+
+PAIRS = pa.schema(
+    [
+        ("file_pk", pa.int64()),  # the row checked
+        ("peer_pk", pa.int64()),  # a row of another image it matches
+        ("rank", pa.int32()),  # the match's place in the check's answer (0 = best)
+        ("score", pa.float64()),
+        ("verdict", pa.string()),
+        ("evidence", pa.string()),
+        ("phash_bits", pa.int32()),  # under the best flip or turn
+        ("by_local_features", pa.bool_()),
+    ]
+)
+
+GROUPS = pa.schema(
+    [
+        ("group", pa.int32()),  # 0 = the largest group; ties by keeper path (independent of order)
+        ("keeper", pa.string()),
+        ("path", pa.string()),
+        ("keep", pa.bool_()),
+        ("score", pa.float64()),
+        ("verdict", pa.string()),
+        ("evidence", pa.string()),
+        ("match", pa.string()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("bytes", pa.int64()),
+        ("mime", pa.string()),
+        ("taken_at", pa.string()),
+    ]
+)
+
+
+def pack_turns(grid: npt.NDArray[np.float64]) -> bytes:
+    """The signals of the picture under each flip or turn 1..7, from its 64 x 64 x 3 colour grid."""
+    out = []
+    for k in range(1, 8):
+        s = grid_signals(np.ascontiguousarray(transform_pixels(grid, Dihedral(k))))
+        out.append(
+            _TURN.pack(
+                *s["phash_variants"],
+                s["dhash"],
+                s["ahash"],
+                s["whash"],
+                s["pdq"],
+                s["pdq_quality"],
+                s["thumbnail"],
+                *s["colour"],
+            )  # fmt: skip
+        )
+    return b"".join(out)
+
+
+def turned_fingerprints(fp: Fingerprint, turns: bytes) -> dict[Dihedral, Fingerprint]:
+    """The fingerprints of the picture under each flip or turn, from ``pack_turns`` output."""
+    if len(turns) != 7 * TURN_BYTES:
+        raise ValueError(f"turned signals are {len(turns)} bytes, expected {7 * TURN_BYTES}")
+    out: dict[Dihedral, Fingerprint] = {Dihedral.IDENTITY: fp}
+    for k in range(1, 8):
+        f = _TURN.unpack_from(turns, (k - 1) * TURN_BYTES)
+        out[Dihedral(k)] = Fingerprint(
+            sha256=fp.sha256, width=fp.width, height=fp.height, byte_size=fp.byte_size, mime=fp.mime,
+            name=fp.name, has_alpha=fp.has_alpha, phash_variants=tuple(f[0:8]), dhash=f[8], ahash=f[9],
+            whash=f[10], pdq=f[11], pdq_quality=f[12], thumbnail=f[13], colour=tuple(f[14:20]),
+        )  # fmt: skip
+    return out

@@ -1,0 +1,124 @@
+"""Sources through fsspec: local folders, ``file://``, ``s3://`` and any other fsspec protocol.
+
+Filesystems are opened where they are used (inside a task, on the worker that runs it): an open
+filesystem holds connections and threads that do not travel between processes. ``s3://`` goes
+through s3fs, which reads the standard AWS variables (``AWS_ACCESS_KEY_ID``,
+``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL``, ``AWS_DEFAULT_REGION`` ...); ``storage_options``
+are passed to the filesystem as they are. Object-store reads are retried with exponential
+back-off; a file that still cannot be read becomes an error row naming it.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from lookalike.decode import read_source
+from lookalike.errors import ConfigError, FetchError, TooLarge
+from lookalike.walk import IMAGE_SUFFIXES, iter_image_files
+
+__all__ = ["Listed", "is_local", "list_sources", "read_bytes"]
+
+#: tries of one object-store read, and the first pause between them (doubled each time)
+READ_TRIES = 4
+FIRST_PAUSE_S = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """One source file: where it is, its size in bytes, and a version (mtime or ETag) that changes with it."""
+
+    url: str
+    size: int
+    version: str
+
+
+def is_local(url: str) -> bool:
+    """Whether ``url`` names a local path (no protocol, or ``file://``)."""
+    return "://" not in url or url.startswith("file://")
+
+
+def _local_path(url: str) -> str:
+    return os.path.abspath(url[len("file://") :] if url.startswith("file://") else url)
+
+
+def _filesystem(url: str, storage_options: Mapping[str, Any]) -> tuple[Any, str]:
+    import fsspec
+
+    try:
+        fs, path = fsspec.core.url_to_fs(url, **storage_options)
+        return fs, str(path)
+    except (ImportError, ValueError) as exc:
+        raise ConfigError(f"{url}: cannot open its filesystem ({exc})") from exc
+
+
+def list_sources(sources: list[str], storage_options: Mapping[str, Any]) -> Iterator[Listed]:
+    """Every image file under each source (a folder or a file; a folder is searched recursively,
+    hidden entries and other file endings skipped, as ``lookalike find`` does), in sorted order.
+    A local path that does not exist is listed as it is (size -1), so that reading it reports it.
+    Raises ``FetchError`` when an object-store source cannot be listed."""
+    for src in sources:
+        if is_local(src):
+            for p in iter_image_files([_local_path(src)]):
+                path = os.path.abspath(p)
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    yield Listed(path, -1, "")
+                    continue
+                yield Listed(path, st.st_size, str(st.st_mtime_ns))
+            continue
+        yield from _list_remote(src, storage_options)
+
+
+def _list_remote(src: str, storage_options: Mapping[str, Any]) -> Iterator[Listed]:
+    fs, root = _filesystem(src, storage_options)
+    try:
+        if fs.isdir(root):
+            found = fs.find(root, detail=True)
+        else:
+            found = {root: fs.info(root)}
+    except (OSError, ValueError) as exc:  # botocore errors arrive as OSError subclasses through s3fs
+        raise FetchError(f"{src}: cannot list ({type(exc).__name__}: {exc})") from exc
+    for path in sorted(found):
+        info = found[path]
+        if info.get("type") == "directory":
+            continue
+        rel = posixpath.relpath(path, root) if path != root else posixpath.basename(path)
+        if path != root and (
+            any(part.startswith(".") for part in rel.split("/"))
+            or posixpath.splitext(path)[1].lower() not in IMAGE_SUFFIXES
+        ):
+            continue
+        version = str(info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("LastModified") or "")
+        yield Listed(fs.unstrip_protocol(path), int(info.get("size") or 0), version.strip('"'))
+
+
+def read_bytes(url: str, *, max_bytes: int, storage_options: Mapping[str, Any]) -> bytes:
+    """The bytes of one source file. Local files are read as ``lookalike find`` reads them; object
+    stores are retried ``READ_TRIES`` times with back-off. Raises ``FetchError`` (naming the
+    source) when it cannot be read and ``TooLarge`` when it is over ``max_bytes``."""
+    if is_local(url):
+        return read_source(_local_path(url), max_bytes=max_bytes).data
+    fs, path = _filesystem(url, storage_options)
+    pause = FIRST_PAUSE_S
+    for attempt in range(READ_TRIES):
+        try:
+            size = int(fs.size(path))
+            if size > max_bytes:
+                raise TooLarge(f"{url}: {size:,} bytes, over the limit of {max_bytes:,}")
+            data: bytes = fs.cat_file(path)
+            return data
+        except FileNotFoundError as exc:
+            raise FetchError(f"{url}: cannot read (not found)") from exc
+        except (OSError, TimeoutError) as exc:
+            if attempt == READ_TRIES - 1:
+                raise FetchError(f"{url}: cannot read after {READ_TRIES} tries ({type(exc).__name__}: {exc})") from exc
+            fs.invalidate_cache()
+            time.sleep(pause)
+            pause *= 2
+    raise AssertionError("unreachable")
