@@ -1,28 +1,34 @@
 # Two commands on a fresh machine with Python >= 3.11 and pip:
-#   make demo   set up .venv/ and run lookalike on the sample images in examples/
-#   make test   set up .venv/ with the test tools and run every test
+#   make demo   set up .venv/ with lookalike alone and run it on the sample images in examples/
+#               (no root, no PostgreSQL, no browser)
+#   make test   add the test tools, PostgreSQL and Chromium (installed as root when missing) and run every test
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(STAMP)
+
+$(TEST_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,heif]'
 	bash scripts/ensure-postgres.sh
 	bash scripts/ensure-chromium.sh
-	touch $(STAMP)
+	touch $(TEST_STAMP)
 
 demo: $(STAMP)
 	@bash scripts/demo.sh $(BIN)
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports

@@ -22,6 +22,9 @@ echo
 echo "== lookalike check: which uploads are already there?"
 "$BIN/lookalike" check examples/uploads --db "$DB" --scope demo-user --top 3
 echo
-echo "== lookalike index the uploads too: pairs that are only similar go to the review list"
+echo "== lookalike index the uploads: copies are left out (as the HTTP service refuses them by default)"
 "$BIN/lookalike" index examples/uploads --db "$DB" --scope demo-user
+echo
+echo "== ... or stored and put on the review list for a person (--on-duplicate review)"
+"$BIN/lookalike" index examples/uploads --db "$DB" --scope demo-user --on-duplicate review > /dev/null
 "$BIN/lookalike" review --db "$DB"

@@ -1,9 +1,17 @@
 """lookalike: have I already got this image?
 
 The public API; everything else is private to its module.
+
+Names load on first use (PEP 562): ``import lookalike`` and the command line's ``--help`` do not
+pay for NumPy, numba, OpenCV and Pillow until a function that needs them is called.
 """
 
-from lookalike.config import DecodeLimits, FetchLimits
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from lookalike.config import DecodeLimits, FetchLimits, Thresholds
 from lookalike.errors import (
     ConfigError,
     CorruptImage,
@@ -19,31 +27,91 @@ from lookalike.errors import (
     TruncatedImage,
     UnsupportedFormat,
 )
-from lookalike.fingerprints import (
-    Dihedral,
-    Fingerprint,
-    Signal,
-    fingerprint,
-    fingerprint_bytes,
-    fingerprint_from_bytes,
-    fingerprint_from_text,
-    fingerprint_to_bytes,
-    fingerprint_to_text,
-)
-from lookalike.match import Comparison, Verdict, compare
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:
+    from lookalike.fingerprints import (
+        Dihedral,
+        Fingerprint,
+        Signal,
+        fingerprint,
+        fingerprint_bytes,
+        fingerprint_from_bytes,
+        fingerprint_from_text,
+        fingerprint_to_bytes,
+        fingerprint_to_text,
+    )
+    from lookalike.fingerprints.reference import reference_pdq
+    from lookalike.index import CheckMatch, CheckResult, Decision, Index
+    from lookalike.match import Comparison, Verdict, compare
+    from lookalike.scan import FindResult
+    from lookalike.scan.oneshot import find_duplicates
+
+
+def _version() -> str:
+    """The installed distribution's version (``pip show lookalike``); the source tree's when not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("lookalike")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "0+unknown"
+
+
+__version__: str
+
+_LAZY = {
+    "Dihedral": "lookalike.fingerprints",
+    "Fingerprint": "lookalike.fingerprints",
+    "Signal": "lookalike.fingerprints",
+    "fingerprint": "lookalike.fingerprints",
+    "fingerprint_bytes": "lookalike.fingerprints",
+    "fingerprint_from_bytes": "lookalike.fingerprints",
+    "fingerprint_from_text": "lookalike.fingerprints",
+    "fingerprint_to_bytes": "lookalike.fingerprints",
+    "fingerprint_to_text": "lookalike.fingerprints",
+    "reference_pdq": "lookalike.fingerprints.reference",
+    "Comparison": "lookalike.match",
+    "Verdict": "lookalike.match",
+    "compare": "lookalike.match",
+    "CheckMatch": "lookalike.index",
+    "CheckResult": "lookalike.index",
+    "Decision": "lookalike.index",
+    "Index": "lookalike.index",
+    "FindResult": "lookalike.scan",
+    "find_duplicates": "lookalike.scan.oneshot",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        value: Any = _version()
+    elif name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    else:
+        raise AttributeError(f"module 'lookalike' has no attribute {name!r}")
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__, "__version__"})
+
 
 __all__ = [
+    "CheckMatch",
+    "CheckResult",
     "Comparison",
     "ConfigError",
     "CorruptImage",
     "DecodeLimits",
+    "Decision",
     "Dihedral",
     "FetchError",
     "FetchLimits",
+    "FindResult",
     "Fingerprint",
     "FingerprintError",
+    "Index",
     "InputError",
     "LookalikeError",
     "NotAnImage",
@@ -51,15 +119,18 @@ __all__ = [
     "NotRegularFile",
     "Signal",
     "StoreError",
+    "Thresholds",
     "TooLarge",
     "TruncatedImage",
     "UnsupportedFormat",
     "Verdict",
     "compare",
+    "find_duplicates",
     "fingerprint",
     "fingerprint_bytes",
     "fingerprint_from_bytes",
     "fingerprint_from_text",
     "fingerprint_to_bytes",
     "fingerprint_to_text",
+    "reference_pdq",
 ]

@@ -219,7 +219,12 @@ def calibrate_folder(
     jobs = jobs or default_jobs()
     refs = [p for p in images if _in_reference_half(p)]
     if len(refs) < 4 or len(images) - len(refs) < 4:
-        raise ConfigError(f"calibration needs at least 8 different images, got {len(images)}")
+        others = len(images) - len(refs)
+        raise ConfigError(
+            f"calibration splits the images into two halves by a hash of their names (one half is indexed, "
+            f"copies of the other must match nothing) and each half needs at least 4: of these {len(images)}, "
+            f"{len(refs)} fell in the indexed half and {others} in the other; add more images"
+        )
     with tempfile.TemporaryDirectory(prefix="lookalike-calibrate-") as tmp:
         root = Path(tmp)
         (root / "copies").mkdir()

@@ -20,9 +20,13 @@ is one line a person can act on, so the CLI prints ``str(err)`` and nothing else
 
 from __future__ import annotations
 
+from typing import Any, TypedDict
+
 __all__ = [
     "UNEXPECTED_CODE",
     "ConfigError",
+    "ErrorBody",
+    "ErrorDetail",
     "CorruptImage",
     "FetchError",
     "FingerprintError",
@@ -35,8 +39,29 @@ __all__ = [
     "TooLarge",
     "TruncatedImage",
     "UnsupportedFormat",
+    "error_body",
     "unexpected_message",
 ]
+
+
+class ErrorDetail(TypedDict):
+    """What went wrong: a stable ``code`` (``LookalikeError.code``) and one line for a person."""
+
+    code: str
+    message: str
+
+
+class ErrorBody(TypedDict):
+    """The one JSON shape of an error, everywhere: the command line's ``--json`` output
+    (``{"path": ..., "error": {...}}`` for one file of many) and the HTTP service's error bodies."""
+
+    error: ErrorDetail
+
+
+def error_body(code: str, message: str, **extra: Any) -> ErrorBody:
+    """``{"error": {"code": code, "message": message, **extra}}``, the message on one line."""
+    detail: Any = {"code": code, "message": " ".join(message.split()), **extra}
+    return ErrorBody(error=detail)
 
 
 class LookalikeError(Exception):
@@ -44,6 +69,10 @@ class LookalikeError(Exception):
 
     #: a short stable name, used by the CLI's JSON output and the service's error codes
     code = "lookalike_error"
+
+    def to_dict(self) -> ErrorBody:
+        """This error in the one JSON error shape (``error_body``)."""
+        return error_body(self.code, str(self))
 
 
 class InputError(LookalikeError):

@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from lookalike.decode.source import file_kind
-
 __all__ = ["IMAGE_SUFFIXES", "FoundFile", "FoundFiles", "each_file_once", "find_files", "iter_image_files"]
 
 _P = TypeVar("_P", str, Path)
@@ -104,6 +102,8 @@ def find_files(paths: Iterable[str | os.PathLike[str]]) -> FoundFiles:
         main = _standing_path(reached)
         files.append(FoundFile(main, tuple(sorted(p for p in reached if p != main))))
     files.sort(key=lambda f: f.path)
+    from lookalike.decode.source import file_kind  # here: the decode package loads NumPy and Pillow
+
     for reached in special.values():
         main = _standing_path(reached)
         skipped.append((main, f"{main}: {file_kind(modes[main])}, not a regular file: skipped, not read"))

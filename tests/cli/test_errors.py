@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -106,7 +107,23 @@ def test_unreachable_url_is_one_error_line(cli: Run, closed_port_url: str) -> No
 
 def test_bad_second_argument_too(cli: Run, tmp_path: Path) -> None:
     name = _truncated_jpeg(tmp_path)
-    result = cli("compare", GOOD, name, "--json")
+    result = cli("compare", GOOD, name)
     assert result.returncode != 0
     assert result.stdout == ""
     _assert_one_error_line(result.stderr, name)
+
+
+def test_json_errors_have_the_one_error_shape(cli: Run, tmp_path: Path) -> None:
+    """With --json the error is data on stdout, shaped as the HTTP service's error bodies."""
+    cases = [
+        (("MISSING.jpg", GOOD), "fetch_failed", "MISSING.jpg"),
+        ((GOOD, _truncated_jpeg(tmp_path)), "truncated_image", "cut.jpg"),
+    ]
+    for (a, b), code, named in cases:
+        result = cli("compare", a, b, "--json")
+        assert result.returncode != 0
+        assert result.stderr == ""
+        (line,) = result.stdout.splitlines()
+        body = json.loads(line)
+        assert body == {"error": {"code": code, "message": body["error"]["message"]}}
+        assert named in body["error"]["message"]

@@ -9,7 +9,8 @@ import pytest
 
 from lookalike import fingerprint
 from tests.cli.conftest import Run
-from tests.images import encode, photo, save
+from tests.fingerprints.test_interop import threatexchange_pdq
+from tests.images import EXAMPLES, encode, photo, save
 
 
 @pytest.fixture()
@@ -74,3 +75,16 @@ def test_unreadable_file_named_on_the_command_line(cli: Run, folder: Path) -> No
     assert "missing.png" in result.stderr
     assert "no such file" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_hash_formats_for_exchanging_lists(cli: Run) -> None:
+    pytest.importorskip("pdqhash")
+    path = EXAMPLES / "library" / "coffee.jpg"
+    pdq = cli("hash", path, "--format", "pdq")
+    phash = cli("hash", path, "--format", "imagehash")
+    as_json = json.loads(cli("hash", path, "--format", "pdq", "--json").stdout)
+    assert pdq.returncode == phash.returncode == 0, pdq.stderr + phash.stderr
+    ref = threatexchange_pdq(path)
+    assert pdq.stdout == f"{ref[0]},{ref[1]},{path}\n"
+    assert phash.stdout == f"{fingerprint(path).phash}  {path}\n"
+    assert as_json == {"path": str(path), "format": "pdq", "hash": ref[0], "quality": ref[1]}

@@ -57,9 +57,12 @@ def small_pictures(folder: Path, n: int, *, copies: int = 0, seed: int = 0) -> s
 
 def summary(stdout: str) -> tuple[int, int, int]:
     """(added, already present, failed) from the summary line of ``lookalike index``."""
-    found = re.search(r"^added (\d+), already present (\d+), failed (\d+)$", stdout, re.MULTILINE)
+    found = re.search(
+        r"^added (\d+), copies left out (\d+), already present (\d+), failed (\d+)$", stdout, re.MULTILINE
+    )
     assert found, stdout
-    added, present, failed = (int(g) for g in found.groups())
+    added, left_out, present, failed = (int(g) for g in found.groups())
+    assert left_out == 0, stdout  # the pictures are unrelated, their copies byte for byte
     return added, present, failed
 
 

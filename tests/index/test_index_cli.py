@@ -25,15 +25,16 @@ from tests.index.conftest import (
     with_text_chunk,
 )
 
-SUMMARY = re.compile(r"^added (\d+), already present (\d+), failed (\d+)$", re.MULTILINE)
+SUMMARY = re.compile(r"^added (\d+), copies left out (\d+), already present (\d+), failed (\d+)$", re.MULTILINE)
 STATS = re.compile(r"scopes (\d+), images (\d+), files (\d+), review pending (\d+), decided (\d+)")
 
 
 def summary(proc: subprocess.CompletedProcess[str]) -> tuple[int, int, int]:
-    """(added, already present, failed) from ``lookalike index``'s last line."""
+    """(added, already present, failed) from ``lookalike index``'s last line (no copy left out)."""
     found = SUMMARY.findall(proc.stdout)
     assert found, f"no summary line in {proc.stdout!r} (stderr {proc.stderr!r})"
-    added, present, failed = found[-1]
+    added, left_out, present, failed = found[-1]
+    assert left_out == "0", proc.stdout
     return int(added), int(present), int(failed)
 
 
@@ -123,10 +124,10 @@ def test_check_json_answers_each_input_on_one_line(run_cli: CliRunner, library: 
         scores = [m["score"] for m in line["matches"]]
         assert scores == sorted(scores, reverse=True)
         for m in line["matches"]:
-            assert {"id", "path", "score", "verdict"} <= set(m)
+            assert set(m) == {"id", "rendition", "score", "verdict", "evidence", "source"}
             assert 0.0 <= m["score"] <= 1.0
     a_id = lines[0]["matches"][0]["id"]
-    assert lines[0]["matches"][0]["path"].endswith("a.jpg")
+    assert lines[0]["matches"][0]["source"].endswith("a.jpg")
     assert lines[1]["matches"][0]["id"] == a_id
     assert lines[1]["matches"][0]["verdict"] == "near_duplicate"
     assert all(m["verdict"] == "different" for m in lines[2]["matches"])
@@ -210,7 +211,7 @@ def test_review_lists_a_similar_pair_and_records_a_decision(run_cli: CliRunner, 
     assert "not_duplicate" in decided.stdout
     assert run_cli("review", "--db", db).stdout.strip() == "nothing to review"
     (kept,) = json_lines(run_cli("review", "--db", db, "--all", "--json"))
-    assert (str(kept["pair"]), kept["verdict"], kept["decision"]) == (pair, "similar", "not_duplicate")
+    assert (str(kept["pair_id"]), kept["verdict"], kept["decision"]) == (pair, "similar", "not_duplicate")
     assert {kept["a"], kept["b"]} == {a_id, b_id}
     later = json_lines(run_cli("check", folder / "2-reframed.jpg", "--db", db, "--json", "--jobs", "1"))[0]
     assert later["verdict"] == "identical"
@@ -233,7 +234,7 @@ def test_same_pixels_through_the_cli(run_cli: CliRunner, tmp_path: Path) -> None
     (line,) = json_lines(run_cli("check", resaved, "--db", db, "--json", "--jobs", "1"))
 
     assert line["verdict"] == "same_pixels"
-    assert line["matches"][0]["path"].endswith("drawing.png")
+    assert line["matches"][0]["source"].endswith("drawing.png")
 
 
 def test_same_pixels_is_found_from_another_working_folder(run_cli: CliRunner, tmp_path: Path) -> None:

@@ -1,7 +1,5 @@
 """``lookalike calibrate``: thresholds measured on the user's own images."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 
@@ -38,8 +36,10 @@ def calibrate_command(
     copies of the other half must match nothing. `check`, `compare`, `index` and `eval` read the
     file with --settings or $LOOKALIKE_SETTINGS."""
     from lookalike.calibrate import calibrate_folder, write_settings  # loads the index
+    from lookalike.cli.progress import INDEX_KERNELS, announce_compiling
 
-    with reporting_errors():
+    announce_compiling(INDEX_KERNELS)
+    with reporting_errors(as_json=as_json):
         files = sorted(each_file_once(iter_image_files(images)))[:limit]
         if len(files) < 8:
             raise ConfigError(f"calibration needs at least 8 images, found {len(files)}")

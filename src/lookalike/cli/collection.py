@@ -1,37 +1,48 @@
 """Commands over a persistent index: index, check, remove, review, stats."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lookalike.cli.output import EXIT_FAILED, json_line, reporting_errors, say
+from lookalike.cli.output import (
+    EXIT_FAILED,
+    ExitCodeOption,
+    JsonOption,
+    exit_status,
+    fail,
+    json_line,
+    reporting_errors,
+    say,
+)
 from lookalike.cli.progress import progress_bar
 from lookalike.cli.settings import SettingsOption, thresholds_from
-from lookalike.decode import is_url
-from lookalike.fingerprints import FINGERPRINT_VERSION, Analysis, analyse_files, default_jobs
-from lookalike.index.records import DEFAULT_SCOPE, Decision
+from lookalike.errors import error_body
+from lookalike.index.records import DEFAULT_SCOPE, Decision, OnDuplicate
 from lookalike.walk import each_file_once, iter_image_files
 
 if TYPE_CHECKING:
     from lookalike.config import Thresholds
     from lookalike.index import CheckResult, Index
+    from lookalike.index.policy import AddOutcome
 
 DbOption = Annotated[
     str,
     typer.Option("--db", help="The index database: an SQLite file (created if missing) or a postgresql:// URL."),
 ]
+#: ``--db`` of a subcommand of a group that takes ``--db`` itself: either place works
+SubDbOption = Annotated[
+    str | None, typer.Option("--db", help="The index database (here or before the subcommand).", show_default=False)
+]
 ScopeOption = Annotated[str, typer.Option("--scope", help="The collection (user, album…) to work in.")]
 JobsOption = Annotated[int, typer.Option("--jobs", "-j", min=0, help="Processes for fingerprinting; 0 = all cores.")]
 
-_BATCH = 64
 
-
-def _open(db: str, *, create: bool = True, thresholds: Thresholds | None = None) -> Index:
+def _open(db: str, *, create: bool = True, thresholds: "Thresholds | None" = None) -> "Index":
+    from lookalike.cli.progress import INDEX_KERNELS, announce_compiling
     from lookalike.index import Index  # loads the Hamming kernels: only for commands that search
 
+    announce_compiling(INDEX_KERNELS)
     return Index(db, create=create, thresholds=thresholds)
 
 
@@ -41,7 +52,9 @@ def register(app: typer.Typer) -> typer.Typer:
     app.command("check")(check_command)
     app.command("remove")(remove_command)
     app.command("stats")(stats_command)
-    review = typer.Typer(help="Potential duplicates waiting for a person's decision.", invoke_without_command=True)
+    review = typer.Typer(
+        help="Potential duplicates waiting for a person's decision.", invoke_without_command=True, rich_markup_mode=None
+    )
     review.callback()(review_list)
     review.command("decide")(review_decide)
     app.add_typer(review, name="review")
@@ -49,40 +62,85 @@ def register(app: typer.Typer) -> typer.Typer:
     return review
 
 
+def group_db(ctx: typer.Context, db: str | None) -> str:
+    """The ``--db`` given to a subcommand, else to its group (``review --db D decide`` and
+    ``review decide … --db D`` both work); a clear error when neither has one."""
+    chosen = db or (ctx.obj.get("db") if isinstance(ctx.obj, dict) else None)
+    if not chosen:
+        fail("missing option --db (the index database)")
+    return str(chosen)
+
+
+def group_json(ctx: typer.Context, as_json: bool) -> bool:
+    """``--json`` given to a subcommand or to its group."""
+    return as_json or bool(isinstance(ctx.obj, dict) and ctx.obj.get("json"))
+
+
 def index_command(
     paths: Annotated[list[Path], typer.Argument(help="Image files and folders (searched recursively).")],
     db: DbOption,
     scope: ScopeOption = DEFAULT_SCOPE,
+    on_duplicate: Annotated[
+        OnDuplicate,
+        typer.Option(
+            "--on-duplicate",
+            help="A copy of a stored image: reject (leave it out, as the HTTP service does by default), "
+            "store, or review (store it and list the pair for review).",
+        ),
+    ] = OnDuplicate.REJECT,
     jobs: JobsOption = 0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON line per file (what check said, what was done).")
+    ] = False,
     settings: SettingsOption = None,
 ) -> None:
-    """Add images to the index; report how many were added, already present, or failed."""
+    """Check each image against the index, then add it: per file, what `check` says and what was done."""
+    from lookalike.fingerprints import analyse_files, default_jobs
+    from lookalike.index.policy import Outcome, add_checked
+
     files = list(each_file_once(iter_image_files(paths)))
-    added = present = failed = 0
-    with reporting_errors(), _open(db, thresholds=thresholds_from(settings)) as index:
-        batch: list[tuple[Analysis, str]] = []
-
-        def flush() -> None:
-            nonlocal added, present
-            for r in index.add_analyses(batch, scope=scope):
-                added += r.added
-                present += not r.added
-            batch.clear()
-
-        with progress_bar(total=len(files), enabled=len(files) >= 20, label="indexing") as advance:
+    counts = {o: 0 for o in Outcome}
+    failed = 0
+    with reporting_errors(as_json=as_json), _open(db, thresholds=thresholds_from(settings)) as index:
+        with progress_bar(total=len(files), enabled=not as_json and len(files) >= 20, label="indexing") as advance:
             for r in analyse_files(files, jobs=jobs or default_jobs(), local=True):
                 advance()
                 if r.analysis is None:
                     failed += 1
-                    say(f"error: {r.error}", err=True)
+                    if as_json:
+                        json_line({"path": str(r.path), **error_body(r.error_code, r.error)})
+                    else:
+                        say(f"error: {r.error}", err=True)
                     continue
-                batch.append((r.analysis, str(r.path.resolve())))
-                if len(batch) >= _BATCH:
-                    flush()
-            flush()
-    say(f"added {added}, already present {present}, failed {failed}")
+                done = add_checked(index, r.analysis, str(r.path.resolve()), scope=scope, on_duplicate=on_duplicate)
+                counts[done.outcome] += 1
+                if as_json:
+                    json_line({"path": str(r.path), **done.to_dict()})
+                else:
+                    _print_added(r.path, done)
+    if not as_json:
+        say(
+            f"added {counts[Outcome.ADDED]}, copies left out {counts[Outcome.REJECTED]}, "
+            f"already present {counts[Outcome.PRESENT]}, failed {failed}"
+        )
     if failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _print_added(path: Path, done: "AddOutcome") -> None:
+    from lookalike.index.policy import Outcome
+
+    best = done.check.matches[0] if done.check.matches else None
+    verdict = done.check.verdict
+    if done.outcome is Outcome.PRESENT:
+        say(f"{path}: already present as {done.image_id} (identical)")
+    elif done.outcome is Outcome.REJECTED and best is not None:
+        say(f"{path}: {verdict} of {best.image_id} (score {best.score:.3f}), not added — {best.explanation}")
+    elif best is not None and verdict != "unique":
+        extra = f", {done.review} pair(s) to review" if done.review else ""
+        say(f"{path}: added as {done.image_id}; {verdict} of {best.image_id} (score {best.score:.3f}){extra}")
+    else:
+        say(f"{path}: added as {done.image_id}")
 
 
 def check_command(
@@ -91,16 +149,24 @@ def check_command(
     scope: ScopeOption = DEFAULT_SCOPE,
     top: Annotated[int, typer.Option("--top", min=1, help="Matches to report per input.")] = 10,
     jobs: JobsOption = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON line per input.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON line per input (the /v1/check body + path).")
+    ] = False,
+    exit_code: ExitCodeOption = False,
     settings: SettingsOption = None,
 ) -> None:
     """Is each image already in the index? One line per input with its verdict and matches."""
+    from lookalike.cli.progress import INDEX_KERNELS, announce_compiling
+    from lookalike.decode import is_url
+    from lookalike.fingerprints import default_jobs
     from lookalike.index.parallel import check_files  # loads the index's kernels: only when checking
 
+    announce_compiling(INDEX_KERNELS)
     found = (i if is_url(i) else str(p) for i in inputs for p in ([Path(i)] if is_url(i) else iter_image_files([i])))
     expanded = list(each_file_once(found))
     failed = 0
-    with reporting_errors():
+    duplicate = False
+    with reporting_errors(as_json=as_json, exit_code=exit_code):
         thresholds = thresholds_from(settings)
         checks = check_files(db, expanded, scope=scope, top=top, jobs=jobs or default_jobs(), thresholds=thresholds)
         with progress_bar(
@@ -111,18 +177,18 @@ def check_command(
                 if c.result is None:
                     failed += 1
                     if as_json:
-                        json_line({"path": item, "error": {"code": c.error_code, "message": c.error}})
+                        json_line({"path": item, **error_body(c.error_code, c.error)})
                     else:
                         say(f"error: {c.error}", err=True)
                     continue
+                duplicate = duplicate or c.result.is_duplicate
                 _print_check(item, c.result, as_json)
-    if failed:
-        raise typer.Exit(EXIT_FAILED)
+    raise typer.Exit(exit_status(exit_code=exit_code, duplicate=duplicate, failed=bool(failed)))
 
 
-def _print_check(item: str, result: CheckResult, as_json: bool) -> None:
+def _print_check(item: str, result: "CheckResult", as_json: bool) -> None:
     if as_json:
-        json_line({"path": item, "verdict": result.verdict, "matches": [m.to_dict() for m in result.matches]})
+        json_line({"path": item, **result.to_dict()})
         return
     say(f"{item}: {result.verdict}")
     for m in result.matches:
@@ -134,34 +200,35 @@ def remove_command(
     image_ids: Annotated[list[str], typer.Argument(help="Image ids to delete from the index.")],
     db: DbOption,
     scope: ScopeOption = DEFAULT_SCOPE,
+    as_json: JsonOption = False,
 ) -> None:
     """Delete images (all their files) from the index."""
-    with reporting_errors(), _open(db, create=False) as index:
+    with reporting_errors(as_json=as_json), _open(db, create=False) as index:
         for image_id in image_ids:
             index.remove(image_id, scope=scope)
-            say(f"removed {image_id}")
+            if as_json:
+                json_line({"id": image_id, "scope": scope, "removed": True})
+            else:
+                say(f"removed {image_id}")
 
 
 def review_list(
     ctx: typer.Context,
-    db: DbOption,
+    db: SubDbOption = None,
     scope: Annotated[str | None, typer.Option("--scope", help="Only this scope (default: all).")] = None,
     show_all: Annotated[bool, typer.Option("--all", help="Include pairs already decided.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON line per pair.")] = False,
 ) -> None:
     """List potential-duplicate pairs waiting for a decision (`review decide` records one)."""
     if ctx.invoked_subcommand is not None:
-        ctx.obj = db
+        ctx.obj = {"db": db, "json": as_json}
         return
-    with reporting_errors(), _open(db, create=False) as index:
+    database = group_db(ctx, db)
+    with reporting_errors(as_json=as_json), _open(database, create=False) as index:
         pairs = index.review(scope=scope, decision=None if show_all else Decision.PENDING)
     for p in pairs:
         if as_json:
-            json_line(
-                {"pair": p.pk, "scope": p.scope, "a": p.a_id, "b": p.b_id, "a_path": p.a_source,
-                 "b_path": p.b_source, "score": round(p.score, 4), "verdict": p.verdict, "evidence": p.evidence,
-                 "decision": p.decision.value}
-            )  # fmt: skip
+            json_line({**p.to_dict(), "a_path": p.a_source, "b_path": p.b_source})
         else:
             say(
                 f"#{p.pk}  [{p.scope}]  {p.a_id} ({p.a_source}) ~ {p.b_id} ({p.b_source})  "
@@ -176,24 +243,36 @@ def review_decide(
     ctx: typer.Context,
     pair: Annotated[int, typer.Argument(help="The pair number shown by `lookalike review`.")],
     decision: Annotated[Decision, typer.Argument(help="duplicate or not_duplicate.")],
+    db: SubDbOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Record a decision on a pair; later checks and scans honour it."""
-    with reporting_errors(), _open(ctx.obj, create=False) as index:
+    as_json = group_json(ctx, as_json)
+    database = group_db(ctx, db)
+    with reporting_errors(as_json=as_json), _open(database, create=False) as index:
         p = index.decide(pair, decision)
-    say(f"#{p.pk} {p.a_id} ~ {p.b_id}: {p.decision.value}")
+    if as_json:
+        json_line(p.to_dict())
+    else:
+        say(f"#{p.pk} {p.a_id} ~ {p.b_id}: {p.decision.value}")
 
 
-def stats_command(db: DbOption) -> None:
+def stats_command(db: DbOption, as_json: JsonOption = False) -> None:
     """Counts of scopes, images, files and review pairs."""
-    with reporting_errors(), _open(db, create=False) as index:
+    from lookalike.fingerprints import FINGERPRINT_VERSION
+
+    with reporting_errors(as_json=as_json), _open(db, create=False) as index:
         s = index.stats()
         memory = index.memory_bytes()
+    if as_json:
+        json_line({**s.to_dict(), "memory_bytes": memory, "fingerprint_version": FINGERPRINT_VERSION})
+        return
     say(
         f"scopes {s.scopes}, images {s.images}, files {s.files}, review pending {s.review_pending}, "
         f"decided {s.review_decided}; {s.bytes_on_disk:,} bytes on disk, {memory:,} bytes of in-memory index"
     )
     if s.outdated_fingerprints:
-        typer.echo(
+        say(
             f"{s.outdated_fingerprints} files carry fingerprints older than v{FINGERPRINT_VERSION}: they still match, "
             "but their hashes may differ from new ones in tie bits; add them again to refresh them"
         )
@@ -208,9 +287,11 @@ def eval_command(
     settings: SettingsOption = None,
 ) -> None:
     """Measure lookalike on labelled images: uAP, recall at precision 0.90/0.99, per-edit recall, verdicts."""
+    from lookalike.cli.progress import INDEX_KERNELS, announce_compiling
     from lookalike.evaluate import evaluate_folder  # loads the index: only for this command
 
-    with reporting_errors():
+    announce_compiling(INDEX_KERNELS)
+    with reporting_errors(as_json=as_json):
         report = evaluate_folder(bench, db=db, jobs=jobs, top=top, thresholds=thresholds_from(settings))
     if as_json:
         json_line(report.to_dict())

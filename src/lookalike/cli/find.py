@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from lookalike.cli.output import EXIT_FAILED, fail, json_line, reporting_errors, say
+from lookalike.cli.collection import SubDbOption, group_db, group_json
+from lookalike.cli.output import EXIT_FAILED, JsonOption, fail, json_line, reporting_errors, say
 from lookalike.cli.progress import progress_bar
 from lookalike.cli.scale import (
     ClusterOption,
@@ -108,9 +109,11 @@ def find_command(
     ] = None,
 ) -> None:
     """Find groups of copies under folders, pick a keeper per group, report, and optionally act on the other copies."""
+    from lookalike.cli.progress import INDEX_KERNELS, announce_compiling
     from lookalike.scan import Action, FindOptions, find_duplicates, parse_keep, read_decisions
 
-    with reporting_errors():
+    announce_compiling(INDEX_KERNELS)
+    with reporting_errors(as_json=as_json):
         try:
             act = Action(action)
         except ValueError:
@@ -268,17 +271,24 @@ def _default_manifest(act: Action, steps: list[Step], to: Path | None) -> Path:
 
 def undo_command(
     manifest: Annotated[Path, typer.Argument(help="The manifest a move or trash wrote.")],
+    as_json: JsonOption = False,
 ) -> None:
     """Put back the files a `find --action move` or `trash` moved."""
     from lookalike.scan import undo
 
-    with reporting_errors():
+    with reporting_errors(as_json=as_json):
         report = undo(manifest)
-    for s in report.done:
-        say(f"restored {s.path}")
-    for s, why in report.failed:
-        say(f"not restored: {s.path}: {why}", err=True)
-    say(f"{len(report.done)} restored, {len(report.failed)} not restored")
+    if as_json:
+        for s in report.done:
+            json_line({"path": s.path, "restored": True})
+        for s, why in report.failed:
+            json_line({"path": s.path, "restored": False, "error": {"code": "not_restored", "message": why}})
+    else:
+        for s in report.done:
+            say(f"restored {s.path}")
+        for s, why in report.failed:
+            say(f"not restored: {s.path}: {why}", err=True)
+        say(f"{len(report.done)} restored, {len(report.failed)} not restored")
     if report.failed:
         raise typer.Exit(EXIT_FAILED)
 
@@ -306,10 +316,16 @@ def review_mark(
     b: Annotated[Path, typer.Argument(help="Another one.")],
     decision: Annotated[Decision, typer.Argument(help="duplicate or not_duplicate.")],
     scope: FindScope = "find",
+    db: SubDbOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Record a decision on two files a `find` run read; later runs honour it."""
     from lookalike.scan import mark_pair
 
-    with reporting_errors():
-        mark_pair(a, b, decision, db=ctx.obj, scope=scope)
-    say(f"{a} ~ {b}: {decision.value}")
+    as_json = group_json(ctx, as_json)
+    with reporting_errors(as_json=as_json):
+        mark_pair(a, b, decision, db=group_db(ctx, db), scope=scope)
+    if as_json:
+        json_line({"a": str(a), "b": str(b), "scope": scope, "decision": decision.value})
+    else:
+        say(f"{a} ~ {b}: {decision.value}")

@@ -1,48 +1,100 @@
-"""The ``lookalike`` command: entry point and the image-level commands."""
+"""The ``lookalike`` command: entry point and the image-level commands.
 
-from __future__ import annotations
+Start-up stays close to Typer's own: no module imported here pulls in NumPy, numba, OpenCV,
+Pillow or httpx; each command imports what it needs when it runs (``benchmarks/cli_startup.py``
+measures ``lookalike --help`` against ``python -c "import typer, rich"``). The command modules
+do without ``from __future__ import annotations``: Typer reads every command's signature on every
+start, and evaluating string annotations took a third of ``--help``'s time.
+"""
 
 import os
+import re
 import sys
-from typing import Annotated
+from collections.abc import Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from lookalike.cli import calibration, collection, find, scale, serve
-from lookalike.cli.output import EXIT_FAILED, json_line, printable, reporting_errors, say
-from lookalike.cli.progress import progress_bar
+from lookalike.cli.output import (
+    EXIT_FAILED,
+    EXIT_INPUT,
+    ExitCodeOption,
+    JsonOption,
+    exit_status,
+    json_line,
+    printable,
+    reporting_errors,
+    say,
+)
 from lookalike.cli.settings import SettingsOption, thresholds_from
-from lookalike.fingerprints import default_jobs, fingerprint_files
-from lookalike.match import Comparison, compare
+from lookalike.errors import error_body
 from lookalike.walk import each_file_once, iter_image_files
+
+if TYPE_CHECKING:
+    from lookalike.match import Comparison
 
 app = typer.Typer(
     name="lookalike",
     help="Have I already got this image? Exact and near-duplicate image detection.",
-    add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # plain help and usage errors, as git and curl print them: Typer's Rich rendering imports
+    # Markdown, Pygments and Rich's traceback machinery, which tripled the time `--help` takes
+    rich_markup_mode=None,
+    epilog="Exit codes: 0 done; 1 some inputs failed (with --exit-code: a duplicate was found); 2 the command "
+    "could not run (with --exit-code: any error); 70 internal error; 130 interrupted.",
+    context_settings={"help_option_names": ["--help", "-h"]},
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from lookalike import __version__
+
+        typer.echo(f"lookalike {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", "-V", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Have I already got this image? Exact and near-duplicate image detection."""
 
 
 @app.command("compare")
 def compare_command(
-    a: Annotated[str, typer.Argument(help="First image: a file path or an http(s) URL.")],
-    b: Annotated[str, typer.Argument(help="Second image: a file path or an http(s) URL.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    a: Annotated[str, typer.Argument(help="The original: a file path or an http(s) URL.")],
+    b: Annotated[str, typer.Argument(help="The candidate copy: a file path or an http(s) URL.")],
+    as_json: JsonOption = False,
+    exit_code: ExitCodeOption = False,
     settings: SettingsOption = None,
 ) -> None:
-    """Compare two images: verdict, score in [0, 1], evidence and a one-line explanation."""
-    with reporting_errors():
+    """Compare two images: verdict, score in [0, 1] and the evidence.
+
+    B is scored as a copy of A exactly as `lookalike check B` scores it against an index holding
+    A: one pair has one score whichever command computes it."""
+    from lookalike.cli.progress import FINGERPRINT_KERNELS, announce_compiling
+    from lookalike.match import compare
+
+    announce_compiling(FINGERPRINT_KERNELS)
+    with reporting_errors(as_json=as_json, exit_code=exit_code):
         result = compare(a, b, thresholds=thresholds_from(settings))
     if as_json:
         json_line(result.to_dict())
     else:
         for line in _readable(result):
             say(line)
+    raise typer.Exit(exit_status(exit_code=exit_code, duplicate=result.verdict.is_duplicate, failed=False))
 
 
-def _readable(c: Comparison) -> list[str]:
+def _readable(c: "Comparison") -> list[str]:
     lines = [f"{c.verdict.value}  (score {c.score:.3f})", c.explanation]
     if c.hashes:
         lines.append("hashes: " + ", ".join(f"{h.signal.value} {h.distance_bits}/{h.bits} bits" for h in c.hashes))
@@ -55,6 +107,18 @@ def _readable(c: Comparison) -> list[str]:
     return lines
 
 
+#: an input that failed: (error code, message)
+Failure = tuple[str, str]
+
+
+class HashFormat(StrEnum):
+    """What ``lookalike hash`` prints."""
+
+    LOOKALIKE = "lookalike"  #: every signal (``--json``: the whole fingerprint)
+    IMAGEHASH = "imagehash"  #: the 64-bit pHash in imagehash's hex, one "hash  path" line per file
+    PDQ = "pdq"  #: reference PDQ (Meta's pdqhash): "hash,quality,path", as ThreatExchange's hasher
+
+
 @app.command("hash")
 def hash_command(
     paths: Annotated[
@@ -62,6 +126,14 @@ def hash_command(
     ],
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=0, help="Processes to use; 0 = all cores.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON line per image.")] = False,
+    hash_format: Annotated[
+        HashFormat,
+        typer.Option(
+            "--format",
+            help="lookalike: every signal; imagehash: the pHash as imagehash writes it; "
+            "pdq: reference PDQ (needs lookalike[pdq]) as ThreatExchange writes it.",
+        ),
+    ] = HashFormat.LOOKALIKE,
     cluster: scale.ClusterOption = None,
     out: scale.OutOption = None,
     resume: scale.ResumeOption = False,
@@ -70,6 +142,9 @@ def hash_command(
 ) -> None:
     """Fingerprint images: one line per image; unreadable files are reported and the rest go on.
     With --cluster, into Parquet files under --out instead (one per partition)."""
+    from lookalike.cli.progress import FINGERPRINT_KERNELS, announce_compiling, progress_bar
+    from lookalike.fingerprints import default_jobs
+
     scale.check_cluster_options(cluster, out, resume, paths)
     if cluster is not None and out is not None:
         scale.hash_on_cluster(
@@ -77,26 +152,63 @@ def hash_command(
             storage_options=storage_options, as_json=as_json,
         )  # fmt: skip
         return
+    if hash_format is not HashFormat.PDQ:
+        announce_compiling(FINGERPRINT_KERNELS)
     files = list(each_file_once(iter_image_files(paths)))
     failed = 0
-    with progress_bar(total=len(files), enabled=not as_json and len(files) >= 20, label="hashing") as advance:
-        for r in fingerprint_files(files, jobs=jobs or default_jobs()):
+    with (
+        reporting_errors(as_json=as_json),
+        progress_bar(total=len(files), enabled=not as_json and len(files) >= 20, label="hashing") as advance,
+    ):
+        for path, line, error in _hashes(files, hash_format, jobs or default_jobs()):
             advance()
-            if r.fingerprint is None:
+            if error is not None:
                 failed += 1
                 if as_json:
-                    json_line({"path": str(r.path), "error": {"code": r.error_code, "message": r.error}})
+                    json_line({"path": str(path), **error_body(*error)})
                 else:
-                    say(f"error: {r.error}", err=True)
-                continue
-            if as_json:
-                json_line({"path": str(r.path), **r.fingerprint.to_dict()})
+                    say(f"error: {error[1]}", err=True)
+            elif as_json:
+                json_line({"path": str(path), **line})
             else:
-                fp = r.fingerprint
-                say(f"{r.path}  {fp.width}x{fp.height}  phash {fp.phash:016x}  pdq {fp.pdq.hex()[:16]}…")
+                say(_hash_line(path, line, hash_format))
     if failed:
         say(f"lookalike: {failed} of {len(files)} files could not be fingerprinted", err=True)
         raise typer.Exit(EXIT_FAILED)
+
+
+def _hashes(files: list[Path], fmt: HashFormat, jobs: int) -> Iterator[tuple[Path, dict[str, object], Failure | None]]:
+    """(path, JSON-ready hashes, None) or (path, {}, (error code, message)) per file, in order."""
+    from lookalike.errors import InputError
+
+    if fmt is HashFormat.PDQ:
+        from lookalike.fingerprints.reference import reference_pdq
+
+        for path in files:
+            try:
+                ref = reference_pdq(path)
+            except InputError as err:
+                yield path, {}, (err.code, str(err))
+                continue
+            yield path, {"format": "pdq", "hash": ref.hex, "quality": ref.quality}, None
+        return
+    from lookalike.fingerprints import fingerprint_files
+
+    for r in fingerprint_files(files, jobs=jobs):
+        if r.fingerprint is None:
+            yield r.path, {}, (r.error_code, r.error)
+        elif fmt is HashFormat.IMAGEHASH:
+            yield r.path, {"format": "imagehash.phash", "hash": f"{r.fingerprint.phash:016x}"}, None
+        else:
+            yield r.path, dict(r.fingerprint.to_dict()), None
+
+
+def _hash_line(path: Path, d: dict[str, object], fmt: HashFormat) -> str:
+    if fmt is HashFormat.PDQ:
+        return f"{d['hash']},{d['quality']},{path}"
+    if fmt is HashFormat.IMAGEHASH:
+        return f"{d['hash']}  {path}"
+    return f"{path}  {d['width']}x{d['height']}  phash {d['phash']}  pdq {str(d['pdq'])[:16]}…"
 
 
 find.register(app, collection.register(app))
@@ -106,8 +218,16 @@ calibration.register(app)
 
 def run() -> None:
     """Console-script entry point: never a traceback for a user's mistake."""
+    if sys.platform == "win32":  # file locks (fcntl) and fork-safe worker pools are POSIX-only
+        sys.stderr.write("lookalike: Windows is not supported; run it under WSL (Linux) or on macOS/Linux\n")
+        sys.exit(EXIT_INPUT)
     try:
-        app()
+        status = app(standalone_mode=False)
+    except _click_exceptions.ClickException as err:  # a usage error: bad option value, missing argument
+        _usage_error(err)
+    except typer.Abort:
+        sys.stderr.write("lookalike: aborted\n")
+        sys.exit(1)
     except KeyboardInterrupt:
         sys.stderr.write("lookalike: interrupted\n")
         sys.exit(130)
@@ -123,3 +243,46 @@ def run() -> None:
             + "\n"
         )
         sys.exit(70)
+    sys.exit(status if isinstance(status, int) else 0)
+
+
+try:  # Typer vendors Click from 0.2x on; older releases use Click itself
+    from typer._click import exceptions as _click_exceptions
+except ImportError:  # pragma: no cover
+    from click import exceptions as _click_exceptions  # type: ignore[no-redef]
+
+#: pydantic's wording (Typer validates option values with pydantic) and what a person reads instead
+_PLAIN = (
+    (re.compile(r"\bValue error, "), ""),
+    (re.compile(r"Input should be greater than or equal to (\S+)"), r"must be at least \1"),
+    (re.compile(r"Input should be less than or equal to (\S+)"), r"must be at most \1"),
+    (re.compile(r"Input should be greater than (\S+)"), r"must be more than \1"),
+    (re.compile(r"Input should be less than (\S+)"), r"must be less than \1"),
+    (re.compile(r"Input should be a valid integer.*"), "must be a whole number"),
+    (re.compile(r"Input should be a valid number.*"), "must be a number"),
+)
+
+
+def plain_message(text: str) -> str:
+    """A usage error as a person reads it: pydantic's "Value error, …" and "Input should be …"
+    phrasing replaced by plain words."""
+    for pattern, replacement in _PLAIN:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _usage_error(err: _click_exceptions.ClickException) -> NoReturn:
+    """Print a usage error (Click's layout, plain words; with --json, the one JSON error shape) and exit 2."""
+    if isinstance(err, getattr(_click_exceptions, "NoArgsIsHelpError", ())):
+        err.show()
+        sys.exit(err.exit_code)
+    message = plain_message(err.format_message())
+    if "--json" in sys.argv[1:]:
+        json_line(error_body("usage", message))
+    else:
+        ctx = getattr(err, "ctx", None)
+        if ctx is not None:
+            sys.stderr.write(ctx.get_usage() + "\n")
+            sys.stderr.write(f"Try '{ctx.command_path} --help' for help.\n\n")
+        sys.stderr.write(f"Error: {message}\n")
+    sys.exit(err.exit_code)

@@ -1,24 +1,76 @@
-"""How the command line reports: one place for errors and exit codes."""
+"""How the command line reports: one place for errors and exit codes.
 
-from __future__ import annotations
+Exit codes (the README's table):
+
+==  =====================================================================================
+0   done; with ``--exit-code``: no input is a duplicate of a stored / the other picture
+1   some inputs failed and the rest were processed; with ``--exit-code``: a duplicate was
+    found (``identical``, ``same_pixels`` or ``near_duplicate``) and nothing failed
+2   the command could not do its job (bad input or settings, a missing index); with
+    ``--exit-code`` also: some inputs failed (trouble wins over an answer, as in ``diff``)
+70  an internal error (a bug): one line, the traceback with ``LOOKALIKE_TRACEBACK=1``
+130 interrupted (Ctrl-C)
+==  =====================================================================================
+"""
 
 import json
 import sys
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 
-from lookalike.errors import InputError, LookalikeError
+from lookalike.errors import InputError, LookalikeError, error_body
 
-__all__ = ["EXIT_FAILED", "EXIT_INPUT", "error_line", "fail", "json_line", "printable", "reporting_errors", "say"]
+__all__ = [
+    "EXIT_DUPLICATE",
+    "EXIT_FAILED",
+    "EXIT_INPUT",
+    "ExitCodeOption",
+    "JsonOption",
+    "error_line",
+    "exit_status",
+    "fail",
+    "json_error",
+    "json_line",
+    "printable",
+    "reporting_errors",
+    "say",
+]
 
 #: some inputs failed, the rest were processed
 EXIT_FAILED = 1
 #: the command could not do its job because of its input or settings
 EXIT_INPUT = 2
+#: with ``--exit-code``: a duplicate was found (and nothing failed)
+EXIT_DUPLICATE = 1
+
+JsonOption = Annotated[bool, typer.Option("--json", help='Print JSON (errors too, as {"error": {...}}).')]
+ExitCodeOption = Annotated[
+    bool,
+    typer.Option(
+        "--exit-code",
+        help="Exit 1 when a duplicate is found, 0 when none, 2 on any error (as `git diff --exit-code`).",
+    ),
+]
+
+
+def exit_status(*, exit_code: bool, duplicate: bool, failed: bool) -> int:
+    """The exit status of a command that answers "duplicate?" (see the table above)."""
+    if not exit_code:
+        return EXIT_FAILED if failed else 0
+    if failed:
+        return EXIT_INPUT
+    return EXIT_DUPLICATE if duplicate else 0
+
+
+def json_error(err: LookalikeError, *, path: str | None = None) -> None:
+    """Print ``err`` as one JSON line in the one error shape (``{"path": ..., "error": {...}}`` for a
+    file among many), the shape the HTTP service answers with too."""
+    body: dict[str, object] = {"path": path} if path is not None else {}
+    json_line(body | dict(err.to_dict()))
 
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -69,16 +121,19 @@ def fail(message: str, code: int = EXIT_INPUT) -> NoReturn:
 
 
 @contextmanager
-def reporting_errors() -> Iterator[None]:
-    """Turn a ``LookalikeError`` into its one line on stderr and a non-zero exit."""
+def reporting_errors(*, as_json: bool = False, exit_code: bool = False) -> Iterator[None]:
+    """Turn a ``LookalikeError`` into its one line on stderr (with ``as_json``: its JSON error
+    body on stdout) and a non-zero exit: 1 for an input at fault, 2 otherwise (2 for both with
+    ``exit_code``, where 1 means "duplicate found")."""
     try:
         yield
-    except InputError as err:
-        say(error_line(err), err=True)
-        raise typer.Exit(EXIT_FAILED) from None
     except LookalikeError as err:
-        say(error_line(err), err=True)
-        raise typer.Exit(EXIT_INPUT) from None
+        if as_json:
+            json_line(error_body(err.code, str(err)))
+        else:
+            say(error_line(err), err=True)
+        input_at_fault = isinstance(err, InputError) and not exit_code
+        raise typer.Exit(EXIT_FAILED if input_at_fault else EXIT_INPUT) from None
 
 
 def json_line(obj: object) -> None:

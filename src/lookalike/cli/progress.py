@@ -6,27 +6,24 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
+__all__ = ["announce_compiling", "progress_bar", "status"]
 
-__all__ = ["progress_bar"]
+#: the modules whose numba kernels each kind of command runs on every call
+FINGERPRINT_KERNELS = ("lookalike.fingerprints.arithmetic",)
+INDEX_KERNELS = ("lookalike.fingerprints.arithmetic", "lookalike.index.hamming", "lookalike.index.descriptors")
 
 
-class _RateColumn(ProgressColumn):
-    """Items per second."""
+def announce_compiling(modules: tuple[str, ...]) -> None:
+    """One line on stderr when this run will compile numba kernels first (the first run after an
+    install or upgrade spends several seconds on it; later runs load them from numba's cache)."""
+    import importlib
 
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("" if speed is None else f"{speed:,.1f}/s")
+    for name in modules:
+        importlib.import_module(name)  # kernels register on import
+    from lookalike.fingerprints.kernels import uncompiled
+
+    if uncompiled(modules):
+        sys.stderr.write("lookalike: compiling numeric kernels on first use (a few seconds, once per install)\n")
 
 
 @contextmanager
@@ -36,13 +33,39 @@ def progress_bar(*, total: int, enabled: bool, label: str) -> Iterator[Callable[
     if not enabled or not sys.stderr.isatty():
         yield lambda: None
         return
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        _RateColumn(),
-        TimeRemainingColumn(),
+    # rich.progress is imported only when a bar is drawn: it costs start-up time every command would pay
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        Task,
+        TextColumn,
+        TimeRemainingColumn,
     )
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        """Items per second."""
+
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("" if speed is None else f"{speed:,.1f}/s")
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(), TimeRemainingColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(label, total=total)
         yield lambda: bar.advance(task)
+
+
+@contextmanager
+def status(message: str, *, enabled: bool = True) -> Iterator[None]:
+    """A spinner with ``message`` on stderr while a step of unknown length runs (a terminal only)."""
+    if not enabled or not sys.stderr.isatty():
+        yield
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(message):
+        yield

@@ -7,18 +7,19 @@ import string, with the settings in one environment variable, which is also
 how uvicorn's worker processes find them.
 """
 
-from __future__ import annotations
-
 import os
 import socket
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from lookalike.cli.output import fail, reporting_errors, say
+from lookalike.cli.output import JsonOption, fail, json_line, reporting_errors, say
 from lookalike.errors import ConfigError
-from lookalike.index.store import open_store
+
+if TYPE_CHECKING:
+    from lookalike.index.records import ApiKey
+    from lookalike.index.store import Store
 
 #: where ``serve`` keeps files and its SQLite database when not told otherwise
 DEFAULT_STORAGE = "lookalike-files"
@@ -26,6 +27,20 @@ DEFAULT_DB = DEFAULT_STORAGE + ".sqlite"
 #: the service's factory (see the module docstring for why it is named, not imported)
 APP_FACTORY = "lookalike.service.app:create_app_from_environment"
 SETTINGS_VARIABLE = "LOOKALIKE_SERVICE_SETTINGS"
+
+#: each API key's budget when not told otherwise. A 2-core server answers about 40 picture checks a
+#: second (decode, hash, search): 50 per second with bursts of 100 lets one client use the whole
+#: server briefly, while hash-only checks (~1 ms each) are batched by clients anyway.
+DEFAULT_RATE_PER_S = 50.0
+DEFAULT_BURST = 100
+
+
+def open_store(location: str) -> "Store":
+    """The store at ``location`` (imported here: the store loads NumPy, which ``--help`` should not pay for)."""
+    from lookalike.index.store import open_store as open_location
+
+    return open_location(location)
+
 
 DbUrlOption = Annotated[
     str, typer.Option("--db", help="SQLite file path or postgresql:// URL (the one `lookalike serve` uses).")
@@ -35,7 +50,9 @@ DbUrlOption = Annotated[
 def register(app: typer.Typer) -> None:
     """Add ``serve`` and the ``keys`` group to ``app``."""
     app.command("serve")(serve_command)
-    keys = typer.Typer(help="API keys of the HTTP service (one tenant per key or several keys per tenant).")
+    keys = typer.Typer(
+        help="API keys of the HTTP service (one tenant per key or several keys per tenant).", rich_markup_mode=None
+    )
     keys.command("create")(keys_create)
     keys.command("list")(keys_list)
     keys.command("revoke")(keys_revoke)
@@ -55,8 +72,10 @@ def serve_command(
         list[str] | None,
         typer.Option("--allow-url-host", help="Host that /v1/images/from-url may fetch from even if it is internal."),
     ] = None,
-    rate: Annotated[float, typer.Option("--rate", help="Requests per second per API key (all workers).")] = 2000.0,
-    burst: Annotated[int, typer.Option("--burst", min=1, help="Requests an API key may send at once.")] = 2000,
+    rate: Annotated[
+        float, typer.Option("--rate", help="Requests per second per API key (all workers together).")
+    ] = DEFAULT_RATE_PER_S,
+    burst: Annotated[int, typer.Option("--burst", min=1, help="Requests an API key may send at once.")] = DEFAULT_BURST,
     max_upload_mb: Annotated[float, typer.Option("--max-upload-mb", help="Largest image accepted, in MB.")] = 50.0,
     max_pixels: Annotated[
         int, typer.Option("--max-pixels", min=1, help="Largest picture decoded, in pixels (as its header declares).")
@@ -186,46 +205,68 @@ def keys_create(
     tenant: Annotated[str, typer.Option("--tenant", help="The tenant (index scope) the key works in.")],
     db: DbUrlOption = DEFAULT_DB,
     name: Annotated[str, typer.Option("--name", help="A note for listings (who holds the key).")] = "",
+    as_json: JsonOption = False,
 ) -> None:
     """Make an API key for a tenant and print it once (only its hash is stored)."""
     from lookalike.index.keys import create_api_key
 
     if not tenant.strip():
         fail("--tenant must not be empty")
-    with reporting_errors():
+    with reporting_errors(as_json=as_json):
         store = open_store(db)
         try:
             key, record = create_api_key(store, tenant, name=name)
         finally:
             store.close()
-    say(key)
+    if as_json:
+        json_line({"key": key, **_key_dict(record)})
+    else:
+        say(key)
     say(f"key {record.key_id} for tenant {tenant!r}: shown once, keep it now", err=True)
+
+
+def _key_dict(k: "ApiKey") -> dict[str, object]:
+    from lookalike.index.records import iso_time
+
+    return {
+        "key_id": k.key_id, "tenant": k.scope, "name": k.name, "created_at": iso_time(k.created_at),
+        "revoked_at": None if k.revoked_at is None else iso_time(k.revoked_at),
+    }  # fmt: skip
 
 
 def keys_list(
     db: DbUrlOption = DEFAULT_DB,
     tenant: Annotated[str | None, typer.Option("--tenant", help="Only this tenant's keys.")] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """List keys (ids, tenants, names; never the keys)."""
-    with reporting_errors():
+    with reporting_errors(as_json=as_json):
         store = open_store(db)
         try:
             records = store.api_keys(tenant)
         finally:
             store.close()
     for k in records:
+        if as_json:
+            json_line(_key_dict(k))
+            continue
         state = "revoked" if k.revoked_at is not None else "live"
         say(f"{k.key_id}  {k.scope}  {state}  {k.name}")
 
 
 def keys_revoke(
-    key_id: Annotated[str, typer.Argument(help="The key's id (lk_<id>_…).")], db: DbUrlOption = DEFAULT_DB
+    key_id: Annotated[str, typer.Argument(help="The key's id (lk_<id>_…).")],
+    db: DbUrlOption = DEFAULT_DB,
+    as_json: JsonOption = False,
 ) -> None:
     """Revoke a key: requests with it get 401 from then on."""
-    with reporting_errors():
+    with reporting_errors(as_json=as_json):
         store = open_store(db)
         try:
             store.revoke_api_key(key_id)
         finally:
             store.close()
-    say(f"revoked {key_id}")
+    if as_json:
+        json_line({"key_id": key_id, "revoked": True})
+    else:
+        say(f"revoked {key_id}")

@@ -1,8 +1,6 @@
 """Where the command line finds its thresholds: ``--settings FILE``, else ``$LOOKALIKE_SETTINGS``,
 else the built-in defaults. The file is what ``lookalike calibrate`` writes."""
 
-from __future__ import annotations
-
 import os
 from pathlib import Path
 from typing import Annotated

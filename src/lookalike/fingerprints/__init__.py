@@ -8,9 +8,12 @@ from lookalike.fingerprints.codec import (
     fingerprint_to_text,
 )
 from lookalike.fingerprints.compute import (
+    PIXELS_MIME,
     WORKING_SIDE,
     Analysis,
+    ImageSource,
     analyse,
+    analyse_source,
     fingerprint,
     fingerprint_bytes,
     full_pixel_digest,
@@ -22,8 +25,10 @@ from lookalike.fingerprints.model import FINGERPRINT_VERSION, Fingerprint, Finge
 
 __all__ = [
     "FINGERPRINT_VERSION",
+    "PIXELS_MIME",
     "WORKING_SIDE",
     "Analysis",
+    "ImageSource",
     "Dihedral",
     "Fingerprint",
     "FileResult",
@@ -31,6 +36,7 @@ __all__ = [
     "Signal",
     "analyse",
     "analyse_files",
+    "analyse_source",
     "default_jobs",
     "fingerprint",
     "fingerprint_bytes",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypedDict
 
 import numpy as np
@@ -12,6 +12,7 @@ import numpy.typing as npt
 
 from lookalike.config import DecodeLimits, FetchLimits
 from lookalike.decode import DecodedImage, decode_image, read_source
+from lookalike.decode.memory import InMemory, is_in_memory, memory_bytes
 from lookalike.errors import InputError
 from lookalike.fingerprints.dct import phash_coefficients, phash_variants
 from lookalike.fingerprints.digest import PixelDigester
@@ -23,9 +24,12 @@ from lookalike.fingerprints.simple import ahash, dhash, whash
 from lookalike.fingerprints.thumbnail import colour_stats, luma_thumbnail
 
 __all__ = [
+    "PIXELS_MIME",
     "WORKING_SIDE",
     "Analysis",
+    "ImageSource",
     "analyse",
+    "analyse_source",
     "fingerprint",
     "fingerprint_bytes",
     "full_pixel_digest",
@@ -131,19 +135,59 @@ def fingerprint_bytes(data: bytes, *, name: str = "", limits: DecodeLimits | Non
     return analyse(data, name=name, limits=limits).fingerprint
 
 
-def fingerprint(
-    src: str | os.PathLike[str] | bytes,
-    *,
-    limits: DecodeLimits | None = None,
-    fetch: FetchLimits | None = None,
-) -> Fingerprint:
-    """The fingerprint of an image at a path, an http(s) URL, or in bytes.
+#: what ``fingerprint``, ``analyse_source`` and ``compare`` accept: a path, an http(s) URL, bytes,
+#: a Pillow image or a NumPy array ((h, w) grey, (h, w, 3) RGB or (h, w, 4) RGBA, uint8)
+ImageSource = str | os.PathLike[str] | bytes | InMemory
+
+#: the ``mime`` of a fingerprint made from pixels in memory, which have no file format
+PIXELS_MIME = "image/x-pixels"
+
+
+def analyse_source(
+    src: ImageSource, *, limits: DecodeLimits | None = None, fetch: FetchLimits | None = None, local: bool = False
+) -> Analysis:
+    """``analyse`` an image from wherever it is (see ``ImageSource``).
+
+    A Pillow image straight from ``Image.open`` is its file: the same fingerprint, SHA-256 and
+    size included. Pixels with no file (a loaded or edited Pillow image, a NumPy array) get the
+    same perceptual signals as a lossless file of those pixels; their ``sha256`` and
+    ``pixel_digest`` are the digest of the pixels (two arrays with equal pixels are ``identical``,
+    and a file with those pixels is ``same_pixels``), ``byte_size`` is 0 and ``mime`` is
+    ``PIXELS_MIME``. (A JPEG file of 512 px or more on its short side is decoded at a reduced scale,
+    so its own signals may differ from those of its fully decoded pixels by a bit or two.)
 
     Raises ``FetchError``, ``TooLarge`` and the decoder's ``InputError`` subclasses.
     """
     limits = limits or DecodeLimits()
+    if is_in_memory(src):
+        data, is_file = memory_bytes(src, max_bytes=limits.max_bytes)  # type: ignore[arg-type]
+        name = str(getattr(src, "filename", "") or "") if is_file else "<pixels>"
+        analysis = analyse(data, name=name, limits=limits, local=local)
+        if is_file:
+            return analysis
+        digest = full_pixel_digest(data, limits=limits)
+        fp = replace(analysis.fingerprint, sha256=digest, pixel_digest=digest, byte_size=0, mime=PIXELS_MIME)
+        return replace(analysis, fingerprint=fp)
+    if not isinstance(src, str | bytes | bytearray | memoryview | os.PathLike):
+        raise TypeError(
+            f"an image is a path, an http(s) URL, bytes, a Pillow image or a NumPy array, not {type(src).__name__}"
+        )
     source = read_source(src, max_bytes=limits.max_bytes, fetch=fetch)
-    return fingerprint_bytes(source.data, name=source.name, limits=limits)
+    return analyse(source.data, name=source.name, limits=limits, local=local)
+
+
+def fingerprint(
+    src: ImageSource,
+    *,
+    limits: DecodeLimits | None = None,
+    fetch: FetchLimits | None = None,
+) -> Fingerprint:
+    """The fingerprint of an image at a path, an http(s) URL, in bytes, a Pillow image or a NumPy
+    array (see ``analyse_source`` for what a picture without a file carries).
+
+    Raises ``FetchError``, ``TooLarge`` and the decoder's ``InputError`` subclasses.
+    """
+    return analyse_source(src, limits=limits, fetch=fetch).fingerprint
 
 
 def full_pixel_digest(data: bytes, *, limits: DecodeLimits | None = None) -> bytes:

@@ -6,6 +6,7 @@ and the distance of two codes is the POPCNT of their XOR, word by word.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -13,19 +14,43 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["jit", "popcount", "two_nearest"]
+__all__ = ["jit", "popcount", "two_nearest", "uncompiled"]
 
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
+#: every kernel made by ``jit``, for ``uncompiled``
+_KERNELS: list[Any] = []
+
+
 def jit(fn: _F) -> _F:
     """Compile ``fn`` with numba (nopython, GIL released), cached on disk where one is writable."""
     try:
-        return cast(_F, numba.njit(cache=True, nogil=True)(fn))
+        kernel = numba.njit(cache=True, nogil=True)(fn)
     except RuntimeError:  # numba found no writable cache directory: compile in each process
-        return cast(_F, numba.njit(nogil=True)(fn))
+        kernel = numba.njit(nogil=True)(fn)
+    _KERNELS.append(kernel)
+    return cast(_F, kernel)
+
+
+def uncompiled(modules: tuple[str, ...]) -> list[str]:
+    """Those of ``modules`` (loaded module names) none of whose kernels has a compiled copy in
+    numba's disk cache yet: a run that uses them compiles them first, which takes seconds (a module
+    with some kernels compiled has been run before; kernels only other kernels call never get a
+    cache entry of their own). Reads numba's cache index paths, a private attribute, defensively."""
+    cached: dict[str, bool] = {}
+    for kernel in _KERNELS:
+        module = kernel.py_func.__module__
+        if module not in modules:
+            continue
+        try:
+            index_path = kernel._cache._cache_file._index_path
+        except AttributeError:  # no disk cache (or another numba): nothing to tell
+            return []
+        cached[module] = cached.get(module, False) or os.path.exists(index_path)
+    return [m for m, any_cached in cached.items() if not any_cached]
 
 
 _M1, _M2 = np.uint64(0x5555_5555_5555_5555), np.uint64(0x3333_3333_3333_3333)

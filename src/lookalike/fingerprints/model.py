@@ -8,7 +8,7 @@ from typing import TypedDict
 
 from lookalike.fingerprints.bits import hamming_bytes, hamming_int
 
-__all__ = ["FINGERPRINT_VERSION", "Fingerprint", "FingerprintDict", "Signal"]
+__all__ = ["FINGERPRINT_VERSION", "Fingerprint", "FingerprintDict", "Hash64", "Signal"]
 
 #: bumped whenever any stored signal would come out differently.
 #: 2 (2026-12-02): the grid, the DCTs and the statistics are computed without BLAS, in a fixed order
@@ -16,6 +16,41 @@ __all__ = ["FINGERPRINT_VERSION", "Fingerprint", "FingerprintDict", "Signal"]
 #: where version 1 decided them by the CPU's rounding. Version-1 rows still match (they differ at
 #: most in such tie bits); ``lookalike stats`` counts them.
 FINGERPRINT_VERSION = 2
+
+
+_NOT_A_NUMBER = "subtracting hashes gives their Hamming distance, not a number: use int(hash) for arithmetic"
+
+
+class Hash64(int):
+    """A 64-bit hash: an ``int`` (stored, XORed, formatted as before) that subtracts and prints as
+    imagehash's ``ImageHash`` does. ``a.phash - b.phash`` is the Hamming distance in bits, not the
+    difference of two numbers; subtracting a plain number raises ``TypeError`` (as imagehash does),
+    so arithmetic that meant numbers fails loudly: use ``int(h)`` for it. ``str(h)`` is its 16 hex
+    digits, in imagehash's order; ``+``, ``^``, ``<<`` and the rest give plain ``int``s."""
+
+    __slots__ = ()
+
+    def __sub__(self, other: object) -> int:
+        if isinstance(other, Hash64):
+            return (int(self) ^ int(other)).bit_count()
+        if isinstance(other, int):
+            raise TypeError(
+                "hash - number: subtracting hashes gives their Hamming distance; use int(hash) for arithmetic"
+            )
+        return NotImplemented
+
+    def __rsub__(self, other: object) -> int:
+        if isinstance(other, int):
+            raise TypeError(
+                "number - hash: subtracting hashes gives their Hamming distance; use int(hash) for arithmetic"
+            )
+        return NotImplemented
+
+    def __str__(self) -> str:
+        return f"{int(self):016x}"
+
+    def __repr__(self) -> str:
+        return f"Hash64(0x{int(self):016x})"
 
 
 class Signal(StrEnum):
@@ -86,10 +121,35 @@ class Fingerprint:
     pixel_digest: bytes | None = None
     version: int = FINGERPRINT_VERSION
 
+    def __post_init__(self) -> None:
+        for name in ("dhash", "ahash", "whash"):
+            value = getattr(self, name)
+            if type(value) is not Hash64:
+                object.__setattr__(self, name, Hash64(value))
+
     @property
-    def phash(self) -> int:
-        """The 64-bit DCT hash of the picture as it is."""
-        return self.phash_variants[0]
+    def phash(self) -> Hash64:
+        """The 64-bit DCT hash of the picture as it is (``a.phash - b.phash``: bits apart)."""
+        return Hash64(self.phash_variants[0])
+
+    def __sub__(self, other: object) -> int:
+        """``fp1 - fp2``: how many bits their pHashes differ in, as imagehash's ``phash(a) - phash(b)``
+        (pictures as they are; ``dihedral_distance_bits`` also tries the seven flips and turns)."""
+        if not isinstance(other, Fingerprint):
+            return NotImplemented
+        return hamming_int(self.phash_variants[0], other.phash_variants[0])
+
+    def same_picture_signals(self, other: Fingerprint) -> bool:
+        """True when every perceptual signal and the size agree: what equality means for two
+        fingerprints of the same pixels that did not come from the same bytes (a file and its
+        decoded pixels, a PNG and a lossless WebP of it). ``==`` compares every field,
+        ``sha256``, ``byte_size``, ``mime`` and ``name`` included."""
+        return (
+            self.phash_variants == other.phash_variants
+            and (self.dhash, self.ahash, self.whash, self.pdq) == (other.dhash, other.ahash, other.whash, other.pdq)
+            and (self.pdq_quality, self.thumbnail, self.colour) == (other.pdq_quality, other.thumbnail, other.colour)
+            and (self.width, self.height, self.has_alpha) == (other.width, other.height, other.has_alpha)
+        )
 
     def code(self, signal: Signal) -> int:
         """The hash named by ``signal`` as a non-negative integer."""

@@ -39,14 +39,31 @@ from lookalike.fingerprints import Analysis, Fingerprint, analyse, full_pixel_di
 from lookalike.fingerprints.local import LocalFeatures, local_features
 from lookalike.index.descriptors import DescriptorIndex
 from lookalike.index.hamming import HammingIndex
-from lookalike.index.records import DEFAULT_SCOPE, Decision, ImageRecord, ReviewPair, StoredFile, StoreStats
+from lookalike.index.records import (
+    DEFAULT_SCOPE,
+    Decision,
+    ImageRecord,
+    ReviewPair,
+    StoredFile,
+    StoreStats,
+    rendition_name,
+)
 from lookalike.index.sqlite import CodeRow, NewFile
 from lookalike.index.store import Store, is_database_url, open_store
 from lookalike.match import Match, Query, Verdict, match_fingerprint, verdict_for, worth_pixel_digest
 from lookalike.match.local import QUERY_FEATURES, describe_local, local_score, verify_local
 from lookalike.match.retrieval import PHASH_RADIUS, retrieves
 
-__all__ = ["DEFAULT_SCOPE", "RETRIEVAL_RADIUS", "AddResult", "CheckMatch", "CheckResult", "Index"]
+__all__ = [
+    "DEFAULT_SCOPE",
+    "RETRIEVAL_RADIUS",
+    "AddResult",
+    "CheckMatch",
+    "CheckMatchDict",
+    "CheckResult",
+    "CheckResultDict",
+    "Index",
+]
 
 #: pHash bits within which stored pictures become candidates, when PDQ agrees too (the rule and
 #: its reasons are in ``lookalike.match.retrieval``, shared with the scale-out join).
@@ -82,19 +99,26 @@ class AddResult:
 
 
 class CheckMatchDict(TypedDict):
-    """JSON form of ``CheckMatch``."""
+    """JSON form of ``CheckMatch``: one shape for ``lookalike check --json`` and ``/v1/check``."""
 
     id: str
-    path: str
     rendition: str
     score: float
     verdict: str
-    explanation: str
+    evidence: str
+    source: str
+
+
+class CheckResultDict(TypedDict):
+    """JSON form of ``CheckResult`` (the command line adds the input's ``path``)."""
+
+    verdict: str
+    matches: list[CheckMatchDict]
 
 
 @dataclass(frozen=True, slots=True)
 class CheckMatch:
-    """One stored image that matches a query."""
+    """One stored image that matches a query. ``explanation`` is the evidence line (``evidence`` in JSON)."""
 
     image_id: str
     file: StoredFile
@@ -104,15 +128,16 @@ class CheckMatch:
     by_local_features: bool = False
     """True when local-feature verification, not the hashes, gave the score (a crop, an overlay)."""
 
-    def to_dict(self) -> CheckMatchDict:
-        """JSON-ready form."""
+    def to_dict(self, *, source: str | None = None) -> CheckMatchDict:
+        """JSON-ready form. ``source`` says where the stored file can be read: its path by default
+        (the command line's index); the service passes the file's URL instead."""
         return CheckMatchDict(
             id=self.image_id,
-            path=self.file.source,
-            rendition=self.file.rendition,
+            rendition=rendition_name(self.file.rendition),
             score=round(self.score, 4),
             verdict=self.verdict.value,
-            explanation=self.explanation,
+            evidence=self.explanation,
+            source=self.file.source if source is None else source,
         )
 
 
@@ -129,6 +154,15 @@ class CheckResult:
         if self.matches and self.matches[0].verdict is not Verdict.DIFFERENT:
             return self.matches[0].verdict.value
         return "unique"
+
+    @property
+    def is_duplicate(self) -> bool:
+        """True when the best match says "you already have this picture" (``--exit-code`` answers 1)."""
+        return bool(self.matches) and self.matches[0].verdict.is_duplicate
+
+    def to_dict(self) -> CheckResultDict:
+        """JSON-ready form: the overall verdict and every match, best first."""
+        return CheckResultDict(verdict=self.verdict, matches=[m.to_dict() for m in self.matches])
 
 
 class Index:

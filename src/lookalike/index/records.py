@@ -3,22 +3,44 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING, TypedDict
 
-from lookalike.fingerprints import Fingerprint
+if TYPE_CHECKING:  # a type only: records load without NumPy, for the command line's start-up
+    from lookalike.fingerprints import Fingerprint
 
 __all__ = [
+    "DEFAULT_RENDITION",
     "DEFAULT_SCOPE",
     "ApiKey",
     "Decision",
     "ImageRecord",
+    "OnDuplicate",
     "ReviewPair",
+    "ReviewPairDict",
     "StoreStats",
     "StoredFile",
     "automatic_image_id",
+    "iso_time",
+    "rendition_name",
 ]
 
+#: the rendition a file is shown under when it was stored without a name (the command line's
+#: ``index`` stores ``""``; the service names it ``original``): one name in every JSON answer
+DEFAULT_RENDITION = "original"
+
+
+def rendition_name(stored: str) -> str:
+    """The rendition as every JSON answer shows it: ``DEFAULT_RENDITION`` for an unnamed one."""
+    return stored or DEFAULT_RENDITION
+
+
+def iso_time(epoch_s: float) -> str:
+    """A stored time (seconds since the epoch) as every JSON answer shows it: ISO 8601 in UTC,
+    to the millisecond, e.g. ``2026-12-02T08:00:00.000Z``."""
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 def automatic_image_id(sha256: bytes, taken: Callable[[str], bool]) -> str:
     """The id an image stored without one gets: the first 16 hex digits of its SHA-256, or more of
@@ -36,6 +58,15 @@ def automatic_image_id(sha256: bytes, taken: Callable[[str], bool]) -> str:
 
 #: the scope of images added without one
 DEFAULT_SCOPE = "default"
+
+
+class OnDuplicate(StrEnum):
+    """What adding does with a copy of a stored image (``index.policy``). Values are typed on the
+    command line and sent over HTTP: never rename one."""
+
+    REJECT = "reject"  #: leave it out (HTTP: 409 with the stored image)
+    STORE = "store"  #: store it anyway (the same bytes are still never stored twice)
+    REVIEW = "review"  #: store it and put the pair on the review list
 
 
 class Decision(StrEnum):
@@ -94,6 +125,30 @@ class ReviewPair:
     a_source: str = ""
     b_source: str = ""
 
+    def to_dict(self) -> ReviewPairDict:
+        """The JSON form shared by ``lookalike review --json`` and the service's ``/v1/review``."""
+        return ReviewPairDict(
+            pair_id=self.pk, scope=self.scope, a=self.a_id, b=self.b_id, score=round(self.score, 4),
+            verdict=self.verdict, evidence=self.evidence, decision=self.decision.value,
+            created_at=iso_time(self.created_at),
+            decided_at=None if self.decided_at is None else iso_time(self.decided_at),
+        )  # fmt: skip
+
+
+class ReviewPairDict(TypedDict):
+    """JSON form of ``ReviewPair``: times in ISO 8601."""
+
+    pair_id: int
+    scope: str
+    a: str
+    b: str
+    score: float
+    verdict: str
+    evidence: str
+    decision: str
+    created_at: str
+    decided_at: str | None
+
 
 @dataclass(frozen=True, slots=True)
 class StoreStats:
@@ -107,6 +162,10 @@ class StoreStats:
     bytes_on_disk: int
     #: files whose stored fingerprint is older than ``FINGERPRINT_VERSION``
     outdated_fingerprints: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        """JSON form (``lookalike stats --json``)."""
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,6 @@ processes adding the same picture serialise and the second finds the first's row
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import sqlite3
@@ -134,6 +133,7 @@ CREATE TABLE IF NOT EXISTS api_keys (
 
 def signed64(value: int) -> int:
     """An unsigned 64-bit hash as SQLite's signed INTEGER."""
+    value = int(value)  # a ``Hash64`` subtracts as a Hamming distance: plain integer arithmetic here
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
@@ -251,6 +251,10 @@ class SQLiteStore:
         beside the database, opened afresh each time so threads exclude each other too)."""
         folder = self.path.with_name(self.path.name + ".locks")
         folder.mkdir(exist_ok=True)
+        try:
+            import fcntl  # POSIX only: lookalike refuses Windows (see the README), the import says why here
+        except ImportError as exc:
+            raise StoreError("per-scope locks need POSIX file locks (fcntl): Windows is not supported") from exc
         fd = os.open(folder / hashlib.sha256(scope.encode()).hexdigest()[:32], os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)

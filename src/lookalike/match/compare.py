@@ -1,40 +1,52 @@
 """Pairwise comparison: two images in, a verdict with its score and evidence out.
 
-Order of evidence, cheapest first:
+``compare(a, b)`` scores ``b`` as a copy of ``a`` by the very steps ``Index.check`` takes for a
+query ``b`` against a stored ``a``, so one pair has one score from ``compare``, ``check`` and
+``find``. Order of evidence, cheapest first:
 1. the bytes (SHA-256): ``identical``;
-2. the perceptual hashes, with the flip/turn that best aligns the pictures;
+2. the perceptual hashes, with the flip/turn that best aligns the pictures (``match_fingerprint``);
 3. the pixel digest, computed only when sizes match and the hashes agree
    closely (a full-resolution decode is the costly part, and reduced decodes
    of the same pixels stored in two formats can differ by a bit or two):
    ``same_pixels``;
-4. pixel metrics on the aligned pictures (SSIM, NRMSE, MSE, histogram
-   distance, blurred-image correlation), which settle mild edits that move
-   hash bits;
-5. when those do not make a duplicate: local features (ORB keypoints and a
+4. when the hashes do not make a duplicate: local features (ORB keypoints and a
    RANSAC fit, ``match.local``), which settle crops, borders, captions and a
    picture shown inside a larger one.
+
+Pixel metrics on the aligned pictures (SSIM, NRMSE, MSE, histogram distance, blurred-image
+correlation) come with the answer as evidence; they do not move the score, which a check, with
+no stored pixels to measure, could not reproduce. (Until 2026-12-02 they did: ``compare`` gave a
+mirrored cat 0.990 where ``check`` gave 0.984.)
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import TypedDict
 
 import numpy as np
 
 from lookalike.config import DecodeLimits, FetchLimits, Thresholds
-from lookalike.decode import read_source
-from lookalike.fingerprints import Analysis, Dihedral, Fingerprint, Signal, analyse, full_pixel_digest, transform_pixels
+from lookalike.fingerprints import (
+    Analysis,
+    Dihedral,
+    Fingerprint,
+    ImageSource,
+    Signal,
+    analyse_source,
+    full_pixel_digest,
+    transform_pixels,
+)
 from lookalike.fingerprints.local import local_features
+from lookalike.match.candidate import match_fingerprint
 from lookalike.match.explain import explain
 from lookalike.match.local import QUERY_FEATURES, LocalEvidence, describe_local, local_score, verify_local
 from lookalike.match.pixels import PixelEvidence, pixel_evidence
 from lookalike.match.query import Query
-from lookalike.match.score import fingerprint_score, verdict_for, worth_pixel_digest
+from lookalike.match.score import verdict_for, worth_pixel_digest
 from lookalike.match.verdict import Verdict
 
-__all__ = ["Comparison", "ComparisonDict", "HashEvidence", "compare", "compare_analyses", "pixel_score"]
+__all__ = ["Comparison", "ComparisonDict", "HashEvidence", "compare", "compare_analyses", "compare_fingerprints"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +82,7 @@ class ComparisonDict(TypedDict):
     b: str
     verdict: str
     score: float
-    explanation: str
+    evidence: str
     transform: str
     hashes: dict[str, HashEvidenceDict]
     pixels: dict[str, float] | None
@@ -81,7 +93,8 @@ class ComparisonDict(TypedDict):
 class Comparison:
     """Verdict, score in [0, 1] and the evidence behind them.
 
-    ``transform`` is what, done to ``a``, best lines it up with ``b``.
+    ``transform`` is what, done to ``a``, best lines it up with ``b``. ``explanation`` is the
+    evidence line (``evidence`` in JSON, as in every other JSON answer).
     """
 
     a: Fingerprint
@@ -101,7 +114,7 @@ class Comparison:
             b=self.b.name,
             verdict=self.verdict.value,
             score=round(self.score, 4),
-            explanation=self.explanation,
+            evidence=self.explanation,
             transform=self.transform.name.lower(),
             hashes={
                 h.signal.value: HashEvidenceDict(
@@ -131,29 +144,30 @@ class Comparison:
         )
 
 
-def pixel_score(pixels: PixelEvidence) -> float:
-    """Score of pixel evidence: geometric mean of the blurred correlation (0 at 0.5 or less) and SSIM."""
-    corr = max(0.0, min(1.0, (pixels.template_correlation - 0.5) / 0.5))
-    return float(np.sqrt(corr * max(0.0, min(1.0, pixels.ssim))))
+#: the inverse of each flip/turn: quarter turns swap, the others undo themselves
+_INVERSE = {Dihedral.ROT90: Dihedral.ROT270, Dihedral.ROT270: Dihedral.ROT90}
 
 
 def compare_analyses(
     a: Analysis, b: Analysis, *, limits: DecodeLimits | None = None, thresholds: Thresholds | None = None
 ) -> Comparison:
-    """Compare two analysed images (see the module docstring)."""
+    """Compare two analysed images (see the module docstring).
+
+    ``b`` is scored as a candidate copy of ``a`` by the steps ``Index.check`` takes for a query
+    ``b`` against a stored ``a`` (``match_fingerprint``, then the pixel digest, then local
+    features): one pair has one score whichever command computes it. The pixel metrics are
+    evidence shown beside the score, not part of it (a check has no stored pixels to measure)."""
     thresholds = thresholds or Thresholds()
     fa, fb = a.fingerprint, b.fingerprint
     if fa.sha256 == fb.sha256:
         verdict = Verdict.IDENTICAL
         return Comparison(a=fa, b=fb, verdict=verdict, score=1.0, explanation=explain(fa, fb, verdict))
-    query = Query.of(a)
-    transform = query.best_turn(fb)
-    aligned = query.turned(transform)
-    assert aligned is not None  # a query made from an Analysis has its pixels
-    hashes = tuple(HashEvidence(s, aligned.distance_bits(fb, s)) for s in Signal)
-    by = {h.signal: h.distance_bits for h in hashes}
+    query = Query.of(b)
+    match = match_fingerprint(query, fa, thresholds)
+    transform = _INVERSE.get(match.transform, match.transform)  # what, done to a, lines it up with b
+    hashes = tuple(HashEvidence(s, match.distances[s]) for s in Signal if s in match.distances)
 
-    if transform is Dihedral.IDENTITY and worth_pixel_digest(fa, fb):
+    if match.verdict is Verdict.NEAR_DUPLICATE and worth_pixel_digest(fb, fa):  # as ``Index._settle_same_pixels``
         fa = fa if fa.pixel_digest else fa.with_pixel_digest(full_pixel_digest(a.data, limits=limits))
         fb = fb if fb.pixel_digest else fb.with_pixel_digest(full_pixel_digest(b.data, limits=limits))
         if fa.pixel_digest == fb.pixel_digest:
@@ -163,12 +177,9 @@ def compare_analyses(
 
     a_pixels = np.ascontiguousarray(transform_pixels(a.image.pixels, transform))
     pixels = pixel_evidence(a_pixels, b.image.pixels)
-    score = max(fingerprint_score(aligned, fb, by), pixel_score(pixels))
-    verdict = verdict_for(score, thresholds)
-    explanation = explain(fa, fb, verdict, transform=transform, pixels=pixels, phash_bits=by[Signal.PHASH])
+    score, verdict, explanation = match.score, match.verdict, match.explanation
     local = None
-    if not verdict.is_duplicate:
-        # b is taken as the copy and a as the original, so the evidence reads "b is a's picture cropped to…"
+    if not verdict.is_duplicate:  # as ``Index._verify_locally``: b with a query's features, a with a stored set
         local = verify_local(
             local_features(b.image.pixels, max_features=QUERY_FEATURES), a.local or local_features(a.image.pixels)
         )
@@ -182,24 +193,44 @@ def compare_analyses(
     )  # fmt: skip
 
 
+def compare_fingerprints(a: Fingerprint, b: Fingerprint, *, thresholds: Thresholds | None = None) -> Comparison:
+    """Compare two fingerprints (stored ones, or read back with ``fingerprint_from_text``): the hashes
+    only, as ``Index.check`` scores a stored candidate, ``b`` as the copy. Without the pictures'
+    grids, a flipped or turned match rests on pHash alone (see ``match_fingerprint``)."""
+    thresholds = thresholds or Thresholds()
+    if a.sha256 == b.sha256:
+        return Comparison(a=a, b=b, verdict=Verdict.IDENTICAL, score=1.0, explanation=explain(a, b, Verdict.IDENTICAL))
+    match = match_fingerprint(Query(b), a, thresholds)
+    return Comparison(
+        a=a, b=b, verdict=match.verdict, score=match.score, explanation=match.explanation,
+        transform=_INVERSE.get(match.transform, match.transform),
+        hashes=tuple(HashEvidence(s, match.distances[s]) for s in Signal if s in match.distances),
+    )  # fmt: skip
+
+
 def compare(
-    a: str | os.PathLike[str] | bytes,
-    b: str | os.PathLike[str] | bytes,
+    a: ImageSource | Fingerprint,
+    b: ImageSource | Fingerprint,
     *,
     limits: DecodeLimits | None = None,
     fetch: FetchLimits | None = None,
     thresholds: Thresholds | None = None,
 ) -> Comparison:
-    """Compare two images given as paths, http(s) URLs or bytes.
+    """Compare two images, each a path, an http(s) URL, bytes, a Pillow image, a NumPy array or a
+    ``Fingerprint`` (``b`` scored as a copy of ``a``: see ``compare_analyses``; with a fingerprint
+    on either side, by the hashes alone: see ``compare_fingerprints``).
 
-    Raises ``FetchError``, ``TooLarge`` and the decoder's ``InputError`` subclasses.
+    Raises ``FetchError``, ``TooLarge`` and the decoder's ``InputError`` subclasses; ``TypeError``
+    for anything else.
     """
     limits = limits or DecodeLimits()
-    sa = read_source(a, max_bytes=limits.max_bytes, fetch=fetch)
-    sb = read_source(b, max_bytes=limits.max_bytes, fetch=fetch)
+    if isinstance(a, Fingerprint) or isinstance(b, Fingerprint):
+        fa = a if isinstance(a, Fingerprint) else analyse_source(a, limits=limits, fetch=fetch).fingerprint
+        fb = b if isinstance(b, Fingerprint) else analyse_source(b, limits=limits, fetch=fetch).fingerprint
+        return compare_fingerprints(fa, fb, thresholds=thresholds)
     return compare_analyses(
-        analyse(sa.data, name=sa.name, limits=limits),
-        analyse(sb.data, name=sb.name, limits=limits),
+        analyse_source(a, limits=limits, fetch=fetch),
+        analyse_source(b, limits=limits, fetch=fetch),
         limits=limits,
         thresholds=thresholds,
     )

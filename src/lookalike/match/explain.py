@@ -27,6 +27,7 @@ _FORMAT_NAMES = {
     "image/tiff": "TIFF",
     "image/avif": "AVIF",
     "image/heic": "HEIC",
+    "image/x-pixels": "pixels in memory",  # ``fingerprints.PIXELS_MIME``: a Pillow image or an array
 }
 
 #: chroma spread below which a picture counts as grayscale (Cb/Cr standard deviation, 0..255 scale)
