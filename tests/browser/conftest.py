@@ -24,8 +24,10 @@ ARGS = [
 SCREENSHOTS = REPO / "docs" / "screenshots"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
+    """Headless Chromium for this package's tests, closed after them: Playwright's sync API runs an
+    event loop in the main thread while it is open, and later tests call ``asyncio.run``."""
     assert Path(CHROMIUM).is_file(), "chromium missing: `make test` installs it (apt-get install chromium)"
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)

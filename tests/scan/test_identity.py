@@ -110,7 +110,7 @@ def test_hash_index_and_check_read_a_file_reached_twice_once(tree: Path, tmp_pat
     assert len(lines) == len({inode(d["path"]) for d in lines}) == 13  # 13 files, 2 of them unreadable
     assert not any(d["path"].startswith(str(alias)) for d in lines)
     db = tmp_path / "i.db"
-    indexed = cli("index", tree, alias, "--db", db)  # type: ignore[operator]
-    assert "added 10, already present 1, failed 2" in indexed.stdout, indexed.stdout  # backup/boat.png: same bytes
+    indexed = cli("index", tree, alias, "--db", db, "--on-duplicate", "store")  # type: ignore[operator]
+    assert "added 10, copies left out 0, already present 1, failed 2" in indexed.stdout, indexed.stdout  # same bytes
     checked = cli("check", alias, tree, "--db", db, "--json")  # type: ignore[operator]
     assert len(checked.stdout.splitlines()) == 13

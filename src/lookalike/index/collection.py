@@ -107,6 +107,9 @@ class CheckMatchDict(TypedDict):
     verdict: str
     evidence: str
     source: str
+    #: the same as ``source``: the key ``check --json`` has always had, which scripts and the public
+    #: benchmark's scorer read
+    path: str
 
 
 class CheckResultDict(TypedDict):
@@ -131,13 +134,15 @@ class CheckMatch:
     def to_dict(self, *, source: str | None = None) -> CheckMatchDict:
         """JSON-ready form. ``source`` says where the stored file can be read: its path by default
         (the command line's index); the service passes the file's URL instead."""
+        where = self.file.source if source is None else source
         return CheckMatchDict(
             id=self.image_id,
             rendition=rendition_name(self.file.rendition),
             score=round(self.score, 4),
             verdict=self.verdict.value,
             evidence=self.explanation,
-            source=self.file.source if source is None else source,
+            source=where,
+            path=where,
         )
 
 
