@@ -28,6 +28,7 @@ from lookalike.errors import (
     StoreError,
     TooLarge,
     UnsupportedFormat,
+    error_body,
 )
 
 __all__ = [
@@ -40,7 +41,6 @@ __all__ = [
     "Unauthorized",
     "UnsupportedMediaType",
     "UrlRefused",
-    "error_body",
     "install_error_handlers",
     "status_of",
 ]
@@ -137,11 +137,6 @@ def status_of(err: LookalikeError) -> int:
     return next((status for kind, status in _STATUS if isinstance(err, kind)), 500)
 
 
-def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
-    """The JSON body of every error answer."""
-    return {"error": {"code": code, "message": " ".join(message.split()), **extra}}
-
-
 def error_response(exc: LookalikeError, *, method: str, path: str) -> JSONResponse:
     """The answer for ``exc``: its status, body and headers. A server-side failure (5xx) is logged
     in full and answered without its message, which may carry a path or a connection string."""
@@ -176,7 +171,9 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     parts = []
     for e in errors:
         where = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path"))
-        parts.append(f"{where or 'body'}: {e.get('msg', 'invalid')}")
+        # pydantic prefixes what a validator raised with "Value error, ": the rest is our own sentence
+        message = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{where or 'body'}: {message}")
     return JSONResponse(error_body("invalid_request", "; ".join(parts) or "invalid request"), status_code=422)
 
 
