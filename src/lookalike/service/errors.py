@@ -163,6 +163,11 @@ def _lookalike_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc, method=request.method, path=request.url.path)
 
 
+#: parts of pydantic's error locations that name no field: where a parameter came from, and the tags
+#: of the discriminated union ``schemas.HashCheckBody`` (one item or a batch)
+_NOT_A_PLACE = frozenset({"body", "query", "path", "single", "batch"})
+
+
 def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
@@ -170,7 +175,7 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse(error_body("malformed_json", "the request body is not valid JSON"), status_code=400)
     parts = []
     for e in errors:
-        where = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path"))
+        where = ".".join(str(p) for p in e.get("loc", ()) if p not in _NOT_A_PLACE)
         # pydantic prefixes what a validator raised with "Value error, ": the rest is our own sentence
         message = str(e.get("msg", "invalid")).removeprefix("Value error, ")
         parts.append(f"{where or 'body'}: {message}")
