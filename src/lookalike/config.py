@@ -7,7 +7,22 @@ from dataclasses import dataclass, field
 
 from lookalike.errors import ConfigError
 
-__all__ = ["ALL_FORMATS", "PIXEL_CEILING", "DecodeLimits", "FetchLimits", "Thresholds"]
+__all__ = [
+    "ALL_FORMATS",
+    "DEFAULT_BURST",
+    "DEFAULT_RATE_PER_S",
+    "PIXEL_CEILING",
+    "DecodeLimits",
+    "FetchLimits",
+    "Thresholds",
+]
+
+#: each API key's request budget when not told otherwise (``lookalike serve`` and ``ServiceSettings``).
+#: A 2-core server answers about 40 picture checks a second (decode, hash, search): 50 per second
+#: with bursts of 100 lets one client use the whole server briefly, while hash-only checks (~1 ms
+#: each) are batched by clients anyway.
+DEFAULT_RATE_PER_S = 50.0
+DEFAULT_BURST = 100
 
 #: Image formats lookalike decodes, by Pillow's format name. HEIF needs the
 #: optional ``heif`` extra (pillow-heif).

@@ -100,10 +100,6 @@ def test_check_json_has_the_shape_of_the_service_check(cli: Run, tmp_path: Path)
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the service still answers `explanation` and no `source`; it must adopt CheckResult.to_dict() (issue 17)",
-)
 def test_the_service_check_body_has_the_keys_of_a_check_json_line(tmp_path: Path) -> None:
     pytest.importorskip("fastapi")
     from lookalike.index.keys import create_api_key

@@ -72,3 +72,18 @@ def test_transform_pixels_matches_its_names() -> None:
 def test_committed_examples_exist() -> None:
     assert isinstance(EXAMPLES, Path)
     assert (EXAMPLES / "library" / "coffee.jpg").is_file()
+
+
+def test_variants_estimated_from_the_hash_alone_are_close_to_the_exact_ones() -> None:
+    """From a 64-bit pHash alone (a client's hash check) the turned hashes can only be estimated:
+    exact for the picture as it is, a few bits off for the turns (what ``Index.files_near`` allows)."""
+    from lookalike.fingerprints import phash_variants_estimated
+
+    errors = []
+    for path in sorted((EXAMPLES / "library").iterdir()):
+        fp = fingerprint(path)
+        estimated = phash_variants_estimated(fp.phash)
+        assert estimated[0] == fp.phash
+        errors += [(e ^ exact).bit_count() for e, exact in zip(estimated[1:], fp.phash_variants[1:], strict=True)]
+    assert len(errors) == 7 * 5
+    assert np.median(errors) <= 4 and max(errors) <= 12, errors

@@ -50,8 +50,11 @@ def test_check_answers_like_the_command_line_and_stores_nothing(api: Api) -> Non
     answer = body(r)
     assert answer["verdict"] == "near_duplicate"
     assert answer["matches"][0]["id"] == "beach"
-    assert set(answer["matches"][0]) == {"id", "score", "verdict", "explanation", "rendition"}
-    assert "mirrored" in answer["matches"][0]["explanation"]
+    assert set(answer["matches"][0]) == {"id", "rendition", "score", "verdict", "evidence", "source"}
+    assert "mirrored" in answer["matches"][0]["evidence"]
+    assert answer["matches"][0]["rendition"] == "original"
+    source = api.client.get(answer["matches"][0]["source"], headers=alice)
+    assert source.status_code == 200 and source.content == jpeg(1)
     assert body(api.check(alice, jpeg(1)))["verdict"] == "identical"
     assert body(api.check(alice, jpeg(7)))["verdict"] == "unique"
     assert len(body(api.client.get("/v1/images", headers=alice))["images"]) == 2
@@ -127,11 +130,11 @@ def test_similar_images_and_the_review_list(api: Api) -> None:
     similar = body(api.client.get("/v1/images/beach/similar", headers=alice))
     assert {m["id"] for m in similar if m["verdict"] == "near_duplicate"} == {"beach-q60", "beach-small"}
 
-    (pair,) = body(api.client.get("/v1/review", headers=alice))
+    (pair,) = body(api.client.get("/v1/review", headers=alice))["pairs"]
     assert {pair["a"], pair["b"]} == {"beach", "beach-q60"} and pair["decision"] == "pending"
     decided = api.client.post(f"/v1/review/{pair['pair_id']}", headers=alice, json={"decision": "not_duplicate"})
     assert decided.status_code == 200 and body(decided)["decision"] == "not_duplicate"
-    assert body(api.client.get("/v1/review", headers=alice)) == []
+    assert body(api.client.get("/v1/review", headers=alice))["pairs"] == []
     wrong = api.client.post(f"/v1/review/{pair['pair_id']}", headers=alice, json={"decision": "maybe"})
     assert wrong.status_code == 422
 
@@ -148,7 +151,7 @@ def test_a_check_from_hashes_honours_a_persons_decision(api: Api) -> None:
         return {m["id"]: m["verdict"] for m in answer["matches"]}
 
     assert verdicts() == {"beach": "identical", "beach-q60": "near_duplicate"}
-    (pair,) = body(api.client.get("/v1/review", headers=alice))
+    (pair,) = body(api.client.get("/v1/review", headers=alice))["pairs"]
     api.client.post(f"/v1/review/{pair['pair_id']}", headers=alice, json={"decision": "not_duplicate"})
     assert verdicts() == {"beach": "identical", "beach-q60": "different"}
     # as a check of the picture itself says

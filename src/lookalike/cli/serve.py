@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from lookalike.cli.output import JsonOption, fail, json_line, reporting_errors, say
+from lookalike.config import DEFAULT_BURST, DEFAULT_RATE_PER_S
 from lookalike.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -28,11 +29,6 @@ DEFAULT_DB = DEFAULT_STORAGE + ".sqlite"
 APP_FACTORY = "lookalike.service.app:create_app_from_environment"
 SETTINGS_VARIABLE = "LOOKALIKE_SERVICE_SETTINGS"
 
-#: each API key's budget when not told otherwise. A 2-core server answers about 40 picture checks a
-#: second (decode, hash, search): 50 per second with bursts of 100 lets one client use the whole
-#: server briefly, while hash-only checks (~1 ms each) are batched by clients anyway.
-DEFAULT_RATE_PER_S = 50.0
-DEFAULT_BURST = 100
 
 
 def open_store(location: str) -> "Store":

@@ -20,7 +20,7 @@ from lookalike.fingerprints.compute import (
     grid_signals,
     perceptual_signals,
 )
-from lookalike.fingerprints.dct import Dihedral, transform_pixels
+from lookalike.fingerprints.dct import Dihedral, phash_variants_estimated, transform_pixels
 from lookalike.fingerprints.model import FINGERPRINT_VERSION, Fingerprint, FingerprintDict, Signal
 
 __all__ = [
@@ -48,5 +48,6 @@ __all__ = [
     "full_pixel_digest",
     "grid_signals",
     "perceptual_signals",
+    "phash_variants_estimated",
     "transform_pixels",
 ]

@@ -27,7 +27,14 @@ import numpy.typing as npt
 from lookalike.fingerprints.arithmetic import cos_pi, ordered_matmul
 from lookalike.fingerprints.bits import above_median
 
-__all__ = ["Dihedral", "dct_matrix", "phash_coefficients", "phash_variants", "transform_pixels"]
+__all__ = [
+    "Dihedral",
+    "dct_matrix",
+    "phash_coefficients",
+    "phash_variants",
+    "phash_variants_estimated",
+    "transform_pixels",
+]
 
 Float = npt.NDArray[np.float64]
 
@@ -95,6 +102,40 @@ def phash_variants(coefficients: Float) -> tuple[int, ...]:
     stack = np.stack([_variant(coefficients, d) for d in Dihedral]).reshape(len(Dihedral), 64)
     packed = np.packbits(above_median(stack), axis=1)
     return tuple(int.from_bytes(row.tobytes(), "big") for row in packed)
+
+
+def phash_variants_estimated(phash: int) -> tuple[int, ...]:
+    """Estimates of the eight ``phash_variants`` from a 64-bit pHash alone, in enum order (index 0
+    is ``phash`` itself): each bit taken for the sign of its coefficient, turned as ``_variant``
+    turns coefficients. Not exact: a turn that changes a coefficient's sign also moves the median,
+    so coefficients lying between the old and the new median come out wrong. Measured on the 555
+    pictures of the benchmark's references: 0 bits off for 31% of the variants, 2 for 30%, 4 for
+    24%, 6 for 11%, 8 or more for 4%. Good for finding candidates within a radius that leaves room
+    for that; distances that decide anything come from the exact variants of a stored fingerprint."""
+    # bit-wise, as the look-up it serves is a few microseconds: NumPy's set-up alone took 100
+    transposed = _transpose_bits(phash)
+    return tuple((transposed if d >= Dihedral.TRANSPOSE else phash) ^ _ESTIMATE_MASKS[d] for d in Dihedral)
+
+
+def _transpose_bits(x: int) -> int:
+    """An 8 x 8 bit matrix (row-major, first bit on top) transposed: three rounds of swapping
+    blocks across the diagonal (Warren, "Hacker's Delight", 2nd ed., section 7-3)."""
+    t = (x ^ (x >> 7)) & 0x00AA00AA00AA00AA
+    x ^= t ^ (t << 7)
+    t = (x ^ (x >> 14)) & 0x0000CCCC0000CCCC
+    x ^= t ^ (t << 14)
+    t = (x ^ (x >> 28)) & 0x00000000F0F0F0F0
+    return x ^ t ^ (t << 28)
+
+
+def _sign_masks() -> tuple[int, ...]:
+    """Per turn, the bits whose coefficient the turn negates (after transposing, for the turns that
+    transpose): ``_variant`` of a matrix of ones, read as bits where it is negative."""
+    ones = np.ones((8, 8))
+    return tuple(int.from_bytes(np.packbits((_variant(ones, d) < 0).reshape(64)).tobytes(), "big") for d in Dihedral)
+
+
+_ESTIMATE_MASKS = _sign_masks()
 
 
 _Cell = TypeVar("_Cell", bound=np.generic)

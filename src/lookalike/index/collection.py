@@ -35,7 +35,7 @@ import numpy as np
 from lookalike.config import DecodeLimits, FetchLimits, Thresholds
 from lookalike.decode import is_url, read_source
 from lookalike.errors import LookalikeError, NotFound
-from lookalike.fingerprints import Analysis, Fingerprint, analyse, full_pixel_digest
+from lookalike.fingerprints import Analysis, Dihedral, Fingerprint, analyse, full_pixel_digest, phash_variants_estimated
 from lookalike.fingerprints.local import LocalFeatures, local_features
 from lookalike.index.descriptors import DescriptorIndex
 from lookalike.index.hamming import HammingIndex
@@ -63,6 +63,7 @@ __all__ = [
     "CheckResult",
     "CheckResultDict",
     "Index",
+    "turned_distance_bits",
 ]
 
 #: pHash bits within which stored pictures become candidates, when PDQ agrees too (the rule and
@@ -168,6 +169,14 @@ class CheckResult:
     def to_dict(self) -> CheckResultDict:
         """JSON-ready form: the overall verdict and every match, best first."""
         return CheckResultDict(verdict=self.verdict, matches=[m.to_dict() for m in self.matches])
+
+
+def turned_distance_bits(phash: int, stored: Fingerprint) -> tuple[int, Dihedral]:
+    """(fewest pHash bits between ``phash`` and ``stored`` under one of the eight flips and turns of
+    the stored picture, which turn): ``phash_variants[k]`` is exactly the pHash of the stored picture
+    turned by ``Dihedral(k)``."""
+    k = min(range(len(stored.phash_variants)), key=lambda k: ((stored.phash_variants[k] ^ phash).bit_count(), k))
+    return (stored.phash_variants[k] ^ phash).bit_count(), Dihedral(k)
 
 
 class Index:
@@ -386,7 +395,7 @@ class Index:
         matches = self._matches(query, scope, exclude_image=exclude_image)
         matches = self._settle_same_pixels(query, matches)
         matches = self._verify_locally(features, query, matches, scope, exclude_image=exclude_image)
-        return self._apply_decisions(matches)
+        return self.apply_decisions(matches)
 
     def _verify_locally(
         self,
@@ -454,18 +463,30 @@ class Index:
         return sorted(best.values(), key=lambda m: (-m.score, m.image_id))[:top]
 
     def files_near(self, phash: int, *, scope: str = DEFAULT_SCOPE, radius: int = RETRIEVAL_RADIUS) -> list[StoredFile]:
-        """Stored files of ``scope`` whose pHash is within ``radius`` bits of ``phash``, nearest first:
-        a look-up from a hash alone (a client that hashed a file before uploading it). Sees other
-        processes' additions and removals within ``HASH_LOOKUP_STALENESS`` seconds, its own at once."""
+        """Stored files of ``scope`` whose pHash, under one of the eight flips and turns of the stored
+        picture, is within ``radius`` bits of ``phash``, nearest first: a look-up from a hash alone
+        (a client that hashed a file before uploading it, maybe a mirrored or turned copy). Sees
+        other processes' additions and removals within ``HASH_LOOKUP_STALENESS`` seconds, its own
+        at once.
+
+        The in-memory index holds each file's pHash as it is; a turned copy's pHash is looked up
+        there through its turned estimates (``phash_variants_estimated``), and each file found is
+        kept only when one of its exact stored variants is within ``radius`` (``turned_distance_bits``).
+        An estimate is a few bits off (see there), so a turned copy is found when its distance plus
+        that error is within ``radius``: with the default radius of 16 bits that covers every
+        near-duplicate (12 bits or fewer) whose estimate is at most 4 bits off, and every copy at
+        4 bits or fewer whose estimate is at most 12 bits off; pictures as they are, exactly."""
         self.refresh(max_staleness=HASH_LOOKUP_STALENESS)
         scope_pk = self.store.scope_pk(scope)
         if scope_pk is None:
             return []
         with self._memory:
-            pks, _ = self._phash.radius(phash, radius)
+            found = [self._phash.radius(code, radius)[0] for code in set(phash_variants_estimated(phash))]
+            pks = np.unique(np.concatenate(found))
             pks = pks[self._scope_of[pks] == scope_pk]
             files = self._kept_files([int(p) for p in pks])
-        return sorted(files, key=lambda f: ((f.fingerprint.phash ^ phash).bit_count(), f.pk))
+        near = [(turned_distance_bits(phash, f.fingerprint)[0], f) for f in files]
+        return [f for d, f in sorted(near, key=lambda df: (df[0], df[1].pk)) if d <= radius]
 
     def _kept_files(self, pks: list[int]) -> list[StoredFile]:
         """``store.files``, answered from the rows kept in memory where it can (call it holding the
@@ -490,9 +511,7 @@ class Index:
             found = [self._phash.radius(code, RETRIEVAL_RADIUS)[0] for code in set(query.fingerprint.phash_variants)]
             # the nearest few beyond the radius too: hashes alone cannot vouch for them, but local
             # verification (stage 5) can, for copies whose frame changed
-            nearest = (
-                self._phash.knn(query.fingerprint.phash, _KNN)[0] if len(self._phash) else np.zeros(0, np.int64)
-            )
+            nearest = self._phash.knn(query.fingerprint.phash, _KNN)[0] if len(self._phash) else np.zeros(0, np.int64)
             found.append(nearest)
             pks = np.unique(np.concatenate(found))
             pks = pks[self._scope_of[pks] == scope_pk]
@@ -552,7 +571,7 @@ class Index:
             self.store.set_pixel_digest(file.pk, fp)
         return digest
 
-    def _apply_decisions(self, matches: list[CheckMatch]) -> list[CheckMatch]:
+    def apply_decisions(self, matches: list[CheckMatch]) -> list[CheckMatch]:
         """A person's decisions between the best match and the others override the scores."""
         if len(matches) < 2 or not matches[0].verdict.is_duplicate:
             return matches

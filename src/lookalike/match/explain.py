@@ -6,7 +6,7 @@ from lookalike.fingerprints import Dihedral, Fingerprint
 from lookalike.match.pixels import PixelEvidence
 from lookalike.match.verdict import Verdict
 
-__all__ = ["describe_edits", "explain", "is_grayscale"]
+__all__ = ["describe_edits", "describe_turn", "explain", "is_grayscale"]
 
 _TURNS = {
     Dihedral.FLIP_LR: "mirrored left to right",
@@ -17,6 +17,11 @@ _TURNS = {
     Dihedral.ROT270: "turned 90°",
     Dihedral.ANTITRANSPOSE: "turned and mirrored",
 }
+
+def describe_turn(which: Dihedral) -> str:
+    """What ``which`` did to a picture, in words ("mirrored left to right", "turned 90°")."""
+    return _TURNS.get(which, "as it is")
+
 
 _FORMAT_NAMES = {
     "image/jpeg": "JPEG",

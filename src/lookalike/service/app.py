@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from lookalike.service.auth import TENANT_STATE, authenticate
 from lookalike.service.errors import install_error_handlers
 from lookalike.service.guards import RequestGuard
-from lookalike.service.routes import check, health, images, pages, review
+from lookalike.service.routes import check, docs, health, images, pages, review
 from lookalike.service.settings import ServiceSettings
 from lookalike.service.state import ServiceState
 
@@ -48,12 +48,15 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         summary="Have I already got this image? Check before you store.",
         version="1",
         lifespan=lifespan,
+        docs_url=None,  # ``routes.docs`` serves them from the package, not from a CDN
+        redoc_url=None,
     )
     app.state.service = state
     install_error_handlers(app)
-    for module in (images, check, review, health, pages):
+    for module in (images, check, review, health, pages, docs):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/docs-assets", StaticFiles(directory=docs.ASSETS), name="docs-assets")
     app.add_middleware(
         RequestGuard, max_body_bytes=settings.max_body_bytes, max_json_bytes=settings.max_json_bytes,
         media_types=MEDIA_TYPES, authenticate=lambda header: authenticate(state, header), tenant_key=TENANT_STATE,

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from lookalike.index.keys import key_hash
 from lookalike.service.errors import RateLimited, Unauthorized
@@ -48,7 +49,19 @@ def authenticate(state: ServiceState, authorization: str) -> str:
     return scope
 
 
-async def tenant(request: Request, state: State) -> str:
+#: declares the scheme in the OpenAPI document (an "Authorize" button in ``/docs``); the key itself
+#: is checked by ``RequestGuard`` (or ``tenant``), not by FastAPI
+BEARER = HTTPBearer(
+    scheme_name="apiKey", bearerFormat="API key", auto_error=False,
+    description="An API key made by `lookalike keys create`, sent as `Authorization: Bearer KEY`",
+)  # fmt: skip
+
+
+async def tenant(
+    request: Request,
+    state: State,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+) -> str:
     """The tenant of the request's key: as ``RequestGuard`` found it, or checked here for a route
     the guard does not cover. Raises ``Unauthorized`` or ``RateLimited``."""
     found = request.scope.get("state", {}).get(TENANT_STATE)

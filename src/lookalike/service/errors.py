@@ -28,6 +28,7 @@ from lookalike.errors import (
     StoreError,
     TooLarge,
     UnsupportedFormat,
+    error_body,
 )
 
 __all__ = [
@@ -40,7 +41,6 @@ __all__ = [
     "Unauthorized",
     "UnsupportedMediaType",
     "UrlRefused",
-    "error_body",
     "install_error_handlers",
     "status_of",
 ]
@@ -137,11 +137,6 @@ def status_of(err: LookalikeError) -> int:
     return next((status for kind, status in _STATUS if isinstance(err, kind)), 500)
 
 
-def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
-    """The JSON body of every error answer."""
-    return {"error": {"code": code, "message": " ".join(message.split()), **extra}}
-
-
 def error_response(exc: LookalikeError, *, method: str, path: str) -> JSONResponse:
     """The answer for ``exc``: its status, body and headers. A server-side failure (5xx) is logged
     in full and answered without its message, which may carry a path or a connection string."""
@@ -168,6 +163,11 @@ def _lookalike_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc, method=request.method, path=request.url.path)
 
 
+#: parts of pydantic's error locations that name no field: where a parameter came from, and the tags
+#: of the discriminated union ``schemas.HashCheckBody`` (one item or a batch)
+_NOT_A_PLACE = frozenset({"body", "query", "path", "single", "batch"})
+
+
 def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
@@ -175,8 +175,10 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse(error_body("malformed_json", "the request body is not valid JSON"), status_code=400)
     parts = []
     for e in errors:
-        where = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path"))
-        parts.append(f"{where or 'body'}: {e.get('msg', 'invalid')}")
+        where = ".".join(str(p) for p in e.get("loc", ()) if p not in _NOT_A_PLACE)
+        # pydantic prefixes what a validator raised with "Value error, ": the rest is our own sentence
+        message = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{where or 'body'}: {message}")
     return JSONResponse(error_body("invalid_request", "; ".join(parts) or "invalid request"), status_code=422)
 
 

@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lookalike.errors import LookalikeError
-from lookalike.service.errors import NOSNIFF, BodyTooLarge, error_body, error_response
+from lookalike.errors import LookalikeError, error_body
+from lookalike.service.errors import NOSNIFF, BodyTooLarge, error_response
 
 __all__ = ["RequestGuard"]
 

@@ -3,18 +3,20 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from lookalike.index import CheckMatch, CheckResult, ImageRecord, ReviewPair, StoredFile
+from lookalike.index.records import OnDuplicate, iso_time, rendition_name
 
 __all__ = [
     "ID_PATTERN",
     "CheckOut",
     "DecisionIn",
+    "DuplicateOut",
+    "ErrorOut",
     "FileOut",
     "FromUrlIn",
     "HashBatchIn",
@@ -26,8 +28,10 @@ __all__ = [
     "ImageOut",
     "ImagePage",
     "MatchOut",
-    "OnDuplicate",
+    "ReviewPage",
     "ReviewPairOut",
+    "error_responses",
+    "file_url",
     "UploadOut",
 ]
 
@@ -35,33 +39,30 @@ __all__ = [
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@+=-]{0,199}$"
 
 
-class OnDuplicate(StrEnum):
-    """What an upload does when it is a copy of a stored image."""
-
-    REJECT = "reject"  # answer 409 with the stored image
-    STORE = "store"  # store it anyway (exact copies of the bytes are never stored twice)
-    REVIEW = "review"  # store it and put the pair on the review list
+def file_url(image_id: str, rendition: str) -> str:
+    """Where a client downloads one stored file (``GET /v1/images/{id}/file``)."""
+    shown = rendition_name(rendition)
+    return f"/v1/images/{quote(image_id, safe='')}/file?rendition={quote(shown, safe='')}"
 
 
 class MatchOut(BaseModel):
-    """A stored image that matches, as in a ``lookalike check --json`` line."""
+    """A stored image that matches: the same keys as a match in a ``lookalike check --json`` line
+    (``CheckMatch.to_dict``), ``source`` being the stored file's URL."""
 
     id: str
+    rendition: str
     score: float
     verdict: str
-    explanation: str
-    rendition: str
+    evidence: str
+    source: str = Field(description="URL of the stored file that matched")
 
     @classmethod
     def of(cls, m: CheckMatch) -> MatchOut:
-        return cls(
-            id=m.image_id, score=round(m.score, 4), verdict=m.verdict.value, explanation=m.explanation,
-            rendition=m.file.rendition,
-        )  # fmt: skip
+        return cls.model_validate(m.to_dict(source=file_url(m.image_id, m.file.rendition)))
 
 
 class CheckOut(BaseModel):
-    """The verdict on a picture and the stored images it matches, best first."""
+    """The verdict on a picture and the stored images it matches, best first (``CheckResult.to_dict``)."""
 
     verdict: str
     matches: list[MatchOut]
@@ -81,16 +82,16 @@ class FileOut(BaseModel):
     height: int
     bytes: int
     phash: str
-    created_at: float
+    created_at: str = Field(description="ISO 8601, UTC")
     url: str
 
     @classmethod
     def of(cls, f: StoredFile) -> FileOut:
         fp = f.fingerprint
         return cls(
-            rendition=f.rendition, sha256=fp.sha256.hex(), mime=fp.mime, width=fp.width, height=fp.height,
-            bytes=fp.byte_size, phash=f"{fp.phash:016x}", created_at=f.created_at,
-            url=f"/v1/images/{quote(f.image_id, safe='')}/file?rendition={quote(f.rendition, safe='')}",
+            rendition=rendition_name(f.rendition), sha256=fp.sha256.hex(), mime=fp.mime, width=fp.width,
+            height=fp.height, bytes=fp.byte_size, phash=f"{fp.phash:016x}", created_at=iso_time(f.created_at),
+            url=file_url(f.image_id, f.rendition),
         )  # fmt: skip
 
 
@@ -98,12 +99,12 @@ class ImageOut(BaseModel):
     """An image: its id and its files."""
 
     id: str
-    created_at: float
+    created_at: str = Field(description="ISO 8601, UTC")
     files: list[FileOut]
 
     @classmethod
     def of(cls, r: ImageRecord) -> ImageOut:
-        return cls(id=r.image_id, created_at=r.created_at, files=[FileOut.of(f) for f in r.files])
+        return cls(id=r.image_id, created_at=iso_time(r.created_at), files=[FileOut.of(f) for f in r.files])
 
 
 class ImagePage(BaseModel):
@@ -184,24 +185,30 @@ class FromUrlIn(BaseModel):
 
 
 class ReviewPairOut(BaseModel):
-    """Two images judged ``similar``, waiting for (or carrying) a person's decision."""
+    """Two images judged ``similar``, waiting for (or carrying) a person's decision: the shape of a
+    ``lookalike review --json`` line (``ReviewPair.to_dict``)."""
 
     pair_id: int
+    scope: str
     a: str
     b: str
     score: float
     verdict: str
     evidence: str
     decision: str
-    created_at: float
-    decided_at: float | None
+    created_at: str = Field(description="ISO 8601, UTC")
+    decided_at: str | None = Field(description="ISO 8601, UTC; null while pending")
 
     @classmethod
     def of(cls, p: ReviewPair) -> ReviewPairOut:
-        return cls(
-            pair_id=p.pk, a=p.a_id, b=p.b_id, score=round(p.score, 4), verdict=p.verdict, evidence=p.evidence,
-            decision=p.decision.value, created_at=p.created_at, decided_at=p.decided_at,
-        )  # fmt: skip
+        return cls.model_validate(p.to_dict())
+
+
+class ReviewPage(BaseModel):
+    """A page of review pairs, best score first; pass ``next`` as ``after`` for the following page."""
+
+    pairs: list[ReviewPairOut]
+    next: str | None
 
 
 class DecisionIn(BaseModel):
@@ -210,6 +217,52 @@ class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: Literal["duplicate", "not_duplicate"]
+
+
+class ErrorDetailOut(BaseModel):
+    """What went wrong: a stable ``code`` and one line for a person (``lookalike.errors.ErrorDetail``)."""
+
+    code: str = Field(examples=["not_found"])
+    message: str
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: ``{"error": {"code", "message"}}``, as ``--json`` prints errors."""
+
+    error: ErrorDetailOut
+
+
+class DuplicateDetailOut(ErrorDetailOut):
+    """A 409: the stored image the upload is a copy of (or whose rendition exists already)."""
+
+    id: str
+    verdict: str
+    score: float
+    evidence: str
+
+
+class DuplicateOut(BaseModel):
+    """A 409 answer: the error, naming the stored image."""
+
+    error: DuplicateDetailOut
+
+
+_ERRORS: dict[int, tuple[type[BaseModel], str]] = {
+    400: (ErrorOut, "The body cannot be parsed (malformed JSON or multipart)"),
+    401: (ErrorOut, "No API key, or one that is not valid: send `Authorization: Bearer KEY`"),
+    404: (ErrorOut, "Nothing of that id for this key's tenant"),
+    409: (DuplicateOut, "A copy of a stored image, which the error names"),
+    413: (ErrorOut, "The body, or the picture's size or decoding memory, is over the server's limits"),
+    415: (ErrorOut, "The body is not of the media type this operation reads, or the picture's format is refused"),
+    422: (ErrorOut, "A parameter or field is missing or invalid, or the picture cannot be decoded"),
+    429: (ErrorOut, "This key's request budget or share of the queue is spent: retry after `Retry-After` seconds"),
+    503: (ErrorOut, "The server's queue is full or its database unavailable: retry after `Retry-After` seconds"),
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error statuses, each with the service's error body."""
+    return {status: {"model": _ERRORS[status][0], "description": _ERRORS[status][1]} for status in statuses}
 
 
 class HealthOut(BaseModel):

@@ -9,7 +9,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from lookalike.config import DecodeLimits, FetchLimits
+from lookalike.config import DEFAULT_BURST, DEFAULT_RATE_PER_S, DecodeLimits, FetchLimits
 from lookalike.errors import ConfigError
 from lookalike.index.store import is_database_url
 
@@ -49,8 +49,8 @@ class ServiceSettings:
     db: str
     storage: Path
     allow_url_hosts: frozenset[str] = frozenset()
-    rate_per_s: float = 2000.0
-    burst: int = 2000
+    rate_per_s: float = DEFAULT_RATE_PER_S
+    burst: int = DEFAULT_BURST
     rate_file: Path | None = None
     max_upload_bytes: int = 50 * 1024 * 1024
     max_pixels: int = 50_000_000

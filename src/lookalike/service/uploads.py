@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from lookalike.errors import NotFound
 from lookalike.fingerprints import Analysis, analyse
 from lookalike.index import CheckMatch, CheckResult, ImageRecord
+from lookalike.index.records import OnDuplicate
 from lookalike.match import Verdict
 from lookalike.service.errors import Duplicate
-from lookalike.service.schemas import OnDuplicate
 from lookalike.service.state import ServiceState
 
 __all__ = ["Stored", "analyse_upload", "remove_image", "store_upload"]

@@ -10,18 +10,19 @@ from starlette.concurrency import run_in_threadpool
 from lookalike.fingerprints import analyse
 from lookalike.service.auth import State, Tenant
 from lookalike.service.lookup import check_hashes
-from lookalike.service.schemas import CheckOut, HashBatchIn, HashBatchOut, HashCheckBody, HashCheckOut
-
-router = APIRouter(prefix="/v1/check", tags=["check"])
-
-
-@router.post(
-    "",
-    responses={
-        429: {"description": "Too many of this key's requests are waiting (see Retry-After)"},
-        503: {"description": "The server's queue is full (see Retry-After)"},
-    },
+from lookalike.service.schemas import (
+    CheckOut,
+    HashBatchIn,
+    HashBatchOut,
+    HashCheckBody,
+    HashCheckOut,
+    error_responses,
 )
+
+router = APIRouter(prefix="/v1/check", tags=["check"], responses=error_responses(401, 422, 429))
+
+
+@router.post("", responses=error_responses(400, 413, 415, 503))
 async def check(tenant: Tenant, state: State, file: Annotated[UploadFile, File(description="The picture")]) -> CheckOut:
     """The verdict and the matching stored images of the key's tenant, best first."""
 
@@ -40,7 +41,7 @@ async def check(tenant: Tenant, state: State, file: Annotated[UploadFile, File(d
 _QUICK_ITEMS = 4
 
 
-@router.post("/hash")
+@router.post("/hash", responses=error_responses(400, 413, 415))
 async def check_hash(tenant: Tenant, state: State, body: HashCheckBody) -> HashCheckOut | HashBatchOut:
     """A pre-upload check from hashes: exact by ``sha256``, near by ``phash`` (hashes only). A batch
     (``{"items": [{"sha256", "phash"}, ...]}``) gets ``{"results": [...]}``, one answer per item."""

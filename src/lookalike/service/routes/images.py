@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile
 
 from lookalike.errors import NotFound
+from lookalike.index.records import OnDuplicate, rendition_name
 from lookalike.service.auth import State, Tenant
 from lookalike.service.schemas import (
     ID_PATTERN,
@@ -15,12 +16,12 @@ from lookalike.service.schemas import (
     ImageOut,
     ImagePage,
     MatchOut,
-    OnDuplicate,
     UploadOut,
+    error_responses,
 )
 from lookalike.service.uploads import Stored, analyse_upload, remove_image, store_upload
 
-router = APIRouter(prefix="/v1/images", tags=["images"])
+router = APIRouter(prefix="/v1/images", tags=["images"], responses=error_responses(401, 422, 429))
 
 ImageId = Annotated[str, Form(pattern=ID_PATTERN, description="Image id; assigned when absent")]
 #: an image id in a path: as long as an id may be
@@ -36,13 +37,11 @@ def _created(stored: Stored, response: Response) -> UploadOut:
     )  # fmt: skip
 
 
-_BUSY: dict[int | str, dict[str, Any]] = {
-    429: {"description": "Too many of this key's requests are waiting (see Retry-After)"},
-    503: {"description": "The server's queue is full (see Retry-After)"},
-}
+#: what an operation that stores a picture may answer besides 201
+_STORING = error_responses(400, 409, 413, 415, 503)
 
 
-@router.post("", status_code=201, responses={409: {"description": "A copy of a stored image"}, **_BUSY})
+@router.post("", status_code=201, responses=_STORING)
 async def upload(
     tenant: Tenant,
     state: State,
@@ -63,7 +62,7 @@ async def upload(
     return _created(await state.run_picture(tenant, work), response)
 
 
-@router.post("/from-url", status_code=201, responses={409: {"description": "A copy of a stored image"}, **_BUSY})
+@router.post("/from-url", status_code=201, responses=_STORING)
 async def upload_from_url(tenant: Tenant, state: State, response: Response, body: FromUrlIn) -> UploadOut:
     """Fetch a picture from a public http(s) URL, then store it like an upload."""
     # the fetch slot is held until the picture is stored: fetched bodies in memory stay within
@@ -93,13 +92,17 @@ def list_images(
     return ImagePage(images=[ImageOut.of(r) for r in page], next=page[-1].image_id if len(records) > limit else None)
 
 
-@router.get("/{image_id}")
+@router.get("/{image_id}", responses=error_responses(404))
 def get_image(tenant: Tenant, state: State, image_id: PathId) -> ImageOut:
     """One image with its files."""
     return ImageOut.of(state.index.get(image_id, scope=tenant))
 
 
-@router.get("/{image_id}/file", response_class=Response, responses={200: {"content": {"image/*": {}}}})
+@router.get(
+    "/{image_id}/file",
+    response_class=Response,
+    responses={200: {"content": {"image/*": {}}}, **error_responses(404)},
+)
 def get_file(
     tenant: Tenant,
     state: State,
@@ -108,7 +111,7 @@ def get_file(
 ) -> Response:
     """The bytes of one of the image's files."""
     record = state.index.get(image_id, scope=tenant)
-    files = [f for f in record.files if rendition is None or f.rendition == rendition]
+    files = [f for f in record.files if rendition in (None, f.rendition, rendition_name(f.rendition))]
     if not files:
         raise NotFound(f"image {image_id} has no rendition {rendition!r}")
     f = files[0]
@@ -119,14 +122,14 @@ def get_file(
     )
 
 
-@router.delete("/{image_id}", status_code=204)
+@router.delete("/{image_id}", status_code=204, responses=error_responses(404))
 def delete_image(tenant: Tenant, state: State, image_id: PathId) -> Response:
     """Delete the image, all its files and its review pairs."""
     remove_image(state, tenant, image_id)
     return Response(status_code=204)
 
 
-@router.get("/{image_id}/similar")
+@router.get("/{image_id}/similar", responses=error_responses(404))
 def similar(
     tenant: Tenant, state: State, image_id: PathId, top: Annotated[int, Query(ge=1, le=100)] = 10
 ) -> list[MatchOut]:

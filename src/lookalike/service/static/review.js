@@ -18,7 +18,13 @@ async function load() {
   }
   status.textContent = "Loading…";
   try {
-    const pairs = await api("/v1/review");
+    const pairs = [];
+    let after = null;
+    do {  // every page: the list is short enough to show at once, and a person works through it
+      const page = await api(`/v1/review?limit=1000${after ? `&after=${encodeURIComponent(after)}` : ""}`);
+      pairs.push(...page.pairs);
+      after = page.next;
+    } while (after);
     pairsBox.replaceChildren(...pairs.map(pairCard));
     status.textContent = pairs.length
       ? `${pairs.length} pair${pairs.length === 1 ? "" : "s"} to review.`
