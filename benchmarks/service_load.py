@@ -315,7 +315,9 @@ def main() -> None:
     db_pid = postmaster_pid(args.db)
     with tempfile.TemporaryDirectory() as storage:
         server = subprocess.Popen(
-            [exe, "serve", "--db", args.db, "--storage", storage, "--port", str(port), "--workers", str(args.workers)],
+            # a capacity test: the per-key rate limit (50/s by default) is lifted, or it would answer the load
+            [exe, "serve", "--db", args.db, "--storage", storage, "--port", str(port), "--workers", str(args.workers),
+             "--rate", "1000000", "--burst", "1000000"],  # fmt: skip
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         try:
