@@ -55,6 +55,7 @@ class MatchOut(BaseModel):
     verdict: str
     evidence: str
     source: str = Field(description="URL of the stored file that matched")
+    path: str = Field(description="The same as `source` (the key `check --json` lines have always had)")
 
     @classmethod
     def of(cls, m: CheckMatch) -> MatchOut:
