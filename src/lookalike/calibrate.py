@@ -45,7 +45,7 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageOps
 from lookalike.config import DecodeLimits, Thresholds
 from lookalike.decode import decode_image, read_source
 from lookalike.errors import ConfigError, InputError
-from lookalike.evaluate import Prediction, precision_cut
+from lookalike.evaluate import OnProgress, Prediction, precision_cut
 from lookalike.fingerprints import analyse_files, default_jobs
 from lookalike.index import Index
 from lookalike.index.parallel import check_files
@@ -182,10 +182,13 @@ def _in_reference_half(path: Path) -> bool:
     return hashlib.sha256(path.name.encode()).digest()[0] < 128
 
 
-def _write_copies(images: Sequence[Path], out: Path, per_image: int, seed: int, limits: DecodeLimits) -> dict[str, str]:
+def _write_copies(
+    images: Sequence[Path], out: Path, per_image: int, seed: int, limits: DecodeLimits, tell: OnProgress
+) -> dict[str, str]:
     """Edited copies of each image into ``out``: {copy name: source image path}."""
     made: dict[str, str] = {}
     for n, path in enumerate(images):
+        tell("editing", n + 1, len(images))
         try:
             decoded = decode_image(read_source(path, max_bytes=limits.max_bytes).data, limits=limits, min_side=512)
         except InputError:
@@ -208,8 +211,10 @@ def calibrate_folder(
     jobs: int = 0,
     seed: int = 0,
     limits: DecodeLimits | None = None,
+    on_progress: OnProgress | None = None,
 ) -> Calibration:
-    """Measure thresholds on edited copies of ``images`` (see the module docstring).
+    """Measure thresholds on edited copies of ``images`` (see the module docstring). ``on_progress``
+    is told after each file, in the stages ``editing``, ``indexing`` and ``checking``.
 
     Raises ``ConfigError`` for a precision outside (0, 1) or fewer than 8 readable images.
     """
@@ -217,6 +222,7 @@ def calibrate_folder(
         raise ConfigError(f"precision must be between 0 and 1, got {precision}")
     limits = limits or DecodeLimits()
     jobs = jobs or default_jobs()
+    tell = on_progress or (lambda stage, done, total: None)
     refs = [p for p in images if _in_reference_half(p)]
     if len(refs) < 4 or len(images) - len(refs) < 4:
         others = len(images) - len(refs)
@@ -228,12 +234,13 @@ def calibrate_folder(
     with tempfile.TemporaryDirectory(prefix="lookalike-calibrate-") as tmp:
         root = Path(tmp)
         (root / "copies").mkdir()
-        source_of = _write_copies(images, root / "copies", edits_per_image, seed, limits)
+        source_of = _write_copies(images, root / "copies", edits_per_image, seed, limits, tell)
         db = root / "calibrate.sqlite"
         indexed: set[str] = set()
         with Index(db, limits=limits) as index:
             batch = []
-            for r in analyse_files(refs, jobs=jobs, limits=limits, local=True):
+            for done, r in enumerate(analyse_files(refs, jobs=jobs, limits=limits, local=True), 1):
+                tell("indexing", done, len(refs))
                 if r.analysis is not None:
                     batch.append((r.analysis, str(r.path.resolve())))
                     indexed.add(str(r.path.resolve()))
@@ -241,19 +248,26 @@ def calibrate_folder(
                 index.add_analyses(batch[start : start + 64], scope="calibrate")
         truth = {name: (src if src in indexed else None) for name, src in source_of.items()}
         already: set[tuple[str, str]] = set()  # (original, reference) duplicates before any edit
+        copies = sorted(root / "copies" / name for name in truth)
+        checked = 0
         for c in check_files(db, images, scope="calibrate", jobs=jobs, limits=limits):
+            checked += 1
+            tell("checking", checked, len(images) + len(copies))
             if c.result is not None:
                 original = str(Path(c.source).resolve())
                 already.update((original, m.file.source) for m in c.result.matches if m.verdict.is_duplicate)
-        copies = sorted(root / "copies" / name for name in truth)
-        predictions = [
-            Prediction(Path(c.source).name, m.file.source, m.score, m.verdict.is_duplicate)
-            for c in check_files(db, copies, scope="calibrate", jobs=jobs, limits=limits)
-            if c.result is not None
-            for m in c.result.matches
-            if (source_of[Path(c.source).name], m.file.source) not in already
-            or m.file.source == truth[Path(c.source).name]
-        ]
+        predictions: list[Prediction] = []
+        for c in check_files(db, copies, scope="calibrate", jobs=jobs, limits=limits):
+            checked += 1
+            tell("checking", checked, len(images) + len(copies))
+            if c.result is None:
+                continue
+            predictions += [
+                Prediction(Path(c.source).name, m.file.source, m.score, m.verdict.is_duplicate)
+                for m in c.result.matches
+                if (source_of[Path(c.source).name], m.file.source) not in already
+                or m.file.source == truth[Path(c.source).name]
+            ]
     positives = sum(1 for v in truth.values() if v is not None)
     near, recall, reached = precision_cut(predictions, truth, positives, precision)
     similar, _, _ = precision_cut(predictions, truth, positives, min(REVIEW_PRECISION, precision))

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,14 @@ from lookalike.fingerprints import analyse_files, default_jobs
 from lookalike.index import Index
 from lookalike.index.parallel import check_files
 
-__all__ = ["Prediction", "Report", "evaluate_folder", "precision_cut", "score_predictions"]
+__all__ = ["OnProgress", "Prediction", "Report", "evaluate_folder", "precision_cut", "score_predictions"]
+
+#: told after each file of a long run: (stage, files of the stage done, files in the stage)
+OnProgress = Callable[[str, int, int], None]
+
+
+def _quiet(stage: str, done: int, total: int) -> None:
+    """Progress nobody watches."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,9 +172,17 @@ def precision_cut(
 
 
 def _predictions(
-    db: Path, queries: list[Path], jobs: int, top: int, thresholds: Thresholds | None, failures: list[str]
+    db: Path,
+    queries: list[Path],
+    jobs: int,
+    top: int,
+    thresholds: Thresholds | None,
+    failures: list[str],
+    on_progress: OnProgress,
 ) -> Iterator[Prediction]:
-    for c in check_files(db, queries, scope="references", jobs=jobs, top=top, thresholds=thresholds):
+    checks = check_files(db, queries, scope="references", jobs=jobs, top=top, thresholds=thresholds)
+    for done, c in enumerate(checks, 1):
+        on_progress("checking", done, len(queries))
         if c.result is None:
             failures.append(f"{c.source}: {c.error}")
             continue
@@ -182,10 +197,12 @@ def evaluate_folder(
     jobs: int = 0,
     top: int = 10,
     thresholds: Thresholds | None = None,
+    on_progress: OnProgress = _quiet,
 ) -> Report:
     """Index ``folder/references``, check every file of ``folder/queries`` and score the matches.
 
-    ``db``: where to build the index (a temporary file when None). Raises
+    ``db``: where to build the index (a temporary file when None); ``on_progress`` is told after
+    each file, in the stages ``indexing`` and ``checking``. Raises
     ``ConfigError`` when the folder is not in the benchmark layout.
     """
     root = Path(folder)
@@ -200,7 +217,8 @@ def evaluate_folder(
         path = Path(db) if db else Path(tmp) / "eval.sqlite"
         with Index(path, thresholds=thresholds) as index:
             batch = []
-            for r in analyse_files(refs, jobs=jobs, limits=index.limits, local=True):
+            for done, r in enumerate(analyse_files(refs, jobs=jobs, limits=index.limits, local=True), 1):
+                on_progress("indexing", done, len(refs))
                 if r.analysis is None:
                     failures.append(f"{r.path}: {r.error}")
                     continue
@@ -209,6 +227,6 @@ def evaluate_folder(
                     index.add_analyses(batch, scope="references")
                     batch = []
             index.add_analyses(batch, scope="references")
-        predictions = _predictions(path, queries, jobs, top, thresholds, failures)
+        predictions = _predictions(path, queries, jobs, top, thresholds, failures, on_progress)
         report = score_predictions(truth, ambiguous, predictions)
     return Report(**{**{f: getattr(report, f) for f in report.__dataclass_fields__}, "failed": len(failures)})

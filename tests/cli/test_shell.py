@@ -54,6 +54,20 @@ def test_review_decide_takes_db_before_or_after_its_arguments(cli: Run, tmp_path
     assert neither.returncode == 2 and neither.stderr == "lookalike: error: missing option --db (the index database)\n"
 
 
+def test_options_may_come_before_the_command_as_in_git(cli: Run, tmp_path: Path) -> None:
+    db = tmp_path / "index.sqlite"
+    first = cli("--db", db, "--json", "index", LIBRARY / "chelsea.jpg", "--jobs", "1")
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout.splitlines()[-1])  # --json before the command took effect
+    before = cli("--json", "--db", db, "check", UPLOADS / "chelsea_mirrored.jpg")
+    after = cli("check", UPLOADS / "chelsea_mirrored.jpg", "--db", db, "--json")
+    assert before.returncode == after.returncode == 0, before.stderr
+    assert json.loads(before.stdout)["verdict"] == json.loads(after.stdout)["verdict"] == "near_duplicate"
+
+    unknown = cli("--bogus", "check", UPLOADS / "chelsea_mirrored.jpg", "--db", db)
+    assert unknown.returncode == 2 and "No such option: --bogus" in unknown.stderr
+
+
 def test_exit_code_says_whether_a_duplicate_was_found(cli: Run, tmp_path: Path) -> None:
     """As `git diff --exit-code`: 1 a duplicate, 0 none, 2 trouble; without the flag, 0 for any answer."""
     near = ("compare", LIBRARY / "coffee.jpg", UPLOADS / "coffee_small.webp")

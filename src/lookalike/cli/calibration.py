@@ -36,14 +36,15 @@ def calibrate_command(
     copies of the other half must match nothing. `check`, `compare`, `index` and `eval` read the
     file with --settings or $LOOKALIKE_SETTINGS."""
     from lookalike.calibrate import calibrate_folder, write_settings  # loads the index
-    from lookalike.cli.progress import INDEX_KERNELS, announce_compiling
+    from lookalike.cli.progress import INDEX_KERNELS, announce_compiling, stage_bars
 
     announce_compiling(INDEX_KERNELS)
     with reporting_errors(as_json=as_json):
         files = sorted(each_file_once(iter_image_files(images)))[:limit]
         if len(files) < 8:
             raise ConfigError(f"calibration needs at least 8 images, found {len(files)}")
-        result = calibrate_folder(files, precision=precision, edits_per_image=edits, jobs=jobs)
+        with stage_bars(enabled=True) as tell:
+            result = calibrate_folder(files, precision=precision, edits_per_image=edits, jobs=jobs, on_progress=tell)
         write_settings(result, output)
     t, d = result.thresholds, result.to_dict()
     if as_json:

@@ -287,12 +287,13 @@ def eval_command(
     settings: SettingsOption = None,
 ) -> None:
     """Measure lookalike on labelled images: uAP, recall at precision 0.90/0.99, per-edit recall, verdicts."""
-    from lookalike.cli.progress import INDEX_KERNELS, announce_compiling
+    from lookalike.cli.progress import INDEX_KERNELS, announce_compiling, stage_bars
     from lookalike.evaluate import evaluate_folder  # loads the index: only for this command
 
     announce_compiling(INDEX_KERNELS)
-    with reporting_errors(as_json=as_json):
-        report = evaluate_folder(bench, db=db, jobs=jobs, top=top, thresholds=thresholds_from(settings))
+    with reporting_errors(as_json=as_json), stage_bars(enabled=True) as tell:
+        thresholds = thresholds_from(settings)
+        report = evaluate_folder(bench, db=db, jobs=jobs, top=top, thresholds=thresholds, on_progress=tell)
     if as_json:
         json_line(report.to_dict())
         return

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -222,7 +222,7 @@ def run() -> None:
         sys.stderr.write("lookalike: Windows is not supported; run it under WSL (Linux) or on macOS/Linux\n")
         sys.exit(EXIT_INPUT)
     try:
-        status = app(standalone_mode=False)
+        status = app(args=options_after_command(sys.argv[1:]), standalone_mode=False)
     except _click_exceptions.ClickException as err:  # a usage error: bad option value, missing argument
         _usage_error(err)
     except typer.Abort:
@@ -244,6 +244,47 @@ def run() -> None:
         )
         sys.exit(70)
     sys.exit(status if isinstance(status, int) else 0)
+
+
+def options_after_command(args: list[str]) -> list[str]:
+    """``args`` with the options written before the command moved after it, as git and curl
+    users write them: ``lookalike --db D review list`` is read as ``lookalike review list --db D``.
+    Only options the command itself takes move (with their value unless they are flags); the
+    program's own options (``--version``, ``--help``) and anything unclear stay where they are,
+    for Click to act on or report."""
+    if not args or not args[0].startswith("-"):
+        return args
+    group = typer.main.get_command(app)
+    if args[0].split("=", 1)[0] in {o for p in group.params for o in (*p.opts, *p.secondary_opts)}:
+        return args
+    # the command: the names of subcommands among the words, in order, down to a command
+    command: Any = group
+    names: list[int] = []
+    for k, token in enumerate(args):
+        subcommands = getattr(command, "commands", None)
+        if subcommands is None:
+            break
+        if not token.startswith("-") and token in subcommands:
+            command = subcommands[token]
+            names.append(k)
+    if not names:
+        return args
+    accepted = {o: p for p in command.params for o in (*p.opts, *p.secondary_opts)}
+    moved: list[str] = []
+    k, end = 0, names[-1]
+    while k < end:
+        if k in names:
+            k += 1
+            continue
+        param = accepted.get(args[k].split("=", 1)[0]) if args[k].startswith("-") else None
+        if param is None:
+            return args
+        width = 1 if "=" in args[k] or getattr(param, "is_flag", False) or getattr(param, "count", False) else 2
+        if k + width - 1 in names:
+            return args  # a value option followed by a command name: leave it to Click
+        moved += args[k : k + width]
+        k += width
+    return [args[k] for k in names] + moved + args[end + 1 :]
 
 
 try:  # Typer vendors Click from 0.2x on; older releases use Click itself

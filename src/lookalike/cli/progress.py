@@ -5,8 +5,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-__all__ = ["announce_compiling", "progress_bar", "status"]
+if TYPE_CHECKING:
+    from rich.progress import TaskID
+
+__all__ = ["announce_compiling", "progress_bar", "stage_bars", "status"]
 
 #: the modules whose numba kernels each kind of command runs on every call
 FINGERPRINT_KERNELS = ("lookalike.fingerprints.arithmetic",)
@@ -57,6 +61,29 @@ def progress_bar(*, total: int, enabled: bool, label: str) -> Iterator[Callable[
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(label, total=total)
         yield lambda: bar.advance(task)
+
+
+@contextmanager
+def stage_bars(*, enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
+    """Yields a function to call as ``(stage, done, total)`` after each item of a run of several
+    stages: each stage gets a bar of its own, drawn on first news of it. Draws nothing unless
+    ``enabled`` and stderr is a terminal."""
+    if not enabled or not sys.stderr.isatty():
+        yield lambda stage, done, total: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def tell(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield tell
 
 
 @contextmanager
