@@ -228,7 +228,7 @@ def review_list(
         pairs = index.review(scope=scope, decision=None if show_all else Decision.PENDING)
     for p in pairs:
         if as_json:
-            json_line({**p.to_dict(), "a_path": p.a_source, "b_path": p.b_source})
+            json_line(dict(p.to_dict()))
         else:
             say(
                 f"#{p.pk}  [{p.scope}]  {p.a_id} ({p.a_source}) ~ {p.b_id} ({p.b_source})  "

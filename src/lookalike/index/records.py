@@ -132,6 +132,7 @@ class ReviewPair:
             verdict=self.verdict, evidence=self.evidence, decision=self.decision.value,
             created_at=iso_time(self.created_at),
             decided_at=None if self.decided_at is None else iso_time(self.decided_at),
+            a_source=self.a_source or None, b_source=self.b_source or None,
         )  # fmt: skip
 
 
@@ -148,6 +149,8 @@ class ReviewPairDict(TypedDict):
     decision: str
     created_at: str
     decided_at: str | None
+    a_source: str | None
+    b_source: str | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -199,6 +199,8 @@ class ReviewPairOut(BaseModel):
     decision: str
     created_at: str = Field(description="ISO 8601, UTC")
     decided_at: str | None = Field(description="ISO 8601, UTC; null while pending")
+    a_source: str | None = Field(description="Where image a's file is stored (its URL or path)")
+    b_source: str | None = Field(description="Where image b's file is stored (its URL or path)")
 
     @classmethod
     def of(cls, p: ReviewPair) -> ReviewPairOut:
