@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from lookalike.calibrate import EDITS, calibrate_folder, load_settings, write_settings
+from lookalike.calibrate import calibrate_folder, load_settings, write_settings
 from lookalike.config import Thresholds
+from lookalike.decode.edits import EDITS
 from lookalike.errors import ConfigError
 from lookalike.evaluate import Prediction, precision_cut
 from tests.cli.conftest import Run
