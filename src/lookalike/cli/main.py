@@ -287,10 +287,8 @@ def options_after_command(args: list[str]) -> list[str]:
     return [args[k] for k in names] + moved + args[end + 1 :]
 
 
-try:  # Typer vendors Click from 0.2x on; older releases use Click itself
-    from typer._click import exceptions as _click_exceptions
-except ImportError:  # pragma: no cover
-    from click import exceptions as _click_exceptions  # type: ignore[no-redef]
+# Typer carries its own Click (the declared typer>=0.29 does); its usage errors are that Click's
+from typer._click import exceptions as _click_exceptions  # noqa: E402
 
 #: pydantic's wording (Typer validates option values with pydantic) and what a person reads instead
 _PLAIN = (
