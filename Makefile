@@ -1,7 +1,8 @@
 # Two commands on a fresh machine with Python >= 3.11 and pip:
 #   make demo   set up .venv/ with lookalike alone and run it on the sample images in examples/
 #               (no root, no PostgreSQL, no browser)
-#   make test   add the test tools, PostgreSQL and Chromium (installed as root when missing) and run every test
+#   make test   add the test tools, PostgreSQL and Chromium (installed as root when missing), then
+#               lint (ruff, mypy --strict, the import contracts) and run every test
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -26,6 +27,7 @@ demo: $(STAMP)
 	@bash scripts/demo.sh $(BIN)
 
 test: $(TEST_STAMP)
+	@$(MAKE) --no-print-directory lint
 	$(BIN)/python -m pytest -q
 
 lint: $(TEST_STAMP)
