@@ -11,6 +11,9 @@ ways and stop when it is gone:
   workers while the parent lives on);
 * everywhere, a daemon thread that looks every ``_WATCH_SECONDS`` whether the worker's parent is
   still the process that started it (an orphan is handed to another parent, init or a subreaper).
+
+``ordered_map`` is the loop every batch command runs on such a pool: each item's result, in the
+order of the items, with a bounded window of work in flight.
 """
 
 from __future__ import annotations
@@ -21,11 +24,15 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from typing import Any
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any, TypeVar
 
-__all__ = ["die_with_parent", "worker_pool"]
+__all__ = ["die_with_parent", "ordered_map", "worker_pool"]
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 #: how often the portable watch looks at the parent: the longest an orphan outlives its parent
 #: where no parent-death signal exists
@@ -42,6 +49,31 @@ def worker_pool(
     return ProcessPoolExecutor(
         max_workers=max_workers, initializer=_start, initargs=(os.getpid(), in_main, initializer, initargs)
     )
+
+
+def ordered_map(
+    fn: Callable[[_T], _R],
+    items: Iterable[_T],
+    *,
+    jobs: int,
+    initializer: Callable[..., object] | None = None,
+    initargs: tuple[Any, ...] = (),
+) -> Iterator[_R]:
+    """``fn(item)`` of each item, in order, run in a ``worker_pool(jobs)`` (``initializer`` as there).
+
+    At most ``8 * jobs`` items are in flight: results wait in memory only while the consumer is
+    that far behind, and ``items`` is read as the work goes (a generator of a million paths is
+    never listed). ``fn`` must be picklable (a module-level function, or a ``functools.partial``
+    of one). An exception raised by ``fn`` is raised here, at its item."""
+    window = 8 * jobs
+    with worker_pool(jobs, initializer=initializer, initargs=initargs) as pool:
+        pending: deque[Future[_R]] = deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _start(

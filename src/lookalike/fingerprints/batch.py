@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +12,7 @@ from lookalike.decode import read_source
 from lookalike.errors import UNEXPECTED_CODE, InputError, unexpected_message
 from lookalike.fingerprints.compute import Analysis, analyse
 from lookalike.fingerprints.model import Fingerprint
-from lookalike.processes import worker_pool
+from lookalike.processes import ordered_map
 
 __all__ = ["FileResult", "analyse_files", "default_jobs", "fingerprint_files"]
 
@@ -54,17 +52,7 @@ def _run(
     if jobs <= 1:
         yield from map(_one, work)
         return
-    # A bounded window of work in flight: results wait in memory only while
-    # the consumer is behind by fewer than ``window`` files.
-    window = 8 * jobs
-    with worker_pool(jobs) as pool:
-        pending: deque[Future[FileResult]] = deque()
-        for item in work:
-            pending.append(pool.submit(_one, item))
-            if len(pending) >= window:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+    yield from ordered_map(_one, work, jobs=jobs)
 
 
 def fingerprint_files(

@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +34,7 @@ from lookalike.fingerprints import analyse
 from lookalike.fingerprints.local import LocalFeatures
 from lookalike.index.collection import CheckResult, Index
 from lookalike.match import Query, Verdict
-from lookalike.processes import worker_pool
+from lookalike.processes import ordered_map
 
 __all__ = ["FileCheck", "PeerMatch", "StoredCheck", "StoredQuery", "check_files", "check_stored"]
 
@@ -117,15 +116,9 @@ def check_files(
                 yield _check_one(index, source, settings)
         return
     _open(settings).close()  # fail here, once, rather than in every worker
-    window = 8 * jobs  # results wait in memory only while the consumer is this far behind
-    with worker_pool(jobs, initializer=_start_worker, initargs=(settings,)) as pool:
-        pending: deque[Future[FileCheck]] = deque()
-        for source in items:
-            pending.append(pool.submit(_in_worker, source, settings))
-            if len(pending) >= window:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+    yield from ordered_map(
+        partial(_in_worker, settings=settings), items, jobs=jobs, initializer=_start_worker, initargs=(settings,)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,12 +220,7 @@ def check_stored(
                 yield _check_stored_one(index, item, settings)
         return
     _open(settings).close()  # fail here, once, rather than in every worker
-    window = 8 * jobs
-    with worker_pool(jobs, initializer=_start_worker, initargs=(settings,)) as pool:
-        pending: deque[Future[StoredCheck]] = deque()
-        for item in items:
-            pending.append(pool.submit(_stored_in_worker, item, settings))
-            if len(pending) >= window:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+    yield from ordered_map(
+        partial(_stored_in_worker, settings=settings), items, jobs=jobs, initializer=_start_worker,
+        initargs=(settings,),
+    )  # fmt: skip
