@@ -25,7 +25,7 @@ import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager, closing, nullcontext
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,12 +36,15 @@ import pyarrow.parquet as pq
 from lookalike.config import DecodeLimits, Thresholds
 from lookalike.errors import ConfigError
 from lookalike.fingerprints import FINGERPRINT_VERSION, fingerprint_from_bytes
+from lookalike.match import Verdict
 from lookalike.scale.runner import Runner, open_runner
 from lookalike.scale.schema import GROUPS, MANIFEST
 from lookalike.scale.stages import build_index, exact_groups, fingerprint_rows, verify_rows, write_atomically
 from lookalike.scale.storage import Listed, is_local, list_sources
 from lookalike.scan.cache import RowFacts, StoredPair
-from lookalike.scan.find import FileError, FindOptions, FindResult, FindStats, Group, groups_from_links
+from lookalike.scan.grouping import groups_from_links
+from lookalike.scan.options import FindOptions, Progress, steps
+from lookalike.scan.results import FileError, FindResult, FindStats, Group
 
 __all__ = ["DEFAULT_PARTITION_SIZE", "HashRun", "Pipeline", "RunStats", "ScaleRun"]
 
@@ -52,9 +55,6 @@ DEFAULT_PARTITION_SIZE = 256
 _TOP = 200
 #: a group past this many files is more than a person can review; the run warns
 REVIEWABLE_GROUP = 1000
-
-#: ``progress(total, label)`` as ``find_duplicates`` takes it: a context yielding a per-item callback
-Progress = Callable[[int, str], AbstractContextManager[Callable[[], None]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,10 +112,6 @@ def _digest(*parts: object) -> str:
 
     text = json.dumps(parts, default=canonical, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def _progress(progress: Progress | None, total: int, label: str) -> AbstractContextManager[Callable[[], None]]:
-    return progress(total, label) if progress else nullcontext(lambda: None)
 
 
 # ---- tasks: module-level functions, shipped to workers by reference --------------------------
@@ -218,7 +214,7 @@ class Pipeline:
                 tmp = db + ".tmp"
                 if os.path.exists(tmp):
                     os.remove(tmp)
-                with _progress(progress, 1, "indexing"):
+                with steps(progress, 1, "indexing"):
                     pk_of = build_index(
                         tmp, (pq.read_table(p) for p, _ in parts), scope=opts.scope, limits=self.limits,
                         thresholds=self.thresholds,
@@ -284,7 +280,7 @@ class Pipeline:
                 )
         _drop_others(os.path.join(run_dir, "fingerprints"), {p for p, _ in parts})
         read = 0
-        with _progress(progress, len(todo), "fingerprinting") as advance:
+        with steps(progress, len(todo), "fingerprinting") as advance:
             for _, (files, _errors) in runner.map(_call, todo):
                 read += files
                 advance()
@@ -337,7 +333,7 @@ class Pipeline:
                 )  # fmt: skip
                 todo.append((f"verify-{i:05d}-{vd}", args))
         _drop_others(os.path.join(run_dir, "pairs"), set(out))
-        with _progress(progress, len(todo), "matching") as advance:
+        with steps(progress, len(todo), "matching") as advance:
             for _ in runner.map(_call, todo):
                 advance()
         return out, len(parts) - len(todo)
@@ -378,7 +374,7 @@ class Pipeline:
                   ("file_pk", "peer_pk", "score", "verdict", "evidence", "phash_bits", "by_local_features"))
             ):  # fmt: skip
                 lo, hi = sorted((file_pk, peer))
-                look = StoredPair(lo, hi, score, verdict, evidence, bits, by_local)
+                look = StoredPair(lo, hi, score, Verdict(verdict), evidence, bits, by_local)
                 if (lo, hi) not in looks or look.score > looks[lo, hi].score:
                     looks[lo, hi] = look
         pks = sorted(paths_of)
@@ -418,7 +414,7 @@ def _groups_table(groups: Sequence[Group]) -> pa.Table:
         for m in g.members:
             for name, value in (
                 ("group", i), ("keeper", g.keep), ("path", m.path), ("keep", m.keep), ("score", round(m.score, 6)),
-                ("verdict", m.verdict), ("evidence", m.evidence), ("match", m.match), ("width", m.width),
+                ("verdict", m.verdict.value), ("evidence", m.evidence), ("match", m.match), ("width", m.width),
                 ("height", m.height), ("bytes", m.byte_size), ("mime", m.mime), ("taken_at", m.taken_at),
             ):  # fmt: skip
                 rows[name].append(value)

@@ -12,19 +12,11 @@ moved and trashed files back.
 from lookalike.scan.actions import Action, ActionReport, Step, apply_actions, held_back, plan_actions, undo
 from lookalike.scan.allpairs import hamming_pairs
 from lookalike.scan.decisions import read_decisions
-from lookalike.scan.find import (
-    FIND_SCOPE,
-    FileError,
-    FindOptions,
-    FindResult,
-    FindStats,
-    Group,
-    Member,
-    Pair,
-    find_duplicates,
-)
+from lookalike.scan.find import find_duplicates
 from lookalike.scan.keeper import DEFAULT_KEEP, KeepCriterion, parse_keep
 from lookalike.scan.lookup import Duplicate, duplicates_of, mark_pair
+from lookalike.scan.options import FIND_SCOPE, FindOptions
+from lookalike.scan.results import Evidence, EvidenceKind, FileError, FindResult, FindStats, Group, Member, Pair
 
 __all__ = [
     "DEFAULT_KEEP",
@@ -32,6 +24,8 @@ __all__ = [
     "FIND_SCOPE",
     "Action",
     "ActionReport",
+    "Evidence",
+    "EvidenceKind",
     "FileError",
     "FindOptions",
     "FindResult",

@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from lookalike.errors import ConfigError, FetchError
-from lookalike.scan.find import FindResult, is_under
+from lookalike.scan.options import is_under
+from lookalike.scan.results import FindResult
 
 __all__ = [
     "MANIFEST_VERSION", "Action", "ActionReport", "Step", "apply_actions", "held_back", "plan_actions", "undo",

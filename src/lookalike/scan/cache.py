@@ -38,6 +38,8 @@ from typing import Any
 
 from lookalike.errors import ConfigError, StoreError
 from lookalike.index.store import is_database_url
+from lookalike.match import Verdict
+from lookalike.scan.results import FileError
 
 __all__ = ["CachedPath", "FindCache", "RowFacts", "StoredPair"]
 
@@ -104,14 +106,13 @@ CREATE TABLE IF NOT EXISTS find_meta (
 
 @dataclass(frozen=True, slots=True)
 class CachedPath:
-    """A path as last read: its size and mtime then, and its index row or its error."""
+    """A path as last read: its size and mtime then, and its index row or (None and) its error."""
 
     path: str
     size: int
     mtime_ns: int
     file_pk: int | None
-    error_code: str = ""
-    error: str = ""
+    error: FileError | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,16 +135,21 @@ class RowFacts:
 
 @dataclass(frozen=True, slots=True)
 class StoredPair:
-    """The cascade's verdict on two index rows (``a_pk < b_pk``), the pHash bits between them,
-    and whether local-feature verification (rather than the hashes) gave it."""
+    """The cascade's verdict on two index rows (``a_pk < b_pk``) and its explanation, the pHash
+    bits between them, whether local-feature verification (rather than the hashes) gave it, and
+    whether a person's decision made the link (``by_person``: never cached)."""
 
     a_pk: int
     b_pk: int
     score: float
-    verdict: str
+    verdict: Verdict
     evidence: str
     phash_bits: int | None = None
     by_local_features: bool = False
+    by_person: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "verdict", Verdict(self.verdict))  # a verdict's stored name is one too
 
 
 class FindCache:
@@ -230,8 +236,10 @@ class FindCache:
             "SELECT path, size, mtime_ns, file_pk, error_code, error FROM find_files WHERE scope = ?", (scope,)
         )
         return {
-            str(p): CachedPath(str(p), int(s), int(m), None if f is None else int(f), c, e) for p, s, m, f, c, e in rows
-        }
+            str(p): CachedPath(str(p), int(s), int(m), int(f)) if f is not None
+            else CachedPath(str(p), int(s), int(m), None, FileError(str(p), str(c), str(e)))
+            for p, s, m, f, c, e in rows
+        }  # fmt: skip
 
     def put_paths(self, scope: str, items: Iterable[CachedPath]) -> None:
         """Record paths as read now."""
@@ -239,7 +247,7 @@ class FindCache:
             db.executemany(
                 "INSERT OR REPLACE INTO find_files(scope, path, size, mtime_ns, file_pk, error_code, error)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(scope, c.path, c.size, c.mtime_ns, c.file_pk, c.error_code, c.error) for c in items],
+                [(scope, c.path, c.size, c.mtime_ns, c.file_pk, *_error_columns(c.error)) for c in items],
             )
 
     def forget_paths(self, scope: str, paths: Sequence[str]) -> None:
@@ -252,14 +260,8 @@ class FindCache:
     def rows(self, pks: Iterable[int]) -> dict[int, RowFacts]:
         """Facts of these index rows (those find has searched)."""
         out: dict[int, RowFacts] = {}
-        ordered = sorted(set(pks))
-        for start in range(0, len(ordered), 900):
-            chunk = ordered[start : start + 900]
-            marks = ",".join("?" * len(chunk))
-            for row in self._db.execute(
-                f"SELECT {_ROW_COLUMNS} FROM find_rows WHERE file_pk IN ({marks})",
-                chunk,
-            ):
+        for chunk, marks in _chunks(pks):
+            for row in self._db.execute(f"SELECT {_ROW_COLUMNS} FROM find_rows WHERE file_pk IN ({marks})", chunk):
                 out[int(row[0])] = _facts(row)
         return out
 
@@ -286,29 +288,13 @@ class FindCache:
             db.executemany(
                 "INSERT OR REPLACE INTO find_rows(file_pk, image_pk, scope, sha256, width, height, mime, lossless,"
                 " taken_at, jpeg_quality, padding, content_aspect) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        f.file_pk,
-                        f.image_pk,
-                        scope,
-                        f.sha256,
-                        f.width,
-                        f.height,
-                        f.mime,
-                        int(f.lossless),
-                        f.taken_at,
-                        f.jpeg_quality,
-                        f.padding,
-                        f.content_aspect,
-                    )
-                    for f in facts
-                ],
-            )
+                [(f.file_pk, f.image_pk, scope, f.sha256, f.width, f.height, f.mime, int(f.lossless), f.taken_at,
+                  f.jpeg_quality, f.padding, f.content_aspect) for f in facts],
+            )  # fmt: skip
             db.executemany(
-                "INSERT OR REPLACE INTO find_pairs(a_pk, b_pk, score, verdict, evidence, phash_bits,"
-                " by_local_features) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT OR REPLACE INTO find_pairs({_PAIR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (p.a_pk, p.b_pk, p.score, p.verdict, p.evidence, p.phash_bits, int(p.by_local_features))
+                    (p.a_pk, p.b_pk, p.score, p.verdict.value, p.evidence, p.phash_bits, int(p.by_local_features))
                     for p in pairs
                 ],
             )
@@ -337,11 +323,7 @@ class FindCache:
 
     def pairs_of(self, pk: int) -> list[StoredPair]:
         """Every stored pair that involves row ``pk``."""
-        rows = self._db.execute(
-            "SELECT a_pk, b_pk, score, verdict, evidence, phash_bits, by_local_features FROM find_pairs"
-            " WHERE a_pk = ? OR b_pk = ?",
-            (pk, pk),
-        ).fetchall()
+        rows = self._db.execute(f"SELECT {_PAIR_COLUMNS} FROM find_pairs WHERE a_pk = ? OR b_pk = ?", (pk, pk))
         return [_pair(r) for r in rows]
 
     def path_rows(self, paths: Sequence[str]) -> dict[str, int]:
@@ -388,25 +370,22 @@ class FindCache:
         with self._write() as db:
             db.execute("INSERT OR REPLACE INTO find_spectra(file_pk, profile) VALUES (?, ?)", (pk, profile))
 
-    def relatives(self, pks: Iterable[int]) -> dict[tuple[int, int], str]:
-        """Cached local evidence (``find_relative``) of copies among ``pks``."""
-        out: dict[tuple[int, int], str] = {}
-        ordered = sorted(set(pks))
-        for start in range(0, len(ordered), 900):
-            chunk = ordered[start : start + 900]
-            marks = ",".join("?" * len(chunk))
+    def relatives(self, pks: Iterable[int]) -> dict[tuple[int, int], str | None]:
+        """Cached local evidence (``find_relative``) of copies among ``pks``: None where none matched."""
+        out: dict[tuple[int, int], str | None] = {}
+        for chunk, marks in _chunks(pks):
             for c, o, e in self._db.execute(
                 f"SELECT copy_pk, original_pk, evidence FROM find_relative WHERE copy_pk IN ({marks})", chunk
             ):
-                out[int(c), int(o)] = str(e)
+                out[int(c), int(o)] = str(e) or None
         return out
 
-    def put_relatives(self, items: Mapping[tuple[int, int], str]) -> None:
-        """Keep local evidence of copies (see ``relatives``)."""
+    def put_relatives(self, items: Mapping[tuple[int, int], str | None]) -> None:
+        """Keep local evidence of copies (see ``relatives``; the table keeps '' for None)."""
         with self._write() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO find_relative(copy_pk, original_pk, evidence) VALUES (?, ?, ?)",
-                [(c, o, e) for (c, o), e in sorted(items.items())],
+                [(c, o, e or "") for (c, o), e in sorted(items.items())],
             )
 
     def decisions(self, scope: str) -> dict[str, str]:
@@ -428,15 +407,29 @@ class FindCache:
             )
 
 
+_PAIR_COLUMNS = "a_pk, b_pk, score, verdict, evidence, phash_bits, by_local_features"
 _ROW_COLUMNS = (
     "file_pk, image_pk, sha256, width, height, mime, lossless, taken_at, jpeg_quality, padding, content_aspect"
 )
 
 
+def _chunks(pks: Iterable[int]) -> Iterator[tuple[list[int], str]]:
+    """The distinct ``pks`` in order, in chunks of as many as one statement takes, with their ``?`` marks."""
+    ordered = sorted(set(pks))
+    for start in range(0, len(ordered), 900):
+        chunk = ordered[start : start + 900]
+        yield chunk, ",".join("?" * len(chunk))
+
+
+def _error_columns(error: FileError | None) -> tuple[str, str]:
+    """(code, message) as the table keeps them: '' for none, as caches made before None always held."""
+    return ("", "") if error is None else (error.code, error.message)
+
+
 def _pair(row: Sequence[Any]) -> StoredPair:
     a, b, score, verdict, evidence, bits, local = row
     return StoredPair(
-        int(a), int(b), float(score), str(verdict), str(evidence), None if bits is None else int(bits), bool(local)
+        int(a), int(b), float(score), Verdict(verdict), str(evidence), None if bits is None else int(bits), bool(local)
     )
 
 

@@ -13,7 +13,7 @@ from lookalike.fingerprints import analyse
 from lookalike.index import Decision, Index
 from lookalike.match import Verdict
 from lookalike.scan.cache import FindCache
-from lookalike.scan.find import FIND_SCOPE
+from lookalike.scan.options import FIND_SCOPE
 
 __all__ = ["Duplicate", "duplicates_of", "mark_pair"]
 
@@ -24,7 +24,7 @@ class Duplicate:
 
     path: str
     score: float
-    verdict: str
+    verdict: Verdict
     evidence: str
 
 
@@ -52,7 +52,7 @@ def duplicates_of(
                     found[other] = Duplicate(other, p.score, p.verdict, p.evidence)
             for other in others.get(pk, []):
                 if other != path:
-                    found[other] = Duplicate(other, 1.0, Verdict.IDENTICAL.value, "the same file (identical bytes)")
+                    found[other] = Duplicate(other, 1.0, Verdict.IDENTICAL, "the same file (identical bytes)")
         else:
             src = read_source(Path(path), max_bytes=index.limits.max_bytes)
             check = index.check_analysis(analyse(src.data, name=path, limits=index.limits), scope=scope, top=50)
@@ -61,8 +61,8 @@ def duplicates_of(
                     continue
                 for other in cache.paths_of_rows([m.file.pk]).get(m.file.pk) or [m.file.source]:
                     if other != path:
-                        found[other] = Duplicate(other, m.score, m.verdict.value, m.explanation)
-    wanted = {v.value for v in Verdict if v.is_duplicate or (include_similar and v is Verdict.SIMILAR)}
+                        found[other] = Duplicate(other, m.score, m.verdict, m.explanation)
+    wanted = {v for v in Verdict if v.is_duplicate or (include_similar and v is Verdict.SIMILAR)}
     kept = [d for d in found.values() if d.verdict in wanted and os.path.isfile(d.path)]
     return sorted(kept, key=lambda d: (-d.score, d.path))
 

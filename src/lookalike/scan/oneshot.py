@@ -8,8 +8,9 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from lookalike.scan.find import FindOptions, FindResult, Progress
 from lookalike.scan.find import find_duplicates as find_in
+from lookalike.scan.options import FindOptions, Progress
+from lookalike.scan.results import FindResult
 
 __all__ = ["find_duplicates"]
 

@@ -42,6 +42,8 @@ import numpy.typing as npt
 
 from lookalike.decode.quality import jpeg_quality
 
+from lookalike.match import Verdict
+
 __all__ = [
     "ENLARGEMENT_CLIFF",
     "Link",
@@ -115,7 +117,7 @@ class Link:
 
     a: str
     b: str
-    verdict: str
+    verdict: Verdict
     score: float
 
 
@@ -181,13 +183,13 @@ def is_enlargement(profile: npt.NDArray[np.float64], ratio: float) -> bool:
     return below > 0 and above < ENLARGEMENT_CLIFF * below
 
 
-def derived_from(a: SourceFacts, b: SourceFacts, verdict: str, enlarged: bool = False) -> tuple[str, str] | None:
+def derived_from(a: SourceFacts, b: SourceFacts, verdict: Verdict, enlarged: bool = False) -> tuple[str, str] | None:
     """(derived path, why) when the evidence says which of two linked members was made from the
     other, else None. ``enlarged``: the larger of the two is known to be an enlargement of the
     smaller (``is_enlargement``)."""
-    if verdict == "identical":
+    if verdict is Verdict.IDENTICAL:
         return None
-    if verdict == "same_pixels" and a.lossless != b.lossless:
+    if verdict is Verdict.SAME_PIXELS and a.lossless != b.lossless:
         copy = a if a.lossless else b
         return copy.path, "the same pixels stored losslessly from a lossy file"
     if a.alpha != b.alpha:

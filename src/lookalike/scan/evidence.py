@@ -1,0 +1,171 @@
+"""A group's members against each other: which one the others derive from, and each member's
+evidence in ``check``'s words.
+
+``source_order`` ranks a group's paths source first (``source.choose_source``), settling a lossy
+and a lossless file the cascade called near duplicates as ``same_pixels`` when their pixels are
+the same (``settled_verdict``). ``MemberEvidence`` redoes a member's evidence against its match,
+the member as the copy and its match as the original, from the stored fingerprints and local
+features.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from lookalike.decode import decode_image, read_source
+from lookalike.errors import LookalikeError
+from lookalike.fingerprints import Dihedral, Fingerprint, full_pixel_digest
+from lookalike.fingerprints.local import LocalFeatures
+from lookalike.index import Index
+from lookalike.match import Verdict, worth_pixel_digest
+from lookalike.match.explain import explain, is_grayscale
+from lookalike.match.local import LOCAL_SIMILAR_INLIERS, describe_local, verify_local
+from lookalike.scan.cache import FindCache, RowFacts, StoredPair
+from lookalike.scan.results import Evidence, EvidenceKind
+from lookalike.scan.source import Link, SourceFacts, choose_source, spectrum_profile
+
+__all__ = ["MemberEvidence", "pair_evidence", "settled_verdict", "source_order"]
+
+
+def pair_evidence(p: StoredPair) -> Evidence:
+    """The evidence a pair carries: a person's word, or the cascade's explanation."""
+    return Evidence(EvidenceKind.PERSON) if p.by_person else Evidence(EvidenceKind.MATCH, p.evidence)
+
+
+def source_order(
+    nodes: list[int],
+    paths_of: dict[int, list[str]],
+    facts: dict[int, RowFacts],
+    fps: dict[int, Fingerprint],
+    mtime_of: dict[str, int],
+    linking: dict[tuple[int, int], StoredPair],
+    index: Index,
+    cache: FindCache,
+) -> tuple[list[str], dict[str, tuple[str, str]]]:
+    """The group's paths, source first (``source.choose_source``), and what each derives from."""
+    of: dict[str, SourceFacts] = {}
+    pk_of: dict[str, int] = {}
+    for pk in nodes:
+        f, fp = facts[pk], fps.get(pk)
+        for path in paths_of[pk]:
+            pk_of[path] = pk
+            of[path] = SourceFacts(
+                path, f.width, f.height, fp.byte_size if fp else 0, f.mime, f.lossless,
+                fp is not None and is_grayscale(fp), f.jpeg_quality, f.padding or 0.0,
+                f.content_aspect or f.width / max(1, f.height), mtime_of.get(path, 0),
+                fp is not None and fp.has_alpha,
+            )  # fmt: skip
+    links: list[Link] = []
+    inside = set(nodes)
+    for pk in nodes:
+        ps = paths_of[pk]
+        links += [Link(x, y, Verdict.IDENTICAL, 1.0) for i, x in enumerate(ps) for y in ps[i + 1 :]]
+    for (a, b), p in linking.items():
+        if a in inside and b in inside:
+            verdict = settled_verdict(p, facts[a], facts[b], fps, paths_of, index)
+            links += [Link(x, y, verdict, p.score) for x in paths_of[a] for y in paths_of[b]]
+
+    def profile(member: SourceFacts) -> npt.NDArray[np.float64] | None:
+        pk = pk_of[member.path]
+        kept = cache.spectra([pk]).get(pk)
+        if kept is not None:
+            return np.frombuffer(kept, dtype=np.float64)
+        try:
+            data = read_source(Path(member.path), max_bytes=index.limits.max_bytes).data
+            shape = spectrum_profile(decode_image(data, limits=index.limits).pixels)
+        except LookalikeError:
+            return None
+        cache.put_spectrum(pk, shape.astype(np.float64).tobytes())
+        return shape
+
+    return choose_source(of, links, profile)
+
+
+def settled_verdict(
+    p: StoredPair, fa: RowFacts, fb: RowFacts, fps: dict[int, Fingerprint], paths_of: dict[int, list[str]], index: Index
+) -> Verdict:
+    """The pair's verdict, ``same_pixels`` when a lossless and a lossy file of one size that the
+    cascade called near duplicates hold the same pixels (the cascade settles that for a file's
+    best match only): which one was made from the other depends on it."""
+    if p.verdict is not Verdict.NEAR_DUPLICATE or fa.lossless == fb.lossless:
+        return p.verdict
+    a, b = fps.get(p.a_pk), fps.get(p.b_pk)
+    if a is None or b is None or not worth_pixel_digest(a, b):
+        return p.verdict
+    digests = []
+    for pk, fp in ((p.a_pk, a), (p.b_pk, b)):
+        digest = fp.pixel_digest
+        if not digest:
+            try:
+                data = read_source(Path(paths_of[pk][0]), max_bytes=index.limits.max_bytes).data
+            except LookalikeError:
+                return p.verdict
+            if hashlib.sha256(data).digest() != fp.sha256:
+                return p.verdict  # changed since it was read
+            digest = full_pixel_digest(data, limits=index.limits)
+            fps[pk] = fp.with_pixel_digest(digest)
+            index.store.set_pixel_digest(pk, fps[pk])
+        digests.append(digest)
+    return Verdict.SAME_PIXELS if digests[0] == digests[1] else p.verdict
+
+
+class MemberEvidence:
+    """Each member's evidence in ``check``'s words, the member as the copy and its match as the original.
+
+    ``known``: what local features said of copies before (the find cache); ``new`` collects what
+    they said now, for the caller to keep."""
+
+    def __init__(
+        self,
+        index: Index,
+        fps: dict[int, Fingerprint],
+        linking: dict[tuple[int, int], StoredPair],
+        known: dict[tuple[int, int], str | None],
+    ) -> None:
+        self._index = index
+        self._fps = fps
+        self._linking = linking
+        self._local: dict[int, LocalFeatures | None] = {}
+        self._known = known
+        self.new: dict[tuple[int, int], str | None] = {}
+
+    def _described(self, pk: int, ref_pk: int) -> str | None:
+        """What local features say of ``pk`` as a copy of ``ref_pk`` (None when nothing), computed once."""
+        key = (pk, ref_pk)
+        if key not in self._known:
+            mine, theirs = self._features(pk), self._features(ref_pk)
+            found = verify_local(mine, theirs) if mine is not None and theirs is not None else None
+            text = None if found is None or found.inliers < LOCAL_SIMILAR_INLIERS else describe_local(found)
+            self._known[key] = self.new[key] = text
+        return self._known[key]
+
+    def _features(self, pk: int) -> LocalFeatures | None:
+        if pk not in self._local:
+            data = self._index.store.local_features([pk]).get(pk)
+            self._local[pk] = LocalFeatures.from_bytes(data) if data else None
+        return self._local[pk]
+
+    def local_against(self, pk: int, ref_pk: int) -> Evidence | None:
+        """What local features say of member ``pk`` as a copy of ``ref_pk`` when they match at all."""
+        text = self._described(pk, ref_pk)
+        return None if text is None else Evidence(EvidenceKind.LOCAL_FEATURES, text)
+
+    def relative(self, pk: int, ref_pk: int, stored: Evidence, verdict: Verdict) -> Evidence:
+        """The evidence of member ``pk`` against ``ref_pk`` (its match), else ``stored``."""
+        link = self._linking.get((min(pk, ref_pk), max(pk, ref_pk)))
+        copy, original = self._fps.get(pk), self._fps.get(ref_pk)
+        if pk == ref_pk or link is None or copy is None or original is None or link.by_person:
+            return stored
+        if verdict in (Verdict.IDENTICAL, Verdict.SAME_PIXELS):
+            return Evidence(EvidenceKind.MATCH, explain(original, copy, verdict))
+        if link.by_local_features:
+            text = self._described(pk, ref_pk)
+            if text is None:
+                return stored
+            return Evidence(EvidenceKind.LOCAL_FEATURES, text, same_picture=verdict.is_duplicate)
+        bits, turn = copy.dihedral_distance_bits(original)
+        return Evidence(EvidenceKind.MATCH, explain(original, copy, verdict, transform=Dihedral(turn), phash_bits=bits))

@@ -1,0 +1,321 @@
+"""Files to checked index rows: the reading and matching half of ``find``.
+
+``sort_paths`` splits the walked paths into those the cache already holds (size and mtime
+unchanged), the unreadable, and the stale; ``known_bytes`` settles the stale paths whose bytes
+are already searched with one read and a SHA-256. ``read_and_match`` reads the rest in worker
+processes (``processes.ordered_map``), adds them to the index scope, then checks every new row
+against every other image of the scope (``index.parallel.check_stored``), committing the cache as
+it goes. The colour grids of the rows waiting for their check wait in a temporary file
+(``_GridSpill``) rather than in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from lookalike.config import DecodeLimits
+from lookalike.decode import file_facts, read_source
+from lookalike.errors import UNEXPECTED_CODE, FetchError, InputError, LookalikeError, unexpected_message
+from lookalike.fingerprints import Fingerprint, analyse, default_jobs
+from lookalike.fingerprints.local import local_features
+from lookalike.index import Index
+from lookalike.index.parallel import StoredQuery, check_stored
+from lookalike.index.sqlite import NewFile
+from lookalike.match import Verdict
+from lookalike.processes import ordered_map
+from lookalike.scan.cache import CachedPath, FindCache, RowFacts, StoredPair
+from lookalike.scan.options import FindOptions, Progress, is_under, steps
+from lookalike.scan.results import FileError
+from lookalike.scan.source import jpeg_quality, margins
+
+__all__ = ["Seen", "forget_scope", "gone_paths", "known_bytes", "read_and_match", "sort_paths", "storable"]
+
+#: matches asked of each check: a file may have many copies in a folder
+_TOP = 200
+#: files between two commits of the cache: a crash loses at most this much work
+_COMMIT_EVERY = 200
+
+
+@dataclass(slots=True)
+class Seen:
+    """A path of this run and the index row holding its bytes."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    file_pk: int
+
+
+def storable(path: str) -> bool:
+    """Whether ``path`` can go into the cache and the index (SQLite text is UTF-8): a name that is
+    not UTF-8 reaches Python holding lone surrogates (surrogateescape), which cannot."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def forget_scope(index: Index, cache: FindCache, scope: str) -> None:
+    """Empty the scope's cache and remove its index rows, so that every file is read and matched anew."""
+    for f in index.store.files(cache.forget_scope(scope)):
+        try:
+            index.remove(f.image_id, scope=f.scope)
+        except LookalikeError:
+            pass  # already gone
+
+
+def sort_paths(
+    files: list[str], cached: dict[str, CachedPath], seen: list[Seen], errors: list[FileError]
+) -> list[tuple[str, int, int]]:
+    """(path, size, mtime) of the files to read: those the cache does not hold as they are now.
+    Files it holds go to ``seen`` (or, when they could not be read then, to ``errors``), and
+    files that cannot be looked at now to ``errors``."""
+    stale: list[tuple[str, int, int]] = []
+    for path in files:
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            errors.append(FileError(path, FetchError.code, f"{path}: cannot read ({exc.strerror or exc})"))
+            continue
+        hit = cached.get(path)
+        if hit is not None and hit.size == st.st_size and hit.mtime_ns == st.st_mtime_ns:
+            if hit.file_pk is not None:
+                seen.append(Seen(path, hit.size, hit.mtime_ns, hit.file_pk))
+            elif hit.error is not None:
+                errors.append(hit.error)
+            continue
+        stale.append((path, st.st_size, st.st_mtime_ns))
+    return stale
+
+
+def gone_paths(cached: dict[str, CachedPath], files: list[str], roots: tuple[str, ...]) -> list[str]:
+    """Cached paths under ``roots`` that the walk no longer found."""
+    listed = set(files)
+    return [p for p in cached if p not in listed and any(is_under(p, r) for r in roots)]
+
+
+def known_bytes(
+    cache: FindCache, scope: str, stale: list[tuple[str, int, int]], seen: list[Seen]
+) -> list[tuple[str, int, int]]:
+    """Changed or new paths whose bytes are already searched (copied, renamed, touched): one read and a
+    SHA-256 each, no decode. Returns the paths still to analyse. Skipped on a scope with nothing in it."""
+    if not stale or not cache.has_rows(scope):
+        return stale
+    left: list[tuple[str, int, int]] = []
+    known: list[CachedPath] = []
+    for path, size, mtime in stale:
+        try:
+            # non-blocking and checked: a file swapped for a FIFO since the walk must not hang the run
+            with open(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as fh:
+                if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                    raise OSError(f"{path}: not a regular file")
+                digest = hashlib.file_digest(fh, "sha256").digest()
+        except OSError:
+            left.append((path, size, mtime))  # reading it again reports the error
+            continue
+        row = cache.row_by_sha(scope, digest)
+        if row is None:
+            left.append((path, size, mtime))
+            continue
+        seen.append(Seen(path, size, mtime, row.file_pk))
+        known.append(CachedPath(path, size, mtime, row.file_pk))
+    if known:
+        cache.put_paths(scope, known)
+    return left
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """What the main process needs of one analysed file (not its pixels or bytes), or its error."""
+
+    path: str
+    fingerprint: Fingerprint | None = None
+    local: bytes = b""
+    grid: npt.NDArray[np.float64] | None = None
+    lossless: bool = False
+    taken_at: str | None = None
+    source: tuple[float | None, float, float] = (None, 0.0, 1.0)  # jpeg quality, padding, content aspect
+    error: FileError | None = None
+
+
+def _read_one(path: str, limits: DecodeLimits) -> _Read:
+    """Decode and analyse one file (in a worker process): fingerprint, local features, colour grid, facts."""
+    try:
+        src = read_source(Path(path), max_bytes=limits.max_bytes)
+        a = analyse(src.data, name=src.name, limits=limits, local=True)
+        facts = file_facts(a.data, a.fingerprint.mime)
+        local = (a.local or local_features(a.image.pixels)).to_bytes()
+        source = (jpeg_quality(src.data), *margins(a.image.pixels))
+    except InputError as err:
+        return _Read(path, error=FileError(path, err.code, str(err)))
+    except Exception as exc:  # noqa: BLE001 - one file's failure is its error row; the run goes on
+        return _Read(path, error=FileError(path, UNEXPECTED_CODE, unexpected_message(path, exc)))
+    return _Read(path, a.fingerprint, local, a.grid, facts.lossless, facts.taken_at, source)
+
+
+def _read_files(paths: list[str], jobs: int, limits: DecodeLimits) -> Iterator[_Read]:
+    """``_read_one`` of each path, in order, in ``jobs`` processes with a bounded window in flight."""
+    if jobs <= 1:
+        return (_read_one(p, limits) for p in paths)
+    return ordered_map(partial(_read_one, limits=limits), paths, jobs=jobs)
+
+
+class _GridSpill:
+    """The colour grids of the files waiting for their check (98 KB each), in a temporary file
+    rather than in memory, so that memory does not grow by that much a file."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile(prefix="lookalike-find-")
+        self._shape: tuple[int, ...] | None = None
+        self._count = 0
+
+    def __enter__(self) -> _GridSpill:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
+
+    def put(self, grid: npt.NDArray[np.float64]) -> int:
+        """Keep ``grid``; returns its slot."""
+        if self._shape is None:
+            self._shape = grid.shape
+        if grid.shape != self._shape:
+            raise ValueError(f"colour grids differ in shape: {grid.shape} and {self._shape}")
+        data = np.ascontiguousarray(grid, dtype=np.float64).tobytes()
+        os.pwrite(self._file.fileno(), data, self._count * len(data))
+        self._count += 1
+        return self._count - 1
+
+    def get(self, slot: int) -> npt.NDArray[np.float64]:
+        """The grid kept in ``slot``."""
+        assert self._shape is not None, "no grid was kept"
+        size = 8 * int(np.prod(self._shape))
+        data = os.pread(self._file.fileno(), size, slot * size)
+        return np.frombuffer(data, dtype=np.float64).reshape(self._shape)
+
+
+@dataclass(slots=True)
+class _Unchecked:
+    """A new index row waiting for its check: its facts, its grid's slot, the paths that hold it."""
+
+    facts: RowFacts
+    slot: int
+    paths: list[CachedPath]
+
+
+def read_and_match(
+    index: Index,
+    cache: FindCache,
+    db: str,
+    opts: FindOptions,
+    stale: list[tuple[str, int, int]],
+    seen: list[Seen],
+    errors: list[FileError],
+    progress: Progress | None,
+) -> None:
+    """Read the stale files and add them to the index, then check each new row against every
+    other image of the scope, committing the cache as it goes (see ``scan.find``).
+
+    A path is cached only once its row has been checked, so that a run cut short reads the
+    unchecked files again and checks them then."""
+    scope = opts.scope
+    jobs = opts.jobs or default_jobs()
+    done_rows: set[int] = set(cache.rows_in_scope(scope)) if stale else set()
+    unchecked: dict[int, _Unchecked] = {}
+    meta = {p: (size, mtime) for p, size, mtime in stale}
+    with _GridSpill() as grids:
+
+        def store(batch: list[_Read]) -> None:
+            ready: list[CachedPath] = []
+            good = [r for r in batch if r.fingerprint is not None]
+            added = index.store.add_files(
+                NewFile(fingerprint=r.fingerprint, scope=scope, source=r.path, local=r.local)
+                for r in good
+                if r.fingerprint is not None
+            )
+            for r in batch:
+                size, mtime = meta[r.path]
+                if r.error is not None:
+                    errors.append(r.error)
+                    ready.append(CachedPath(r.path, size, mtime, None, r.error))
+            for r, (f, _) in zip(good, added):
+                size, mtime = meta[r.path]
+                seen.append(Seen(r.path, size, mtime, f.pk))
+                path = CachedPath(r.path, size, mtime, f.pk)
+                if f.pk in done_rows:  # bytes searched in an earlier run
+                    ready.append(path)
+                elif f.pk in unchecked:  # the same bytes as another file of this run
+                    unchecked[f.pk].paths.append(path)
+                else:
+                    assert r.fingerprint is not None and r.grid is not None
+                    fp = r.fingerprint
+                    facts = RowFacts(
+                        f.pk, f.image_pk, fp.sha256, fp.width, fp.height, fp.mime, r.lossless, r.taken_at, *r.source
+                    )
+                    unchecked[f.pk] = _Unchecked(facts, grids.put(r.grid), [path])
+            if ready:
+                cache.put_paths(scope, ready)
+            batch.clear()
+
+        with steps(progress, len(stale), "reading") as advance:
+            batch: list[_Read] = []
+            for r in _read_files([p for p, _, _ in stale], jobs, index.limits):
+                advance()
+                batch.append(r)
+                if len(batch) >= _COMMIT_EVERY:
+                    store(batch)
+            store(batch)
+
+        rows: list[RowFacts] = []
+        paths: list[CachedPath] = []
+        # each pair of this run, as the better of its two ends' checks saw it: the check of one end
+        # stops at the hashes when it has a sure duplicate elsewhere, the other's may verify the
+        # pair by local features (measured on the public benchmark: the lower of the two, or one
+        # end's check alone, finds fewer true pairs without fewer false ones)
+        looks: dict[tuple[int, int], StoredPair] = {}
+        touched: set[tuple[int, int]] = set()
+
+        def commit() -> None:
+            cache.put_rows(scope, rows, [looks[k] for k in touched])
+            cache.put_paths(scope, paths)
+            rows.clear()
+            paths.clear()
+            touched.clear()
+
+        queries = (StoredQuery(pk, grids.get(u.slot)) for pk, u in unchecked.items())
+        checks = check_stored(
+            db, queries, scope=scope, top=_TOP, jobs=jobs, limits=index.limits, thresholds=index.thresholds
+        )
+        with steps(progress, len(unchecked), "matching") as advance:
+            for c in checks:
+                advance()
+                if c.image_pk is None:
+                    continue  # removed meanwhile: read again next time
+                u = unchecked[c.file_pk]
+                rows.append(u.facts)
+                paths.extend(u.paths)
+                for m in c.matches:
+                    lo, hi = sorted((c.file_pk, m.file_pk))
+                    look = StoredPair(lo, hi, m.score, m.verdict, m.explanation, m.phash_bits, m.by_local_features)
+                    if (lo, hi) not in looks or look.score > looks[lo, hi].score:
+                        looks[lo, hi] = look
+                    touched.add((lo, hi))
+                    if m.verdict is Verdict.SIMILAR:  # on the review list, as Index.add would put it
+                        index.store.add_review(
+                            scope, c.image_pk, m.image_pk, score=m.score, verdict=m.verdict.value,
+                            evidence=m.explanation,
+                        )  # fmt: skip
+                if len(paths) >= _COMMIT_EVERY:
+                    commit()
+            commit()

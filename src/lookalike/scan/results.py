@@ -1,0 +1,203 @@
+"""What ``find_duplicates`` returns: groups of members with their evidence, pairs, errors, counts.
+
+Values only, each with its JSON form (``to_dict``, what ``lookalike find --json`` prints). A
+member's verdict is a ``Verdict``; its evidence is an ``Evidence``, data from which the line a
+person reads is rendered; a file that could not be read is a ``FileError``, the one failure type
+of a run (its JSON form is the one error shape of every command: ``{"path", "error": {"code",
+"message"}}``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from lookalike.errors import error_body
+from lookalike.match import Verdict
+from lookalike.walk import FoundFile
+
+__all__ = ["Evidence", "EvidenceKind", "FileError", "FindResult", "FindStats", "Group", "Member", "Pair"]
+
+
+@dataclass(frozen=True, slots=True)
+class FileError:
+    """A file that could not be read: its path, the error's stable code (``lookalike.errors``) and message."""
+
+    path: str
+    code: str
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, as ``hash --json`` prints an unreadable file: ``{"path", "error": {"code", "message"}}``."""
+        return {"path": self.path, **error_body(self.code, self.message)}
+
+
+class EvidenceKind(StrEnum):
+    """What a member's evidence rests on."""
+
+    MATCH = "match"  #: the cascade's own words on the pair (``check``'s explanation)
+    SAME_FILE = "same_file"  #: the same bytes under another path
+    PERSON = "person"  #: a person marked the pair as duplicates
+    LOCAL_FEATURES = "local_features"  #: local features found the member's picture in the other's
+    KEEPER = "keeper"  #: why the keeper is kept
+
+
+#: ``Evidence.same_picture`` for local-feature evidence: said of a duplicate, of a shared region,
+#: or (None) against the keeper of a member linked to it only through another member
+_LOCAL_PREFIX = {True: "same picture, ", False: "shares a region: ", None: "local features: "}
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Why a member is in its group, as data; ``text`` is the line a person reads.
+
+    ``detail``: the cascade's explanation (``MATCH``), what the fitted transform says
+    (``LOCAL_FEATURES``), or why the keeper was chosen (``KEEPER``). ``facts``: the keeper's size,
+    format and date. ``kept_in_folder``: a member kept because it lies in a ``--keep-in`` folder."""
+
+    kind: EvidenceKind
+    detail: str = ""
+    facts: str = ""
+    same_picture: bool | None = None
+    kept_in_folder: bool = False
+
+    @property
+    def text(self) -> str:
+        """The evidence in ``check``'s words."""
+        if self.kind is EvidenceKind.SAME_FILE:
+            text = "the same file (identical bytes)"
+        elif self.kind is EvidenceKind.PERSON:
+            text = "a person marked these as duplicates"
+        elif self.kind is EvidenceKind.LOCAL_FEATURES:
+            text = _LOCAL_PREFIX[self.same_picture] + self.detail
+        elif self.kind is EvidenceKind.KEEPER:
+            text = f"kept ({self.detail}): {self.facts}"
+        else:
+            text = self.detail
+        return f"kept: in a --keep-in folder; {text}" if self.kept_in_folder else text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One file of a group: why it is there (its link to the keeper when it has one, else its best
+    link in the group: ``score``, ``verdict``, ``reason`` describing this file as a copy of
+    ``match``, the file at the other end; ``evidence`` is its text), whether it is kept, whether a
+    person excluded it from actions, and whether an action may touch it without
+    ``--include-edited`` (``eligible``, and ``eligibility`` says why)."""
+
+    path: str
+    score: float
+    verdict: Verdict
+    reason: Evidence
+    match: str
+    keep: bool
+    width: int
+    height: int
+    byte_size: int
+    mime: str
+    taken_at: str | None
+    eligible: bool = True
+    eligibility: str = ""
+    excluded: bool = False
+
+    @property
+    def evidence(self) -> str:
+        """The evidence as a person reads it (``reason.text``)."""
+        return self.reason.text
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "path": self.path, "score": round(self.score, 4), "verdict": self.verdict.value, "evidence": self.evidence,
+            "match": self.match, "keep": self.keep, "width": self.width, "height": self.height,
+            "bytes": self.byte_size, "mime": self.mime, "taken_at": self.taken_at,
+            "eligible": self.eligible, "eligibility": self.eligibility,
+        }  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """Copies of one picture: the keeper's path, and every member (the keeper first)."""
+
+    keep: str
+    members: tuple[Member, ...]
+
+    @property
+    def removable(self) -> tuple[Member, ...]:
+        """The members an action touches by default: not kept, and eligible (see ``Member``)."""
+        return self.actionable(include_edited=False)
+
+    def actionable(self, *, include_edited: bool) -> tuple[Member, ...]:
+        """The members an action may touch: not kept (nor excluded by a person), and eligible
+        unless ``include_edited`` (then edited copies joined by local features or through
+        another member too)."""
+        return tuple(m for m in self.members if not m.keep and (m.eligible or (include_edited and not m.excluded)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"keep": self.keep, "members": [m.to_dict() for m in self.members]}
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    """Two files the cascade linked (or a person did)."""
+
+    a: str
+    b: str
+    score: float
+    verdict: Verdict
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"a": self.a, "b": self.b, "score": round(self.score, 4), "verdict": self.verdict.value}
+
+
+@dataclass(frozen=True, slots=True)
+class FindStats:
+    """Counts of one run."""
+
+    files: int
+    read: int
+    cached: int
+    errors: int
+    groups: int
+    duplicates: int
+    reclaimable_bytes: int
+    pairs: int
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "files": self.files, "read": self.read, "cached": self.cached, "errors": self.errors,
+            "groups": self.groups, "duplicates": self.duplicates, "reclaimable_bytes": self.reclaimable_bytes,
+            "pairs": self.pairs, "seconds": round(self.seconds, 2),
+        }  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class FindResult:
+    """What ``find_duplicates`` found: groups (largest first), linked pairs, unreadable files, counts."""
+
+    groups: tuple[Group, ...]
+    pairs: tuple[Pair, ...]
+    errors: tuple[FileError, ...]
+    stats: FindStats
+    roots: tuple[str, ...] = field(default=())
+    #: files reached through more than one path (symlinks, hard links, a folder named twice): each
+    #: is listed once, under ``path``, and never acted on as a duplicate of itself
+    aliases: tuple[FoundFile, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document of ``lookalike find --json``."""
+        return {
+            "groups": [g.to_dict() for g in self.groups],
+            "pairs": [p.to_dict() for p in self.pairs],
+            "stats": self.stats.to_dict(),
+            "errors": [e.to_dict() for e in self.errors],
+            "aliases": [{"path": a.path, "also": list(a.also)} for a in self.aliases],
+        }
