@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -60,6 +61,8 @@ class _Settings:
 
 
 _worker_index: Index | None = None
+_Item = TypeVar("_Item")
+_Out = TypeVar("_Out")
 
 
 def _open(settings: _Settings) -> Index:
@@ -86,9 +89,25 @@ def _check_one(index: Index, source: str, settings: _Settings) -> FileCheck:
         return FileCheck(source, error_code=UNEXPECTED_CODE, error=unexpected_message(source, exc))
 
 
-def _in_worker(source: str, settings: _Settings) -> FileCheck:
+def _in_worker(one: Callable[[Index, _Item, _Settings], _Out], item: _Item, settings: _Settings) -> _Out:
     assert _worker_index is not None, "worker started without its index"
-    return _check_one(_worker_index, source, settings)
+    return one(_worker_index, item, settings)
+
+
+def _checks(
+    one: Callable[[Index, _Item, _Settings], _Out], items: Iterable[_Item], jobs: int, settings: _Settings
+) -> Iterator[_Out]:
+    """``one(index, item, settings)`` of each item, in order: here, or in ``jobs`` processes that
+    each open the index."""
+    if jobs <= 1:
+        with _open(settings) as index:
+            for item in items:
+                yield one(index, item, settings)
+        return
+    _open(settings).close()  # fail here, once, rather than in every worker
+    yield from ordered_map(
+        partial(_in_worker, one, settings=settings), items, jobs=jobs, initializer=_start_worker, initargs=(settings,)
+    )
 
 
 def check_files(
@@ -109,16 +128,7 @@ def check_files(
     there is no index at ``db`` and ``StoreError`` when it cannot be opened.
     """
     settings = _Settings(str(db), scope, top, limits or DecodeLimits(), fetch, thresholds or Thresholds())
-    items = (str(s) for s in sources)
-    if jobs <= 1:
-        with _open(settings) as index:
-            for source in items:
-                yield _check_one(index, source, settings)
-        return
-    _open(settings).close()  # fail here, once, rather than in every worker
-    yield from ordered_map(
-        partial(_in_worker, settings=settings), items, jobs=jobs, initializer=_start_worker, initargs=(settings,)
-    )
+    return _checks(_check_one, (str(s) for s in sources), jobs, settings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,11 +202,6 @@ def _no_features(aspect: float) -> LocalFeatures:
     )
 
 
-def _stored_in_worker(item: StoredQuery, settings: _Settings) -> StoredCheck:
-    assert _worker_index is not None, "worker started without its index"
-    return _check_stored_one(_worker_index, item, settings)
-
-
 def check_stored(
     db: str | os.PathLike[str],
     items: Iterable[StoredQuery],
@@ -214,13 +219,4 @@ def check_stored(
     no index at ``db`` and ``StoreError`` when it cannot be opened.
     """
     settings = _Settings(str(db), scope, top, limits or DecodeLimits(), None, thresholds or Thresholds())
-    if jobs <= 1:
-        with _open(settings) as index:
-            for item in items:
-                yield _check_stored_one(index, item, settings)
-        return
-    _open(settings).close()  # fail here, once, rather than in every worker
-    yield from ordered_map(
-        partial(_stored_in_worker, settings=settings), items, jobs=jobs, initializer=_start_worker,
-        initargs=(settings,),
-    )  # fmt: skip
+    return _checks(_check_stored_one, items, jobs, settings)
