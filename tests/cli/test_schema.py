@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -94,3 +95,15 @@ def test_review_lines_are_the_service_review_pairs(cli: Run, tmp_path: Path, com
     (decided,) = lines(cli("review", "decide", str(pair["pair_id"]), "duplicate", "--db", db, "--json"))
     conforms(decided, "ReviewPairOut", components)
     assert decided["decision"] == "duplicate"
+
+
+def test_find_errors_are_the_service_error_body(cli: Run, tmp_path: Path, components: dict[str, Any]) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(LIBRARY / "coffee.jpg", folder)
+    (folder / "empty.png").write_bytes(b"")
+    result = cli("find", folder, "--db", tmp_path / "find.db", "--json", "--jobs", "1")
+    assert result.returncode == 1  # a file could not be read
+    (error,) = json.loads(result.stdout)["errors"]
+    assert error["path"] == str(folder / "empty.png") and error["error"]["code"] == "not_an_image"
+    conforms(without_path(error), "ErrorOut", components)

@@ -41,7 +41,6 @@ import numpy as np
 import numpy.typing as npt
 
 from lookalike.decode.quality import jpeg_quality
-
 from lookalike.match import Verdict
 
 __all__ = [
@@ -75,6 +74,7 @@ _UNKNOWN_QUALITY = 75.0
 PROFILE_BINS = 64
 #: side of the centred window the spectrum is measured on
 _WINDOW = 512
+
 
 @dataclass(frozen=True, slots=True)
 class SourceFacts:
