@@ -1,10 +1,14 @@
-"""The storage interface every index store implements, and choosing a store from a location.
+"""The storage interface, in the narrow roles its callers need, and choosing a store from a location.
 
-``Store`` is the set of public methods of ``SQLiteStore`` (the embedded
-default) that ``PostgresStore`` implements too; ``tests/index/test_store_conformance.py``
-runs one suite over both and fails when a public method exists in one and not
-the other. ``open_store`` takes what a user types after ``--db``: a path for
-SQLite, a ``postgresql://`` URL for PostgreSQL.
+Each role is a ``Protocol``: ``ImageWriter`` (adding and removing files),
+``CandidateReader`` (what a look-up reads), ``ChangeLog`` (what in-memory indexes
+are rebuilt and refreshed from), ``ReviewList`` (potential-duplicate pairs and
+decisions) and ``KeyStore`` (the service's API keys). A caller asks for the role
+it uses; ``Store`` is all of them, which ``SQLiteStore`` and ``PostgresStore``
+(one ``SQLStore`` over two dialects) implement.
+``tests/index/test_store_conformance.py`` runs one suite over both.
+``open_store`` takes what a user types after ``--db``: a path for SQLite, a
+``postgresql://`` URL for PostgreSQL.
 """
 
 from __future__ import annotations
@@ -15,10 +19,27 @@ from contextlib import AbstractContextManager
 from typing import Protocol
 
 from lookalike.fingerprints import Fingerprint
-from lookalike.index.records import ApiKey, Decision, ImageRecord, ReviewPair, StoredFile, StoreStats
-from lookalike.index.sqlite import CodeRow, NewFile
+from lookalike.index.records import (
+    ApiKey,
+    CodeRow,
+    Decision,
+    ImageRecord,
+    NewFile,
+    ReviewPair,
+    StoredFile,
+    StoreStats,
+)
 
-__all__ = ["Store", "is_database_url", "open_store"]
+__all__ = [
+    "CandidateReader",
+    "ChangeLog",
+    "ImageWriter",
+    "KeyStore",
+    "ReviewList",
+    "Store",
+    "is_database_url",
+    "open_store",
+]
 
 _URL_PREFIXES = ("postgresql://", "postgres://")
 
@@ -42,39 +63,40 @@ def open_store(location: str | os.PathLike[str]) -> Store:
     return SQLiteStore(location)
 
 
-class Store(Protocol):
-    """Scopes, images, files, fingerprints, the change log, review pairs and API keys.
+class ImageWriter(Protocol):
+    """Adding and removing files; every write is one transaction."""
 
-    Every method is safe to call from several threads; every write is one
-    transaction; several processes may share one database.
-    """
-
-    def close(self) -> None: ...
-
-    # scopes
-    def scope_pk(self, name: str) -> int | None: ...
-    def scope_names(self) -> dict[int, str]: ...
+    def add_files(self, items: Iterable[NewFile]) -> list[tuple[StoredFile, bool]]: ...
+    def set_pixel_digest(self, file_pk: int, fp: Fingerprint) -> None: ...
+    def remove_image(self, scope: str, image_id: str) -> list[int]: ...
     def scope_lock(self, scope: str) -> AbstractContextManager[None]:
         """Held by one thread of one process at a time per scope: for check-then-store sequences."""
         ...
 
-    # files
-    def add_files(self, items: Iterable[NewFile]) -> list[tuple[StoredFile, bool]]: ...
+
+class CandidateReader(Protocol):
+    """What a look-up reads: scopes, files by row or by bytes, their local features, images."""
+
+    def scope_pk(self, name: str) -> int | None: ...
+    def scope_names(self) -> dict[int, str]: ...
     def files(self, pks: Sequence[int]) -> list[StoredFile]: ...
-    def local_features(self, pks: Sequence[int]) -> dict[int, bytes]: ...
     def files_by_sha(self, scope: str, sha256: bytes) -> list[StoredFile]: ...
-    def files_by_pixel_digest(self, scope: str, digest: bytes) -> list[StoredFile]: ...
-    def set_pixel_digest(self, file_pk: int, fp: Fingerprint) -> None: ...
+    def local_features(self, pks: Sequence[int]) -> dict[int, bytes]: ...
+    def image(self, scope: str, image_id: str) -> ImageRecord: ...
+    def images(self, scope: str, *, after: str = "", limit: int = 100) -> list[ImageRecord]: ...
+
+
+class ChangeLog(Protocol):
+    """What in-memory indexes are rebuilt from (``codes``) and brought up to date from."""
+
     def codes(self, after_pk: int = 0, batch: int = 100_000) -> Iterator[list[CodeRow]]: ...
     def last_change(self) -> int: ...
     def changes_since(self, seq: int) -> tuple[int, list[CodeRow], list[int]]: ...
 
-    # images
-    def image(self, scope: str, image_id: str) -> ImageRecord: ...
-    def images(self, scope: str, *, after: str = "", limit: int = 100) -> list[ImageRecord]: ...
-    def remove_image(self, scope: str, image_id: str) -> list[int]: ...
 
-    # review
+class ReviewList(Protocol):
+    """Potential-duplicate pairs and a person's decisions on them."""
+
     def add_review(self, scope: str, a_pk: int, b_pk: int, *, score: float, verdict: str, evidence: str) -> None: ...
     def reviews(self, scope: str | None, decision: Decision | None = Decision.PENDING) -> list[ReviewPair]: ...
     def review_pair(self, pair_pk: int, scope: str | None = None) -> ReviewPair: ...
@@ -82,11 +104,22 @@ class Store(Protocol):
     def decide_images(self, scope: str, a_pk: int, b_pk: int, decision: Decision) -> None: ...
     def decisions(self, image_pks: Iterable[int]) -> dict[tuple[int, int], Decision]: ...
 
-    # API keys (the service's tenants are scopes)
+
+class KeyStore(Protocol):
+    """The service's API keys (its tenants are scopes)."""
+
     def add_api_key(self, scope: str, key_id: str, key_hash: bytes, *, name: str = "") -> ApiKey: ...
     def api_key_scope(self, key_hash: bytes) -> str | None: ...
     def api_keys(self, scope: str | None = None) -> list[ApiKey]: ...
     def revoke_api_key(self, key_id: str) -> ApiKey: ...
 
-    # stats
+
+class Store(ImageWriter, CandidateReader, ChangeLog, ReviewList, KeyStore, Protocol):
+    """Every role, with closing and counting: what ``open_store`` returns.
+
+    Every method is safe to call from several threads; every write is one
+    transaction; several processes may share one database.
+    """
+
+    def close(self) -> None: ...
     def stats(self) -> StoreStats: ...
