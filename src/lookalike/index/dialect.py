@@ -42,6 +42,13 @@ class Transaction:
         """The first row of a query, or None."""
         return self._dialect.execute(self._conn, sql, args, binary=binary).fetchone()
 
+    def pk(self, sql: str, args: Sequence[object]) -> int:
+        """The first column of the first row of a query that finds one (a row just written)."""
+        row = self.row(sql, args)
+        if row is None:
+            raise LookupError(f"no row for {sql!r}")  # a bug: the row was written in this transaction
+        return int(row[0])
+
     def insert(self, sql: str, args: Sequence[object]) -> int:
         """Run an ``INSERT`` of one row into a table keyed ``pk``; the new row's ``pk``."""
         return self._dialect.insert(self._conn, sql, args)

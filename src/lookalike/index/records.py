@@ -50,6 +50,7 @@ def iso_time(epoch_s: float) -> str:
     to the millisecond, e.g. ``2026-12-02T08:00:00.000Z``."""
     return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
+
 def automatic_image_id(sha256: bytes, taken: Callable[[str], bool]) -> str:
     """The id an image stored without one gets: the first 16 hex digits of its SHA-256, or more of
     them when another image of the scope holds that id already (a client may have chosen it for a

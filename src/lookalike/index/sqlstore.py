@@ -53,7 +53,9 @@ _REVIEW_SELECT = (
 _KEY_SELECT = (
     "SELECT k.key_id, s.name, k.name, k.created_at, k.revoked_at FROM api_keys k JOIN scopes s ON s.pk = k.scope_pk"
 )
-_IMAGE_PK = "SELECT i.pk, i.created_at FROM images i JOIN scopes s ON s.pk = i.scope_pk WHERE s.name = ? AND i.image_id = ?"
+_IMAGE_PK = (
+    "SELECT i.pk, i.created_at FROM images i JOIN scopes s ON s.pk = i.scope_pk WHERE s.name = ? AND i.image_id = ?"
+)
 
 
 class SQLStore:
@@ -95,7 +97,7 @@ class SQLStore:
     @staticmethod
     def _ensure_scope(tx: Transaction, name: str) -> int:
         tx.execute("INSERT INTO scopes(name) VALUES (?) ON CONFLICT (name) DO NOTHING", (name,))
-        return int(tx.row("SELECT pk FROM scopes WHERE name = ?", (name,))[0])
+        return tx.pk("SELECT pk FROM scopes WHERE name = ?", (name,))
 
     # ---- files --------------------------------------------------------------------------------
 
@@ -111,7 +113,9 @@ class SQLStore:
             for item in items:
                 fp = item.fingerprint
                 scope_pk = self._ensure_scope(tx, item.scope)
-                row = tx.row(f"{_FILE_SELECT} WHERE f.scope_pk = ? AND f.sha256 = ?", (scope_pk, fp.sha256), binary=True)
+                row = tx.row(
+                    f"{_FILE_SELECT} WHERE f.scope_pk = ? AND f.sha256 = ?", (scope_pk, fp.sha256), binary=True
+                )
                 if row is not None:
                     out.append((_file(row), False))
                     continue
@@ -126,7 +130,7 @@ class SQLStore:
                     " ON CONFLICT (scope_pk, image_id) DO NOTHING",
                     (scope_pk, image_id, now),
                 )
-                image_pk = int(tx.row("SELECT pk FROM images WHERE scope_pk = ? AND image_id = ?", (scope_pk, image_id))[0])
+                image_pk = tx.pk("SELECT pk FROM images WHERE scope_pk = ? AND image_id = ?", (scope_pk, image_id))
                 pk = tx.insert(
                     "INSERT INTO files(image_pk, scope_pk, rendition, source, sha256, pixel_digest, phash, pdq,"
                     " fingerprint, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -152,7 +156,9 @@ class SQLStore:
         found: list[StoredFile] = []
         for chunk in self._db.chunks(keys):
             test, args = self._db.member(chunk)
-            found.extend(_file(r) for r in self._db.read(f"{_FILE_SELECT} WHERE {column} {test}{order}", args, binary=True))
+            found.extend(
+                _file(r) for r in self._db.read(f"{_FILE_SELECT} WHERE {column} {test}{order}", args, binary=True)
+            )
         return found
 
     def files(self, pks: Sequence[int]) -> list[StoredFile]:
@@ -252,7 +258,9 @@ class SQLStore:
             image_pk = int(row[0])
             file_pks = [int(r[0]) for r in tx.rows("SELECT pk FROM files WHERE image_pk = ?", (image_pk,))]
             for table in ("local_features", "local_codes"):
-                tx.execute(f"DELETE FROM {table} WHERE file_pk IN (SELECT pk FROM files WHERE image_pk = ?)", (image_pk,))
+                tx.execute(
+                    f"DELETE FROM {table} WHERE file_pk IN (SELECT pk FROM files WHERE image_pk = ?)", (image_pk,)
+                )
             tx.execute("DELETE FROM files WHERE image_pk = ?", (image_pk,))
             tx.execute("DELETE FROM images WHERE pk = ?", (image_pk,))  # review pairs cascade
             tx.executemany("INSERT INTO changes(file_pk, added) VALUES (?, ?)", [(p, False) for p in file_pks])
@@ -296,7 +304,9 @@ class SQLStore:
         """Store a person's decision on a pair. Raises ``NotFound``."""
         self.review_pair(pair_pk, scope)
         with self._db.transaction() as tx:
-            tx.execute("UPDATE review SET decision = ?, decided_at = ? WHERE pk = ?", (decision.value, time.time(), pair_pk))
+            tx.execute(
+                "UPDATE review SET decision = ?, decided_at = ? WHERE pk = ?", (decision.value, time.time(), pair_pk)
+            )
         return self.review_pair(pair_pk, scope)
 
     def decide_images(self, scope: str, a_pk: int, b_pk: int, decision: Decision) -> None:
@@ -354,7 +364,9 @@ class SQLStore:
     def revoke_api_key(self, key_id: str) -> ApiKey:
         """Revoke a key (it stays listed). Raises ``NotFound``."""
         with self._db.transaction() as tx:
-            tx.execute("UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL", (time.time(), key_id))
+            tx.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL", (time.time(), key_id)
+            )
         rows = self._db.read(_KEY_SELECT + " WHERE k.key_id = ?", (key_id,))
         if not rows:
             raise NotFound(f"no API key {key_id!r}")
