@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+from lookalike.config import is_database_url
 from lookalike.fingerprints import Fingerprint
 from lookalike.index.records import (
     ApiKey,
@@ -40,14 +41,6 @@ __all__ = [
     "is_database_url",
     "open_store",
 ]
-
-_URL_PREFIXES = ("postgresql://", "postgres://")
-
-
-def is_database_url(location: str | os.PathLike[str]) -> bool:
-    """True for a PostgreSQL connection URL (as opposed to an SQLite file path)."""
-    return isinstance(location, str) and location.startswith(_URL_PREFIXES)
-
 
 def open_store(location: str | os.PathLike[str]) -> Store:
     """The store at ``location``: a ``postgresql://`` URL or an SQLite file path (created if missing).
