@@ -1,4 +1,4 @@
-"""Finding stored images: the Hamming index, the stores and the ``Index`` collection.
+"""Finding stored images: the ``Index`` collection, over a store (SQLite or PostgreSQL) and in-memory indexes.
 
 ``Index`` and ``HammingIndex`` load on first use: the Hamming kernels need
 numba, whose import costs a noticeable part of a second that commands which

@@ -1,4 +1,5 @@
-"""Values that come out of a store: images, their files (renditions) and review pairs."""
+"""Values that go into a store and come out of it: files to add, images, their files (renditions),
+review pairs, API keys; and the 64-bit conversions every dialect stores hashes with."""
 
 from __future__ import annotations
 
