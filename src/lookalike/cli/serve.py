@@ -30,7 +30,6 @@ DEFAULT_DB = DEFAULT_STORAGE + ".sqlite"
 APP_FACTORY = "lookalike.service.app:create_app_from_environment"
 
 
-
 def open_store(location: str) -> "Store":
     """The store at ``location`` (imported here: the store loads NumPy, which ``--help`` should not pay for)."""
     from lookalike.index.store import open_store as open_location
