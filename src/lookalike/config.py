@@ -3,7 +3,10 @@ callers build settings explicitly and pass them down."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from lookalike.errors import ConfigError
 
@@ -12,9 +15,12 @@ __all__ = [
     "DEFAULT_BURST",
     "DEFAULT_RATE_PER_S",
     "PIXEL_CEILING",
+    "SERVICE_SETTINGS_VARIABLE",
     "DecodeLimits",
     "FetchLimits",
+    "ServiceSettings",
     "Thresholds",
+    "is_database_url",
 ]
 
 #: each API key's request budget when not told otherwise (``lookalike serve`` and ``ServiceSettings``).
@@ -98,3 +104,125 @@ class Thresholds:
     def __post_init__(self) -> None:
         if not 0.0 <= self.similar <= self.near_duplicate <= 1.0:
             raise ConfigError("thresholds must satisfy 0 <= similar <= near_duplicate <= 1")
+
+
+#: how ``lookalike serve`` hands the service's settings to uvicorn's worker processes (the name only:
+#: nothing here reads the environment)
+SERVICE_SETTINGS_VARIABLE = "LOOKALIKE_SERVICE_SETTINGS"
+
+_URL_PREFIXES = ("postgresql://", "postgres://")
+
+
+def is_database_url(location: str | os.PathLike[str]) -> bool:
+    """True for a PostgreSQL connection URL (as opposed to an SQLite file path)."""
+    return isinstance(location, str) and location.startswith(_URL_PREFIXES)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceSettings:
+    """How the HTTP service (``lookalike.service``) runs: built by ``lookalike serve`` or by a program
+    that calls ``create_app``, which is why it lives here, below both.
+
+    ``db``: an SQLite file path or a ``postgresql://`` URL. ``storage``: the
+    folder uploaded files are kept in. ``allow_url_hosts``: host names (or
+    literal addresses) that ``/v1/images/from-url`` may fetch from even when
+    they resolve to private or loopback addresses. ``rate_per_s`` and
+    ``burst``: each API key's request budget, shared by the processes that
+    name the same ``rate_file`` (the workers of one ``lookalike serve``), or
+    kept by each process when it is None.
+    ``max_upload_bytes``: the largest image accepted (request bodies may be a
+    little larger, for the multipart envelope). ``max_pixels`` and
+    ``max_decode_bytes``: the largest picture decoded, by its declared size
+    and by the memory its format's decoder needs for it (see
+    ``DecodeLimits``); both are checked before any pixel is decoded, and a
+    picture over either is refused with 413. The defaults (50 million pixels,
+    512 MB) let one request of a 2-core worker with a few GB decode a 50 MP
+    JPEG or PNG, a 32 MP AVIF or a 28 MP WebP (deploy/README.md works out the
+    worst case per request and per worker).
+    ``picture_slots``: pictures one worker decodes and fingerprints at once
+    (uploads, checks and fetched pictures alike); ``fetch_slots``: URLs one
+    worker fetches at once; requests beyond wait their tenant's turn, at most
+    ``max_waiting_per_tenant`` of one tenant (429 beyond) and ``max_waiting``
+    in all (503 beyond).
+    """
+
+    db: str
+    storage: Path
+    allow_url_hosts: frozenset[str] = frozenset()
+    rate_per_s: float = DEFAULT_RATE_PER_S
+    burst: int = DEFAULT_BURST
+    rate_file: Path | None = None
+    max_upload_bytes: int = 50 * 1024 * 1024
+    max_pixels: int = 50_000_000
+    max_decode_bytes: int = 512 * 1024 * 1024
+    fetch_timeout_s: float = 20.0
+    max_redirects: int = 3
+    workers: int = 1
+    top: int = 10
+    picture_slots: int = 2
+    fetch_slots: int = 4
+    max_waiting: int = 64
+    max_waiting_per_tenant: int = 16
+    limits: DecodeLimits = field(init=False)
+    fetch: FetchLimits = field(init=False)
+
+    def __post_init__(self) -> None:
+        if not self.db:
+            raise ConfigError("--db must name an SQLite file or a postgresql:// URL")
+        if not is_database_url(self.db) and "://" in self.db:
+            raise ConfigError(f"--db {self.db}: only postgresql:// URLs or SQLite file paths are supported")
+        if self.rate_per_s <= 0 or self.burst < 1:
+            raise ConfigError("the rate limit must be positive and the burst at least 1")
+        if self.max_pixels <= 0 or self.max_decode_bytes <= 0:
+            raise ConfigError("the pixel and decode memory limits must be positive")
+        if self.max_upload_bytes <= 0 or self.fetch_timeout_s <= 0 or self.max_redirects < 0:
+            raise ConfigError("upload size and fetch timeout must be positive, redirects not negative")
+        if self.workers < 1 or self.top < 1:
+            raise ConfigError("workers and top must be at least 1")
+        if min(self.picture_slots, self.fetch_slots, self.max_waiting, self.max_waiting_per_tenant) < 1:
+            raise ConfigError("slots and queue lengths must be at least 1")
+        object.__setattr__(self, "allow_url_hosts", frozenset(h.lower().strip("[]") for h in self.allow_url_hosts))
+        object.__setattr__(self, "storage", Path(self.storage))
+        if self.rate_file is not None:
+            object.__setattr__(self, "rate_file", Path(self.rate_file))
+        limits = DecodeLimits(
+            max_bytes=self.max_upload_bytes, max_pixels=self.max_pixels, max_decode_bytes=self.max_decode_bytes
+        )
+        object.__setattr__(self, "limits", limits)
+        object.__setattr__(
+            self,
+            "fetch",
+            FetchLimits(
+                connect_timeout_s=min(5.0, self.fetch_timeout_s), read_timeout_s=self.fetch_timeout_s,
+                max_bytes=self.max_upload_bytes, max_redirects=self.max_redirects,
+            ),
+        )  # fmt: skip
+
+    @property
+    def max_body_bytes(self) -> int:
+        """The largest request body read: an upload plus room for the multipart envelope."""
+        return self.max_upload_bytes + 64 * 1024
+
+    #: the largest JSON body read: a batch of 500 hash pairs is about 55 KB
+    max_json_bytes = 128 * 1024
+
+    def to_json(self) -> str:
+        """The settings as JSON (``from_json`` reads it back)."""
+        d = asdict(self)
+        for derived in ("limits", "fetch"):
+            d.pop(derived)
+        d["storage"] = str(self.storage)
+        d["rate_file"] = None if self.rate_file is None else str(self.rate_file)
+        d["allow_url_hosts"] = sorted(self.allow_url_hosts)
+        return json.dumps(d)
+
+    @classmethod
+    def from_json(cls, text: str) -> ServiceSettings:
+        """Settings from ``to_json``'s output. Raises ``ConfigError``."""
+        try:
+            d = json.loads(text)
+            d["storage"] = Path(d["storage"])
+            d["allow_url_hosts"] = frozenset(d["allow_url_hosts"])
+            return cls(**d)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"unreadable service settings ({exc})") from exc

@@ -14,7 +14,8 @@ is one line a person can act on, so the CLI prints ``str(err)`` and nothing else
     │       └── NotRegularFile     a FIFO, socket or device where a file was expected: never read
     ├── FingerprintError           a serialised fingerprint that cannot be read back
     ├── StoreError                 the index or its database refused an operation
-    │   └── NotFound               no image with that id (in that scope)
+    │   ├── NotFound               no image with that id (in that scope)
+    │   └── AlreadyExists          a row that must be unique exists already (an API key's id or hash)
     └── ConfigError                settings that do not make sense
 """
 
@@ -24,6 +25,7 @@ from typing import Any, TypedDict
 
 __all__ = [
     "UNEXPECTED_CODE",
+    "AlreadyExists",
     "ConfigError",
     "ErrorBody",
     "ErrorDetail",
@@ -140,6 +142,12 @@ class NotFound(StoreError):
     """No image with that id (in that scope)."""
 
     code = "not_found"
+
+
+class AlreadyExists(StoreError):
+    """A row that must be unique exists already (an API key with this id or hash)."""
+
+    code = "already_exists"
 
 
 class ConfigError(LookalikeError):

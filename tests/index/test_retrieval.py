@@ -23,7 +23,7 @@ from lookalike import Fingerprint, fingerprint
 from lookalike.fingerprints import Analysis, analyse
 from lookalike.fingerprints.local import LocalFeatures
 from lookalike.index import Index, descriptors
-from lookalike.index.collection import _KNN, RETRIEVAL_RADIUS
+from lookalike.index.cascade import _KNN, RETRIEVAL_RADIUS
 from lookalike.match.local import verify_local
 from tests.images import corpus_photos, encode
 from tests.index.conftest import cli_env, jpeg, picture

@@ -17,7 +17,7 @@ from functools import cache
 
 import pytest
 
-from lookalike.errors import NotFound, StoreError
+from lookalike.errors import AlreadyExists, NotFound, StoreError
 from lookalike.fingerprints import FINGERPRINT_VERSION, Fingerprint, analyse
 from lookalike.index.postgres import PostgresStore
 from lookalike.index.records import Decision
@@ -145,8 +145,11 @@ def test_api_keys_are_found_by_hash_and_revoked(store: Store) -> None:
     assert store.api_key_scope(digest) is None
     with pytest.raises(NotFound):
         store.revoke_api_key("nope")
-    with pytest.raises(StoreError):
+    with pytest.raises(AlreadyExists, match="exists already"):
         store.add_api_key("bob", "k2", digest)  # a hash is unique
+    with pytest.raises(AlreadyExists, match="'k1'"):
+        store.add_api_key("bob", "k1", hashlib.sha256(b"another").digest())  # so is an id
+    assert issubclass(AlreadyExists, StoreError)
 
 
 def test_the_scope_lock_lets_one_holder_in_at_a_time_per_scope(store: Store, db_location: str) -> None:
@@ -182,3 +185,42 @@ def test_stats_count_files_whose_fingerprints_are_older_than_this_version(store:
     store.add_files([new(1), new(2), older])
     stats = store.stats()
     assert (stats.files, stats.outdated_fingerprints) == (3, 1)
+
+
+def test_a_database_of_an_earlier_schema_is_brought_up_to_date(db_location: str) -> None:
+    """A database from before ``local_codes`` (schema 3) opens, gains the table, and its files'
+    retrieval codes are filled in from their stored features."""
+    from lookalike.fingerprints.local import local_features
+
+    analysis = analyse(jpeg(picture(8, 320, 240)))
+    local = local_features(analysis.image.pixels).to_bytes()
+    item = NewFile(fingerprint=analysis.fingerprint, scope="alice", local=local)
+    s = open_store(db_location)
+    s.add_files([item])
+    s.close()
+    _downgrade_to_schema_3(db_location)
+
+    s = open_store(db_location)
+    try:
+        ((row,),) = list(s.codes())
+        assert row.local_codes == item.local_codes
+    finally:
+        s.close()
+
+
+def _downgrade_to_schema_3(location: str) -> None:
+    """What a database of schema 3 looks like: no ``local_codes`` table, marked version 3."""
+    if location.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(location, autocommit=True) as conn:
+            conn.execute("DROP TABLE local_codes")
+            conn.execute("DELETE FROM schema_migrations WHERE version > 3")
+        return
+    import sqlite3
+
+    conn = sqlite3.connect(location)
+    conn.execute("DROP TABLE local_codes")
+    conn.execute("PRAGMA user_version=3")
+    conn.commit()
+    conn.close()

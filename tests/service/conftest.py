@@ -93,11 +93,14 @@ class Api:
 
     def row_sources(self) -> set[str]:
         """The storage key of every file row of every tenant."""
-        store = self.client.app.state.service.index.store  # type: ignore[attr-defined]
+        store = open_store(self.settings.db)  # the service's database, as another process sees it
         out: set[str] = set()
-        for scope in store.scope_names().values():
-            for record in store.images(scope, limit=100_000):
-                out.update(f.source for f in record.files)
+        try:
+            for scope in store.scope_names().values():
+                for record in store.images(scope, limit=100_000):
+                    out.update(f.source for f in record.files)
+        finally:
+            store.close()
         return out
 
 

@@ -96,7 +96,7 @@ def index_command(
 ) -> None:
     """Check each image against the index, then add it: per file, what `check` says and what was done."""
     from lookalike.fingerprints import analyse_files, default_jobs
-    from lookalike.index.policy import Outcome, add_checked
+    from lookalike.index.policy import Outcome
 
     files = list(each_file_once(iter_image_files(paths)))
     counts = {o: 0 for o in Outcome}
@@ -112,7 +112,7 @@ def index_command(
                     else:
                         say(f"error: {r.error}", err=True)
                     continue
-                done = add_checked(index, r.analysis, str(r.path.resolve()), scope=scope, on_duplicate=on_duplicate)
+                done = index.add_checked(r.analysis, str(r.path.resolve()), scope=scope, on_duplicate=on_duplicate)
                 counts[done.outcome] += 1
                 if as_json:
                     json_line({"path": str(r.path), **done.to_dict()})

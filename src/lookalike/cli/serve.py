@@ -9,13 +9,14 @@ how uvicorn's worker processes find them.
 
 import os
 import socket
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from lookalike.cli.output import JsonOption, fail, json_line, reporting_errors, say
-from lookalike.config import DEFAULT_BURST, DEFAULT_RATE_PER_S
+from lookalike.config import DEFAULT_BURST, DEFAULT_RATE_PER_S, SERVICE_SETTINGS_VARIABLE, ServiceSettings
 from lookalike.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -27,8 +28,6 @@ DEFAULT_STORAGE = "lookalike-files"
 DEFAULT_DB = DEFAULT_STORAGE + ".sqlite"
 #: the service's factory (see the module docstring for why it is named, not imported)
 APP_FACTORY = "lookalike.service.app:create_app_from_environment"
-SETTINGS_VARIABLE = "LOOKALIKE_SERVICE_SETTINGS"
-
 
 
 def open_store(location: str) -> "Store":
@@ -88,26 +87,25 @@ def serve_command(
     except ImportError:
         fail("the service needs its extra: pip install 'lookalike[service]'")
     location = db or str(storage.with_name(storage.name + ".sqlite"))
-    settings = {
-        "db": location, "storage": str(storage.resolve()), "allow_url_hosts": sorted(allow_url_host or []),
-        "rate_per_s": rate, "burst": burst, "max_upload_bytes": int(max_upload_mb * 1024 * 1024),
-        "max_pixels": max_pixels, "max_decode_bytes": max_decode_mb * 1024 * 1024, "workers": workers,
-    }  # fmt: skip
     with reporting_errors():
         if rate <= 0 or max_upload_mb <= 0:
             raise ConfigError("--rate and --max-upload-mb must be positive")
+        settings = ServiceSettings(
+            db=location, storage=storage.resolve(), allow_url_hosts=frozenset(allow_url_host or []),
+            rate_per_s=rate, burst=burst, max_upload_bytes=int(max_upload_mb * 1024 * 1024),
+            max_pixels=max_pixels, max_decode_bytes=max_decode_mb * 1024 * 1024, workers=workers,
+        )  # fmt: skip
         storage.mkdir(parents=True, exist_ok=True)
         open_store(location).close()  # fails now, not in every worker; migrates once
-    import json
     import tempfile
 
     rate_file = None
     if workers > 1:  # the workers share each key's budget through this file (see service/ratelimit.py)
         shm = Path("/dev/shm")
-        fd, rate_file = tempfile.mkstemp(prefix="lookalike-rate-", dir=shm if shm.is_dir() else None)
+        fd, name = tempfile.mkstemp(prefix="lookalike-rate-", dir=shm if shm.is_dir() else None)
         os.close(fd)
-    settings["rate_file"] = rate_file
-    os.environ[SETTINGS_VARIABLE] = json.dumps(settings)
+        rate_file = Path(name)
+    os.environ[SERVICE_SETTINGS_VARIABLE] = replace(settings, rate_file=rate_file).to_json()
     say(f"lookalike: serving http://{host}:{port} (docs at /docs), {workers} worker(s), db {location}")
     options: dict[str, Any] = {"log_level": log_level, "access_log": log_level in ("debug", "trace", "info"),
                "timeout_graceful_shutdown": 10}  # fmt: skip
@@ -118,7 +116,7 @@ def serve_command(
             uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, **options)
     finally:
         if rate_file is not None:
-            Path(rate_file).unlink(missing_ok=True)
+            rate_file.unlink(missing_ok=True)
 
 
 # ---- several workers -------------------------------------------------------------------------------

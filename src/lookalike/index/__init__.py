@@ -1,4 +1,4 @@
-"""Finding stored images: the Hamming index, the stores and the ``Index`` collection.
+"""Finding stored images: the ``Index`` collection, over a store (SQLite or PostgreSQL) and in-memory indexes.
 
 ``Index`` and ``HammingIndex`` load on first use: the Hamming kernels need
 numba, whose import costs a noticeable part of a second that commands which
@@ -9,15 +9,25 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lookalike.index.records import DEFAULT_SCOPE, Decision, ImageRecord, ReviewPair, StoredFile, StoreStats
+from lookalike.index.records import (
+    DEFAULT_SCOPE,
+    Decision,
+    ImageRecord,
+    OnDuplicate,
+    ReviewPair,
+    StoredFile,
+    StoreStats,
+)
 
 if TYPE_CHECKING:
-    from lookalike.index.collection import AddResult, CheckMatch, CheckResult, Index
+    from lookalike.index.collection import Index
     from lookalike.index.hamming import HammingIndex
+    from lookalike.index.results import AddOutcome, AddResult, CheckMatch, CheckResult, Outcome
     from lookalike.index.sqlite import SQLiteStore
 
 __all__ = [
     "DEFAULT_SCOPE",
+    "AddOutcome",
     "AddResult",
     "CheckMatch",
     "CheckResult",
@@ -25,6 +35,8 @@ __all__ = [
     "HammingIndex",
     "ImageRecord",
     "Index",
+    "OnDuplicate",
+    "Outcome",
     "ReviewPair",
     "SQLiteStore",
     "StoreStats",
@@ -32,9 +44,11 @@ __all__ = [
 ]
 
 _LAZY = {
-    "AddResult": "lookalike.index.collection",
-    "CheckMatch": "lookalike.index.collection",
-    "CheckResult": "lookalike.index.collection",
+    "AddOutcome": "lookalike.index.results",
+    "AddResult": "lookalike.index.results",
+    "CheckMatch": "lookalike.index.results",
+    "CheckResult": "lookalike.index.results",
+    "Outcome": "lookalike.index.results",
     "Index": "lookalike.index.collection",
     "HammingIndex": "lookalike.index.hamming",
     "SQLiteStore": "lookalike.index.sqlite",

@@ -13,7 +13,7 @@ import hashlib
 import secrets
 
 from lookalike.index.records import ApiKey
-from lookalike.index.store import Store
+from lookalike.index.store import KeyStore
 
 __all__ = ["create_api_key", "key_hash"]
 
@@ -23,7 +23,7 @@ def key_hash(key: str) -> bytes:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
 
 
-def create_api_key(store: Store, scope: str, *, name: str = "") -> tuple[str, ApiKey]:
+def create_api_key(store: KeyStore, scope: str, *, name: str = "") -> tuple[str, ApiKey]:
     """A new key for ``scope`` (the tenant): the key itself, shown once, and its stored record."""
     key_id = secrets.token_hex(4)
     key = f"lk_{key_id}_{secrets.token_urlsafe(32)}"

@@ -169,13 +169,13 @@ def _check_stored_one(index: Index, item: StoredQuery, settings: _Settings) -> S
     """``Index.check_analysis`` for a stored file, with its own image left out of every stage (it
     would match itself as identical and cut the cascade short)."""
     index.refresh()
-    found = index.store.files([item.file_pk])
+    found = index.files([item.file_pk])
     if not found:
         return StoredCheck(item.file_pk, None)
     f = found[0]
     fp = f.fingerprint
     query = Query(fp, item.grid, _bytes_if_unchanged(f.source, fp.sha256, settings.limits.max_bytes))
-    stored = index.store.local_features([f.pk]).get(f.pk)
+    stored = index.local_features([f.pk]).get(f.pk)
     local = LocalFeatures.from_bytes(stored) if stored else _no_features(fp.width / max(1, fp.height))
     matches = index.check_query(query, local, scope=f.scope, exclude_image=f.image_pk)
     peers = tuple(

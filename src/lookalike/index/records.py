@@ -1,4 +1,5 @@
-"""Values that come out of a store: images, their files (renditions) and review pairs."""
+"""Values that go into a store and come out of it: files to add, images, their files (renditions),
+review pairs, API keys; and the 64-bit conversions every dialect stores hashes with."""
 
 from __future__ import annotations
 
@@ -14,9 +15,12 @@ if TYPE_CHECKING:  # a type only: records load without NumPy, for the command li
 __all__ = [
     "DEFAULT_RENDITION",
     "DEFAULT_SCOPE",
+    "LOCAL_CODES",
     "ApiKey",
+    "CodeRow",
     "Decision",
     "ImageRecord",
+    "NewFile",
     "OnDuplicate",
     "ReviewPair",
     "ReviewPairDict",
@@ -25,7 +29,12 @@ __all__ = [
     "automatic_image_id",
     "iso_time",
     "rendition_name",
+    "signed64",
+    "unsigned64",
 ]
+
+#: descriptors per file kept for retrieval (the ``local_codes`` table)
+LOCAL_CODES = 64
 
 #: the rendition a file is shown under when it was stored without a name (the command line's
 #: ``index`` stores ``""``; the service names it ``original``): one name in every JSON answer
@@ -41,6 +50,7 @@ def iso_time(epoch_s: float) -> str:
     """A stored time (seconds since the epoch) as every JSON answer shows it: ISO 8601 in UTC,
     to the millisecond, e.g. ``2026-12-02T08:00:00.000Z``."""
     return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
 
 def automatic_image_id(sha256: bytes, taken: Callable[[str], bool]) -> str:
     """The id an image stored without one gets: the first 16 hex digits of its SHA-256, or more of
@@ -75,6 +85,11 @@ class Decision(StrEnum):
     PENDING = "pending"
     DUPLICATE = "duplicate"
     NOT_DUPLICATE = "not_duplicate"
+
+    @property
+    def duplicate(self) -> bool | None:
+        """The person's word as ``lookalike.match.decision`` takes it: None while pending."""
+        return None if self is Decision.PENDING else self is Decision.DUPLICATE
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,3 +195,46 @@ class ApiKey:
     name: str
     created_at: float
     revoked_at: float | None = None
+
+
+def signed64(value: int) -> int:
+    """An unsigned 64-bit hash as a signed 64-bit SQL integer (SQLite's INTEGER, PostgreSQL's bigint)."""
+    value = int(value)  # a ``Hash64`` subtracts as a Hamming distance: plain integer arithmetic here
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def unsigned64(value: int) -> int:
+    """Back from ``signed64``."""
+    return value + (1 << 64) if value < 0 else value
+
+
+@dataclass(frozen=True, slots=True)
+class NewFile:
+    """A file to add: its fingerprint, where it came from, and which image it belongs to."""
+
+    fingerprint: Fingerprint
+    scope: str
+    source: str = ""
+    image_id: str | None = None
+    rendition: str = ""
+    local: bytes | None = None
+
+    @property
+    def local_codes(self) -> bytes:
+        """The strongest ``LOCAL_CODES`` descriptors of ``local`` (empty without local features)."""
+        if self.local is None:
+            return b""
+        from lookalike.fingerprints.local import LocalFeatures  # NumPy: only for a file that has features
+
+        return LocalFeatures.from_bytes(self.local).descriptors[:LOCAL_CODES].tobytes()
+
+
+@dataclass(frozen=True, slots=True)
+class CodeRow:
+    """What the in-memory indexes keep of a file."""
+
+    pk: int
+    scope_pk: int
+    phash: int
+    pdq: bytes
+    local_codes: bytes = b""

@@ -30,7 +30,7 @@ from lookalike.errors import InputError
 from lookalike.fingerprints import analyse, fingerprint_from_bytes, fingerprint_to_bytes
 from lookalike.fingerprints.local import LocalFeatures, local_features
 from lookalike.index import Index
-from lookalike.index.sqlite import NewFile
+from lookalike.index.records import NewFile
 from lookalike.match import Query, Verdict
 from lookalike.scale.schema import FINGERPRINTS, PAIRS, pack_turns, turned_fingerprints
 from lookalike.scale.storage import is_local, read_bytes
@@ -106,7 +106,7 @@ def build_index(
                     urls, good.column("fingerprint").to_pylist(), good.column("local").to_pylist()
                 )
             ]
-            for url, (f, _) in zip(urls, index.store.add_files(items)):
+            for url, (f, _) in zip(urls, index.add_files(items)):
                 pk_of[url] = f.pk
     return pk_of
 
@@ -143,11 +143,11 @@ def verify_rows(
     cols: dict[str, list[Any]] = {name: [] for name in PAIRS.names}
     wanted = part.filter(pc.is_in(part.column("url"), value_set=pa.array(list(pks), pa.string())))
     for url, turns in zip(wanted.column("url").to_pylist(), wanted.column("turns").to_pylist()):
-        f = index.store.files([pks[url]])[0]
+        f = index.files([pks[url]])[0]
         fp = f.fingerprint
         data = _bytes_if_unchanged(url, fp.sha256, limits, storage_options) if is_local(url) else b""
         query = Query.with_turns(fp, turned_fingerprints(fp, turns), data)
-        stored = index.store.local_features([f.pk]).get(f.pk)
+        stored = index.local_features([f.pk]).get(f.pk)
         local = LocalFeatures.from_bytes(stored) if stored else _no_features(fp.width / max(1, fp.height))
         matches = index.check_query(query, local, scope=scope, exclude_image=f.image_pk)
         rank = 0

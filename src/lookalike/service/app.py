@@ -16,7 +16,7 @@ from lookalike.service.auth import TENANT_STATE, authenticate
 from lookalike.service.errors import install_error_handlers
 from lookalike.service.guards import RequestGuard
 from lookalike.service.routes import check, docs, health, images, pages, review
-from lookalike.service.settings import ServiceSettings
+from lookalike.service.settings import ServiceSettings, settings_from_environment
 from lookalike.service.state import ServiceState
 
 __all__ = ["MEDIA_TYPES", "create_app", "create_app_from_environment"]
@@ -75,4 +75,4 @@ def create_app_from_environment() -> FastAPI:
     # its waits for the GIL lasts up to the switch interval, and a hash check waits a few times
     # (every database call gives the GIL up), so 5 ms a wait became tens of ms a check
     sys.setswitchinterval(0.001)
-    return create_app(ServiceSettings.from_environment())
+    return create_app(settings_from_environment())

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from lookalike.fingerprints import Dihedral
 from lookalike.index import CheckMatch
-from lookalike.index.collection import turned_distance_bits
+from lookalike.index.results import turned_distance_bits
 from lookalike.match import Verdict, verdict_for
 from lookalike.match.explain import describe_turn
 from lookalike.match.score import bit_score
@@ -24,7 +24,7 @@ def check_hashes(state: ServiceState, tenant: str, query: HashCheckIn) -> HashCh
     index = state.index
     best: dict[int, CheckMatch] = {}
     if query.sha256 is not None:
-        for f in index.store.files_by_sha(tenant, bytes.fromhex(query.sha256)):
+        for f in index.files_by_sha(bytes.fromhex(query.sha256), scope=tenant):
             best[f.image_pk] = CheckMatch(f.image_id, f, 1.0, Verdict.IDENTICAL, "the same bytes (SHA-256)")
     if query.phash is not None:
         code = int(query.phash, 16)

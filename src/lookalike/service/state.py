@@ -73,7 +73,7 @@ class ServiceState:
                 if settings.rate_file is None
                 else SharedRateLimiter(settings.rate_file, settings.rate_per_s, settings.burst)
             ),
-            keys=KeyCache(index.store.api_key_scope),
+            keys=KeyCache(index.api_key_scope),
             pictures=FairGate(
                 "picture", settings.picture_slots, max_waiting=settings.max_waiting,
                 max_waiting_per_tenant=settings.max_waiting_per_tenant,

@@ -1,9 +1,10 @@
 """Check-then-store: the heart of ``POST /v1/images``.
 
 Fingerprinting (the expensive part) happens before any lock. Then, holding
-the tenant's lock (``Store.scope_lock``: a file lock beside an SQLite
+the tenant's lock (``Index.scope_lock``: a file lock beside an SQLite
 database, an advisory lock in PostgreSQL, so it spans worker processes):
-check against what the tenant has, decide, write the file, commit the row.
+check against what the tenant has, decide, write the file, commit the row
+(``Index.add_checked``, which writes the file through its ``before_storing``).
 Two uploads of one picture (the same bytes or an edited copy) can therefore
 never both be judged new. The file is durable on disk before the row
 commits, and a failed commit removes a file this upload wrote: every row has
@@ -14,11 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lookalike.errors import NotFound
 from lookalike.fingerprints import Analysis, analyse
 from lookalike.index import CheckMatch, CheckResult, ImageRecord
+from lookalike.index.policy import Outcome
 from lookalike.index.records import OnDuplicate
-from lookalike.match import Verdict
 from lookalike.service.errors import Duplicate
 from lookalike.service.state import ServiceState
 
@@ -54,58 +54,48 @@ def store_upload(
     on_duplicate: OnDuplicate,
 ) -> Stored:
     """Store an analysed upload for ``tenant`` unless it is a copy. Raises ``Duplicate``."""
-    store = state.index.store
+    index = state.index
     fp = analysis.fingerprint
-    with store.scope_lock(tenant):
-        check = state.index.check_analysis(analysis, scope=tenant, top=state.settings.top)
-        exact = next((m for m in check.matches if m.verdict is Verdict.IDENTICAL), None)
-        if exact is not None:
-            raise Duplicate(f"these exact bytes are stored already, as image {exact.image_id}", details=_details(exact))
-        if image_id is not None:
-            try:
-                existing = store.image(tenant, image_id)
-            except NotFound:
-                pass
-            else:
-                if any(f.rendition == rendition for f in existing.files):
-                    raise Duplicate(
-                        f"image {image_id} has a rendition {rendition!r} already",
-                        details={"id": image_id, "verdict": "rendition_exists", "score": 0.0, "evidence": ""},
-                    )
-        # another rendition of the image named by ``id`` is not a duplicate of it
-        copies = [m for m in check.matches if m.verdict.is_duplicate and m.image_id != image_id]
-        if copies and on_duplicate is OnDuplicate.REJECT:
-            best = copies[0]
+    key = state.storage.key(tenant, fp.sha256, fp.mime)
+    written = False
+
+    def write_file() -> None:  # once the upload is to be stored, before its rows commit
+        nonlocal written
+        written = state.storage.put(key, analysis.data)
+
+    with index.scope_lock(tenant):
+        try:
+            done = index.add_checked(
+                analysis, key, scope=tenant, on_duplicate=on_duplicate, image_id=image_id, rendition=rendition,
+                top=state.settings.top, before_storing=write_file,
+            )  # fmt: skip
+        except BaseException:
+            if written and not index.files_by_sha(fp.sha256, scope=tenant):
+                state.storage.delete(key)
+            raise
+        best = done.because
+        if done.outcome is Outcome.RENDITION_TAKEN:
+            raise Duplicate(
+                f"image {image_id} has a rendition {rendition!r} already",
+                details={"id": image_id, "verdict": "rendition_exists", "score": 0.0, "evidence": ""},
+            )
+        if best is not None and done.outcome is Outcome.PRESENT:
+            raise Duplicate(f"these exact bytes are stored already, as image {best.image_id}", details=_details(best))
+        if best is not None:  # rejected
             raise Duplicate(
                 f"a copy of stored image {best.image_id} ({best.verdict.value}, score {best.score:.2f})",
                 details=_details(best),
             )
-        key = state.storage.key(tenant, fp.sha256, fp.mime)
-        written = state.storage.put(key, analysis.data)
-        try:
-            (added,) = state.index.add_analyses([(analysis, key)], scope=tenant, image_id=image_id, rendition=rendition)
-            record = store.image(tenant, added.image_id)
-            reviewed = 0
-            if on_duplicate is OnDuplicate.REVIEW:
-                for m in copies:
-                    store.add_review(
-                        tenant, m.file.image_pk, record.pk, score=m.score, verdict=m.verdict.value,
-                        evidence=m.explanation,
-                    )  # fmt: skip
-                    reviewed += 1
-            reviewed += sum(1 for m in check.matches if m.verdict is Verdict.SIMILAR and m.image_id != image_id)
-        except BaseException:
-            if written and not store.files_by_sha(tenant, fp.sha256):
-                state.storage.delete(key)
-            raise
-    return Stored(record=record, check=check, reviewed=reviewed)
+        # added, or present because the same bytes were stored between the check and the write
+        record = index.get(str(done.image_id), scope=tenant)
+    return Stored(record=record, check=done.check, reviewed=done.review)
 
 
 def remove_image(state: ServiceState, tenant: str, image_id: str) -> None:
     """Delete an image: its rows first, then its files, under the tenant's lock. Raises ``NotFound``."""
-    store = state.index.store
-    with store.scope_lock(tenant):
-        record = store.image(tenant, image_id)
+    index = state.index
+    with index.scope_lock(tenant):
+        record = index.get(image_id, scope=tenant)
         state.index.remove(image_id, scope=tenant)
         for f in record.files:
             state.storage.delete(f.source)

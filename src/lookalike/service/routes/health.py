@@ -13,5 +13,5 @@ router = APIRouter(tags=["health"])
 @router.get("/healthz", responses=error_responses(503))
 def health(state: State) -> HealthOut:
     """200 when the service and its database answer."""
-    state.index.store.last_change()
+    state.index.last_change()
     return HealthOut(status="ok")

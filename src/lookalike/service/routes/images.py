@@ -87,7 +87,7 @@ def list_images(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> ImagePage:
     """The tenant's images ordered by id, a page at a time."""
-    records = state.index.store.images(tenant, after=after, limit=limit + 1)
+    records = state.index.images(scope=tenant, after=after, limit=limit + 1)
     page = records[:limit]
     return ImagePage(images=[ImageOut.of(r) for r in page], next=page[-1].image_id if len(records) > limit else None)
 

@@ -1,0 +1,228 @@
+"""The check cascade of ``Index``: a fingerprinted query against one scope of a store, cheapest first.
+
+1. exact: the SHA-256 of the bytes (an indexed SQL look-up);
+2. candidates: the eight flip/turn variants of the query's pHash, searched
+   within ``RETRIEVAL_RADIUS`` bits, in the query's scope only;
+3. scoring: each candidate's hashes against the query turned the same way;
+   the best file of each image stands for it (renditions);
+4. same pixels: a close, same-size best match is settled by the pixel digest;
+5. local verification: when no candidate is a sure duplicate, the best few
+   are verified by local features (ORB keypoints and a RANSAC fit), which
+   survive crops, borders, captions and screenshots;
+6. decisions: what a person decided on a pair overrides the score
+   (``lookalike.match.decision``).
+
+The cascade reads the store and never writes it: a stored file's pixel digest
+computed for step 4 is kept in memory only.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from lookalike.config import DecodeLimits, Thresholds
+from lookalike.decode import read_source
+from lookalike.errors import LookalikeError
+from lookalike.fingerprints import full_pixel_digest
+from lookalike.fingerprints.local import LocalFeatures
+from lookalike.index.memory import Mirror
+from lookalike.index.records import StoredFile
+from lookalike.index.results import CheckMatch
+from lookalike.index.store import CandidateReader, ReviewList
+from lookalike.match import Match, Query, Verdict, match_fingerprint, verdict_for, worth_pixel_digest
+from lookalike.match.decision import overrule
+from lookalike.match.local import describe_local, local_score, verify_local
+from lookalike.match.retrieval import PHASH_RADIUS, retrieves
+
+__all__ = ["RETRIEVAL_RADIUS", "Cascade", "best_per_image"]
+
+#: pHash bits within which stored pictures become candidates, when PDQ agrees too (the rule and
+#: its reasons are in ``lookalike.match.retrieval``, shared with the scale-out join).
+RETRIEVAL_RADIUS = PHASH_RADIUS
+
+#: the strongest of the query's keypoints that vote for stored files
+_VOTING_FEATURES = 500
+#: candidates verified by local features: the best by hashes, and the most voted for by descriptors
+#: (with at least ``_MIN_VOTES``; unrelated pictures get a few votes by chance)
+_VERIFY_HASH_TOP = 2
+_VERIFY_VOTED_TOP = 4
+_MIN_VOTES = 3
+#: nearest pHashes looked at beyond the radius
+_KNN = 5
+#: stored files' pixel digests computed by checks, kept in memory (32 bytes each)
+_DIGESTS_KEPT = 10_000
+
+
+def best_per_image(matches: list[CheckMatch]) -> list[CheckMatch]:
+    """One match (the best file) per image, best first."""
+    best: dict[int, CheckMatch] = {}
+    for m in matches:
+        if m.file.image_pk not in best or m.score > best[m.file.image_pk].score:
+            best[m.file.image_pk] = m
+    return sorted(best.values(), key=lambda m: (-m.score, m.image_id))
+
+
+class Cascade:
+    """Steps 1 to 6 over a store's readers and the in-memory ``Mirror`` of it. Thread-safe."""
+
+    def __init__(
+        self, files: CandidateReader, reviews: ReviewList, mirror: Mirror, thresholds: Thresholds, limits: DecodeLimits
+    ) -> None:
+        self._files = files
+        self._reviews = reviews
+        self._mirror = mirror
+        self.thresholds = thresholds
+        self.limits = limits
+        self._digests: OrderedDict[int, bytes] = OrderedDict()
+
+    def check(
+        self,
+        query: Query,
+        features: LocalFeatures | Callable[[], LocalFeatures],
+        scope: str,
+        *,
+        exclude_image: int | None = None,
+    ) -> list[CheckMatch]:
+        """Every step, every match best first (see ``Index.check_query``)."""
+        matches = self.matches(query, scope, exclude_image=exclude_image)
+        matches = self._settle_same_pixels(query, matches)
+        matches = self.verify_locally(features, query, matches, scope, exclude_image=exclude_image)
+        return self.apply_decisions(matches)
+
+    def _candidates(self, query: Query, scope_pk: int) -> tuple[list[int], set[int]]:
+        """(rows within ``RETRIEVAL_RADIUS`` pHash bits under some turn, and the nearest few beyond)."""
+        mirror = self._mirror
+        with mirror.lock:
+            found = [mirror.phash.radius(code, RETRIEVAL_RADIUS)[0] for code in set(query.fingerprint.phash_variants)]
+            # the nearest few beyond the radius too: hashes alone cannot vouch for them, but local
+            # verification (step 5) can, for copies whose frame changed
+            nearest = mirror.phash.knn(query.fingerprint.phash, _KNN)[0] if len(mirror.phash) else np.zeros(0, np.int64)
+            found.append(nearest)
+            pks = mirror.in_scope(np.unique(np.concatenate(found)), scope_pk)
+        return [int(p) for p in pks], {int(p) for p in nearest}
+
+    def matches(self, query: Query, scope: str, *, exclude_image: int | None = None) -> list[CheckMatch]:
+        """Steps 1 to 3: every candidate of ``scope`` scored, one (the best file) per image, best first."""
+        scope_pk = self._files.scope_pk(scope)
+        if scope_pk is None:
+            return []
+        files = {f.pk: f for f in self._files.files_by_sha(scope, query.fingerprint.sha256)}
+        pks, nearest = self._candidates(query, scope_pk)
+        for f in self._files.files(pks):
+            # within the radius by pHash: a candidate only when PDQ agrees too (``match.retrieval``)
+            if f.pk in nearest or retrieves(query, f.fingerprint):
+                files.setdefault(f.pk, f)
+        best: dict[int, tuple[Match, StoredFile]] = {}
+        for f in files.values():
+            if f.image_pk == exclude_image or f.scope != scope:
+                continue
+            m = match_fingerprint(query, f.fingerprint, self.thresholds)
+            if f.image_pk not in best or m.score > best[f.image_pk][0].score:
+                best[f.image_pk] = (m, f)
+        ranked = sorted(best.values(), key=lambda mf: (-mf[0].score, mf[1].image_id))
+        return [CheckMatch(f.image_id, f, m.score, m.verdict, m.explanation) for m, f in ranked]
+
+    def _settle_same_pixels(self, query: Query, matches: list[CheckMatch]) -> list[CheckMatch]:
+        """Step 4: a close, same-size near-duplicate becomes ``same_pixels`` when the pixel digests agree."""
+        if not matches or matches[0].verdict is not Verdict.NEAR_DUPLICATE or not query.data:
+            return matches
+        q, s = query.fingerprint, matches[0].file.fingerprint
+        if not worth_pixel_digest(q, s):
+            return matches
+        stored_digest = s.pixel_digest or self._stored_digest(matches[0].file)
+        if stored_digest is None:
+            return matches
+        if (q.pixel_digest or full_pixel_digest(query.data, limits=self.limits)) != stored_digest:
+            return matches
+        first = matches[0]
+        same = CheckMatch(
+            first.image_id, first.file, 1.0, Verdict.SAME_PIXELS,
+            "the same pixels in a different file (lossless re-encode or metadata change)",
+        )  # fmt: skip
+        return [same, *matches[1:]]
+
+    def _stored_digest(self, file: StoredFile) -> bytes | None:
+        """The pixel digest of a stored file, computed from its source when still readable, and kept
+        in memory while the source has the size stored (a check stores nothing; ``find`` keeps
+        digests in the store)."""
+        kept = self._digests.get(file.pk)
+        if kept is not None:
+            return kept
+        path = Path(file.source)
+        if not file.source or not path.is_file():
+            return None
+        try:
+            digest = full_pixel_digest(read_source(path, max_bytes=self.limits.max_bytes).data, limits=self.limits)
+        except LookalikeError:
+            return None
+        if path.stat().st_size == file.fingerprint.byte_size:
+            with self._mirror.lock:
+                self._digests[file.pk] = digest
+                while len(self._digests) > _DIGESTS_KEPT:
+                    self._digests.popitem(last=False)
+        return digest
+
+    def verify_locally(
+        self,
+        features_of: LocalFeatures | Callable[[], LocalFeatures],
+        query: Query,
+        matches: list[CheckMatch],
+        scope: str,
+        *,
+        exclude_image: int | None = None,
+    ) -> list[CheckMatch]:
+        """Step 5: when no candidate is a sure duplicate by its hashes, the query's local descriptors
+        vote for stored files (reaching crops and screenshots that the hashes cannot), and the best
+        candidates by hashes and by votes are verified geometrically, which settles crops, borders,
+        captions and screenshots."""
+        scope_pk = self._files.scope_pk(scope)
+        if scope_pk is None or (matches and matches[0].verdict.is_duplicate):
+            return matches
+        features = features_of if isinstance(features_of, LocalFeatures) else features_of()
+        mirror = self._mirror
+        with mirror.lock:
+            votes = mirror.local.vote(features.descriptors[:_VOTING_FEATURES], top=2 * _VERIFY_VOTED_TOP)
+            voted = [pk for pk, n in votes if n >= _MIN_VOTES and mirror.is_in_scope(pk, scope_pk)][:_VERIFY_VOTED_TOP]
+        by_file = {m.file.pk: m for m in matches}
+        for f in self._files.files([pk for pk in voted if pk not in by_file]):
+            if f.image_pk == exclude_image:
+                continue
+            by_hash = match_fingerprint(query, f.fingerprint, self.thresholds)
+            by_file[f.pk] = CheckMatch(f.image_id, f, by_hash.score, by_hash.verdict, by_hash.explanation)
+        todo = [pk for pk in dict.fromkeys([*(m.file.pk for m in matches[:_VERIFY_HASH_TOP]), *voted]) if pk in by_file]
+        stored = self._files.local_features(todo)
+        for pk in todo:
+            data = stored.get(pk)
+            if data is None:
+                continue
+            m = by_file[pk]
+            evidence = verify_local(features, LocalFeatures.from_bytes(data))
+            score = local_score(evidence)
+            if score > m.score:
+                verdict = verdict_for(score, self.thresholds)
+                why = ("same picture, " if verdict.is_duplicate else "shares a region: ") + describe_local(evidence)
+                by_file[pk] = CheckMatch(m.image_id, m.file, score, verdict, why, by_local_features=True)
+        return best_per_image(list(by_file.values()))
+
+    def apply_decisions(self, matches: list[CheckMatch]) -> list[CheckMatch]:
+        """Step 6: a person's decisions between the best match and the others override the scores."""
+        if len(matches) < 2 or not matches[0].verdict.is_duplicate:
+            return matches
+        anchor = matches[0].file.image_pk
+        decided = self._reviews.decisions([anchor])
+        if not decided:
+            return matches
+        out = [matches[0]]
+        for m in matches[1:]:
+            d = decided.get((min(anchor, m.file.image_pk), max(anchor, m.file.image_pk)))
+            ruling = overrule(m.score, m.verdict, None if d is None else d.duplicate, self.thresholds)
+            if ruling.by_person:
+                why = ruling.explanation(matches[0].image_id, m.explanation)
+                m = replace(m, score=ruling.score, verdict=ruling.verdict, explanation=why)
+            out.append(m)
+        return sorted(out, key=lambda m: (-m.score, m.image_id))

@@ -1,0 +1,116 @@
+"""What ``Index`` keeps in memory of its store, and keeps in step with the store's change log.
+
+Every file's pHash (a ``HammingIndex``), its strongest local descriptors (a
+``DescriptorIndex``), its scope, and the rows of files that hash look-ups
+answered lately. Rebuilt from ``ChangeLog.codes`` on open; brought up to date
+from ``ChangeLog.changes_since`` before a look-up, so a restart loses nothing
+and processes sharing one database see each other's additions.
+
+One lock covers these structures while they are read or updated, and nothing
+else: decoding, hashing and geometric verification of one thread never make
+another wait.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from lookalike.index.descriptors import DescriptorIndex
+from lookalike.index.hamming import HammingIndex
+from lookalike.index.records import CodeRow, StoredFile
+from lookalike.index.store import ChangeLog
+
+__all__ = ["Mirror"]
+
+# Rows of the files that hash look-ups answered lately, kept in memory (about 2 KB each) and
+# dropped when the change log says their file is gone: a hash look-up then asks the database
+# nothing but decisions. Bounded, least recently used first out.
+_FILE_ROWS_KEPT = 10_000
+
+
+class Mirror:
+    """The in-memory indexes of one store (see the module docstring). Thread-safe."""
+
+    def __init__(self, log: ChangeLog) -> None:
+        self._log = log
+        self.phash = HammingIndex(64)
+        self.local = DescriptorIndex()
+        self._scope_of = np.full(1024, -1, dtype=np.int32)
+        self._seq = log.last_change()
+        self._refreshed = time.monotonic()
+        self._file_rows: OrderedDict[int, StoredFile] = OrderedDict()
+        #: held while the structures are read or updated
+        self.lock = threading.RLock()
+        for rows in log.codes():
+            self._insert_codes(rows)
+        self.local.flush()
+
+    def _insert_codes(self, rows: Sequence[CodeRow]) -> None:
+        if not rows:
+            return
+        pks = np.fromiter((r.pk for r in rows), dtype=np.int64, count=len(rows))
+        top = int(pks.max())
+        if top >= len(self._scope_of):
+            grown = np.full(max(top + 1, 2 * len(self._scope_of)), -1, dtype=np.int32)
+            grown[: len(self._scope_of)] = self._scope_of
+            self._scope_of = grown
+        self._scope_of[pks] = np.fromiter((r.scope_pk for r in rows), dtype=np.int32, count=len(rows))
+        self.phash.add(pks, np.fromiter((r.phash for r in rows), dtype=np.uint64, count=len(rows)))
+        for r in rows:
+            if r.local_codes:
+                self.local.add(r.pk, np.frombuffer(r.local_codes, dtype=np.uint8).reshape(-1, 32))
+
+    def refresh(self, *, max_staleness: float = 0.0) -> None:
+        """Apply what changed in the database since the last look; with ``max_staleness``, only when
+        the last look is older than that many seconds."""
+        now = time.monotonic()
+        if max_staleness > 0 and now - self._refreshed < max_staleness:
+            return
+        with self.lock:
+            self._refreshed = now
+            seq, added, removed = self._log.changes_since(self._seq)
+            if removed:
+                gone = np.asarray(removed, dtype=np.int64)
+                self.phash.remove(gone)
+                self.local.remove(gone)
+                self._scope_of[gone[gone < len(self._scope_of)]] = -1
+                for pk in removed:
+                    self._file_rows.pop(pk, None)
+            self._insert_codes(added)
+            self._seq = seq
+
+    def in_scope(self, pks: npt.NDArray[np.int64], scope_pk: int) -> npt.NDArray[np.int64]:
+        """Those of ``pks`` (distinct, known rows) that belong to scope ``scope_pk`` (call holding ``lock``)."""
+        kept: npt.NDArray[np.int64] = pks[self._scope_of[pks] == scope_pk]
+        return kept
+
+    def is_in_scope(self, pk: int, scope_pk: int) -> bool:
+        """Whether file ``pk`` belongs to scope ``scope_pk`` (call holding ``lock``)."""
+        return pk < len(self._scope_of) and bool(self._scope_of[pk] == scope_pk)
+
+    def kept_files(self, pks: list[int], read: Callable[[list[int]], list[StoredFile]]) -> list[StoredFile]:
+        """The files ``pks``, answered from the rows kept in memory where it can and by ``read``
+        (the store's ``files``) where not (call holding ``lock``)."""
+        rows = self._file_rows
+        for f in read([p for p in pks if p not in rows]):
+            rows[f.pk] = f
+        found = []
+        for p in pks:
+            kept = rows.get(p)
+            if kept is not None:
+                rows.move_to_end(p)
+                found.append(kept)
+        while len(rows) > _FILE_ROWS_KEPT:
+            rows.popitem(last=False)
+        return found
+
+    def nbytes(self) -> int:
+        """Bytes held by the in-memory structures."""
+        with self.lock:
+            return int(self.phash.nbytes() + self.local.nbytes() + self._scope_of.nbytes)
