@@ -106,12 +106,6 @@ class Index:
         """Close the database."""
         self._store.close()
 
-    @property
-    def store(self) -> Store:
-        """Transitional, for ``lookalike.scan`` only, until it calls the public methods of the same
-        names (``index.store.files(`` becomes ``index.files(``, and so on): then delete this."""
-        return self._store
-
     def __enter__(self) -> Index:
         return self
 

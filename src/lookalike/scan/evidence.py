@@ -108,7 +108,7 @@ def settled_verdict(
                 return p.verdict  # changed since it was read
             digest = full_pixel_digest(data, limits=index.limits)
             fps[pk] = fp.with_pixel_digest(digest)
-            index.store.set_pixel_digest(pk, fps[pk])
+            index.set_pixel_digest(pk, fps[pk])
         digests.append(digest)
     return Verdict.SAME_PIXELS if digests[0] == digests[1] else p.verdict
 
@@ -145,7 +145,7 @@ class MemberEvidence:
 
     def _features(self, pk: int) -> LocalFeatures | None:
         if pk not in self._local:
-            data = self._index.store.local_features([pk]).get(pk)
+            data = self._index.local_features([pk]).get(pk)
             self._local[pk] = LocalFeatures.from_bytes(data) if data else None
         return self._local[pk]
 

@@ -93,7 +93,7 @@ def groups_from_links(
     decided_paths: dict[str, str] = {}
     evidence: MemberEvidence | None = None
     if run is not None:
-        fps = {f.pk: f.fingerprint for f in run.index.store.files(grouped_pks)}
+        fps = {f.pk: f.fingerprint for f in run.index.files(grouped_pks)}
         facts = _with_source_facts(run.cache, facts, grouped_pks, paths_of, run.index.limits)
         if opts.decisions:
             run.cache.put_decisions(opts.scope, dict(opts.decisions))

@@ -68,7 +68,7 @@ def storable(path: str) -> bool:
 
 def forget_scope(index: Index, cache: FindCache, scope: str) -> None:
     """Empty the scope's cache and remove its index rows, so that every file is read and matched anew."""
-    for f in index.store.files(cache.forget_scope(scope)):
+    for f in index.files(cache.forget_scope(scope)):
         try:
             index.remove(f.image_id, scope=f.scope)
         except LookalikeError:
@@ -239,7 +239,7 @@ def read_and_match(
         def store(batch: list[_Read]) -> None:
             ready: list[CachedPath] = []
             good = [r for r in batch if r.fingerprint is not None]
-            added = index.store.add_files(
+            added = index.add_files(
                 NewFile(fingerprint=r.fingerprint, scope=scope, source=r.path, local=r.local)
                 for r in good
                 if r.fingerprint is not None
@@ -312,7 +312,7 @@ def read_and_match(
                         looks[lo, hi] = look
                     touched.add((lo, hi))
                     if m.verdict is Verdict.SIMILAR:  # on the review list, as Index.add would put it
-                        index.store.add_review(
+                        index.add_review(
                             scope, c.image_pk, m.image_pk, score=m.score, verdict=m.verdict.value,
                             evidence=m.explanation,
                         )  # fmt: skip

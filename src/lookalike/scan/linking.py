@@ -13,7 +13,8 @@ from collections import defaultdict
 from dataclasses import replace
 
 from lookalike.index import Decision, Index
-from lookalike.match import DUPLICATE_VERDICTS, Verdict
+from lookalike.match import Verdict
+from lookalike.match.decision import overrule
 from lookalike.scan.cache import FindCache, RowFacts, StoredPair
 from lookalike.scan.groups import components
 
@@ -33,22 +34,24 @@ def run_links(
 ) -> dict[tuple[int, int], StoredPair]:
     """The pairs among rows ``pks`` (keyed ``(a_pk, b_pk)``, ``a_pk < b_pk``), a person's decisions applied."""
     stored = _with_phash_bits(index, cache, cache.pairs_among(pks))
-    decided = index.store.decisions(facts[pk].image_pk for pk in pks)
+    decided = index.decisions(facts[pk].image_pk for pk in pks)
     image_of = {pk: facts[pk].image_pk for pk in pks}
     links: dict[tuple[int, int], StoredPair] = {}
     for p in stored:
         key = (min(image_of[p.a_pk], image_of[p.b_pk]), max(image_of[p.a_pk], image_of[p.b_pk]))
         d = decided.get(key)
-        if d is Decision.NOT_DUPLICATE:
+        ruling = overrule(p.score, Verdict(p.verdict), None if d is None else d.duplicate, index.thresholds)
+        if not ruling.linked:
             continue
-        if d is Decision.DUPLICATE and Verdict(p.verdict) not in DUPLICATE_VERDICTS:
-            p = StoredPair(p.a_pk, p.b_pk, max(p.score, 0.7), Verdict.NEAR_DUPLICATE, _PERSON, 0, by_person=True)
+        if ruling.by_person:
+            p = StoredPair(p.a_pk, p.b_pk, ruling.score, ruling.verdict, _PERSON, 0, by_person=True)
         links[(p.a_pk, p.b_pk)] = p
     by_image = {facts[pk].image_pk: pk for pk in pks}
     for (ia, ib), d in decided.items():
         if d is Decision.DUPLICATE and ia in by_image and ib in by_image:
             a, b = sorted((by_image[ia], by_image[ib]))
-            links.setdefault((a, b), StoredPair(a, b, 0.7, Verdict.NEAR_DUPLICATE, _PERSON, 0, by_person=True))
+            ruling = overrule(0.0, Verdict.DIFFERENT, True, index.thresholds)  # decided, never compared
+            links.setdefault((a, b), StoredPair(a, b, ruling.score, ruling.verdict, _PERSON, 0, by_person=True))
     return links
 
 
@@ -57,7 +60,7 @@ def _with_phash_bits(index: Index, cache: FindCache, pairs: list[StoredPair]) ->
     missing = [p for p in pairs if p.phash_bits is None]
     if not missing:
         return pairs
-    fps = {f.pk: f.fingerprint for f in index.store.files(sorted({x for p in missing for x in (p.a_pk, p.b_pk)}))}
+    fps = {f.pk: f.fingerprint for f in index.files(sorted({x for p in missing for x in (p.a_pk, p.b_pk)}))}
     filled = {
         (p.a_pk, p.b_pk): replace(p, phash_bits=fps[p.a_pk].dihedral_distance_bits(fps[p.b_pk])[0])
         for p in missing

@@ -89,4 +89,4 @@ def mark_pair(
         ia, ib = facts[rows[pa]].image_pk, facts[rows[pb]].image_pk
         if ia == ib:
             raise ConfigError(f"{pa} and {pb} hold the same bytes: they cannot be told apart")
-        index.store.decide_images(scope, ia, ib, decision)
+        index.decide_images(scope, ia, ib, decision)
