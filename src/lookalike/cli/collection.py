@@ -129,6 +129,7 @@ def index_command(
 
 def _print_added(path: Path, done: "AddOutcome") -> None:
     from lookalike.index.policy import Outcome
+    from lookalike.match import QueryVerdict
 
     best = done.check.matches[0] if done.check.matches else None
     verdict = done.check.verdict
@@ -136,7 +137,7 @@ def _print_added(path: Path, done: "AddOutcome") -> None:
         say(f"{path}: already present as {done.image_id} (identical)")
     elif done.outcome is Outcome.REJECTED and best is not None:
         say(f"{path}: {verdict} of {best.image_id} (score {best.score:.3f}), not added — {best.explanation}")
-    elif best is not None and verdict != "unique":
+    elif best is not None and verdict is not QueryVerdict.UNIQUE:
         extra = f", {done.review} pair(s) to review" if done.review else ""
         say(f"{path}: added as {done.image_id}; {verdict} of {best.image_id} (score {best.score:.3f}){extra}")
     else:

@@ -12,7 +12,7 @@ from typing import TypedDict
 
 from lookalike.fingerprints import Dihedral, Fingerprint
 from lookalike.index.records import StoredFile, rendition_name
-from lookalike.match import Verdict
+from lookalike.match import QueryVerdict, Verdict
 
 __all__ = [
     "AddOutcome",
@@ -92,11 +92,9 @@ class CheckResult:
     matches: tuple[CheckMatch, ...]
 
     @property
-    def verdict(self) -> str:
+    def verdict(self) -> QueryVerdict:
         """The best match's verdict, or ``unique`` when nothing is even similar."""
-        if self.matches and self.matches[0].verdict is not Verdict.DIFFERENT:
-            return self.matches[0].verdict.value
-        return "unique"
+        return QueryVerdict.of(self.matches[0].verdict if self.matches else None)
 
     @property
     def is_duplicate(self) -> bool:

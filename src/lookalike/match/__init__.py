@@ -12,7 +12,7 @@ from lookalike.match.compare import (
 from lookalike.match.pixels import PixelEvidence, pixel_evidence
 from lookalike.match.query import Query
 from lookalike.match.score import bit_score, hash_score, verdict_for, worth_pixel_digest
-from lookalike.match.verdict import DUPLICATE_VERDICTS, Verdict
+from lookalike.match.verdict import DUPLICATE_VERDICTS, QueryVerdict, Verdict
 
 __all__ = [
     "DUPLICATE_VERDICTS",
@@ -22,6 +22,7 @@ __all__ = [
     "Match",
     "PixelEvidence",
     "Query",
+    "QueryVerdict",
     "Verdict",
     "bit_score",
     "compare",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["DUPLICATE_VERDICTS", "Verdict"]
+__all__ = ["DUPLICATE_VERDICTS", "QueryVerdict", "Verdict"]
 
 
 class Verdict(StrEnum):
@@ -23,3 +23,24 @@ class Verdict(StrEnum):
 
 
 DUPLICATE_VERDICTS = frozenset({Verdict.IDENTICAL, Verdict.SAME_PIXELS, Verdict.NEAR_DUPLICATE})
+
+
+class QueryVerdict(StrEnum):
+    """The answer for a whole query (a ``check`` line, an upload): its best match's verdict, or
+    ``unique`` when nothing stored is even similar. Values are sent: never rename one."""
+
+    IDENTICAL = "identical"
+    SAME_PIXELS = "same_pixels"
+    NEAR_DUPLICATE = "near_duplicate"
+    SIMILAR = "similar"
+    UNIQUE = "unique"
+
+    @classmethod
+    def of(cls, best: Verdict | None) -> QueryVerdict:
+        """The query's answer when its best match has the verdict ``best`` (None: no match)."""
+        return cls.UNIQUE if best is None or best is Verdict.DIFFERENT else cls(best.value)
+
+    @property
+    def is_duplicate(self) -> bool:
+        """True for the answers that mean "you already have this picture"."""
+        return self is not QueryVerdict.UNIQUE and Verdict(self.value).is_duplicate

@@ -7,7 +7,7 @@ from __future__ import annotations
 from lookalike.fingerprints import Dihedral
 from lookalike.index import CheckMatch
 from lookalike.index.results import turned_distance_bits
-from lookalike.match import Verdict, verdict_for
+from lookalike.match import QueryVerdict, Verdict, verdict_for
 from lookalike.match.explain import describe_turn
 from lookalike.match.score import bit_score
 from lookalike.service.schemas import HashCheckIn, HashCheckOut, MatchOut
@@ -38,5 +38,5 @@ def check_hashes(state: ServiceState, tenant: str, query: HashCheckIn) -> HashCh
             best[f.image_pk] = CheckMatch(f.image_id, f, score, verdict_for(score, index.thresholds), why)
     ranked = index.apply_decisions(sorted(best.values(), key=lambda m: (-m.score, m.image_id)))
     matches = [MatchOut.of(m) for m in ranked[: state.settings.top]]
-    overall = matches[0].verdict if matches and matches[0].verdict != Verdict.DIFFERENT.value else "unique"
-    return HashCheckOut(verdict=overall, matches=matches, upload_needed=overall != Verdict.IDENTICAL.value)
+    overall = QueryVerdict.of(ranked[0].verdict if ranked else None)
+    return HashCheckOut(verdict=overall, matches=matches, upload_needed=overall is not QueryVerdict.IDENTICAL)
