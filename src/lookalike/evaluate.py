@@ -48,7 +48,16 @@ if TYPE_CHECKING:
 
     from lookalike.learned import Embedder
 
-__all__ = ["OnProgress", "Prediction", "Report", "evaluate_folder", "precision_cut", "score_predictions"]
+__all__ = [
+    "LearnedReport",
+    "OnProgress",
+    "Prediction",
+    "Report",
+    "evaluate_folder",
+    "fused_predictions",
+    "precision_cut",
+    "score_predictions",
+]
 
 #: told after each file of a long run: (stage, files of the stage done, files in the stage)
 OnProgress = Callable[[str, int, int], None]
@@ -312,6 +321,50 @@ def _embed_all(
     return out
 
 
+def fused_predictions(
+    predictions: list[Prediction],
+    queries: list[str],
+    ref_vectors: Mapping[str, npt.NDArray[np.float16]],
+    query_vectors: Mapping[str, npt.NDArray[np.float16]],
+    fusion: Fusion,
+) -> tuple[list[Prediction], int, int]:
+    """The cascade's ``predictions`` with the embeddings fused in (``lookalike.learned.fusion``),
+    with the number of matches promoted and of semantic neighbours added."""
+    import numpy as np
+
+    from lookalike.learned import EmbeddingIndex
+
+    names = list(ref_vectors)
+    row_of = {n: i for i, n in enumerate(names)}
+    dims = next(iter(ref_vectors.values())).shape[0] if names else 1
+    stored = np.stack([ref_vectors[n] for n in names]) if names else np.zeros((0, dims), np.float16)
+    index = EmbeddingIndex(stored)
+    by_query: dict[str, list[tuple[str, float, bool]]] = {}
+    for p in predictions:
+        by_query.setdefault(p.query, []).append((p.ref, p.score, p.duplicate))
+    fused: list[Prediction] = []
+    promoted = semantic = 0
+    for q in queries:
+        matches = by_query.get(q, [])
+        vector = query_vectors.get(q)
+        if vector is None or not names:
+            fused.extend(Prediction(q, r, s, d) for r, s, d in matches)
+            continue
+        found = index.search(vector[None, :], 10)
+        neighbours = {names[i]: float(c) for i, c in zip(found.ids[0], found.similarity[0], strict=True) if i >= 0}
+        v32 = vector.astype(np.float32)
+        cosine = {r: float(stored[row_of[r]].astype(np.float32) @ v32) for r, _, _ in matches if r in row_of}
+        for m in fuse_matches(matches, cosine, names[int(found.ids[0][0])], fusion):
+            promoted += m.promoted
+            fused.append(Prediction(q, m.ref, m.score, m.duplicate))
+        reported = {r for r, _, _ in matches}
+        for ref, c in neighbours.items():
+            if ref not in reported and c >= fusion.lift_from:
+                semantic += 1
+                fused.append(Prediction(q, ref, semantic_score(c, fusion), False))
+    return fused, promoted, semantic
+
+
 def _learned_report(
     embedder: Embedder,
     refs: list[Path],
@@ -323,45 +376,16 @@ def _learned_report(
     jobs: int,
     on_progress: OnProgress,
 ) -> LearnedReport:
-    """Score ``predictions`` again with the embeddings fused in (``lookalike.learned.fusion``)."""
-    import numpy as np
-
-    from lookalike.learned import EmbeddingIndex
-
+    """Embed references and queries, then score ``predictions`` again with the embeddings fused in."""
     t = thresholds or Thresholds()
     fusion = Fusion(near_duplicate=t.near_duplicate, similar=t.similar)
     cpu = time.process_time()
     ref_vectors = _embed_all(embedder, refs, jobs, "embedding references", on_progress)
     query_vectors = _embed_all(embedder, queries, jobs, "embedding queries", on_progress)
     cpu_ms = (time.process_time() - cpu) * 1000 / max(1, len(ref_vectors) + len(query_vectors))
-    names = list(ref_vectors)
-    row_of = {n: i for i, n in enumerate(names)}
-    stored = np.stack([ref_vectors[n] for n in names]) if names else np.zeros((0, embedder.dims), np.float16)
-    index = EmbeddingIndex(stored)
-    by_query: dict[str, list[tuple[str, float, bool]]] = {}
-    for p in predictions:
-        by_query.setdefault(p.query, []).append((p.ref, p.score, p.duplicate))
-    fused: list[Prediction] = []
-    promoted = semantic = 0
-    for q in queries:
-        matches = by_query.get(q.name, [])
-        vector = query_vectors.get(q.name)
-        if vector is None:
-            fused.extend(Prediction(q.name, r, s, d) for r, s, d in matches)
-            continue
-        found = index.search(vector[None, :], 10)
-        neighbours = {names[i]: float(c) for i, c in zip(found.ids[0], found.similarity[0], strict=True) if i >= 0}
-        top = names[int(found.ids[0][0])] if found.ids[0][0] >= 0 else None
-        v32 = vector.astype(np.float32)
-        cosine = {r: float(stored[row_of[r]].astype(np.float32) @ v32) for r, _, _ in matches if r in row_of}
-        for m in fuse_matches(matches, cosine, top, fusion):
-            promoted += m.promoted
-            fused.append(Prediction(q.name, m.ref, m.score, m.duplicate))
-        reported = {r for r, _, _ in matches}
-        for ref, c in neighbours.items():
-            if ref not in reported and c >= fusion.lift_from:
-                semantic += 1
-                fused.append(Prediction(q.name, ref, semantic_score(c, fusion), False))
+    fused, promoted, semantic = fused_predictions(
+        predictions, [q.name for q in queries], ref_vectors, query_vectors, fusion
+    )
     return LearnedReport(
         report=score_predictions(truth, ambiguous, fused),
         model=embedder.name,
