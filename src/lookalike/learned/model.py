@@ -116,15 +116,18 @@ class Embedder:
         normalised = (square - np.asarray(p.mean, np.float32)) / np.asarray(p.std, np.float32)
         return np.ascontiguousarray(normalised.transpose(2, 0, 1), np.float32)
 
+    def features(self, images: Sequence[npt.NDArray[np.uint8]]) -> npt.NDArray[np.float32]:
+        """The encoder's pooled output (len(images), dims) as it comes, float32, not normalised
+        (what a classifier trained on the encoder takes)."""
+        rows = [
+            self._run(np.stack([self._tensor(im) for im in images[start : start + _BATCH]]))
+            for start in range(0, len(images), _BATCH)
+        ]
+        return np.concatenate(rows) if rows else np.zeros((0, self.dims), np.float32)
+
     def embed_pixels(self, images: Sequence[npt.NDArray[np.uint8]]) -> npt.NDArray[np.float16]:
         """Embeddings (len(images), dims), L2-normalised float16, of upright (h, w, 3) RGB arrays."""
-        rows: list[npt.NDArray[np.float32]] = []
-        for start in range(0, len(images), _BATCH):
-            batch = np.stack([self._tensor(im) for im in images[start : start + _BATCH]])
-            rows.append(self._run(batch))
-        if not rows:
-            return np.zeros((0, self.dims), np.float16)
-        out = np.concatenate(rows)
+        out = self.features(images)
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         unit: npt.NDArray[np.float16] = (out / np.maximum(norms, 1e-12)).astype(np.float16)
         return unit

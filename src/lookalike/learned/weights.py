@@ -98,7 +98,7 @@ def _materialise(refs: Any, storage: Callable[[_StorageRef], npt.NDArray[Any]]) 
         view = np.lib.stride_tricks.as_strided(
             flat[t.offset :], shape=t.shape, strides=tuple(s * item for s in t.strides), writeable=False
         )
-        out[str(name)] = np.array(view)  # a contiguous copy that owns its memory
+        out[str(name)] = np.array(view, order="C")  # a contiguous copy that owns its memory
     return out
 
 
