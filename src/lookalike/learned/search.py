@@ -26,10 +26,10 @@ __all__ = ["ANN_THRESHOLD", "EmbeddingIndex", "Neighbours"]
 #: benchmarks/learned_cost.py on one core, 1,280-d float16 vectors, queries one at a time
 #: (as `check` asks): see the report of issue 18 for the figures behind it.
 ANN_THRESHOLD = 20_000
-_HNSW_LINKS = 32  # M: neighbours per node; 32 keeps recall@10 >= 0.95 on 1,280-d vectors
-_HNSW_EF_BUILD = 80
+_HNSW_LINKS = 16  # M, neighbours per node
+_HNSW_EF_BUILD = 40
 _HNSW_EF_SEARCH = 64
-_CHUNK = 8192  # stored rows per exact product: bounds the float32 copy to 42 MB at 1,280-d
+_CHUNK = 8192  # stored rows per exact product: bounds the scores of a batch of queries
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +50,11 @@ class EmbeddingIndex:
     ) -> None:
         if vectors.ndim != 2:
             raise ConfigError(f"embeddings must be (n, d), not {vectors.shape}")
-        self._vectors = np.ascontiguousarray(vectors, np.float16)
+        self._size = len(vectors)
         self.exact = len(vectors) < ann_threshold if exact is None else exact
         self._hnsw: Any = None
+        # float32 for the scan: converting float16 blocks on every query cost more than the product
+        self._vectors = np.ascontiguousarray(vectors, np.float32) if self.exact else None
         if not self.exact:
             try:
                 import faiss
@@ -67,25 +69,25 @@ class EmbeddingIndex:
             self._hnsw = index
 
     def __len__(self) -> int:
-        return len(self._vectors)
+        return self._size
 
     def search(self, queries: npt.NDArray[Any], k: int) -> Neighbours:
         """The ``k`` nearest stored vectors of each query row."""
         q = np.ascontiguousarray(np.atleast_2d(queries), np.float32)
-        n = len(self._vectors)
+        n = self._size
         if n == 0 or k <= 0:
             return Neighbours(np.full((len(q), max(k, 0)), -1, np.int64), np.full((len(q), max(k, 0)), -1, np.float32))
         if self._hnsw is not None:
             sims, ids = self._hnsw.search(q, k)
             return Neighbours(ids.astype(np.int64), np.where(ids >= 0, sims, -1).astype(np.float32))
+        assert self._vectors is not None  # the exact scan keeps its vectors
         kk = min(k, n)
         best_s = np.full((len(q), 0), -np.inf, np.float32)
         best_i = np.zeros((len(q), 0), np.int64)
         for start in range(0, n, _CHUNK):
-            block = self._vectors[start : start + _CHUNK].astype(np.float32)
-            s = q @ block.T
+            s = q @ self._vectors[start : start + _CHUNK].T
             s_all = np.concatenate([best_s, s], axis=1)
-            i_all = np.concatenate([best_i, np.broadcast_to(np.arange(start, start + len(block)), s.shape)], axis=1)
+            i_all = np.concatenate([best_i, np.broadcast_to(np.arange(start, start + s.shape[1]), s.shape)], axis=1)
             top = np.argpartition(-s_all, kk - 1, axis=1)[:, :kk] if s_all.shape[1] > kk else np.argsort(-s_all, axis=1)
             best_s = np.take_along_axis(s_all, top, axis=1)
             best_i = np.take_along_axis(i_all, top, axis=1)
