@@ -351,14 +351,14 @@ def fused_predictions(
             fused.extend(Prediction(q, r, s, d) for r, s, d in matches)
             continue
         found = index.search(vector[None, :], 10)
-        neighbours = {names[i]: float(c) for i, c in zip(found.ids[0], found.similarity[0], strict=True) if i >= 0}
+        nearest = [(names[i], float(c)) for i, c in zip(found.ids[0], found.similarity[0], strict=True) if i >= 0]
         v32 = vector.astype(np.float32)
         cosine = {r: float(stored[row_of[r]].astype(np.float32) @ v32) for r, _, _ in matches if r in row_of}
-        for m in fuse_matches(matches, cosine, names[int(found.ids[0][0])], fusion):
+        for m in fuse_matches(matches, cosine, nearest, fusion):
             promoted += m.promoted
             fused.append(Prediction(q, m.ref, m.score, m.duplicate))
         reported = {r for r, _, _ in matches}
-        for ref, c in neighbours.items():
+        for ref, c in nearest:
             if ref not in reported and c >= fusion.lift_from:
                 semantic += 1
                 fused.append(Prediction(q, ref, semantic_score(c, fusion), False))
