@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 $(TEST_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,heif]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,heif,learned]'
 	bash scripts/ensure-postgres.sh
 	bash scripts/ensure-chromium.sh
 	touch $(TEST_STAMP)

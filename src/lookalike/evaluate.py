@@ -15,25 +15,49 @@ edit's copies found. Predictions that link a query to a reference listed as
 ambiguous with its true reference are left out, and so are repeated pairs.
 The tool's own verdicts are scored too: a match counts as a duplicate verdict
 when it is identical, same_pixels or near_duplicate.
+
+With the learned tier (``learned=True`` or a ``model``), references and queries
+are also embedded (``lookalike.learned``) and the same run is scored a second
+time with the embedding fused in as one more piece of evidence
+(``lookalike.learned.fusion``): ``Report.learned`` holds that second report, the
+matches promoted and the semantic neighbours added, and the tier's cost.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lookalike.config import Thresholds
 from lookalike.errors import ConfigError
 from lookalike.fingerprints import analyse_files, default_jobs
 from lookalike.index import Index
 from lookalike.index.parallel import check_files
+from lookalike.learned.fusion import Fusion, fuse_matches, semantic_score
 
-__all__ = ["OnProgress", "Prediction", "Report", "evaluate_folder", "precision_cut", "score_predictions"]
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from lookalike.learned import Embedder
+
+__all__ = [
+    "LearnedReport",
+    "OnProgress",
+    "Prediction",
+    "Report",
+    "evaluate_folder",
+    "fused_predictions",
+    "precision_cut",
+    "score_predictions",
+]
 
 #: told after each file of a long run: (stage, files of the stage done, files in the stage)
 OnProgress = Callable[[str, int, int], None]
@@ -66,6 +90,7 @@ class Report:
     verdict_recall: float
     recall_by_edit: dict[str, float] = field(default_factory=dict)
     failed: int = 0
+    learned: LearnedReport | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, rounded to four places."""
@@ -79,6 +104,35 @@ class Report:
             "verdict_recall": round(self.verdict_recall, 4),
             "recall_by_edit@P90": {k: round(v, 4) for k, v in self.recall_by_edit.items()},
             "failed": self.failed,
+            **({"learned": self.learned.to_dict()} if self.learned else {}),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LearnedReport:
+    """The same run scored with the learned tier fused in, and what the tier cost.
+
+    ``cpu_ms_per_image``: process CPU time of decoding and embedding, per image,
+    over all the threads that did it; ``promoted``: similar matches made
+    duplicates by agreement; ``semantic``: neighbours only the embedding found.
+    """
+
+    report: Report
+    model: str
+    cpu_ms_per_image: float
+    bytes_per_image: int
+    promoted: int
+    semantic: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            **self.report.to_dict(),
+            "model": self.model,
+            "cpu_ms_per_image": round(self.cpu_ms_per_image, 1),
+            "bytes_per_image": self.bytes_per_image,
+            "promoted": self.promoted,
+            "semantic": self.semantic,
         }
 
 
@@ -197,13 +251,18 @@ def evaluate_folder(
     jobs: int = 0,
     top: int = 10,
     thresholds: Thresholds | None = None,
+    learned: bool = False,
+    model: str | Path | None = None,
     on_progress: OnProgress = _quiet,
 ) -> Report:
     """Index ``folder/references``, check every file of ``folder/queries`` and score the matches.
 
     ``db``: where to build the index (a temporary file when None); ``on_progress`` is told after
-    each file, in the stages ``indexing`` and ``checking``. Raises
-    ``ConfigError`` when the folder is not in the benchmark layout.
+    each file, in the stages ``indexing`` and ``checking`` (and ``embedding`` with the learned
+    tier). ``learned``/``model``: also score the run with the learned tier (``model``: a user's
+    ONNX encoder, see ``lookalike.learned.load_embedder``), in ``Report.learned``. Raises
+    ``ConfigError`` when the folder is not in the benchmark layout, or when the learned tier is
+    asked for without its extra installed.
     """
     root = Path(folder)
     truth, ambiguous = _load_truth(root)
@@ -211,6 +270,11 @@ def evaluate_folder(
     queries = sorted(p for p in (root / "queries").iterdir() if p.is_file()) if (root / "queries").is_dir() else []
     if not refs or not queries:
         raise ConfigError(f"{root}: needs references/ and queries/ folders with files in them")
+    embedder = None
+    if learned or model is not None:
+        from lookalike.learned import load_embedder  # only now: onnxruntime is an optional extra
+
+        embedder = load_embedder(model)  # before any work, so that a missing extra fails at once
     jobs = jobs or default_jobs()
     failures: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -227,6 +291,106 @@ def evaluate_folder(
                     index.add_analyses(batch, scope="references")
                     batch = []
             index.add_analyses(batch, scope="references")
-        predictions = _predictions(path, queries, jobs, top, thresholds, failures, on_progress)
+        predictions = list(_predictions(path, queries, jobs, top, thresholds, failures, on_progress))
         report = score_predictions(truth, ambiguous, predictions)
-    return Report(**{**{f: getattr(report, f) for f in report.__dataclass_fields__}, "failed": len(failures)})
+    extra = None
+    if embedder is not None:
+        extra = _learned_report(embedder, refs, queries, predictions, truth, ambiguous, thresholds, jobs, on_progress)
+    fields = {f: getattr(report, f) for f in report.__dataclass_fields__}
+    return Report(**{**fields, "failed": len(failures), "learned": extra})
+
+
+def _embed_all(
+    embedder: Embedder, files: list[Path], jobs: int, stage: str, on_progress: OnProgress
+) -> dict[str, npt.NDArray[np.float16]]:
+    """Embeddings by file name; files that cannot be decoded are left out (the cascade reports them)."""
+    from lookalike.errors import InputError
+
+    def one(path: Path) -> npt.NDArray[np.float16] | None:
+        try:
+            return embedder.embed_file(path)
+        except InputError:
+            return None
+
+    out: dict[str, npt.NDArray[np.float16]] = {}
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for done, (path, vector) in enumerate(zip(files, pool.map(one, files), strict=True), 1):
+            on_progress(stage, done, len(files))
+            if vector is not None:
+                out[path.name] = vector
+    return out
+
+
+def fused_predictions(
+    predictions: list[Prediction],
+    queries: list[str],
+    ref_vectors: Mapping[str, npt.NDArray[np.float16]],
+    query_vectors: Mapping[str, npt.NDArray[np.float16]],
+    fusion: Fusion,
+) -> tuple[list[Prediction], int, int]:
+    """The cascade's ``predictions`` with the embeddings fused in (``lookalike.learned.fusion``),
+    with the number of matches promoted and of semantic neighbours added."""
+    import numpy as np
+
+    from lookalike.learned import EmbeddingIndex
+
+    names = list(ref_vectors)
+    row_of = {n: i for i, n in enumerate(names)}
+    dims = next(iter(ref_vectors.values())).shape[0] if names else 1
+    stored = np.stack([ref_vectors[n] for n in names]) if names else np.zeros((0, dims), np.float16)
+    index = EmbeddingIndex(stored)
+    by_query: dict[str, list[tuple[str, float, bool]]] = {}
+    for p in predictions:
+        by_query.setdefault(p.query, []).append((p.ref, p.score, p.duplicate))
+    fused: list[Prediction] = []
+    promoted = semantic = 0
+    for q in queries:
+        matches = by_query.get(q, [])
+        vector = query_vectors.get(q)
+        if vector is None or not names:
+            fused.extend(Prediction(q, r, s, d) for r, s, d in matches)
+            continue
+        found = index.search(vector[None, :], 10)
+        nearest = [(names[i], float(c)) for i, c in zip(found.ids[0], found.similarity[0], strict=True) if i >= 0]
+        v32 = vector.astype(np.float32)
+        cosine = {r: float(stored[row_of[r]].astype(np.float32) @ v32) for r, _, _ in matches if r in row_of}
+        for m in fuse_matches(matches, cosine, nearest, fusion):
+            promoted += m.promoted
+            fused.append(Prediction(q, m.ref, m.score, m.duplicate))
+        reported = {r for r, _, _ in matches}
+        for ref, c in nearest:
+            if ref not in reported and c >= fusion.lift_from:
+                semantic += 1
+                fused.append(Prediction(q, ref, semantic_score(c, fusion), False))
+    return fused, promoted, semantic
+
+
+def _learned_report(
+    embedder: Embedder,
+    refs: list[Path],
+    queries: list[Path],
+    predictions: list[Prediction],
+    truth: dict[str, dict[str, Any]],
+    ambiguous: set[tuple[str, str]],
+    thresholds: Thresholds | None,
+    jobs: int,
+    on_progress: OnProgress,
+) -> LearnedReport:
+    """Embed references and queries, then score ``predictions`` again with the embeddings fused in."""
+    t = thresholds or Thresholds()
+    fusion = Fusion(near_duplicate=t.near_duplicate, similar=t.similar)
+    cpu = time.process_time()
+    ref_vectors = _embed_all(embedder, refs, jobs, "embedding references", on_progress)
+    query_vectors = _embed_all(embedder, queries, jobs, "embedding queries", on_progress)
+    cpu_ms = (time.process_time() - cpu) * 1000 / max(1, len(ref_vectors) + len(query_vectors))
+    fused, promoted, semantic = fused_predictions(
+        predictions, [q.name for q in queries], ref_vectors, query_vectors, fusion
+    )
+    return LearnedReport(
+        report=score_predictions(truth, ambiguous, fused),
+        model=embedder.name,
+        cpu_ms_per_image=cpu_ms,
+        bytes_per_image=embedder.bytes_per_image,
+        promoted=promoted,
+        semantic=semantic,
+    )

@@ -286,6 +286,22 @@ def eval_command(
     db: Annotated[Path | None, typer.Option("--db", help="Keep the index here (default: a temporary file).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     settings: SettingsOption = None,
+    learned: Annotated[
+        bool,
+        typer.Option(
+            "--learned",
+            help="Also score with the learned tier (EfficientNet-Lite0 embeddings; needs lookalike[learned]): "
+            "per-edit recall with and without it, and its cost.",
+        ),
+    ] = False,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model",
+            help="With the learned tier, use this ONNX image encoder (a .onnx file, or a CLIP/sentence-transformers "
+            "folder exported to ONNX) instead of EfficientNet-Lite0. Implies --learned.",
+        ),
+    ] = None,
 ) -> None:
     """Measure lookalike on labelled images: uAP, recall at precision 0.90/0.99, per-edit recall, verdicts."""
     from lookalike.cli.progress import INDEX_KERNELS, announce_compiling, stage_bars
@@ -294,15 +310,22 @@ def eval_command(
     announce_compiling(INDEX_KERNELS)
     with reporting_errors(as_json=as_json), stage_bars(enabled=True) as tell:
         thresholds = thresholds_from(settings)
-        report = evaluate_folder(bench, db=db, jobs=jobs, top=top, thresholds=thresholds, on_progress=tell)
+        report = evaluate_folder(
+            bench, db=db, jobs=jobs, top=top, thresholds=thresholds, learned=learned, model=model, on_progress=tell
+        )
     if as_json:
         json_line(report.to_dict())
         return
     d = report.to_dict()
+    w = d.get("learned")
+    columns = "" if w is None else f"  (with learned: {w['model']})"
     for key in ("uAP", "recall@P90", "recall@P99", "verdict_precision", "verdict_recall", "positives", "predictions"):
-        say(f"{key:>20}: {d[key]}")
-    say("recall per edit at the precision-0.90 cut:")
+        say(f"{key:>20}: {d[key]}" + ("" if w is None else f"  ->  {w[key]}"))
+    say("recall per edit at the precision-0.90 cut:" + columns)
     for edit, value in d["recall_by_edit@P90"].items():
-        say(f"{edit:>20}: {value}")
+        say(f"{edit:>20}: {value}" + ("" if w is None else f"  ->  {w['recall_by_edit@P90'][edit]}"))
+    if w is not None:
+        say(f"learned tier: {w['cpu_ms_per_image']} CPU ms and {w['bytes_per_image']} bytes per image; "
+            f"{w['promoted']} similar matches promoted, {w['semantic']} semantic neighbours added")  # fmt: skip
     if report.failed:
         say(f"{report.failed} files could not be read", err=True)
