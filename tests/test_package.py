@@ -63,7 +63,7 @@ def _declared() -> dict[str, str]:
 
 
 def _imported() -> set[str]:
-    """Top-level modules outside the standard library that src/lookalike imports."""
+    """Top-level modules outside the standard library that src/lookalike imports (by statement or by name)."""
     import ast
 
     found: set[str] = set()
@@ -73,6 +73,14 @@ def _imported() -> set[str]:
                 found.update(a.name.split(".")[0] for a in node.names)
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 found.add(node.module.split(".")[0])
+            elif (  # import_module("x") and the optional extras' _import("x")
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", getattr(node.func, "attr", None)) in {"import_module", "_import"}
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+            ):
+                found.add(node.args[0].value.split(".")[0])
     return {m for m in found if m not in sys.stdlib_module_names and m != "lookalike"}
 
 
