@@ -8,15 +8,15 @@ measured in the same run on the same core (issue #14's bar):
     python ../shared/bench/make_photos.py ../shared/bench/corpus /tmp/p --n 40
     python benchmarks/hash_speed.py /tmp/p [--rounds 3] [--core 0]
 
-Every contender is a command of its own, started in a clean process pinned to one core
-(``taskset -c CORE``): a reference timed inside a process that has loaded lookalike (numba,
-OpenCV, their thread pools and allocations) ran at half its own speed. Each command runs over the
-folder three times over (links with other names, so no cache of ours can tell them apart) and
-over one file; the rate is the marginal one, (n - 1) images over the difference of the two wall
-times, so Python's start-up and imports weigh on no contender. Contenders are interleaved round by
-round, so a busy machine slows them alike, and the best of ``--rounds`` is kept (the least
-disturbed run). ``lookalike fingerprint()`` in a loop is timed the same way, to tell the library
-from the command's own cost. Prints images per second and the ratios; asserts nothing.
+Every contender is a command of its own, started in a clean process pinned to one core (``taskset -c
+CORE``): a reference timed inside a process that has loaded lookalike (numba, OpenCV, their thread
+pools and allocations) ran at half its own speed. Each command runs over three copies of the folder
+(copies: ``lookalike hash`` reads a file that several links lead to once, which had made the command
+look three times as fast) and over one file; the rate is the marginal one, (n - 1) images over the
+difference of the two wall times, so Python's start-up and imports weigh on no contender. Contenders
+are interleaved round by round, so a busy machine slows them alike, and the best of ``--rounds`` is
+kept (the least disturbed run). ``lookalike fingerprint()`` in a loop is timed the same way, to tell
+the library from the command's own cost. Prints images per second and the ratios; asserts nothing.
 """
 
 from __future__ import annotations
@@ -81,10 +81,11 @@ def main() -> None:
     src = Path(__file__).resolve().parents[1] / "src"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")]))
     with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as many:
-        os.symlink(files[0].resolve(), Path(one) / files[0].name)
+        # copies, not links: ``lookalike hash`` reads a file that several paths lead to once
+        shutil.copyfile(files[0], Path(one) / files[0].name)
         for copy in range(a.copies):
             for f in files:
-                os.symlink(f.resolve(), Path(many) / f"{copy}_{f.name}")
+                shutil.copyfile(f, Path(many) / f"{copy}_{f.name}")
         n = a.copies * len(files)
         for args in CONTENDERS.values():  # warm the file cache, .pyc files and numba's cache
             _seconds(args, Path(one), a.core, env)
