@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lookalike.decode import halve
-from lookalike.fingerprints.arithmetic import area_sums, ordered_matmul, ordered_sum
+from lookalike.fingerprints.arithmetic import area_sums, ordered_matmul, ordered_moments, ordered_sum
 
 
 def _numpy_ordered_sum(x: np.ndarray) -> np.ndarray:
@@ -35,6 +35,17 @@ def test_ordered_matmul_rounds_each_product_then_sums_in_order(m: int, k: int, n
     expected = _numpy_ordered_sum(a.T[:, :, None] * b[:, None, :])
     assert ordered_matmul(a, b).tobytes() == expected.tobytes()
     assert ordered_matmul(np.asfortranarray(a), b.T.copy().T).tobytes() == expected.tobytes()  # any layout
+
+
+@pytest.mark.parametrize("terms", [1, 3, 4096, 4097])
+def test_ordered_moments_round_as_numpy_mean_and_deviation_in_that_order(terms: int) -> None:
+    rng = np.random.default_rng(terms)
+    x = rng.standard_normal((terms, 3)) * rng.uniform(0.0, 300.0, (terms, 3))
+    mean = _numpy_ordered_sum(x) / np.float64(terms)
+    centred = x - mean
+    std = np.sqrt(_numpy_ordered_sum(centred * centred) / np.float64(terms))
+    got_mean, got_std = ordered_moments(x)
+    assert (got_mean.tobytes(), got_std.tobytes()) == (mean.tobytes(), std.tobytes())
 
 
 @pytest.mark.parametrize(("h", "w"), [(256, 256), (257, 511), (378, 504), (300, 4000), (9, 7)])

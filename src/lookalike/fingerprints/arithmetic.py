@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 from lookalike.fingerprints.kernels import jit
 
-__all__ = ["area_sums", "cos_pi", "ordered_matmul", "ordered_sum"]
+__all__ = ["area_sums", "cos_pi", "ordered_matmul", "ordered_moments", "ordered_sum"]
 
 Float = npt.NDArray[np.float64]
 
@@ -54,6 +54,13 @@ def ordered_matmul(a: Float, b: Float) -> Float:
     """``a @ b`` for 2-D float arrays, each product rounded alone and the products of a cell summed
     by ``ordered_sum``'s tree. Meant for the small products of a fingerprint."""
     return _matmul(np.ascontiguousarray(a, dtype=np.float64), np.ascontiguousarray(b, dtype=np.float64))
+
+
+def ordered_moments(x: Float) -> tuple[Float, Float]:
+    """(mean, standard deviation) of each column of a 2-D float array: ``ordered_sum(x) / n``,
+    then the square root of ``ordered_sum(d * d) / n`` with ``d = x - mean``, term by term."""
+    moments = _column_moments(np.ascontiguousarray(x, dtype=np.float64))
+    return moments[0], moments[1]
 
 
 # The kernels below are compiled (numba) only to spare NumPy's per-call set-up, which took most of
@@ -88,6 +95,23 @@ def _column_sums(x: Float) -> Float:
         for i in range(k):
             terms[i] = x[i, j]
         out[j] = _tree_sum(terms, k)
+    return out
+
+
+@jit
+def _column_moments(x: Float) -> Float:
+    k, m = x.shape
+    out = np.empty((2, m), np.float64)
+    terms = np.empty(k, np.float64)
+    for j in range(m):
+        for i in range(k):
+            terms[i] = x[i, j]
+        mean = _tree_sum(terms, k) / k
+        for i in range(k):
+            d = x[i, j] - mean
+            terms[i] = d * d
+        out[0, j] = mean
+        out[1, j] = np.sqrt(_tree_sum(terms, k) / k)
     return out
 
 
