@@ -80,6 +80,7 @@ def main() -> None:
         sys.exit(f"no .jpg files in {a.folder}")
     src = Path(__file__).resolve().parents[1] / "src"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")]))
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as many:
         # copies, not links: ``lookalike hash`` reads a file that several paths lead to once
         shutil.copyfile(files[0], Path(one) / files[0].name)
@@ -97,6 +98,7 @@ def main() -> None:
     # best of the rounds: the least disturbed long run less the least disturbed short one
     wall = {k: (n - 1) / (min(r[0] for r in v) - min(r[2] for r in v)) for k, v in runs.items()}
     cpu = {k: (n - 1) / (min(r[1] for r in v) - min(r[3] for r in v)) for k, v in runs.items()}
+    print(f"load average (1 min): {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} cores")
     print(
         f"{len(files)} images x {a.copies} vs 1, {a.rounds} rounds interleaved, each command in a clean process "
         f"pinned to core {a.core}; marginal images/second, best of {a.rounds}, by wall clock and by CPU time "
