@@ -1,7 +1,8 @@
 """Bytes to upright canonical pixels: the only package that imports Pillow and pillow-heif."""
 
-from lookalike.decode.image import DecodedImage, ImageHeader, RowSink, decode_image, halve, read_header
+from lookalike.decode.image import DecodedImage, ImageHeader, RowSink, decode_image, read_header
 from lookalike.decode.metadata import FileFacts, file_facts, preview_jpeg, preview_pixels
+from lookalike.decode.pixels import halve
 from lookalike.decode.source import (
     REQUEST_HEADERS,
     BoundedBody,

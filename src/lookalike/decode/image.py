@@ -12,7 +12,7 @@ The canonical picture is what a viewer shows:
   that the source had transparency, whether an alpha channel, a palette entry or
   a PNG colour key (``tRNS`` on a truecolour or grey image, as browsers honour
   it). One exception: when the picture on white
-  is blank (every pixel within ``_BLANK_LEVELS`` of one colour) while its
+  is blank (every pixel within ``pixels.BLANK_LEVELS`` of one colour) while its
   alpha varies, the picture is drawn in the alpha channel alone (a light
   pattern made for dark backgrounds, a white logo) and it is composited onto
   black instead, so that such pictures stay distinguishable from each other
@@ -41,13 +41,21 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Protocol, cast
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
 
 from lookalike.config import DecodeLimits
+from lookalike.decode.pixels import (
+    TRANSPOSING_ORIENTATIONS,
+    apply_orientation,
+    band_rgb,
+    box_reduce,
+    has_alpha,
+    onto_black,
+)
 from lookalike.errors import (
     CorruptImage,
     InputError,
@@ -57,7 +65,7 @@ from lookalike.errors import (
     UnsupportedFormat,
 )
 
-__all__ = ["DECODE_BYTES_PER_PIXEL", "DecodedImage", "ImageHeader", "RowSink", "decode_image", "halve", "read_header"]
+__all__ = ["DECODE_BYTES_PER_PIXEL", "DecodedImage", "ImageHeader", "RowSink", "decode_image", "read_header"]
 
 _MIME = {
     "JPEG": "image/jpeg",
@@ -82,9 +90,6 @@ _AVIF_BRANDS = (b"avif", b"avis")
 DECODE_BYTES_PER_PIXEL: dict[str, int] = {
     "JPEG": 6, "PNG": 8, "TIFF": 8, "GIF": 6, "BMP": 6, "HEIF": 12, "AVIF": 16, "WEBP": 19,
 }  # fmt: skip
-
-# Orientation values 5..8 swap width and height.
-_TRANSPOSING_ORIENTATIONS = frozenset({5, 6, 7, 8})
 
 _heif_registered: bool | None = None
 
@@ -199,7 +204,7 @@ def read_header(data: bytes, *, limits: DecodeLimits | None = None) -> ImageHead
     im = _open(data, limits)
     fmt = "JPEG" if im.format == "MPO" else str(im.format)
     w, h = im.size
-    if _orientation(im) in _TRANSPOSING_ORIENTATIONS:
+    if _orientation(im) in TRANSPOSING_ORIENTATIONS:
         w, h = h, w
     return ImageHeader(format=fmt, mime=_MIME[fmt], width=w, height=h)
 
@@ -256,7 +261,7 @@ def decode_image(
     fmt = "JPEG" if im.format == "MPO" else str(im.format)
     orientation = _orientation(im)
     full_w, full_h = im.size
-    if orientation in _TRANSPOSING_ORIENTATIONS:
+    if orientation in TRANSPOSING_ORIENTATIONS:
         full_w, full_h = full_h, full_w
     with _decoding(fmt, limits):
         drafted = False
@@ -267,28 +272,28 @@ def decode_image(
                 drafted = True
         im.load()
         _check_decoded_size(im, limits)
-        onto_black = _onto_black(im)
+        black = onto_black(im, band_pixels_max=_BAND_PIXELS)
         factor = _reduction(min(im.size), min_side) if min_side else 1
         sink = None if drafted else full_rows
-        rgb = _source_pixels(im, onto_black, factor, full_rows=sink if orientation == 1 else None)
+        rgb = _source_pixels(im, black, factor, full_rows=sink if orientation == 1 else None)
         if sink is not None and orientation != 1:
-            _upright_rows(im, orientation, onto_black, sink)
-        has_alpha = _has_alpha(im)
+            _upright_rows(im, orientation, black, sink)
+        alpha = has_alpha(im)
         del im  # the codec's picture: free it before a second decode
         if full_rows is not None and drafted:
             full = _open(data, limits)
             full.load()
             _check_decoded_size(full, limits)
-            _upright_rows(full, orientation, _onto_black(full), full_rows)
+            _upright_rows(full, orientation, onto_black(full, band_pixels_max=_BAND_PIXELS), full_rows)
             del full
-    rgb = _apply_orientation(rgb, orientation)
+    rgb = apply_orientation(rgb, orientation)
     return DecodedImage(
         pixels=np.ascontiguousarray(rgb),
         width=full_w,
         height=full_h,
         format=fmt,
         mime=_MIME[fmt],
-        has_alpha=has_alpha,
+        has_alpha=alpha,
     )
 
 
@@ -356,11 +361,11 @@ def _source_pixels(
     out: npt.NDArray[np.uint8] | None = None
     parts: list[npt.NDArray[np.uint8]] = []
     for top in range(0, h, step):
-        band = _band_rgb(im, (0, top, w, min(h, top + step)), onto_black)
+        band = band_rgb(im, (0, top, w, min(h, top + step)), onto_black)
         if full_rows is not None:
             full_rows.write(band)
         if factor > 1:
-            parts.append(_box_reduce(band, factor))
+            parts.append(box_reduce(band, factor))
         else:
             if out is None:
                 out = np.empty((h, w, 3), dtype=np.uint8)
@@ -374,7 +379,7 @@ def _upright_rows(im: Image.Image, orientation: int, onto_black: bool, sink: Row
     """Hand the upright full-resolution pixels of ``im`` to ``sink`` band by band: a band of
     upright rows is a band of stored rows or columns, turned."""
     w, h = im.size
-    transposed = orientation in _TRANSPOSING_ORIENTATIONS
+    transposed = orientation in TRANSPOSING_ORIENTATIONS
     up_w, up_h = (h, w) if transposed else (w, h)
     sink.start(up_w, up_h)
     step = max(1, _BAND_PIXELS // max(1, up_w))
@@ -388,7 +393,7 @@ def _upright_rows(im: Image.Image, orientation: int, onto_black: bool, sink: Row
             box = (r0, 0, r1, h)
         else:
             box = (w - r1, 0, w - r0, h)
-        sink.write(np.ascontiguousarray(_apply_orientation(_band_rgb(im, box, onto_black), orientation)))
+        sink.write(np.ascontiguousarray(apply_orientation(band_rgb(im, box, onto_black), orientation)))
 
 
 def _reduction(short_side: int, min_side: int) -> int:
@@ -397,136 +402,3 @@ def _reduction(short_side: int, min_side: int) -> int:
     while factor < 8 and short_side // (factor * 2) >= min_side:
         factor *= 2
     return factor
-
-
-def _box_reduce(rgb: npt.NDArray[np.uint8], factor: int) -> npt.NDArray[np.uint8]:
-    """Mean of each ``factor`` x ``factor`` block, rounded half up (Pillow's ``reduce``; edge rows
-    and columns that do not fill a block are averaged over what they have)."""
-    return np.asarray(Image.fromarray(rgb).reduce(factor), dtype=np.uint8)
-
-
-def halve(rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-    """Exact 2 x 2 box average, ``(a + b + c + d + 2) >> 2``, of (h, w, 3) uint8 pixels (an odd last
-    row or column is dropped). Integer arithmetic: the same on every machine and version."""
-    h, w = rgb.shape[0] // 2 * 2, rgb.shape[1] // 2 * 2
-    return _box_reduce(np.ascontiguousarray(rgb[:h, :w]), 2)
-
-
-def _apply_orientation(rgb: npt.NDArray[np.uint8], orientation: int) -> npt.NDArray[np.uint8]:
-    """Turn stored pixels upright as EXIF Orientation 1..8 says (TIFF 6.0 / Exif 2.32 semantics)."""
-    turned: npt.NDArray[np.uint8] = rgb
-    if orientation == 2:
-        turned = rgb[:, ::-1]
-    elif orientation == 3:
-        turned = rgb[::-1, ::-1]
-    elif orientation == 4:
-        turned = rgb[::-1, :]
-    elif orientation == 5:
-        turned = rgb.transpose(1, 0, 2)
-    elif orientation == 6:
-        turned = np.rot90(rgb, k=-1)
-    elif orientation == 7:
-        turned = np.rot90(rgb, k=1)[:, ::-1]
-    elif orientation == 8:
-        turned = np.rot90(rgb, k=1)
-    return turned
-
-
-def _has_alpha(im: Image.Image) -> bool:
-    """Whether the picture has transparency: an alpha channel, a palette entry or a colour key."""
-    return im.mode in ("RGBA", "RGBa", "LA", "La", "PA") or (im.mode in ("P", "RGB", "L") and "transparency" in im.info)
-
-
-def _band_pixels(band: Image.Image) -> npt.NDArray[np.uint8]:
-    """(h, w, 4) straight RGBA when the picture has transparency, else (h, w, 3) RGB, under the mode
-    policy above, of one band of a picture."""
-    mode = band.mode
-    if _has_alpha(band):
-        if mode == "LA":
-            la = np.asarray(band, dtype=np.uint8)
-            return np.concatenate([np.repeat(la[..., :1], 3, axis=2), la[..., 1:]], axis=2)
-        if mode == "La":
-            return _band_pixels(band.convert("LA"))
-        return np.asarray(band if mode == "RGBA" else band.convert("RGBA"), dtype=np.uint8)
-    if mode == "P":
-        return np.asarray(band.convert("RGB"), dtype=np.uint8)
-    if mode == "RGB":
-        return np.asarray(band, dtype=np.uint8)
-    if mode in ("L", "1"):
-        gray = np.asarray(band if mode == "L" else band.convert("L"), dtype=np.uint8)
-        return np.repeat(gray[..., None], 3, axis=2)
-    if mode.startswith("I;16") or mode == "I":
-        wide = np.asarray(band).astype(np.int64)
-        gray = ((np.clip(wide, 0, 65535) * 255 + 32767) // 65535).astype(np.uint8)
-        return np.repeat(gray[..., None], 3, axis=2)
-    if mode == "F":
-        gray = np.clip(np.rint(np.asarray(band, dtype=np.float64)), 0, 255).astype(np.uint8)
-        return np.repeat(gray[..., None], 3, axis=2)
-    # CMYK, YCbCr, LAB, HSV and any other mode Pillow can turn into RGB
-    return np.asarray(band.convert("RGB"), dtype=np.uint8)
-
-
-def _band_rgb(im: Image.Image, box: tuple[int, int, int, int], onto_black: bool) -> npt.NDArray[np.uint8]:
-    """Canonical 8-bit RGB pixels of the ``box`` of ``im``: transparency composited onto white (onto
-    black when ``onto_black``)."""
-    pixels = _band_pixels(im.crop(box))
-    if pixels.shape[2] == 3:
-        return pixels
-    if pixels.size and int(pixels[..., 3].min()) == 255:  # opaque here: compositing changes nothing
-        return np.ascontiguousarray(pixels[..., :3])
-    return _flatten(pixels, onto_black)
-
-
-#: grey levels within which a composite counts as blank (see the alpha policy)
-_BLANK_LEVELS = 2
-
-
-def _flatten(rgba: npt.NDArray[np.uint8], onto_black: bool) -> npt.NDArray[np.uint8]:
-    """Composite straight (non-premultiplied) RGBA onto white (or black), rounding to nearest, in
-    uint16: ``(c*a + 255*(255 - a) + 127) // 255`` is ``(65152 - (255 - c)*a) // 255``, no
-    intermediate exceeds 65407, and ``x // 255`` is ``(x + 1 + ((x + 1) >> 8)) >> 8`` for every
-    x below 65535 (checked exhaustively), which spares a division."""
-    alpha = rgba[..., 3:4].astype(np.uint16)
-    if onto_black:
-        x = rgba[..., :3].astype(np.uint16)
-        x *= alpha
-        x += 128  # x + 127, plus the 1 of the division below
-    else:
-        x = np.subtract(255, rgba[..., :3], dtype=np.uint16)
-        x *= alpha
-        np.subtract(65153, x, out=x)
-    x += x >> 8
-    x >>= 8
-    return x.astype(np.uint8)
-
-
-def _onto_black(im: Image.Image) -> bool:
-    """True when the picture on white is blank (every channel within ``_BLANK_LEVELS``) while its
-    alpha varies: it is drawn in the alpha channel alone (see the module docstring). The alpha's
-    range comes first (for RGBA and LA one pass over the alpha alone); only a varying alpha calls
-    for the picture on white, looked at a band at a time up to the first band that is not blank."""
-    if not _has_alpha(im):
-        return False
-    w, h = im.size
-    step = max(1, _BAND_PIXELS // max(1, w))
-    if im.mode in ("RGBA", "LA"):
-        ((low, high),) = _extrema(im.getchannel("A"))  # one band copied (1 byte a pixel), not all
-        if high - low <= _BLANK_LEVELS:
-            return False
-    ranges = [(255, 0)] * 4  # (lowest, highest) of the picture on white's R, G, B, then of alpha
-    for top in range(0, h, step):
-        rgba = _band_pixels(im.crop((0, top, w, min(h, top + step))))
-        band = _extrema(Image.fromarray(_flatten(rgba, False), "RGB"))
-        band += _extrema(Image.fromarray(np.ascontiguousarray(rgba[..., 3]), "L"))
-        ranges = [(min(lo, blo), max(hi, bhi)) for (lo, hi), (blo, bhi) in zip(ranges, band)]
-        if max(hi - lo for lo, hi in ranges[:3]) > _BLANK_LEVELS:
-            return False
-    return ranges[3][1] - ranges[3][0] > _BLANK_LEVELS
-
-
-def _extrema(im: Image.Image) -> list[tuple[int, int]]:
-    """(lowest, highest) of each band of an 8-bit picture, in one pass of Pillow's C (numpy's
-    ``min(axis=0)`` over interleaved channels took ten times as long)."""
-    found = im.getextrema()
-    pairs = [found] if im.mode == "L" else list(cast("tuple[tuple[int, int], ...]", found))
-    return [(int(lo), int(hi)) for lo, hi in cast("list[tuple[int, int]]", pairs)]

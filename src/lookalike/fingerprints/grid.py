@@ -59,12 +59,13 @@ def colour_grid(rgb: npt.NDArray[np.uint8]) -> Float:
 
     Pictures with both sides of 4 x 64 pixels or more are first halved by
     exact 2 x 2 integer box averaging (``lookalike.decode.halve``), which
-    costs a fraction of what it saves. The area sums are exact integers; each cell is then
-    one correctly rounded division.
+    costs a fraction of what it saves; the last halving is made inside the area sums, row by row
+    (a halved picture of its own, through Pillow, had cost twice the sums). The area sums are
+    exact integers; each cell is then one correctly rounded division.
     """
-    while min(rgb.shape[:2]) >= 4 * GRID:
+    while min(rgb.shape[:2]) // 2 >= 4 * GRID:  # two halvings or more to go
         rgb = halve(rgb)
-    sums, denominator = area_sums(rgb, GRID)
+    sums, denominator = area_sums(rgb, GRID, halved=min(rgb.shape[:2]) >= 4 * GRID)
     grid: Float = sums / np.float64(denominator)
     return grid
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from lookalike.fingerprints.arithmetic import ordered_sum
+from lookalike.fingerprints.arithmetic import ordered_moments
 from lookalike.fingerprints.grid import block_mean
 
 __all__ = ["THUMB_SIDE", "colour_stats", "luma_thumbnail"]
@@ -44,9 +44,6 @@ def colour_stats(grid_rgb: npt.NDArray[np.float64]) -> tuple[float, ...]:
     Cb and Cr centred on 0."""
     r, g, b = (grid_rgb[..., c].reshape(-1) for c in range(3))
     ycc = np.stack([r * row[0] + g * row[1] + b * row[2] for row in _YCC], axis=1)  # (cells, 3), element-wise
-    n = np.float64(ycc.shape[0])
-    mean = ordered_sum(ycc) / n
-    centred = ycc - mean
-    std = np.sqrt(ordered_sum(centred * centred) / n)
+    mean, std = ordered_moments(ycc)
     stats = np.concatenate([mean, std]).astype(np.float32)
     return tuple(float(v) for v in stats)
