@@ -21,10 +21,12 @@ is one line a person can act on, so the CLI prints ``str(err)`` and nothing else
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, TypedDict
 
 __all__ = [
     "UNEXPECTED_CODE",
+    "FileError",
     "AlreadyExists",
     "ConfigError",
     "ErrorBody",
@@ -165,3 +167,27 @@ def unexpected_message(source: object, exc: BaseException) -> str:
     """The one line reported for ``source`` when reading it raised ``exc``, an untyped error."""
     text = " ".join(str(exc).split())
     return f"{source}: could not be read ({type(exc).__name__}{': ' + text if text else ''})"
+
+
+@dataclass(frozen=True, slots=True)
+class FileError:
+    """One file (or URL) of a run over many that could not be read: its path, the error's stable
+    code and its message. The one failure type of every batch result (``hash``, ``index``,
+    ``check``, ``find``, the scale-out stages); an absent error is ``None``, never an empty one."""
+
+    path: str
+    code: str
+    message: str
+
+    @classmethod
+    def of(cls, path: object, exc: BaseException) -> FileError:
+        """The row for ``path`` whose reading raised ``exc``: a typed error keeps its code and
+        message, anything else is ``UNEXPECTED_CODE`` with a one-line account."""
+        if isinstance(exc, LookalikeError):
+            return cls(str(path), exc.code, str(exc))
+        return cls(str(path), UNEXPECTED_CODE, unexpected_message(path, exc))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, as every ``--json`` prints an unreadable file:
+        ``{"path", "error": {"code", "message"}}``."""
+        return {"path": self.path, **error_body(self.code, self.message)}

@@ -238,7 +238,7 @@ def _predictions(
     for done, c in enumerate(checks, 1):
         on_progress("checking", done, len(queries))
         if c.result is None:
-            failures.append(f"{c.source}: {c.error}")
+            failures.append(c.error.message if c.error else f"{c.source}: no result")
             continue
         for m in c.result.matches:
             yield Prediction(Path(c.source).name, Path(m.file.source).name, m.score, m.verdict.is_duplicate)
@@ -284,7 +284,7 @@ def evaluate_folder(
             for done, r in enumerate(analyse_files(refs, jobs=jobs, limits=index.limits, local=True), 1):
                 on_progress("indexing", done, len(refs))
                 if r.analysis is None:
-                    failures.append(f"{r.path}: {r.error}")
+                    failures.append(r.error.message if r.error else f"{r.path}: no result")
                     continue
                 batch.append((r.analysis, str(r.path.resolve())))
                 if len(batch) >= 64:

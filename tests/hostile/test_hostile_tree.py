@@ -118,8 +118,8 @@ def test_hostile_tree_loses_nothing(action: str, tmp_path: Path, lookalike_scrip
     assert_no_raw_controls(planned)
     doc = json.loads(planned.stdout)
     errors = {os.path.basename(e["path"]): e for e in doc["errors"]}
-    assert errors["edited.heic"]["code"] == "corrupt_image"
-    assert errors["x.jpg"]["code"] == "not_regular_file"
+    assert errors["edited.heic"]["error"]["code"] == "corrupt_image"
+    assert errors["x.jpg"]["error"]["code"] == "not_regular_file"
     assert contents(root) == before
     plan = doc["plan"]
     assert plan["action"] == action and plan["dry_run"] is True and plan["steps"]

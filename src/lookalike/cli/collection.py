@@ -17,7 +17,7 @@ from lookalike.cli.output import (
 )
 from lookalike.cli.progress import progress_bar
 from lookalike.cli.settings import SettingsOption, thresholds_from
-from lookalike.errors import error_body
+from lookalike.errors import UNEXPECTED_CODE, FileError
 from lookalike.index.records import DEFAULT_SCOPE, Decision, OnDuplicate
 from lookalike.walk import each_file_once, iter_image_files
 
@@ -107,10 +107,7 @@ def index_command(
                 advance()
                 if r.analysis is None:
                     failed += 1
-                    if as_json:
-                        json_line({"path": str(r.path), **error_body(r.error_code, r.error)})
-                    else:
-                        say(f"error: {r.error}", err=True)
+                    _print_failure(r.path, r.error, as_json)
                     continue
                 done = index.add_checked(r.analysis, str(r.path.resolve()), scope=scope, on_duplicate=on_duplicate)
                 counts[done.outcome] += 1
@@ -125,6 +122,15 @@ def index_command(
         )
     if failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _print_failure(path: object, error: FileError | None, as_json: bool) -> None:
+    """One input that failed: its JSON error line, or one line on stderr."""
+    error = error or FileError(str(path), UNEXPECTED_CODE, f"{path}: no result")
+    if as_json:
+        json_line(error.to_dict())
+    else:
+        say(f"error: {error.message}", err=True)
 
 
 def _print_added(path: Path, done: "AddOutcome") -> None:
@@ -177,10 +183,7 @@ def check_command(
                 advance()
                 if c.result is None:
                     failed += 1
-                    if as_json:
-                        json_line({"path": item, **error_body(c.error_code, c.error)})
-                    else:
-                        say(f"error: {c.error}", err=True)
+                    _print_failure(item, c.error, as_json)
                     continue
                 duplicate = duplicate or c.result.is_duplicate
                 _print_check(item, c.result, as_json)

@@ -30,7 +30,7 @@ from lookalike.cli.output import (
     say,
 )
 from lookalike.cli.settings import SettingsOption, thresholds_from
-from lookalike.errors import error_body
+from lookalike.errors import UNEXPECTED_CODE, FileError, error_body
 from lookalike.walk import each_file_once, iter_image_files
 
 if TYPE_CHECKING:
@@ -107,10 +107,6 @@ def _readable(c: "Comparison") -> list[str]:
     return lines
 
 
-#: an input that failed: (error code, message)
-Failure = tuple[str, str]
-
-
 class HashFormat(StrEnum):
     """What ``lookalike hash`` prints."""
 
@@ -165,9 +161,9 @@ def hash_command(
             if error is not None:
                 failed += 1
                 if as_json:
-                    json_line({"path": str(path), **error_body(*error)})
+                    json_line(error.to_dict())
                 else:
-                    say(f"error: {error[1]}", err=True)
+                    say(f"error: {error.message}", err=True)
             elif as_json:
                 json_line({"path": str(path), **line})
             else:
@@ -177,8 +173,10 @@ def hash_command(
         raise typer.Exit(EXIT_FAILED)
 
 
-def _hashes(files: list[Path], fmt: HashFormat, jobs: int) -> Iterator[tuple[Path, dict[str, object], Failure | None]]:
-    """(path, JSON-ready hashes, None) or (path, {}, (error code, message)) per file, in order."""
+def _hashes(
+    files: list[Path], fmt: HashFormat, jobs: int
+) -> Iterator[tuple[Path, dict[str, object], FileError | None]]:
+    """(path, JSON-ready hashes, None) or (path, {}, the error) per file, in order."""
     from lookalike.errors import InputError
 
     if fmt is HashFormat.PDQ:
@@ -188,7 +186,7 @@ def _hashes(files: list[Path], fmt: HashFormat, jobs: int) -> Iterator[tuple[Pat
             try:
                 ref = reference_pdq(path)
             except InputError as err:
-                yield path, {}, (err.code, str(err))
+                yield path, {}, FileError.of(path, err)
                 continue
             yield path, {"format": "pdq", "hash": ref.hex, "quality": ref.quality}, None
         return
@@ -196,7 +194,7 @@ def _hashes(files: list[Path], fmt: HashFormat, jobs: int) -> Iterator[tuple[Pat
 
     for r in fingerprint_files(files, jobs=jobs):
         if r.fingerprint is None:
-            yield r.path, {}, (r.error_code, r.error)
+            yield r.path, {}, r.error or FileError(str(r.path), UNEXPECTED_CODE, f"{r.path}: no fingerprint")
         elif fmt is HashFormat.IMAGEHASH:
             yield r.path, {"format": "imagehash.phash", "hash": f"{r.fingerprint.phash:016x}"}, None
         else:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from lookalike.config import DecodeLimits
 from lookalike.decode import read_source
-from lookalike.errors import UNEXPECTED_CODE, InputError, unexpected_message
+from lookalike.errors import FileError, InputError
 from lookalike.fingerprints.compute import Analysis, analyse
 from lookalike.fingerprints.model import Fingerprint
 from lookalike.processes import ordered_map
@@ -24,8 +24,7 @@ class FileResult:
     path: Path
     fingerprint: Fingerprint | None = None
     analysis: Analysis | None = None
-    error_code: str = ""
-    error: str = ""
+    error: FileError | None = None
 
 
 def default_jobs() -> int:
@@ -40,9 +39,9 @@ def _one(args: tuple[Path, DecodeLimits, bool, bool]) -> FileResult:
         a = analyse(src.data, name=src.name, limits=limits, local=local)
         return FileResult(path=path, fingerprint=a.fingerprint, analysis=a if keep else None)
     except InputError as err:
-        return FileResult(path=path, error_code=err.code, error=str(err))
+        return FileResult(path=path, error=FileError.of(path, err))
     except Exception as exc:  # noqa: BLE001 - one file's failure is its error row; the run goes on
-        return FileResult(path=path, error_code=UNEXPECTED_CODE, error=unexpected_message(path, exc))
+        return FileResult(path=path, error=FileError.of(path, exc))
 
 
 def _run(

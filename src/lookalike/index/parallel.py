@@ -30,7 +30,7 @@ import numpy.typing as npt
 
 from lookalike.config import DecodeLimits, FetchLimits, Thresholds
 from lookalike.decode import read_file, read_source
-from lookalike.errors import UNEXPECTED_CODE, FetchError, InputError, LookalikeError, TooLarge, unexpected_message
+from lookalike.errors import FetchError, FileError, InputError, LookalikeError, TooLarge
 from lookalike.fingerprints import analyse
 from lookalike.fingerprints.local import LocalFeatures
 from lookalike.index.collection import CheckResult, Index
@@ -46,8 +46,7 @@ class FileCheck:
 
     source: str
     result: CheckResult | None = None
-    error_code: str = ""
-    error: str = ""
+    error: FileError | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +81,11 @@ def _check_one(index: Index, source: str, settings: _Settings) -> FileCheck:
         analysis = analyse(src.data, name=src.name, limits=settings.limits)
         return FileCheck(source, result=index.check_analysis(analysis, scope=settings.scope, top=settings.top))
     except InputError as err:
-        return FileCheck(source, error_code=err.code, error=str(err))
+        return FileCheck(source, error=FileError.of(source, err))
     except LookalikeError:
         raise  # the index or its settings: not this input's fault, and no run can go on without them
     except Exception as exc:  # noqa: BLE001 - one input's failure is its error row; the run goes on
-        return FileCheck(source, error_code=UNEXPECTED_CODE, error=unexpected_message(source, exc))
+        return FileCheck(source, error=FileError.of(source, exc))
 
 
 def _in_worker(one: Callable[[Index, _Item, _Settings], _Out], item: _Item, settings: _Settings) -> _Out:

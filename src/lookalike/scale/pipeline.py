@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lookalike.config import DecodeLimits, Thresholds
-from lookalike.errors import ConfigError
+from lookalike.errors import ConfigError, FileError
 from lookalike.fingerprints import FINGERPRINT_VERSION, fingerprint_from_bytes
 from lookalike.match import Verdict
 from lookalike.scale.runner import Runner, open_runner
@@ -44,7 +44,7 @@ from lookalike.scale.storage import Listed, is_local, list_sources
 from lookalike.scan.cache import RowFacts, StoredPair
 from lookalike.scan.grouping import groups_from_links
 from lookalike.scan.options import FindOptions, Progress, steps
-from lookalike.scan.results import FileError, FindResult, FindStats, Group
+from lookalike.scan.results import FindResult, FindStats, Group
 
 __all__ = ["DEFAULT_PARTITION_SIZE", "HashRun", "Pipeline", "RunStats", "ScaleRun"]
 

@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from lookalike.config import DecodeLimits
 from lookalike.decode import file_facts, read_source
-from lookalike.errors import UNEXPECTED_CODE, FetchError, InputError, LookalikeError, unexpected_message
+from lookalike.errors import UNEXPECTED_CODE, FetchError, FileError, InputError, LookalikeError, unexpected_message
 from lookalike.fingerprints import Fingerprint, analyse, default_jobs
 from lookalike.fingerprints.local import local_features
 from lookalike.index import Index
@@ -35,7 +35,6 @@ from lookalike.match import Verdict
 from lookalike.processes import ordered_map
 from lookalike.scan.cache import CachedPath, FindCache, RowFacts, StoredPair
 from lookalike.scan.options import FindOptions, Progress, is_under, steps
-from lookalike.scan.results import FileError
 from lookalike.scan.source import jpeg_quality, margins
 
 __all__ = ["Seen", "forget_scope", "gone_paths", "known_bytes", "read_and_match", "sort_paths", "storable"]

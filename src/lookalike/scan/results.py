@@ -13,24 +13,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from lookalike.errors import error_body
+from lookalike.errors import FileError
 from lookalike.match import Verdict
 from lookalike.walk import FoundFile
 
 __all__ = ["Evidence", "EvidenceKind", "FileError", "FindResult", "FindStats", "Group", "Member", "Pair"]
-
-
-@dataclass(frozen=True, slots=True)
-class FileError:
-    """A file that could not be read: its path, the error's stable code (``lookalike.errors``) and message."""
-
-    path: str
-    code: str
-    message: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form, as ``hash --json`` prints an unreadable file: ``{"path", "error": {"code", "message"}}``."""
-        return {"path": self.path, **error_body(self.code, self.message)}
 
 
 class EvidenceKind(StrEnum):
