@@ -51,7 +51,7 @@ from lookalike.index.records import (
 from lookalike.index.sqlite import CodeRow, NewFile
 from lookalike.index.store import Store, is_database_url, open_store
 from lookalike.match import Match, Query, Verdict, match_fingerprint, verdict_for, worth_pixel_digest
-from lookalike.match.local import QUERY_FEATURES, describe_local, local_score, verify_local
+from lookalike.match.local import describe_local, local_score, query_features, verify_local, voting_descriptors
 from lookalike.match.retrieval import PHASH_RADIUS, retrieves
 
 __all__ = [
@@ -374,7 +374,7 @@ class Index:
         self.refresh()
         query = Query.of(analysis)
         matches = self.check_query(
-            query, lambda: analysis.local or local_features(analysis.image.pixels, max_features=QUERY_FEATURES),
+            query, lambda: query_features(analysis.image.pixels),
             scope=scope,
         )  # fmt: skip
         return CheckResult(fingerprint=query.fingerprint, matches=tuple(matches[:top]))
@@ -416,7 +416,7 @@ class Index:
         features = features_of if isinstance(features_of, LocalFeatures) else features_of()
         with self._memory:
             voted = [
-                pk for pk, votes in self._local.vote(features.descriptors[:_VOTING_FEATURES], top=2 * _VERIFY_VOTED_TOP)
+                pk for pk, votes in self._local.vote_each(voting_descriptors(features, _VOTING_FEATURES), top=2 * _VERIFY_VOTED_TOP)
                 if votes >= _MIN_VOTES and pk < len(self._scope_of) and self._scope_of[pk] == scope_pk
             ][:_VERIFY_VOTED_TOP]  # fmt: skip
         by_file = {m.file.pk: m for m in matches}

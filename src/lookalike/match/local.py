@@ -2,8 +2,8 @@
 
 Each query descriptor is matched to its nearest stored one by Hamming
 distance, with Lowe's ratio test (the nearest must be clearly nearer than
-the second), then a similarity transform (scale, rotation, shift; flips are handled by the
-caller turning the query) is fitted by RANSAC. The inliers are the evidence:
+the second), then a similarity transform (scale, rotation, shift) is fitted by RANSAC; a
+mirrored copy is matched by the features of the query mirrored back (``QueryFeatures``). The inliers are the evidence:
 unrelated pictures rarely agree on more than a dozen, copies on tens to
 hundreds. The fitted transform says how the query sits in the stored
 picture: the share of the stored picture the query shows ("cropped to 72%")
@@ -12,22 +12,25 @@ and how much of the query that part fills ("shown inside a larger page").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from lookalike.fingerprints.kernels import two_nearest
-from lookalike.fingerprints.local import LocalFeatures, opencv
+from lookalike.fingerprints.local import LocalFeatures, local_features, opencv
 
 __all__ = [
     "QUERY_FEATURES",
     "LOCAL_NEAR_INLIERS",
     "LOCAL_SIMILAR_INLIERS",
     "LocalEvidence",
+    "QueryFeatures",
     "describe_local",
     "local_score",
+    "query_features",
     "verify_local",
+    "voting_descriptors",
 ]
 
 #: keypoints taken from a query picture (the stored side keeps ``local_features``' default 500):
@@ -58,6 +61,37 @@ class LocalEvidence:
     query_filled: float = 0.0
     scale: float = 1.0
     rotation_deg: float = 0.0
+    mirrored: bool = False
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class QueryFeatures(LocalFeatures):
+    """A query picture's features and, in ``mirrored``, those of its mirror image.
+
+    ORB descriptors are not mirror-invariant (the sampling pattern is steered by the patch's
+    orientation, and a mirror turns it the other way), so a mirrored copy shares almost no
+    descriptors with its original; the features of the query mirrored back do. Extracting them
+    again from the flipped pixels is the simple, exact way (no permutation of the 256 tests maps a
+    descriptor onto its mirror's). ``mirrored`` keeps its points in the mirrored picture's frame.
+    """
+
+    mirrored: LocalFeatures | None = None
+
+
+def query_features(pixels: npt.NDArray[np.uint8], *, max_features: int = QUERY_FEATURES) -> QueryFeatures:
+    """The features of (h, w, 3) uint8 query pixels and of their mirror image (``QueryFeatures``)."""
+    direct = local_features(pixels, max_features=max_features)
+    mirrored = local_features(np.ascontiguousarray(pixels[:, ::-1]), max_features=max_features)
+    return QueryFeatures(points=direct.points, descriptors=direct.descriptors, aspect=direct.aspect, mirrored=mirrored)
+
+
+def voting_descriptors(features: LocalFeatures, count: int) -> list[npt.NDArray[np.uint8]]:
+    """The strongest ``count`` descriptors of the query, and of its mirror image when known: one
+    set per orientation, to vote separately (``DescriptorIndex.vote_each``)."""
+    sets = [features.descriptors[:count]]
+    if isinstance(features, QueryFeatures) and features.mirrored is not None:
+        sets.append(features.mirrored.descriptors[:count])
+    return sets
 
 
 def _pixels(f: LocalFeatures) -> npt.NDArray[np.float32]:
@@ -104,7 +138,17 @@ def _span(points: npt.NDArray[np.float32]) -> float:
 
 
 def verify_local(query: LocalFeatures, stored: LocalFeatures) -> LocalEvidence:
-    """Match ``query``'s features to ``stored``'s and fit one similarity transform."""
+    """Match ``query``'s features to ``stored``'s and fit one similarity transform; for
+    ``QueryFeatures``, also those of the mirrored query, keeping the fit with more inliers."""
+    direct = _verify_one(query, stored)
+    if isinstance(query, QueryFeatures) and query.mirrored is not None:
+        flipped = _verify_one(query.mirrored, stored)
+        if flipped.inliers > direct.inliers:
+            return replace(flipped, mirrored=True)
+    return direct
+
+
+def _verify_one(query: LocalFeatures, stored: LocalFeatures) -> LocalEvidence:
     cv2 = opencv()
     if len(query) < 2 or len(stored) < 2:
         return LocalEvidence(inliers=0, matches=0)
@@ -168,6 +212,8 @@ def local_score(evidence: LocalEvidence) -> float:
 def describe_local(evidence: LocalEvidence) -> str:
     """What the fitted transform says of the copy, in words."""
     parts = [f"{evidence.inliers} matching keypoints"]
+    if evidence.mirrored:
+        parts.append("mirrored")
     if evidence.stored_shown < 0.95:
         parts.append(f"cropped to {100 * evidence.stored_shown:.0f}% of the original")
     if evidence.query_filled < 0.9:
