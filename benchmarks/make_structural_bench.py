@@ -40,7 +40,9 @@ def _fit(im: Image.Image, w: int, h: int) -> Image.Image:
 
 
 def mirror_crop(im: Image.Image, r: random.Random) -> Image.Image:
-    return _crop(ImageOps.mirror(im), r.uniform(0.1, 0.25), r.uniform(0, 0.12), r.uniform(0, 0.1), r.uniform(0.05, 0.15))
+    return _crop(
+        ImageOps.mirror(im), r.uniform(0.1, 0.25), r.uniform(0, 0.12), r.uniform(0, 0.1), r.uniform(0.05, 0.15)
+    )
 
 
 def tight_crop(im: Image.Image, r: random.Random) -> Image.Image:
@@ -88,7 +90,12 @@ def small_screenshot(im: Image.Image, r: random.Random) -> Image.Image:
     d.rectangle((0, 0, im.width, round(im.height * 0.07)), fill=(30, 30, 30))
     font = ImageFont.load_default(size=max(10, im.height // 32))
     for k in range(6):
-        d.text((round(im.width * 0.55), round(im.height * (0.15 + 0.08 * k))), "lorem ipsum dolor", font=font, fill=(80, 80, 80))
+        d.text(
+            (round(im.width * 0.55), round(im.height * (0.15 + 0.08 * k))),
+            "lorem ipsum dolor",
+            font=font,
+            fill=(80, 80, 80),
+        )
     page.paste(small, (round(im.width * r.uniform(0.03, 0.08)), round(im.height * r.uniform(0.12, 0.3))))
     return page
 

@@ -414,9 +414,10 @@ class Index:
         if scope_pk is None or (matches and matches[0].verdict.is_duplicate):
             return matches
         features = features_of if isinstance(features_of, LocalFeatures) else features_of()
+        views = voting_descriptors(features, _VOTING_FEATURES)  # the query, its mirror image, pictures within it
         with self._memory:
             voted = [
-                pk for pk, votes in self._local.vote_each(voting_descriptors(features, _VOTING_FEATURES), top=2 * _VERIFY_VOTED_TOP)
+                pk for pk, votes in self._local.vote_each(views, top=2 * _VERIFY_VOTED_TOP)
                 if votes >= _MIN_VOTES and pk < len(self._scope_of) and self._scope_of[pk] == scope_pk
             ][:_VERIFY_VOTED_TOP]  # fmt: skip
         by_file = {m.file.pk: m for m in matches}

@@ -277,9 +277,7 @@ class DescriptorIndex:
         order = np.lexsort((found, -counts))[:top]
         return [(int(found[i]), int(counts[i])) for i in order]
 
-    def vote_each(
-        self, sets: Sequence[U8], *, max_bits: int = MATCH_BITS, top: int = 5
-    ) -> list[tuple[int, int]]:
+    def vote_each(self, sets: Sequence[U8], *, max_bits: int = MATCH_BITS, top: int = 5) -> list[tuple[int, int]]:
         """``vote`` for each set of descriptors (a query and its mirror image, say) on its own: each
         owner keeps its best set's votes, so that one orientation's chance matches never add to
         another's. The ``top`` owners, most votes first."""

@@ -180,9 +180,7 @@ def compare_analyses(
     score, verdict, explanation = match.score, match.verdict, match.explanation
     local = None
     if not verdict.is_duplicate:  # as ``Index._verify_locally``: b with a query's features, a with a stored set
-        local = verify_local(
-            query_features(b.image.pixels), a.local or local_features(a.image.pixels)
-        )
+        local = verify_local(query_features(b.image.pixels), a.local or local_features(a.image.pixels))
         if local_score(local) > score:
             score = local_score(local)
             verdict = verdict_for(score, thresholds)

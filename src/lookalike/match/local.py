@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from lookalike.fingerprints.kernels import two_nearest
 from lookalike.fingerprints.local import LocalFeatures, local_features, opencv
+from lookalike.match.regions import Box, picture_regions
 
 __all__ = [
     "QUERY_FEATURES",
@@ -36,6 +37,8 @@ __all__ = [
 #: keypoints taken from a query picture (the stored side keeps ``local_features``' default 500):
 #: more on the query side find more of a cropped or embedded copy's matches
 QUERY_FEATURES = 1000
+#: keypoints taken from each picture found within a query (``match.regions``)
+_PART_FEATURES = 500
 _RATIO = 0.8
 _RANSAC_PIXELS = 6.0
 _MIN_MATCHES = 6
@@ -66,31 +69,52 @@ class LocalEvidence:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class QueryFeatures(LocalFeatures):
-    """A query picture's features and, in ``mirrored``, those of its mirror image.
+    """A query picture's features and those of its other views: its mirror image, and the pictures
+    that flat gutters set apart within it (``match.regions``: a collage's tiles, a photo beside a
+    caption or inside a page), each with its own share of keypoints.
 
     ORB descriptors are not mirror-invariant (the sampling pattern is steered by the patch's
     orientation, and a mirror turns it the other way), so a mirrored copy shares almost no
     descriptors with its original; the features of the query mirrored back do. Extracting them
     again from the flipped pixels is the simple, exact way (no permutation of the 256 tests maps a
-    descriptor onto its mirror's). ``mirrored`` keeps its points in the mirrored picture's frame.
+    descriptor onto its mirror's). Every view's points are fractions of the whole query's frame,
+    mirrored views' of the mirrored frame, so that a fit says where the copy sits in the query.
     """
 
-    mirrored: LocalFeatures | None = None
+    views: tuple[tuple[LocalFeatures, bool], ...] = ()
+
+
+def _part_features(pixels: npt.NDArray[np.uint8], box: Box, *, mirrored: bool, max_features: int) -> LocalFeatures:
+    """Features of one region of ``pixels`` (mirrored first, when asked), placed in the whole frame."""
+    h, w = pixels.shape[:2]
+    x0, y0, x1, y1 = box
+    part = pixels[y0:y1, x0:x1]
+    f = local_features(np.ascontiguousarray(part[:, ::-1] if mirrored else part), max_features=max_features)
+    left = w - x1 if mirrored else x0
+    offset = np.array([left / w, y0 / h], dtype=np.float32)
+    size = np.array([(x1 - x0) / w, (y1 - y0) / h], dtype=np.float32)
+    return LocalFeatures(points=(offset + f.points * size).astype(np.float32), descriptors=f.descriptors, aspect=w / h)
 
 
 def query_features(pixels: npt.NDArray[np.uint8], *, max_features: int = QUERY_FEATURES) -> QueryFeatures:
-    """The features of (h, w, 3) uint8 query pixels and of their mirror image (``QueryFeatures``)."""
+    """The features of (h, w, 3) uint8 query pixels, of their mirror image and of the pictures
+    within them, mirrored and not (``QueryFeatures``)."""
     direct = local_features(pixels, max_features=max_features)
-    mirrored = local_features(np.ascontiguousarray(pixels[:, ::-1]), max_features=max_features)
-    return QueryFeatures(points=direct.points, descriptors=direct.descriptors, aspect=direct.aspect, mirrored=mirrored)
+    views: list[tuple[LocalFeatures, bool]] = [
+        (local_features(np.ascontiguousarray(pixels[:, ::-1]), max_features=max_features), True)
+    ]
+    for box in picture_regions(pixels):
+        for mirrored in (False, True):
+            views.append((_part_features(pixels, box, mirrored=mirrored, max_features=_PART_FEATURES), mirrored))
+    return QueryFeatures(points=direct.points, descriptors=direct.descriptors, aspect=direct.aspect, views=tuple(views))
 
 
 def voting_descriptors(features: LocalFeatures, count: int) -> list[npt.NDArray[np.uint8]]:
-    """The strongest ``count`` descriptors of the query, and of its mirror image when known: one
-    set per orientation, to vote separately (``DescriptorIndex.vote_each``)."""
+    """The strongest ``count`` descriptors of the query and of each of its other views when known:
+    one set per view, to vote separately (``DescriptorIndex.vote_each``)."""
     sets = [features.descriptors[:count]]
-    if isinstance(features, QueryFeatures) and features.mirrored is not None:
-        sets.append(features.mirrored.descriptors[:count])
+    if isinstance(features, QueryFeatures):
+        sets.extend(view.descriptors[:count] for view, _ in features.views)
     return sets
 
 
@@ -139,13 +163,14 @@ def _span(points: npt.NDArray[np.float32]) -> float:
 
 def verify_local(query: LocalFeatures, stored: LocalFeatures) -> LocalEvidence:
     """Match ``query``'s features to ``stored``'s and fit one similarity transform; for
-    ``QueryFeatures``, also those of the mirrored query, keeping the fit with more inliers."""
-    direct = _verify_one(query, stored)
-    if isinstance(query, QueryFeatures) and query.mirrored is not None:
-        flipped = _verify_one(query.mirrored, stored)
-        if flipped.inliers > direct.inliers:
-            return replace(flipped, mirrored=True)
-    return direct
+    ``QueryFeatures``, also those of its other views (mirrored, parts), keeping the fit with most inliers."""
+    best = _verify_one(query, stored)
+    if isinstance(query, QueryFeatures):
+        for view, mirrored in query.views:
+            found = _verify_one(view, stored)
+            if found.inliers > best.inliers:
+                best = replace(found, mirrored=mirrored)
+    return best
 
 
 def _verify_one(query: LocalFeatures, stored: LocalFeatures) -> LocalEvidence:
