@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from lookalike.fingerprints.local import opencv
+
 __all__ = ["Box", "picture_regions"]
 
 #: (left, top, right, bottom) in pixels, right and bottom exclusive
@@ -60,8 +62,11 @@ def _cut(gray: npt.NDArray[np.float32], box: Box, depth: int, out: list[Box]) ->
         if len(cols) >= len(rows)
         else [(tight[0], y0 + a, tight[2], y0 + b) for a, b in rows]
     )
-    if len(pieces) == 1:
-        out.append(tight)
+    if len(pieces) == 1:  # no gutter across it: a picture, unless trimming its margins lets one through
+        if tight != box and depth < _MAX_DEPTH:
+            _cut(gray, tight, depth + 1, out)
+        else:
+            out.append(tight)
         return
     for piece in pieces:
         if depth < _MAX_DEPTH:
@@ -76,7 +81,8 @@ def picture_regions(pixels: npt.NDArray[np.uint8]) -> list[Box]:
     h, w = pixels.shape[:2]
     if h < 32 or w < 32:
         return []
-    gray = pixels.astype(np.float32).mean(axis=2) if pixels.ndim == 3 else pixels.astype(np.float32)
+    cv2 = opencv()
+    gray = np.asarray(cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2GRAY), dtype=np.float32)
     found: list[Box] = []
     _cut(gray, (0, 0, w, h), 0, found)
     kept = [
