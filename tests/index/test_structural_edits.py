@@ -104,9 +104,7 @@ def _rgb(path: Path) -> Image.Image:
 
 
 @pytest.mark.parametrize("edit", list(EDITS))
-def test_edited_copies_are_found_as_the_same_photo(
-    photos: tuple[list[Path], list[Path]], db: Path, edit: str
-) -> None:
+def test_edited_copies_are_found_as_the_same_photo(photos: tuple[list[Path], list[Path]], db: Path, edit: str) -> None:
     stored, strangers = photos
     others = [_rgb(p) for p in strangers[:3]]
     subjects = stored[::4][:8]
