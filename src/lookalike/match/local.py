@@ -168,7 +168,9 @@ def verify_local(query: LocalFeatures, stored: LocalFeatures) -> LocalEvidence:
     if isinstance(query, QueryFeatures):
         for view, mirrored in query.views:
             found = _verify_one(view, stored)
-            if found.inliers > best.inliers:
+            # each view tried is one more chance for a stranger sharing a motif to fit; only a fit
+            # at the level that says "same picture" may stand in for the query's own
+            if found.inliers > best.inliers and found.inliers >= LOCAL_NEAR_INLIERS:
                 best = replace(found, mirrored=mirrored)
     return best
 
