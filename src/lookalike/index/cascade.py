@@ -36,7 +36,7 @@ from lookalike.index.results import CheckMatch
 from lookalike.index.store import CandidateReader, ReviewList
 from lookalike.match import Match, Query, Verdict, match_fingerprint, verdict_for, worth_pixel_digest
 from lookalike.match.decision import overrule
-from lookalike.match.local import describe_local, local_score, verify_local
+from lookalike.match.local import describe_local, local_score, verify_local, voting_descriptors
 from lookalike.match.retrieval import PHASH_RADIUS, retrieves
 
 __all__ = ["RETRIEVAL_RADIUS", "Cascade", "best_per_image"]
@@ -186,7 +186,8 @@ class Cascade:
         features = features_of if isinstance(features_of, LocalFeatures) else features_of()
         mirror = self._mirror
         with mirror.lock:
-            votes = mirror.local.vote(features.descriptors[:_VOTING_FEATURES], top=2 * _VERIFY_VOTED_TOP)
+            views = voting_descriptors(features, _VOTING_FEATURES)  # the query, its mirror image, pictures within it
+            votes = mirror.local.vote_each(views, top=2 * _VERIFY_VOTED_TOP)
             voted = [pk for pk, n in votes if n >= _MIN_VOTES and mirror.is_in_scope(pk, scope_pk)][:_VERIFY_VOTED_TOP]
         by_file = {m.file.pk: m for m in matches}
         for f in self._files.files([pk for pk in voted if pk not in by_file]):

@@ -49,7 +49,7 @@ from lookalike.index.results import (
 )
 from lookalike.index.store import Store, is_database_url, open_store
 from lookalike.match import Query, Verdict
-from lookalike.match.local import QUERY_FEATURES
+from lookalike.match.local import query_features
 
 __all__ = [
     "DEFAULT_SCOPE",
@@ -226,9 +226,7 @@ class Index:
         self.refresh()
         # checked with a query's features, not the (larger) set kept for storing: the answer is then
         # the one ``lookalike check`` gives for the same file
-        matches = self.check_query(
-            Query.of(analysis), lambda: local_features(analysis.image.pixels, max_features=QUERY_FEATURES), scope=scope
-        )
+        matches = self.check_query(Query.of(analysis), lambda: query_features(analysis.image.pixels), scope=scope)
         check = CheckResult(fingerprint=analysis.fingerprint, matches=tuple(matches[:top]))
         renditions: list[str] = []
         if image_id is not None:
@@ -273,7 +271,7 @@ class Index:
         self.refresh()
         query = Query.of(analysis)
         matches = self.check_query(
-            query, lambda: analysis.local or local_features(analysis.image.pixels, max_features=QUERY_FEATURES),
+            query, lambda: query_features(analysis.image.pixels),
             scope=scope,
         )  # fmt: skip
         return CheckResult(fingerprint=query.fingerprint, matches=tuple(matches[:top]))

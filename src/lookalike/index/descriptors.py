@@ -27,6 +27,8 @@ drop dead owners' codes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
 
@@ -274,3 +276,13 @@ class DescriptorIndex:
         found, counts = np.unique(hits, return_counts=True)
         order = np.lexsort((found, -counts))[:top]
         return [(int(found[i]), int(counts[i])) for i in order]
+
+    def vote_each(self, sets: Sequence[U8], *, max_bits: int = MATCH_BITS, top: int = 5) -> list[tuple[int, int]]:
+        """``vote`` for each set of descriptors (a query and its mirror image, say) on its own: each
+        owner keeps its best set's votes, so that one orientation's chance matches never add to
+        another's. The ``top`` owners, most votes first."""
+        best: dict[int, int] = {}
+        for descriptors in sets:
+            for owner, votes in self.vote(descriptors, max_bits=max_bits, top=top):
+                best[owner] = max(votes, best.get(owner, 0))
+        return sorted(best.items(), key=lambda ov: (-ov[1], ov[0]))[:top]

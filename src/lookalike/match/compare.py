@@ -40,7 +40,7 @@ from lookalike.fingerprints import (
 from lookalike.fingerprints.local import local_features
 from lookalike.match.candidate import match_fingerprint
 from lookalike.match.explain import explain
-from lookalike.match.local import QUERY_FEATURES, LocalEvidence, describe_local, local_score, verify_local
+from lookalike.match.local import LocalEvidence, describe_local, local_score, query_features, verify_local
 from lookalike.match.pixels import PixelEvidence, pixel_evidence
 from lookalike.match.query import Query
 from lookalike.match.score import verdict_for, worth_pixel_digest
@@ -180,9 +180,7 @@ def compare_analyses(
     score, verdict, explanation = match.score, match.verdict, match.explanation
     local = None
     if not verdict.is_duplicate:  # as ``Index._verify_locally``: b with a query's features, a with a stored set
-        local = verify_local(
-            local_features(b.image.pixels, max_features=QUERY_FEATURES), a.local or local_features(a.image.pixels)
-        )
+        local = verify_local(query_features(b.image.pixels), a.local or local_features(a.image.pixels))
         if local_score(local) > score:
             score = local_score(local)
             verdict = verdict_for(score, thresholds)

@@ -2,8 +2,8 @@
 
 Each query descriptor is matched to its nearest stored one by Hamming
 distance, with Lowe's ratio test (the nearest must be clearly nearer than
-the second), then a similarity transform (scale, rotation, shift; flips are handled by the
-caller turning the query) is fitted by RANSAC. The inliers are the evidence:
+the second), then a similarity transform (scale, rotation, shift) is fitted by RANSAC; a
+mirrored copy is matched by the features of the query mirrored back (``QueryFeatures``). The inliers are the evidence:
 unrelated pictures rarely agree on more than a dozen, copies on tens to
 hundreds. The fitted transform says how the query sits in the stored
 picture: the share of the stored picture the query shows ("cropped to 72%")
@@ -12,27 +12,33 @@ and how much of the query that part fills ("shown inside a larger page").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from lookalike.fingerprints.kernels import two_nearest
-from lookalike.fingerprints.local import LocalFeatures, opencv
+from lookalike.fingerprints.local import LocalFeatures, local_features, opencv
+from lookalike.match.regions import Box, picture_regions
 
 __all__ = [
     "QUERY_FEATURES",
     "LOCAL_NEAR_INLIERS",
     "LOCAL_SIMILAR_INLIERS",
     "LocalEvidence",
+    "QueryFeatures",
     "describe_local",
     "local_score",
+    "query_features",
     "verify_local",
+    "voting_descriptors",
 ]
 
 #: keypoints taken from a query picture (the stored side keeps ``local_features``' default 500):
 #: more on the query side find more of a cropped or embedded copy's matches
 QUERY_FEATURES = 1000
+#: keypoints taken from each picture found within a query (``match.regions``)
+_PART_FEATURES = 500
 _RATIO = 0.8
 _RANSAC_PIXELS = 6.0
 _MIN_MATCHES = 6
@@ -58,6 +64,58 @@ class LocalEvidence:
     query_filled: float = 0.0
     scale: float = 1.0
     rotation_deg: float = 0.0
+    mirrored: bool = False
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class QueryFeatures(LocalFeatures):
+    """A query picture's features and those of its other views: its mirror image, and the pictures
+    that flat gutters set apart within it (``match.regions``: a collage's tiles, a photo beside a
+    caption or inside a page), each with its own share of keypoints.
+
+    ORB descriptors are not mirror-invariant (the sampling pattern is steered by the patch's
+    orientation, and a mirror turns it the other way), so a mirrored copy shares almost no
+    descriptors with its original; the features of the query mirrored back do. Extracting them
+    again from the flipped pixels is the simple, exact way (no permutation of the 256 tests maps a
+    descriptor onto its mirror's). Every view's points are fractions of the whole query's frame,
+    mirrored views' of the mirrored frame, so that a fit says where the copy sits in the query.
+    """
+
+    views: tuple[tuple[LocalFeatures, bool], ...] = ()
+
+
+def _part_features(pixels: npt.NDArray[np.uint8], box: Box, *, mirrored: bool, max_features: int) -> LocalFeatures:
+    """Features of one region of ``pixels`` (mirrored first, when asked), placed in the whole frame."""
+    h, w = pixels.shape[:2]
+    x0, y0, x1, y1 = box
+    part = pixels[y0:y1, x0:x1]
+    f = local_features(np.ascontiguousarray(part[:, ::-1] if mirrored else part), max_features=max_features)
+    left = w - x1 if mirrored else x0
+    offset = np.array([left / w, y0 / h], dtype=np.float32)
+    size = np.array([(x1 - x0) / w, (y1 - y0) / h], dtype=np.float32)
+    return LocalFeatures(points=(offset + f.points * size).astype(np.float32), descriptors=f.descriptors, aspect=w / h)
+
+
+def query_features(pixels: npt.NDArray[np.uint8], *, max_features: int = QUERY_FEATURES) -> QueryFeatures:
+    """The features of (h, w, 3) uint8 query pixels, of their mirror image and of the pictures
+    within them, mirrored and not (``QueryFeatures``)."""
+    direct = local_features(pixels, max_features=max_features)
+    views: list[tuple[LocalFeatures, bool]] = [
+        (local_features(np.ascontiguousarray(pixels[:, ::-1]), max_features=max_features), True)
+    ]
+    for box in picture_regions(pixels):
+        for mirrored in (False, True):
+            views.append((_part_features(pixels, box, mirrored=mirrored, max_features=_PART_FEATURES), mirrored))
+    return QueryFeatures(points=direct.points, descriptors=direct.descriptors, aspect=direct.aspect, views=tuple(views))
+
+
+def voting_descriptors(features: LocalFeatures, count: int) -> list[npt.NDArray[np.uint8]]:
+    """The strongest ``count`` descriptors of the query and of each of its other views when known:
+    one set per view, to vote separately (``DescriptorIndex.vote_each``)."""
+    sets = [features.descriptors[:count]]
+    if isinstance(features, QueryFeatures):
+        sets.extend(view.descriptors[:count] for view, _ in features.views)
+    return sets
 
 
 def _pixels(f: LocalFeatures) -> npt.NDArray[np.float32]:
@@ -104,7 +162,20 @@ def _span(points: npt.NDArray[np.float32]) -> float:
 
 
 def verify_local(query: LocalFeatures, stored: LocalFeatures) -> LocalEvidence:
-    """Match ``query``'s features to ``stored``'s and fit one similarity transform."""
+    """Match ``query``'s features to ``stored``'s and fit one similarity transform; for
+    ``QueryFeatures``, also those of its other views (mirrored, parts), keeping the fit with most inliers."""
+    best = _verify_one(query, stored)
+    if isinstance(query, QueryFeatures):
+        for view, mirrored in query.views:
+            found = _verify_one(view, stored)
+            # each view tried is one more chance for a stranger sharing a motif to fit; only a fit
+            # at the level that says "same picture" may stand in for the query's own
+            if found.inliers > best.inliers and found.inliers >= LOCAL_NEAR_INLIERS:
+                best = replace(found, mirrored=mirrored)
+    return best
+
+
+def _verify_one(query: LocalFeatures, stored: LocalFeatures) -> LocalEvidence:
     cv2 = opencv()
     if len(query) < 2 or len(stored) < 2:
         return LocalEvidence(inliers=0, matches=0)
@@ -168,6 +239,8 @@ def local_score(evidence: LocalEvidence) -> float:
 def describe_local(evidence: LocalEvidence) -> str:
     """What the fitted transform says of the copy, in words."""
     parts = [f"{evidence.inliers} matching keypoints"]
+    if evidence.mirrored:
+        parts.append("mirrored")
     if evidence.stored_shown < 0.95:
         parts.append(f"cropped to {100 * evidence.stored_shown:.0f}% of the original")
     if evidence.query_filled < 0.9:
