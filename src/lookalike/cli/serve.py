@@ -99,6 +99,7 @@ def serve_command(
         storage.mkdir(parents=True, exist_ok=True)
         open_store(location).close()  # fails now, not in every worker; migrates once
     import json
+    import shutil
     import tempfile
 
     rate_file = None
@@ -107,6 +108,9 @@ def serve_command(
         fd, rate_file = tempfile.mkstemp(prefix="lookalike-rate-", dir=shm if shm.is_dir() else None)
         os.close(fd)
     settings["rate_file"] = rate_file
+    # the workers map one copy of the pHash index from here rather than hold one each
+    shared_index_dir = tempfile.mkdtemp(prefix="lookalike-index-") if workers > 1 else None
+    settings["shared_index_dir"] = shared_index_dir
     os.environ[SETTINGS_VARIABLE] = json.dumps(settings)
     say(f"lookalike: serving http://{host}:{port} (docs at /docs), {workers} worker(s), db {location}")
     options: dict[str, Any] = {"log_level": log_level, "access_log": log_level in ("debug", "trace", "info"),
@@ -119,6 +123,8 @@ def serve_command(
     finally:
         if rate_file is not None:
             Path(rate_file).unlink(missing_ok=True)
+        if shared_index_dir is not None:
+            shutil.rmtree(shared_index_dir, ignore_errors=True)
 
 
 # ---- several workers -------------------------------------------------------------------------------

@@ -184,6 +184,8 @@ class Index:
 
     ``create=False`` refuses to make a new database (``NotFound``): for commands
     that only read, where a mistyped path would otherwise answer "unique".
+    ``shared_codes``: a folder through which the processes that name it (a service's workers)
+    map one copy of the pHash index, not one each; changes after opening stay per process.
 
     Thread-safe: one lock covers the in-memory structures (the pHash and descriptor indexes, the
     scope of each file, the rows kept) while they are read or brought up to date, and nothing
@@ -199,6 +201,7 @@ class Index:
         fetch: FetchLimits | None = None,
         thresholds: Thresholds | None = None,
         create: bool = True,
+        shared_codes: str | os.PathLike[str] | None = None,
     ) -> None:
         if not create and not is_database_url(path) and not Path(path).exists():
             raise NotFound(f"{path}: no index there (lookalike index … --db {path} makes one)")
@@ -216,6 +219,8 @@ class Index:
         for rows in self.store.codes():
             self._insert_codes(rows)
         self._local.flush()
+        if shared_codes is not None:  # processes naming one folder map one copy of the pHash index
+            self._phash.share(shared_codes)
 
     def close(self) -> None:
         """Close the database."""

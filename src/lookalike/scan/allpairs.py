@@ -36,7 +36,7 @@ U64 = npt.NDArray[np.uint64]
 
 
 @_jit
-def held_by_earlier_table(x, t, shifts, widths, radii):  # type: ignore[no-untyped-def]
+def held_by_earlier_table(x: np.uint64, t: int, shifts: I64, widths: I64, radii: I64) -> bool:
     """Whether a pair whose codes differ by ``x`` is a candidate of some table before ``t`` (its
     substring there within that table's radius): that table reports it, so ``t`` must not."""
     for u in range(t):
