@@ -31,7 +31,7 @@ import time
 
 import numpy as np
 
-from lookalike.scale.join import SubstringTable, build_tables, fold_pairs, join_chunk, join_local
+from lookalike.scale.join import RADII, WIDTHS, SubstringTable, build_tables, fold_pairs, join_chunk, join_local
 
 _SIGN = np.where(np.arange(8) % 2 == 0, 1.0, -1.0).astype(np.float32)
 
@@ -147,6 +147,19 @@ def _task(table: SubstringTable, stored_pdq: np.ndarray, probes: tuple[np.ndarra
     return join_chunk(table, stored_pdq, *probes)
 
 
+def modelled_comparisons(n: int) -> float:
+    """Code comparisons of the join of ``n`` pictures (8 turns each) with uniformly spread codes:
+    each probe reads every bucket within its table's radius, n / 2**width codes each."""
+    from math import comb
+
+    masks = sum(sum(comb(w, k) for k in range(r + 1)) * n / 2**w for w, r in zip(WIDTHS, RADII))
+    return 8 * n * masks
+
+
+def _cpu_s() -> float:
+    return time.process_time()
+
+
 def _peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
@@ -185,13 +198,18 @@ def main() -> None:
         }))  # fmt: skip
         return
     _warm()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     li, lj, rejected = join_local(
         np.ascontiguousarray(ph[:, 0]), np.ascontiguousarray(pdq[:, 0]), ph.reshape(-1), pdq.reshape(-1, 4),
         np.repeat(np.arange(args.n, dtype=np.int64), 8), jobs=max(1, workers),
     )  # fmt: skip
-    local_s = time.perf_counter() - t0
-    print(f"one machine ({max(1, workers)} threads): {len(li):,} pairs in {local_s:.1f} s")
+    local_s, local_cpu = time.perf_counter() - t0, time.process_time() - c0
+    comparisons = modelled_comparisons(args.n)
+    ns = 1e9 * local_cpu / comparisons
+    print(f"one machine ({max(1, workers)} threads): {len(li):,} pairs in {local_s:.1f} s, {local_cpu:.0f} CPU s;"
+          f" {comparisons:.3g} comparisons (modelled), {ns:.2f} CPU ns each")  # fmt: skip
+    for m in (10**7, 10**8, 10**9):
+        print(f"  the same join of {m:,} pictures: {modelled_comparisons(m) * ns / 3.6e12:,.1f} core-hours (modelled)")
 
     if workers:
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address="127.0.0.1:0",
@@ -201,15 +219,18 @@ def main() -> None:
         cluster, client = None, Client(args.cluster)
     try:
         client.run(_warm)
+        cpu0 = sum(client.run(_cpu_s).values())
         t0 = time.perf_counter()
         di, dj, _ = on_cluster(client, ph, pdq, args.chunk or max(1, args.n // 16))
         dask_s = time.perf_counter() - t0
+        dask_cpu = sum(client.run(_cpu_s).values()) - cpu0
         peak = max(client.run(_peak_rss).values())
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
-    print(f"cluster ({args.cluster}): {len(di):,} pairs in {dask_s:.1f} s; peak worker memory {peak / 2**20:,.0f} MiB")
+    print(f"cluster ({args.cluster}): {len(di):,} pairs in {dask_s:.1f} s, {dask_cpu:.0f} CPU s on the workers;"
+          f" peak worker memory {peak / 2**20:,.0f} MiB")  # fmt: skip
 
     equal = bool(np.array_equal(li, di) and np.array_equal(lj, dj))
     key = set(zip(np.minimum(originals, copies).tolist(), np.maximum(originals, copies).tolist()))
