@@ -1,6 +1,6 @@
 """The cost model of docs/scale-cost.md: core-hours, data moved and memory at 10 M, 100 M and 1 B.
 
-    python benchmarks/scale_cost.py --ns-per-comparison 1.0 --visit-ns 3.0
+    python benchmarks/scale_cost.py --ns-per-comparison 7.05 --visit-ns 6.56
 
 Every input is a flag, with the value measured on 2026-12-02 as its default (see the document for
 the command each came from); the output is the document's table. Nothing here is measured.
@@ -21,8 +21,8 @@ def join_work(n: float, widths: tuple[int, ...], radii: tuple[int, ...]) -> tupl
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--ns-per-comparison", type=float, default=1.0)
-    ap.add_argument("--visit-ns", type=float, default=3.0, help="CPU ns per bucket visited")
+    ap.add_argument("--ns-per-comparison", type=float, default=7.05)
+    ap.add_argument("--visit-ns", type=float, default=6.56, help="CPU ns per bucket visited")
     ap.add_argument("--images-per-core-s", type=float, default=30.0)
     ap.add_argument("--source-bytes", type=float, default=1.5e6, help="bytes of one camera photo")
     ap.add_argument("--parquet-bytes", type=float, default=20_600, help="fingerprint Parquet bytes an image")
@@ -44,7 +44,8 @@ def main() -> None:
         worker = a.worker_base_bytes + n * (4 + a.crop_bytes)  # scope per row, crop tier (not shared)
         rows.append((n, fp_h, join_h, moved, join_worker, host, worker))
     print("| images | fingerprint core-h | join core-h (r=16 today) | join core-h (r=10, 22-bit keys) "
-          "| data read + written | join memory a worker | pHash index a host | serve memory a worker |")  # fmt: skip
+          "| data read + written | join memory a worker | pHash index a host (shared) "
+          "| a serve worker's own memory |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|")
     for n, fp_h, join_h, moved, join_worker, host, worker in rows:
         cells = [f"{n:.0e}", f"{fp_h:,.0f}", f"{join_h['r=16, 4x16']:,.0f}", f"{join_h['r=10, 22/21/21']:,.0f}",
