@@ -107,7 +107,9 @@ def main() -> None:
     args = ap.parse_args()
     db = args.db or Path(tempfile.gettempdir()) / f"lookalike-serve-memory-{args.n}.sqlite"
     make_db(db, args.n)
-    runs = ([("before", args.before)] if args.before else []) + [("this checkout", str(Path(__file__).parents[1] / "src"))]
+    runs = ([("before", args.before)] if args.before else []) + [
+        ("this checkout", str(Path(__file__).parents[1] / "src"))
+    ]
     out = {}
     for name, src in runs:
         per = measure(src, db, args.workers)
