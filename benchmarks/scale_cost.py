@@ -1,6 +1,6 @@
 """The cost model of docs/scale-cost.md: core-hours, data moved and memory at 10 M, 100 M and 1 B.
 
-    python benchmarks/scale_cost.py --ns-per-comparison 7.05 --visit-ns 6.56
+    python benchmarks/scale_cost.py --ns-per-comparison 3.45 --visit-ns 2.5
 
 Every input is a flag, with the value measured on 2026-12-02 as its default (see the document for
 the command each came from); the output is the document's table. Nothing here is measured.
@@ -21,8 +21,8 @@ def join_work(n: float, widths: tuple[int, ...], radii: tuple[int, ...]) -> tupl
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--ns-per-comparison", type=float, default=7.05)
-    ap.add_argument("--visit-ns", type=float, default=6.56, help="CPU ns per bucket visited")
+    ap.add_argument("--ns-per-comparison", type=float, default=3.45)
+    ap.add_argument("--visit-ns", type=float, default=2.5, help="CPU ns per bucket visited")
     ap.add_argument("--images-per-core-s", type=float, default=30.0)
     ap.add_argument("--source-bytes", type=float, default=1.5e6, help="bytes of one camera photo")
     ap.add_argument("--parquet-bytes", type=float, default=20_600, help="fingerprint Parquet bytes an image")
