@@ -31,7 +31,7 @@ import time
 
 import numpy as np
 
-from lookalike.scale.join import SubstringTable, build_tables, fold_pairs, join_chunk, join_local
+from lookalike.scale.join import RADII, WIDTHS, SubstringTable, build_tables, fold_pairs, join_chunk, join_local
 
 _SIGN = np.where(np.arange(8) % 2 == 0, 1.0, -1.0).astype(np.float32)
 
@@ -46,10 +46,10 @@ def _turn(c: np.ndarray, k: int) -> np.ndarray:
 _INVERSE = [0, 1, 2, 3, 4, 6, 5, 7]  # ROT90 and ROT270 undo each other; the rest undo themselves
 
 
-def _hashes(c: np.ndarray) -> np.ndarray:
-    """pHash (n, 8) uint64 of coefficients (n, 8, 8) under every turn."""
-    out = np.empty((len(c), 8), dtype=np.uint64)
-    for k in range(8):
+def _hashes(c: np.ndarray, turns: int = 8) -> np.ndarray:
+    """pHash (n, turns) uint64 of coefficients (n, 8, 8) under the first ``turns`` turns."""
+    out = np.empty((len(c), turns), dtype=np.uint64)
+    for k in range(turns):
         v = _turn(c, k).reshape(len(c), 64)
         bits = v > np.median(v, axis=1, keepdims=True)
         out[:, k] = np.packbits(bits, axis=1).view(">u8").ravel()
@@ -88,6 +88,40 @@ def synthetic(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     return ph, pdq, originals.astype(np.int64), copies.astype(np.int64)
 
 
+def _sample_ids(n: int, seed: int, samples: int = 256) -> np.ndarray:
+    return np.random.default_rng(seed + 2).choice(n, size=samples, replace=False)
+
+
+def stored_and_samples(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """What ``sampled_random_rate`` reads of ``synthetic(n, seed)``, made without the rest (an
+    eighth of the hashing, no PDQs): every picture's pHash as it is (n,), and the sampled
+    pictures' pHash under every turn (samples, 8). The same random draws in the same order."""
+    rng = np.random.default_rng(seed)
+    stored = np.empty(n, dtype=np.uint64)
+    planted = max(1, n // 100)
+    picks = rng.choice(n, size=2 * planted, replace=False)
+    originals, copies = picks[:planted], picks[planted:]
+    turns = rng.integers(0, 8, size=planted)
+    wanted = set(originals.tolist()) | set(_sample_ids(n, seed).tolist())
+    kept: dict[int, np.ndarray] = {}
+    chunk = 200_000
+    for start in range(0, n, chunk):
+        c = rng.standard_normal((min(chunk, n - start), 8, 8), dtype=np.float32)
+        stored[start : start + len(c)] = _hashes(c, 1)[:, 0]
+        for i in (k for k in range(start, start + len(c)) if k in wanted):
+            kept[i] = c[i - start].copy()
+    orig_c = np.stack([kept[int(o)] for o in originals])
+    copy_c = np.empty_like(orig_c)
+    for k in range(8):
+        copy_c[turns == k] = _turn(orig_c[turns == k], k)
+    copy_c += rng.normal(0, 0.15, size=copy_c.shape).astype(np.float32)
+    stored[copies] = _hashes(copy_c, 1)[:, 0]
+    at_copy = {int(c): i for i, c in enumerate(copies)}
+    sampled = _sample_ids(n, seed)
+    coeffs = np.stack([copy_c[at_copy[int(s)]] if int(s) in at_copy else kept[int(s)] for s in sampled])
+    return stored, _hashes(coeffs)
+
+
 def _pdq_of(seed: int, picture: int, turn: int) -> np.ndarray:
     """The random PDQ (4 uint64) of one picture under one turn, the same every time it is asked for."""
     return np.random.Generator(np.random.Philox(key=seed + 1, counter=[picture * 8 + turn, 0, 0, 0])).integers(
@@ -95,19 +129,19 @@ def _pdq_of(seed: int, picture: int, turn: int) -> np.ndarray:
     )
 
 
-def sampled_random_rate(ph: np.ndarray, seed: int, samples: int = 256) -> tuple[float, float]:
+def sampled_random_rate(stored: np.ndarray, variants: np.ndarray, seed: int) -> tuple[float, float]:
     """(candidates per image under the rule, under pHash alone) for unrelated pictures, by brute force
-    from ``samples`` random pictures (each turn) against every other; both ends counted."""
+    from the sampled pictures (``_sample_ids``; ``variants`` their pHash under each turn) against
+    every other (``stored``: each picture's pHash); both ends counted."""
     from lookalike.match.retrieval import PDQ_RADIUS, PHASH_RADIUS
 
-    rng = np.random.default_rng(seed + 2)
-    stored = np.ascontiguousarray(ph[:, 0])
+    samples = len(variants)
     rule = phash_only = 0
-    for a in rng.choice(len(ph), size=samples, replace=False):
+    for a, turned in zip(_sample_ids(len(stored), seed, samples), variants):
         passed: set[int] = set()
         hits: set[int] = set()
         for k in range(8):
-            near = np.flatnonzero(np.bitwise_count(stored ^ ph[a, k]) <= PHASH_RADIUS)
+            near = np.flatnonzero(np.bitwise_count(stored ^ turned[k]) <= PHASH_RADIUS)
             for b in near[near != a].tolist():
                 hits.add(b)
                 if b not in passed:
@@ -147,6 +181,19 @@ def _task(table: SubstringTable, stored_pdq: np.ndarray, probes: tuple[np.ndarra
     return join_chunk(table, stored_pdq, *probes)
 
 
+def modelled_comparisons(n: int) -> float:
+    """Code comparisons of the join of ``n`` pictures (8 turns each) with uniformly spread codes:
+    each probe reads every bucket within its table's radius, n / 2**width codes each."""
+    from math import comb
+
+    masks = sum(sum(comb(w, k) for k in range(r + 1)) * n / 2**w for w, r in zip(WIDTHS, RADII))
+    return 8 * n * masks
+
+
+def _cpu_s() -> float:
+    return time.process_time()
+
+
 def _peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
@@ -169,10 +216,15 @@ def main() -> None:
 
     workers = int(args.cluster.split(":")[1]) if args.cluster.startswith("local:") else 0
     t0 = time.perf_counter()
-    ph, pdq, originals, copies = synthetic(args.n, args.seed)
-    print(f"{args.n:,} synthetic pictures, {len(originals):,} planted copies ({time.perf_counter() - t0:.1f} s)")
+    if args.n > args.full_max:  # only what the sampled rate reads
+        stored, variants = stored_and_samples(args.n, args.seed)
+        planted = max(1, args.n // 100)
+    else:
+        ph, pdq, originals, copies = synthetic(args.n, args.seed)
+        stored, variants, planted = np.ascontiguousarray(ph[:, 0]), ph[_sample_ids(args.n, args.seed)], len(originals)
+    print(f"{args.n:,} synthetic pictures, {planted:,} planted copies ({time.perf_counter() - t0:.1f} s)")
     t0 = time.perf_counter()
-    sampled, sampled_phash = sampled_random_rate(ph, args.seed)
+    sampled, sampled_phash = sampled_random_rate(stored, variants, args.seed)
     print(
         f"random candidates per image, sampled (256 pictures x 8 turns against all {args.n:,}): {sampled:.3f}"
         f" under the rule, {sampled_phash:.1f} under pHash alone ({time.perf_counter() - t0:.1f} s)"
@@ -180,18 +232,23 @@ def main() -> None:
     if args.n > args.full_max:
         print(f"the two engines are not run above --full-max {args.full_max:,} pictures")
         print(json.dumps({
-            "n": args.n, "planted": len(originals), "planted_found": None, "pairs_equal_to_local": None,
+            "n": args.n, "planted": planted, "planted_found": None, "pairs_equal_to_local": None,
             "peak_worker_bytes": None, "wall_ratio_to_local": None, "random_candidates_per_image": round(sampled, 4),
         }))  # fmt: skip
         return
     _warm()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     li, lj, rejected = join_local(
         np.ascontiguousarray(ph[:, 0]), np.ascontiguousarray(pdq[:, 0]), ph.reshape(-1), pdq.reshape(-1, 4),
         np.repeat(np.arange(args.n, dtype=np.int64), 8), jobs=max(1, workers),
     )  # fmt: skip
-    local_s = time.perf_counter() - t0
-    print(f"one machine ({max(1, workers)} threads): {len(li):,} pairs in {local_s:.1f} s")
+    local_s, local_cpu = time.perf_counter() - t0, time.process_time() - c0
+    comparisons = modelled_comparisons(args.n)
+    ns = 1e9 * local_cpu / comparisons
+    print(f"one machine ({max(1, workers)} threads): {len(li):,} pairs in {local_s:.1f} s, {local_cpu:.0f} CPU s;"
+          f" {comparisons:.3g} comparisons (modelled), {ns:.2f} CPU ns each")  # fmt: skip
+    for m in (10**7, 10**8, 10**9):
+        print(f"  the same join of {m:,} pictures: {modelled_comparisons(m) * ns / 3.6e12:,.1f} core-hours (modelled)")
 
     if workers:
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address="127.0.0.1:0",
@@ -201,15 +258,18 @@ def main() -> None:
         cluster, client = None, Client(args.cluster)
     try:
         client.run(_warm)
+        cpu0 = sum(client.run(_cpu_s).values())
         t0 = time.perf_counter()
         di, dj, _ = on_cluster(client, ph, pdq, args.chunk or max(1, args.n // 16))
         dask_s = time.perf_counter() - t0
+        dask_cpu = sum(client.run(_cpu_s).values()) - cpu0
         peak = max(client.run(_peak_rss).values())
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
-    print(f"cluster ({args.cluster}): {len(di):,} pairs in {dask_s:.1f} s; peak worker memory {peak / 2**20:,.0f} MiB")
+    print(f"cluster ({args.cluster}): {len(di):,} pairs in {dask_s:.1f} s, {dask_cpu:.0f} CPU s on the workers;"
+          f" peak worker memory {peak / 2**20:,.0f} MiB")  # fmt: skip
 
     equal = bool(np.array_equal(li, di) and np.array_equal(lj, dj))
     key = set(zip(np.minimum(originals, copies).tolist(), np.maximum(originals, copies).tolist()))

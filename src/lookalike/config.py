@@ -129,7 +129,9 @@ class ServiceSettings:
     they resolve to private or loopback addresses. ``rate_per_s`` and
     ``burst``: each API key's request budget, shared by the processes that
     name the same ``rate_file`` (the workers of one ``lookalike serve``), or
-    kept by each process when it is None.
+    kept by each process when it is None. ``shared_index_dir``: a folder through which the
+    processes naming it (the workers of one ``lookalike serve``) map one copy of the pHash index
+    instead of holding one each (see ``lookalike.index.hamming_shared``).
     ``max_upload_bytes``: the largest image accepted (request bodies may be a
     little larger, for the multipart envelope). ``max_pixels`` and
     ``max_decode_bytes``: the largest picture decoded, by its declared size
@@ -152,6 +154,7 @@ class ServiceSettings:
     rate_per_s: float = DEFAULT_RATE_PER_S
     burst: int = DEFAULT_BURST
     rate_file: Path | None = None
+    shared_index_dir: Path | None = None
     max_upload_bytes: int = 50 * 1024 * 1024
     max_pixels: int = 50_000_000
     max_decode_bytes: int = 512 * 1024 * 1024
@@ -185,6 +188,8 @@ class ServiceSettings:
         object.__setattr__(self, "storage", Path(self.storage))
         if self.rate_file is not None:
             object.__setattr__(self, "rate_file", Path(self.rate_file))
+        if self.shared_index_dir is not None:
+            object.__setattr__(self, "shared_index_dir", Path(self.shared_index_dir))
         limits = DecodeLimits(
             max_bytes=self.max_upload_bytes, max_pixels=self.max_pixels, max_decode_bytes=self.max_decode_bytes
         )
@@ -213,6 +218,7 @@ class ServiceSettings:
             d.pop(derived)
         d["storage"] = str(self.storage)
         d["rate_file"] = None if self.rate_file is None else str(self.rate_file)
+        d["shared_index_dir"] = None if self.shared_index_dir is None else str(self.shared_index_dir)
         d["allow_url_hosts"] = sorted(self.allow_url_hosts)
         return json.dumps(d)
 

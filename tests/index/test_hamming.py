@@ -408,3 +408,43 @@ def test_kernels_are_cached_on_disk(tmp_path: Path) -> None:
         runs.append(done.stdout.split())
     assert runs == [["0", "1"], ["1", "0"]]
     assert list(tmp_path.rglob("*.nbi")) and list(tmp_path.rglob("*.nbc"))
+
+
+def test_shared_index_answers_as_a_private_one_and_keeps_later_changes(tmp_path: Path) -> None:
+    ids, codes = dataset(40_000, 64, seed=21)
+    private, shared = HammingIndex(), HammingIndex()
+    for index in (private, shared):
+        index.add(ids[:30_000], codes[:30_000])
+    shared.share(tmp_path)
+    (folder,) = tmp_path.glob("hamming-*")  # one folder of files, mapped, not read into memory
+    mapped = Path("/proc/self/maps").read_text()
+    assert str(folder / "codes.npy") in mapped and str(folder / "perm.npy") in mapped
+
+    # changes after sharing: new codes, a replaced code, removed codes, on both indexes alike
+    for index in (private, shared):
+        index.add(ids[30_000:], codes[30_000:])
+        index.add(ids[:1], codes[5:6])
+        index.remove(ids[100:600])
+    assert len(shared) == len(private) == 40_000 - 500
+    for q in queries(ids, codes, 8, seed=22)[:, 0]:
+        for r in (0, 6, 14):
+            assert_same(shared.radius(q, r), private.radius(q, r))
+        assert_same(shared.knn(q, 5), private.knn(q, 5))
+
+    # a second process's index (here: a second index) with the same codes maps the same files
+    other = HammingIndex()
+    other.add(ids[:30_000], codes[:30_000])
+    other.share(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == [folder.name]
+    assert_same(other.radius(codes[7, 0], 3), brute(ids[:30_000], codes[:30_000], codes[7], 3))
+
+
+def test_sharing_into_an_unwritable_folder_raises_store_error(tmp_path: Path) -> None:
+    ids, codes = dataset(20_000, 64, seed=23)
+    index = HammingIndex()
+    index.add(ids, codes)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(StoreError, match="cannot share"):
+        index.share(blocker)
+    assert_same(index.radius(codes[3, 0], 2), brute(ids, codes, codes[3], 2))  # still answers

@@ -97,6 +97,7 @@ def serve_command(
         )  # fmt: skip
         storage.mkdir(parents=True, exist_ok=True)
         open_store(location).close()  # fails now, not in every worker; migrates once
+    import shutil
     import tempfile
 
     rate_file = None
@@ -105,7 +106,10 @@ def serve_command(
         fd, name = tempfile.mkstemp(prefix="lookalike-rate-", dir=shm if shm.is_dir() else None)
         os.close(fd)
         rate_file = Path(name)
-    os.environ[SERVICE_SETTINGS_VARIABLE] = replace(settings, rate_file=rate_file).to_json()
+    # the workers map one copy of the pHash index from here rather than hold one each
+    shared_index_dir = Path(tempfile.mkdtemp(prefix="lookalike-index-")) if workers > 1 else None
+    settings = replace(settings, rate_file=rate_file, shared_index_dir=shared_index_dir)
+    os.environ[SERVICE_SETTINGS_VARIABLE] = settings.to_json()
     say(f"lookalike: serving http://{host}:{port} (docs at /docs), {workers} worker(s), db {location}")
     options: dict[str, Any] = {"log_level": log_level, "access_log": log_level in ("debug", "trace", "info"),
                "timeout_graceful_shutdown": 10}  # fmt: skip
@@ -117,6 +121,8 @@ def serve_command(
     finally:
         if rate_file is not None:
             rate_file.unlink(missing_ok=True)
+        if shared_index_dir is not None:
+            shutil.rmtree(shared_index_dir, ignore_errors=True)
 
 
 # ---- several workers -------------------------------------------------------------------------------

@@ -77,6 +77,8 @@ class Index:
 
     ``create=False`` refuses to make a new database (``NotFound``): for commands
     that only read, where a mistyped path would otherwise answer "unique".
+    ``shared_codes``: a folder through which the processes that name it (a service's workers)
+    map one copy of the pHash index, not one each; changes after opening stay per process.
 
     Thread-safe: one lock covers the in-memory structures while they are read or brought up to
     date, and nothing else, so decoding, hashing, local features and geometric verification of one
@@ -92,6 +94,7 @@ class Index:
         fetch: FetchLimits | None = None,
         thresholds: Thresholds | None = None,
         create: bool = True,
+        shared_codes: str | os.PathLike[str] | None = None,
     ) -> None:
         if not create and not is_database_url(path) and not Path(path).exists():
             raise NotFound(f"{path}: no index there (lookalike index … --db {path} makes one)")
@@ -99,7 +102,7 @@ class Index:
         self.limits = limits or DecodeLimits()
         self.fetch = fetch
         self.thresholds = thresholds or Thresholds()
-        self._mirror = Mirror(self._store)
+        self._mirror = Mirror(self._store, shared_codes=shared_codes)
         self._cascade = Cascade(self._store, self._store, self._mirror, self.thresholds, self.limits)
 
     def close(self) -> None:

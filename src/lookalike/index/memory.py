@@ -13,6 +13,7 @@ another wait.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -35,9 +36,12 @@ _FILE_ROWS_KEPT = 10_000
 
 
 class Mirror:
-    """The in-memory indexes of one store (see the module docstring). Thread-safe."""
+    """The in-memory indexes of one store (see the module docstring). Thread-safe.
 
-    def __init__(self, log: ChangeLog) -> None:
+    ``shared_codes``: a folder through which the processes that name it (a service's workers) map
+    one copy of the pHash index, not one each; changes after opening stay per process."""
+
+    def __init__(self, log: ChangeLog, *, shared_codes: str | os.PathLike[str] | None = None) -> None:
         self._log = log
         self.phash = HammingIndex(64)
         self.local = DescriptorIndex()
@@ -50,6 +54,8 @@ class Mirror:
         for rows in log.codes():
             self._insert_codes(rows)
         self.local.flush()
+        if shared_codes is not None:  # processes naming one folder map one copy of the pHash index
+            self.phash.share(shared_codes)
 
     def _insert_codes(self, rows: Sequence[CodeRow]) -> None:
         if not rows:

@@ -30,6 +30,7 @@ import numpy.typing as npt
 from lookalike.fingerprints.kernels import jit as _jit
 from lookalike.fingerprints.kernels import popcount as _popcount
 from lookalike.match.retrieval import PDQ_RADIUS, PHASH_RADIUS
+from lookalike.scan.allpairs import held_by_earlier_table as _held_by_earlier_table
 
 __all__ = ["SubstringTable", "build_tables", "collapse", "fold_pairs", "join_chunk", "join_local"]
 
@@ -105,13 +106,7 @@ def _probe(t_codes, t_ids, offs, masks, t, shifts, widths, radii, q_codes, q_pdq
                 x = c ^ t_codes[j]
                 if _popcount(x) > r_ph:
                     continue
-                earlier = False
-                for u in range(t):
-                    sub = (x >> np.uint64(shifts[u])) & np.uint64((1 << widths[u]) - 1)
-                    if _popcount(sub) <= radii[u]:
-                        earlier = True
-                        break
-                if earlier:
+                if _held_by_earlier_table(x, t, shifts, widths, radii):
                     continue
                 sid = t_ids[j]
                 if sid == q_ids[qi]:

@@ -29,10 +29,21 @@ from lookalike.fingerprints import default_jobs
 from lookalike.fingerprints.kernels import jit as _jit
 from lookalike.fingerprints.kernels import popcount as _popcount
 
-__all__ = ["hamming_pairs", "pair_components"]
+__all__ = ["hamming_pairs", "held_by_earlier_table", "pair_components"]
 
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
+
+
+@_jit
+def held_by_earlier_table(x: np.uint64, t: int, shifts: I64, widths: I64, radii: I64) -> bool:
+    """Whether a pair whose codes differ by ``x`` is a candidate of some table before ``t`` (its
+    substring there within that table's radius): that table reports it, so ``t`` must not."""
+    for u in range(t):
+        sub = (x >> np.uint64(shifts[u])) & np.uint64((1 << widths[u]) - 1)
+        if _popcount(sub) <= radii[u]:
+            return True
+    return False
 
 
 @_jit
@@ -63,13 +74,7 @@ def _join(codes, ids, offs, masks, k_lo, k_hi, t, shifts, widths, radii, radius)
                     d = _popcount(x)
                     if d > radius:
                         continue
-                    earlier = False
-                    for u in range(t):
-                        sub = (x >> np.uint64(shifts[u])) & np.uint64((1 << widths[u]) - 1)
-                        if _popcount(sub) <= radii[u]:
-                            earlier = True
-                            break
-                    if earlier:
+                    if held_by_earlier_table(x, t, shifts, widths, radii):
                         continue
                     if n_out == cap:
                         cap *= 2

@@ -1,0 +1,58 @@
+"""The cost model of docs/scale-cost.md: core-hours, data moved and memory at 10 M, 100 M and 1 B.
+
+    python benchmarks/scale_cost.py --ns-per-comparison 3.45 --visit-ns 2.5
+
+Every input is a flag, with the value measured on 2026-12-02 as its default (see the document for
+the command each came from); the output is the document's table. Nothing here is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+from math import comb
+
+
+def join_work(n: float, widths: tuple[int, ...], radii: tuple[int, ...]) -> tuple[float, float]:
+    """(code comparisons, bucket visits) of the candidate join of n pictures under 8 turns each,
+    by multi-index hashing with these substring widths and radii, codes uniformly spread."""
+    masks = [sum(comb(w, k) for k in range(r + 1)) for w, r in zip(widths, radii)]
+    return 8 * n * sum(m * n / 2**w for m, w in zip(masks, widths)), 8 * n * sum(masks)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--ns-per-comparison", type=float, default=3.45)
+    ap.add_argument("--visit-ns", type=float, default=2.5, help="CPU ns per bucket visited")
+    ap.add_argument("--images-per-core-s", type=float, default=30.0)
+    ap.add_argument("--source-bytes", type=float, default=1.5e6, help="bytes of one camera photo")
+    ap.add_argument("--parquet-bytes", type=float, default=20_600, help="fingerprint Parquet bytes an image")
+    ap.add_argument("--index-bytes", type=float, default=32, help="pHash index bytes a stored code")
+    ap.add_argument("--crop-bytes", type=float, default=3_800, help="crop tier bytes an image")
+    ap.add_argument("--worker-base-bytes", type=float, default=100e6, help="a serve worker's own memory")
+    a = ap.parse_args()
+    rows = []
+    for n in (1e7, 1e8, 1e9):
+        fp_h = n / a.images_per_core_s / 3600
+        layouts = {"r=16, 4x16": ((16,) * 4, (4, 3, 3, 3)), "r=10, 22/21/21": ((22, 21, 21), (3, 3, 2))}
+        join_h = {}
+        for name, (w, r) in layouts.items():
+            comparisons, visits = join_work(n, w, r)
+            join_h[name] = (comparisons * a.ns_per_comparison + visits * a.visit_ns) / 3.6e12
+        moved = n * (a.source_bytes + a.parquet_bytes)
+        join_worker = n * (4 * 16 + 32)  # the stored side every join worker holds: tables and PDQs
+        host = n * a.index_bytes
+        worker = a.worker_base_bytes + n * (4 + a.crop_bytes)  # scope per row, crop tier (not shared)
+        rows.append((n, fp_h, join_h, moved, join_worker, host, worker))
+    print("| images | fingerprint core-h | join core-h (r=16 today) | join core-h (r=10, 22-bit keys) "
+          "| data read + written | join memory a worker | pHash index a host (shared) "
+          "| a serve worker's own memory |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    for n, fp_h, join_h, moved, join_worker, host, worker in rows:
+        cells = [f"{n:.0e}", f"{fp_h:,.0f}", f"{join_h['r=16, 4x16']:,.0f}", f"{join_h['r=10, 22/21/21']:,.0f}",
+                 f"{moved / 1e12:,.1f} TB", f"{join_worker / 1e9:,.1f} GB", f"{host / 1e9:,.2f} GB",
+                 f"{worker / 1e9:,.1f} GB"]  # fmt: skip
+        print("| " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
