@@ -16,20 +16,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from lookalike.errors import (
-    ConfigError,
-    CorruptImage,
-    FetchError,
-    FingerprintError,
-    InputError,
-    LookalikeError,
-    NotAnImage,
-    NotFound,
-    StoreError,
-    TooLarge,
-    UnsupportedFormat,
-    error_body,
-)
+from lookalike import errors
+from lookalike.errors import FetchError, InputError, LookalikeError, TooLarge, error_body
 
 __all__ = [
     "NOSNIFF",
@@ -116,19 +104,19 @@ _STATUS: tuple[tuple[type[LookalikeError], int], ...] = (
     (RateLimited, 429),
     (Busy, 503),
     (Duplicate, 409),
-    (NotFound, 404),
+    (errors.NotFound, 404),
     (UnsupportedMediaType, 415),
     (UrlRefused, 422),
-    (TooLarge, 413),
-    (UnsupportedFormat, 415),
-    (NotAnImage, 422),
-    (CorruptImage, 422),
-    (FetchError, 422),
+    (errors.TooLarge, 413),
+    (errors.UnsupportedFormat, 415),
+    (errors.NotAnImage, 422),
+    (errors.CorruptImage, 422),
+    (errors.FetchError, 422),
     (BadRequest, 400),
-    (FingerprintError, 400),
-    (InputError, 400),
-    (StoreError, 503),
-    (ConfigError, 500),
+    (errors.FingerprintError, 400),
+    (errors.InputError, 400),
+    (errors.StoreError, 503),
+    (errors.ConfigError, 500),
 )
 
 
