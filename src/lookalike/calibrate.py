@@ -42,7 +42,7 @@ from lookalike.config import DecodeLimits, Thresholds
 from lookalike.decode import decode_image, read_source
 from lookalike.decode.edits import EDITS, write_edited_copy
 from lookalike.errors import ConfigError, InputError
-from lookalike.evaluate import OnProgress, Prediction, precision_cut
+from lookalike.evaluate import OnProgress, Prediction, no_progress, precision_cut
 from lookalike.fingerprints import analyse_files, default_jobs
 from lookalike.index import Index
 from lookalike.index.parallel import check_files
@@ -116,7 +116,7 @@ def calibrate_folder(
     jobs: int = 0,
     seed: int = 0,
     limits: DecodeLimits | None = None,
-    on_progress: OnProgress | None = None,
+    on_progress: OnProgress = no_progress,
 ) -> Calibration:
     """Measure thresholds on edited copies of ``images`` (see the module docstring). ``on_progress``
     is told after each file, in the stages ``editing``, ``indexing`` and ``checking``.
@@ -127,7 +127,6 @@ def calibrate_folder(
         raise ConfigError(f"precision must be between 0 and 1, got {precision}")
     limits = limits or DecodeLimits()
     jobs = jobs or default_jobs()
-    tell = on_progress or (lambda stage, done, total: None)
     refs = [p for p in images if _in_reference_half(p)]
     if len(refs) < 4 or len(images) - len(refs) < 4:
         others = len(images) - len(refs)
@@ -139,13 +138,13 @@ def calibrate_folder(
     with tempfile.TemporaryDirectory(prefix="lookalike-calibrate-") as tmp:
         root = Path(tmp)
         (root / "copies").mkdir()
-        source_of = _write_copies(images, root / "copies", edits_per_image, seed, limits, tell)
+        source_of = _write_copies(images, root / "copies", edits_per_image, seed, limits, on_progress)
         db = root / "calibrate.sqlite"
         indexed: set[str] = set()
         with Index(db, limits=limits) as index:
             batch = []
             for done, r in enumerate(analyse_files(refs, jobs=jobs, limits=limits, local=True), 1):
-                tell("indexing", done, len(refs))
+                on_progress("indexing", done, len(refs))
                 if r.analysis is not None:
                     batch.append((r.analysis, str(r.path.resolve())))
                     indexed.add(str(r.path.resolve()))
@@ -157,14 +156,14 @@ def calibrate_folder(
         checked = 0
         for c in check_files(db, images, scope="calibrate", jobs=jobs, limits=limits):
             checked += 1
-            tell("checking", checked, len(images) + len(copies))
+            on_progress("checking", checked, len(images) + len(copies))
             if c.result is not None:
                 original = str(Path(c.source).resolve())
                 already.update((original, m.file.source) for m in c.result.matches if m.verdict.is_duplicate)
         predictions: list[Prediction] = []
         for c in check_files(db, copies, scope="calibrate", jobs=jobs, limits=limits):
             checked += 1
-            tell("checking", checked, len(images) + len(copies))
+            on_progress("checking", checked, len(images) + len(copies))
             if c.result is None:
                 continue
             predictions += [

@@ -55,6 +55,7 @@ __all__ = [
     "Report",
     "evaluate_folder",
     "fused_predictions",
+    "no_progress",
     "precision_cut",
     "score_predictions",
 ]
@@ -63,7 +64,7 @@ __all__ = [
 OnProgress = Callable[[str, int, int], None]
 
 
-def _quiet(stage: str, done: int, total: int) -> None:
+def no_progress(stage: str, done: int, total: int) -> None:
     """Progress nobody watches."""
 
 
@@ -253,7 +254,7 @@ def evaluate_folder(
     thresholds: Thresholds | None = None,
     learned: bool = False,
     model: str | Path | None = None,
-    on_progress: OnProgress = _quiet,
+    on_progress: OnProgress = no_progress,
 ) -> Report:
     """Index ``folder/references``, check every file of ``folder/queries`` and score the matches.
 

@@ -12,12 +12,12 @@ from lookalike.cli.output import (
     exit_status,
     fail,
     json_line,
+    print_file_error,
     reporting_errors,
     say,
 )
 from lookalike.cli.progress import progress_bar
 from lookalike.cli.settings import SettingsOption, thresholds_from
-from lookalike.errors import UNEXPECTED_CODE, FileError
 from lookalike.index.records import DEFAULT_SCOPE, Decision, OnDuplicate
 from lookalike.walk import each_file_once, iter_image_files
 
@@ -107,7 +107,7 @@ def index_command(
                 advance()
                 if r.analysis is None:
                     failed += 1
-                    _print_failure(r.path, r.error, as_json)
+                    print_file_error(r.path, r.error, as_json=as_json)
                     continue
                 done = index.add_checked(r.analysis, str(r.path.resolve()), scope=scope, on_duplicate=on_duplicate)
                 counts[done.outcome] += 1
@@ -122,15 +122,6 @@ def index_command(
         )
     if failed:
         raise typer.Exit(EXIT_FAILED)
-
-
-def _print_failure(path: object, error: FileError | None, as_json: bool) -> None:
-    """One input that failed: its JSON error line, or one line on stderr."""
-    error = error or FileError(str(path), UNEXPECTED_CODE, f"{path}: no result")
-    if as_json:
-        json_line(error.to_dict())
-    else:
-        say(f"error: {error.message}", err=True)
 
 
 def _print_added(path: Path, done: "AddOutcome") -> None:
@@ -183,7 +174,7 @@ def check_command(
                 advance()
                 if c.result is None:
                     failed += 1
-                    _print_failure(item, c.error, as_json)
+                    print_file_error(item, c.error, as_json=as_json)
                     continue
                 duplicate = duplicate or c.result.is_duplicate
                 _print_check(item, c.result, as_json)

@@ -25,6 +25,7 @@ from lookalike.cli.output import (
     JsonOption,
     exit_status,
     json_line,
+    print_file_error,
     printable,
     reporting_errors,
     say,
@@ -160,10 +161,7 @@ def hash_command(
             advance()
             if error is not None:
                 failed += 1
-                if as_json:
-                    json_line(error.to_dict())
-                else:
-                    say(f"error: {error.message}", err=True)
+                print_file_error(path, error, as_json=as_json)
             elif as_json:
                 json_line({"path": str(path), **line})
             else:
@@ -194,7 +192,7 @@ def _hashes(
 
     for r in fingerprint_files(files, jobs=jobs):
         if r.fingerprint is None:
-            yield r.path, {}, r.error or FileError(str(r.path), UNEXPECTED_CODE, f"{r.path}: no fingerprint")
+            yield r.path, {}, r.error or FileError(str(r.path), UNEXPECTED_CODE, f"{r.path}: no result")
         elif fmt is HashFormat.IMAGEHASH:
             yield r.path, {"format": "imagehash.phash", "hash": f"{r.fingerprint.phash:016x}"}, None
         else:

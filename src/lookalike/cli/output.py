@@ -22,7 +22,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from lookalike.errors import InputError, LookalikeError, error_body
+from lookalike.errors import UNEXPECTED_CODE, FileError, InputError, LookalikeError, error_body
 
 __all__ = [
     "EXIT_DUPLICATE",
@@ -35,6 +35,7 @@ __all__ = [
     "fail",
     "json_error",
     "json_line",
+    "print_file_error",
     "printable",
     "reporting_errors",
     "say",
@@ -74,6 +75,15 @@ def json_error(err: LookalikeError, *, path: str | None = None) -> None:
 
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def print_file_error(path: object, error: FileError | None, *, as_json: bool) -> None:
+    """One input of many that failed: its JSON error line on stdout, or one line on stderr."""
+    error = error or FileError(str(path), UNEXPECTED_CODE, f"{path}: no result")
+    if as_json:
+        json_line(error.to_dict())
+    else:
+        say(f"error: {error.message}", err=True)
 
 
 def printable(text: str) -> str:
