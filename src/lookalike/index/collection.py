@@ -226,10 +226,7 @@ class Index:
         runs once the picture is to be stored, before its rows are written (the service writes the
         file there). Two processes adding copies of one picture at once may both store it: hold
         ``scope_lock`` around this call to prevent it."""
-        self.refresh()
-        # checked with a query's features, not the (larger) set kept for storing: the answer is then
-        # the one ``lookalike check`` gives for the same file
-        matches = self.check_query(Query.of(analysis), lambda: query_features(analysis.image.pixels), scope=scope)
+        matches = self._check_all(analysis, scope)  # the very check ``check_analysis`` runs
         check = CheckResult(fingerprint=analysis.fingerprint, matches=tuple(matches[:top]))
         renditions: list[str] = []
         if image_id is not None:
@@ -271,13 +268,14 @@ class Index:
 
     def check_analysis(self, analysis: Analysis, *, scope: str = DEFAULT_SCOPE, top: int = 10) -> CheckResult:
         """``check`` for an image analysed already."""
+        return CheckResult(fingerprint=analysis.fingerprint, matches=tuple(self._check_all(analysis, scope)[:top]))
+
+    def _check_all(self, analysis: Analysis, scope: str) -> list[CheckMatch]:
+        """Every match of an analysed picture, best first, after catching up with other processes.
+        Checked with a query's features (its own, its mirror image's and those of the pictures
+        within it), not the set kept for storing: ``check`` and ``add_checked`` answer alike."""
         self.refresh()
-        query = Query.of(analysis)
-        matches = self.check_query(
-            query, lambda: query_features(analysis.image.pixels),
-            scope=scope,
-        )  # fmt: skip
-        return CheckResult(fingerprint=query.fingerprint, matches=tuple(matches[:top]))
+        return self.check_query(Query.of(analysis), lambda: query_features(analysis.image.pixels), scope=scope)
 
     def check_query(
         self,
