@@ -73,9 +73,9 @@ def _imported() -> set[str]:
                 found.update(a.name.split(".")[0] for a in node.names)
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 found.add(node.module.split(".")[0])
-            elif (  # import_module("x") and the optional extras' _import("x")
+            elif (  # import_module("x") and the optional extras' import_extra("x")
                 isinstance(node, ast.Call)
-                and getattr(node.func, "id", getattr(node.func, "attr", None)) in {"import_module", "_import"}
+                and getattr(node.func, "id", getattr(node.func, "attr", None)) in {"import_module", "import_extra"}
                 and node.args
                 and isinstance(node.args[0], ast.Constant)
                 and isinstance(node.args[0].value, str)

@@ -31,7 +31,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -297,8 +297,7 @@ def evaluate_folder(
     extra = None
     if embedder is not None:
         extra = _learned_report(embedder, refs, queries, predictions, truth, ambiguous, thresholds, jobs, on_progress)
-    fields = {f: getattr(report, f) for f in report.__dataclass_fields__}
-    return Report(**{**fields, "failed": len(failures), "learned": extra})
+    return replace(report, failed=len(failures), learned=extra)
 
 
 def _embed_all(

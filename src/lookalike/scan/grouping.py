@@ -18,6 +18,7 @@ from pathlib import Path
 
 from lookalike.config import DecodeLimits
 from lookalike.decode import decode_image, read_source
+from lookalike.decode.quality import jpeg_quality
 from lookalike.errors import LookalikeError
 from lookalike.fingerprints import WORKING_SIDE, Fingerprint
 from lookalike.index import Index
@@ -29,7 +30,7 @@ from lookalike.scan.keeper import DEFAULT_KEEP, Candidate, KeepCriterion, keep_o
 from lookalike.scan.linking import link_groups
 from lookalike.scan.options import FindOptions, is_under
 from lookalike.scan.results import Evidence, EvidenceKind, Group, Member, Pair
-from lookalike.scan.source import jpeg_quality, margins
+from lookalike.scan.source import margins
 
 __all__ = ["RunEvidence", "groups_from_links"]
 

@@ -25,7 +25,8 @@ import numpy.typing as npt
 
 from lookalike.config import DecodeLimits
 from lookalike.decode import file_facts, read_source
-from lookalike.errors import UNEXPECTED_CODE, FetchError, FileError, InputError, LookalikeError, unexpected_message
+from lookalike.decode.quality import jpeg_quality
+from lookalike.errors import FetchError, FileError, InputError, LookalikeError
 from lookalike.fingerprints import Fingerprint, analyse, default_jobs
 from lookalike.fingerprints.local import local_features
 from lookalike.index import Index
@@ -35,7 +36,7 @@ from lookalike.match import Verdict
 from lookalike.processes import ordered_map
 from lookalike.scan.cache import CachedPath, FindCache, RowFacts, StoredPair
 from lookalike.scan.options import FindOptions, Progress, is_under, steps
-from lookalike.scan.source import jpeg_quality, margins
+from lookalike.scan.source import margins
 
 __all__ = ["Seen", "forget_scope", "gone_paths", "known_bytes", "read_and_match", "sort_paths", "storable"]
 
@@ -157,9 +158,9 @@ def _read_one(path: str, limits: DecodeLimits) -> _Read:
         local = (a.local or local_features(a.image.pixels)).to_bytes()
         source = (jpeg_quality(src.data), *margins(a.image.pixels))
     except InputError as err:
-        return _Read(path, error=FileError(path, err.code, str(err)))
+        return _Read(path, error=FileError.of(path, err))
     except Exception as exc:  # noqa: BLE001 - one file's failure is its error row; the run goes on
-        return _Read(path, error=FileError(path, UNEXPECTED_CODE, unexpected_message(path, exc)))
+        return _Read(path, error=FileError.of(path, exc))
     return _Read(path, a.fingerprint, local, a.grid, facts.lossless, facts.taken_at, source)
 
 

@@ -40,7 +40,7 @@ def run_links(
     for p in stored:
         key = (min(image_of[p.a_pk], image_of[p.b_pk]), max(image_of[p.a_pk], image_of[p.b_pk]))
         d = decided.get(key)
-        ruling = overrule(p.score, Verdict(p.verdict), None if d is None else d.duplicate, index.thresholds)
+        ruling = overrule(p.score, p.verdict, None if d is None else d.duplicate, index.thresholds)
         if not ruling.linked:
             continue
         if ruling.by_person:

@@ -40,7 +40,6 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from lookalike.decode.quality import jpeg_quality
 from lookalike.match import Verdict
 
 __all__ = [
@@ -50,7 +49,6 @@ __all__ = [
     "choose_source",
     "derived_from",
     "is_enlargement",
-    "jpeg_quality",
     "margins",
     "quality_key",
     "spectrum_profile",
