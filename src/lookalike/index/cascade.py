@@ -34,7 +34,7 @@ from lookalike.index.memory import Mirror
 from lookalike.index.records import StoredFile
 from lookalike.index.results import CheckMatch
 from lookalike.index.store import CandidateReader, ReviewList
-from lookalike.match import Match, Query, Verdict, match_fingerprint, verdict_for, worth_pixel_digest
+from lookalike.match import Query, Verdict, match_fingerprint, verdict_for, worth_pixel_digest
 from lookalike.match.decision import overrule
 from lookalike.match.local import describe_local, local_score, verify_local, voting_descriptors
 from lookalike.match.retrieval import PHASH_RADIUS, retrieves
@@ -117,15 +117,13 @@ class Cascade:
             # within the radius by pHash: a candidate only when PDQ agrees too (``match.retrieval``)
             if f.pk in nearest or retrieves(query, f.fingerprint):
                 files.setdefault(f.pk, f)
-        best: dict[int, tuple[Match, StoredFile]] = {}
+        scored = []
         for f in files.values():
             if f.image_pk == exclude_image or f.scope != scope:
                 continue
             m = match_fingerprint(query, f.fingerprint, self.thresholds)
-            if f.image_pk not in best or m.score > best[f.image_pk][0].score:
-                best[f.image_pk] = (m, f)
-        ranked = sorted(best.values(), key=lambda mf: (-mf[0].score, mf[1].image_id))
-        return [CheckMatch(f.image_id, f, m.score, m.verdict, m.explanation) for m, f in ranked]
+            scored.append(CheckMatch(f.image_id, f, m.score, m.verdict, m.explanation))
+        return best_per_image(scored)
 
     def _settle_same_pixels(self, query: Query, matches: list[CheckMatch]) -> list[CheckMatch]:
         """Step 4: a close, same-size near-duplicate becomes ``same_pixels`` when the pixel digests agree."""
