@@ -248,8 +248,8 @@ def options_after_command(args: list[str]) -> list[str]:
     Only options the command itself takes move (with their value unless they are flags); the
     program's own options (``--version``, ``--help``) and anything unclear stay where they are,
     for Click to act on or report."""
-    if not args or not args[0].startswith("-"):
-        return args
+    if not args or not args[0].startswith("-") or all(a.startswith("-") for a in args):
+        return args  # a command first, or no command at all (``--help``): nothing to move, no Click tree to build
     group = typer.main.get_command(app)
     if args[0].split("=", 1)[0] in {o for p in group.params for o in (*p.opts, *p.secondary_opts)}:
         return args
