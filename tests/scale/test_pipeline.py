@@ -16,8 +16,8 @@ import pytest
 
 from lookalike.scale import Pipeline
 from lookalike.scan import find_duplicates
-from lookalike.scan.find import FindOptions
 from lookalike.scan.keeper import DEFAULT_KEEP
+from lookalike.scan.options import FindOptions
 from tests.scale.conftest import groups_of, start_cluster
 
 

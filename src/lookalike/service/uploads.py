@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from lookalike.fingerprints import Analysis, analyse
 from lookalike.index import CheckMatch, CheckResult, ImageRecord
-from lookalike.index.policy import Outcome
 from lookalike.index.records import OnDuplicate
+from lookalike.index.results import Outcome
 from lookalike.service.errors import Duplicate
 from lookalike.service.state import ServiceState
 
