@@ -220,5 +220,4 @@ class CodeRow:
     pk: int
     scope_pk: int
     phash: int
-    pdq: bytes
     local_codes: bytes = b""
