@@ -22,6 +22,7 @@ from lookalike.cli.scale import (
     StorageOption,
     find_on_cluster,
 )
+from lookalike.config import default_cache_dir
 from lookalike.index.records import Decision
 
 #: files a task with --cluster (``lookalike.scale.DEFAULT_PARTITION_SIZE``, not imported: it needs the dask extra)
@@ -36,8 +37,7 @@ FindScope = Annotated[str, typer.Option("--scope", help="The index scope find ke
 
 def default_db() -> Path:
     """Where ``find`` keeps its cache unless told: ``$XDG_CACHE_HOME/lookalike/find.db``."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "lookalike" / "find.db"
+    return default_cache_dir() / "find.db"
 
 
 DbOption = Annotated[
