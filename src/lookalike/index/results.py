@@ -61,12 +61,14 @@ class CheckResultDict(TypedDict):
 @dataclass(frozen=True, slots=True)
 class LearnedEvidence:
     """What the learned tier (``index.semantic``) saw of a match: the two embeddings' ``cosine``,
-    and the cascade's own score and verdict before fusion (None for a semantic neighbour the
-    cascade did not report, which is ``similar`` on the embedding alone)."""
+    the cascade's own score and verdict before fusion (None for a semantic neighbour the cascade
+    did not report, which is ``similar`` on the embedding alone), and whether the cascade and the
+    embedding agreed on it so that it was ``promoted`` from ``similar`` to a duplicate."""
 
     cosine: float
     cascade_score: float | None = None
     cascade_verdict: Verdict | None = None
+    promoted: bool = False
 
     @property
     def semantic(self) -> bool:

@@ -32,7 +32,7 @@ from lookalike.learned import Embedder, EmbeddingIndex
 from lookalike.learned.fusion import Fusion, fuse_matches, semantic_score
 from lookalike.match import Verdict, verdict_for
 
-__all__ = ["NEIGHBOURS", "LearnedTier", "SemanticMirror"]
+__all__ = ["NEIGHBOURS", "LearnedTier", "SemanticMirror", "semantic_evidence"]
 
 #: nearest pictures by embedding each query looks at (for the fusion's margin and the semantic list)
 NEIGHBOURS = 10
@@ -183,26 +183,32 @@ class LearnedTier:
         reported = {m.image_id for m in matches}
         for image_id, c in neighbours:
             if image_id not in reported and c >= self.rules.lift_from:
-                why = (
-                    f"learned embedding cosine {c:.2f}, no hash or local-feature agreement: a semantic neighbour "
-                    "(a burst shot, the same scene re-shot), not a copy"
-                )
                 f = nearest[image_id][1]
-                out.append(
-                    CheckMatch(image_id, f, semantic_score(c, self.rules), Verdict.SIMILAR, why,
-                               learned=LearnedEvidence(c))
-                )  # fmt: skip
+                score = semantic_score(c, self.rules)
+                why = semantic_evidence(c)
+                out.append(CheckMatch(image_id, f, score, Verdict.SIMILAR, why, learned=LearnedEvidence(c)))
         return sorted(out, key=lambda m: (-m.score, m.image_id))
 
     def _fused(self, m: CheckMatch, score: float, promoted: bool, cosine: float | None) -> CheckMatch:
         if cosine is None:
             return m
-        evidence = LearnedEvidence(cosine, m.score, m.verdict)
+        evidence = LearnedEvidence(cosine, m.score, m.verdict, promoted)
         if promoted:
             why = f"{m.explanation}; learned embedding cosine {cosine:.2f} names the same picture first: near-duplicate"
             return replace(m, score=score, verdict=Verdict.NEAR_DUPLICATE, explanation=why, learned=evidence)
         if score <= m.score:
             return replace(m, learned=evidence)
         verdict = m.verdict if m.verdict.is_duplicate else verdict_for(score, self._thresholds)
-        why = f"{m.explanation}; learned embedding cosine {cosine:.2f} raised the score"
+        if m.verdict is Verdict.DIFFERENT and verdict is Verdict.SIMILAR:  # the embedding's word alone
+            why = f"{semantic_evidence(cosine)} (the cascade: {m.explanation})"
+        else:
+            why = f"{m.explanation}; learned embedding cosine {cosine:.2f} raised the score"
         return replace(m, score=score, verdict=verdict, explanation=why, learned=evidence)
+
+
+def semantic_evidence(cosine: float) -> str:
+    """The evidence line of a pair that only the embedding ties together."""
+    return (
+        f"learned embedding cosine {cosine:.2f}, no hash or local-feature agreement: a semantic neighbour "
+        "(a burst shot, the same scene re-shot), not a copy"
+    )
