@@ -250,7 +250,7 @@ def _predictions(
 
 
 def _cascade_only(query: str, matches: list[CheckMatch], top: int) -> list[Prediction]:
-    """The top ``top`` of ``matches`` as the cascade alone scored them (semantic neighbours left out)."""
+    """The top ``top`` of ``matches`` as the cascade alone scored them (neighbours it did not report left out)."""
     plain: list[tuple[float, bool, CheckMatch]] = []
     for m in matches:
         seen = m.learned

@@ -62,18 +62,15 @@ class CheckResultDict(TypedDict):
 class LearnedEvidence:
     """What the learned tier (``index.semantic``) saw of a match: the two embeddings' ``cosine``,
     the cascade's own score and verdict before fusion (None for a semantic neighbour the cascade
-    did not report, which is ``similar`` on the embedding alone), and whether the cascade and the
-    embedding agreed on it so that it was ``promoted`` from ``similar`` to a duplicate."""
+    did not report), whether the cascade and the embedding agreed on it so that it was
+    ``promoted`` from ``similar`` to a duplicate, and whether it is ``semantic``: ``similar`` on
+    the embedding alone, with no hash or local-feature agreement."""
 
     cosine: float
     cascade_score: float | None = None
     cascade_verdict: Verdict | None = None
     promoted: bool = False
-
-    @property
-    def semantic(self) -> bool:
-        """True for a neighbour found by the embedding alone."""
-        return self.cascade_verdict is None
+    semantic: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ from lookalike.index.records import StoredFile
 from lookalike.index.results import CheckMatch, LearnedEvidence
 from lookalike.index.store import CandidateReader, Embeddings
 from lookalike.learned import Embedder, EmbeddingIndex
-from lookalike.learned.fusion import Fusion, fuse_matches, semantic_score
+from lookalike.learned.fusion import FusedMatch, Fusion, fuse_matches, semantic_score
 from lookalike.match import Verdict, verdict_for
 
 __all__ = ["NEIGHBOURS", "LearnedTier", "SemanticMirror", "semantic_evidence"]
@@ -177,7 +177,7 @@ class LearnedTier:
                 cosine[m.image_id] = float(v.astype(np.float32) @ q32)
         plain = [(m.image_id, m.score, m.verdict.is_duplicate) for m in matches]
         out = [
-            self._fused(m, f.score, f.promoted, cosine.get(m.image_id))
+            self._fused(m, f, cosine.get(m.image_id))
             for m, f in zip(matches, fuse_matches(plain, cosine, neighbours, self.rules), strict=True)
         ]
         reported = {m.image_id for m in matches}
@@ -186,24 +186,28 @@ class LearnedTier:
                 f = nearest[image_id][1]
                 score = semantic_score(c, self.rules)
                 why = semantic_evidence(c)
-                out.append(CheckMatch(image_id, f, score, Verdict.SIMILAR, why, learned=LearnedEvidence(c)))
+                seen = LearnedEvidence(c, semantic=True)
+                out.append(CheckMatch(image_id, f, score, Verdict.SIMILAR, why, learned=seen))
         return sorted(out, key=lambda m: (-m.score, m.image_id))
 
-    def _fused(self, m: CheckMatch, score: float, promoted: bool, cosine: float | None) -> CheckMatch:
+    def _fused(self, m: CheckMatch, f: FusedMatch, cosine: float | None) -> CheckMatch:
         if cosine is None:
             return m
-        evidence = LearnedEvidence(cosine, m.score, m.verdict, promoted)
-        if promoted:
+        evidence = LearnedEvidence(cosine, m.score, m.verdict, f.promoted, f.semantic)
+        if f.promoted:
             why = f"{m.explanation}; learned embedding cosine {cosine:.2f} names the same picture first: near-duplicate"
-            return replace(m, score=score, verdict=Verdict.NEAR_DUPLICATE, explanation=why, learned=evidence)
-        if score <= m.score:
+            return replace(m, score=f.score, verdict=Verdict.NEAR_DUPLICATE, explanation=why, learned=evidence)
+        if f.semantic:
+            why = f"{semantic_evidence(cosine)} (the cascade: {m.explanation})"
+            return replace(m, score=f.score, verdict=Verdict.SIMILAR, explanation=why, learned=evidence)
+        if f.score <= m.score:
             return replace(m, learned=evidence)
-        verdict = m.verdict if m.verdict.is_duplicate else verdict_for(score, self._thresholds)
+        verdict = m.verdict if m.verdict.is_duplicate else verdict_for(f.score, self._thresholds)
+        why = f"{m.explanation}; learned embedding cosine {cosine:.2f} raised the score"
         if m.verdict is Verdict.DIFFERENT and verdict is Verdict.SIMILAR:  # the embedding's word alone
             why = f"{semantic_evidence(cosine)} (the cascade: {m.explanation})"
-        else:
-            why = f"{m.explanation}; learned embedding cosine {cosine:.2f} raised the score"
-        return replace(m, score=score, verdict=verdict, explanation=why, learned=evidence)
+            evidence = replace(evidence, semantic=True)
+        return replace(m, score=f.score, verdict=verdict, explanation=why, learned=evidence)
 
 
 def semantic_evidence(cosine: float) -> str:
