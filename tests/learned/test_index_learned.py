@@ -188,3 +188,21 @@ def test_find_similar_lists_burst_shots_apart_and_never_acts_on_them(
     assert all(p["verdict"] == "similar" and p["score"] < 0.3 for p in result["similar"])
     assert result["groups"] == [] and result["plan"]["steps"] == []  # listed, never grouped or deleted
     assert len(list(folder.iterdir())) == 2 * len(BURSTS) + len(OTHERS)
+
+
+@pytest.mark.parametrize("command", [["index", "--learned"], ["check", "--learned"], ["find", "--similar"]])
+def test_without_the_extra_the_learned_options_are_one_clear_error(tmp_path: Path, command: list[str]) -> None:
+    picture = tmp_path / "a.jpg"
+    picture.write_bytes((LIBRARY / "coffee.jpg").read_bytes())
+    db = tmp_path / ("find.db" if command[0] == "find" else "index.sqlite")
+    if command[0] == "check":
+        subprocess.run([sys.executable, "-m", "lookalike", "index", str(picture), "--db", str(db)], check=True,
+                       capture_output=True)  # fmt: skip
+    args = [command[0], str(picture), "--db", str(db), *command[1:]]
+    code = (
+        "import sys; sys.modules['onnxruntime'] = None; from lookalike.cli.main import run; "
+        f"sys.argv = ['lookalike', *{args!r}]; run()"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode != 0
+    assert "lookalike[learned]" in run.stderr and "Traceback" not in run.stderr

@@ -160,16 +160,14 @@ def _read_one(path: str, limits: DecodeLimits, opts: FindOptions) -> _Read:
         facts = file_facts(a.data, a.fingerprint.mime)
         local = (a.local or local_features(a.image.pixels)).to_bytes()
         source = (jpeg_quality(src.data), *margins(a.image.pixels))
-        embedding = None
-        if opts.similar:
-            encoder = embedder_for(opts.model)
-            embedding = encoder.name, encoder.embed_pixels([a.image.pixels])[0].tobytes()
     except InputError as err:
         return _Read(path, error=FileError.of(path, err))
-    except LookalikeError:
-        raise  # the learned tier's setup, not this file's fault: no run can go on without it
     except Exception as exc:  # noqa: BLE001 - one file's failure is its error row; the run goes on
         return _Read(path, error=FileError.of(path, exc))
+    embedding = None
+    if opts.similar:  # outside the try: a missing extra is no file's fault, and ends the run
+        encoder = embedder_for(opts.model)
+        embedding = encoder.name, encoder.embed_pixels([a.image.pixels])[0].tobytes()
     return _Read(path, a.fingerprint, local, a.grid, facts.lossless, facts.taken_at, source, embedding=embedding)
 
 
