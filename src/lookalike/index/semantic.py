@@ -162,7 +162,11 @@ class LearnedTier:
         neighbours the cascade did not report added as ``similar``; best first. ``keep``: whether a
         stored file is in the query's scope; ``files``: the stored files of these rows."""
         q32 = query.astype(np.float32)
-        with_vector = self.mirror.nearest(query, _OVERFETCH * NEIGHBOURS, keep)
+        # a neighbour below lift_from - margin changes nothing: it lifts nothing, is listed as nothing,
+        # and as a runner-up leaves every liftable match its full margin; most queries have none
+        # above it, and then no stored row is read
+        floor = self.rules.lift_from - self.rules.margin
+        with_vector = [(pk, c) for pk, c in self.mirror.nearest(query, _OVERFETCH * NEIGHBOURS, keep) if c >= floor]
         by_pk = {f.pk: f for f in files([pk for pk, _ in with_vector])}
         nearest: dict[str, tuple[float, StoredFile]] = {}  # the best file of each image, as matches are
         for pk, c in with_vector:
