@@ -256,9 +256,8 @@ class Index:
             return AddOutcome(Outcome.RENDITION_TAKEN, image_id, check)
         if before_storing is not None:
             before_storing()
-        local = analysis.local or local_features(analysis.image.pixels)
-        vec = self._stored_vector(vector)
-        item = NewFile(analysis.fingerprint, scope, source, image_id, rendition, local.to_bytes(), vec)
+        local = (analysis.local or local_features(analysis.image.pixels)).to_bytes()
+        item = NewFile(analysis.fingerprint, scope, source, image_id, rendition, local, self._stored_vector(vector))
         ((file, new),) = self._store.add_files([item])
         self.refresh()
         if not new:  # the same bytes arrived between the check and the write
