@@ -16,37 +16,31 @@ ambiguous with its true reference are left out, and so are repeated pairs.
 The tool's own verdicts are scored too: a match counts as a duplicate verdict
 when it is identical, same_pixels or near_duplicate.
 
-With the learned tier (``learned=True`` or a ``model``), references and queries
-are also embedded (``lookalike.learned``) and the same run is scored a second
-time with the embedding fused in as one more piece of evidence
-(``lookalike.learned.fusion``): ``Report.learned`` holds that second report, the
-matches promoted and the semantic neighbours added, and the tier's cost.
+With the learned tier (``learned=True`` or a ``model``), the run is what
+``lookalike index --learned`` and ``lookalike check --learned`` do: the index
+embeds each reference from the pixels its fingerprint was computed from and
+stores the vector, and each check fuses the query's embedding into the
+cascade's matches (``lookalike.index.semantic``). Every fused match keeps the
+cascade's own score and verdict, so one run is scored twice: ``Report`` as the
+cascade alone answered, and ``Report.learned`` with the tier, the matches it
+promoted, the semantic neighbours it added, and its cost.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lookalike.config import Thresholds
 from lookalike.errors import ConfigError
 from lookalike.fingerprints import analyse_files, default_jobs
-from lookalike.index import Index
+from lookalike.index import CheckMatch, Index
 from lookalike.index.parallel import check_files
-from lookalike.learned.fusion import Fusion, fuse_matches, semantic_score
-
-if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
-
-    from lookalike.learned import Embedder
 
 __all__ = [
     "LearnedReport",
@@ -54,7 +48,6 @@ __all__ = [
     "Prediction",
     "Report",
     "evaluate_folder",
-    "fused_predictions",
     "no_progress",
     "precision_cut",
     "score_predictions",
@@ -113,9 +106,10 @@ class Report:
 class LearnedReport:
     """The same run scored with the learned tier fused in, and what the tier cost.
 
-    ``cpu_ms_per_image``: process CPU time of decoding and embedding, per image,
-    over all the threads that did it; ``promoted``: similar matches made
-    duplicates by agreement; ``semantic``: neighbours only the embedding found.
+    ``cpu_ms_per_image``: CPU time of embedding one reference from its decoded
+    pixels (the decode is the fingerprint's: the tier adds none); ``promoted``:
+    similar matches made duplicates by agreement; ``semantic``: neighbours only
+    the embedding found.
     """
 
     report: Report
@@ -226,23 +220,47 @@ def precision_cut(
     return cut, recall, reached
 
 
+#: matches asked of each check with the learned tier: all of them, so that the cascade's own top
+#: ``top`` (scored as the run without the tier) and the fused top ``top`` both come from one run
+_ALL_MATCHES = 1_000_000
+
+
 def _predictions(
     db: Path,
     queries: list[Path],
     jobs: int,
-    top: int,
     thresholds: Thresholds | None,
+    model: str | Path | None,
     failures: list[str],
     on_progress: OnProgress,
-) -> Iterator[Prediction]:
-    checks = check_files(db, queries, scope="references", jobs=jobs, top=top, thresholds=thresholds)
+) -> Iterator[tuple[str, list[CheckMatch]]]:
+    """(query name, its matches best first) of each check; ``model``: with the learned tier
+    (``""``: the built-in encoder)."""
+    learned = model is not None
+    checks = check_files(
+        db, queries, scope="references", jobs=jobs, top=_ALL_MATCHES, thresholds=thresholds, learned=learned,
+        model=model or None,
+    )  # fmt: skip
     for done, c in enumerate(checks, 1):
         on_progress("checking", done, len(queries))
         if c.result is None:
             failures.append(c.error.message if c.error else f"{c.source}: no result")
             continue
-        for m in c.result.matches:
-            yield Prediction(Path(c.source).name, Path(m.file.source).name, m.score, m.verdict.is_duplicate)
+        yield Path(c.source).name, list(c.result.matches)
+
+
+def _cascade_only(query: str, matches: list[CheckMatch], top: int) -> list[Prediction]:
+    """The top ``top`` of ``matches`` as the cascade alone scored them (neighbours it did not report left out)."""
+    plain: list[tuple[float, bool, CheckMatch]] = []
+    for m in matches:
+        seen = m.learned
+        if seen is None or seen.cascade_score is None or seen.cascade_verdict is None:
+            if seen is None:  # no embedding on either side: the cascade's match as it is
+                plain.append((m.score, m.verdict.is_duplicate, m))
+            continue
+        plain.append((seen.cascade_score, seen.cascade_verdict.is_duplicate, m))
+    plain.sort(key=lambda t: (-t[0], t[2].image_id))
+    return [Prediction(query, Path(m.file.source).name, s, dup) for s, dup, m in plain[:top]]
 
 
 def evaluate_folder(
@@ -259,9 +277,9 @@ def evaluate_folder(
     """Index ``folder/references``, check every file of ``folder/queries`` and score the matches.
 
     ``db``: where to build the index (a temporary file when None); ``on_progress`` is told after
-    each file, in the stages ``indexing`` and ``checking`` (and ``embedding`` with the learned
-    tier). ``learned``/``model``: also score the run with the learned tier (``model``: a user's
-    ONNX encoder, see ``lookalike.learned.load_embedder``), in ``Report.learned``. Raises
+    each file, in the stages ``indexing`` and ``checking``. ``learned``/``model``: run with the
+    learned tier (``model``: a user's ONNX encoder, see ``lookalike.learned.load_embedder``) and
+    score the run both without and with it (``Report.learned``). Raises
     ``ConfigError`` when the folder is not in the benchmark layout, or when the learned tier is
     asked for without its extra installed.
     """
@@ -280,7 +298,7 @@ def evaluate_folder(
     failures: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(db) if db else Path(tmp) / "eval.sqlite"
-        with Index(path, thresholds=thresholds) as index:
+        with Index(path, thresholds=thresholds, embedder=embedder) as index:
             batch = []
             for done, r in enumerate(analyse_files(refs, jobs=jobs, limits=index.limits, local=True), 1):
                 on_progress("indexing", done, len(refs))
@@ -292,105 +310,22 @@ def evaluate_folder(
                     index.add_analyses(batch, scope="references")
                     batch = []
             index.add_analyses(batch, scope="references")
-        predictions = list(_predictions(path, queries, jobs, top, thresholds, failures, on_progress))
-        report = score_predictions(truth, ambiguous, predictions)
+        tier = None if embedder is None else (model or "")
+        checked = list(_predictions(path, queries, jobs, thresholds, tier, failures, on_progress))
+    report = score_predictions(truth, ambiguous, (p for q, ms in checked for p in _cascade_only(q, ms, top)))
     extra = None
     if embedder is not None:
-        extra = _learned_report(embedder, refs, queries, predictions, truth, ambiguous, thresholds, jobs, on_progress)
+        fused = [(q, m) for q, ms in checked for m in ms[:top]]
+        extra = LearnedReport(
+            report=score_predictions(
+                truth,
+                ambiguous,
+                (Prediction(q, Path(m.file.source).name, m.score, m.verdict.is_duplicate) for q, m in fused),
+            ),
+            model=embedder.name,
+            cpu_ms_per_image=embedder.cpu_seconds * 1000 / max(1, embedder.embedded),
+            bytes_per_image=embedder.bytes_per_image,
+            promoted=sum(1 for _, m in fused if m.learned and m.learned.promoted),
+            semantic=sum(1 for _, m in fused if m.learned and m.learned.semantic),
+        )
     return replace(report, failed=len(failures), learned=extra)
-
-
-def _embed_all(
-    embedder: Embedder, files: list[Path], jobs: int, stage: str, on_progress: OnProgress
-) -> dict[str, npt.NDArray[np.float16]]:
-    """Embeddings by file name; files that cannot be decoded are left out (the cascade reports them)."""
-    from lookalike.errors import InputError
-
-    def one(path: Path) -> npt.NDArray[np.float16] | None:
-        try:
-            return embedder.embed_file(path)
-        except InputError:
-            return None
-
-    out: dict[str, npt.NDArray[np.float16]] = {}
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for done, (path, vector) in enumerate(zip(files, pool.map(one, files), strict=True), 1):
-            on_progress(stage, done, len(files))
-            if vector is not None:
-                out[path.name] = vector
-    return out
-
-
-def fused_predictions(
-    predictions: list[Prediction],
-    queries: list[str],
-    ref_vectors: Mapping[str, npt.NDArray[np.float16]],
-    query_vectors: Mapping[str, npt.NDArray[np.float16]],
-    fusion: Fusion,
-) -> tuple[list[Prediction], int, int]:
-    """The cascade's ``predictions`` with the embeddings fused in (``lookalike.learned.fusion``),
-    with the number of matches promoted and of semantic neighbours added."""
-    import numpy as np
-
-    from lookalike.learned import EmbeddingIndex
-
-    names = list(ref_vectors)
-    row_of = {n: i for i, n in enumerate(names)}
-    dims = next(iter(ref_vectors.values())).shape[0] if names else 1
-    stored = np.stack([ref_vectors[n] for n in names]) if names else np.zeros((0, dims), np.float16)
-    index = EmbeddingIndex(stored)
-    by_query: dict[str, list[tuple[str, float, bool]]] = {}
-    for p in predictions:
-        by_query.setdefault(p.query, []).append((p.ref, p.score, p.duplicate))
-    fused: list[Prediction] = []
-    promoted = semantic = 0
-    for q in queries:
-        matches = by_query.get(q, [])
-        vector = query_vectors.get(q)
-        if vector is None or not names:
-            fused.extend(Prediction(q, r, s, d) for r, s, d in matches)
-            continue
-        found = index.search(vector[None, :], 10)
-        nearest = [(names[i], float(c)) for i, c in zip(found.ids[0], found.similarity[0], strict=True) if i >= 0]
-        v32 = vector.astype(np.float32)
-        cosine = {r: float(stored[row_of[r]].astype(np.float32) @ v32) for r, _, _ in matches if r in row_of}
-        for m in fuse_matches(matches, cosine, nearest, fusion):
-            promoted += m.promoted
-            fused.append(Prediction(q, m.ref, m.score, m.duplicate))
-        reported = {r for r, _, _ in matches}
-        for ref, c in nearest:
-            if ref not in reported and c >= fusion.lift_from:
-                semantic += 1
-                fused.append(Prediction(q, ref, semantic_score(c, fusion), False))
-    return fused, promoted, semantic
-
-
-def _learned_report(
-    embedder: Embedder,
-    refs: list[Path],
-    queries: list[Path],
-    predictions: list[Prediction],
-    truth: dict[str, dict[str, Any]],
-    ambiguous: set[tuple[str, str]],
-    thresholds: Thresholds | None,
-    jobs: int,
-    on_progress: OnProgress,
-) -> LearnedReport:
-    """Embed references and queries, then score ``predictions`` again with the embeddings fused in."""
-    t = thresholds or Thresholds()
-    fusion = Fusion(near_duplicate=t.near_duplicate, similar=t.similar)
-    cpu = time.process_time()
-    ref_vectors = _embed_all(embedder, refs, jobs, "embedding references", on_progress)
-    query_vectors = _embed_all(embedder, queries, jobs, "embedding queries", on_progress)
-    cpu_ms = (time.process_time() - cpu) * 1000 / max(1, len(ref_vectors) + len(query_vectors))
-    fused, promoted, semantic = fused_predictions(
-        predictions, [q.name for q in queries], ref_vectors, query_vectors, fusion
-    )
-    return LearnedReport(
-        report=score_predictions(truth, ambiguous, fused),
-        model=embedder.name,
-        cpu_ms_per_image=cpu_ms,
-        bytes_per_image=embedder.bytes_per_image,
-        promoted=promoted,
-        semantic=semantic,
-    )

@@ -116,6 +116,22 @@ def test_local_features_and_their_retrieval_codes_are_kept(store: Store) -> None
     assert store.changes_since(0)[1][0].local_codes == item.local_codes
 
 
+def test_embeddings_are_kept_per_file_and_model_and_go_with_their_image(store: Store) -> None:
+    vector = bytes(range(256)) * 10  # 2,560 bytes: a float16 EfficientNet-Lite0 vector
+    item = replace(new(1, image_id="a"), embedding=("lite0:abc", vector))
+    (a, _), (b, _), (c, _) = store.add_files([item, new(2, image_id="b"), new(3, image_id="c")])
+    assert store.embeddings("lite0:abc", [a.pk, b.pk]) == {a.pk: vector}  # b was stored without one
+    store.put_embeddings("lite0:abc", [(b.pk, b"\x01" * 2560), (999_999, b"\x02" * 2560)])  # a gone row: skipped
+    store.put_embeddings("other-model", [(a.pk, b"\x03" * 8)])  # another encoder's vector beside the first
+    store.put_embeddings("lite0:abc", [(b.pk, b"\x04" * 2560)])  # replaced, not doubled
+    rows = [r for batch in store.embedding_rows("lite0:abc", batch=1) for r in batch]
+    assert rows == [(a.pk, vector), (b.pk, b"\x04" * 2560)]
+    assert store.embeddings("other-model", [a.pk, b.pk, c.pk]) == {a.pk: b"\x03" * 8}
+    store.remove_image("alice", "a")
+    assert [pk for batch in store.embedding_rows("lite0:abc") for pk, _ in batch] == [b.pk]
+    assert store.embeddings("other-model", [a.pk]) == {}
+
+
 def test_review_pairs_and_decisions_stay_in_their_scope(store: Store) -> None:
     (a, _), (b, _) = store.add_files([new(1, image_id="a"), new(2, image_id="b")])
     store.add_review("alice", b.image_pk, a.image_pk, score=0.5, verdict="similar", evidence="why")

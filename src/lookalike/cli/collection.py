@@ -36,14 +36,38 @@ SubDbOption = Annotated[
 ]
 ScopeOption = Annotated[str, typer.Option("--scope", help="The collection (user, album…) to work in.")]
 JobsOption = Annotated[int, typer.Option("--jobs", "-j", min=0, help="Processes for fingerprinting; 0 = all cores.")]
+LearnedOption = Annotated[
+    bool,
+    typer.Option(
+        "--learned",
+        help="The learned tier (EfficientNet-Lite0 embeddings; needs lookalike[learned]): one more piece of evidence "
+        "for heavy edits, and semantic neighbours (burst shots) listed as similar, never as duplicates.",
+    ),
+]
+ModelOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--model",
+        help="With the learned tier, use this ONNX image encoder (a .onnx file, or a CLIP/sentence-transformers "
+        "folder exported to ONNX) instead of EfficientNet-Lite0. Implies --learned.",
+    ),
+]
 
 
-def _open(db: str, *, create: bool = True, thresholds: "Thresholds | None" = None) -> "Index":
+def _open(
+    db: str, *, create: bool = True, thresholds: "Thresholds | None" = None, learned: bool = False,
+    model: Path | None = None,
+) -> "Index":  # fmt: skip
     from lookalike.cli.progress import INDEX_KERNELS, announce_compiling
     from lookalike.index import Index  # loads the Hamming kernels: only for commands that search
 
+    embedder = None
+    if learned or model is not None:
+        from lookalike.learned import load_embedder  # onnxruntime: only with the learned tier
+
+        embedder = load_embedder(model)
     announce_compiling(INDEX_KERNELS)
-    return Index(db, create=create, thresholds=thresholds)
+    return Index(db, create=create, thresholds=thresholds, embedder=embedder)
 
 
 def register(app: typer.Typer) -> typer.Typer:
@@ -93,6 +117,8 @@ def index_command(
         bool, typer.Option("--json", help="One JSON line per file (what check said, what was done).")
     ] = False,
     settings: SettingsOption = None,
+    learned: LearnedOption = False,
+    model: ModelOption = None,
 ) -> None:
     """Check each image against the index, then add it: per file, what `check` says and what was done."""
     from lookalike.fingerprints import analyse_files, default_jobs
@@ -101,7 +127,10 @@ def index_command(
     files = list(each_file_once(iter_image_files(paths)))
     counts = {o: 0 for o in Outcome}
     failed = 0
-    with reporting_errors(as_json=as_json), _open(db, thresholds=thresholds_from(settings)) as index:
+    with (
+        reporting_errors(as_json=as_json),
+        _open(db, thresholds=thresholds_from(settings), learned=learned, model=model) as index,
+    ):
         with progress_bar(total=len(files), enabled=not as_json and len(files) >= 20, label="indexing") as advance:
             for r in analyse_files(files, jobs=jobs or default_jobs(), local=True):
                 advance()
@@ -152,6 +181,8 @@ def check_command(
     ] = False,
     exit_code: ExitCodeOption = False,
     settings: SettingsOption = None,
+    learned: LearnedOption = False,
+    model: ModelOption = None,
 ) -> None:
     """Is each image already in the index? One line per input with its verdict and matches."""
     from lookalike.cli.progress import INDEX_KERNELS, announce_compiling
@@ -166,7 +197,10 @@ def check_command(
     duplicate = False
     with reporting_errors(as_json=as_json, exit_code=exit_code):
         thresholds = thresholds_from(settings)
-        checks = check_files(db, expanded, scope=scope, top=top, jobs=jobs or default_jobs(), thresholds=thresholds)
+        checks = check_files(
+            db, expanded, scope=scope, top=top, jobs=jobs or default_jobs(), thresholds=thresholds, learned=learned,
+            model=model,
+        )  # fmt: skip
         with progress_bar(
             total=len(expanded), enabled=not as_json and len(expanded) >= 20, label="checking"
         ) as advance:
@@ -284,18 +318,11 @@ def eval_command(
         bool,
         typer.Option(
             "--learned",
-            help="Also score with the learned tier (EfficientNet-Lite0 embeddings; needs lookalike[learned]): "
+            help="Run with the learned tier too (as index/check --learned; needs lookalike[learned]): "
             "per-edit recall with and without it, and its cost.",
         ),
     ] = False,
-    model: Annotated[
-        Path | None,
-        typer.Option(
-            "--model",
-            help="With the learned tier, use this ONNX image encoder (a .onnx file, or a CLIP/sentence-transformers "
-            "folder exported to ONNX) instead of EfficientNet-Lite0. Implies --learned.",
-        ),
-    ] = None,
+    model: ModelOption = None,
 ) -> None:
     """Measure lookalike on labelled images: uAP, recall at precision 0.90/0.99, per-edit recall, verdicts."""
     from lookalike.cli.progress import INDEX_KERNELS, announce_compiling, stage_bars

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from lookalike.cli.collection import SubDbOption, group_db, group_json
+from lookalike.cli.collection import ModelOption, SubDbOption, group_db, group_json
 from lookalike.cli.output import EXIT_FAILED, JsonOption, fail, json_line, reporting_errors, say
 from lookalike.cli.progress import progress_bar
 from lookalike.cli.scale import (
@@ -107,6 +107,17 @@ def find_command(
             "--decisions", help="A decisions file exported from the HTML report (keepers, excluded files); remembered."
         ),
     ] = None,
+    similar: Annotated[
+        bool,
+        typer.Option(
+            "--similar",
+            "--learned",
+            help="Also list semantic neighbours (burst shots, the same scene re-shot) found by the learned tier's "
+            "embeddings (needs lookalike[learned]): listed apart from the groups, put on the review list, "
+            "never acted on.",
+        ),
+    ] = False,
+    model: ModelOption = None,
 ) -> None:
     """Find groups of copies under folders, pick a keeper per group, report, and optionally act on the other copies."""
     from lookalike.cli.progress import INDEX_KERNELS, announce_compiling
@@ -118,6 +129,8 @@ def find_command(
             act = Action(action)
         except ValueError:
             fail(f"unknown action {action!r} (choose from {', '.join(a.value for a in Action)})")
+        if cluster is not None and (similar or model is not None):
+            fail("--similar needs find's database: not with --cluster")
         if cluster is not None and act is not Action.REPORT:
             fail("--cluster runs report only (--action report): act on the paths they list yourself")
         if act is Action.MOVE and to is None:
@@ -128,6 +141,7 @@ def find_command(
             scope=scope, jobs=jobs, strict=strict, keep=None if keep is None else parse_keep(keep),
             keep_in=tuple(str(k) for k in keep_in or ()), rescan=rescan,
             decisions=() if decisions is None else read_decisions(decisions),
+            similar=similar or model is not None, model=None if model is None else str(model),
         )  # fmt: skip
         on_cluster = ClusterRun.of(paths, cluster, out, resume, partition_size, storage_options)
         if on_cluster is not None:
@@ -178,6 +192,10 @@ def print_result(result: FindResult) -> None:
                 say(f"          not acted on: {m.eligibility}")
             if m.path in also:
                 say(f"          the same file is also reached as: {', '.join(also[m.path])}")
+    if result.similar:
+        say(f"semantic neighbours ({len(result.similar)} pairs; the same scene, not copies: never acted on):")
+        for p in result.similar:
+            say(f"  {p.score:.3f} similar  {p.a} ~ {p.b}  — {p.evidence}")
     for e in result.errors:
         say(f"error: {e.message}", err=True)
     if result.aliases:

@@ -87,12 +87,15 @@ class Cascade:
         scope: str,
         *,
         exclude_image: int | None = None,
+        fuse: Callable[[list[CheckMatch]], list[CheckMatch]] | None = None,
     ) -> list[CheckMatch]:
-        """Every step, every match best first (see ``Index.check_query``)."""
+        """Every step, every match best first (see ``Index.check_query``); ``fuse``: the learned
+        tier's evidence joined in (``index.semantic``) before a person's decisions, which it never
+        overrides."""
         matches = self.matches(query, scope, exclude_image=exclude_image)
         matches = self._settle_same_pixels(query, matches)
         matches = self.verify_locally(features, query, matches, scope, exclude_image=exclude_image)
-        return self.apply_decisions(matches)
+        return self.apply_decisions(matches if fuse is None else fuse(matches))
 
     def _candidates(self, query: Query, scope_pk: int) -> tuple[list[int], set[int]]:
         """(rows within ``RETRIEVAL_RADIUS`` pHash bits under some turn, and the nearest few beyond)."""

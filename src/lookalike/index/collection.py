@@ -6,7 +6,9 @@ to the ``Index``: callers use its methods. Near look-ups go through in-memory in
 store's change log before every look-up, so a restart loses nothing and processes
 sharing one database see each other's additions. A check runs the cascade of
 ``index.cascade``; adding under a duplicate policy (``add_checked``) checks, decides
-(``index.policy``), stores and records review pairs from one analysis.
+(``index.policy``), stores and records review pairs from one analysis. With an ``embedder`` (the
+learned tier, ``index.semantic``), files are embedded from the pixels already decoded, their
+vectors stored with them, and every check fuses the embedding into the cascade's matches.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from lookalike.config import DecodeLimits, FetchLimits, Thresholds
 from lookalike.decode import is_url, read_source
@@ -47,9 +50,14 @@ from lookalike.index.results import (
     Outcome,
     turned_distance_bits,
 )
+from lookalike.index.semantic import LearnedTier
 from lookalike.index.store import Store, is_database_url, open_store
+from lookalike.learned import Embedder
 from lookalike.match import Query, Verdict
 from lookalike.match.local import query_features
+
+_Vector = npt.NDArray[np.float16]
+_Item = tuple[Query, str, LocalFeatures | None, _Vector | None]  # what ``_add`` stores of one file
 
 __all__ = [
     "DEFAULT_SCOPE",
@@ -79,6 +87,8 @@ class Index:
     that only read, where a mistyped path would otherwise answer "unique".
     ``shared_codes``: a folder through which the processes that name it (a service's workers)
     map one copy of the pHash index, not one each; changes after opening stay per process.
+    ``embedder``: the learned tier (see the module docstring; files stored without it have no
+    vector and are checked by the cascade alone).
 
     Thread-safe: one lock covers the in-memory structures while they are read or brought up to
     date, and nothing else, so decoding, hashing, local features and geometric verification of one
@@ -95,6 +105,7 @@ class Index:
         thresholds: Thresholds | None = None,
         create: bool = True,
         shared_codes: str | os.PathLike[str] | None = None,
+        embedder: Embedder | None = None,
     ) -> None:
         if not create and not is_database_url(path) and not Path(path).exists():
             raise NotFound(f"{path}: no index there (lookalike index … --db {path} makes one)")
@@ -104,6 +115,7 @@ class Index:
         self.thresholds = thresholds or Thresholds()
         self._mirror = Mirror(self._store, shared_codes=shared_codes)
         self._cascade = Cascade(self._store, self._store, self._mirror, self.thresholds, self.limits)
+        self._learned = None if embedder is None else LearnedTier(embedder, self._store, self.thresholds, self._mirror)
 
     def close(self) -> None:
         """Close the database."""
@@ -159,7 +171,7 @@ class Index:
     ) -> list[AddResult]:
         """Store analysed images (with their sources, and local features for verifying crops and
         overlays later) in one transaction."""
-        prepared = [(Query.of(a), src, a.local or local_features(a.image.pixels)) for a, src in items]
+        prepared = [(Query.of(a), src, a.local or local_features(a.image.pixels), self._embed(a)) for a, src in items]
         return self._add(prepared, scope, image_id, rendition)
 
     def add_fingerprints(
@@ -174,26 +186,26 @@ class Index:
 
         Without the pictures' grids, flipped or turned look-alikes are judged
         by pHash alone for the review list (see ``match_fingerprint``)."""
-        return self._add([(Query(fp), src, None) for fp, src in items], scope, image_id, rendition)
+        return self._add([(Query(fp), src, None, None) for fp, src in items], scope, image_id, rendition)
 
-    def _add(
-        self, items: Sequence[tuple[Query, str, LocalFeatures | None]], scope: str, image_id: str | None, rendition: str
-    ) -> list[AddResult]:
+    def _add(self, items: Sequence[_Item], scope: str, image_id: str | None, rendition: str) -> list[AddResult]:
         stored = self._store.add_files(
             NewFile(
                 fingerprint=q.fingerprint, scope=scope, source=src, image_id=image_id, rendition=rendition,
-                local=None if local is None else local.to_bytes(),
+                local=None if local is None else local.to_bytes(), embedding=self._stored_vector(vector),
             )
-            for q, src, local in items
+            for q, src, local, vector in items
         )  # fmt: skip
         self.refresh()
-        for (query, _, local), (file, new) in zip(items, stored):
+        for (query, _, local, vector), (file, new) in zip(items, stored):
             if new:
                 matches = self._cascade.matches(query, file.scope, exclude_image=file.image_pk)
                 if local is not None:
                     matches = self._cascade.verify_locally(
                         local, query, matches, file.scope, exclude_image=file.image_pk
                     )
+                fuse = self._fusion(vector, file.scope, file.image_pk)
+                matches = matches if fuse is None else fuse(matches)
                 self._review(file, [m for m in matches if m.verdict is Verdict.SIMILAR])
         return [AddResult(image_id=f.image_id, file_pk=f.pk, added=new) for f, new in stored]
 
@@ -226,7 +238,8 @@ class Index:
         runs once the picture is to be stored, before its rows are written (the service writes the
         file there). Two processes adding copies of one picture at once may both store it: hold
         ``scope_lock`` around this call to prevent it."""
-        matches = self._check_all(analysis, scope)  # the very check ``check_analysis`` runs
+        vector = self._embed(analysis)
+        matches = self._check_all(analysis, scope, vector)  # the very check ``check_analysis`` runs
         check = CheckResult(fingerprint=analysis.fingerprint, matches=tuple(matches[:top]))
         renditions: list[str] = []
         if image_id is not None:
@@ -243,8 +256,8 @@ class Index:
             return AddOutcome(Outcome.RENDITION_TAKEN, image_id, check)
         if before_storing is not None:
             before_storing()
-        local = analysis.local or local_features(analysis.image.pixels)
-        item = NewFile(analysis.fingerprint, scope, source, image_id, rendition, local.to_bytes())
+        local = (analysis.local or local_features(analysis.image.pixels)).to_bytes()
+        item = NewFile(analysis.fingerprint, scope, source, image_id, rendition, local, self._stored_vector(vector))
         ((file, new),) = self._store.add_files([item])
         self.refresh()
         if not new:  # the same bytes arrived between the check and the write
@@ -268,14 +281,32 @@ class Index:
 
     def check_analysis(self, analysis: Analysis, *, scope: str = DEFAULT_SCOPE, top: int = 10) -> CheckResult:
         """``check`` for an image analysed already."""
-        return CheckResult(fingerprint=analysis.fingerprint, matches=tuple(self._check_all(analysis, scope)[:top]))
+        matches = self._check_all(analysis, scope, self._embed(analysis))
+        return CheckResult(fingerprint=analysis.fingerprint, matches=tuple(matches[:top]))
 
-    def _check_all(self, analysis: Analysis, scope: str) -> list[CheckMatch]:
+    def _check_all(self, analysis: Analysis, scope: str, vector: _Vector | None) -> list[CheckMatch]:
         """Every match of an analysed picture, best first, after catching up with other processes.
         Checked with a query's features (its own, its mirror image's and those of the pictures
         within it), not the set kept for storing: ``check`` and ``add_checked`` answer alike."""
         self.refresh()
-        return self.check_query(Query.of(analysis), lambda: query_features(analysis.image.pixels), scope=scope)
+        features = lambda: query_features(analysis.image.pixels)  # noqa: E731
+        return self.check_query(Query.of(analysis), features, scope=scope, embedding=vector)
+
+    def _embed(self, analysis: Analysis) -> _Vector | None:
+        """The learned tier's embedding of an analysed picture (its decoded pixels), if it is on."""
+        return None if self._learned is None else self._learned.embed(analysis.image.pixels)
+
+    def _stored_vector(self, vector: _Vector | None) -> tuple[str, bytes] | None:
+        return None if self._learned is None or vector is None else self._learned.stored(vector)
+
+    def _fusion(
+        self, vector: _Vector | None, scope: str, exclude_image: int | None
+    ) -> Callable[[list[CheckMatch]], list[CheckMatch]] | None:
+        """The learned tier's fusion for a query's ``vector`` in ``scope`` (``index.semantic``)."""
+        scope_pk = self._store.scope_pk(scope)
+        if self._learned is None or vector is None or scope_pk is None:
+            return None
+        return self._learned.fusion(vector, self._mirror, self._store, scope_pk, exclude_image)
 
     def check_query(
         self,
@@ -284,13 +315,16 @@ class Index:
         *,
         scope: str = DEFAULT_SCOPE,
         exclude_image: int | None = None,
+        embedding: _Vector | None = None,
     ) -> list[CheckMatch]:
         """The whole cascade for a fingerprinted query, every match best first: hashes, pixel
         digest, local features (``features``, or a function computing them only when the hashes
         settle nothing), then a person's decisions. ``exclude_image`` leaves one stored image out
         of every stage: a stored file checked against the rest of its scope would otherwise match
-        itself and cut the cascade short. Call ``refresh`` first to see other processes' writes."""
-        return self._cascade.check(query, features, scope, exclude_image=exclude_image)
+        itself and cut the cascade short. ``embedding``: the query's, fused in with the learned tier.
+        Call ``refresh`` first to see other processes' writes."""
+        fuse = self._fusion(embedding, scope, exclude_image)
+        return self._cascade.check(query, features, scope, exclude_image=exclude_image, fuse=fuse)
 
     def similar(self, image_id: str, *, scope: str = DEFAULT_SCOPE, top: int = 10) -> list[CheckMatch]:
         """Stored images that match image ``image_id`` (any of its files), best first. Raises ``NotFound``."""
@@ -412,4 +446,4 @@ class Index:
 
     def memory_bytes(self) -> int:
         """Bytes held by the in-memory index structures."""
-        return self._mirror.nbytes()
+        return self._mirror.nbytes() + (0 if self._learned is None else self._learned.mirror.nbytes())

@@ -51,6 +51,9 @@ class Mirror:
         self._file_rows: OrderedDict[int, StoredFile] = OrderedDict()
         #: held while the structures are read or updated
         self.lock = threading.RLock()
+        #: told (file rows added, file rows removed) of each refresh, holding ``lock``: in-memory
+        #: indexes kept beside these (the learned tier's ``SemanticMirror``)
+        self.followers: list[Callable[[list[int], list[int]], None]] = []
         for rows in log.codes():
             self._insert_codes(rows)
         self.local.flush()
@@ -90,6 +93,9 @@ class Mirror:
                     self._file_rows.pop(pk, None)
             self._insert_codes(added)
             self._seq = seq
+            if added or removed:
+                for follow in self.followers:
+                    follow([r.pk for r in added], removed)
 
     def in_scope(self, pks: npt.NDArray[np.int64], scope_pk: int) -> npt.NDArray[np.int64]:
         """Those of ``pks`` (distinct, known rows) that belong to scope ``scope_pk`` (call holding ``lock``)."""

@@ -57,6 +57,9 @@ class _Settings:
     limits: DecodeLimits
     fetch: FetchLimits | None
     thresholds: Thresholds
+    #: the learned tier: off (False), or on with the built-in encoder (None) or a user's model
+    learned: bool = False
+    model: str | None = None
 
 
 _worker_index: Index | None = None
@@ -65,9 +68,15 @@ _Out = TypeVar("_Out")
 
 
 def _open(settings: _Settings) -> Index:
+    embedder = None
+    if settings.learned:
+        from lookalike.learned import load_embedder  # onnxruntime: only with the learned tier
+
+        embedder = load_embedder(settings.model)
     return Index(
-        settings.db, limits=settings.limits, fetch=settings.fetch, thresholds=settings.thresholds, create=False
-    )
+        settings.db, limits=settings.limits, fetch=settings.fetch, thresholds=settings.thresholds, create=False,
+        embedder=embedder,
+    )  # fmt: skip
 
 
 def _start_worker(settings: _Settings) -> None:
@@ -119,14 +128,21 @@ def check_files(
     limits: DecodeLimits | None = None,
     fetch: FetchLimits | None = None,
     thresholds: Thresholds | None = None,
+    learned: bool = False,
+    model: str | os.PathLike[str] | None = None,
 ) -> Iterator[FileCheck]:
     """Check each source (a path or URL) against the index at ``db``, yielding results in order.
 
     With ``jobs`` > 1, that many processes each open the index and run whole checks. An input
-    that cannot be read or decoded yields its error; the rest go on. Raises ``NotFound`` when
-    there is no index at ``db`` and ``StoreError`` when it cannot be opened.
+    that cannot be read or decoded yields its error; the rest go on. ``learned``/``model``: fuse
+    the learned tier in (each process loads the encoder: ``lookalike.learned.load_embedder``).
+    Raises ``NotFound`` when there is no index at ``db``, ``StoreError`` when it cannot be opened
+    and ``ConfigError`` when the learned tier is asked for without its extra.
     """
-    settings = _Settings(str(db), scope, top, limits or DecodeLimits(), fetch, thresholds or Thresholds())
+    settings = _Settings(
+        str(db), scope, top, limits or DecodeLimits(), fetch, thresholds or Thresholds(),
+        learned or model is not None, None if model is None else str(model),
+    )  # fmt: skip
     return _checks(_check_one, (str(s) for s in sources), jobs, settings)
 
 

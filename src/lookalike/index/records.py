@@ -202,6 +202,8 @@ class NewFile:
     image_id: str | None = None
     rendition: str = ""
     local: bytes | None = None
+    #: the learned tier's (model name, float16 vector bytes), stored with the file when asked for
+    embedding: tuple[str, bytes] | None = None
 
     @property
     def local_codes(self) -> bytes:

@@ -22,6 +22,7 @@ __all__ = [
     "CheckMatchDict",
     "CheckResult",
     "CheckResultDict",
+    "LearnedEvidence",
     "Outcome",
     "turned_distance_bits",
 ]
@@ -58,6 +59,21 @@ class CheckResultDict(TypedDict):
 
 
 @dataclass(frozen=True, slots=True)
+class LearnedEvidence:
+    """What the learned tier (``index.semantic``) saw of a match: the two embeddings' ``cosine``,
+    the cascade's own score and verdict before fusion (None for a semantic neighbour the cascade
+    did not report), whether the cascade and the embedding agreed on it so that it was
+    ``promoted`` from ``similar`` to a duplicate, and whether it is ``semantic``: ``similar`` on
+    the embedding alone, with no hash or local-feature agreement."""
+
+    cosine: float
+    cascade_score: float | None = None
+    cascade_verdict: Verdict | None = None
+    promoted: bool = False
+    semantic: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class CheckMatch:
     """One stored image that matches a query. ``explanation`` is the evidence line (``evidence`` in JSON)."""
 
@@ -68,6 +84,8 @@ class CheckMatch:
     explanation: str
     by_local_features: bool = False
     """True when local-feature verification, not the hashes, gave the score (a crop, an overlay)."""
+    learned: LearnedEvidence | None = None
+    """What the learned tier saw (only when checking with it)."""
 
     def to_dict(self, *, source: str | None = None) -> CheckMatchDict:
         """JSON-ready form. ``source`` says where the stored file can be read: its path by default

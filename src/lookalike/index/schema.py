@@ -14,6 +14,10 @@
                crops and overlays; kept out of ``files`` so scans stay small.
 * ``local_codes``  the strongest ``LOCAL_CODES`` of those descriptors (2 KB), which
                the in-memory ``DescriptorIndex`` is rebuilt from.
+* ``embeddings``  the learned tier's embedding of a file under one model (its name and
+               weights' hash), L2-normalised float16 (2,560 bytes for EfficientNet-Lite0); only
+               for files indexed with ``--learned``; the in-memory ``SemanticMirror`` is rebuilt
+               from it.
 * ``api_keys`` the service's API keys: a public id, the scope (tenant) and the
                SHA-256 of the key; the key itself is never stored.
 
@@ -123,6 +127,20 @@ INSERT INTO local_codes(file_pk, codes)
     SELECT file_pk, substr(data, 13 + 4 * ((length(data) - 12) / 36), 32 * {least}(64, (length(data) - 12) / 36))
     FROM local_features
     WHERE NOT EXISTS (SELECT 1 FROM local_codes c WHERE c.file_pk = local_features.file_pk);
+""",
+    ),
+    (
+        5,
+        # one row per file and model, so that indexing again with another encoder adds its vectors
+        # beside the first's; read back by model in row order (``embeddings_model``)
+        """
+CREATE TABLE IF NOT EXISTS embeddings (
+    file_pk {int} NOT NULL REFERENCES files(pk) ON DELETE CASCADE,
+    model TEXT NOT NULL,
+    vector {blob} NOT NULL,
+    PRIMARY KEY (file_pk, model)
+);
+CREATE INDEX IF NOT EXISTS embeddings_model ON embeddings(model, file_pk);
 """,
     ),
 )

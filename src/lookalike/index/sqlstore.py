@@ -19,6 +19,7 @@ from lookalike.errors import AlreadyExists, NotFound
 from lookalike.fingerprints import FINGERPRINT_VERSION, Fingerprint, fingerprint_from_bytes, fingerprint_to_bytes
 from lookalike.fingerprints.codec import VERSION_OFFSET
 from lookalike.index.dialect import Dialect, Transaction
+from lookalike.index.embedding_rows import EMBEDDING_PUT, EmbeddingTable
 from lookalike.index.records import (
     ApiKey,
     CodeRow,
@@ -58,8 +59,8 @@ _IMAGE_PK = (
 )
 
 
-class SQLStore:
-    """Scopes, images, files, fingerprints, the change log, review pairs and API keys in one
+class SQLStore(EmbeddingTable):
+    """Scopes, images, files, fingerprints, embeddings, the change log, review pairs and API keys in one
     database (see ``index.schema``). Safe to share between threads; several processes may share
     one database."""
 
@@ -143,6 +144,8 @@ class SQLStore:
                 if item.local is not None:
                     tx.execute("INSERT INTO local_features(file_pk, data) VALUES (?, ?)", (pk, item.local))
                     tx.execute("INSERT INTO local_codes(file_pk, codes) VALUES (?, ?)", (pk, item.local_codes))
+                if item.embedding is not None:
+                    tx.execute(EMBEDDING_PUT, (pk, *item.embedding))
                 stored = StoredFile(
                     pk=pk, image_pk=image_pk, image_id=image_id, scope=item.scope, rendition=item.rendition,
                     source=item.source, fingerprint=fp, created_at=now,
@@ -257,7 +260,7 @@ class SQLStore:
                 raise NotFound(f"no image {image_id!r} in scope {scope!r}")
             image_pk = int(row[0])
             file_pks = [int(r[0]) for r in tx.rows("SELECT pk FROM files WHERE image_pk = ?", (image_pk,))]
-            for table in ("local_features", "local_codes"):
+            for table in ("local_features", "local_codes", "embeddings"):
                 tx.execute(
                     f"DELETE FROM {table} WHERE file_pk IN (SELECT pk FROM files WHERE image_pk = ?)", (image_pk,)
                 )

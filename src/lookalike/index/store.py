@@ -2,10 +2,10 @@
 
 Each role is a ``Protocol``: ``ImageWriter`` (adding and removing files),
 ``CandidateReader`` (what a look-up reads), ``ChangeLog`` (what in-memory indexes
-are rebuilt and refreshed from), ``ReviewList`` (potential-duplicate pairs and
-decisions) and ``KeyStore`` (the service's API keys). A caller asks for the role
-it uses; ``Store`` is all of them, which ``SQLiteStore`` and ``PostgresStore``
-(one ``SQLStore`` over two dialects) implement.
+are rebuilt and refreshed from), ``Embeddings`` (the learned tier's vectors),
+``ReviewList`` (potential-duplicate pairs and decisions) and ``KeyStore`` (the
+service's API keys). A caller asks for the role it uses; ``Store`` is all of them,
+which ``SQLiteStore`` and ``PostgresStore`` (one ``SQLStore`` over two dialects) implement.
 ``tests/index/test_store_conformance.py`` runs one suite over both.
 ``open_store`` takes what a user types after ``--db``: a path for SQLite, a
 ``postgresql://`` URL for PostgreSQL.
@@ -26,6 +26,7 @@ from lookalike.index.records import Decision
 __all__ = [
     "CandidateReader",
     "ChangeLog",
+    "Embeddings",
     "ImageWriter",
     "KeyStore",
     "ReviewList",
@@ -80,6 +81,16 @@ class ChangeLog(Protocol):
     def changes_since(self, seq: int) -> tuple[int, list[records.CodeRow], list[int]]: ...
 
 
+class Embeddings(Protocol):
+    """The learned tier's vectors, per file and model (float16 bytes): written with a file
+    (``NewFile.embedding``) or later (``put_embeddings``), read to rebuild and refresh the
+    in-memory ``SemanticMirror``."""
+
+    def put_embeddings(self, model: str, rows: Sequence[tuple[int, bytes]]) -> None: ...
+    def embeddings(self, model: str, pks: Sequence[int]) -> dict[int, bytes]: ...
+    def embedding_rows(self, model: str, batch: int = 50_000) -> Iterator[list[tuple[int, bytes]]]: ...
+
+
 class ReviewList(Protocol):
     """Potential-duplicate pairs and a person's decisions on them."""
 
@@ -100,7 +111,7 @@ class KeyStore(Protocol):
     def revoke_api_key(self, key_id: str) -> records.ApiKey: ...
 
 
-class Store(ImageWriter, CandidateReader, ChangeLog, ReviewList, KeyStore, Protocol):
+class Store(ImageWriter, CandidateReader, ChangeLog, Embeddings, ReviewList, KeyStore, Protocol):
     """Every role, with closing and counting: what ``open_store`` returns.
 
     Every method is safe to call from several threads; every write is one

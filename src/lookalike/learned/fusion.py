@@ -21,7 +21,12 @@ Three rules, applied per query to the cascade's matches (``fuse_matches``):
 3. **Semantic neighbours** the cascade did not report at all form a separate
    ``similar`` list (``semantic_score``): scored in a band under the
    ``similar`` threshold, below every match the cascade itself reports, and
-   never a duplicate.
+   never a duplicate. A match the cascade reported as ``different`` (no hash or
+   local-feature agreement) whose cosine reaches ``lift_from`` but whose lifted
+   score stays under ``similar`` is such a neighbour too (``semantic``), scored
+   the higher of the two: whether the cascade happened to score a picture
+   (in a small collection, its few nearest pHashes always are) must not decide
+   whether a burst shot is listed.
 
 The constants were set from the cosines measured on the public benchmark's
 small build (/tmp/bench80, 85 originals): the true pair's cosine has a median
@@ -54,12 +59,14 @@ class Fusion:
 @dataclass(frozen=True, slots=True)
 class FusedMatch:
     """One of the cascade's matches after fusion. ``promoted``: a ``similar`` match the embedding and
-    the cascade agreed on, now a duplicate."""
+    the cascade agreed on, now a duplicate; ``semantic``: a ``different`` one that is a semantic
+    neighbour (rule 3)."""
 
     ref: str
     score: float
     duplicate: bool
     promoted: bool
+    semantic: bool = False
 
 
 def _clip(x: float) -> float:
@@ -109,6 +116,8 @@ def fuse_matches(
         )
         if agree and lifted >= fusion.near_duplicate:
             out.append(FusedMatch(ref, lifted, True, True))
+        elif score < fusion.similar and lifted < fusion.similar and c >= fusion.lift_from:
+            out.append(FusedMatch(ref, max(lifted, semantic_score(c, fusion)), False, False, semantic=True))
         else:
             out.append(FusedMatch(ref, min(lifted, max(score, fusion.near_duplicate - 1e-4)), False, False))
     return out

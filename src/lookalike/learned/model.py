@@ -27,6 +27,7 @@ centre crop, so that nothing at the borders is lost).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +94,10 @@ class Embedder:
         self.preprocess = Preprocess(size, preprocess.mean, preprocess.std)
         self.name = name
         self.dims = int(self._run(np.zeros((1, 3, size, size), np.float32)).shape[1])
+        #: pictures embedded by ``embed_pixels`` and the CPU time of the threads that did it (the
+        #: session runs on the calling thread: one intra-op thread by default)
+        self.embedded = 0
+        self.cpu_seconds = 0.0
 
     @property
     def bytes_per_image(self) -> int:
@@ -128,9 +133,12 @@ class Embedder:
 
     def embed_pixels(self, images: Sequence[npt.NDArray[np.uint8]]) -> npt.NDArray[np.float16]:
         """Embeddings (len(images), dims), L2-normalised float16, of upright (h, w, 3) RGB arrays."""
+        started = time.thread_time()
         out = self.features(images)
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         unit: npt.NDArray[np.float16] = (out / np.maximum(norms, 1e-12)).astype(np.float16)
+        self.cpu_seconds += time.thread_time() - started
+        self.embedded += len(images)
         return unit
 
     def embed_file(self, path: str | Path, *, limits: DecodeLimits | None = None) -> npt.NDArray[np.float16]:

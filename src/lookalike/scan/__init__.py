@@ -16,7 +16,17 @@ from lookalike.scan.find import find_duplicates
 from lookalike.scan.keeper import DEFAULT_KEEP, KeepCriterion, parse_keep
 from lookalike.scan.lookup import Duplicate, duplicates_of, mark_pair
 from lookalike.scan.options import FIND_SCOPE, FindOptions
-from lookalike.scan.results import Evidence, EvidenceKind, FileError, FindResult, FindStats, Group, Member, Pair
+from lookalike.scan.results import (
+    Evidence,
+    EvidenceKind,
+    FileError,
+    FindResult,
+    FindStats,
+    Group,
+    Member,
+    Pair,
+    SimilarPair,
+)
 
 __all__ = [
     "DEFAULT_KEEP",
@@ -34,6 +44,7 @@ __all__ = [
     "KeepCriterion",
     "Member",
     "Pair",
+    "SimilarPair",
     "Step",
     "apply_actions",
     "duplicates_of",

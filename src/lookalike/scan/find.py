@@ -53,6 +53,7 @@ from lookalike.scan.ingest import Seen, forget_scope, gone_paths, known_bytes, r
 from lookalike.scan.linking import run_links
 from lookalike.scan.options import FindOptions, Progress
 from lookalike.scan.results import FileError, FindResult, FindStats, Group, Pair
+from lookalike.scan.similar import embedder_for, semantic_pairs
 from lookalike.walk import FoundFile, find_files
 
 __all__ = ["find_duplicates", "matcher_stamp"]
@@ -104,6 +105,8 @@ def find_duplicates(
     ]  # fmt: skip
     errors: list[FileError] = []
     seen: list[Seen] = []
+    embedder = embedder_for(opts.model) if opts.similar else None  # a missing extra fails before any work
+    similar = None
     with Index(db, limits=opts.limits, thresholds=opts.thresholds) as index, FindCache(db) as cache:
         stamp = matcher_stamp(index.thresholds)
         if opts.rescan or cache.stamp() != stamp:
@@ -118,6 +121,10 @@ def find_duplicates(
         read = len(stale)
         read_and_match(index, cache, str(db), opts, stale, seen, errors, progress)
         groups, pairs = _group(index, cache, opts, seen, keep_in, {f.path: f.also for f in aliases})
+        if embedder is not None:
+            similar = semantic_pairs(
+                index, cache, str(db), opts.scope, _paths_of(seen), groups, embedder, index.thresholds
+            )
     from_cache = len(files) - read - sum(1 for e in errors if e.code == FetchError.code)
     errors += not_read
     stats = FindStats(
@@ -128,8 +135,19 @@ def find_duplicates(
     )  # fmt: skip
     errors.sort(key=lambda e: e.path)
     return FindResult(
-        groups=tuple(groups), pairs=tuple(pairs), errors=tuple(errors), stats=stats, roots=roots, aliases=aliases
-    )
+        groups=tuple(groups), pairs=tuple(pairs), errors=tuple(errors), stats=stats, roots=roots, aliases=aliases,
+        similar=similar,
+    )  # fmt: skip
+
+
+def _paths_of(seen: list[Seen]) -> dict[int, list[str]]:
+    """Each index row of this run and its paths, sorted."""
+    paths_of: dict[int, list[str]] = defaultdict(list)
+    for s in seen:
+        paths_of[s.file_pk].append(s.path)
+    for ps in paths_of.values():
+        ps.sort()
+    return paths_of
 
 
 def _group(
@@ -143,13 +161,8 @@ def _group(
     """Pairs among this run's files to groups with keepers, and the linked pairs as paths.
     ``also``: the other paths of files reached through several (a file under a keep-in folder by
     any of its paths is kept)."""
-    paths_of: dict[int, list[str]] = defaultdict(list)
-    size_of: dict[str, int] = {}
-    for s in seen:
-        paths_of[s.file_pk].append(s.path)
-        size_of[s.path] = s.size
-    for ps in paths_of.values():
-        ps.sort()
+    paths_of = _paths_of(seen)
+    size_of = {s.path: s.size for s in seen}
     facts = cache.rows(paths_of)
     pks = [pk for pk in paths_of if pk in facts]
     links = run_links(index, cache, pks, facts)

@@ -36,6 +36,7 @@ from lookalike.match import Verdict
 from lookalike.processes import ordered_map
 from lookalike.scan.cache import CachedPath, FindCache, RowFacts, StoredPair
 from lookalike.scan.options import FindOptions, Progress, is_under, steps
+from lookalike.scan.similar import embedder_for
 from lookalike.scan.source import margins
 
 __all__ = ["Seen", "forget_scope", "gone_paths", "known_bytes", "read_and_match", "sort_paths", "storable"]
@@ -147,10 +148,12 @@ class _Read:
     taken_at: str | None = None
     source: tuple[float | None, float, float] = (None, 0.0, 1.0)  # jpeg quality, padding, content aspect
     error: FileError | None = None
+    embedding: tuple[str, bytes] | None = None  # with --similar: (model, vector), from the same decode
 
 
-def _read_one(path: str, limits: DecodeLimits) -> _Read:
-    """Decode and analyse one file (in a worker process): fingerprint, local features, colour grid, facts."""
+def _read_one(path: str, limits: DecodeLimits, opts: FindOptions) -> _Read:
+    """Decode and analyse one file (in a worker process): fingerprint, local features, colour grid,
+    facts, and with ``--similar`` its embedding."""
     try:
         src = read_source(Path(path), max_bytes=limits.max_bytes)
         a = analyse(src.data, name=src.name, limits=limits, local=True)
@@ -161,14 +164,18 @@ def _read_one(path: str, limits: DecodeLimits) -> _Read:
         return _Read(path, error=FileError.of(path, err))
     except Exception as exc:  # noqa: BLE001 - one file's failure is its error row; the run goes on
         return _Read(path, error=FileError.of(path, exc))
-    return _Read(path, a.fingerprint, local, a.grid, facts.lossless, facts.taken_at, source)
+    embedding = None
+    if opts.similar:  # outside the try: a missing extra is no file's fault, and ends the run
+        encoder = embedder_for(opts.model)
+        embedding = encoder.name, encoder.embed_pixels([a.image.pixels])[0].tobytes()
+    return _Read(path, a.fingerprint, local, a.grid, facts.lossless, facts.taken_at, source, embedding=embedding)
 
 
-def _read_files(paths: list[str], jobs: int, limits: DecodeLimits) -> Iterator[_Read]:
+def _read_files(paths: list[str], jobs: int, limits: DecodeLimits, opts: FindOptions) -> Iterator[_Read]:
     """``_read_one`` of each path, in order, in ``jobs`` processes with a bounded window in flight."""
     if jobs <= 1:
-        return (_read_one(p, limits) for p in paths)
-    return ordered_map(partial(_read_one, limits=limits), paths, jobs=jobs)
+        return (_read_one(p, limits, opts) for p in paths)
+    return ordered_map(partial(_read_one, limits=limits, opts=opts), paths, jobs=jobs)
 
 
 class _GridSpill:
@@ -240,7 +247,7 @@ def read_and_match(
             ready: list[CachedPath] = []
             good = [r for r in batch if r.fingerprint is not None]
             added = index.add_files(
-                NewFile(fingerprint=r.fingerprint, scope=scope, source=r.path, local=r.local)
+                NewFile(fingerprint=r.fingerprint, scope=scope, source=r.path, local=r.local, embedding=r.embedding)
                 for r in good
                 if r.fingerprint is not None
             )
@@ -270,7 +277,7 @@ def read_and_match(
 
         with steps(progress, len(stale), "reading") as advance:
             batch: list[_Read] = []
-            for r in _read_files([p for p, _, _ in stale], jobs, index.limits):
+            for r in _read_files([p for p, _, _ in stale], jobs, index.limits, opts):
                 advance()
                 batch.append(r)
                 if len(batch) >= _COMMIT_EVERY:

@@ -29,7 +29,9 @@ class FindOptions:
     ``keep``: an explicit keeper policy (``keeper.py``); None keeps each group's source
     (``source.py``). ``decisions``: (path, ``keep`` or ``exclude``) pairs a person made, recorded
     in the cache and applied to this run and every later one. ``link``: the verdicts that put
-    two files in one group. ``rescan``: read every file again and rebuild the scope's cache."""
+    two files in one group. ``rescan``: read every file again and rebuild the scope's cache.
+    ``similar``: list semantic neighbours with the learned tier (``scan.similar``), embedding with
+    ``model`` (an ONNX encoder; None: the built-in EfficientNet-Lite0)."""
 
     scope: str = FIND_SCOPE
     jobs: int = 0
@@ -41,6 +43,8 @@ class FindOptions:
     rescan: bool = False
     limits: DecodeLimits | None = None
     thresholds: Thresholds | None = None
+    similar: bool = False
+    model: str | None = None
 
     def __post_init__(self) -> None:
         if not self.scope:

@@ -17,7 +17,9 @@ from lookalike.errors import FileError
 from lookalike.match import Verdict
 from lookalike.walk import FoundFile
 
-__all__ = ["Evidence", "EvidenceKind", "FileError", "FindResult", "FindStats", "Group", "Member", "Pair"]
+__all__ = [
+    "Evidence", "EvidenceKind", "FileError", "FindResult", "FindStats", "Group", "Member", "Pair", "SimilarPair",
+]  # fmt: skip
 
 
 class EvidenceKind(StrEnum):
@@ -144,6 +146,25 @@ class Pair:
 
 
 @dataclass(frozen=True, slots=True)
+class SimilarPair:
+    """Two files of one scene by the learned embedding alone (``find --similar``): listed apart from
+    the groups, never acted on; ``score`` is below the ``similar`` threshold (``scan.similar``)."""
+
+    a: str
+    b: str
+    cosine: float
+    score: float
+    evidence: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "a": self.a, "b": self.b, "score": round(self.score, 4), "cosine": round(self.cosine, 4),
+            "verdict": Verdict.SIMILAR.value, "evidence": self.evidence,
+        }  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
 class FindStats:
     """Counts of one run."""
 
@@ -178,13 +199,16 @@ class FindResult:
     #: files reached through more than one path (symlinks, hard links, a folder named twice): each
     #: is listed once, under ``path``, and never acted on as a duplicate of itself
     aliases: tuple[FoundFile, ...] = field(default=())
+    #: with ``--similar`` (the learned tier): semantic neighbours, best first; None without it
+    similar: tuple[SimilarPair, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document of ``lookalike find --json``."""
+        """The JSON document of ``lookalike find --json`` (``similar`` only with ``--similar``)."""
         return {
             "groups": [g.to_dict() for g in self.groups],
             "pairs": [p.to_dict() for p in self.pairs],
             "stats": self.stats.to_dict(),
             "errors": [e.to_dict() for e in self.errors],
             "aliases": [{"path": a.path, "also": list(a.also)} for a in self.aliases],
+            **({} if self.similar is None else {"similar": [p.to_dict() for p in self.similar]}),
         }
