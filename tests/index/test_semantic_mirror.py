@@ -9,8 +9,9 @@ import numpy as np
 
 from lookalike.fingerprints import analyse
 from lookalike.index.memory import Mirror
+from lookalike.index.records import NewFile
 from lookalike.index.semantic import SemanticMirror
-from lookalike.index.sqlite import NewFile, SQLiteStore
+from lookalike.index.sqlite import SQLiteStore
 from tests.index.conftest import jpeg, picture
 
 
