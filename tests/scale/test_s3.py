@@ -58,7 +58,9 @@ def test_a_missing_bucket_is_a_clear_error_naming_it(s3_client: Any, tmp_path: P
 
 
 def test_an_object_that_cannot_be_read_is_an_error_row_naming_it(bucket: str) -> None:
-    manifest = pa.table({"url": [f"{bucket}/phone/gone.jpg"], "size": [10], "version": [""]}, schema=MANIFEST)
+    manifest = pa.table(
+        {"url": [f"{bucket}/phone/gone.jpg"], "size": [10], "version": [""], "mtime_ns": [0]}, schema=MANIFEST
+    )
     row = fingerprint_rows(manifest, limits=DecodeLimits(), storage_options={}).to_pylist()[0]
     assert row["error_code"] == "fetch_failed" and f"{bucket}/phone/gone.jpg" in row["error"]
     assert row["sha256"] is None

@@ -23,7 +23,6 @@ import hashlib
 import json
 import os
 import time
-from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -35,13 +34,20 @@ import pyarrow.parquet as pq
 
 from lookalike.config import DecodeLimits, Thresholds
 from lookalike.errors import ConfigError, FileError
-from lookalike.fingerprints import FINGERPRINT_VERSION, fingerprint_from_bytes
-from lookalike.match import Verdict
+from lookalike.fingerprints import FINGERPRINT_VERSION
+from lookalike.scale.keepers import (
+    ROW_COLUMNS,
+    Gathered,
+    RunSourceEvidence,
+    gather,
+    read_spectra,
+    spectra_wanted,
+    spectrum_task,
+)
 from lookalike.scale.runner import Runner, open_runner
 from lookalike.scale.schema import GROUPS, MANIFEST
 from lookalike.scale.stages import build_index, exact_groups, fingerprint_rows, verify_rows, write_atomically
 from lookalike.scale.storage import Listed, is_local, list_sources
-from lookalike.scan.cache import RowFacts, StoredPair
 from lookalike.scan.grouping import groups_from_links
 from lookalike.scan.options import FindOptions, Progress, steps
 from lookalike.scan.results import FindResult, FindStats, Group
@@ -137,7 +143,7 @@ def verify_task(
     storage_options: Mapping[str, Any],
 ) -> int:
     """Check the rows first fingerprinted in one partition; their pairs go to ``path``. Returns the pair count."""
-    part = pq.read_table(part_path, columns=["url", "turns"])
+    part = pq.read_table(part_path, columns=["url", "turns", "lossless"])
     table = verify_rows(
         part, pks, db=db, scope=scope, top=_TOP, limits=limits, thresholds=thresholds, storage_options=storage_options
     )
@@ -223,8 +229,11 @@ class Pipeline:
             else:
                 pk_of = self._row_numbers(rows)
             verified, reused = self._verify(runner, parts, pk_of, db, index_digest, run_dir, progress)
+            gathered = gather(rows, pk_of, verified)
+            evidence = RunSourceEvidence(gathered)
+            evidence.spectra = self._spectra(runner, evidence, index_digest, run_dir, progress)
         roots = tuple(os.path.abspath(os.fspath(s)) if is_local(os.fspath(s)) else os.fspath(s) for s in sources)
-        result, warnings = self._group(rows, pk_of, verified, errors, listed, read, roots + keep_in, keep_in, started)
+        result, warnings = self._group(gathered, evidence, errors, listed, read, roots + keep_in, keep_in, started)
         groups_path = os.path.join(run_dir, "groups.parquet")
         write_atomically(_groups_table(result.groups), groups_path)
         stats = RunStats(
@@ -242,7 +251,7 @@ class Pipeline:
             if not os.path.exists(os.path.join(run_dir, "manifest.parquet")):
                 raise ConfigError(f"--out {out}: the folder is not empty and holds no run")
             raise ConfigError(f"--out {out}: the folder holds a run; pass --resume to go on with it, or choose another")
-        for sub in ("fingerprints", "pairs"):
+        for sub in ("fingerprints", "pairs", "spectra"):
             os.makedirs(os.path.join(run_dir, sub), exist_ok=True)
             for name in os.listdir(os.path.join(run_dir, sub)):
                 if name.endswith(".tmp"):  # left by a run killed while writing
@@ -258,10 +267,7 @@ class Pipeline:
     ) -> tuple[list[tuple[str, str]], int, int, list[FileError]]:
         """Fingerprint every partition not already done: ([(path, digest)] in order, partitions
         computed, files read, errors)."""
-        manifest = pa.table(
-            {"url": [x.url for x in listed], "size": [x.size for x in listed], "version": [x.version for x in listed]},
-            schema=MANIFEST,
-        )
+        manifest = pa.table({n: [getattr(x, n) for x in listed] for n in MANIFEST.names}, schema=MANIFEST)
         write_atomically(manifest, os.path.join(run_dir, "manifest.parquet"))
         parts: list[tuple[str, str]] = []
         todo: list[tuple[str, tuple[Any, ...]]] = []
@@ -292,7 +298,7 @@ class Pipeline:
 
     def _rows(self, parts: list[tuple[str, str]]) -> pa.Table:
         """What the keeper and the report need of every fingerprinted file, in manifest order."""
-        cols = ["url", "size", "sha256", "fingerprint", "lossless", "taken_at"]
+        cols = ROW_COLUMNS
         tables = [pq.read_table(p, columns=cols) for p, _ in parts]
         table = pa.concat_tables(tables) if tables else pa.table({c: [] for c in cols})
         return table.filter(pc.is_valid(table.column("sha256")))
@@ -338,11 +344,36 @@ class Pipeline:
                 advance()
         return out, len(parts) - len(todo)
 
+    def _spectra(
+        self, runner: Runner, evidence: RunSourceEvidence, index_digest: str, run_dir: str, progress: Progress | None
+    ) -> dict[int, bytes]:
+        """The spectrum profiles a source choice may ask for, computed on the workers (reused when done)."""
+        if self.options.keep is not None:
+            return {}  # an explicit policy asks for none
+        g = evidence.gathered
+        wanted = spectra_wanted(evidence, self.options.link)
+        out: list[str] = []
+        todo: list[tuple[str, tuple[Any, ...]]] = []
+        for i, start in enumerate(range(0, len(wanted), self.partition_size)):
+            pks = wanted[start : start + self.partition_size]
+            urls = [g.paths_of[pk][0] for pk in pks]
+            chunk = pa.table({"file_pk": pks, "url": urls, "sha256": [g.facts[pk].sha256 for pk in pks]})
+            sd = _digest(index_digest, self.limits, urls)
+            path = os.path.join(run_dir, "spectra", f"part-{i:05d}-{sd}.parquet")
+            out.append(path)
+            if not os.path.exists(path):
+                args = (spectrum_task, chunk, path, self.limits, dict(self.storage_options))
+                todo.append((f"spectra-{i:05d}-{sd}", args))
+        _drop_others(os.path.join(run_dir, "spectra"), set(out))
+        with steps(progress, len(todo), "spectra") as advance:
+            for _ in runner.map(_call, todo):
+                advance()
+        return read_spectra(out)
+
     def _group(
         self,
-        rows: pa.Table,
-        pk_of: dict[str, int],
-        pair_paths: list[str],
+        gathered: Gathered,
+        evidence: RunSourceEvidence,
         errors: list[FileError],
         listed: list[Listed],
         read: int,
@@ -351,34 +382,11 @@ class Pipeline:
         started: float,
     ) -> tuple[FindResult, list[str]]:
         """The pairs of every check to groups and keepers, by ``find``'s own last step."""
-        paths_of: dict[int, list[str]] = defaultdict(list)
         size_of = {x.url: x.size for x in listed}
-        facts: dict[int, RowFacts] = {}
-        image_of: dict[bytes, int] = {}
-        cols = [rows.column(n).to_pylist() for n in ("url", "sha256", "fingerprint", "lossless", "taken_at")]
-        for url, sha, fpb, lossless, taken_at in zip(*cols):
-            pk = pk_of[url]
-            paths_of[pk].append(url)
-            if pk not in facts:
-                fp = fingerprint_from_bytes(fpb)
-                image = image_of.setdefault(sha, len(image_of) + 1)
-                facts[pk] = RowFacts(pk, image, sha, fp.width, fp.height, fp.mime, bool(lossless), taken_at)
-        for ps in paths_of.values():
-            ps.sort()
-        # each pair as the better of its two ends' checks saw it, ties to the first seen (as find)
-        looks: dict[tuple[int, int], StoredPair] = {}
-        for path in pair_paths:
-            t = pq.read_table(path)
-            for file_pk, peer, score, verdict, evidence, bits, by_local in zip(
-                *(t.column(n).to_pylist() for n in
-                  ("file_pk", "peer_pk", "score", "verdict", "evidence", "phash_bits", "by_local_features"))
-            ):  # fmt: skip
-                lo, hi = sorted((file_pk, peer))
-                look = StoredPair(lo, hi, score, Verdict(verdict), evidence, bits, by_local)
-                if (lo, hi) not in looks or look.score > looks[lo, hi].score:
-                    looks[lo, hi] = look
-        pks = sorted(paths_of)
-        groups, pairs = groups_from_links(pks, paths_of, size_of, facts, looks, self.options, keep_in)
+        pks = sorted(gathered.paths_of)
+        groups, pairs = groups_from_links(
+            pks, gathered.paths_of, size_of, gathered.facts, gathered.pairs, self.options, keep_in, source=evidence
+        )
         warnings = [
             f"a group of {len(g.members):,} files (keeper {g.keep}) is more than a person can review"
             for g in groups
