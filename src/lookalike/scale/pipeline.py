@@ -6,8 +6,10 @@ Sources are listed through fsspec (``storage``), split into partitions of ``part
 files in sorted order, fingerprinted partition by partition into Parquet (``schema``), put into
 the run's index in that order (so rows are numbered as ``find`` numbers them), checked partition
 by partition against the whole index by ``Index.check_query``, and grouped with ``find``'s own
-``groups_from_links`` and keeper policy. The result is the ``FindResult`` that ``find`` returns
-(``lookalike find --json`` prints it) and ``RUN_DIR/groups.parquet``.
+``groups_from_links``, each group's keeper its source as ``find`` chooses it, from the facts the
+stages wrote (``keepers``; the spectra it asks for computed on the workers, in rounds). The
+result is the ``FindResult`` that ``find`` returns (``lookalike find --json`` prints it) and
+``RUN_DIR/groups.parquet``.
 
 Every partition's output is named by the digest of its inputs, so ``resume=True`` reuses each
 finished one and recomputes the rest; without ``resume`` a run folder that holds a run is refused
@@ -26,6 +28,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import pyarrow as pa
@@ -41,8 +44,8 @@ from lookalike.scale.keepers import (
     RunSourceEvidence,
     gather,
     read_spectra,
-    spectra_wanted,
     spectrum_task,
+    with_spectra,
 )
 from lookalike.scale.runner import Runner, open_runner
 from lookalike.scale.schema import GROUPS, MANIFEST
@@ -229,11 +232,13 @@ class Pipeline:
             else:
                 pk_of = self._row_numbers(rows)
             verified, reused = self._verify(runner, parts, pk_of, db, index_digest, run_dir, progress)
+            roots = tuple(os.path.abspath(os.fspath(s)) if is_local(os.fspath(s)) else os.fspath(s) for s in sources)
             gathered = gather(rows, pk_of, verified)
-            evidence = RunSourceEvidence(gathered)
-            evidence.spectra = self._spectra(runner, evidence, index_digest, run_dir, progress)
-        roots = tuple(os.path.abspath(os.fspath(s)) if is_local(os.fspath(s)) else os.fspath(s) for s in sources)
-        result, warnings = self._group(gathered, evidence, errors, listed, read, roots + keep_in, keep_in, started)
+            evidence, written = RunSourceEvidence(gathered), list[str]()
+            group = partial(self._group, gathered, evidence, errors, listed, read, roots + keep_in, keep_in, started)
+            fetch = partial(self._spectra, runner, gathered, index_digest, run_dir, progress, written)
+            result, warnings = with_spectra(evidence, group, fetch)
+            _drop_others(os.path.join(run_dir, "spectra"), set(written))
         groups_path = os.path.join(run_dir, "groups.parquet")
         write_atomically(_groups_table(result.groups), groups_path)
         stats = RunStats(
@@ -345,30 +350,35 @@ class Pipeline:
         return out, len(parts) - len(todo)
 
     def _spectra(
-        self, runner: Runner, evidence: RunSourceEvidence, index_digest: str, run_dir: str, progress: Progress | None
-    ) -> dict[int, bytes]:
-        """The spectrum profiles a source choice may ask for, computed on the workers (reused when done)."""
-        if self.options.keep is not None:
-            return {}  # an explicit policy asks for none
-        g = evidence.gathered
-        wanted = spectra_wanted(evidence, self.options.link)
+        self,
+        runner: Runner,
+        gathered: Gathered,
+        index_digest: str,
+        run_dir: str,
+        progress: Progress | None,
+        written: list[str],
+        pks: list[int],
+        round_number: int,
+    ) -> dict[int, bytes | None]:
+        """The spectrum profiles of rows ``pks`` (asked for in one round of keeper choices), computed
+        on the workers, or reused when done; their files are added to ``written``."""
         out: list[str] = []
         todo: list[tuple[str, tuple[Any, ...]]] = []
-        for i, start in enumerate(range(0, len(wanted), self.partition_size)):
-            pks = wanted[start : start + self.partition_size]
-            urls = [g.paths_of[pk][0] for pk in pks]
-            chunk = pa.table({"file_pk": pks, "url": urls, "sha256": [g.facts[pk].sha256 for pk in pks]})
-            sd = _digest(index_digest, self.limits, urls)
-            path = os.path.join(run_dir, "spectra", f"part-{i:05d}-{sd}.parquet")
+        for i, start in enumerate(range(0, len(pks), self.partition_size)):
+            chunk = pks[start : start + self.partition_size]
+            urls = [gathered.paths_of[pk][0] for pk in chunk]
+            rows = pa.table({"file_pk": chunk, "url": urls, "sha256": [gathered.facts[pk].sha256 for pk in chunk]})
+            sd = _digest(index_digest, self.limits, chunk, urls)
+            path = os.path.join(run_dir, "spectra", f"round-{round_number:02d}-part-{i:05d}-{sd}.parquet")
             out.append(path)
             if not os.path.exists(path):
-                args = (spectrum_task, chunk, path, self.limits, dict(self.storage_options))
-                todo.append((f"spectra-{i:05d}-{sd}", args))
-        _drop_others(os.path.join(run_dir, "spectra"), set(out))
+                args = (spectrum_task, rows, path, self.limits, dict(self.storage_options))
+                todo.append((f"spectra-{round_number:02d}-{i:05d}-{sd}", args))
         with steps(progress, len(todo), "spectra") as advance:
             for _ in runner.map(_call, todo):
                 advance()
-        return read_spectra(out)
+        written.extend(out)
+        return dict.fromkeys(pks) | read_spectra(out)
 
     def _group(
         self,

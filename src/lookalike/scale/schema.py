@@ -6,7 +6,7 @@ A run folder (``RUN_DIR``) holds::
     fingerprints/part-NNNNN-D.parquet   one per partition of the manifest (``FINGERPRINTS``)
     index-D.db                    the run's index (SQLite), built from the fingerprints
     pairs/part-NNNNN-D.parquet    one per partition of the index rows (``PAIRS``)
-    spectra/part-NNNNN-D.parquet  spectrum profiles of the possible enlargements (``SPECTRA``)
+    spectra/round-RR-part-NNNNN-D.parquet  spectrum profiles the keeper choice asked for (``SPECTRA``)
     groups.parquet                one row per group member (``GROUPS``)
 
 ``NNNNN`` is the partition number and ``D`` the first 12 hex digits of the SHA-256 of what the
@@ -24,8 +24,9 @@ fingerprints ``Query.turned`` computes from the grid (a golden test checks it).
 What choosing each group's source (its keeper, ``lookalike.scan.source``) reads of a file is in
 its ``FINGERPRINTS`` row (JPEG quality, flat margins and what they frame, modification time; the
 fingerprint gives size, colour and alpha), what it reads of a pair in its ``PAIRS`` rows
-(``same_pixels``), and the spectrum profile of each file that may be an enlargement of another it
-is linked to in ``SPECTRA``: the client chooses keepers without reading an image.
+(``same_pixels``), and in ``SPECTRA`` the spectrum profile of each file the choice asked about
+(a group's leading candidate's larger copies: enlargements, or real larger pictures?), computed on
+the workers: the client chooses keepers without reading an image.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ PAIRS = pa.schema(
 
 SPECTRA = pa.schema(
     [
-        ("file_pk", pa.int64()),  # an index row larger than a copy it is linked to
+        ("file_pk", pa.int64()),  # an index row larger than a copy it is linked to (of the run's index)
         ("spectrum", pa.binary()),  # ``scan.source.spectrum_profile``, float64; null when unreadable
     ]
 )

@@ -52,7 +52,6 @@ __all__ = [
     "margins",
     "quality_key",
     "spectrum_profile",
-    "spectrum_wanted",
 ]
 
 #: power just above the smaller copy's resolution over power just below it, under which the
@@ -240,12 +239,6 @@ def _size_ratio(a: SourceFacts, b: SourceFacts) -> float:
     return float((big.area / max(1, small.area)) ** 0.5)
 
 
-def spectrum_wanted(a: SourceFacts, b: SourceFacts) -> SourceFacts | None:
-    """The member of two linked ones whose ``spectrum_profile`` ``choose_source`` may ask for (the
-    larger, when it is larger enough to be an enlargement of the other), else None."""
-    return _by_size(a, b)[0] if _size_ratio(a, b) >= _SAME_SIZE else None
-
-
 def quality_key(f: SourceFacts, links: int, enlarged: bool) -> tuple[object, ...]:
     """Sort key of the quality fallback (see the module docstring): best first."""
     return (
@@ -308,8 +301,7 @@ def choose_source(
         # the leading candidate's size links are settled by its spectrum and the spectra of the
         # larger members it is linked to: an untested larger member may be an enlargement
         top = order[0]
-        wanted = (spectrum_wanted(facts[a], facts[b]) for a, b, *_ in sized if top in (a, b))
-        untested = sorted({w.path for w in wanted if w is not None} - set(tested))
+        untested = sorted({big for a, b, _, big, ratio in sized if top in (a, b) and ratio >= _SAME_SIZE} - set(tested))
         if not untested:
             return order, derived
         for path in untested:
