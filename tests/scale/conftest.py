@@ -23,7 +23,9 @@ from tests.images import corpus_photos, encode  # noqa: E402
 from tests.scan.conftest import make_tree  # noqa: E402
 
 #: the copies ``add_family`` writes beside the original, under names that say nothing of what they are
-FAMILY = {"original": "p3.jpg", "enlarged": "p1.jpg", "recompressed": "p2.jpg", "lossless": "p4.png"}
+FAMILY = {
+    "original": "p3.jpg", "enlarged": "p1.jpg", "recompressed": "p2.jpg", "lossless": "p4.png", "lossless2": "p0.webp",
+}  # fmt: skip
 
 
 def start_cluster(workers: int) -> tuple[Any, Any]:
@@ -55,7 +57,8 @@ def add_family(root: Path) -> dict[str, Path]:
     """A real photo (an enlargement is told by the way real detail fades) and copies that a keeper
     choice must see through, in ``root``: an enlargement to 150 % (the most pixels: the quality
     policy ``DEFAULT_KEEP`` would keep it), a recompression at quality 60 of the same size, and the
-    original's pixels stored losslessly; the original is the oldest file."""
+    original's pixels stored losslessly twice, as PNG and as WebP (only their pixels, compared at
+    full size, say which way they were made); the original is the oldest file."""
     from PIL import Image
 
     photos = corpus_photos()
@@ -70,6 +73,7 @@ def add_family(root: Path) -> dict[str, Path]:
         "enlarged": encode(im.resize((w * 3 // 2, h * 3 // 2), Image.Resampling.LANCZOS), "JPEG", quality=90),
         "recompressed": encode(im, "JPEG", quality=60),
         "lossless": encode(Image.open(io.BytesIO(original)).convert("RGB"), "PNG"),
+        "lossless2": encode(Image.open(io.BytesIO(original)).convert("RGB"), "WEBP", lossless=True),
     }
     root.mkdir(parents=True, exist_ok=True)
     out: dict[str, Path] = {}

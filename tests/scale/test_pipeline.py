@@ -15,7 +15,9 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
+from lookalike.config import DecodeLimits, Thresholds
 from lookalike.scale import Pipeline
+from lookalike.scale.stages import build_index, verify_rows
 from lookalike.scan import find_duplicates
 from lookalike.scan.find import FindOptions
 from lookalike.scan.keeper import DEFAULT_KEEP
@@ -142,3 +144,28 @@ def test_hash_writes_the_fingerprint_stage_alone(client: Any, tree: Path, tmp_pa
     assert run.files == len(rows) == len(list(tree.rglob("*.*")))
     assert sorted(r["url"] for r in rows) == [r["url"] for r in rows]
     assert not (tmp_path / "h" / "groups.parquet").exists()
+
+
+def test_the_verify_stage_says_which_lossless_copies_hold_the_pixels_of_a_lossy_file(
+    family_tree: tuple[Path, dict[str, Path]], tmp_path: Path
+) -> None:
+    root, family = family_tree
+    hashed = Pipeline().hash([str(root / "family")], out=tmp_path / "h")
+    part = pq.read_table(hashed.parts[0])
+    db, limits, thresholds = str(tmp_path / "i.db"), DecodeLimits(), Thresholds()
+    pk_of = build_index(db, [part], scope="t", limits=limits, thresholds=thresholds)
+    pairs = verify_rows(
+        part, pk_of, db=db, scope="t", top=10, limits=limits, thresholds=thresholds, storage_options={}
+    ).to_pylist()
+    role = {pk_of[str(path)]: r for r, path in family.items()}
+    said = {(role[p["file_pk"]], role[p["peer_pk"]]): (p["verdict"], p["same_pixels"]) for p in pairs}
+    lossless = {"lossless", "lossless2"}
+    for (a, b), (verdict, same) in said.items():
+        one_lossless = len(lossless & {a, b}) == 1
+        if one_lossless and verdict == "near_duplicate" and "original" in (a, b):
+            assert same is True, (a, b)  # the original's pixels, stored losslessly
+        elif one_lossless and verdict == "near_duplicate":
+            assert not same, (a, b)  # other pixels, or another size (not compared)
+        else:
+            assert same is None, (a, b)  # nothing to settle
+    assert any(same for _, same in said.values())
