@@ -27,7 +27,7 @@ from PIL import Image
 from lookalike.decode import decode_image
 from lookalike.fingerprints.local import local_features
 from lookalike.index.descriptors import DescriptorIndex
-from lookalike.index.sqlite import LOCAL_CODES
+from lookalike.index.records import LOCAL_CODES
 
 
 def _peak_rss_mb() -> float:

@@ -20,8 +20,17 @@ __all__ = [
     "FetchLimits",
     "ServiceSettings",
     "Thresholds",
+    "default_cache_dir",
     "is_database_url",
 ]
+
+
+def default_cache_dir() -> Path:
+    """Where lookalike keeps what it can rebuild (``find``'s database, exported models):
+    ``$XDG_CACHE_HOME/lookalike``, ``~/.cache/lookalike`` when the variable is unset."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "lookalike"
+
 
 #: each API key's request budget when not told otherwise (``lookalike serve`` and ``ServiceSettings``).
 #: A 2-core server answers about 40 picture checks a second (decode, hash, search): 50 per second

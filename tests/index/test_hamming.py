@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lookalike.errors import ConfigError, StoreError
+from lookalike.fingerprints.kernels import jit
 from lookalike.index import hamming
 from lookalike.index.hamming import HammingIndex
 
@@ -377,7 +378,7 @@ def test_kernels_compile_without_a_writable_cache_directory() -> None:
     exec("def double(x):\n    return 2 * x\n", namespace)
     with pytest.raises(RuntimeError, match="cannot cache"):
         numba.njit(cache=True)(namespace["double"])
-    assert hamming._jit(namespace["double"])(21) == 42
+    assert jit(namespace["double"])(21) == 42
 
 
 CACHED_QUERY = """

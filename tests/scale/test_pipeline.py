@@ -19,8 +19,8 @@ from lookalike.config import DecodeLimits, Thresholds
 from lookalike.scale import Pipeline
 from lookalike.scale.stages import build_index, verify_rows
 from lookalike.scan import find_duplicates
-from lookalike.scan.find import FindOptions
 from lookalike.scan.keeper import DEFAULT_KEEP
+from lookalike.scan.options import FindOptions
 from tests.scale.conftest import add_family, groups_of, start_cluster
 from tests.scan.conftest import make_tree
 

@@ -13,8 +13,8 @@ from lookalike.errors import ConfigError
 from lookalike.index import Decision
 from lookalike.scan import FindOptions, FindResult, find_duplicates, mark_pair, parse_keep
 from lookalike.scan.cache import StoredPair
-from lookalike.scan.find import link_groups
 from lookalike.scan.groups import cliques, components
+from lookalike.scan.linking import link_groups
 from tests.images import encode, photo
 from tests.scan.conftest import BAD, GROUPS, SINGLES, exif_jpeg
 

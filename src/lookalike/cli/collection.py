@@ -24,7 +24,7 @@ from lookalike.walk import each_file_once, iter_image_files
 if TYPE_CHECKING:
     from lookalike.config import Thresholds
     from lookalike.index import CheckResult, Index
-    from lookalike.index.policy import AddOutcome
+    from lookalike.index.results import AddOutcome
 
 DbOption = Annotated[
     str,
@@ -96,7 +96,7 @@ def index_command(
 ) -> None:
     """Check each image against the index, then add it: per file, what `check` says and what was done."""
     from lookalike.fingerprints import analyse_files, default_jobs
-    from lookalike.index.policy import Outcome
+    from lookalike.index.results import Outcome
 
     files = list(each_file_once(iter_image_files(paths)))
     counts = {o: 0 for o in Outcome}
@@ -125,7 +125,7 @@ def index_command(
 
 
 def _print_added(path: Path, done: "AddOutcome") -> None:
-    from lookalike.index.policy import Outcome
+    from lookalike.index.results import Outcome
     from lookalike.match import QueryVerdict
 
     best = done.check.matches[0] if done.check.matches else None

@@ -15,13 +15,14 @@ from lookalike.cli.output import EXIT_FAILED, JsonOption, fail, json_line, repor
 from lookalike.cli.progress import progress_bar
 from lookalike.cli.scale import (
     ClusterOption,
+    ClusterRun,
     OutOption,
     PartitionOption,
     ResumeOption,
     StorageOption,
-    check_cluster_options,
     find_on_cluster,
 )
+from lookalike.config import default_cache_dir
 from lookalike.index.records import Decision
 
 #: files a task with --cluster (``lookalike.scale.DEFAULT_PARTITION_SIZE``, not imported: it needs the dask extra)
@@ -36,8 +37,7 @@ FindScope = Annotated[str, typer.Option("--scope", help="The index scope find ke
 
 def default_db() -> Path:
     """Where ``find`` keeps its cache unless told: ``$XDG_CACHE_HOME/lookalike/find.db``."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "lookalike" / "find.db"
+    return default_cache_dir() / "find.db"
 
 
 DbOption = Annotated[
@@ -129,14 +129,11 @@ def find_command(
             keep_in=tuple(str(k) for k in keep_in or ()), rescan=rescan,
             decisions=() if decisions is None else read_decisions(decisions),
         )  # fmt: skip
-        check_cluster_options(cluster, out, resume, paths)
-        if cluster is not None and out is not None:
+        on_cluster = ClusterRun.of(paths, cluster, out, resume, partition_size, storage_options)
+        if on_cluster is not None:
             if html_path is not None:
                 fail("--html needs find's database; with --cluster, use --json or --csv")
-            find_on_cluster(
-                paths, cluster=cluster, out=out, resume=resume, partition_size=partition_size,
-                storage_options=storage_options, options=options, as_json=as_json, csv_path=csv_path,
-            )  # fmt: skip
+            find_on_cluster(paths, on_cluster, options=options, as_json=as_json, csv_path=csv_path)
             return
         database = db or default_db()
         database.parent.mkdir(parents=True, exist_ok=True)

@@ -142,12 +142,9 @@ def hash_command(
     from lookalike.cli.progress import FINGERPRINT_KERNELS, announce_compiling, progress_bar
     from lookalike.fingerprints import default_jobs
 
-    scale.check_cluster_options(cluster, out, resume, paths)
-    if cluster is not None and out is not None:
-        scale.hash_on_cluster(
-            paths, cluster=cluster, out=out, resume=resume, partition_size=partition_size,
-            storage_options=storage_options, as_json=as_json,
-        )  # fmt: skip
+    on_cluster = scale.ClusterRun.of(paths, cluster, out, resume, partition_size, storage_options)
+    if on_cluster is not None:
+        scale.hash_on_cluster(paths, on_cluster, as_json=as_json)
         return
     if hash_format is not HashFormat.PDQ:
         announce_compiling(FINGERPRINT_KERNELS)

@@ -9,12 +9,13 @@ deletion inside a bucket.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from lookalike.cli.output import EXIT_FAILED, fail, json_line, reporting_errors
+from lookalike.cli.output import EXIT_FAILED, fail, json_line, print_file_error, reporting_errors
 from lookalike.cli.progress import progress_bar
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ClusterOption",
-    "check_cluster_options",
+    "ClusterRun",
     "OutOption",
     "PartitionOption",
     "ResumeOption",
@@ -68,47 +69,63 @@ def _storage(text: str | None) -> dict[str, Any]:
     return value
 
 
-def _pipeline(**kwargs: Any) -> Any:
-    """A ``Pipeline``, or the one error line that says which extra to install."""
-    try:
-        from lookalike.scale import Pipeline
-    except ImportError as exc:
-        fail(f"--cluster needs the dask extra: pip install 'lookalike[dask]' ({exc})")
-    return Pipeline(**kwargs)
-
-
 def _progress(total: int, label: str):  # type: ignore[no-untyped-def]
     return progress_bar(total=total, enabled=total >= 2, label=label)
 
 
-def check_cluster_options(cluster: str | None, out: Path | None, resume: bool, sources: list[str]) -> None:
-    """Refuse options that need ``--cluster`` without it, and ``--cluster`` without ``--out``."""
-    if cluster is None:
-        if out is not None or resume:
-            fail("--out and --resume go with --cluster")
-        remote = [s for s in sources if is_remote(s)]
-        if remote:
-            fail(f"{remote[0]}: sources in object storage need --cluster (e.g. --cluster local:2)")
-    elif out is None:
-        fail("--cluster needs --out RUN_DIR, the folder the run writes to")
+@dataclass(frozen=True, slots=True)
+class ClusterRun:
+    """The options of a command run on a cluster (``--cluster``, ``--out``, ``--resume``,
+    ``--partition-size``, ``--storage-options``), checked together."""
+
+    cluster: str
+    out: Path
+    resume: bool
+    partition_size: int
+    storage_options: str | None
+
+    @staticmethod
+    def of(
+        sources: list[str],
+        cluster: str | None,
+        out: Path | None,
+        resume: bool,
+        partition_size: int,
+        storage_options: str | None,
+    ) -> ClusterRun | None:
+        """The run on a cluster the options ask for, or None to run here. Refuses options that need
+        ``--cluster`` without it, and ``--cluster`` without ``--out``."""
+        if cluster is None:
+            if out is not None or resume:
+                fail("--out and --resume go with --cluster")
+            remote = [s for s in sources if is_remote(s)]
+            if remote:
+                fail(f"{remote[0]}: sources in object storage need --cluster (e.g. --cluster local:2)")
+            return None
+        if out is None:
+            fail("--cluster needs --out RUN_DIR, the folder the run writes to")
+        return ClusterRun(cluster, out, resume, partition_size, storage_options)
+
+    def pipeline(self, **kwargs: Any) -> Any:
+        """A ``Pipeline`` with these options (and ``kwargs``), or the one error line that says which
+        extra to install."""
+        try:
+            from lookalike.scale import Pipeline
+        except ImportError as exc:
+            fail(f"--cluster needs the dask extra: pip install 'lookalike[dask]' ({exc})")
+        return Pipeline(partition_size=self.partition_size, storage_options=_storage(self.storage_options), **kwargs)
+
+    def where(self) -> dict[str, Any]:
+        """Where and how ``Pipeline.run``/``hash`` run: the keywords both take."""
+        return {"out": self.out, "cluster": self.cluster, "resume": self.resume, "progress": _progress}
 
 
 def find_on_cluster(
-    sources: list[str],
-    *,
-    cluster: str,
-    out: Path,
-    resume: bool,
-    partition_size: int,
-    storage_options: str | None,
-    options: FindOptions,
-    as_json: bool,
-    csv_path: Path | None,
+    sources: list[str], run_on: ClusterRun, *, options: FindOptions, as_json: bool, csv_path: Path | None
 ) -> None:
     """``lookalike find ... --cluster``: print what ``find`` prints, and write ``out/groups.parquet``."""
     with reporting_errors():
-        pipeline = _pipeline(options=options, partition_size=partition_size, storage_options=_storage(storage_options))
-        run = pipeline.run(sources, out=out, cluster=cluster, resume=resume, progress=_progress)
+        run = run_on.pipeline(options=options).run(sources, **run_on.where())
         result = run.result
         if csv_path is not None:
             from lookalike.report import write_csv
@@ -132,25 +149,12 @@ def find_on_cluster(
         raise typer.Exit(EXIT_FAILED)
 
 
-def hash_on_cluster(
-    sources: list[str],
-    *,
-    cluster: str,
-    out: Path,
-    resume: bool,
-    partition_size: int,
-    storage_options: str | None,
-    as_json: bool,
-) -> None:
+def hash_on_cluster(sources: list[str], run_on: ClusterRun, *, as_json: bool) -> None:
     """``lookalike hash ... --cluster``: the fingerprint stage alone, into ``out/fingerprints/``."""
     with reporting_errors():
-        pipeline = _pipeline(partition_size=partition_size, storage_options=_storage(storage_options))
-        run = pipeline.hash(sources, out=out, cluster=cluster, resume=resume, progress=_progress)
+        run = run_on.pipeline().hash(sources, **run_on.where())
     for e in run.errors:
-        if as_json:
-            json_line({"path": e.path, "error": {"code": e.code, "message": e.message}})
-        else:
-            typer.echo(f"error: {e.message}", err=True)
+        print_file_error(e.path, e, as_json=as_json)
     summary = {
         "files": run.files, "errors": len(run.errors), "parts": list(run.parts), **run.stats.to_dict(),
     }  # fmt: skip
@@ -158,7 +162,7 @@ def hash_on_cluster(
         json_line(summary)
     else:
         typer.echo(
-            f"{run.files:,} files into {len(run.parts)} Parquet files under {out / 'fingerprints'}"
+            f"{run.files:,} files into {len(run.parts)} Parquet files under {run_on.out / 'fingerprints'}"
             f" ({run.stats.fingerprint_partitions} computed, {run.stats.fingerprint_reused} reused)"
         )
     if run.errors:

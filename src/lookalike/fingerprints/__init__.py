@@ -21,7 +21,7 @@ from lookalike.fingerprints.compute import (
     perceptual_signals,
 )
 from lookalike.fingerprints.dct import Dihedral, phash_variants_estimated, transform_pixels
-from lookalike.fingerprints.model import FINGERPRINT_VERSION, Fingerprint, FingerprintDict, Signal
+from lookalike.fingerprints.model import FINGERPRINT_VERSION, Fingerprint, FingerprintDict, PerceptualSignals, Signal
 
 __all__ = [
     "FINGERPRINT_VERSION",
@@ -33,6 +33,7 @@ __all__ = [
     "Fingerprint",
     "FileResult",
     "FingerprintDict",
+    "PerceptualSignals",
     "Signal",
     "analyse",
     "analyse_files",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, replace
-from typing import TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -18,7 +17,7 @@ from lookalike.fingerprints.dct import phash_coefficients, phash_variants
 from lookalike.fingerprints.digest import PixelDigester
 from lookalike.fingerprints.grid import block_mean, colour_grid, luma_grid
 from lookalike.fingerprints.local import LocalFeatures, local_features
-from lookalike.fingerprints.model import Fingerprint
+from lookalike.fingerprints.model import Fingerprint, PerceptualSignals
 from lookalike.fingerprints.pdq import pdq
 from lookalike.fingerprints.simple import ahash, dhash, whash
 from lookalike.fingerprints.thumbnail import colour_stats, luma_thumbnail
@@ -79,7 +78,7 @@ def analyse(
     grid = colour_grid(image.pixels)
     fp = Fingerprint(
         sha256=hashlib.sha256(data).digest(),
-        **grid_signals(grid),
+        **grid_signals(grid).signal_fields(),
         width=image.width,
         height=image.height,
         byte_size=len(data),
@@ -91,19 +90,6 @@ def analyse(
         fp = fp.with_pixel_digest(digester.digest())
     features = local_features(image.pixels) if local else None
     return Analysis(fingerprint=fp, image=image, data=data, grid=grid, local=features)
-
-
-class PerceptualSignals(TypedDict):
-    """The pixel-derived fields of a ``Fingerprint``."""
-
-    phash_variants: tuple[int, ...]
-    dhash: int
-    ahash: int
-    whash: int
-    pdq: bytes
-    pdq_quality: int
-    thumbnail: bytes
-    colour: tuple[float, ...]
 
 
 def perceptual_signals(pixels: npt.NDArray[np.uint8]) -> PerceptualSignals:

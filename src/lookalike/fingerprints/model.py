@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from enum import StrEnum
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from lookalike.fingerprints.bits import hamming_bytes, hamming_int
 
-__all__ = ["FINGERPRINT_VERSION", "Fingerprint", "FingerprintDict", "Hash64", "Signal"]
+__all__ = ["FINGERPRINT_VERSION", "Fingerprint", "FingerprintDict", "Hash64", "PerceptualSignals", "Signal"]
 
 #: bumped whenever any stored signal would come out differently.
 #: 2 (2026-12-02): the grid, the DCTs and the statistics are computed without BLAS, in a fixed order
@@ -92,18 +92,16 @@ class FingerprintDict(TypedDict):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Fingerprint:
-    """What lookalike knows of one image.
+class PerceptualSignals:
+    """The part of a fingerprint computed from the pixels (``fingerprints.grid_signals``): what a
+    flipped or turned picture changes, and all a comparison of two pictures reads of them.
 
-    Hashes: ``phash``/``dhash``/``ahash``/``whash`` are 64-bit integers,
+    Hashes: ``dhash``/``ahash``/``whash`` are 64-bit integers (``Hash64``),
     ``pdq`` 32 bytes; ``phash_variants[k]`` is the pHash of the picture under
-    ``Dihedral(k)`` (index 0 is ``phash`` itself). ``thumbnail`` is 16 x 16
+    ``Dihedral(k)`` (index 0 is the picture as it is). ``thumbnail`` is 16 x 16
     luminance bytes, ``colour`` (mean Y, Cb, Cr, std Y, Cb, Cr).
-    ``pixel_digest`` (SHA-256 of the canonical full-resolution pixels) is
-    ``None`` until a comparison needed it.
     """
 
-    sha256: bytes
     phash_variants: tuple[int, ...]
     dhash: int
     ahash: int
@@ -112,6 +110,27 @@ class Fingerprint:
     pdq_quality: int
     thumbnail: bytes
     colour: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        for name in ("dhash", "ahash", "whash"):
+            value = getattr(self, name)
+            if type(value) is not Hash64:
+                object.__setattr__(self, name, Hash64(value))
+
+    def signal_fields(self) -> dict[str, Any]:
+        """The signals as keyword arguments (``Fingerprint(**signals.signal_fields(), ...)``)."""
+        return {f.name: getattr(self, f.name) for f in fields(PerceptualSignals)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fingerprint(PerceptualSignals):
+    """What lookalike knows of one image: its ``PerceptualSignals`` and the facts of its file.
+
+    ``phash`` is ``phash_variants[0]``. ``pixel_digest`` (SHA-256 of the canonical
+    full-resolution pixels) is ``None`` until a comparison needed it.
+    """
+
+    sha256: bytes
     width: int
     height: int
     byte_size: int
@@ -120,12 +139,6 @@ class Fingerprint:
     has_alpha: bool = False
     pixel_digest: bytes | None = None
     version: int = FINGERPRINT_VERSION
-
-    def __post_init__(self) -> None:
-        for name in ("dhash", "ahash", "whash"):
-            value = getattr(self, name)
-            if type(value) is not Hash64:
-                object.__setattr__(self, name, Hash64(value))
 
     @property
     def phash(self) -> Hash64:

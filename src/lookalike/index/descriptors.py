@@ -93,22 +93,6 @@ def _nearest_in_part(
         best_owner[j], best_dist[j] = bo, bd
 
 
-@jit
-def _nearest_in_delta(
-    codes: U64, owners: I32, alive: npt.NDArray[np.bool_], q: U64, best_owner: I32, best_dist: I64
-) -> None:
-    """The same over every code of the (small, unsorted) delta."""
-    for j in range(q.shape[0]):
-        bd, bo = best_dist[j], best_owner[j]
-        for row in range(codes.shape[0]):
-            o = owners[row]
-            if alive[o]:
-                d = _dist(codes, row, q, j)
-                if d < bd:
-                    bd, bo = d, o
-        best_owner[j], best_dist[j] = bo, bd
-
-
 class _Part:
     """Sorted codes: for each table, the rows ordered by their key, and each key's first row.
 
@@ -260,7 +244,14 @@ class DescriptorIndex:
         if self._delta_n:
             if len(self._delta) > 1:
                 self._delta, self._delta_owners = [np.concatenate(self._delta)], [np.concatenate(self._delta_owners)]
-            _nearest_in_delta(self._delta[0], self._delta_owners[0], self._alive, q, best_owner, best_dist)
+            codes = self._delta[0]
+            # the (small, unsorted) delta searched as a part of one table with one bucket (key mask 0)
+            every_row = np.arange(len(codes), dtype=np.int32)[None, :]
+            one_bucket = np.array([[0, len(codes)]], np.int32)
+            _nearest_in_part(
+                codes, self._delta_owners[0], every_row, one_bucket, np.uint64(0), self._alive, q, 1,
+                best_owner, best_dist,
+            )  # fmt: skip
         return best_owner, best_dist
 
     def vote(self, descriptors: U8, *, max_bits: int = MATCH_BITS, top: int = 5) -> list[tuple[int, int]]:

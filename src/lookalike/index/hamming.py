@@ -47,7 +47,6 @@ import numpy as np
 import numpy.typing as npt
 
 from lookalike.errors import ConfigError, StoreError
-from lookalike.fingerprints.kernels import jit as _jit  # noqa: F401  # tests compile with it
 from lookalike.index.hamming_kernels import _plan, _scan, _search
 from lookalike.index.hamming_shared import shared_arrays
 

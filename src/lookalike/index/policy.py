@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lookalike.index.records import OnDuplicate
-from lookalike.index.results import AddOutcome, AddOutcomeDict, CheckMatch, Outcome
+from lookalike.index.results import CheckMatch, Outcome
 from lookalike.match import Verdict
 
-__all__ = ["AddOutcome", "AddOutcomeDict", "Judgement", "OnDuplicate", "Outcome", "judge"]
+__all__ = ["Judgement", "OnDuplicate", "judge"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # a type only: records load without NumPy, for the command line's start-up
     from lookalike.fingerprints import Fingerprint
@@ -23,7 +23,6 @@ __all__ = [
     "NewFile",
     "OnDuplicate",
     "ReviewPair",
-    "ReviewPairDict",
     "StoreStats",
     "StoredFile",
     "automatic_image_id",
@@ -140,32 +139,17 @@ class ReviewPair:
     a_source: str = ""
     b_source: str = ""
 
-    def to_dict(self) -> ReviewPairDict:
-        """The JSON form shared by ``lookalike review --json`` and the service's ``/v1/review``."""
-        return ReviewPairDict(
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form shared by ``lookalike review --json`` and the service's ``/v1/review``, times in
+        ISO 8601: its shape is the service's ``ReviewPairOut`` (declared there once; the CLI's JSON is
+        tested against it)."""
+        return dict(
             pair_id=self.pk, scope=self.scope, a=self.a_id, b=self.b_id, score=round(self.score, 4),
             verdict=self.verdict, evidence=self.evidence, decision=self.decision.value,
             created_at=iso_time(self.created_at),
             decided_at=None if self.decided_at is None else iso_time(self.decided_at),
             a_source=self.a_source or None, b_source=self.b_source or None,
         )  # fmt: skip
-
-
-class ReviewPairDict(TypedDict):
-    """JSON form of ``ReviewPair``: times in ISO 8601."""
-
-    pair_id: int
-    scope: str
-    a: str
-    b: str
-    score: float
-    verdict: str
-    evidence: str
-    decision: str
-    created_at: str
-    decided_at: str | None
-    a_source: str | None
-    b_source: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,5 +220,4 @@ class CodeRow:
     pk: int
     scope_pk: int
     phash: int
-    pdq: bytes
     local_codes: bytes = b""

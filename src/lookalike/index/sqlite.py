@@ -24,13 +24,10 @@ from typing import Any
 
 from lookalike.errors import AlreadyExists, StoreError
 from lookalike.index.dialect import Dialect, Transaction
-from lookalike.index.records import LOCAL_CODES, CodeRow, NewFile, signed64, unsigned64
 from lookalike.index.schema import MIGRATIONS, SCHEMA_VERSION, migration_statements
 from lookalike.index.sqlstore import SQLStore
 
-# NewFile, CodeRow, LOCAL_CODES and the 64-bit conversions live in ``index.records``; they are
-# importable from here too, where callers have always found them
-__all__ = ["LOCAL_CODES", "CodeRow", "NewFile", "SQLiteDialect", "SQLiteStore", "signed64", "unsigned64"]
+__all__ = ["SQLiteDialect", "SQLiteStore"]
 
 _TYPES = {
     "rowid": "INTEGER PRIMARY KEY",

@@ -40,7 +40,7 @@ _FILE_SELECT = (
     " FROM files f JOIN images i ON i.pk = f.image_pk JOIN scopes s ON s.pk = f.scope_pk"
 )
 _CODE_SELECT = (
-    "SELECT f.pk, f.scope_pk, f.phash, f.pdq, c.codes FROM files f LEFT JOIN local_codes c ON c.file_pk = f.pk"
+    "SELECT f.pk, f.scope_pk, f.phash, c.codes FROM files f LEFT JOIN local_codes c ON c.file_pk = f.pk"
 )
 _REVIEW_SELECT = (
     "SELECT r.pk, s.name, ia.image_id, ib.image_id, r.a_pk, r.b_pk, r.score, r.verdict, r.evidence, r.decision,"
@@ -391,8 +391,8 @@ class SQLStore:
 
 
 def _code_row(row: Sequence[Any]) -> CodeRow:
-    p, s, h, q, c = row
-    return CodeRow(int(p), int(s), unsigned64(int(h)), bytes(q), bytes(c) if c is not None else b"")
+    p, s, h, c = row
+    return CodeRow(int(p), int(s), unsigned64(int(h)), bytes(c) if c is not None else b"")
 
 
 def _file(row: Sequence[Any]) -> StoredFile:

@@ -32,10 +32,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from lookalike.config import default_cache_dir
 from lookalike.errors import ConfigError
 from lookalike.learned.weights import read_state_dict
 
-__all__ = ["EXPORT_VERSION", "INPUT_NAME", "OUTPUT_NAME", "build_onnx", "cached_onnx", "default_cache_dir", "sha256"]
+__all__ = ["EXPORT_VERSION", "INPUT_NAME", "OUTPUT_NAME", "build_onnx", "cached_onnx", "sha256"]
 
 #: bump when the exported graph changes for the same weights
 EXPORT_VERSION = 1
@@ -55,12 +56,6 @@ def sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/lookalike`` (``~/.cache/lookalike`` when the variable is unset)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "lookalike"
 
 
 class _Graph:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
@@ -51,10 +52,7 @@ class Query:
                 return None
             fp = self.fingerprint
             grid = np.ascontiguousarray(transform_pixels(self.grid, which))
-            self._turned[which] = Fingerprint(
-                sha256=fp.sha256, width=fp.width, height=fp.height, byte_size=fp.byte_size, mime=fp.mime,
-                name=fp.name, has_alpha=fp.has_alpha, **grid_signals(grid),
-            )  # fmt: skip
+            self._turned[which] = replace(fp, pixel_digest=None, **grid_signals(grid).signal_fields())
         return self._turned[which]
 
     def best_turn(self, stored: Fingerprint) -> Dihedral:

@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -55,7 +55,7 @@ from lookalike.scan.grouping import groups_from_links
 from lookalike.scan.options import FindOptions, Progress, steps
 from lookalike.scan.results import FindResult, FindStats, Group
 
-__all__ = ["DEFAULT_PARTITION_SIZE", "HashRun", "Pipeline", "RunStats", "ScaleRun"]
+__all__ = ["DEFAULT_PARTITION_SIZE", "HashRun", "Pipeline", "RunStats", "ScaleRun", "Where"]
 
 #: files a partition: big enough that a task outlives its scheduling cost (~1 ms) many times
 #: over (a camera photo takes ~30 ms to fingerprint), small enough that a killed run loses little
@@ -64,6 +64,17 @@ DEFAULT_PARTITION_SIZE = 256
 _TOP = 200
 #: a group past this many files is more than a person can review; the run warns
 REVIEWABLE_GROUP = 1000
+
+
+class Where(TypedDict, total=False):
+    """Where and how ``Pipeline.run`` and ``Pipeline.hash`` run. ``cluster``: None for processes on
+    this machine, ``"local:N"`` (N Dask worker processes here), ``"tcp://HOST:8786"`` (a running
+    scheduler) or a ``distributed.Client``; ``resume``: go on with the run in ``out``, reusing every
+    finished partition; ``progress``: how each stage shows its progress."""
+
+    cluster: str | Any | None
+    resume: bool
+    progress: Progress | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,31 +186,20 @@ class Pipeline:
             raise ConfigError("the partition size must be at least 1 file")
 
     def hash(
-        self,
-        sources: Sequence[str | os.PathLike[str]],
-        *,
-        out: str | os.PathLike[str],
-        cluster: str | Any | None = None,
-        resume: bool = False,
-        progress: Progress | None = None,
+        self, sources: Sequence[str | os.PathLike[str]], *, out: str | os.PathLike[str], **where: Unpack[Where]
     ) -> HashRun:
         """The fingerprint stage alone: ``out/fingerprints/*.parquet`` (``schema.FINGERPRINTS``)."""
         started = time.perf_counter()
-        run_dir = self._prepare(out, resume)
-        with closing(open_runner(cluster)) as runner:
+        run_dir = self._prepare(out, where.get("resume", False))
+        progress = where.get("progress")
+        with closing(open_runner(where.get("cluster"))) as runner:
             listed = self._list(sources)
             parts, computed, read, errors = self._fingerprint(runner, listed, run_dir, progress)
         stats = RunStats(computed, len(parts) - computed, 0, 0, False, time.perf_counter() - started)
         return HashRun(tuple(p for p, _ in parts), len(listed), tuple(errors), stats)
 
     def run(
-        self,
-        sources: Sequence[str | os.PathLike[str]],
-        *,
-        out: str | os.PathLike[str],
-        cluster: str | Any | None = None,
-        resume: bool = False,
-        progress: Progress | None = None,
+        self, sources: Sequence[str | os.PathLike[str]], *, out: str | os.PathLike[str], **where: Unpack[Where]
     ) -> ScaleRun:
         """Groups of copies among the sources, as ``find`` finds them; writes ``out/groups.parquet``.
 
@@ -207,9 +207,10 @@ class Pipeline:
         bad cluster, ``FetchError`` when a source cannot be listed."""
         started = time.perf_counter()
         opts = self.options
-        run_dir = self._prepare(out, resume)
+        run_dir = self._prepare(out, where.get("resume", False))
+        progress = where.get("progress")
         keep_in = tuple(os.path.abspath(k) for k in opts.keep_in)
-        with closing(open_runner(cluster)) as runner:
+        with closing(open_runner(where.get("cluster"))) as runner:
             listed = self._list([*sources, *(k for k in keep_in if k not in sources)])
             parts, computed, read, errors = self._fingerprint(runner, listed, run_dir, progress)
             rows = self._rows(parts)

@@ -32,6 +32,7 @@ the workers: the client chooses keepers without reading an image.
 from __future__ import annotations
 
 import struct
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
@@ -130,14 +131,14 @@ def pack_turns(grid: npt.NDArray[np.float64]) -> bytes:
         s = grid_signals(np.ascontiguousarray(transform_pixels(grid, Dihedral(k))))
         out.append(
             _TURN.pack(
-                *s["phash_variants"],
-                s["dhash"],
-                s["ahash"],
-                s["whash"],
-                s["pdq"],
-                s["pdq_quality"],
-                s["thumbnail"],
-                *s["colour"],
+                *s.phash_variants,
+                s.dhash,
+                s.ahash,
+                s.whash,
+                s.pdq,
+                s.pdq_quality,
+                s.thumbnail,
+                *s.colour,
             )  # fmt: skip
         )
     return b"".join(out)
@@ -150,9 +151,8 @@ def turned_fingerprints(fp: Fingerprint, turns: bytes) -> dict[Dihedral, Fingerp
     out: dict[Dihedral, Fingerprint] = {Dihedral.IDENTITY: fp}
     for k in range(1, 8):
         f = _TURN.unpack_from(turns, (k - 1) * TURN_BYTES)
-        out[Dihedral(k)] = Fingerprint(
-            sha256=fp.sha256, width=fp.width, height=fp.height, byte_size=fp.byte_size, mime=fp.mime,
-            name=fp.name, has_alpha=fp.has_alpha, phash_variants=tuple(f[0:8]), dhash=f[8], ahash=f[9],
-            whash=f[10], pdq=f[11], pdq_quality=f[12], thumbnail=f[13], colour=tuple(f[14:20]),
-        )  # fmt: skip
+        out[Dihedral(k)] = replace(
+            fp, pixel_digest=None, phash_variants=tuple(f[0:8]), dhash=f[8], ahash=f[9], whash=f[10],
+            pdq=f[11], pdq_quality=f[12], thumbnail=f[13], colour=tuple(f[14:20]),
+        )
     return out

@@ -50,30 +50,12 @@ from lookalike.index.store import is_database_url
 from lookalike.scan.cache import FindCache
 from lookalike.scan.grouping import RunEvidence, groups_from_links
 from lookalike.scan.ingest import Seen, forget_scope, gone_paths, known_bytes, read_and_match, sort_paths, storable
-from lookalike.scan.linking import HASH_LINK_BITS, MERGE_FILES, link_groups, run_links
-from lookalike.scan.options import FIND_SCOPE, FindOptions, Progress, is_under
-from lookalike.scan.results import FileError, FindResult, FindStats, Group, Member, Pair
-from lookalike.walk import find_files
+from lookalike.scan.linking import run_links
+from lookalike.scan.options import FindOptions, Progress
+from lookalike.scan.results import FileError, FindResult, FindStats, Group, Pair
+from lookalike.walk import FoundFile, find_files
 
-__all__ = [
-    "FIND_SCOPE",
-    "HASH_LINK_BITS",
-    "MERGE_FILES",
-    "FileError",
-    "FindOptions",
-    "FindResult",
-    "FindStats",
-    "Group",
-    "Member",
-    "Pair",
-    "Progress",
-    "RunEvidence",
-    "find_duplicates",
-    "groups_from_links",
-    "is_under",
-    "link_groups",
-    "matcher_stamp",
-]
+__all__ = ["find_duplicates", "matcher_stamp"]
 
 
 def matcher_stamp(thresholds: Thresholds) -> str:
@@ -107,7 +89,10 @@ def find_duplicates(
     keep_in = tuple(os.path.abspath(k) for k in opts.keep_in)
     roots = tuple(os.path.abspath(p) for p in paths) + tuple(k for k in keep_in if k not in paths)
     found = find_files(dict.fromkeys(roots))  # one path per file: never a file its own duplicate
-    named = [f for f in found.files if storable(f.path)]
+    named: list[FoundFile] = []
+    unnamed: list[FoundFile] = []
+    for f in found.files:
+        (named if storable(f.path) else unnamed).append(f)
     files = [f.path for f in named]
     aliases = tuple(f for f in named if f.also)
     not_read = [FileError(p, NotRegularFile.code, why) for p, why in found.skipped]
@@ -115,7 +100,7 @@ def find_duplicates(
     not_read += [
         FileError(f.path, FetchError.code, f"{f.path}: the file name is not valid UTF-8 and cannot be kept in the "
                   "cache: not read (rename the file to include it)")
-        for f in found.files if not storable(f.path)
+        for f in unnamed
     ]  # fmt: skip
     errors: list[FileError] = []
     seen: list[Seen] = []

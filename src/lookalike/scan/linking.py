@@ -17,6 +17,7 @@ from lookalike.match import Verdict
 from lookalike.match.decision import overrule
 from lookalike.scan.cache import FindCache, RowFacts, StoredPair
 from lookalike.scan.groups import components
+from lookalike.scan.results import Evidence, EvidenceKind
 
 __all__ = ["HASH_LINK_BITS", "MERGE_FILES", "is_hash_link", "link_groups", "run_links"]
 
@@ -26,7 +27,7 @@ HASH_LINK_BITS = 10
 #: files on each side of the local links that merge two groups (see ``link_groups``); 2 was
 #: chosen on the public benchmark (3 gives pair precision 0.995 and recall 0.887 there)
 MERGE_FILES = 2
-_PERSON = "a person marked these as duplicates"
+_PERSON = Evidence(EvidenceKind.PERSON).text
 
 
 def run_links(

@@ -14,6 +14,7 @@ from lookalike.index import Decision, Index
 from lookalike.match import Verdict
 from lookalike.scan.cache import FindCache
 from lookalike.scan.options import FIND_SCOPE
+from lookalike.scan.results import Evidence, EvidenceKind
 
 __all__ = ["Duplicate", "duplicates_of", "mark_pair"]
 
@@ -52,7 +53,7 @@ def duplicates_of(
                     found[other] = Duplicate(other, p.score, p.verdict, p.evidence)
             for other in others.get(pk, []):
                 if other != path:
-                    found[other] = Duplicate(other, 1.0, Verdict.IDENTICAL, "the same file (identical bytes)")
+                    found[other] = Duplicate(other, 1.0, Verdict.IDENTICAL, Evidence(EvidenceKind.SAME_FILE).text)
         else:
             src = read_source(Path(path), max_bytes=index.limits.max_bytes)
             check = index.check_analysis(analyse(src.data, name=path, limits=index.limits), scope=scope, top=50)

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from lookalike.fingerprints import Analysis, analyse
 from lookalike.index import CheckMatch, CheckResult, ImageRecord
-from lookalike.index.policy import Outcome
 from lookalike.index.records import OnDuplicate
+from lookalike.index.results import Outcome
 from lookalike.service.errors import Duplicate
 from lookalike.service.state import ServiceState
 
@@ -79,14 +79,15 @@ def store_upload(
                 f"image {image_id} has a rendition {rendition!r} already",
                 details={"id": image_id, "verdict": "rendition_exists", "score": 0.0, "evidence": ""},
             )
-        if best is not None and done.outcome is Outcome.PRESENT:
-            raise Duplicate(f"these exact bytes are stored already, as image {best.image_id}", details=_details(best))
-        if best is not None:  # rejected
+        if done.outcome is Outcome.REJECTED and best is not None:
             raise Duplicate(
                 f"a copy of stored image {best.image_id} ({best.verdict.value}, score {best.score:.2f})",
                 details=_details(best),
             )
-        # added, or present because the same bytes were stored between the check and the write
+        if done.outcome is Outcome.PRESENT and best is not None:
+            raise Duplicate(f"these exact bytes are stored already, as image {best.image_id}", details=_details(best))
+        # added, or present because the same bytes were stored between the check and the write (no match
+        # to show: the check saw none), so the upload answers with the image that holds them
         record = index.get(str(done.image_id), scope=tenant)
     return Stored(record=record, check=done.check, reviewed=done.review)
 
