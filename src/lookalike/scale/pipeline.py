@@ -20,9 +20,6 @@ in the workers and the Parquet files.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -47,6 +44,7 @@ from lookalike.scale.keepers import (
     spectrum_task,
     with_spectra,
 )
+from lookalike.scale.partitions import digest, drop_others
 from lookalike.scale.runner import Runner, open_runner
 from lookalike.scale.schema import GROUPS, MANIFEST
 from lookalike.scale.stages import build_index, exact_groups, fingerprint_rows, verify_rows, write_atomically
@@ -115,23 +113,6 @@ class ScaleRun:
     groups_path: str
     stats: RunStats
     warnings: tuple[str, ...] = field(default=())
-
-
-def _digest(*parts: object) -> str:
-    """The first 12 hex digits of the SHA-256 of ``parts`` in a canonical JSON form (sets sorted,
-    dataclasses as dicts), the same in every process: ``repr`` of a frozenset is not."""
-
-    def canonical(o: object) -> object:
-        if dataclasses.is_dataclass(o) and not isinstance(o, type):
-            return {f.name: getattr(o, f.name) for f in dataclasses.fields(o)}
-        if isinstance(o, set | frozenset):
-            return sorted(o, key=repr)
-        if isinstance(o, bytes):
-            return o.hex()
-        raise TypeError(f"cannot digest {type(o).__name__}")
-
-    text = json.dumps(parts, default=canonical, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 # ---- tasks: module-level functions, shipped to workers by reference --------------------------
@@ -214,7 +195,7 @@ class Pipeline:
             listed = self._list([*sources, *(k for k in keep_in if k not in sources)])
             parts, computed, read, errors = self._fingerprint(runner, listed, run_dir, progress)
             rows = self._rows(parts)
-            index_digest = _digest(FINGERPRINT_VERSION, opts.scope, self.thresholds, self.limits, [d for _, d in parts])
+            index_digest = digest(FINGERPRINT_VERSION, opts.scope, self.thresholds, self.limits, [d for _, d in parts])
             db = os.path.join(run_dir, f"index-{index_digest}.db")
             index_reused = os.path.exists(db)
             if not index_reused:
@@ -239,7 +220,7 @@ class Pipeline:
             group = partial(self._group, gathered, evidence, errors, listed, read, roots + keep_in, keep_in, started)
             fetch = partial(self._spectra, runner, gathered, index_digest, run_dir, progress, written)
             result, warnings = with_spectra(evidence, group, fetch)
-            _drop_others(os.path.join(run_dir, "spectra"), set(written))
+            drop_others(os.path.join(run_dir, "spectra"), set(written))
         groups_path = os.path.join(run_dir, "groups.parquet")
         write_atomically(_groups_table(result.groups), groups_path)
         stats = RunStats(
@@ -280,7 +261,7 @@ class Pipeline:
         size = self.partition_size
         for i, start in enumerate(range(0, len(listed), size)):
             chunk = manifest.slice(start, size)
-            d = _digest(FINGERPRINT_VERSION, self.limits, chunk.to_pylist())
+            d = digest(FINGERPRINT_VERSION, self.limits, chunk.to_pylist())
             path = os.path.join(run_dir, "fingerprints", f"part-{i:05d}-{d}.parquet")
             parts.append((path, d))
             if not os.path.exists(path):
@@ -290,7 +271,7 @@ class Pipeline:
                         (fingerprint_task, chunk, path, self.limits, dict(self.storage_options)),
                     )
                 )
-        _drop_others(os.path.join(run_dir, "fingerprints"), {p for p, _ in parts})
+        drop_others(os.path.join(run_dir, "fingerprints"), {p for p, _ in parts})
         read = 0
         with steps(progress, len(todo), "fingerprinting") as advance:
             for _, (files, _errors) in runner.map(_call, todo):
@@ -335,7 +316,7 @@ class Pipeline:
         for i, (path, d) in enumerate(parts):
             urls = pq.read_table(path, columns=["url"]).column("url").to_pylist()
             pks = {u: pk_of[u] for u in urls if u in owner}
-            vd = _digest(index_digest, d, self.options.scope, _TOP)
+            vd = digest(index_digest, d, self.options.scope, _TOP)
             pairs_path = os.path.join(run_dir, "pairs", f"part-{i:05d}-{vd}.parquet")
             out.append(pairs_path)
             if not os.path.exists(pairs_path):
@@ -344,7 +325,7 @@ class Pipeline:
                     dict(self.storage_options),
                 )  # fmt: skip
                 todo.append((f"verify-{i:05d}-{vd}", args))
-        _drop_others(os.path.join(run_dir, "pairs"), set(out))
+        drop_others(os.path.join(run_dir, "pairs"), set(out))
         with steps(progress, len(todo), "matching") as advance:
             for _ in runner.map(_call, todo):
                 advance()
@@ -369,7 +350,7 @@ class Pipeline:
             chunk = pks[start : start + self.partition_size]
             urls = [gathered.paths_of[pk][0] for pk in chunk]
             rows = pa.table({"file_pk": chunk, "url": urls, "sha256": [gathered.facts[pk].sha256 for pk in chunk]})
-            sd = _digest(index_digest, self.limits, chunk, urls)
+            sd = digest(index_digest, self.limits, chunk, urls)
             path = os.path.join(run_dir, "spectra", f"round-{round_number:02d}-part-{i:05d}-{sd}.parquet")
             out.append(path)
             if not os.path.exists(path):
@@ -413,13 +394,6 @@ class Pipeline:
         return FindResult(
             groups=tuple(groups), pairs=tuple(pairs), errors=tuple(errors), stats=stats, roots=roots
         ), warnings
-
-
-def _drop_others(folder: str, keep: set[str]) -> None:
-    """Remove the partition files of ``folder`` that this run does not use (its inputs changed)."""
-    for name in os.listdir(folder):
-        if os.path.join(folder, name) not in keep:
-            os.remove(os.path.join(folder, name))
 
 
 def _call(fn: Callable[..., Any], *args: Any) -> Any:
