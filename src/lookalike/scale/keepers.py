@@ -45,8 +45,7 @@ __all__ = [
 
 #: the columns of ``schema.FINGERPRINTS`` the client reads
 ROW_COLUMNS = [
-    "url", "size", "sha256", "fingerprint", "lossless", "taken_at", "jpeg_quality", "padding", "content_aspect",
-    "mtime_ns",
+    "url", "sha256", "fingerprint", "lossless", "taken_at", "jpeg_quality", "padding", "content_aspect", "mtime_ns",
 ]  # fmt: skip
 
 
@@ -69,10 +68,8 @@ def gather(rows: pa.Table, pk_of: Mapping[str, int], pair_paths: list[str]) -> G
     encoded: dict[int, bytes] = {}
     mtime_of: dict[str, int] = {}
     image_of: dict[bytes, int] = {}
-    names = ("url", "sha256", "fingerprint", "lossless", "taken_at", "jpeg_quality", "padding", "content_aspect",
-             "mtime_ns")  # fmt: skip
     for url, sha, fpb, lossless, taken_at, quality, padding, aspect, mtime_ns in zip(
-        *(rows.column(n).to_pylist() for n in names)
+        *(rows.column(n).to_pylist() for n in ROW_COLUMNS)
     ):
         pk = pk_of[url]
         paths_of[pk].append(url)
