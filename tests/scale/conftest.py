@@ -3,6 +3,7 @@ for the scale-out tests, both started here and stopped when their module is done
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import socket
@@ -18,7 +19,13 @@ import pytest
 pytest.importorskip("dask.distributed")
 pytest.importorskip("pyarrow")
 
+from tests.images import corpus_photos, encode  # noqa: E402
 from tests.scan.conftest import make_tree  # noqa: E402
+
+#: the copies ``add_family`` writes beside the original, under names that say nothing of what they are
+FAMILY = {
+    "original": "p3.jpg", "enlarged": "p1.jpg", "recompressed": "p2.jpg", "lossless": "p4.png", "lossless2": "p0.webp",
+}  # fmt: skip
 
 
 def start_cluster(workers: int) -> tuple[Any, Any]:
@@ -44,6 +51,37 @@ def client() -> Iterator[Any]:
 def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The generated tree ``find``'s tests use: three groups, two singles, two unreadable files."""
     return make_tree(tmp_path_factory.mktemp("scale") / "tree")
+
+
+def add_family(root: Path) -> dict[str, Path]:
+    """A real photo (an enlargement is told by the way real detail fades) and copies that a keeper
+    choice must see through, in ``root``: an enlargement to 150 % (the most pixels: the quality
+    policy ``DEFAULT_KEEP`` would keep it), a recompression at quality 60 of the same size, and the
+    original's pixels stored losslessly twice, as PNG and as WebP (only their pixels, compared at
+    full size, say which way they were made); the original is the oldest file."""
+    from PIL import Image
+
+    photos = corpus_photos()
+    if not photos:
+        pytest.skip("the public benchmark corpus is not beside the repository")
+    im = Image.open(photos[0]).convert("RGB")
+    im = im.resize((480, round(480 * im.height / im.width)), Image.Resampling.LANCZOS)
+    w, h = im.size
+    original = encode(im, "JPEG", quality=95)
+    files = {
+        "original": original,
+        "enlarged": encode(im.resize((w * 3 // 2, h * 3 // 2), Image.Resampling.LANCZOS), "JPEG", quality=90),
+        "recompressed": encode(im, "JPEG", quality=60),
+        "lossless": encode(Image.open(io.BytesIO(original)).convert("RGB"), "PNG"),
+        "lossless2": encode(Image.open(io.BytesIO(original)).convert("RGB"), "WEBP", lossless=True),
+    }
+    root.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Path] = {}
+    for i, (role, data) in enumerate(files.items()):
+        path = out[role] = root / FAMILY[role]
+        path.write_bytes(data)
+        os.utime(path, ns=(1_700_000_000_000_000_000 + i * 3_600_000_000_000,) * 2)  # an hour apart, original first
+    return out
 
 
 def free_port() -> int:

@@ -27,10 +27,8 @@ def lookalike(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_find_json_with_a_cluster_prints_the_document_of_find(tree: Path, tmp_path: Path) -> None:
-    # an explicit keeper policy: the cluster path cannot yet choose each group's source (test_pipeline)
-    keep = ["--keep", "resolution,lossless,bytes,oldest"]
-    one = lookalike("find", str(tree), "--db", str(tmp_path / "f.db"), "--json", *keep)
-    two = lookalike("find", str(tree), "--cluster", "local:2", "--out", str(tmp_path / "run"), "--json", *keep)
+    one = lookalike("find", str(tree), "--db", str(tmp_path / "f.db"), "--json")
+    two = lookalike("find", str(tree), "--cluster", "local:2", "--out", str(tmp_path / "run"), "--json")
     assert one.returncode == two.returncode == 1  # two files cannot be read
     a, b = json.loads(one.stdout), json.loads(two.stdout)
     assert groups_of(a) == groups_of(b) and len(groups_of(a)) == 3

@@ -1,55 +1,94 @@
 """The scale-out ``find`` gives the groups and keepers of one-machine ``find``, with one or two
 Dask workers and any partition size, and its files say so too.
 
-The scale-out path does not yet gather the evidence that picks each group's *source* as keeper
-(spectra, margins, JPEG tables, local features against the keeper: ``scan.find.RunEvidence``), so
-both sides here keep by the explicit quality policy ``DEFAULT_KEEP``, and members' evidence texts,
-which one-machine ``find`` rewrites against the keeper, are not compared."""
+Both sides choose each group's keeper by ``find``'s default, the source evidence (the original a
+person would keep: not the enlarged, recompressed or losslessly re-saved copy), on a tree where the
+quality policy alone would keep another file. Members' evidence texts, which one-machine ``find``
+rewrites against the keeper from the local features in its index, are not compared."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
 
+from lookalike.config import DecodeLimits, Thresholds
 from lookalike.scale import Pipeline
+from lookalike.scale.stages import build_index, verify_rows
 from lookalike.scan import find_duplicates
 from lookalike.scan.keeper import DEFAULT_KEEP
 from lookalike.scan.options import FindOptions
-from tests.scale.conftest import groups_of, start_cluster
+from tests.scale.conftest import add_family, groups_of, start_cluster
+from tests.scan.conftest import make_tree
 
 
 @pytest.fixture(scope="module")
-def one_machine(tree: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """``find --json`` of the tree on one machine, with a fresh database."""
-    options = FindOptions(keep=DEFAULT_KEEP)
-    return find_duplicates([tree], db=tmp_path_factory.mktemp("find") / "find.db", options=options).to_dict()
+def family_tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Path]]:
+    """``find``'s test tree with a photo, an enlarged, a recompressed and a lossless copy of it."""
+    root = make_tree(tmp_path_factory.mktemp("scale-family") / "tree")
+    return root, add_family(root / "family")
 
 
-@pytest.mark.parametrize("partition_size", [1, 4, 256])
-def test_two_workers_find_the_groups_and_keepers_of_one_machine(
-    client: Any, tree: Path, one_machine: dict[str, Any], tmp_path: Path, partition_size: int
+@pytest.fixture(scope="module")
+def one_machine(family_tree: tuple[Path, dict[str, Path]], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """``find --json`` of the tree on one machine, with a fresh database and the default keeper choice."""
+    return find_duplicates([family_tree[0]], db=tmp_path_factory.mktemp("find") / "find.db").to_dict()
+
+
+@pytest.fixture(scope="module")
+def one_worker() -> Iterator[Any]:
+    """A client of a one-worker local cluster."""
+    cluster, c = start_cluster(1)
+    yield c
+    c.close()
+    cluster.close()
+
+
+def _family_keeper(doc: dict[str, Any], family: dict[str, Path]) -> str:
+    [group] = [g for g in doc["groups"] if str(family["original"]) in {m["path"] for m in g["members"]}]
+    assert {m["path"] for m in group["members"]} == {str(p) for p in family.values()}
+    return str(group["keep"])
+
+
+def test_one_machine_keeps_the_original_where_the_quality_policy_would_not(
+    family_tree: tuple[Path, dict[str, Path]], one_machine: dict[str, Any], tmp_path: Path
 ) -> None:
-    run = Pipeline(partition_size=partition_size).run([str(tree)], out=tmp_path / "run", cluster=client)
+    root, family = family_tree
+    assert _family_keeper(one_machine, family) == str(family["original"])
+    by_policy = find_duplicates([root], db=tmp_path / "policy.db", options=FindOptions(keep=DEFAULT_KEEP)).to_dict()
+    assert _family_keeper(by_policy, family) == str(family["enlarged"])
+
+
+@pytest.mark.parametrize(("workers", "partition_size"), [(2, 1), (2, 4), (2, 256), (1, 3), (1, 256)])
+def test_the_cluster_finds_the_groups_and_keepers_of_one_machine(
+    client: Any,
+    one_worker: Any,
+    family_tree: tuple[Path, dict[str, Path]],
+    one_machine: dict[str, Any],
+    tmp_path: Path,
+    workers: int,
+    partition_size: int,
+) -> None:
+    root, family = family_tree
+    cluster = client if workers == 2 else one_worker
+    run = Pipeline(partition_size=partition_size).run([str(root)], out=tmp_path / "run", cluster=cluster)
     doc = run.result.to_dict()
+    assert _family_keeper(doc, family) == str(family["original"])
     assert groups_of(doc) == groups_of(one_machine)
     assert _verdicts(doc) == _verdicts(one_machine)
+    assert _keep_reasons(doc) == _keep_reasons(one_machine)
     assert doc["pairs"] == one_machine["pairs"]
     assert doc["errors"] == one_machine["errors"]
-    files = len(list(tree.rglob("*.*")))
+    files = len(list(root.rglob("*.*")))
     assert run.stats.fingerprint_partitions == -(-files // partition_size)
 
 
-def test_one_worker_finds_the_same(tree: Path, one_machine: dict[str, Any], tmp_path: Path) -> None:
-    cluster, client = start_cluster(1)
-    try:
-        run = Pipeline(partition_size=3).run([str(tree)], out=tmp_path / "run", cluster=client)
-    finally:
-        client.close()
-        cluster.close()
-    assert groups_of(run.result.to_dict()) == groups_of(one_machine)
+def _keep_reasons(doc: dict[str, Any]) -> list[str]:
+    """Why each group's keeper was kept (the keeper is its group's first member)."""
+    return [g["members"][0]["evidence"] for g in doc["groups"]]
 
 
 def _verdicts(doc: dict[str, Any]) -> list[list[tuple[str, float, str, bool]]]:
@@ -105,3 +144,28 @@ def test_hash_writes_the_fingerprint_stage_alone(client: Any, tree: Path, tmp_pa
     assert run.files == len(rows) == len(list(tree.rglob("*.*")))
     assert sorted(r["url"] for r in rows) == [r["url"] for r in rows]
     assert not (tmp_path / "h" / "groups.parquet").exists()
+
+
+def test_the_verify_stage_says_which_lossless_copies_hold_the_pixels_of_a_lossy_file(
+    family_tree: tuple[Path, dict[str, Path]], tmp_path: Path
+) -> None:
+    root, family = family_tree
+    hashed = Pipeline().hash([str(root / "family")], out=tmp_path / "h")
+    part = pq.read_table(hashed.parts[0])
+    db, limits, thresholds = str(tmp_path / "i.db"), DecodeLimits(), Thresholds()
+    pk_of = build_index(db, [part], scope="t", limits=limits, thresholds=thresholds)
+    pairs = verify_rows(
+        part, pk_of, db=db, scope="t", top=10, limits=limits, thresholds=thresholds, storage_options={}
+    ).to_pylist()
+    role = {pk_of[str(path)]: r for r, path in family.items()}
+    said = {(role[p["file_pk"]], role[p["peer_pk"]]): (p["verdict"], p["same_pixels"]) for p in pairs}
+    lossless = {"lossless", "lossless2"}
+    for (a, b), (verdict, same) in said.items():
+        one_lossless = len(lossless & {a, b}) == 1
+        if one_lossless and verdict == "near_duplicate" and "original" in (a, b):
+            assert same is True, (a, b)  # the original's pixels, stored losslessly
+        elif one_lossless and verdict == "near_duplicate":
+            assert not same, (a, b)  # other pixels, or another size (not compared)
+        else:
+            assert same is None, (a, b)  # nothing to settle
+    assert any(same for _, same in said.values())

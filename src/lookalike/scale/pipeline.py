@@ -6,8 +6,10 @@ Sources are listed through fsspec (``storage``), split into partitions of ``part
 files in sorted order, fingerprinted partition by partition into Parquet (``schema``), put into
 the run's index in that order (so rows are numbered as ``find`` numbers them), checked partition
 by partition against the whole index by ``Index.check_query``, and grouped with ``find``'s own
-``groups_from_links`` and keeper policy. The result is the ``FindResult`` that ``find`` returns
-(``lookalike find --json`` prints it) and ``RUN_DIR/groups.parquet``.
+``groups_from_links``, each group's keeper its source as ``find`` chooses it, from the facts the
+stages wrote (``keepers``; the spectra it asks for computed on the workers, in rounds). The
+result is the ``FindResult`` that ``find`` returns (``lookalike find --json`` prints it) and
+``RUN_DIR/groups.parquet``.
 
 Every partition's output is named by the digest of its inputs, so ``resume=True`` reuses each
 finished one and recomputes the rest; without ``resume`` a run folder that holds a run is refused
@@ -18,15 +20,12 @@ in the workers and the Parquet files.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import os
 import time
-from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypedDict, Unpack
 
 import pyarrow as pa
@@ -35,13 +34,21 @@ import pyarrow.parquet as pq
 
 from lookalike.config import DecodeLimits, Thresholds
 from lookalike.errors import ConfigError, FileError
-from lookalike.fingerprints import FINGERPRINT_VERSION, fingerprint_from_bytes
-from lookalike.match import Verdict
+from lookalike.fingerprints import FINGERPRINT_VERSION
+from lookalike.scale.keepers import (
+    ROW_COLUMNS,
+    Gathered,
+    RunSourceEvidence,
+    gather,
+    read_spectra,
+    spectrum_task,
+    with_spectra,
+)
+from lookalike.scale.partitions import digest, drop_others
 from lookalike.scale.runner import Runner, open_runner
 from lookalike.scale.schema import GROUPS, MANIFEST
 from lookalike.scale.stages import build_index, exact_groups, fingerprint_rows, verify_rows, write_atomically
 from lookalike.scale.storage import Listed, is_local, list_sources
-from lookalike.scan.cache import RowFacts, StoredPair
 from lookalike.scan.grouping import groups_from_links
 from lookalike.scan.options import FindOptions, Progress, steps
 from lookalike.scan.results import FindResult, FindStats, Group
@@ -108,23 +115,6 @@ class ScaleRun:
     warnings: tuple[str, ...] = field(default=())
 
 
-def _digest(*parts: object) -> str:
-    """The first 12 hex digits of the SHA-256 of ``parts`` in a canonical JSON form (sets sorted,
-    dataclasses as dicts), the same in every process: ``repr`` of a frozenset is not."""
-
-    def canonical(o: object) -> object:
-        if dataclasses.is_dataclass(o) and not isinstance(o, type):
-            return {f.name: getattr(o, f.name) for f in dataclasses.fields(o)}
-        if isinstance(o, set | frozenset):
-            return sorted(o, key=repr)
-        if isinstance(o, bytes):
-            return o.hex()
-        raise TypeError(f"cannot digest {type(o).__name__}")
-
-    text = json.dumps(parts, default=canonical, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
 # ---- tasks: module-level functions, shipped to workers by reference --------------------------
 
 
@@ -148,7 +138,7 @@ def verify_task(
     storage_options: Mapping[str, Any],
 ) -> int:
     """Check the rows first fingerprinted in one partition; their pairs go to ``path``. Returns the pair count."""
-    part = pq.read_table(part_path, columns=["url", "turns"])
+    part = pq.read_table(part_path, columns=["url", "turns", "lossless"])
     table = verify_rows(
         part, pks, db=db, scope=scope, top=_TOP, limits=limits, thresholds=thresholds, storage_options=storage_options
     )
@@ -205,7 +195,7 @@ class Pipeline:
             listed = self._list([*sources, *(k for k in keep_in if k not in sources)])
             parts, computed, read, errors = self._fingerprint(runner, listed, run_dir, progress)
             rows = self._rows(parts)
-            index_digest = _digest(FINGERPRINT_VERSION, opts.scope, self.thresholds, self.limits, [d for _, d in parts])
+            index_digest = digest(FINGERPRINT_VERSION, opts.scope, self.thresholds, self.limits, [d for _, d in parts])
             db = os.path.join(run_dir, f"index-{index_digest}.db")
             index_reused = os.path.exists(db)
             if not index_reused:
@@ -224,8 +214,13 @@ class Pipeline:
             else:
                 pk_of = self._row_numbers(rows)
             verified, reused = self._verify(runner, parts, pk_of, db, index_digest, run_dir, progress)
-        roots = tuple(os.path.abspath(os.fspath(s)) if is_local(os.fspath(s)) else os.fspath(s) for s in sources)
-        result, warnings = self._group(rows, pk_of, verified, errors, listed, read, roots + keep_in, keep_in, started)
+            roots = tuple(os.path.abspath(os.fspath(s)) if is_local(os.fspath(s)) else os.fspath(s) for s in sources)
+            gathered = gather(rows, pk_of, verified)
+            evidence, written = RunSourceEvidence(gathered), list[str]()
+            group = partial(self._group, gathered, evidence, errors, listed, read, roots + keep_in, keep_in, started)
+            fetch = partial(self._spectra, runner, gathered, index_digest, run_dir, progress, written)
+            result, warnings = with_spectra(evidence, group, fetch)
+            drop_others(os.path.join(run_dir, "spectra"), set(written))
         groups_path = os.path.join(run_dir, "groups.parquet")
         write_atomically(_groups_table(result.groups), groups_path)
         stats = RunStats(
@@ -243,7 +238,7 @@ class Pipeline:
             if not os.path.exists(os.path.join(run_dir, "manifest.parquet")):
                 raise ConfigError(f"--out {out}: the folder is not empty and holds no run")
             raise ConfigError(f"--out {out}: the folder holds a run; pass --resume to go on with it, or choose another")
-        for sub in ("fingerprints", "pairs"):
+        for sub in ("fingerprints", "pairs", "spectra"):
             os.makedirs(os.path.join(run_dir, sub), exist_ok=True)
             for name in os.listdir(os.path.join(run_dir, sub)):
                 if name.endswith(".tmp"):  # left by a run killed while writing
@@ -259,17 +254,14 @@ class Pipeline:
     ) -> tuple[list[tuple[str, str]], int, int, list[FileError]]:
         """Fingerprint every partition not already done: ([(path, digest)] in order, partitions
         computed, files read, errors)."""
-        manifest = pa.table(
-            {"url": [x.url for x in listed], "size": [x.size for x in listed], "version": [x.version for x in listed]},
-            schema=MANIFEST,
-        )
+        manifest = pa.table({n: [getattr(x, n) for x in listed] for n in MANIFEST.names}, schema=MANIFEST)
         write_atomically(manifest, os.path.join(run_dir, "manifest.parquet"))
         parts: list[tuple[str, str]] = []
         todo: list[tuple[str, tuple[Any, ...]]] = []
         size = self.partition_size
         for i, start in enumerate(range(0, len(listed), size)):
             chunk = manifest.slice(start, size)
-            d = _digest(FINGERPRINT_VERSION, self.limits, chunk.to_pylist())
+            d = digest(FINGERPRINT_VERSION, self.limits, chunk.to_pylist())
             path = os.path.join(run_dir, "fingerprints", f"part-{i:05d}-{d}.parquet")
             parts.append((path, d))
             if not os.path.exists(path):
@@ -279,7 +271,7 @@ class Pipeline:
                         (fingerprint_task, chunk, path, self.limits, dict(self.storage_options)),
                     )
                 )
-        _drop_others(os.path.join(run_dir, "fingerprints"), {p for p, _ in parts})
+        drop_others(os.path.join(run_dir, "fingerprints"), {p for p, _ in parts})
         read = 0
         with steps(progress, len(todo), "fingerprinting") as advance:
             for _, (files, _errors) in runner.map(_call, todo):
@@ -293,7 +285,7 @@ class Pipeline:
 
     def _rows(self, parts: list[tuple[str, str]]) -> pa.Table:
         """What the keeper and the report need of every fingerprinted file, in manifest order."""
-        cols = ["url", "size", "sha256", "fingerprint", "lossless", "taken_at"]
+        cols = ROW_COLUMNS
         tables = [pq.read_table(p, columns=cols) for p, _ in parts]
         table = pa.concat_tables(tables) if tables else pa.table({c: [] for c in cols})
         return table.filter(pc.is_valid(table.column("sha256")))
@@ -324,7 +316,7 @@ class Pipeline:
         for i, (path, d) in enumerate(parts):
             urls = pq.read_table(path, columns=["url"]).column("url").to_pylist()
             pks = {u: pk_of[u] for u in urls if u in owner}
-            vd = _digest(index_digest, d, self.options.scope, _TOP)
+            vd = digest(index_digest, d, self.options.scope, _TOP)
             pairs_path = os.path.join(run_dir, "pairs", f"part-{i:05d}-{vd}.parquet")
             out.append(pairs_path)
             if not os.path.exists(pairs_path):
@@ -333,17 +325,47 @@ class Pipeline:
                     dict(self.storage_options),
                 )  # fmt: skip
                 todo.append((f"verify-{i:05d}-{vd}", args))
-        _drop_others(os.path.join(run_dir, "pairs"), set(out))
+        drop_others(os.path.join(run_dir, "pairs"), set(out))
         with steps(progress, len(todo), "matching") as advance:
             for _ in runner.map(_call, todo):
                 advance()
         return out, len(parts) - len(todo)
 
+    def _spectra(
+        self,
+        runner: Runner,
+        gathered: Gathered,
+        index_digest: str,
+        run_dir: str,
+        progress: Progress | None,
+        written: list[str],
+        pks: list[int],
+        round_number: int,
+    ) -> dict[int, bytes | None]:
+        """The spectrum profiles of rows ``pks`` (asked for in one round of keeper choices), computed
+        on the workers, or reused when done; their files are added to ``written``."""
+        out: list[str] = []
+        todo: list[tuple[str, tuple[Any, ...]]] = []
+        for i, start in enumerate(range(0, len(pks), self.partition_size)):
+            chunk = pks[start : start + self.partition_size]
+            urls = [gathered.paths_of[pk][0] for pk in chunk]
+            rows = pa.table({"file_pk": chunk, "url": urls, "sha256": [gathered.facts[pk].sha256 for pk in chunk]})
+            sd = digest(index_digest, self.limits, chunk, urls)
+            path = os.path.join(run_dir, "spectra", f"round-{round_number:02d}-part-{i:05d}-{sd}.parquet")
+            out.append(path)
+            if not os.path.exists(path):
+                args = (spectrum_task, rows, path, self.limits, dict(self.storage_options))
+                todo.append((f"spectra-{round_number:02d}-{i:05d}-{sd}", args))
+        with steps(progress, len(todo), "spectra") as advance:
+            for _ in runner.map(_call, todo):
+                advance()
+        written.extend(out)
+        return dict.fromkeys(pks) | read_spectra(out)
+
     def _group(
         self,
-        rows: pa.Table,
-        pk_of: dict[str, int],
-        pair_paths: list[str],
+        gathered: Gathered,
+        evidence: RunSourceEvidence,
         errors: list[FileError],
         listed: list[Listed],
         read: int,
@@ -352,34 +374,11 @@ class Pipeline:
         started: float,
     ) -> tuple[FindResult, list[str]]:
         """The pairs of every check to groups and keepers, by ``find``'s own last step."""
-        paths_of: dict[int, list[str]] = defaultdict(list)
         size_of = {x.url: x.size for x in listed}
-        facts: dict[int, RowFacts] = {}
-        image_of: dict[bytes, int] = {}
-        cols = [rows.column(n).to_pylist() for n in ("url", "sha256", "fingerprint", "lossless", "taken_at")]
-        for url, sha, fpb, lossless, taken_at in zip(*cols):
-            pk = pk_of[url]
-            paths_of[pk].append(url)
-            if pk not in facts:
-                fp = fingerprint_from_bytes(fpb)
-                image = image_of.setdefault(sha, len(image_of) + 1)
-                facts[pk] = RowFacts(pk, image, sha, fp.width, fp.height, fp.mime, bool(lossless), taken_at)
-        for ps in paths_of.values():
-            ps.sort()
-        # each pair as the better of its two ends' checks saw it, ties to the first seen (as find)
-        looks: dict[tuple[int, int], StoredPair] = {}
-        for path in pair_paths:
-            t = pq.read_table(path)
-            for file_pk, peer, score, verdict, evidence, bits, by_local in zip(
-                *(t.column(n).to_pylist() for n in
-                  ("file_pk", "peer_pk", "score", "verdict", "evidence", "phash_bits", "by_local_features"))
-            ):  # fmt: skip
-                lo, hi = sorted((file_pk, peer))
-                look = StoredPair(lo, hi, score, Verdict(verdict), evidence, bits, by_local)
-                if (lo, hi) not in looks or look.score > looks[lo, hi].score:
-                    looks[lo, hi] = look
-        pks = sorted(paths_of)
-        groups, pairs = groups_from_links(pks, paths_of, size_of, facts, looks, self.options, keep_in)
+        pks = sorted(gathered.paths_of)
+        groups, pairs = groups_from_links(
+            pks, gathered.paths_of, size_of, gathered.facts, gathered.pairs, self.options, keep_in, source=evidence
+        )
         warnings = [
             f"a group of {len(g.members):,} files (keeper {g.keep}) is more than a person can review"
             for g in groups
@@ -395,13 +394,6 @@ class Pipeline:
         return FindResult(
             groups=tuple(groups), pairs=tuple(pairs), errors=tuple(errors), stats=stats, roots=roots
         ), warnings
-
-
-def _drop_others(folder: str, keep: set[str]) -> None:
-    """Remove the partition files of ``folder`` that this run does not use (its inputs changed)."""
-    for name in os.listdir(folder):
-        if os.path.join(folder, name) not in keep:
-            os.remove(os.path.join(folder, name))
 
 
 def _call(fn: Callable[..., Any], *args: Any) -> Any:

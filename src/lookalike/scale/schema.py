@@ -2,10 +2,11 @@
 
 A run folder (``RUN_DIR``) holds::
 
-    manifest.parquet              every source: url, size, version (mtime or ETag), partition
+    manifest.parquet              every source: url, size, version (mtime or ETag), mtime (``MANIFEST``)
     fingerprints/part-NNNNN-D.parquet   one per partition of the manifest (``FINGERPRINTS``)
-    index.db                      the run's index (SQLite), built from the fingerprints
+    index-D.db                    the run's index (SQLite), built from the fingerprints
     pairs/part-NNNNN-D.parquet    one per partition of the index rows (``PAIRS``)
+    spectra/round-RR-part-NNNNN-D.parquet  spectrum profiles the keeper choice asked for (``SPECTRA``)
     groups.parquet                one row per group member (``GROUPS``)
 
 ``NNNNN`` is the partition number and ``D`` the first 12 hex digits of the SHA-256 of what the
@@ -19,6 +20,13 @@ picture's signals are under that turn: ``TURN_BYTES`` bytes each, big-endian: 8 
 thumbnail (256 bytes), colour statistics (6 x f32). That is 2,807 bytes an image instead of
 the 98,304-byte grid they are computed from; ``turned_fingerprints`` gives back exactly the
 fingerprints ``Query.turned`` computes from the grid (a golden test checks it).
+
+What choosing each group's source (its keeper, ``lookalike.scan.source``) reads of a file is in
+its ``FINGERPRINTS`` row (JPEG quality, flat margins and what they frame, modification time; the
+fingerprint gives size, colour and alpha), what it reads of a pair in its ``PAIRS`` rows
+(``same_pixels``), and in ``SPECTRA`` the spectrum profile of each file the choice asked about
+(a group's leading candidate's larger copies: enlargements, or real larger pictures?), computed on
+the workers: the client chooses keepers without reading an image.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ __all__ = [
     "GROUPS",
     "MANIFEST",
     "PAIRS",
+    "SPECTRA",
     "TURN_BYTES",
     "pack_turns",
     "turned_fingerprints",
@@ -50,6 +59,7 @@ MANIFEST = pa.schema(
         ("url", pa.string()),  # a local absolute path, or protocol://bucket/key
         ("size", pa.int64()),  # bytes, as listed
         ("version", pa.string()),  # mtime in ns (local) or ETag / mtime (object stores)
+        ("mtime_ns", pa.int64()),  # last modified, ns since the epoch (0 when the store does not say)
     ]
 )
 
@@ -63,6 +73,10 @@ FINGERPRINTS = pa.schema(
         ("local", pa.binary()),  # LocalFeatures.to_bytes(): ORB keypoints and descriptors
         ("lossless", pa.bool_()),
         ("taken_at", pa.string()),
+        ("jpeg_quality", pa.float64()),  # estimated from the quantisation tables; null unless JPEG
+        ("padding", pa.float64()),  # share of the area in flat margins (``scan.source.margins``)
+        ("content_aspect", pa.float64()),  # width / height of what the margins frame
+        ("mtime_ns", pa.int64()),  # from the manifest: the oldest copy may be the source
         ("error_code", pa.string()),  # null unless the file could not be read or decoded
         ("error", pa.string()),
     ]
@@ -78,6 +92,16 @@ PAIRS = pa.schema(
         ("evidence", pa.string()),
         ("phash_bits", pa.int32()),  # under the best flip or turn
         ("by_local_features", pa.bool_()),
+        # for a near duplicate of the same size, one file lossless and the other lossy: whether their
+        # full-resolution pixels are the same (``scan.evidence.settled_verdict``); else null
+        ("same_pixels", pa.bool_()),
+    ]
+)
+
+SPECTRA = pa.schema(
+    [
+        ("file_pk", pa.int64()),  # an index row larger than a copy it is linked to (of the run's index)
+        ("spectrum", pa.binary()),  # ``scan.source.spectrum_profile``, float64; null when unreadable
     ]
 )
 

@@ -2,8 +2,9 @@
 nothing of Dask, so the same code runs in this process, a process pool or on a cluster.
 
 manifest (``storage.list_sources``) -> ``fingerprint_rows`` -> ``exact_groups`` ->
-``build_index`` -> ``verify_rows`` -> grouping (``lookalike.scan.find.groups_from_links``,
-the same function ``find`` ends with; keepers by ``lookalike.scan.keeper``).
+``build_index`` -> ``verify_rows`` -> ``spectrum_rows`` (only the files that may be enlargements
+of a copy they are linked to) -> grouping (``lookalike.scan.grouping.groups_from_links``, the
+same function ``find`` ends with; keepers by ``lookalike.scan.evidence.source_order``).
 
 Verification is ``Index.check_query``, the cascade ``check`` and ``find`` run (hashes under every
 flip and turn, pixel digest, local features, decisions), against the run's index: each worker
@@ -25,20 +26,23 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lookalike.config import DecodeLimits, Thresholds
-from lookalike.decode import file_facts
+from lookalike.decode import decode_image, file_facts
+from lookalike.decode.quality import jpeg_quality
 from lookalike.errors import InputError
-from lookalike.fingerprints import analyse, fingerprint_from_bytes, fingerprint_to_bytes
+from lookalike.fingerprints import Fingerprint, analyse, fingerprint_from_bytes, fingerprint_to_bytes, full_pixel_digest
 from lookalike.fingerprints.local import LocalFeatures, local_features
 from lookalike.index import Index
-from lookalike.index.records import NewFile
-from lookalike.match import Query, Verdict
-from lookalike.scale.schema import FINGERPRINTS, PAIRS, pack_turns, turned_fingerprints
+from lookalike.index.records import NewFile, StoredFile
+from lookalike.match import Query, Verdict, worth_pixel_digest
+from lookalike.scale.schema import FINGERPRINTS, PAIRS, SPECTRA, pack_turns, turned_fingerprints
 from lookalike.scale.storage import is_local, read_bytes
+from lookalike.scan.source import margins, spectrum_profile
 
 __all__ = [
     "build_index",
     "exact_groups",
     "fingerprint_rows",
+    "spectrum_rows",
     "verify_rows",
     "write_atomically",
 ]
@@ -57,9 +61,9 @@ def fingerprint_rows(manifest: pa.Table, *, limits: DecodeLimits, storage_option
     ``schema.FINGERPRINTS`` table, one row per source in order; a source that cannot be read or
     decoded is a row with its error."""
     cols: dict[str, list[Any]] = {name: [] for name in FINGERPRINTS.names}
-    for url, size in zip(manifest.column("url").to_pylist(), manifest.column("size").to_pylist()):
+    for url, size, mtime_ns in zip(*(manifest.column(n).to_pylist() for n in ("url", "size", "mtime_ns"))):
         row: dict[str, Any] = dict.fromkeys(FINGERPRINTS.names)
-        row["url"], row["size"] = url, size
+        row["url"], row["size"], row["mtime_ns"] = url, size, mtime_ns
         try:
             data = read_bytes(url, max_bytes=limits.max_bytes, storage_options=storage_options)
             a = analyse(data, name=url, limits=limits, local=True)
@@ -67,10 +71,11 @@ def fingerprint_rows(manifest: pa.Table, *, limits: DecodeLimits, storage_option
             row["error_code"], row["error"] = err.code, str(err)
         else:
             facts = file_facts(a.data, a.fingerprint.mime)
+            padding, aspect = margins(a.image.pixels)
             row.update(
                 sha256=a.fingerprint.sha256, fingerprint=fingerprint_to_bytes(a.fingerprint), turns=pack_turns(a.grid),
                 local=(a.local or local_features(a.image.pixels)).to_bytes(), lossless=facts.lossless,
-                taken_at=facts.taken_at,
+                taken_at=facts.taken_at, jpeg_quality=jpeg_quality(a.data), padding=padding, content_aspect=aspect,
             )  # fmt: skip
         for name in FINGERPRINTS.names:
             cols[name].append(row[name])
@@ -142,10 +147,11 @@ def verify_rows(
     index.refresh()
     cols: dict[str, list[Any]] = {name: [] for name in PAIRS.names}
     wanted = part.filter(pc.is_in(part.column("url"), value_set=pa.array(list(pks), pa.string())))
-    for url, turns in zip(wanted.column("url").to_pylist(), wanted.column("turns").to_pylist()):
+    for url, turns, lossless in zip(*(wanted.column(n).to_pylist() for n in ("url", "turns", "lossless"))):
         f = index.files([pks[url]])[0]
         fp = f.fingerprint
         data = _bytes_if_unchanged(url, fp.sha256, limits, storage_options) if is_local(url) else b""
+        pixels = _SamePixels(data, bool(lossless), limits, storage_options)
         query = Query.with_turns(fp, turned_fingerprints(fp, turns), data)
         stored = index.local_features([f.pk]).get(f.pk)
         local = LocalFeatures.from_bytes(stored) if stored else _no_features(fp.width / max(1, fp.height))
@@ -159,10 +165,52 @@ def verify_rows(
                 ("verdict", m.verdict.value), ("evidence", m.explanation),
                 ("phash_bits", fp.dihedral_distance_bits(m.file.fingerprint)[0]),
                 ("by_local_features", m.by_local_features),
+                ("same_pixels", pixels.settle(fp, m.file, m.verdict)),
             ):  # fmt: skip
                 cols[name].append(value)
             rank += 1
     return pa.table(cols, schema=PAIRS)
+
+
+class _SamePixels:
+    """Whether a checked file and each of its matches hold the same pixels, for the pairs whose
+    verdict ``scan.evidence.settled_verdict`` settles that way: a near duplicate of the same size
+    (``worth_pixel_digest``), one file lossless and the other lossy. The checked file's digest is
+    computed once; a match's file is read only for such a pair, and decoded only when it is
+    lossless where the checked one is lossy, or the other way round."""
+
+    def __init__(self, data: bytes, lossless: bool, limits: DecodeLimits, storage_options: Mapping[str, Any]) -> None:
+        self._data, self._lossless, self._limits, self._options = data, lossless, limits, storage_options
+        self._digest: bytes | None = None
+
+    def settle(self, fp: Fingerprint, peer: StoredFile, verdict: Verdict) -> bool | None:
+        """True or False when the pair is one to settle and both files can be read, else None."""
+        other = peer.fingerprint
+        if verdict is not Verdict.NEAR_DUPLICATE or not self._data or not worth_pixel_digest(fp, other):
+            return None
+        if not peer.source or not is_local(peer.source):
+            return None
+        data = _bytes_if_unchanged(peer.source, other.sha256, self._limits, self._options)
+        if not data or file_facts(data, other.mime).lossless == self._lossless:
+            return None
+        if self._digest is None:
+            self._digest = fp.pixel_digest or full_pixel_digest(self._data, limits=self._limits)
+        return (other.pixel_digest or full_pixel_digest(data, limits=self._limits)) == self._digest
+
+
+def spectrum_rows(rows: pa.Table, *, limits: DecodeLimits, storage_options: Mapping[str, Any]) -> pa.Table:
+    """The ``spectrum_profile`` of each file of ``rows`` (``file_pk``, ``url``, ``sha256``), decoded at
+    its own resolution: a ``schema.SPECTRA`` table, null for a file that cannot be read or changed."""
+    cols: dict[str, list[Any]] = {name: [] for name in SPECTRA.names}
+    for pk, url, sha in zip(*(rows.column(n).to_pylist() for n in ("file_pk", "url", "sha256"))):
+        data = _bytes_if_unchanged(url, sha, limits, storage_options)
+        try:
+            shape = spectrum_profile(decode_image(data, limits=limits).pixels).astype(np.float64) if data else None
+        except InputError:
+            shape = None
+        cols["file_pk"].append(pk)
+        cols["spectrum"].append(None if shape is None else shape.tobytes())
+    return pa.table(cols, schema=SPECTRA)
 
 
 def _bytes_if_unchanged(url: str, sha256: bytes, limits: DecodeLimits, storage_options: Mapping[str, Any]) -> bytes:

@@ -15,6 +15,7 @@ import posixpath
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from lookalike.decode import read_source
@@ -30,11 +31,13 @@ FIRST_PAUSE_S = 0.2
 
 @dataclass(frozen=True, slots=True)
 class Listed:
-    """One source file: where it is, its size in bytes, and a version (mtime or ETag) that changes with it."""
+    """One source file: where it is, its size in bytes, a version (mtime or ETag) that changes with
+    it, and when it was last modified (ns since the epoch; 0 when the store does not say)."""
 
     url: str
     size: int
     version: str
+    mtime_ns: int = 0
 
 
 def is_local(url: str) -> bool:
@@ -70,7 +73,7 @@ def list_sources(sources: list[str], storage_options: Mapping[str, Any]) -> Iter
                 except OSError:
                     yield Listed(path, -1, "")
                     continue
-                yield Listed(path, st.st_size, str(st.st_mtime_ns))
+                yield Listed(path, st.st_size, str(st.st_mtime_ns), st.st_mtime_ns)
             continue
         yield from _list_remote(src, storage_options)
 
@@ -95,7 +98,15 @@ def _list_remote(src: str, storage_options: Mapping[str, Any]) -> Iterator[Liste
         ):
             continue
         version = str(info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("LastModified") or "")
-        yield Listed(fs.unstrip_protocol(path), int(info.get("size") or 0), version.strip('"'))
+        yield Listed(fs.unstrip_protocol(path), int(info.get("size") or 0), version.strip('"'), _mtime_ns(info))
+
+
+def _mtime_ns(info: Mapping[str, Any]) -> int:
+    """A listed object's last-modified time in ns (s3fs gives a datetime, other stores seconds)."""
+    stamp = info.get("LastModified", info.get("mtime"))
+    if isinstance(stamp, datetime):
+        return int(stamp.timestamp() * 1e9)
+    return int(float(stamp) * 1e9) if isinstance(stamp, int | float) else 0
 
 
 def read_bytes(url: str, *, max_bytes: int, storage_options: Mapping[str, Any]) -> bytes:

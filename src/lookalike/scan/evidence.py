@@ -3,15 +3,19 @@ evidence in ``check``'s words.
 
 ``source_order`` ranks a group's paths source first (``source.choose_source``), settling a lossy
 and a lossless file the cascade called near duplicates as ``same_pixels`` when their pixels are
-the same (``settled_verdict``). ``MemberEvidence`` redoes a member's evidence against its match,
-the member as the copy and its match as the original, from the stored fingerprints and local
-features.
+the same (``settled_verdict``), from what a ``SourceEvidence`` knows of the members: one
+machine's index and cache (``StoredEvidence``) or a scale-out run's Parquet files.
+``MemberEvidence`` redoes a member's evidence against its match, the member as the copy and its
+match as the original, from the stored fingerprints and local features.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -28,7 +32,15 @@ from lookalike.scan.cache import FindCache, RowFacts, StoredPair
 from lookalike.scan.results import Evidence, EvidenceKind
 from lookalike.scan.source import Link, SourceFacts, choose_source, spectrum_profile
 
-__all__ = ["MemberEvidence", "pair_evidence", "settled_verdict", "source_order"]
+__all__ = [
+    "MemberEvidence",
+    "SourceEvidence",
+    "StoredEvidence",
+    "member_facts",
+    "pair_evidence",
+    "settled_verdict",
+    "source_order",
+]
 
 
 def pair_evidence(p: StoredPair) -> Evidence:
@@ -36,29 +48,48 @@ def pair_evidence(p: StoredPair) -> Evidence:
     return Evidence(EvidenceKind.PERSON) if p.by_person else Evidence(EvidenceKind.MATCH, p.evidence)
 
 
+class SourceEvidence(Protocol):
+    """What choosing a group's source needs of its members beyond their links, whichever engine
+    found them: ``find``'s index and cache on one machine (``StoredEvidence``), the fingerprint and
+    pair files of a scale-out run (``lookalike.scale``). One decision (``source_order``), two providers."""
+
+    def facts(self, pk: int, path: str) -> SourceFacts:
+        """The source-choice facts of index row ``pk`` reached as ``path`` (``member_facts``)."""
+        ...
+
+    def spectrum(self, pk: int) -> npt.NDArray[np.float64] | None:
+        """The row's ``spectrum_profile`` at its own resolution, or None when it cannot be read."""
+        ...
+
+    def same_pixels(self, a_pk: int, b_pk: int) -> bool:
+        """Whether two rows of one size that the cascade called near duplicates hold the same
+        pixels at full resolution (asked only of a lossless and a lossy one: ``settled_verdict``)."""
+        ...
+
+
+def member_facts(path: str, f: RowFacts, fp: Fingerprint | None, mtime_ns: int) -> SourceFacts:
+    """What the source choice looks at in one member: its row's facts, its fingerprint's
+    (colour, alpha, bytes) and its path's modification time."""
+    return SourceFacts(
+        path, f.width, f.height, fp.byte_size if fp else 0, f.mime, f.lossless,
+        fp is not None and is_grayscale(fp), f.jpeg_quality, f.padding or 0.0,
+        f.content_aspect or f.width / max(1, f.height), mtime_ns, fp is not None and fp.has_alpha,
+    )  # fmt: skip
+
+
 def source_order(
     nodes: list[int],
     paths_of: dict[int, list[str]],
-    facts: dict[int, RowFacts],
-    fps: dict[int, Fingerprint],
-    mtime_of: dict[str, int],
     linking: dict[tuple[int, int], StoredPair],
-    index: Index,
-    cache: FindCache,
+    evidence: SourceEvidence,
 ) -> tuple[list[str], dict[str, tuple[str, str]]]:
     """The group's paths, source first (``source.choose_source``), and what each derives from."""
     of: dict[str, SourceFacts] = {}
     pk_of: dict[str, int] = {}
     for pk in nodes:
-        f, fp = facts[pk], fps.get(pk)
         for path in paths_of[pk]:
             pk_of[path] = pk
-            of[path] = SourceFacts(
-                path, f.width, f.height, fp.byte_size if fp else 0, f.mime, f.lossless,
-                fp is not None and is_grayscale(fp), f.jpeg_quality, f.padding or 0.0,
-                f.content_aspect or f.width / max(1, f.height), mtime_of.get(path, 0),
-                fp is not None and fp.has_alpha,
-            )  # fmt: skip
+            of[path] = evidence.facts(pk, path)
     links: list[Link] = []
     inside = set(nodes)
     for pk in nodes:
@@ -66,51 +97,76 @@ def source_order(
         links += [Link(x, y, Verdict.IDENTICAL, 1.0) for i, x in enumerate(ps) for y in ps[i + 1 :]]
     for (a, b), p in linking.items():
         if a in inside and b in inside:
-            verdict = settled_verdict(p, facts[a], facts[b], fps, paths_of, index)
+            fa, fb = of[paths_of[a][0]], of[paths_of[b][0]]
+            verdict = settled_verdict(p, fa.lossless, fb.lossless, partial(evidence.same_pixels, a, b))
             links += [Link(x, y, verdict, p.score) for x in paths_of[a] for y in paths_of[b]]
+    return choose_source(of, links, lambda member: evidence.spectrum(pk_of[member.path]))
 
-    def profile(member: SourceFacts) -> npt.NDArray[np.float64] | None:
-        pk = pk_of[member.path]
-        kept = cache.spectra([pk]).get(pk)
+
+def settled_verdict(p: StoredPair, lossless_a: bool, lossless_b: bool, same_pixels: Callable[[], bool]) -> Verdict:
+    """The pair's verdict, ``same_pixels`` when a lossless and a lossy file that the cascade called
+    near duplicates hold the same pixels (the cascade settles that for a file's best match only):
+    which one was made from the other depends on it. ``same_pixels`` is asked only then."""
+    if p.verdict is not Verdict.NEAR_DUPLICATE or lossless_a == lossless_b:
+        return p.verdict
+    return Verdict.SAME_PIXELS if same_pixels() else p.verdict
+
+
+class StoredEvidence:
+    """``SourceEvidence`` on one machine: the facts ``find``'s cache and index keep, spectra kept in
+    the cache (computed from the file the first time one is asked for), pixel digests kept in the
+    index (computed from the files the first time)."""
+
+    def __init__(
+        self,
+        index: Index,
+        cache: FindCache,
+        facts: Mapping[int, RowFacts],
+        fps: dict[int, Fingerprint],
+        mtime_of: Mapping[str, int],
+        paths_of: Mapping[int, list[str]],
+    ) -> None:
+        self._index, self._cache, self._facts, self._fps = index, cache, facts, fps
+        self._mtime_of, self._paths_of = mtime_of, paths_of
+
+    def facts(self, pk: int, path: str) -> SourceFacts:
+        """``member_facts`` from the cached row and the stored fingerprint."""
+        return member_facts(path, self._facts[pk], self._fps.get(pk), self._mtime_of.get(path, 0))
+
+    def spectrum(self, pk: int) -> npt.NDArray[np.float64] | None:
+        """The cached spectrum profile, else the file's, decoded at full size (and kept)."""
+        kept = self._cache.spectra([pk]).get(pk)
         if kept is not None:
             return np.frombuffer(kept, dtype=np.float64)
+        limits = self._index.limits
         try:
-            data = read_source(Path(member.path), max_bytes=index.limits.max_bytes).data
-            shape = spectrum_profile(decode_image(data, limits=index.limits).pixels)
+            data = read_source(Path(self._paths_of[pk][0]), max_bytes=limits.max_bytes).data
+            shape = spectrum_profile(decode_image(data, limits=limits).pixels)
         except LookalikeError:
             return None
-        cache.put_spectrum(pk, shape.astype(np.float64).tobytes())
+        self._cache.put_spectrum(pk, shape.astype(np.float64).tobytes())
         return shape
 
-    return choose_source(of, links, profile)
-
-
-def settled_verdict(
-    p: StoredPair, fa: RowFacts, fb: RowFacts, fps: dict[int, Fingerprint], paths_of: dict[int, list[str]], index: Index
-) -> Verdict:
-    """The pair's verdict, ``same_pixels`` when a lossless and a lossy file of one size that the
-    cascade called near duplicates hold the same pixels (the cascade settles that for a file's
-    best match only): which one was made from the other depends on it."""
-    if p.verdict is not Verdict.NEAR_DUPLICATE or fa.lossless == fb.lossless:
-        return p.verdict
-    a, b = fps.get(p.a_pk), fps.get(p.b_pk)
-    if a is None or b is None or not worth_pixel_digest(a, b):
-        return p.verdict
-    digests = []
-    for pk, fp in ((p.a_pk, a), (p.b_pk, b)):
-        digest = fp.pixel_digest
-        if not digest:
-            try:
-                data = read_source(Path(paths_of[pk][0]), max_bytes=index.limits.max_bytes).data
-            except LookalikeError:
-                return p.verdict
-            if hashlib.sha256(data).digest() != fp.sha256:
-                return p.verdict  # changed since it was read
-            digest = full_pixel_digest(data, limits=index.limits)
-            fps[pk] = fp.with_pixel_digest(digest)
-            index.set_pixel_digest(pk, fps[pk])
-        digests.append(digest)
-    return Verdict.SAME_PIXELS if digests[0] == digests[1] else p.verdict
+    def same_pixels(self, a_pk: int, b_pk: int) -> bool:
+        """The full-resolution pixel digests agree (each kept in the index once computed)."""
+        a, b = self._fps.get(a_pk), self._fps.get(b_pk)
+        if a is None or b is None or not worth_pixel_digest(a, b):
+            return False
+        digests = []
+        for pk, fp in ((a_pk, a), (b_pk, b)):
+            digest = fp.pixel_digest
+            if not digest:
+                try:
+                    data = read_source(Path(self._paths_of[pk][0]), max_bytes=self._index.limits.max_bytes).data
+                except LookalikeError:
+                    return False
+                if hashlib.sha256(data).digest() != fp.sha256:
+                    return False  # changed since it was read
+                digest = full_pixel_digest(data, limits=self._index.limits)
+                self._fps[pk] = fp.with_pixel_digest(digest)
+                self._index.set_pixel_digest(pk, self._fps[pk])
+            digests.append(digest)
+        return digests[0] == digests[1]
 
 
 class MemberEvidence:

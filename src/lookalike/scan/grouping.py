@@ -24,7 +24,7 @@ from lookalike.fingerprints import WORKING_SIDE, Fingerprint
 from lookalike.index import Index
 from lookalike.match import Verdict
 from lookalike.scan.cache import FindCache, RowFacts, StoredPair
-from lookalike.scan.evidence import MemberEvidence, pair_evidence, source_order
+from lookalike.scan.evidence import MemberEvidence, SourceEvidence, StoredEvidence, pair_evidence, source_order
 from lookalike.scan.groups import cliques
 from lookalike.scan.keeper import DEFAULT_KEEP, Candidate, KeepCriterion, keep_order
 from lookalike.scan.linking import link_groups
@@ -57,14 +57,21 @@ def groups_from_links(
     also: Mapping[str, tuple[str, ...]] | None = None,
     *,
     run: RunEvidence | None = None,
+    source: SourceEvidence | None = None,
 ) -> tuple[list[Group], list[Pair]]:
     """Groups with keepers, and the linked pairs as paths, from the cascade's pairs between index rows
     (``links``, keyed ``(a_pk, b_pk)`` with ``a_pk < b_pk``, a person's decisions applied): the last
     step of ``find``, a pure function of its inputs so that the scale-out pipeline calls it too.
     ``paths_of`` lists each row's paths (sorted), ``size_of`` each path's size in bytes, ``also`` the
     other paths of files reached through several (a file under a keep-in folder by any path is kept).
-    Without ``run`` (the scale-out path, for now) keepers follow ``DEFAULT_KEEP`` rather than the
-    source evidence, and members keep the evidence of their own links."""
+
+    Each group's keeper is its source (``evidence.source_order``), judged from ``run`` (one
+    machine's index and cache, which also give a person's decisions and each member's evidence
+    redone against its match) or from ``source`` (what a scale-out run gathered); with neither,
+    or an explicit ``opts.keep``, the first by that policy (``DEFAULT_KEEP``). Without ``run``
+    members keep the evidence of their own links."""
+    if run is not None and source is not None:
+        raise ValueError("give the source evidence as run (one machine) or as source, not both")
     also = also or {}
 
     def candidate(pk: int, path: str) -> Candidate:
@@ -100,6 +107,7 @@ def groups_from_links(
             run.cache.put_decisions(opts.scope, dict(opts.decisions))
         decided_paths = run.cache.decisions(opts.scope)
         evidence = MemberEvidence(run.index, fps, linking, run.cache.relatives(grouped_pks))
+        source = StoredEvidence(run.index, run.cache, facts, fps, run.mtime_of, paths_of)
 
     group_of = {pk: i for i, g in enumerate(node_groups) for pk in g}
     links_in: dict[int, dict[tuple[int, int], StoredPair]] = defaultdict(dict)
@@ -111,13 +119,11 @@ def groups_from_links(
         members = [candidate(pk, path) for pk in nodes for path in paths_of[pk]]
         pk_of = {path: pk for pk in nodes for path in paths_of[pk]}
         derived: dict[str, tuple[str, str]] = {}
-        if opts.keep is not None or run is None:
+        if opts.keep is not None or source is None:
             ranked = keep_order(members, opts.keep or DEFAULT_KEEP)
         else:
             by_path = {c.path: c for c in members}
-            source_paths, derived = source_order(
-                nodes, paths_of, facts, fps, run.mtime_of, links_in[gi], run.index, run.cache
-            )
+            source_paths, derived = source_order(nodes, paths_of, links_in[gi], source)
             ranked = [by_path[p] for p in source_paths]
         # a symlink is never kept over a real file: the file it points to may live outside the
         # scanned folders, and removing the real copy would leave only a link to keep the picture

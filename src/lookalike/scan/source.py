@@ -123,22 +123,32 @@ def margins(pixels: npt.NDArray[np.uint8]) -> tuple[float, float]:
     """(share of the picture's area in flat margins, width / height of what they frame): rows
     (then columns, between them) of one level running in from the edges, as letterbox bars, a
     page or a window frame leave."""
-    grey = pixels.astype(np.float32).mean(axis=2) if pixels.ndim == 3 else pixels.astype(np.float32)
-    h, w = grey.shape
+    h, w = pixels.shape[:2]
     if h < 4 or w < 4:
         return 0.0, w / max(1, h)
 
-    def run(lines: npt.NDArray[np.float32]) -> int:
-        flat = lines.std(axis=1) < _FLAT_STD
-        return int(np.argmin(flat)) if not flat.all() else len(flat)
+    def grey(block: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        return block.astype(np.float32).mean(axis=2) if block.ndim == 3 else block.astype(np.float32)
 
-    top = run(grey)
-    bottom = run(grey[::-1]) if top < h else 0
-    inner = grey[top : h - bottom]
+    def run(lines: npt.NDArray[np.uint8]) -> int:
+        # lines are looked at from the edge in growing blocks: most pictures have no margin, and
+        # their first line ends the run (the whole picture's grey levels cost ~7 ms at 640 x 400)
+        start, size = 0, 8
+        while start < len(lines):
+            flat = grey(lines[start : start + size]).std(axis=1) < _FLAT_STD
+            if not flat.all():
+                return start + int(np.argmin(flat))
+            start, size = start + size, 2 * size
+        return len(lines)
+
+    top = run(pixels)
+    bottom = run(pixels[::-1]) if top < h else 0
+    inner = pixels[top : h - bottom]
     if inner.shape[0] == 0:
         return 1.0, w / h
-    left = run(inner.T)
-    right = run(inner.T[::-1]) if left < w else 0
+    columns = inner.swapaxes(0, 1)  # (w, rows, channels): each column a line
+    left = run(columns)
+    right = run(columns[::-1]) if left < w else 0
     ih, iw = max(1, h - top - bottom), max(1, w - left - right)
     return 1.0 - ih * iw / (h * w), iw / ih
 
