@@ -101,13 +101,11 @@ class Cascade:
         """(rows within ``RETRIEVAL_RADIUS`` pHash bits under some turn, and the nearest few beyond)."""
         mirror = self._mirror
         with mirror.lock:
-            found = [mirror.phash.radius(code, RETRIEVAL_RADIUS)[0] for code in set(query.fingerprint.phash_variants)]
             # the nearest few beyond the radius too: hashes alone cannot vouch for them, but local
             # verification (step 5) can, for copies whose frame changed
             nearest = mirror.phash.knn(query.fingerprint.phash, _KNN)[0] if len(mirror.phash) else np.zeros(0, np.int64)
-            found.append(nearest)
-            pks = mirror.in_scope(np.unique(np.concatenate(found)), scope_pk)
-        return [int(p) for p in pks], {int(p) for p in nearest}
+            pks = mirror.near(query.fingerprint.phash_variants, RETRIEVAL_RADIUS, scope_pk, also=[nearest])
+        return pks, {int(p) for p in nearest}
 
     def matches(self, query: Query, scope: str, *, exclude_image: int | None = None) -> list[CheckMatch]:
         """Steps 1 to 3: every candidate of ``scope`` scored, one (the best file) per image, best first."""

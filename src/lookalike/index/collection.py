@@ -346,24 +346,17 @@ class Index:
         picture, is within ``radius`` bits of ``phash``, nearest first: a look-up from a hash alone
         (a client that hashed a file before uploading it, maybe a mirrored or turned copy). Sees
         other processes' additions and removals within ``HASH_LOOKUP_STALENESS`` seconds, its own
-        at once.
-
-        The in-memory index holds each file's pHash as it is; a turned copy's pHash is looked up
-        there through its turned estimates (``phash_variants_estimated``), and each file found is
-        kept only when one of its exact stored variants is within ``radius`` (``turned_distance_bits``).
-        An estimate is a few bits off (see there), so a turned copy is found when its distance plus
-        that error is within ``radius``: with the default radius of 16 bits that covers every
-        near-duplicate (12 bits or fewer) whose estimate is at most 4 bits off, and every copy at
-        4 bits or fewer whose estimate is at most 12 bits off; pictures as they are, exactly."""
+        at once. A turned copy is looked up through the turned estimates of ``phash``
+        (``phash_variants_estimated``, a few bits off) and kept when one of its exact stored variants
+        is within ``radius`` (``turned_distance_bits``): at the default 16 bits, every near duplicate
+        (12 bits or fewer) whose estimate is at most 4 bits off; pictures as they are, exactly."""
         self.refresh(max_staleness=HASH_LOOKUP_STALENESS)
         scope_pk = self._store.scope_pk(scope)
         if scope_pk is None:
             return []
         mirror = self._mirror
         with mirror.lock:
-            found = [mirror.phash.radius(code, radius)[0] for code in set(phash_variants_estimated(phash))]
-            pks = mirror.in_scope(np.unique(np.concatenate(found)), scope_pk)
-            files = mirror.kept_files([int(p) for p in pks], self._store.files)
+            files = mirror.kept_files(mirror.near(phash_variants_estimated(phash), radius, scope_pk), self._store.files)
         near = [(turned_distance_bits(phash, f.fingerprint)[0], f) for f in files]
         return [f for d, f in sorted(near, key=lambda df: (df[0], df[1].pk)) if d <= radius]
 
@@ -398,6 +391,14 @@ class Index:
     def local_features(self, pks: Sequence[int]) -> dict[int, bytes]:
         """The stored local features of these files (those that have them)."""
         return self._store.local_features(pks)
+
+    def embeddings(self, model: str, pks: Sequence[int]) -> dict[int, bytes]:
+        """The stored float16 vectors by ``model`` of these files (those that have one)."""
+        return self._store.embeddings(model, pks)
+
+    def put_embeddings(self, model: str, rows: Sequence[tuple[int, bytes]]) -> None:
+        """Keep (file row, float16 vector bytes) embeddings by ``model`` of stored files."""
+        self._store.put_embeddings(model, rows)
 
     def set_pixel_digest(self, file_pk: int, fp: Fingerprint) -> None:
         """Keep a pixel digest computed after the file was stored (``fp`` holds it)."""

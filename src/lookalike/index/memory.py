@@ -17,7 +17,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -96,6 +96,14 @@ class Mirror:
             if added or removed:
                 for follow in self.followers:
                     follow([r.pk for r in added], removed)
+
+    def near(
+        self, codes: Iterable[int], radius: int, scope_pk: int, *, also: Sequence[npt.NDArray[np.int64]] = ()
+    ) -> list[int]:
+        """The rows of scope ``scope_pk`` whose pHash is within ``radius`` bits of one of ``codes``
+        (and those of ``also`` in the scope), ascending (call holding ``lock``)."""
+        found = [self.phash.radius(code, radius)[0] for code in set(codes)]
+        return [int(p) for p in self.in_scope(np.unique(np.concatenate([*found, *also])), scope_pk)]
 
     def in_scope(self, pks: npt.NDArray[np.int64], scope_pk: int) -> npt.NDArray[np.int64]:
         """Those of ``pks`` (distinct, known rows) that belong to scope ``scope_pk`` (call holding ``lock``)."""

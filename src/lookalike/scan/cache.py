@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lookalike.config import is_database_url
 from lookalike.errors import ConfigError, StoreError
-from lookalike.index.store import is_database_url
 from lookalike.match import Verdict
 from lookalike.scan.results import FileError
 

@@ -42,11 +42,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
-from lookalike.config import Thresholds
+from lookalike.config import Thresholds, is_database_url
 from lookalike.errors import ConfigError, FetchError, NotRegularFile
 from lookalike.fingerprints import FINGERPRINT_VERSION
 from lookalike.index import Index
-from lookalike.index.store import is_database_url
 from lookalike.scan.cache import FindCache
 from lookalike.scan.grouping import RunEvidence, groups_from_links
 from lookalike.scan.ingest import Seen, forget_scope, gone_paths, known_bytes, read_and_match, sort_paths, storable
@@ -122,9 +121,7 @@ def find_duplicates(
         read_and_match(index, cache, str(db), opts, stale, seen, errors, progress)
         groups, pairs = _group(index, cache, opts, seen, keep_in, {f.path: f.also for f in aliases})
         if embedder is not None:
-            similar = semantic_pairs(
-                index, cache, str(db), opts.scope, _paths_of(seen), groups, embedder, index.thresholds
-            )
+            similar = semantic_pairs(index, cache, opts.scope, _paths_of(seen), groups, embedder, index.thresholds)
     from_cache = len(files) - read - sum(1 for e in errors if e.code == FetchError.code)
     errors += not_read
     stats = FindStats(

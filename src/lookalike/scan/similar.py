@@ -23,7 +23,6 @@ from lookalike.config import Thresholds
 from lookalike.errors import InputError
 from lookalike.index import Index
 from lookalike.index.semantic import NEIGHBOURS, semantic_evidence
-from lookalike.index.store import open_store
 from lookalike.learned import Embedder, EmbeddingIndex
 from lookalike.learned.fusion import Fusion, semantic_score
 from lookalike.match import Verdict
@@ -48,7 +47,6 @@ def embedder_for(model: str | None) -> Embedder:
 def semantic_pairs(
     index: Index,
     cache: FindCache,
-    db: str,
     scope: str,
     paths_of: dict[int, list[str]],
     groups: Sequence[Group],
@@ -58,7 +56,7 @@ def semantic_pairs(
     """The semantic neighbours among the rows ``paths_of`` (row -> its paths, sorted), best first,
     each put on the review list (see the module docstring)."""
     rules = Fusion(near_duplicate=thresholds.near_duplicate, similar=thresholds.similar)
-    vectors = _vectors(index, db, paths_of, embedder)
+    vectors = _vectors(index, paths_of, embedder)
     pks = sorted(vectors)
     if len(pks) < 2:
         return ()
@@ -90,22 +88,18 @@ def semantic_pairs(
     return tuple(pairs)
 
 
-def _vectors(index: Index, db: str, paths_of: dict[int, list[str]], embedder: Embedder) -> dict[int, Any]:
+def _vectors(index: Index, paths_of: dict[int, list[str]], embedder: Embedder) -> dict[int, Any]:
     """The stored vectors of these rows; rows without one (read by a run without ``--similar``) are
     embedded now from their first path and kept. Rows whose file cannot be read are left out."""
-    store = open_store(db)  # the store's narrow Embeddings role, as find's cache keeps its own connection
-    try:
-        have = {pk: np.frombuffer(v, np.float16) for pk, v in store.embeddings(embedder.name, list(paths_of)).items()}
-        fresh: list[tuple[int, bytes]] = []
-        for pk in (p for p in paths_of if p not in have):
-            try:
-                vector = embedder.embed_file(paths_of[pk][0], limits=index.limits)
-            except InputError:
-                continue
-            have[pk] = vector
-            fresh.append((pk, vector.tobytes()))
-        if fresh:
-            store.put_embeddings(embedder.name, fresh)
-    finally:
-        store.close()
+    have = {pk: np.frombuffer(v, np.float16) for pk, v in index.embeddings(embedder.name, list(paths_of)).items()}
+    fresh: list[tuple[int, bytes]] = []
+    for pk in (p for p in paths_of if p not in have):
+        try:
+            vector = embedder.embed_file(paths_of[pk][0], limits=index.limits)
+        except InputError:
+            continue
+        have[pk] = vector
+        fresh.append((pk, vector.tobytes()))
+    if fresh:
+        index.put_embeddings(embedder.name, fresh)
     return have
