@@ -254,11 +254,10 @@ def _cascade_only(query: str, matches: list[CheckMatch], top: int) -> list[Predi
     plain: list[tuple[float, bool, CheckMatch]] = []
     for m in matches:
         seen = m.learned
-        if seen is None or seen.cascade_score is None or seen.cascade_verdict is None:
-            if seen is None:  # no embedding on either side: the cascade's match as it is
-                plain.append((m.score, m.verdict.is_duplicate, m))
-            continue
-        plain.append((seen.cascade_score, seen.cascade_verdict.is_duplicate, m))
+        if seen is None:  # no embedding on either side: the cascade's match as it is
+            plain.append((m.score, m.verdict.is_duplicate, m))
+        elif seen.cascade_score is not None and seen.cascade_verdict is not None:  # not a neighbour it added
+            plain.append((seen.cascade_score, seen.cascade_verdict.is_duplicate, m))
     plain.sort(key=lambda t: (-t[0], t[2].image_id))
     return [Prediction(query, Path(m.file.source).name, s, dup) for s, dup, m in plain[:top]]
 

@@ -303,8 +303,7 @@ class Index:
         self, vector: _Vector | None, scope: str, exclude_image: int | None
     ) -> Callable[[list[CheckMatch]], list[CheckMatch]] | None:
         """The learned tier's fusion for a query's ``vector`` in ``scope`` (``index.semantic``)."""
-        scope_pk = self._store.scope_pk(scope)
-        if self._learned is None or vector is None or scope_pk is None:
+        if self._learned is None or vector is None or (scope_pk := self._store.scope_pk(scope)) is None:
             return None
         return self._learned.fusion(vector, self._mirror, self._store, scope_pk, exclude_image)
 

@@ -60,9 +60,8 @@ def semantic_pairs(
     pks = sorted(vectors)
     if len(pks) < 2:
         return ()
-    found = EmbeddingIndex(np.stack([vectors[p] for p in pks])).search(
-        np.stack([vectors[p] for p in pks]), NEIGHBOURS + 1
-    )
+    stacked = np.stack([vectors[p] for p in pks])
+    found = EmbeddingIndex(stacked).search(stacked, NEIGHBOURS + 1)
     judged = {(p.a_pk, p.b_pk) for p in cache.pairs_among(pks)}
     group_of = {m.path: i for i, g in enumerate(groups) for m in g.members}
     best: dict[tuple[int, int], float] = {}
