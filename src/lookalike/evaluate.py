@@ -41,6 +41,7 @@ from lookalike.errors import ConfigError
 from lookalike.fingerprints import analyse_files, default_jobs
 from lookalike.index import CheckMatch, Index
 from lookalike.index.parallel import check_files
+from lookalike.learned import requested_embedder
 
 __all__ = [
     "LearnedReport",
@@ -288,11 +289,7 @@ def evaluate_folder(
     queries = sorted(p for p in (root / "queries").iterdir() if p.is_file()) if (root / "queries").is_dir() else []
     if not refs or not queries:
         raise ConfigError(f"{root}: needs references/ and queries/ folders with files in them")
-    embedder = None
-    if learned or model is not None:
-        from lookalike.learned import load_embedder  # only now: onnxruntime is an optional extra
-
-        embedder = load_embedder(model)  # before any work, so that a missing extra fails at once
+    embedder = requested_embedder(learned, model)  # before any work, so that a missing extra fails at once
     jobs = jobs or default_jobs()
     failures: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -60,12 +60,9 @@ def _open(
 ) -> "Index":  # fmt: skip
     from lookalike.cli.progress import INDEX_KERNELS, announce_compiling
     from lookalike.index import Index  # loads the Hamming kernels: only for commands that search
+    from lookalike.learned import requested_embedder
 
-    embedder = None
-    if learned or model is not None:
-        from lookalike.learned import load_embedder  # onnxruntime: only with the learned tier
-
-        embedder = load_embedder(model)
+    embedder = requested_embedder(learned, model)
     announce_compiling(INDEX_KERNELS)
     return Index(db, create=create, thresholds=thresholds, embedder=embedder)
 

@@ -34,6 +34,7 @@ from lookalike.errors import FetchError, FileError, InputError, LookalikeError, 
 from lookalike.fingerprints import analyse
 from lookalike.fingerprints.local import LocalFeatures
 from lookalike.index.collection import CheckResult, Index
+from lookalike.learned import requested_embedder
 from lookalike.match import Query, Verdict
 from lookalike.processes import ordered_map
 
@@ -68,14 +69,9 @@ _Out = TypeVar("_Out")
 
 
 def _open(settings: _Settings) -> Index:
-    embedder = None
-    if settings.learned:
-        from lookalike.learned import load_embedder  # onnxruntime: only with the learned tier
-
-        embedder = load_embedder(settings.model)
     return Index(
         settings.db, limits=settings.limits, fetch=settings.fetch, thresholds=settings.thresholds, create=False,
-        embedder=embedder,
+        embedder=requested_embedder(settings.learned, settings.model),
     )  # fmt: skip
 
 

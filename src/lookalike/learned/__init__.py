@@ -5,7 +5,16 @@ package); without it, ``load_embedder`` raises ``ConfigError`` naming the extra.
 package imports none of them.
 """
 
-from lookalike.learned.model import EXTRA_HINT, Embedder, Preprocess, load_embedder
+from lookalike.learned.model import EXTRA_HINT, Embedder, Preprocess, load_embedder, requested_embedder
 from lookalike.learned.search import ANN_THRESHOLD, EmbeddingIndex, Neighbours
 
-__all__ = ["ANN_THRESHOLD", "EXTRA_HINT", "Embedder", "EmbeddingIndex", "Neighbours", "Preprocess", "load_embedder"]
+__all__ = [
+    "ANN_THRESHOLD",
+    "EXTRA_HINT",
+    "Embedder",
+    "EmbeddingIndex",
+    "Neighbours",
+    "Preprocess",
+    "load_embedder",
+    "requested_embedder",
+]

@@ -40,7 +40,7 @@ from lookalike.config import DecodeLimits
 from lookalike.decode import decode_image, read_file
 from lookalike.errors import ConfigError
 
-__all__ = ["EXTRA_HINT", "Embedder", "Preprocess", "load_embedder"]
+__all__ = ["EXTRA_HINT", "Embedder", "Preprocess", "load_embedder", "requested_embedder"]
 
 EXTRA_HINT = "the learned tier needs its extra: pip install 'lookalike[learned]'"
 _ENCODER_NAMES = ("vision_model.onnx", "visual.onnx", "image_encoder.onnx", "model.onnx")
@@ -208,3 +208,9 @@ def load_embedder(model: str | Path | None = None, *, cache_dir: Path | None = N
     return Embedder(
         onnx_file, pre, f"efficientnet-lite0:{onnx_file.stem.split('-')[2]}:v{EXPORT_VERSION}", threads=threads
     )
+
+
+def requested_embedder(learned: bool, model: str | Path | None) -> Embedder | None:
+    """The encoder ``--learned``/``--model`` ask for (a ``model`` implies the tier), or None when the
+    tier is off. Raises ``ConfigError`` as ``load_embedder`` does."""
+    return load_embedder(model) if learned or model is not None else None
