@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from lookalike.match.retrieval import candidate_mask
-from lookalike.scale.join import build_tables, collapse, fold_pairs, join_chunk, join_local
+from lookalike.match.retrieval import PHASH_RADIUS, candidate_mask
+from lookalike.scale.join import admit, build_tables, collapse, join_chunk, join_local, probe_parts
 
 
 def _codes(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -19,7 +19,7 @@ def _codes(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     copies = n // 2 + np.arange(n // 10)
     for o, c in zip(originals, copies):
         k = rng.integers(0, 8)
-        ph[c, 0] = ph[o, k] ^ np.uint64(sum(1 << int(b) for b in rng.choice(64, rng.integers(0, 17), replace=False)))
+        ph[c, 0] = ph[o, k] ^ np.uint64(sum(1 << int(b) for b in rng.choice(64, rng.integers(0, PHASH_RADIUS + 3), replace=False)))
         flips = rng.choice(256, rng.integers(0, 110), replace=False)
         pdq[c, 0] = pdq[o, k]
         for f in flips:
@@ -52,18 +52,28 @@ def test_the_join_finds_exactly_the_pairs_of_brute_force() -> None:
     assert rejected > 0  # PDQ turned some pHash-only candidates away
 
 
-def test_any_split_into_tables_and_probe_chunks_gives_the_same_pairs() -> None:
+def test_any_split_into_tables_and_probe_parts_gives_the_same_pairs() -> None:
     ph, pdq, _, _ = _codes(1200, seed=6)
     whole = join_local(ph[:, 0].copy(), pdq[:, 0].copy(), *_probes(ph, pdq))
     qph, qpdq, qids = _probes(ph, pdq)
-    a, b = [], []
+    for parts in (1, 3, 7):
+        rows, stored = [], []
+        for table in build_tables(ph[:, 0].copy()):
+            for part in probe_parts(qph, table.table, parts):
+                x, y = join_chunk(table, qph[part], qids[part], part)
+                rows.append(x)
+                stored.append(y)
+        i, j, _ = admit(np.concatenate(rows), np.concatenate(stored), qpdq, qids, pdq[:, 0].copy())
+        assert np.array_equal(i, whole[0]) and np.array_equal(j, whole[1])
+    # and chunks of probes in any order, not parts by key
+    rows, stored = [], []
     for table in build_tables(ph[:, 0].copy()):
         for start in range(0, len(qph), 700):
-            x, y, _ = join_chunk(table, pdq[:, 0].copy(), qph[start : start + 700], qpdq[start : start + 700],
-                                 qids[start : start + 700])  # fmt: skip
-            a.append(x)
-            b.append(y)
-    i, j = fold_pairs(np.concatenate(a), np.concatenate(b))
+            part = np.arange(start, min(start + 700, len(qph)))
+            x, y = join_chunk(table, qph[part], qids[part], part)
+            rows.append(x)
+            stored.append(y)
+    i, j, _ = admit(np.concatenate(rows), np.concatenate(stored), qpdq, qids, pdq[:, 0].copy())
     assert np.array_equal(i, whole[0]) and np.array_equal(j, whole[1])
 
 

@@ -78,6 +78,9 @@ __all__ = [
 # thousand spends a third of its database round trips on that question. Checks of pictures and
 # this process's own writes are always current.
 HASH_LOOKUP_STALENESS = 0.2
+# A pHash alone is searched wider than ``match.retrieval``'s rule: nothing else can reach an edited
+# copy, and one look-up affords the n/14 comparisons of 16 bits that a join of all pairs cannot.
+HASH_LOOKUP_RADIUS = 16
 
 
 class Index:
@@ -340,15 +343,13 @@ class Index:
             found.extend(matches)
         return best_per_image(found)[:top]
 
-    def files_near(self, phash: int, *, scope: str = DEFAULT_SCOPE, radius: int = RETRIEVAL_RADIUS) -> list[StoredFile]:
-        """Stored files of ``scope`` whose pHash, under one of the eight flips and turns of the stored
-        picture, is within ``radius`` bits of ``phash``, nearest first: a look-up from a hash alone
-        (a client that hashed a file before uploading it, maybe a mirrored or turned copy). Sees
-        other processes' additions and removals within ``HASH_LOOKUP_STALENESS`` seconds, its own
-        at once. A turned copy is looked up through the turned estimates of ``phash``
-        (``phash_variants_estimated``, a few bits off) and kept when one of its exact stored variants
-        is within ``radius`` (``turned_distance_bits``): at the default 16 bits, every near duplicate
-        (12 bits or fewer) whose estimate is at most 4 bits off; pictures as they are, exactly."""
+    def files_near(self, phash: int, *, scope: str = DEFAULT_SCOPE, radius: int = HASH_LOOKUP_RADIUS) -> list[StoredFile]:
+        """Stored files of ``scope`` whose pHash under a flip or turn of the stored picture is within
+        ``radius`` bits of ``phash``, nearest first: a look-up from a hash alone (a client hashed a
+        file before uploading it). Sees other processes' changes within ``HASH_LOOKUP_STALENESS``
+        seconds, its own at once. Turned copies are found through ``phash_variants_estimated`` (a
+        few bits off) and kept when an exact stored variant is within ``radius``: at 16 bits, every
+        near duplicate (12 bits or fewer) whose estimate is at most 4 bits off."""
         self.refresh(max_staleness=HASH_LOOKUP_STALENESS)
         scope_pk = self._store.scope_pk(scope)
         if scope_pk is None:

@@ -6,17 +6,21 @@ picture under each of its eight flips and turns (``Dihedral``). A pair is a cand
 within ``PDQ_RADIUS`` bits. The same rule the incremental ``Index`` applies.
 
 Join plan (Norouzi, Punjani, Fleet, "Fast search in Hamming space with multi-index hashing",
-CVPR 2012): the 64 pHash bits are cut into m = 4 substrings of 16 bits; two codes within r = 16
-bits agree within 4 bits on the first substring or within 3 on one of the others (pigeonhole).
-For each substring the stored codes are partitioned by its value (``SubstringTable``: codes
-sorted by the substring, a bucket per value). A task joins one chunk of probes with one table:
-each probe visits the buckets whose key is within that table's radius of its own, and a pair is
-emitted by the first table that holds it only (decided from the pair's own bits), so every
-(probe, stored) pair appears once over all tasks; both directions are then folded into pairs
-(i < j), each once. Identical (pHash, PDQ) codes (blank images, bursts) are collapsed to one
-before the join and listed as exact groups; a hot bucket is split by the probe chunks that visit
-it. Tasks take and return NumPy arrays only: ``join_chunk`` runs in a thread, a process or on a
-Dask worker alike.
+CVPR 2012): the 64 pHash bits are cut into m = 3 substrings (22, 21 and 21 bits, as
+``index.hamming`` cuts them). Writing r = s*m + a (0 <= a < m), two codes within r bits agree
+within s bits on one of the first a + 1 substrings or within s - 1 on one of the others
+(pigeonhole); at r = 8 that is within 2 bits on one of the three. For each substring the stored
+codes are partitioned by its value (``SubstringTable``: codes sorted by the substring, a bucket
+per value). The probes of each table are cut into parts by their key in it (``probe_parts``),
+so a part's probes share keys; a task joins one part with one table, comparing each run of
+probes with one key with every stored bucket within the table's radius of it (a bucket is read
+once for the whole run). A pair is emitted by the first table that holds it only (decided from
+the pair's own bits), so every (probe, stored) pair appears once over all tasks. Tasks compare
+pHashes only and carry 24 bytes a probe; ``admit`` then keeps the pairs whose PDQs agree under
+the same turn and folds both directions into pairs (i < j), each once. Identical (pHash, PDQ)
+codes (blank images, bursts) are collapsed to one before the join and listed as exact groups;
+a hot key is cut between parts. Tasks take and return NumPy arrays only: ``join_chunk`` runs in
+a thread, a process or on a Dask worker alike.
 """
 
 from __future__ import annotations
@@ -27,31 +31,41 @@ from itertools import combinations
 import numpy as np
 import numpy.typing as npt
 
+from lookalike.errors import ConfigError
 from lookalike.fingerprints.kernels import jit as _jit
 from lookalike.fingerprints.kernels import popcount as _popcount
 from lookalike.match.retrieval import PDQ_RADIUS, PHASH_RADIUS
 from lookalike.scan.allpairs import held_by_earlier_table as _held_by_earlier_table
 
-__all__ = ["SubstringTable", "build_tables", "collapse", "fold_pairs", "join_chunk", "join_local"]
+__all__ = ["SubstringTable", "admit", "build_tables", "collapse", "fold_pairs", "join_chunk", "join_local", "probe_parts"]
 
+I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
 
-#: substrings of the 64-bit pHash (16 bits each), and each one's radius for r = 16
-WIDTHS = (16, 16, 16, 16)
-SHIFTS = (48, 32, 16, 0)
-RADII = (4, 3, 3, 3)
+
+def substring_radii(r: int, widths: tuple[int, ...]) -> tuple[int, ...]:
+    """Each substring's radius for an exact search within r bits: s for the first a + 1 and s - 1
+    for the rest, where r = s*m + a."""
+    s, a = divmod(r, len(widths))
+    return tuple(s if t <= a else s - 1 for t in range(len(widths)))
+
+
+#: substrings of the 64-bit pHash (the top bits first), and each one's radius for ``PHASH_RADIUS``
+WIDTHS = (22, 21, 21)
+SHIFTS = (42, 21, 0)
+RADII = substring_radii(PHASH_RADIUS, WIDTHS)
 
 
 @dataclass(frozen=True, slots=True)
 class SubstringTable:
-    """The stored codes partitioned by one 16-bit substring: codes and ids sorted by it, and each
-    bucket's bounds (``offsets[key]``..``offsets[key + 1]``). 16 bytes a code and 0.5 MB."""
+    """The stored codes partitioned by one substring: codes and ids sorted by it, and each
+    bucket's bounds (``offsets[key]``..``offsets[key + 1]``). 12 bytes a code and 16 MB."""
 
     table: int
     codes: U64
-    ids: I64
-    offsets: I64
+    ids: I32
+    offsets: I32
 
 
 def collapse(phash: U64, pdq: U64) -> tuple[I64, I64]:
@@ -65,13 +79,19 @@ def collapse(phash: U64, pdq: U64) -> tuple[I64, I64]:
     return first[order].astype(np.int64), rank[inverse.ravel()].astype(np.int64)
 
 
+def _keys(phash: U64, table: int) -> I64:
+    return ((phash >> np.uint64(SHIFTS[table])) & np.uint64((1 << WIDTHS[table]) - 1)).astype(np.int64)
+
+
 def build_tables(phash: U64) -> list[SubstringTable]:
     """One ``SubstringTable`` per substring of the stored pHashes (ids are positions in ``phash``)."""
     out = []
-    for t, (shift, width) in enumerate(zip(SHIFTS, WIDTHS)):
-        keys = ((phash >> np.uint64(shift)) & np.uint64((1 << width) - 1)).astype(np.int64)
-        ids = np.argsort(keys, kind="stable").astype(np.int64)
-        offsets = np.zeros((1 << width) + 1, dtype=np.int64)
+    if len(phash) >= 2**31:
+        raise ConfigError(f"a join holds fewer than 2**31 stored codes, got {len(phash):,}: split the stored side")
+    for t, width in enumerate(WIDTHS):
+        keys = _keys(phash, t)
+        ids = np.argsort(keys, kind="stable").astype(np.int32)
+        offsets = np.zeros((1 << width) + 1, dtype=np.int32)
         np.cumsum(np.bincount(keys, minlength=1 << width), out=offsets[1:])
         out.append(SubstringTable(t, phash[ids], ids, offsets))
     return out
@@ -85,64 +105,79 @@ def _masks(width: int, weight: int) -> I64:
 
 
 @_jit
-def _probe(t_codes, t_ids, offs, masks, t, shifts, widths, radii, q_codes, q_pdq, q_ids, s_pdq, r_ph, r_pdq):  # type: ignore[no-untyped-def]
-    """(probe ids, stored ids, count of pairs that passed pHash but not PDQ) for table ``t``."""
+def _probe(t_codes, t_ids, offs, masks, t, shifts, widths, radii, q_keys, q_codes, q_ids, q_rows, r_ph):  # type: ignore[no-untyped-def]
+    """(probe rows, stored ids) of the pairs within ``r_ph`` pHash bits that table ``t`` holds
+    first; the probes sorted by their key ``q_keys`` in it. A run of probes with one key reads
+    each stored bucket within the table's radius once."""
     cap = 1024
     out_a = np.empty(cap, np.int64)
     out_b = np.empty(cap, np.int64)
     n_out = 0
-    phash_only = 0
-    shift = np.uint64(shifts[t])
-    kmask = np.uint64((1 << widths[t]) - 1)
     n_keys = len(offs) - 1
-    for qi in range(len(q_codes)):
-        c = q_codes[qi]
-        key = np.int64((c >> shift) & kmask)
+    nq = len(q_codes)
+    lo = 0
+    while lo < nq:
+        key = q_keys[lo]
+        hi = lo + 1
+        while hi < nq and q_keys[hi] == key:
+            hi += 1
         for mi in range(len(masks)):
             k2 = key ^ masks[mi]
             if k2 >= n_keys:
                 continue
             for j in range(offs[k2], offs[k2 + 1]):
-                x = c ^ t_codes[j]
-                if _popcount(x) > r_ph:
-                    continue
-                if _held_by_earlier_table(x, t, shifts, widths, radii):
-                    continue
+                cj = t_codes[j]
                 sid = t_ids[j]
-                if sid == q_ids[qi]:
-                    continue
-                d = np.int64(0)
-                for w in range(4):
-                    d += _popcount(q_pdq[qi, w] ^ s_pdq[sid, w])
-                if d > r_pdq:
-                    phash_only += 1
-                    continue
-                if n_out == cap:
-                    cap *= 2
-                    na = np.empty(cap, np.int64)
-                    nb = np.empty(cap, np.int64)
-                    na[:n_out] = out_a[:n_out]
-                    nb[:n_out] = out_b[:n_out]
-                    out_a, out_b = na, nb
-                out_a[n_out] = q_ids[qi]
-                out_b[n_out] = sid
-                n_out += 1
-    return out_a[:n_out], out_b[:n_out], phash_only
+                for qi in range(lo, hi):
+                    x = q_codes[qi] ^ cj
+                    if _popcount(x) > r_ph or sid == q_ids[qi]:
+                        continue
+                    if _held_by_earlier_table(x, t, shifts, widths, radii):
+                        continue
+                    if n_out == cap:
+                        cap *= 2
+                        na = np.empty(cap, np.int64)
+                        nb = np.empty(cap, np.int64)
+                        na[:n_out] = out_a[:n_out]
+                        nb[:n_out] = out_b[:n_out]
+                        out_a, out_b = na, nb
+                    out_a[n_out] = q_rows[qi]
+                    out_b[n_out] = sid
+                    n_out += 1
+        lo = hi
+    return out_a[:n_out], out_b[:n_out]
 
 
-def join_chunk(
-    table: SubstringTable, stored_pdq: U64, probe_phash: U64, probe_pdq: U64, probe_ids: I64
-) -> tuple[I64, I64, int]:
-    """The candidate pairs one table holds first between a chunk of probes (each a picture under
-    one turn: pHash, PDQ as (n, 4) uint64, the picture's id) and the stored codes: (probe ids,
-    stored ids, pairs within the pHash radius that PDQ turned away)."""
+def probe_parts(probe_phash: U64, table: int, parts: int) -> list[I64]:
+    """The probes' positions cut into ``parts`` of about equal size, each a run of the table's
+    keys in order: a part's probes share keys, so its task reads each stored bucket it needs once
+    for all of them (a hot key may be cut between two parts; that costs a second read only)."""
+    order = np.argsort(_keys(probe_phash, table), kind="stable")
+    bounds = np.linspace(0, len(order), max(1, parts) + 1).astype(np.int64)
+    return [order[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
+
+
+def join_chunk(table: SubstringTable, probe_phash: U64, probe_ids: I64, probe_rows: I64) -> tuple[I64, I64]:
+    """The pHash pairs one table holds first between a chunk of probes (each a picture under one
+    turn: its pHash, the picture's id, and the probe's row, returned to name it) and the stored
+    codes: (probe rows, stored ids). ``admit`` then applies PDQ."""
     masks = _masks(WIDTHS[table.table], RADII[table.table])
     shifts, widths, radii = (np.asarray(v, dtype=np.int64) for v in (SHIFTS, WIDTHS, RADII))
-    a, b, rejected = _probe(  # type: ignore[no-untyped-call]  # an untyped numba kernel
+    keys = _keys(probe_phash, table.table)
+    order = np.argsort(keys, kind="stable")  # cheap when the chunk is a part, already in key order
+    return _probe(  # type: ignore[no-untyped-call, no-any-return]  # an untyped numba kernel
         table.codes, table.ids, table.offsets, masks, table.table, shifts, widths, radii,
-        probe_phash, probe_pdq, probe_ids, stored_pdq, PHASH_RADIUS, PDQ_RADIUS,
+        keys[order], probe_phash[order], probe_ids[order], probe_rows[order], PHASH_RADIUS,
     )  # fmt: skip
-    return a, b, int(rejected)
+
+
+def admit(rows: I64, stored: I64, probe_pdq: U64, probe_ids: I64, stored_pdq: U64) -> tuple[I64, I64, int]:
+    """The pHash pairs (probe rows, stored ids) whose PDQs agree too, folded into pictures' pairs
+    (i < j), each once: (i, j, pairs PDQ turned away)."""
+    d = np.bitwise_count(probe_pdq[rows] ^ stored_pdq[stored]).sum(axis=1, dtype=np.int64)
+    ok = d <= PDQ_RADIUS
+    i, j = fold_pairs(probe_ids[rows[ok]], stored[ok])
+    return i, j, int(np.count_nonzero(~ok))
 
 
 def fold_pairs(a: I64, b: I64) -> tuple[I64, I64]:
@@ -155,20 +190,19 @@ def fold_pairs(a: I64, b: I64) -> tuple[I64, I64]:
 def join_local(
     stored_phash: U64, stored_pdq: U64, probe_phash: U64, probe_pdq: U64, probe_ids: I64, *, jobs: int = 1
 ) -> tuple[I64, I64, int]:
-    """Every candidate pair in one process (the one-machine engine), ``jobs`` threads splitting the
-    probes (the kernel releases the GIL): (i, j) with i < j, and the pairs PDQ turned away. Ids
-    must be below 2**32."""
+    """Every candidate pair in one process (the one-machine engine), ``jobs`` threads sharing the
+    parts of each table (the kernel releases the GIL): (i, j) with i < j, and the pairs PDQ
+    turned away. Ids must be below 2**32."""
     from concurrent.futures import ThreadPoolExecutor
 
     tables = build_tables(stored_phash)
-    bounds = np.linspace(0, len(probe_phash), 4 * max(1, jobs) + 1).astype(np.int64)
-    work = [(t, lo, hi) for t in tables for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
+    work = [(t, rows) for t in tables for rows in probe_parts(probe_phash, t.table, 4 * max(1, jobs))]
 
-    def run(item: tuple[SubstringTable, int, int]) -> tuple[I64, I64, int]:
-        t, lo, hi = item
-        return join_chunk(t, stored_pdq, probe_phash[lo:hi], probe_pdq[lo:hi], probe_ids[lo:hi])
+    def run(item: tuple[SubstringTable, I64]) -> tuple[I64, I64]:
+        t, rows = item
+        return join_chunk(t, probe_phash[rows], probe_ids[rows], rows)
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         done = list(pool.map(run, work))
-    i, j = fold_pairs(np.concatenate([d[0] for d in done]), np.concatenate([d[1] for d in done]))
-    return i, j, sum(d[2] for d in done)
+    rows, stored = np.concatenate([d[0] for d in done]), np.concatenate([d[1] for d in done])
+    return admit(rows, stored, probe_pdq, probe_ids, stored_pdq)
