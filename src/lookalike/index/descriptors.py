@@ -136,7 +136,8 @@ class _Part:
     """Sorted codes: for each table, the rows ordered by their key, and each key's first row.
 
     Keys are the slices' low ``bits`` bits, fewer for small parts (about 8 codes a bucket), up to
-    all 16: the bucket offsets then cost at most half a byte per code and table."""
+    all 16: the bucket offsets then cost at most half a byte per code and table. A short key only
+    sizes the buckets: the search skips the codes whose full slice differs (``_nearest_in_part``)."""
 
     __slots__ = ("codes", "mask", "offs", "owners", "perms")
 
