@@ -50,7 +50,7 @@ _VOTING_FEATURES = 500
 #: candidates verified by local features: the best by hashes, and the most voted for by descriptors
 #: (with at least ``_MIN_VOTES``; unrelated pictures get a few votes by chance)
 _VERIFY_HASH_TOP = 2
-_VERIFY_VOTED_TOP = 4
+_VERIFY_VOTED_TOP = 5
 _MIN_VOTES = 3
 #: nearest pHashes looked at beyond the radius
 _KNN = 5

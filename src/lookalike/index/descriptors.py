@@ -15,18 +15,26 @@ Nearest neighbours are found by locality-sensitive hashing on bit samples
 (Indyk and Motwani, 1998): ``TABLES`` tables, each keyed by one 16-bit slice of
 the code. Two descriptors of the same spot (about 15–40 bits apart) share a
 slice in at least one table with high probability, strangers (about 100 bits
-apart) rarely do, and every candidate is measured on all 256 bits. The tables
+apart) rarely do, and every candidate is measured on all 256 bits.
+
+The answer is a function of the live codes alone, not of how they are stored:
+a stored code is a candidate of a query code exactly when one full 16-bit slice
+(of the ``TABLES`` tables) equals the query's, and among the candidates the
+nearest wins, ties going to the lower owner. So the order of additions, merges,
+removals and a split into shards (``index.descriptor_shards``) never change a
+vote. The tables
 are sorted arrays (a permutation and bucket offsets per table), so memory is
 the codes (32 bytes), the owner (4) and 4 to 4.5 bytes per table for each
 descriptor: 60-63 bytes with ``TABLES`` = 6, about 4 KB per stored file.
 
-Additions go to a small unsorted delta that is scanned in full, then into
-sorted parts merged as they grow; removals mark the owner dead, and merges
-drop dead owners' codes.
+Additions go to a small unsorted delta, each of whose codes is compared with
+the query slice by slice, then into sorted parts merged as they grow; removals
+mark the owner dead, and merges drop dead owners' codes.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 import numpy as np
@@ -35,7 +43,7 @@ import numpy.typing as npt
 from lookalike.errors import ConfigError
 from lookalike.fingerprints.kernels import jit, popcount
 
-__all__ = ["DESCRIPTOR_BYTES", "MATCH_BITS", "TABLES", "DescriptorIndex"]
+__all__ = ["DESCRIPTOR_BYTES", "MATCH_BITS", "TABLES", "DescriptorIndex", "DescriptorVoter"]
 
 #: bytes of one ORB descriptor
 DESCRIPTOR_BYTES = 32
@@ -45,6 +53,7 @@ MATCH_BITS = 40
 #: LSH tables, each keyed by one 16-bit slice of the descriptor
 TABLES = 6
 _KEY_BITS = 16
+_SLICE = np.uint64((1 << _KEY_BITS) - 1)
 _DELTA_CODES = 1024  # unsorted descriptors (scanned in full by every query) before they are sorted
 
 U8 = npt.NDArray[np.uint8]
@@ -72,24 +81,54 @@ def _keys(words: U64, table: int, mask: np.uint64) -> I64:
 
 
 @jit
+def _closer(d: np.int64, o: np.int32, bd: np.int64, bo: np.int32) -> bool:
+    """Whether a code of owner ``o`` at ``d`` bits beats the best so far: nearer, or as near and a lower owner."""
+    return bool(d < bd or (d == bd and o < bo))
+
+
+@jit
 def _nearest_in_part(
     codes: U64, owners: I32, perms: I32, offs: I32, mask: np.uint64, alive: npt.NDArray[np.bool_], q: U64,
     tables: int, best_owner: I32, best_dist: I64,
 ) -> None:  # fmt: skip
-    """Lower ``best_dist``/``best_owner`` of each query code with its nearest live code among the
-    part's LSH candidates."""
+    """Lower ``best_dist``/``best_owner`` of each query code with its nearest live candidate in the
+    part. A bucket (the slice's low ``mask`` bits) holds candidates and some codes that only share
+    those low bits; the latter are skipped, so that what is found never depends on the part's size."""
     for j in range(q.shape[0]):
         bd, bo = best_dist[j], best_owner[j]
         for t in range(tables):
             word, shift = t // 4, np.uint64(16 * (t % 4))
-            key = np.int64((q[j, word] >> shift) & mask)
+            slice_ = (q[j, word] >> shift) & _SLICE
+            key = np.int64(slice_ & mask)
             for k in range(offs[t, key], offs[t, key + 1]):
                 row = perms[t, k]
                 o = owners[row]
-                if alive[o]:
+                if alive[o] and (codes[row, word] >> shift) & _SLICE == slice_:
                     d = _dist(codes, row, q, j)
-                    if d < bd:
+                    if _closer(d, o, bd, bo):
                         bd, bo = d, o
+        best_owner[j], best_dist[j] = bo, bd
+
+
+@jit
+def _nearest_in_delta(
+    codes: U64, owners: I32, alive: npt.NDArray[np.bool_], q: U64, tables: int, best_owner: I32, best_dist: I64
+) -> None:
+    """``_nearest_in_part`` for the unsorted delta: every code is looked at, and is a candidate when
+    one of its ``tables`` slices equals the query's."""
+    for j in range(q.shape[0]):
+        bd, bo = best_dist[j], best_owner[j]
+        for row in range(codes.shape[0]):
+            o = owners[row]
+            if not alive[o]:
+                continue
+            for t in range(tables):
+                word, shift = t // 4, np.uint64(16 * (t % 4))
+                if (codes[row, word] >> shift) & _SLICE == (q[j, word] >> shift) & _SLICE:
+                    d = _dist(codes, row, q, j)
+                    if _closer(d, o, bd, bo):
+                        bd, bo = d, o
+                    break
         best_owner[j], best_dist[j] = bo, bd
 
 
@@ -97,7 +136,8 @@ class _Part:
     """Sorted codes: for each table, the rows ordered by their key, and each key's first row.
 
     Keys are the slices' low ``bits`` bits, fewer for small parts (about 8 codes a bucket), up to
-    all 16: the bucket offsets then cost at most half a byte per code and table."""
+    all 16: the bucket offsets then cost at most half a byte per code and table. A short key only
+    sizes the buckets: the search skips the codes whose full slice differs (``_nearest_in_part``)."""
 
     __slots__ = ("codes", "mask", "offs", "owners", "perms")
 
@@ -138,7 +178,45 @@ def _as_words(codes: U8) -> U64:
     return np.ascontiguousarray(codes, dtype=np.uint8).reshape(-1, DESCRIPTOR_BYTES).view(np.uint64).copy()
 
 
-class DescriptorIndex:
+class DescriptorVoter(ABC):
+    """Votes derived from ``nearest``, the same for ``DescriptorIndex`` and its sharded form."""
+
+    @abstractmethod
+    def __len__(self) -> int:
+        """Descriptors held."""
+
+    @abstractmethod
+    def nearest(self, descriptors: U8) -> tuple[I32, I64]:
+        """For each query descriptor, the owner of its nearest stored candidate (-1: none) and the
+        distance in bits; ties go to the lower owner. Raises ConfigError unless ``descriptors`` is
+        uint8 (k, 32)."""
+
+    def vote(self, descriptors: U8, *, max_bits: int = MATCH_BITS, top: int = 5) -> list[tuple[int, int]]:
+        """The ``top`` owners with most query descriptors whose nearest stored descriptor is theirs
+        (within ``max_bits``), as (owner, votes), most votes first."""
+        _check(descriptors)
+        if not len(descriptors) or not len(self):
+            return []
+        owners, dist = self.nearest(descriptors)
+        hits = owners[(owners >= 0) & (dist <= max_bits)]
+        if not len(hits):
+            return []
+        found, counts = np.unique(hits, return_counts=True)
+        order = np.lexsort((found, -counts))[:top]
+        return [(int(found[i]), int(counts[i])) for i in order]
+
+    def vote_each(self, sets: Sequence[U8], *, max_bits: int = MATCH_BITS, top: int = 5) -> list[tuple[int, int]]:
+        """``vote`` for each set of descriptors (a query and its mirror image, say) on its own: each
+        owner keeps its best set's votes, so that one orientation's chance matches never add to
+        another's. The ``top`` owners, most votes first."""
+        best: dict[int, int] = {}
+        for descriptors in sets:
+            for owner, votes in self.vote(descriptors, max_bits=max_bits, top=top):
+                best[owner] = max(votes, best.get(owner, 0))
+        return sorted(best.items(), key=lambda ov: (-ov[1], ov[0]))[:top]
+
+
+class DescriptorIndex(DescriptorVoter):
     """Votes of query descriptors for the stored files (owners, non-negative ints) they match.
 
     ``add(owner, descriptors)`` files a (k, 32) uint8 array of ORB descriptors under ``owner``;
@@ -231,8 +309,9 @@ class DescriptorIndex:
         self._parts = [_Part(codes, owners, self._tables)] if len(codes) else []
 
     def nearest(self, descriptors: U8) -> tuple[I32, I64]:
-        """For each query descriptor, the owner of its nearest stored descriptor found (-1: none)
-        and the distance in bits. Raises ConfigError unless ``descriptors`` is uint8 (k, 32)."""
+        """For each query descriptor, the owner of its nearest stored candidate (-1: none) and the
+        distance in bits; ties go to the lower owner. Raises ConfigError unless ``descriptors`` is
+        uint8 (k, 32)."""
         _check(descriptors)
         q = _as_words(descriptors)
         best_owner = np.full(len(q), -1, np.int32)
@@ -244,36 +323,7 @@ class DescriptorIndex:
         if self._delta_n:
             if len(self._delta) > 1:
                 self._delta, self._delta_owners = [np.concatenate(self._delta)], [np.concatenate(self._delta_owners)]
-            codes = self._delta[0]
-            # the (small, unsorted) delta searched as a part of one table with one bucket (key mask 0)
-            every_row = np.arange(len(codes), dtype=np.int32)[None, :]
-            one_bucket = np.array([[0, len(codes)]], np.int32)
-            _nearest_in_part(
-                codes, self._delta_owners[0], every_row, one_bucket, np.uint64(0), self._alive, q, 1,
-                best_owner, best_dist,
-            )  # fmt: skip
+            _nearest_in_delta(
+                self._delta[0], self._delta_owners[0], self._alive, q, self._tables, best_owner, best_dist
+            )
         return best_owner, best_dist
-
-    def vote(self, descriptors: U8, *, max_bits: int = MATCH_BITS, top: int = 5) -> list[tuple[int, int]]:
-        """The ``top`` owners with most query descriptors whose nearest stored descriptor is theirs
-        (within ``max_bits``), as (owner, votes), most votes first."""
-        _check(descriptors)
-        if not len(descriptors) or not len(self):
-            return []
-        owners, dist = self.nearest(descriptors)
-        hits = owners[(owners >= 0) & (dist <= max_bits)]
-        if not len(hits):
-            return []
-        found, counts = np.unique(hits, return_counts=True)
-        order = np.lexsort((found, -counts))[:top]
-        return [(int(found[i]), int(counts[i])) for i in order]
-
-    def vote_each(self, sets: Sequence[U8], *, max_bits: int = MATCH_BITS, top: int = 5) -> list[tuple[int, int]]:
-        """``vote`` for each set of descriptors (a query and its mirror image, say) on its own: each
-        owner keeps its best set's votes, so that one orientation's chance matches never add to
-        another's. The ``top`` owners, most votes first."""
-        best: dict[int, int] = {}
-        for descriptors in sets:
-            for owner, votes in self.vote(descriptors, max_bits=max_bits, top=top):
-                best[owner] = max(votes, best.get(owner, 0))
-        return sorted(best.items(), key=lambda ov: (-ov[1], ov[0]))[:top]
