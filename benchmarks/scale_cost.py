@@ -1,6 +1,6 @@
 """The cost model of docs/scale-cost.md: core-hours, data moved and memory at 10 M, 100 M and 1 B.
 
-    python benchmarks/scale_cost.py --ns-per-comparison 3.45 --visit-ns 2.5
+    python benchmarks/scale_cost.py --ns-per-comparison 1.07 --visit-ns 8.4
 
 Every input is a flag, with the value measured on 2026-12-02 as its default (see the document for
 the command each came from); the output is the document's table. Nothing here is measured.
@@ -9,20 +9,26 @@ the command each came from); the output is the document's table. Nothing here is
 from __future__ import annotations
 
 import argparse
-from math import comb
+from math import comb, exp
 
 
-def join_work(n: float, widths: tuple[int, ...], radii: tuple[int, ...]) -> tuple[float, float]:
+def join_work(n: float, widths: tuple[int, ...], radii: tuple[int, ...], *, by_key: bool) -> tuple[float, float]:
     """(code comparisons, bucket visits) of the candidate join of n pictures under 8 turns each,
-    by multi-index hashing with these substring widths and radii, codes uniformly spread."""
+    by multi-index hashing with these substring widths and radii, codes uniformly spread. With
+    ``by_key`` the probes of a table come in parts by key, and a run of probes with one key
+    visits each bucket once: visits are the distinct probe keys (expected) times the masks."""
     masks = [sum(comb(w, k) for k in range(r + 1)) for w, r in zip(widths, radii)]
-    return 8 * n * sum(m * n / 2**w for m, w in zip(masks, widths)), 8 * n * sum(masks)
+    comparisons = 8 * n * sum(m * n / 2**w for m, w in zip(masks, widths))
+    if not by_key:
+        return comparisons, 8 * n * sum(masks)
+    return comparisons, sum(m * 2**w * (1 - exp(-8 * n / 2**w)) for m, w in zip(masks, widths))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--ns-per-comparison", type=float, default=3.45)
-    ap.add_argument("--visit-ns", type=float, default=2.5, help="CPU ns per bucket visited")
+    ap.add_argument("--ns-per-comparison", type=float, default=1.07)
+    ap.add_argument("--visit-ns", type=float, default=8.4, help="CPU ns per bucket visited (and per-probe work)")
+    ap.add_argument("--old-ns-per-comparison", type=float, default=3.45, help="the r = 16 join, visits included")
     ap.add_argument("--images-per-core-s", type=float, default=30.0)
     ap.add_argument("--source-bytes", type=float, default=1.5e6, help="bytes of one camera photo")
     ap.add_argument("--parquet-bytes", type=float, default=20_600, help="fingerprint Parquet bytes an image")
@@ -33,22 +39,21 @@ def main() -> None:
     rows = []
     for n in (1e7, 1e8, 1e9):
         fp_h = n / a.images_per_core_s / 3600
-        layouts = {"r=16, 4x16": ((16,) * 4, (4, 3, 3, 3)), "r=10, 22/21/21": ((22, 21, 21), (3, 3, 2))}
-        join_h = {}
-        for name, (w, r) in layouts.items():
-            comparisons, visits = join_work(n, w, r)
-            join_h[name] = (comparisons * a.ns_per_comparison + visits * a.visit_ns) / 3.6e12
+        comparisons, _ = join_work(n, (16,) * 4, (4, 3, 3, 3), by_key=False)
+        join_h = {"r=16": comparisons * a.old_ns_per_comparison / 3.6e12}
+        comparisons, visits = join_work(n, (22, 21, 21), (2, 2, 2), by_key=True)
+        join_h["r=8"] = (comparisons * a.ns_per_comparison + visits * a.visit_ns) / 3.6e12
         moved = n * (a.source_bytes + a.parquet_bytes)
-        join_worker = n * (4 * 16 + 32)  # the stored side every join worker holds: tables and PDQs
+        join_worker = n * 3 * 12  # the stored side every join worker holds: three tables of codes and ids
         host = n * a.index_bytes
         worker = a.worker_base_bytes + n * (4 + a.crop_bytes)  # scope per row, crop tier (not shared)
         rows.append((n, fp_h, join_h, moved, join_worker, host, worker))
-    print("| images | fingerprint core-h | join core-h (r=16 today) | join core-h (r=10, 22-bit keys) "
+    print("| images | fingerprint core-h | join core-h (r=8, now) | join core-h (r=16, before) "
           "| data read + written | join memory a worker | pHash index a host (shared) "
           "| a serve worker's own memory |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|")
     for n, fp_h, join_h, moved, join_worker, host, worker in rows:
-        cells = [f"{n:.0e}", f"{fp_h:,.0f}", f"{join_h['r=16, 4x16']:,.0f}", f"{join_h['r=10, 22/21/21']:,.0f}",
+        cells = [f"{n:.0e}", f"{fp_h:,.0f}", f"{join_h['r=8']:,.1f}", f"{join_h['r=16']:,.0f}",
                  f"{moved / 1e12:,.1f} TB", f"{join_worker / 1e9:,.1f} GB", f"{host / 1e9:,.2f} GB",
                  f"{worker / 1e9:,.1f} GB"]  # fmt: skip
         print("| " + " | ".join(cells) + " |")

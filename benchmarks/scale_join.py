@@ -220,6 +220,13 @@ def _cpu_s() -> float:
 
 
 def _peak_rss() -> int:
+    """This process's peak resident memory since it started (``VmHWM``; ``ru_maxrss`` would not do:
+    it carries the starting process's peak across ``exec``, so a worker spawned by a client that
+    holds ten million pictures' codes would report the client's)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
@@ -258,7 +265,8 @@ def main() -> None:
         print(f"the two engines are not run above --full-max {args.full_max:,} pictures")
         print(json.dumps({
             "n": args.n, "planted": planted, "planted_found": None, "pairs_equal_to_local": None,
-            "peak_worker_bytes": None, "wall_ratio_to_local": None, "random_candidates_per_image": round(sampled, 4),
+            "peak_worker_bytes": None, "wall_ratio_to_local": None,
+            "random_candidates_per_image": float(f"{sampled:.3g}"),
         }))  # fmt: skip
         return
     _warm()
@@ -304,12 +312,13 @@ def main() -> None:
     per_image = 2 * random_pairs / args.n
     phash_only = (2 * random_pairs + rejected) / args.n
     print(f"planted pairs found: {planted_found:,} of {len(key):,}; pair sets equal: {equal}")
-    print(f"random candidates per image: {per_image:.4f} (pHash alone, every turn: {phash_only:.2f})")
+    print(f"random candidates per image: {per_image:.3g}, {random_pairs:,} pairs not planted"
+          f" (pHash alone, every turn: {phash_only:.2f})")  # fmt: skip
     print(f"wall time on the cluster / one machine: {dask_s / local_s:.2f}")
     print(json.dumps({
         "n": args.n, "planted": len(key), "planted_found": planted_found, "pairs_equal_to_local": equal,
         "peak_worker_bytes": int(peak), "wall_ratio_to_local": round(dask_s / local_s, 3),
-        "random_candidates_per_image": round(per_image, 4),
+        "random_candidates_per_image": float(f"{per_image:.3g}"),
     }))  # fmt: skip
 
 

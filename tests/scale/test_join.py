@@ -19,7 +19,8 @@ def _codes(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     copies = n // 2 + np.arange(n // 10)
     for o, c in zip(originals, copies):
         k = rng.integers(0, 8)
-        ph[c, 0] = ph[o, k] ^ np.uint64(sum(1 << int(b) for b in rng.choice(64, rng.integers(0, PHASH_RADIUS + 3), replace=False)))
+        moved = rng.choice(64, rng.integers(0, PHASH_RADIUS + 3), replace=False)
+        ph[c, 0] = ph[o, k] ^ np.uint64(sum(1 << int(b) for b in moved))
         flips = rng.choice(256, rng.integers(0, 110), replace=False)
         pdq[c, 0] = pdq[o, k]
         for f in flips:

@@ -80,7 +80,7 @@ __all__ = [
 HASH_LOOKUP_STALENESS = 0.2
 # A pHash alone is searched wider than ``match.retrieval``'s rule: nothing else can reach an edited
 # copy, and one look-up affords the n/14 comparisons of 16 bits that a join of all pairs cannot.
-HASH_LOOKUP_RADIUS = 16
+LOOKUP_RADIUS = 16
 
 
 class Index:
@@ -343,7 +343,7 @@ class Index:
             found.extend(matches)
         return best_per_image(found)[:top]
 
-    def files_near(self, phash: int, *, scope: str = DEFAULT_SCOPE, radius: int = HASH_LOOKUP_RADIUS) -> list[StoredFile]:
+    def files_near(self, phash: int, *, scope: str = DEFAULT_SCOPE, radius: int = LOOKUP_RADIUS) -> list[StoredFile]:
         """Stored files of ``scope`` whose pHash under a flip or turn of the stored picture is within
         ``radius`` bits of ``phash``, nearest first: a look-up from a hash alone (a client hashed a
         file before uploading it). Sees other processes' changes within ``HASH_LOOKUP_STALENESS``

@@ -37,7 +37,16 @@ from lookalike.fingerprints.kernels import popcount as _popcount
 from lookalike.match.retrieval import PDQ_RADIUS, PHASH_RADIUS
 from lookalike.scan.allpairs import held_by_earlier_table as _held_by_earlier_table
 
-__all__ = ["SubstringTable", "admit", "build_tables", "collapse", "fold_pairs", "join_chunk", "join_local", "probe_parts"]
+__all__ = [
+    "SubstringTable",
+    "admit",
+    "build_tables",
+    "collapse",
+    "fold_pairs",
+    "join_chunk",
+    "join_local",
+    "probe_parts",
+]
 
 I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]

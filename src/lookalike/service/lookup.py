@@ -17,7 +17,7 @@ __all__ = ["check_hashes"]
 
 
 def check_hashes(state: ServiceState, tenant: str, query: HashCheckIn) -> HashCheckOut:
-    """Exact by SHA-256; near by pHash within ``HASH_LOOKUP_RADIUS`` bits under any of the eight flips
+    """Exact by SHA-256; near by pHash within ``LOOKUP_RADIUS`` bits under any of the eight flips
     and turns of a stored picture (``Index.files_near``), as ``check`` searches, scored by pHash alone
     with ``check``'s thresholds; then a person's decisions about the best match, as a check of the
     picture applies them (``Index.apply_decisions``)."""
