@@ -1,6 +1,6 @@
 """The cost model of docs/scale-cost.md: core-hours, data moved and memory at 10 M, 100 M and 1 B.
 
-    python benchmarks/scale_cost.py --ns-per-comparison 1.07 --visit-ns 8.4
+    python benchmarks/scale_cost.py --ns-per-comparison 1.12 --visit-ns 8.9
 
 Every input is a flag, with the value measured on 2026-12-02 as its default (see the document for
 the command each came from); the output is the document's table. Nothing here is measured.
@@ -26,8 +26,8 @@ def join_work(n: float, widths: tuple[int, ...], radii: tuple[int, ...], *, by_k
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--ns-per-comparison", type=float, default=1.07)
-    ap.add_argument("--visit-ns", type=float, default=8.4, help="CPU ns per bucket visited (and per-probe work)")
+    ap.add_argument("--ns-per-comparison", type=float, default=1.12)
+    ap.add_argument("--visit-ns", type=float, default=8.9, help="CPU ns per bucket visited (and per-probe work)")
     ap.add_argument("--old-ns-per-comparison", type=float, default=3.45, help="the r = 16 join, visits included")
     ap.add_argument("--images-per-core-s", type=float, default=30.0)
     ap.add_argument("--source-bytes", type=float, default=1.5e6, help="bytes of one camera photo")
