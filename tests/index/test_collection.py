@@ -18,8 +18,9 @@ from PIL import Image
 from lookalike.errors import NotFound, StoreError
 from lookalike.fingerprints import Analysis, analyse
 from lookalike.index import CheckMatch, Decision, Index
-from lookalike.index.collection import HASH_LOOKUP_STALENESS
+from lookalike.index.collection import HASH_LOOKUP_STALENESS, LOOKUP_RADIUS
 from lookalike.match import Verdict, compare
+from lookalike.match.retrieval import PHASH_RADIUS
 from tests.images import EXAMPLES
 from tests.index.conftest import SAMPLES, jpeg, picture, png, shifted, similar_pair, with_text_chunk
 
@@ -438,3 +439,15 @@ def test_unrelated_pictures_are_not_put_up_for_review(index: Index) -> None:
 
     # every pair put up for review is one that check itself calls at least similar
     assert [f for f in flagged if f[2] in ("different", "absent")] == []
+
+
+def test_a_lookup_by_phash_alone_reaches_further_than_a_checks_candidates(index: Index) -> None:
+    """A client that sends only a pHash has no PDQ or local features to reach an edited copy by:
+    its look-up searches ``LOOKUP_RADIUS`` bits, wider than ``check``'s candidate rule."""
+    stored = index.add(jpeg(picture(3)))
+    phash = int(index.check(jpeg(picture(3))).fingerprint.phash)
+    assert PHASH_RADIUS < 12 <= LOOKUP_RADIUS
+    twelve_off = phash ^ sum(1 << b for b in range(0, 64, 5)[:12])
+    assert [f.image_id for f in index.files_near(twelve_off)] == [stored.image_id]
+    far_off = phash ^ sum(1 << b for b in range(0, 64, 3)[: LOOKUP_RADIUS + 1])
+    assert index.files_near(far_off) == []
