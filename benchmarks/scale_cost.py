@@ -11,6 +11,10 @@ from __future__ import annotations
 import argparse
 from math import comb, exp
 
+#: CPU ns a code comparison and a bucket visit of the r = 8 join, fitted to the one-machine engine's
+#: CPU at 1 M and 10 M (``benchmarks/scale_join.py``, 2026-12-02)
+NS_PER_COMPARISON, NS_PER_VISIT = 1.12, 8.9
+
 
 def join_work(n: float, widths: tuple[int, ...], radii: tuple[int, ...], *, by_key: bool) -> tuple[float, float]:
     """(code comparisons, bucket visits) of the candidate join of n pictures under 8 turns each,
@@ -26,8 +30,8 @@ def join_work(n: float, widths: tuple[int, ...], radii: tuple[int, ...], *, by_k
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--ns-per-comparison", type=float, default=1.12)
-    ap.add_argument("--visit-ns", type=float, default=8.9, help="CPU ns per bucket visited (and per-probe work)")
+    ap.add_argument("--ns-per-comparison", type=float, default=NS_PER_COMPARISON)
+    ap.add_argument("--visit-ns", type=float, default=NS_PER_VISIT, help="CPU ns a bucket visit (and per-probe work)")
     ap.add_argument("--old-ns-per-comparison", type=float, default=3.45, help="the r = 16 join, visits included")
     ap.add_argument("--images-per-core-s", type=float, default=30.0)
     ap.add_argument("--source-bytes", type=float, default=1.5e6, help="bytes of one camera photo")

@@ -35,6 +35,7 @@ import resource
 import time
 
 import numpy as np
+from scale_cost import NS_PER_COMPARISON, NS_PER_VISIT, join_work  # a script beside this one
 
 from lookalike.scale.join import RADII, WIDTHS, admit, build_tables, join_chunk, join_local, probe_parts
 
@@ -206,15 +207,6 @@ def on_cluster(client, ph, pdq, parts: int, in_flight: int):  # type: ignore[no-
                  np.ascontiguousarray(pdq[:, 0]))  # fmt: skip
 
 
-def modelled_comparisons(n: int) -> float:
-    """Code comparisons of the join of ``n`` pictures (8 turns each) with uniformly spread codes:
-    each probe reads every bucket within its table's radius, n / 2**width codes each."""
-    from math import comb
-
-    masks = sum(sum(comb(w, k) for k in range(r + 1)) * n / 2**w for w, r in zip(WIDTHS, RADII))
-    return 8 * n * masks
-
-
 def _cpu_s() -> float:
     return time.process_time()
 
@@ -276,12 +268,15 @@ def main() -> None:
         np.repeat(np.arange(args.n, dtype=np.int64), 8), jobs=max(1, workers),
     )  # fmt: skip
     local_s, local_cpu = time.perf_counter() - t0, time.process_time() - c0
-    comparisons = modelled_comparisons(args.n)
-    ns = 1e9 * local_cpu / comparisons
+    comparisons, visits = join_work(args.n, WIDTHS, RADII, by_key=True)
+    model_cpu = (comparisons * NS_PER_COMPARISON + visits * NS_PER_VISIT) / 1e9
     print(f"one machine ({max(1, workers)} threads): {len(li):,} pairs in {local_s:.1f} s, {local_cpu:.0f} CPU s;"
-          f" {comparisons:.3g} comparisons (modelled), {ns:.2f} CPU ns each")  # fmt: skip
+          f" the cost model ({comparisons:.3g} comparisons x {NS_PER_COMPARISON} ns + {visits:.3g} bucket visits"
+          f" x {NS_PER_VISIT} ns, docs/scale-cost.md) predicts {model_cpu:.0f} CPU s")  # fmt: skip
     for m in (10**7, 10**8, 10**9):
-        print(f"  the same join of {m:,} pictures: {modelled_comparisons(m) * ns / 3.6e12:,.1f} core-hours (modelled)")
+        c, v = join_work(m, WIDTHS, RADII, by_key=True)
+        print(f"  the same join of {m:,} pictures: {(c * NS_PER_COMPARISON + v * NS_PER_VISIT) / 3.6e12:,.1f}"
+              " core-hours (modelled)")  # fmt: skip
 
     if workers:
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address="127.0.0.1:0",
