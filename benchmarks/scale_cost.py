@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 from math import comb, exp
 
+from lookalike.scale.join import RADII, WIDTHS
+
 #: CPU ns a code comparison and a bucket visit of the r = 8 join, fitted to the one-machine engine's
 #: CPU at 1 M and 10 M (``benchmarks/scale_join.py``, 2026-12-02)
 NS_PER_COMPARISON, NS_PER_VISIT = 1.12, 8.9
@@ -26,6 +28,13 @@ def join_work(n: float, widths: tuple[int, ...], radii: tuple[int, ...], *, by_k
     if not by_key:
         return comparisons, 8 * n * sum(masks)
     return comparisons, sum(m * 2**w * (1 - exp(-8 * n / 2**w)) for m, w in zip(masks, widths))
+
+
+def join_cpu_s(n: float, ns_per_comparison: float = NS_PER_COMPARISON, ns_per_visit: float = NS_PER_VISIT) -> float:
+    """Modelled CPU seconds of today's join (``lookalike.scale.join``'s keys, probes in parts by key)
+    of n pictures with uniformly spread codes."""
+    comparisons, visits = join_work(n, WIDTHS, RADII, by_key=True)
+    return (comparisons * ns_per_comparison + visits * ns_per_visit) / 1e9
 
 
 def main() -> None:
@@ -45,8 +54,7 @@ def main() -> None:
         fp_h = n / a.images_per_core_s / 3600
         comparisons, _ = join_work(n, (16,) * 4, (4, 3, 3, 3), by_key=False)
         join_h = {"r=16": comparisons * a.old_ns_per_comparison / 3.6e12}
-        comparisons, visits = join_work(n, (22, 21, 21), (2, 2, 2), by_key=True)
-        join_h["r=8"] = (comparisons * a.ns_per_comparison + visits * a.visit_ns) / 3.6e12
+        join_h["r=8"] = join_cpu_s(n, a.ns_per_comparison, a.visit_ns) / 3600
         moved = n * (a.source_bytes + a.parquet_bytes)
         join_worker = n * 3 * 12  # the stored side every join worker holds: three tables of codes and ids
         host = n * a.index_bytes

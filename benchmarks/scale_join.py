@@ -35,7 +35,7 @@ import resource
 import time
 
 import numpy as np
-from scale_cost import NS_PER_COMPARISON, NS_PER_VISIT, join_work  # a script beside this one
+from scale_cost import NS_PER_COMPARISON, NS_PER_VISIT, join_cpu_s, join_work  # a script beside this one
 
 from lookalike.scale.join import RADII, WIDTHS, admit, build_tables, join_chunk, join_local, probe_parts
 
@@ -269,14 +269,11 @@ def main() -> None:
     )  # fmt: skip
     local_s, local_cpu = time.perf_counter() - t0, time.process_time() - c0
     comparisons, visits = join_work(args.n, WIDTHS, RADII, by_key=True)
-    model_cpu = (comparisons * NS_PER_COMPARISON + visits * NS_PER_VISIT) / 1e9
     print(f"one machine ({max(1, workers)} threads): {len(li):,} pairs in {local_s:.1f} s, {local_cpu:.0f} CPU s;"
           f" the cost model ({comparisons:.3g} comparisons x {NS_PER_COMPARISON} ns + {visits:.3g} bucket visits"
-          f" x {NS_PER_VISIT} ns, docs/scale-cost.md) predicts {model_cpu:.0f} CPU s")  # fmt: skip
+          f" x {NS_PER_VISIT} ns, docs/scale-cost.md) predicts {join_cpu_s(args.n):.0f} CPU s")  # fmt: skip
     for m in (10**7, 10**8, 10**9):
-        c, v = join_work(m, WIDTHS, RADII, by_key=True)
-        print(f"  the same join of {m:,} pictures: {(c * NS_PER_COMPARISON + v * NS_PER_VISIT) / 3.6e12:,.1f}"
-              " core-hours (modelled)")  # fmt: skip
+        print(f"  the same join of {m:,} pictures: {join_cpu_s(m) / 3600:,.1f} core-hours (modelled)")
 
     if workers:
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address="127.0.0.1:0",
