@@ -2,14 +2,14 @@
 #   make demo   set up .venv/ with lookalike alone and run it on the sample images in examples/
 #               (no root, no PostgreSQL, no browser)
 #   make test   add the test tools, PostgreSQL and Chromium (installed as root when missing), then
-#               lint (ruff, mypy --strict, the import contracts) and run every test
+#               lint (ruff, mypy --strict, the import contracts), build the docs site (--strict) and run every test
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint docs bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,7 @@ demo: $(STAMP)
 
 test: $(TEST_STAMP)
 	@$(MAKE) --no-print-directory lint
+	@$(MAKE) --no-print-directory docs
 	$(BIN)/python -m pytest -q
 
 lint: $(TEST_STAMP)
@@ -35,5 +36,9 @@ lint: $(TEST_STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# the documentation site from docs/ into site/; --strict turns a broken link or a stale API reference into a failure
+docs: $(TEST_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info
+	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from lookalike.config import DecodeLimits, FetchLimits, Thresholds
 from lookalike.errors import (
+    AlreadyExists,
     ConfigError,
     CorruptImage,
     FetchError,
@@ -41,9 +42,9 @@ if TYPE_CHECKING:
         fingerprint_to_text,
     )
     from lookalike.fingerprints.reference import reference_pdq
-    from lookalike.index import CheckMatch, CheckResult, Decision, Index
+    from lookalike.index import AddOutcome, CheckMatch, CheckResult, Decision, Index, OnDuplicate, Outcome
     from lookalike.match import Comparison, Verdict, compare
-    from lookalike.scan import FindResult
+    from lookalike.scan import FindOptions, FindResult
     from lookalike.scan.oneshot import find_duplicates
 
 
@@ -77,7 +78,11 @@ _LAZY = {
     "CheckResult": "lookalike.index",
     "Decision": "lookalike.index",
     "Index": "lookalike.index",
+    "AddOutcome": "lookalike.index",
+    "OnDuplicate": "lookalike.index",
+    "Outcome": "lookalike.index",
     "FindResult": "lookalike.scan",
+    "FindOptions": "lookalike.scan",
     "find_duplicates": "lookalike.scan.oneshot",
 }
 
@@ -94,20 +99,24 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__, "__version__"})
+    # the public surface only: the helpers this module imports for itself are not part of it
+    return sorted({*__all__, "__version__", *(n for n in globals() if n.startswith("__"))})
 
 
 __all__ = [
+    "AddOutcome",
+    "AlreadyExists",
     "CheckMatch",
     "CheckResult",
     "Comparison",
     "ConfigError",
     "CorruptImage",
-    "DecodeLimits",
     "Decision",
+    "DecodeLimits",
     "Dihedral",
     "FetchError",
     "FetchLimits",
+    "FindOptions",
     "FindResult",
     "Fingerprint",
     "FingerprintError",
@@ -117,6 +126,8 @@ __all__ = [
     "NotAnImage",
     "NotFound",
     "NotRegularFile",
+    "OnDuplicate",
+    "Outcome",
     "Signal",
     "StoreError",
     "Thresholds",

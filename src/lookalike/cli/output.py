@@ -1,6 +1,6 @@
 """How the command line reports: one place for errors and exit codes.
 
-Exit codes (the README's table):
+Exit codes (docs/reference/cli.md has the table):
 
 ==  =====================================================================================
 0   done; with ``--exit-code``: no input is a duplicate of a stored / the other picture
