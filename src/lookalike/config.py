@@ -148,7 +148,7 @@ class ServiceSettings:
     ``DecodeLimits``); both are checked before any pixel is decoded, and a
     picture over either is refused with 413. The defaults (50 million pixels,
     512 MB) let one request of a 2-core worker with a few GB decode a 50 MP
-    JPEG or PNG, a 32 MP AVIF or a 28 MP WebP (deploy/README.md works out the
+    JPEG or PNG, a 32 MP AVIF or a 28 MP WebP (docs/guides/deploy.md works out the
     worst case per request and per worker).
     ``picture_slots``: pictures one worker decodes and fingerprints at once
     (uploads, checks and fetched pictures alike); ``fetch_slots``: URLs one
