@@ -33,7 +33,7 @@ import hashlib
 import json
 import random
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from lookalike.decode.edits import EDITS, write_edited_copy
 from lookalike.errors import ConfigError, InputError
 from lookalike.evaluate import OnProgress, Prediction, no_progress, precision_cut
 from lookalike.fingerprints import analyse_files, default_jobs
-from lookalike.index import Index
+from lookalike.index import CheckMatch, Index
 from lookalike.index.parallel import check_files
 
 __all__ = ["EDITS", "REVIEW_PRECISION", "Calibration", "calibrate_folder", "load_settings", "write_settings"]
@@ -52,6 +52,7 @@ __all__ = ["EDITS", "REVIEW_PRECISION", "Calibration", "calibrate_folder", "load
 #: precision of the ``similar`` threshold: pairs a person will look at
 REVIEW_PRECISION = 0.5
 _SETTINGS_FORMAT = "lookalike-settings/1"
+
 
 @dataclass(frozen=True, slots=True)
 class Calibration:
@@ -108,6 +109,37 @@ def _write_copies(
     return made
 
 
+def _index_half(db: Path, refs: Sequence[Path], jobs: int, limits: DecodeLimits, on_progress: OnProgress) -> set[str]:
+    """Index ``refs`` into the scope ``calibrate`` of ``db``; returns the resolved paths indexed."""
+    indexed: set[str] = set()
+    with Index(db, limits=limits) as index:
+        batch = []
+        for done, r in enumerate(analyse_files(refs, jobs=jobs, limits=limits, local=True), 1):
+            on_progress("indexing", done, len(refs))
+            if r.analysis is not None:
+                batch.append((r.analysis, str(r.path.resolve())))
+                indexed.add(str(r.path.resolve()))
+        for start in range(0, len(batch), 64):
+            index.add_analyses(batch[start : start + 64], scope="calibrate")
+    return indexed
+
+
+class _Checker:
+    """Checks files against the calibration index, counting them for progress across both rounds."""
+
+    def __init__(self, db: Path, jobs: int, limits: DecodeLimits, total: int, on_progress: OnProgress) -> None:
+        self.db, self.jobs, self.limits, self.total, self.on_progress = db, jobs, limits, total, on_progress
+        self.checked = 0
+
+    def __call__(self, files: Sequence[Path]) -> Iterator[tuple[str, list[CheckMatch]]]:
+        """(the file's path as given, its matches) for every file that could be checked."""
+        for c in check_files(self.db, files, scope="calibrate", jobs=self.jobs, limits=self.limits):
+            self.checked += 1
+            self.on_progress("checking", self.checked, self.total)
+            if c.result is not None:
+                yield c.source, list(c.result.matches)
+
+
 def calibrate_folder(
     images: Sequence[Path],
     *,
@@ -140,38 +172,22 @@ def calibrate_folder(
         (root / "copies").mkdir()
         source_of = _write_copies(images, root / "copies", edits_per_image, seed, limits, on_progress)
         db = root / "calibrate.sqlite"
-        indexed: set[str] = set()
-        with Index(db, limits=limits) as index:
-            batch = []
-            for done, r in enumerate(analyse_files(refs, jobs=jobs, limits=limits, local=True), 1):
-                on_progress("indexing", done, len(refs))
-                if r.analysis is not None:
-                    batch.append((r.analysis, str(r.path.resolve())))
-                    indexed.add(str(r.path.resolve()))
-            for start in range(0, len(batch), 64):
-                index.add_analyses(batch[start : start + 64], scope="calibrate")
+        indexed = _index_half(db, refs, jobs, limits, on_progress)
         truth = {name: (src if src in indexed else None) for name, src in source_of.items()}
-        already: set[tuple[str, str]] = set()  # (original, reference) duplicates before any edit
         copies = sorted(root / "copies" / name for name in truth)
-        checked = 0
-        for c in check_files(db, images, scope="calibrate", jobs=jobs, limits=limits):
-            checked += 1
-            on_progress("checking", checked, len(images) + len(copies))
-            if c.result is not None:
-                original = str(Path(c.source).resolve())
-                already.update((original, m.file.source) for m in c.result.matches if m.verdict.is_duplicate)
-        predictions: list[Prediction] = []
-        for c in check_files(db, copies, scope="calibrate", jobs=jobs, limits=limits):
-            checked += 1
-            on_progress("checking", checked, len(images) + len(copies))
-            if c.result is None:
-                continue
-            predictions += [
-                Prediction(Path(c.source).name, m.file.source, m.score, m.verdict.is_duplicate)
-                for m in c.result.matches
-                if (source_of[Path(c.source).name], m.file.source) not in already
-                or m.file.source == truth[Path(c.source).name]
-            ]
+        check = _Checker(db, jobs, limits, len(images) + len(copies), on_progress)
+        already = {  # (original, reference) duplicates before any edit: a copy may match them too
+            (str(Path(source).resolve()), m.file.source)
+            for source, matches in check(images)
+            for m in matches
+            if m.verdict.is_duplicate
+        }
+        predictions = [
+            Prediction(Path(source).name, m.file.source, m.score, m.verdict.is_duplicate)
+            for source, matches in check(copies)
+            for m in matches
+            if (source_of[Path(source).name], m.file.source) not in already or m.file.source == truth[Path(source).name]
+        ]
     positives = sum(1 for v in truth.values() if v is not None)
     near, recall, reached = precision_cut(predictions, truth, positives, precision)
     similar, _, _ = precision_cut(predictions, truth, positives, min(REVIEW_PRECISION, precision))

@@ -41,7 +41,7 @@ from lookalike.errors import ConfigError
 from lookalike.fingerprints import analyse_files, default_jobs
 from lookalike.index import CheckMatch, Index
 from lookalike.index.parallel import check_files
-from lookalike.learned import requested_embedder
+from lookalike.learned import Embedder, requested_embedder
 
 __all__ = [
     "LearnedReport",
@@ -263,6 +263,53 @@ def _cascade_only(query: str, matches: list[CheckMatch], top: int) -> list[Predi
     return [Prediction(query, Path(m.file.source).name, s, dup) for s, dup, m in plain[:top]]
 
 
+def _benchmark_files(root: Path) -> tuple[list[Path], list[Path]]:
+    """The files of ``root/references`` and ``root/queries``, sorted; ``ConfigError`` when one is missing or empty."""
+
+    def files(folder: Path) -> list[Path]:
+        return sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+
+    refs, queries = files(root / "references"), files(root / "queries")
+    if not refs or not queries:
+        raise ConfigError(f"{root}: needs references/ and queries/ folders with files in them")
+    return refs, queries
+
+
+def _index_references(index: Index, refs: list[Path], jobs: int, failures: list[str], on_progress: OnProgress) -> None:
+    """Add ``refs`` to the scope ``references`` of ``index``, 64 at a time, as ``lookalike index`` adds them."""
+    batch = []
+    for done, r in enumerate(analyse_files(refs, jobs=jobs, limits=index.limits, local=True), 1):
+        on_progress("indexing", done, len(refs))
+        if r.analysis is None:
+            failures.append(r.error.message if r.error else f"{r.path}: no result")
+            continue
+        batch.append((r.analysis, str(r.path.resolve())))
+        if len(batch) >= 64:
+            index.add_analyses(batch, scope="references")
+            batch = []
+    index.add_analyses(batch, scope="references")
+
+
+def _learned_report(
+    embedder: Embedder,
+    truth: dict[str, dict[str, Any]],
+    ambiguous: set[tuple[str, str]],
+    checked: list[tuple[str, list[CheckMatch]]],
+    top: int,
+) -> LearnedReport:
+    """The run scored with the learned tier's fused matches, and what the tier cost."""
+    fused = [(q, m) for q, ms in checked for m in ms[:top]]
+    predictions = (Prediction(q, Path(m.file.source).name, m.score, m.verdict.is_duplicate) for q, m in fused)
+    return LearnedReport(
+        report=score_predictions(truth, ambiguous, predictions),
+        model=embedder.name,
+        cpu_ms_per_image=embedder.cpu_seconds * 1000 / max(1, embedder.embedded),
+        bytes_per_image=embedder.bytes_per_image,
+        promoted=sum(1 for _, m in fused if m.learned and m.learned.promoted),
+        semantic=sum(1 for _, m in fused if m.learned and m.learned.semantic),
+    )
+
+
 def evaluate_folder(
     folder: str | Path,
     *,
@@ -285,43 +332,16 @@ def evaluate_folder(
     """
     root = Path(folder)
     truth, ambiguous = _load_truth(root)
-    refs = sorted(p for p in (root / "references").iterdir() if p.is_file()) if (root / "references").is_dir() else []
-    queries = sorted(p for p in (root / "queries").iterdir() if p.is_file()) if (root / "queries").is_dir() else []
-    if not refs or not queries:
-        raise ConfigError(f"{root}: needs references/ and queries/ folders with files in them")
+    refs, queries = _benchmark_files(root)
     embedder = requested_embedder(learned, model)  # before any work, so that a missing extra fails at once
     jobs = jobs or default_jobs()
     failures: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(db) if db else Path(tmp) / "eval.sqlite"
         with Index(path, thresholds=thresholds, embedder=embedder) as index:
-            batch = []
-            for done, r in enumerate(analyse_files(refs, jobs=jobs, limits=index.limits, local=True), 1):
-                on_progress("indexing", done, len(refs))
-                if r.analysis is None:
-                    failures.append(r.error.message if r.error else f"{r.path}: no result")
-                    continue
-                batch.append((r.analysis, str(r.path.resolve())))
-                if len(batch) >= 64:
-                    index.add_analyses(batch, scope="references")
-                    batch = []
-            index.add_analyses(batch, scope="references")
+            _index_references(index, refs, jobs, failures, on_progress)
         tier = None if embedder is None else (model or "")
         checked = list(_predictions(path, queries, jobs, thresholds, tier, failures, on_progress))
     report = score_predictions(truth, ambiguous, (p for q, ms in checked for p in _cascade_only(q, ms, top)))
-    extra = None
-    if embedder is not None:
-        fused = [(q, m) for q, ms in checked for m in ms[:top]]
-        extra = LearnedReport(
-            report=score_predictions(
-                truth,
-                ambiguous,
-                (Prediction(q, Path(m.file.source).name, m.score, m.verdict.is_duplicate) for q, m in fused),
-            ),
-            model=embedder.name,
-            cpu_ms_per_image=embedder.cpu_seconds * 1000 / max(1, embedder.embedded),
-            bytes_per_image=embedder.bytes_per_image,
-            promoted=sum(1 for _, m in fused if m.learned and m.learned.promoted),
-            semantic=sum(1 for _, m in fused if m.learned and m.learned.semantic),
-        )
+    extra = None if embedder is None else _learned_report(embedder, truth, ambiguous, checked, top)
     return replace(report, failed=len(failures), learned=extra)
