@@ -60,16 +60,19 @@ class DecodeLimits:
     (the declared pixels times what the format's decoder was measured to need
     a pixel, see ``decode.image.DECODE_BYTES_PER_PIXEL``) must stay within it,
     checked at the same time; a server uses it to bound memory per request.
+    ``max_scans``: the most scans a JPEG may have (counted before decoding, see
+    ``decode.budget``): a progressive JPEG's decode costs its pixels once per scan.
     """
 
     max_bytes: int = 100 * 1024 * 1024
     max_pixels: int = 178_000_000
     max_decode_bytes: int | None = None
+    max_scans: int = 100
     formats: frozenset[str] = field(default=ALL_FORMATS)
 
     def __post_init__(self) -> None:
-        if self.max_bytes <= 0 or self.max_pixels <= 0:
-            raise ConfigError("max_bytes and max_pixels must be positive")
+        if self.max_bytes <= 0 or self.max_pixels <= 0 or self.max_scans <= 0:
+            raise ConfigError("max_bytes, max_pixels and max_scans must be positive")
         if self.max_decode_bytes is not None and self.max_decode_bytes <= 0:
             raise ConfigError("max_decode_bytes must be positive (or None for no memory estimate)")
         if self.max_pixels > PIXEL_CEILING:
@@ -154,7 +157,9 @@ class ServiceSettings:
     (uploads, checks and fetched pictures alike); ``fetch_slots``: URLs one
     worker fetches at once; requests beyond wait their tenant's turn, at most
     ``max_waiting_per_tenant`` of one tenant (429 beyond) and ``max_waiting``
-    in all (503 beyond).
+    in all (503 beyond). ``decode_timeout_s``: the wall time one picture's decode and
+    fingerprint may take (its process is killed past it, 422); ``max_scans``: the most scans a
+    JPEG may have (``DecodeLimits.max_scans``, 422 beyond).
     """
 
     db: str
@@ -175,6 +180,8 @@ class ServiceSettings:
     fetch_slots: int = 4
     max_waiting: int = 64
     max_waiting_per_tenant: int = 16
+    decode_timeout_s: float = 20.0
+    max_scans: int = 100
     limits: DecodeLimits = field(init=False)
     fetch: FetchLimits = field(init=False)
 
@@ -193,6 +200,8 @@ class ServiceSettings:
             raise ConfigError("workers and top must be at least 1")
         if min(self.picture_slots, self.fetch_slots, self.max_waiting, self.max_waiting_per_tenant) < 1:
             raise ConfigError("slots and queue lengths must be at least 1")
+        if self.decode_timeout_s <= 0 or self.max_scans < 1:
+            raise ConfigError("the decode time budget must be positive and the scan limit at least 1")
         object.__setattr__(self, "allow_url_hosts", frozenset(h.lower().strip("[]") for h in self.allow_url_hosts))
         object.__setattr__(self, "storage", Path(self.storage))
         if self.rate_file is not None:
@@ -200,7 +209,10 @@ class ServiceSettings:
         if self.shared_index_dir is not None:
             object.__setattr__(self, "shared_index_dir", Path(self.shared_index_dir))
         limits = DecodeLimits(
-            max_bytes=self.max_upload_bytes, max_pixels=self.max_pixels, max_decode_bytes=self.max_decode_bytes
+            max_bytes=self.max_upload_bytes,
+            max_pixels=self.max_pixels,
+            max_decode_bytes=self.max_decode_bytes,
+            max_scans=self.max_scans,
         )
         object.__setattr__(self, "limits", limits)
         object.__setattr__(

@@ -79,6 +79,13 @@ def serve_command(
         int,
         typer.Option("--max-decode-mb", min=1, help="Memory one decode may need, in MB (estimated per format)."),
     ] = 512,
+    decode_timeout: Annotated[
+        float,
+        typer.Option("--decode-timeout", help="Seconds one picture's decode and fingerprint may take (422 beyond)."),
+    ] = 20.0,
+    max_scans: Annotated[
+        int, typer.Option("--max-scans", min=1, help="Most scans a (progressive) JPEG may have (422 beyond).")
+    ] = 100,
     log_level: Annotated[str, typer.Option("--log-level")] = "warning",
 ) -> None:
     """Run the check-before-store HTTP API (OpenAPI docs at /docs)."""
@@ -94,6 +101,7 @@ def serve_command(
             db=location, storage=storage.resolve(), allow_url_hosts=frozenset(allow_url_host or []),
             rate_per_s=rate, burst=burst, max_upload_bytes=int(max_upload_mb * 1024 * 1024),
             max_pixels=max_pixels, max_decode_bytes=max_decode_mb * 1024 * 1024, workers=workers,
+            decode_timeout_s=decode_timeout, max_scans=max_scans,
         )  # fmt: skip
         storage.mkdir(parents=True, exist_ok=True)
         open_store(location).close()  # fails now, not in every worker; migrates once
