@@ -20,6 +20,8 @@ __all__ = [
     "FetchLimits",
     "ServiceSettings",
     "Thresholds",
+    "WEB_PORTS",
+    "allowed_url_host",
     "default_cache_dir",
     "is_database_url",
 ]
@@ -80,6 +82,35 @@ class DecodeLimits:
         unknown = set(self.formats) - ALL_FORMATS
         if unknown:
             raise ConfigError(f"unknown image formats in allow-list: {', '.join(sorted(unknown))}")
+
+
+#: the ports a bare ``--allow-url-host HOST`` allows: the web's own
+WEB_PORTS = (80, 443)
+
+
+def allowed_url_host(entry: str) -> tuple[str, tuple[int, ...] | None]:
+    """An ``--allow-url-host`` entry read: ``HOST`` (ports 80 and 443), ``HOST:PORT`` (that port
+    only) or ``HOST:*`` (every port, said out loud); an IPv6 address in brackets when a port
+    follows (``[::1]:8080``). Returns the lower-case host and its ports (None: every port).
+    Raises ``ConfigError``."""
+    text = entry.strip().lower()
+    host, port = text, ""
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise ConfigError(f"--allow-url-host {entry!r}: write an IPv6 address as [ADDRESS] or [ADDRESS]:PORT")
+        port = rest[1:]
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    if not host or "/" in host:
+        raise ConfigError(f"--allow-url-host {entry!r}: expected HOST, HOST:PORT or HOST:*")
+    if not port:
+        return host, WEB_PORTS
+    if port == "*":
+        return host, None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"--allow-url-host {entry!r}: the port must be a number from 1 to 65535, or *")
+    return host, (int(port),)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -202,7 +233,9 @@ class ServiceSettings:
             raise ConfigError("slots and queue lengths must be at least 1")
         if self.decode_timeout_s <= 0 or self.max_scans < 1:
             raise ConfigError("the decode time budget must be positive and the scan limit at least 1")
-        object.__setattr__(self, "allow_url_hosts", frozenset(h.lower().strip("[]") for h in self.allow_url_hosts))
+        object.__setattr__(self, "allow_url_hosts", frozenset(h.strip().lower() for h in self.allow_url_hosts))
+        for entry in self.allow_url_hosts:
+            allowed_url_host(entry)  # a bad entry fails at start
         object.__setattr__(self, "storage", Path(self.storage))
         if self.rate_file is not None:
             object.__setattr__(self, "rate_file", Path(self.rate_file))

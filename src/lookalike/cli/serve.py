@@ -65,7 +65,11 @@ def serve_command(
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
     allow_url_host: Annotated[
         list[str] | None,
-        typer.Option("--allow-url-host", help="Host that /v1/images/from-url may fetch from even if it is internal."),
+        typer.Option(
+            "--allow-url-host",
+            help="Host that /v1/images/from-url may fetch from even if it is internal: HOST (ports 80 and 443), "
+            "HOST:PORT or HOST:* (any port); [IPv6]:PORT.",
+        ),
     ] = None,
     rate: Annotated[
         float, typer.Option("--rate", help="Requests per second per API key (all workers together).")

@@ -17,6 +17,7 @@ from lookalike.service.admission import FairGate
 from lookalike.service.decoding import PictureDecoder
 from lookalike.service.fetch import SafeFetcher
 from lookalike.service.keycache import KeyCache
+from lookalike.service.pairids import PairIds
 from lookalike.service.ratelimit import Limiter, RateLimiter, SharedRateLimiter
 from lookalike.service.settings import ServiceSettings
 from lookalike.service.storage import FileStorage
@@ -53,6 +54,7 @@ class ServiceState:
     pictures: FairGate
     fetches: FairGate
     decoder: PictureDecoder
+    pair_ids: PairIds
     _picture_threads: ThreadPoolExecutor = field(init=False)
 
     def __post_init__(self) -> None:
@@ -84,6 +86,7 @@ class ServiceState:
                 "URL fetch", settings.fetch_slots, max_waiting=settings.max_waiting,
                 max_waiting_per_tenant=settings.max_waiting_per_tenant,
             ),
+            pair_ids=PairIds.for_storage(settings.storage),
             decoder=PictureDecoder(settings.limits, budget_s=settings.decode_timeout_s, slots=settings.picture_slots),
         )  # fmt: skip
 
