@@ -10,8 +10,8 @@ from lookalike.errors import NotFound
 from lookalike.index import Decision
 from lookalike.service.auth import State, Tenant
 from lookalike.service.errors import BadRequest
-from lookalike.service.state import ServiceState
 from lookalike.service.schemas import DecisionIn, ReviewPage, ReviewPairOut, error_responses
+from lookalike.service.state import ServiceState
 
 router = APIRouter(prefix="/v1/review", tags=["review"], responses=error_responses(401, 422, 429))
 
