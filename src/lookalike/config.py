@@ -190,7 +190,10 @@ class ServiceSettings:
     ``max_waiting_per_tenant`` of one tenant (429 beyond) and ``max_waiting``
     in all (503 beyond). ``decode_timeout_s``: the wall time one picture's decode and
     fingerprint may take (its process is killed past it, 422); ``max_scans``: the most scans a
-    JPEG may have (``DecodeLimits.max_scans``, 422 beyond).
+    JPEG may have (``DecodeLimits.max_scans``, 422 beyond). ``max_connections_per_client``:
+    connections one client address may hold open in one worker (503 beyond);
+    ``header_timeout_s``: how long a request's headers may take to arrive (408 beyond); see
+    ``service.connections``.
     """
 
     db: str
@@ -213,6 +216,8 @@ class ServiceSettings:
     max_waiting_per_tenant: int = 16
     decode_timeout_s: float = 20.0
     max_scans: int = 100
+    max_connections_per_client: int = 64
+    header_timeout_s: float = 10.0
     limits: DecodeLimits = field(init=False)
     fetch: FetchLimits = field(init=False)
 
@@ -233,6 +238,8 @@ class ServiceSettings:
             raise ConfigError("slots and queue lengths must be at least 1")
         if self.decode_timeout_s <= 0 or self.max_scans < 1:
             raise ConfigError("the decode time budget must be positive and the scan limit at least 1")
+        if self.max_connections_per_client < 1 or self.header_timeout_s <= 0:
+            raise ConfigError("connections per client must be at least 1 and the header timeout positive")
         object.__setattr__(self, "allow_url_hosts", frozenset(h.strip().lower() for h in self.allow_url_hosts))
         for entry in self.allow_url_hosts:
             allowed_url_host(entry)  # a bad entry fails at start

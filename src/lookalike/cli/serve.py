@@ -28,6 +28,9 @@ DEFAULT_STORAGE = "lookalike-files"
 DEFAULT_DB = DEFAULT_STORAGE + ".sqlite"
 #: the service's factory (see the module docstring for why it is named, not imported)
 APP_FACTORY = "lookalike.service.app:create_app_from_environment"
+#: the service's HTTP protocol: uvicorn's, with connection caps and a header deadline (named for
+#: the same reason as the factory)
+HTTP_PROTOCOL = "lookalike.service.connections:GuardedHttpProtocol"
 
 
 def open_store(location: str) -> "Store":
@@ -90,6 +93,17 @@ def serve_command(
     max_scans: Annotated[
         int, typer.Option("--max-scans", min=1, help="Most scans a (progressive) JPEG may have (422 beyond).")
     ] = 100,
+    max_connections_per_client: Annotated[
+        int,
+        typer.Option(
+            "--max-connections-per-client",
+            min=1,
+            help="Connections one client address may hold open per worker (503 beyond).",
+        ),
+    ] = 64,
+    header_timeout: Annotated[
+        float, typer.Option("--header-timeout", help="Seconds a request's headers may take to arrive (408 beyond).")
+    ] = 10.0,
     log_level: Annotated[str, typer.Option("--log-level")] = "warning",
 ) -> None:
     """Run the check-before-store HTTP API (OpenAPI docs at /docs)."""
@@ -106,6 +120,7 @@ def serve_command(
             rate_per_s=rate, burst=burst, max_upload_bytes=int(max_upload_mb * 1024 * 1024),
             max_pixels=max_pixels, max_decode_bytes=max_decode_mb * 1024 * 1024, workers=workers,
             decode_timeout_s=decode_timeout, max_scans=max_scans,
+            max_connections_per_client=max_connections_per_client, header_timeout_s=header_timeout,
         )  # fmt: skip
         storage.mkdir(parents=True, exist_ok=True)
         open_store(location).close()  # fails now, not in every worker; migrates once
@@ -124,7 +139,7 @@ def serve_command(
     os.environ[SERVICE_SETTINGS_VARIABLE] = settings.to_json()
     say(f"lookalike: serving http://{host}:{port} (docs at /docs), {workers} worker(s), db {location}")
     options: dict[str, Any] = {"log_level": log_level, "access_log": log_level in ("debug", "trace", "info"),
-               "timeout_graceful_shutdown": 10}  # fmt: skip
+               "timeout_graceful_shutdown": 10, "http": HTTP_PROTOCOL, "backlog": _backlog()}  # fmt: skip
     try:
         if workers > 1 and hasattr(socket, "SO_REUSEPORT"):
             _supervise(host, port, workers, options)
@@ -135,6 +150,17 @@ def serve_command(
             rate_file.unlink(missing_ok=True)
         if shared_index_dir is not None:
             shutil.rmtree(shared_index_dir, ignore_errors=True)
+
+
+def _backlog() -> int:
+    """The listen backlog: also how many connections asyncio accepts in one go before their
+    handlers run (and refuse those over the connection caps, ``service.connections``), so it is
+    kept to a quarter of the descriptor limit: a burst never takes a worker's last descriptors
+    before the handlers can close the connections it must refuse."""
+    import resource
+
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return 2048 if soft == resource.RLIM_INFINITY else max(64, min(2048, soft // 4))
 
 
 # ---- several workers -------------------------------------------------------------------------------
