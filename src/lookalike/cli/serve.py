@@ -123,6 +123,7 @@ def serve_command(
             max_connections_per_client=max_connections_per_client, header_timeout_s=header_timeout,
         )  # fmt: skip
         storage.mkdir(parents=True, exist_ok=True)
+        _check_temporary_folder()
         open_store(location).close()  # fails now, not in every worker; migrates once
     import shutil
     import tempfile
@@ -150,6 +151,22 @@ def serve_command(
             rate_file.unlink(missing_ok=True)
         if shared_index_dir is not None:
             shutil.rmtree(shared_index_dir, ignore_errors=True)
+
+
+def _check_temporary_folder() -> None:
+    """Fail at start, not at the first large upload, when no temporary folder is writable: uploads
+    over 1 MB wait in one for their decode (a unit with ``ProtectSystem=strict`` and no
+    ``PrivateTmp`` had answered them 400 ``malformed_body``). Raises ``ConfigError``."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile():
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            "no writable temporary folder: uploads over 1 MB wait in one; set TMPDIR to a folder the "
+            "service may write (deploy/lookalike.service uses /var/lib/lookalike/tmp)"
+        ) from exc
 
 
 def _backlog() -> int:
