@@ -4,9 +4,11 @@ any pixel is decoded.
 A progressive JPEG codes its picture in scans, each refining some coefficients of the whole
 picture, and libjpeg(-turbo) revisits every coefficient block of the picture at each scan: the
 decode costs pixels times scans, not bytes. One 76-byte AC scan repeated 12,000 times makes a
-1.1 MB file of a 7000 x 7000 picture that took 279-309 s to decode. libjpeg-turbo's own tools
-refuse more than 100 scans by default (``djpeg -maxscans``, after the "Scan bomb" advisory,
-LJT-01-004 in the 2019 libjpeg-turbo security audit), and so does ``DecodeLimits.max_scans``.
+1.1 MB file of a 7000 x 7000 picture that took 279-309 s to decode. The attack is in Cure53's
+2019 audit of libjpeg-turbo (https://cure53.de/pentest-report_libjpeg-turbo.pdf); the library
+leaves the limit to applications (its ``djpeg`` and ``jpegtran`` take ``-maxscans``), and
+NVIDIA's nvImageCodec sets 256. ``DecodeLimits.max_scans`` is 100 by default, counted here from the
+marker segments before the decoder sees the file.
 An ordinary progressive JPEG has about 10 scans, a baseline one 1 (3 when its components are
 coded in separate scans).
 """
