@@ -88,6 +88,10 @@ def test_thin_pictures_are_stored_and_checked(api: Api, width: int, height: int)
     assert same_pixels.status_code == 200, same_pixels.text
     assert body(same_pixels)["matches"][0]["id"] == "thin"
     assert body(same_pixels)["matches"][0]["verdict"] == "same_pixels"
+    other = body(api.check(alice, thin_png(height, width)))  # another thin picture: not a copy
+    assert other["verdict"] != "identical" and other["matches"]
+    for match in other["matches"]:  # what was not a duplicate says why no crop was looked for
+        assert "too thin for local features" in match["evidence"], match
 
 
 def test_a_download_is_sent_whole_with_its_length(api: Api) -> None:
