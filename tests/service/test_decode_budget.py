@@ -101,3 +101,38 @@ def test_a_download_is_sent_whole_with_its_length(api: Api) -> None:
     r = api.client.get("/v1/images/pic/file", headers=alice)
     assert r.status_code == 200 and r.content == data
     assert r.headers["content-length"] == str(len(data)) and r.headers["content-type"] == "image/png"
+
+
+def _echo(payload: bytes, suffix: bytes) -> bytes:
+    return payload + suffix
+
+
+def _die(payload: bytes) -> bytes:
+    import os
+
+    os._exit(9)  # as a decoder that crashes in C takes its process down
+
+
+def _sleep(payload: bytes) -> bytes:
+    import time
+
+    time.sleep(60)
+    return payload
+
+
+def test_a_budgeted_worker_survives_crashes_and_overruns() -> None:
+    from lookalike.processes import BudgetedWorker, WorkerDied
+
+    worker = BudgetedWorker()
+    try:
+        assert worker.call(_echo, b"a", b"b", budget_s=60) == b"ab"
+        with pytest.raises(WorkerDied):
+            worker.call(_die, b"x", budget_s=60)
+        assert worker.call(_echo, b"c", b"d", budget_s=60) == b"cd"  # a new process took over
+        with pytest.raises(TimeoutError, match="budget of 1 s"):
+            worker.call(_sleep, b"x", budget_s=1)
+        assert worker.call(_echo, b"e", b"f", budget_s=60) == b"ef"
+        with pytest.raises(ValueError, match="invalid literal"):
+            worker.call(int, b"not a number", budget_s=60)  # the function's own error comes back as it is
+    finally:
+        worker.close()
