@@ -3,7 +3,8 @@
 A picture's decode runs in C (libjpeg, libpng, libwebp, libheif) where no Python code can stop it,
 and the limits checked before decoding (bytes, declared pixels, a JPEG's scans) bound its cost
 only for the ways of being costly that someone has thought of. So each picture thread of a worker
-hands its decodes to a process of its own (``processes.BudgetedWorker``): a decode and fingerprint
+hands its decodes to a process of its own (``processes.BudgetedWorker``, running
+``fingerprints.isolated``): a decode and fingerprint
 that runs past ``decode_timeout_s`` is answered 422 ``decode_timeout``, its process is killed and
 another started, and the picture slot is free again at once, while other tenants' checks go on in
 the other slots. The worker computes everything of the upload that needs its pixels (hashes,
@@ -15,42 +16,15 @@ over a pipe: about 1 ms for a 1,000-pixel JPEG.
 from __future__ import annotations
 
 import queue
-import struct
-import zlib
 from dataclasses import replace
 
 from lookalike.config import DecodeLimits
 from lookalike.errors import CorruptImage, DecodeTimeout
-from lookalike.fingerprints import Analysis, analyse
+from lookalike.fingerprints import Analysis
+from lookalike.fingerprints.isolated import analyse_for_check, analyse_for_storing, warm_up
 from lookalike.processes import BudgetedWorker, WorkerDied
 
 __all__ = ["PictureDecoder"]
-
-
-def _analyse_for_check(data: bytes, limits: DecodeLimits) -> Analysis:
-    """What a check needs, the pixel digest included (the cascade would decode again for it)."""
-    return replace(analyse(data, name="upload", limits=limits, with_pixel_digest=True), data=b"")
-
-
-def _analyse_for_storing(data: bytes, limits: DecodeLimits) -> Analysis:
-    """Every signal of an upload, local features and the full-resolution pixel digest included."""
-    return replace(analyse(data, name="upload", limits=limits, local=True, with_pixel_digest=True), data=b"")
-
-
-def _png(width: int, height: int) -> bytes:
-    """A grey gradient PNG, made without an image library (the service imports none)."""
-    rows = b"".join(b"\0" + bytes((x * 4 + y) % 256 for x in range(width)) for y in range(height))
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
-
-
-def _warm() -> None:
-    """Import and run everything an upload's analysis uses once (OpenCV included), in a new worker."""
-    _analyse_for_storing(_png(64, 48), DecodeLimits())
 
 
 class PictureDecoder:
@@ -60,7 +34,7 @@ class PictureDecoder:
     def __init__(self, limits: DecodeLimits, *, budget_s: float, slots: int) -> None:
         self.limits = limits
         self.budget_s = budget_s
-        self._workers = [BudgetedWorker(warm=_warm) for _ in range(slots)]
+        self._workers = [BudgetedWorker(warm=warm_up) for _ in range(slots)]
         self._idle: queue.SimpleQueue[BudgetedWorker] = queue.SimpleQueue()
         for worker in self._workers:
             self._idle.put(worker)
@@ -75,7 +49,7 @@ class PictureDecoder:
         """The analysis of an upload (``storing``: with local features, as ``add_checked`` keeps
         them). Raises the ``InputError`` subclasses of ``analyse``, ``DecodeTimeout`` past the
         budget, and ``CorruptImage`` when the decoder's process dies on the picture."""
-        work = _analyse_for_storing if storing else _analyse_for_check
+        work = analyse_for_storing if storing else analyse_for_check
         worker = self._idle.get()
         try:
             analysis = worker.call(work, data, self.limits, budget_s=self.budget_s)
