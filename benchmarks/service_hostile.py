@@ -3,7 +3,7 @@
 
     python benchmarks/service_hostile.py [--scenario NAME ...] [--workers 1] [--max-pixels N]
 
-Starts `lookalike serve` (SQLite, a temporary folder, `--allow-url-host 127.0.0.1`) and, for each
+Starts `lookalike serve` (SQLite, a temporary folder, `--allow-url-host '127.0.0.1:*'`) and, for each
 scenario, resets the peak resident memory of the server's processes (``/proc/PID/clear_refs``),
 sends the requests and prints one JSON line: statuses, seconds, and how far each process's peak
 (``VmHWM``) rose above its resident memory before the scenario. Scenarios (issue 15's bars):
@@ -92,10 +92,14 @@ class Peaks:
         self.root = root
 
     def pids(self) -> list[int]:
-        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.root)], capture_output=True, text=True)
-        kids = [int(p) for p in out.stdout.split()]
-        kids = [p for p in kids if "resource_tracker" not in Path(f"/proc/{p}/cmdline").read_text(errors="replace")]
-        return kids or [self.root]
+        """The server and every process below it (workers, their decoding processes)."""
+        tree, todo = [], [self.root]
+        while todo:
+            pid = todo.pop()
+            tree.append(pid)
+            out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
+            todo.extend(int(p) for p in out.stdout.split())
+        return [p for p in tree if "resource_tracker" not in Path(f"/proc/{p}/cmdline").read_text(errors="replace")]
 
     @staticmethod
     def field(pid: int, name: str) -> int:
@@ -112,7 +116,10 @@ class Peaks:
         return before
 
     def growth_mb(self, before: dict[int, int]) -> float:
-        return max((self.field(pid, "VmHWM") - rss) / 1e6 for pid, rss in before.items())
+        """The processes' peak growths added up (an upper bound: their peaks need not coincide);
+        a request's decode grows its decoding process, its bytes the worker."""
+        alive = [(pid, rss) for pid, rss in before.items() if Path(f"/proc/{pid}").exists()]
+        return sum(max(0, self.field(pid, "VmHWM") - rss) / 1e6 for pid, rss in alive)
 
 
 def key_for(exe: str, db: str, tenant: str) -> dict[str, str]:
@@ -268,7 +275,7 @@ def main() -> None:
         db = str(Path(tmp) / "hostile.sqlite")
         port = free_port()
         cmd = [exe, "serve", "--db", db, "--storage", str(Path(tmp) / "files"), "--port", str(port)]
-        cmd += ["--workers", str(args.workers), "--allow-url-host", "127.0.0.1", *args.extra.split()]
+        cmd += ["--workers", str(args.workers), "--allow-url-host", "127.0.0.1:*", *args.extra.split()]
         server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
         url = f"http://127.0.0.1:{port}"
         try:

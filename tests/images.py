@@ -165,3 +165,27 @@ def corpus_photos() -> list[Path]:
     """The benchmark corpus's photos, sorted (empty when the corpus is absent)."""
     folder = CORPUS / "photos"
     return sorted(folder.glob("*.jpg")) if folder.is_dir() else []
+
+
+def scan_bomb(side: int = 7000, repeats: int = 12_000) -> bytes:
+    """A progressive grey JPEG of ``side`` x ``side`` whose last AC scan is repeated ``repeats``
+    times (issue 26's scan bomb: 7000 x 7000 and 12,000 repeats make 1.1 MB that a decoder without
+    a scan limit spends minutes on). Built from Pillow's own progressive encoding of a flat grey
+    picture: its segments up to the last scan, that scan again and again, then EOI."""
+    data = encode(Image.new("L", (side, side), 128), "JPEG", progressive=True, quality=75)
+    scans: list[tuple[int, int]] = []  # (start, end) of each SOS segment with its entropy data
+    pos = 2
+    while pos < len(data) - 1:
+        marker = data[pos + 1]
+        if marker == 0xD9:
+            break
+        end = pos + 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if marker == 0xDA:
+            nxt = end
+            while not (data[nxt] == 0xFF and data[nxt + 1] not in (0x00, *range(0xD0, 0xD8))):
+                nxt += 1
+            scans.append((pos, nxt))
+            end = nxt
+        pos = end
+    start, stop = scans[-1]
+    return data[:stop] + data[start:stop] * repeats + b"\xff\xd9"

@@ -20,6 +20,8 @@ __all__ = [
     "FetchLimits",
     "ServiceSettings",
     "Thresholds",
+    "WEB_PORTS",
+    "allowed_url_host",
     "default_cache_dir",
     "is_database_url",
 ]
@@ -60,16 +62,19 @@ class DecodeLimits:
     (the declared pixels times what the format's decoder was measured to need
     a pixel, see ``decode.image.DECODE_BYTES_PER_PIXEL``) must stay within it,
     checked at the same time; a server uses it to bound memory per request.
+    ``max_scans``: the most scans a JPEG may have (counted before decoding, see
+    ``decode.budget``): a progressive JPEG's decode costs its pixels once per scan.
     """
 
     max_bytes: int = 100 * 1024 * 1024
     max_pixels: int = 178_000_000
     max_decode_bytes: int | None = None
+    max_scans: int = 100
     formats: frozenset[str] = field(default=ALL_FORMATS)
 
     def __post_init__(self) -> None:
-        if self.max_bytes <= 0 or self.max_pixels <= 0:
-            raise ConfigError("max_bytes and max_pixels must be positive")
+        if self.max_bytes <= 0 or self.max_pixels <= 0 or self.max_scans <= 0:
+            raise ConfigError("max_bytes, max_pixels and max_scans must be positive")
         if self.max_decode_bytes is not None and self.max_decode_bytes <= 0:
             raise ConfigError("max_decode_bytes must be positive (or None for no memory estimate)")
         if self.max_pixels > PIXEL_CEILING:
@@ -77,6 +82,35 @@ class DecodeLimits:
         unknown = set(self.formats) - ALL_FORMATS
         if unknown:
             raise ConfigError(f"unknown image formats in allow-list: {', '.join(sorted(unknown))}")
+
+
+#: the ports a bare ``--allow-url-host HOST`` allows: the web's own
+WEB_PORTS = (80, 443)
+
+
+def allowed_url_host(entry: str) -> tuple[str, tuple[int, ...] | None]:
+    """An ``--allow-url-host`` entry read: ``HOST`` (ports 80 and 443), ``HOST:PORT`` (that port
+    only) or ``HOST:*`` (every port, said out loud); an IPv6 address in brackets when a port
+    follows (``[::1]:8080``). Returns the lower-case host and its ports (None: every port).
+    Raises ``ConfigError``."""
+    text = entry.strip().lower()
+    host, port = text, ""
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise ConfigError(f"--allow-url-host {entry!r}: write an IPv6 address as [ADDRESS] or [ADDRESS]:PORT")
+        port = rest[1:]
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    if not host or "/" in host:
+        raise ConfigError(f"--allow-url-host {entry!r}: expected HOST, HOST:PORT or HOST:*")
+    if not port:
+        return host, WEB_PORTS
+    if port == "*":
+        return host, None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"--allow-url-host {entry!r}: the port must be a number from 1 to 65535, or *")
+    return host, (int(port),)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -154,7 +188,12 @@ class ServiceSettings:
     (uploads, checks and fetched pictures alike); ``fetch_slots``: URLs one
     worker fetches at once; requests beyond wait their tenant's turn, at most
     ``max_waiting_per_tenant`` of one tenant (429 beyond) and ``max_waiting``
-    in all (503 beyond).
+    in all (503 beyond). ``decode_timeout_s``: the wall time one picture's decode and
+    fingerprint may take (its process is killed past it, 422); ``max_scans``: the most scans a
+    JPEG may have (``DecodeLimits.max_scans``, 422 beyond). ``max_connections_per_client``:
+    connections one client address may hold open in one worker (503 beyond);
+    ``header_timeout_s``: how long a request's headers may take to arrive (408 beyond); see
+    ``service.connections``.
     """
 
     db: str
@@ -175,6 +214,10 @@ class ServiceSettings:
     fetch_slots: int = 4
     max_waiting: int = 64
     max_waiting_per_tenant: int = 16
+    decode_timeout_s: float = 20.0
+    max_scans: int = 100
+    max_connections_per_client: int = 64
+    header_timeout_s: float = 10.0
     limits: DecodeLimits = field(init=False)
     fetch: FetchLimits = field(init=False)
 
@@ -193,14 +236,23 @@ class ServiceSettings:
             raise ConfigError("workers and top must be at least 1")
         if min(self.picture_slots, self.fetch_slots, self.max_waiting, self.max_waiting_per_tenant) < 1:
             raise ConfigError("slots and queue lengths must be at least 1")
-        object.__setattr__(self, "allow_url_hosts", frozenset(h.lower().strip("[]") for h in self.allow_url_hosts))
+        if self.decode_timeout_s <= 0 or self.max_scans < 1:
+            raise ConfigError("the decode time budget must be positive and the scan limit at least 1")
+        if self.max_connections_per_client < 1 or self.header_timeout_s <= 0:
+            raise ConfigError("connections per client must be at least 1 and the header timeout positive")
+        object.__setattr__(self, "allow_url_hosts", frozenset(h.strip().lower() for h in self.allow_url_hosts))
+        for entry in self.allow_url_hosts:
+            allowed_url_host(entry)  # a bad entry fails at start
         object.__setattr__(self, "storage", Path(self.storage))
         if self.rate_file is not None:
             object.__setattr__(self, "rate_file", Path(self.rate_file))
         if self.shared_index_dir is not None:
             object.__setattr__(self, "shared_index_dir", Path(self.shared_index_dir))
         limits = DecodeLimits(
-            max_bytes=self.max_upload_bytes, max_pixels=self.max_pixels, max_decode_bytes=self.max_decode_bytes
+            max_bytes=self.max_upload_bytes,
+            max_pixels=self.max_pixels,
+            max_decode_bytes=self.max_decode_bytes,
+            max_scans=self.max_scans,
         )
         object.__setattr__(self, "limits", limits)
         object.__setattr__(

@@ -10,6 +10,9 @@ is one line a person can act on, so the CLI prints ``str(err)`` and nothing else
     │   ├── CorruptImage           a known format whose data cannot be decoded
     │   │   └── TruncatedImage     the data ends before the image does
     │   ├── TooLarge               over the byte or pixel limit (decompression bombs land here)
+    │   ├── OverBudget             a decode that would cost more work or time than allowed
+    │   │   ├── TooManyScans       a JPEG with more scans than the limit (a progressive scan bomb)
+    │   │   └── DecodeTimeout      a decode that ran past its wall-time budget and was stopped
     │   └── FetchError             a path or URL that could not be read
     │       └── NotRegularFile     a FIFO, socket or device where a file was expected: never read
     ├── FingerprintError           a serialised fingerprint that cannot be read back
@@ -39,8 +42,11 @@ __all__ = [
     "NotAnImage",
     "NotFound",
     "NotRegularFile",
+    "OverBudget",
     "StoreError",
+    "DecodeTimeout",
     "TooLarge",
+    "TooManyScans",
     "TruncatedImage",
     "UnsupportedFormat",
     "error_body",
@@ -113,6 +119,26 @@ class TooLarge(InputError):
     """Over the configured byte or pixel limit; refused before decoding pixels."""
 
     code = "too_large"
+
+
+class OverBudget(InputError):
+    """A decode that would cost more work (or took more time) than the limits allow, whatever its
+    size: refused by counting the work before decoding where the format allows, stopped otherwise."""
+
+    code = "over_budget"
+
+
+class TooManyScans(OverBudget):
+    """A JPEG with more scans (SOS markers) than the limit: a progressive JPEG's decoder revisits
+    every coefficient of the picture at each scan, so its cost is pixels times scans."""
+
+    code = "too_many_scans"
+
+
+class DecodeTimeout(OverBudget):
+    """A decode (and fingerprint) that ran past its wall-time budget; the work was stopped."""
+
+    code = "decode_timeout"
 
 
 class FetchError(InputError):

@@ -130,7 +130,9 @@ def free_port() -> int:
 class Served:
     """A real ``lookalike serve`` process on loopback."""
 
-    def __init__(self, db: str, storage: Path, *, workers: int, extra: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, db: str, storage: Path, *, workers: int, extra: tuple[str, ...] = (), max_files: int | None = None
+    ) -> None:
         self.db, self.storage, self.workers = db, storage, workers
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -139,7 +141,10 @@ class Served:
         args += ["--workers", str(workers), "--log-level", "warning", *extra]
         env = {**cli_env(), "PYTHONWARNINGS": "error::DeprecationWarning:lookalike"}
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=None if max_files is None else lambda: _soft_file_limit(max_files),
+            )  # fmt: skip
         self._wait_until_up()
 
     def _wait_until_up(self, timeout_s: float = 90.0) -> None:
@@ -186,13 +191,27 @@ class Served:
         return self.log.read_text(errors="replace")
 
 
+def _soft_file_limit(n: int) -> None:
+    """In the server's process, before it starts: ``ulimit -Sn n`` (what a systemd unit gets)."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_NOFILE, (n, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
     """Start ``lookalike serve`` processes (stopped after the test)."""
     started: list[Served] = []
 
-    def start(db: str, *, workers: int = 2, storage: Path | None = None, extra: tuple[str, ...] = ()) -> Served:
-        s = Served(db, storage or tmp_path / "files", workers=workers, extra=extra)
+    def start(
+        db: str,
+        *,
+        workers: int = 2,
+        storage: Path | None = None,
+        extra: tuple[str, ...] = (),
+        max_files: int | None = None,
+    ) -> Served:
+        s = Served(db, storage or tmp_path / "files", workers=workers, extra=extra, max_files=max_files)
         started.append(s)
         return s
 

@@ -44,3 +44,29 @@ def test_an_id_equal_to_another_pictures_automatic_id_never_joins_them(api: Api)
     taken = body(second)["image"]["id"]
     again = api.upload(alice, jpeg(5), id=taken)
     assert again.status_code == 409 and body(again)["error"]["verdict"] == "rendition_exists"
+
+
+def test_review_pair_ids_are_the_tenants_own_and_say_nothing_of_others(api: Api) -> None:
+    """Pair ids are not the shared row sequence: a tenant cannot count other tenants' pairs from
+    them, cannot decide another tenant's pair by its id, and keeps its ids when the server restarts."""
+    from tests.service.conftest import edited, make_api
+
+    alice, bob = api.key("alice"), api.key("bob")
+    for seed in (1, 2, 3):
+        api.upload(alice, jpeg(seed), id=f"a{seed}")
+        assert body(api.upload(alice, edited(seed, "q60"), id=f"a{seed}-q60", on_duplicate="review"))["review"] == 1
+    api.upload(bob, jpeg(4), id="b4")
+    assert body(api.upload(bob, edited(4, "q60"), id="b4-q60", on_duplicate="review"))["review"] == 1
+    alice_ids = sorted(p["pair_id"] for p in body(api.client.get("/v1/review", headers=alice))["pairs"])
+    (bob_pair,) = body(api.client.get("/v1/review", headers=bob))["pairs"]
+    # rows 1-4 in the database; what a tenant sees is neither small nor in sequence
+    assert min(*alice_ids, bob_pair["pair_id"]) > 1_000_000
+    assert alice_ids[1:] != [i + 1 for i in alice_ids[:-1]]
+    r = api.client.post(f"/v1/review/{bob_pair['pair_id']}", headers=alice, json={"decision": "duplicate"})
+    assert r.status_code == 404 and str(bob_pair["pair_id"]) in body(r)["error"]["message"]
+    decided = api.client.post(f"/v1/review/{bob_pair['pair_id']}", headers=bob, json={"decision": "not_duplicate"})
+    assert decided.status_code == 200 and body(decided)["pair_id"] == bob_pair["pair_id"]
+
+    for again in make_api(api.settings):  # another server process on the same database and storage
+        pairs = body(again.client.get("/v1/review", headers=alice))["pairs"]
+        assert sorted(p["pair_id"] for p in pairs) == alice_ids

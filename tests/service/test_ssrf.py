@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from lookalike.config import FetchLimits
-from lookalike.errors import FetchError
+from lookalike.errors import ConfigError, FetchError
 from lookalike.service import ServiceSettings
 from lookalike.service.errors import UrlRefused
 from lookalike.service.fetch import SafeFetcher
@@ -66,10 +66,10 @@ def redirector() -> Iterator[Redirector]:
 @pytest.fixture(scope="module")
 def ssrf_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """The service (SQLite: the address policy does not depend on the database) that trusts only
-    the host name ``localhost``, as an operator's ``--allow-url-host localhost`` would."""
+    the host name ``localhost`` on any port, as an operator's ``--allow-url-host 'localhost:*'`` would."""
     root: Path = tmp_path_factory.mktemp("ssrf")
     settings = ServiceSettings(
-        db=str(root / "db.sqlite"), storage=root / "files", allow_url_hosts=frozenset({"localhost"})
+        db=str(root / "db.sqlite"), storage=root / "files", allow_url_hosts=frozenset({"localhost:*"})
     )
     yield from make_api(settings)
 
@@ -165,7 +165,27 @@ def test_a_name_resolving_to_loopback_is_refused_unless_allowed(image_server: Im
     with pytest.raises(UrlRefused, match="resolves to an address that is loopback") as err:
         fetch(SafeFetcher(FetchLimits()), url)
     assert "127.0.0.1" not in str(err.value)  # what internal names resolve to is nobody's business
-    assert fetch(SafeFetcher(FetchLimits(), allow_hosts=["localhost"]), url) == jpeg(1)
+    assert fetch(SafeFetcher(FetchLimits(), allow_hosts=["localhost:*"]), url) == jpeg(1)
+
+
+def test_an_allowed_host_is_allowed_on_the_ports_it_names(image_server: ImageServer, redirector: Redirector) -> None:
+    """``HOST:PORT`` allows that port only, a bare ``HOST`` the web ports (80, 443): an internal
+    host's other ports (its admin console, its database) stay out of reach."""
+    url = image_server.add("ported", jpeg(3)).replace("127.0.0.1", "localhost")
+    port = httpx.URL(url).port
+    assert fetch(SafeFetcher(FetchLimits(), allow_hosts=[f"localhost:{port}"]), url) == jpeg(3)
+    other_port = f"http://localhost:{redirector.port}/to?u=/"
+    with pytest.raises(UrlRefused, match="loopback"):
+        fetch(SafeFetcher(FetchLimits(), allow_hosts=[f"localhost:{port}"]), other_port)
+    with pytest.raises(UrlRefused, match="loopback"):
+        fetch(SafeFetcher(FetchLimits(), allow_hosts=["localhost"]), url)
+    assert fetch(SafeFetcher(FetchLimits(), allow_hosts=["LocalHost", f"localhost:{port}"]), url) == jpeg(3)
+
+
+@pytest.mark.parametrize("entry", ["localhost:0", "localhost:http", "localhost:99999", "[::1", ":8080", "a/b:80"])
+def test_a_malformed_allowed_host_fails_at_start(entry: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="--allow-url-host"):
+        ServiceSettings(db=str(tmp_path / "db.sqlite"), storage=tmp_path / "files", allow_url_hosts=frozenset({entry}))
 
 
 def test_an_allowed_host_works_through_the_api_with_its_redirects(ssrf_api: Api, image_server: ImageServer) -> None:
@@ -217,7 +237,7 @@ def test_the_address_checked_is_the_address_connected_to(redirector: Redirector)
 
     pinned = SafeFetcher(
         FetchLimits(connect_timeout_s=0.5, read_timeout_s=1.0), resolver=lambda h, p: ["192.0.2.1"],
-        allow_hosts=["pinned.example"], transport=httpx.MockTransport(record),
+        allow_hosts=[f"pinned.example:{redirector.port}"], transport=httpx.MockTransport(record),
     )  # fmt: skip
     with pytest.raises(FetchError, match="503"):
         fetch(pinned, f"http://pinned.example:{redirector.port}/")

@@ -28,6 +28,9 @@ DEFAULT_STORAGE = "lookalike-files"
 DEFAULT_DB = DEFAULT_STORAGE + ".sqlite"
 #: the service's factory (see the module docstring for why it is named, not imported)
 APP_FACTORY = "lookalike.service.app:create_app_from_environment"
+#: the service's HTTP protocol: uvicorn's, with connection caps and a header deadline (named for
+#: the same reason as the factory)
+HTTP_PROTOCOL = "lookalike.service.connections:GuardedHttpProtocol"
 
 
 def open_store(location: str) -> "Store":
@@ -65,7 +68,11 @@ def serve_command(
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
     allow_url_host: Annotated[
         list[str] | None,
-        typer.Option("--allow-url-host", help="Host that /v1/images/from-url may fetch from even if it is internal."),
+        typer.Option(
+            "--allow-url-host",
+            help="Host that /v1/images/from-url may fetch from even if it is internal: HOST (ports 80 and 443), "
+            "HOST:PORT or HOST:* (any port); [IPv6]:PORT.",
+        ),
     ] = None,
     rate: Annotated[
         float, typer.Option("--rate", help="Requests per second per API key (all workers together).")
@@ -79,6 +86,24 @@ def serve_command(
         int,
         typer.Option("--max-decode-mb", min=1, help="Memory one decode may need, in MB (estimated per format)."),
     ] = 512,
+    decode_timeout: Annotated[
+        float,
+        typer.Option("--decode-timeout", help="Seconds one picture's decode and fingerprint may take (422 beyond)."),
+    ] = 20.0,
+    max_scans: Annotated[
+        int, typer.Option("--max-scans", min=1, help="Most scans a (progressive) JPEG may have (422 beyond).")
+    ] = 100,
+    max_connections_per_client: Annotated[
+        int,
+        typer.Option(
+            "--max-connections-per-client",
+            min=1,
+            help="Connections one client address may hold open per worker (503 beyond).",
+        ),
+    ] = 64,
+    header_timeout: Annotated[
+        float, typer.Option("--header-timeout", help="Seconds a request's headers may take to arrive (408 beyond).")
+    ] = 10.0,
     log_level: Annotated[str, typer.Option("--log-level")] = "warning",
 ) -> None:
     """Run the check-before-store HTTP API (OpenAPI docs at /docs)."""
@@ -94,8 +119,11 @@ def serve_command(
             db=location, storage=storage.resolve(), allow_url_hosts=frozenset(allow_url_host or []),
             rate_per_s=rate, burst=burst, max_upload_bytes=int(max_upload_mb * 1024 * 1024),
             max_pixels=max_pixels, max_decode_bytes=max_decode_mb * 1024 * 1024, workers=workers,
+            decode_timeout_s=decode_timeout, max_scans=max_scans,
+            max_connections_per_client=max_connections_per_client, header_timeout_s=header_timeout,
         )  # fmt: skip
         storage.mkdir(parents=True, exist_ok=True)
+        _check_temporary_folder()
         open_store(location).close()  # fails now, not in every worker; migrates once
     import shutil
     import tempfile
@@ -112,7 +140,7 @@ def serve_command(
     os.environ[SERVICE_SETTINGS_VARIABLE] = settings.to_json()
     say(f"lookalike: serving http://{host}:{port} (docs at /docs), {workers} worker(s), db {location}")
     options: dict[str, Any] = {"log_level": log_level, "access_log": log_level in ("debug", "trace", "info"),
-               "timeout_graceful_shutdown": 10}  # fmt: skip
+               "timeout_graceful_shutdown": 10, "http": HTTP_PROTOCOL, "backlog": _backlog()}  # fmt: skip
     try:
         if workers > 1 and hasattr(socket, "SO_REUSEPORT"):
             _supervise(host, port, workers, options)
@@ -123,6 +151,33 @@ def serve_command(
             rate_file.unlink(missing_ok=True)
         if shared_index_dir is not None:
             shutil.rmtree(shared_index_dir, ignore_errors=True)
+
+
+def _check_temporary_folder() -> None:
+    """Fail at start, not at the first large upload, when no temporary folder is writable: uploads
+    over 1 MB wait in one for their decode (a unit with ``ProtectSystem=strict`` and no
+    ``PrivateTmp`` had answered them 400 ``malformed_body``). Raises ``ConfigError``."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile():
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            "no writable temporary folder: uploads over 1 MB wait in one; set TMPDIR to a folder the "
+            "service may write (deploy/lookalike.service uses /var/lib/lookalike/tmp)"
+        ) from exc
+
+
+def _backlog() -> int:
+    """The listen backlog: also how many connections asyncio accepts in one go before their
+    handlers run (and refuse those over the connection caps, ``service.connections``), so it is
+    kept to a quarter of the descriptor limit: a burst never takes a worker's last descriptors
+    before the handlers can close the connections it must refuse."""
+    import resource
+
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return 2048 if soft == resource.RLIM_INFINITY else max(64, min(2048, soft // 4))
 
 
 # ---- several workers -------------------------------------------------------------------------------

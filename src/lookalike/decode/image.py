@@ -23,8 +23,9 @@ The canonical picture is what a viewer shows:
 * **Animation**: the first frame of GIF, APNG and animated WebP.
 
 Safety: only formats on the allow-list are decoded; the byte limit is checked
-before parsing and the pixel limit against the size the header declares,
-before any pixel is decoded. Every failure is a typed ``InputError``.
+before parsing, and the pixel limit against the size the header declares and
+a JPEG's scans against ``max_scans`` (``decode.budget``), before any pixel is
+decoded. Every failure is a typed ``InputError``.
 
 Speed: a caller that does not need full resolution passes ``min_side``; JPEGs
 are then decoded at 1/2, 1/4 or 1/8 scale by the codec's DCT scaling
@@ -48,6 +49,7 @@ import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
 
 from lookalike.config import DecodeLimits
+from lookalike.decode.budget import check_jpeg_scans
 from lookalike.decode.pixels import (
     TRANSPOSING_ORIENTATIONS,
     apply_orientation,
@@ -182,6 +184,8 @@ def _open(data: bytes, limits: DecodeLimits) -> Image.Image:
     w, h = im.size
     if w <= 0 or h <= 0:
         raise CorruptImage(f"image declares an empty size {w}x{h}")
+    if fmt == "JPEG":
+        check_jpeg_scans(data, max_scans=limits.max_scans)
     if w * h > limits.max_pixels:
         raise TooLarge(f"image is {w}x{h} = {w * h:,} pixels, over the limit of {limits.max_pixels:,}")
     need = w * h * DECODE_BYTES_PER_PIXEL[fmt]
@@ -253,7 +257,7 @@ def decode_image(
     ``_BAND_PIXELS`` pixels; the full-size RGB array (3 bytes a pixel) only when no ``min_side``
     is given, since that is what the caller asked for.
 
-    Raises ``NotAnImage``, ``UnsupportedFormat``, ``TooLarge``,
+    Raises ``NotAnImage``, ``UnsupportedFormat``, ``TooLarge``, ``TooManyScans``,
     ``TruncatedImage`` or ``CorruptImage``.
     """
     limits = limits or DecodeLimits()

@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from lookalike.errors import FingerprintError
 
-__all__ = ["LOCAL_SIDE", "LocalFeatures", "local_features", "opencv"]
+__all__ = ["LOCAL_SIDE", "TOO_THIN", "LocalFeatures", "local_features", "no_features", "opencv", "too_thin"]
 
 #: long side, in pixels, that pictures are resized to before keypoints are found
 LOCAL_SIDE = 512
@@ -72,6 +72,25 @@ def opencv() -> Any:
     return cv2
 
 
+#: ORB's border, in pixels (its ``edgeThreshold``): no keypoint is kept nearer to an edge
+_EDGE = 15
+
+
+def too_thin(width: int, height: int) -> bool:
+    """Whether a picture of this size is too thin for any keypoint: brought to ``LOCAL_SIDE`` on
+    its long side, its short side is within ORB's border on both edges (an aspect of about 17:1)."""
+    return round(min(width, height) * LOCAL_SIDE / max(width, height, 1)) <= 2 * _EDGE
+
+
+#: what evidence says of a picture too thin for local features
+TOO_THIN = "too thin for local features: judged by bytes, pixels and hashes"
+
+
+def no_features(aspect: float) -> LocalFeatures:
+    """The features of a picture where none were found (blank, or too thin for any)."""
+    return LocalFeatures(points=np.zeros((0, 2), np.float32), descriptors=np.zeros((0, 32), np.uint8), aspect=aspect)
+
+
 def local_features(pixels: npt.NDArray[np.uint8], *, max_features: int = 500) -> LocalFeatures:
     """ORB keypoints of (h, w, 3) uint8 pixels, at most ``max_features``, strongest first."""
     cv2 = opencv()
@@ -84,11 +103,15 @@ def local_features(pixels: npt.NDArray[np.uint8], *, max_features: int = 500) ->
     elif scale > 1.0:
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         gray = np.asarray(cv2.resize(gray, size, interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
-    orb = cv2.ORB_create(nfeatures=max_features, fastThreshold=10, edgeThreshold=15, patchSize=31)
+    if too_thin(w, h):
+        # too thin for any keypoint: ORB keeps none within _EDGE pixels of a border, and its
+        # pyramid's resize fails outright on a level less than a pixel high (aspect about 175:1
+        # and beyond); such a picture is checked by the signals that apply (exact, pixels, hashes)
+        return no_features(w / h)
+    orb = cv2.ORB_create(nfeatures=max_features, fastThreshold=10, edgeThreshold=_EDGE, patchSize=31)
     keypoints, descriptors = orb.detectAndCompute(gray, None)
     if descriptors is None or not keypoints:
-        empty = np.zeros((0, 2), np.float32)
-        return LocalFeatures(points=empty, descriptors=np.zeros((0, 32), np.uint8), aspect=w / h)
+        return no_features(w / h)
     order = np.argsort([-k.response for k in keypoints], kind="stable")[:max_features]
     gh, gw = gray.shape[:2]
     xy = np.array([keypoints[i].pt for i in order], dtype=np.float32) / np.array([gw, gh], dtype=np.float32)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from lookalike.config import Thresholds
 from lookalike.fingerprints import Dihedral, Fingerprint, Signal
+from lookalike.fingerprints.local import TOO_THIN, too_thin
 from lookalike.match.explain import explain
 from lookalike.match.query import Query
 from lookalike.match.score import bit_score, fingerprint_score, verdict_for
@@ -50,4 +51,6 @@ def match_fingerprint(query: Query, stored: Fingerprint, thresholds: Thresholds)
         score = fingerprint_score(aligned, stored, distances)
     verdict = verdict_for(score, thresholds)
     why = explain(stored, q, verdict, transform=transform, phash_bits=distances[Signal.PHASH])
+    if not verdict.is_duplicate and (too_thin(q.width, q.height) or too_thin(stored.width, stored.height)):
+        why += f" ({TOO_THIN})"  # a crop or a picture within another cannot be looked for here
     return Match(score, verdict, transform, distances, why)

@@ -75,4 +75,6 @@ def create_app_from_environment() -> FastAPI:
     # its waits for the GIL lasts up to the switch interval, and a hash check waits a few times
     # (every database call gives the GIL up), so 5 ms a wait became tens of ms a check
     sys.setswitchinterval(0.001)
-    return create_app(settings_from_environment())
+    app = create_app(settings_from_environment())
+    app.state.service.decoder.start()  # a server's first pictures should not wait for a process to start
+    return app

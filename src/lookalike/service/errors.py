@@ -107,6 +107,7 @@ _STATUS: tuple[tuple[type[LookalikeError], int], ...] = (
     (errors.NotFound, 404),
     (UnsupportedMediaType, 415),
     (UrlRefused, 422),
+    (errors.OverBudget, 422),
     (errors.TooLarge, 413),
     (errors.UnsupportedFormat, 415),
     (errors.NotAnImage, 422),

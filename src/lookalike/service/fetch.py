@@ -29,7 +29,10 @@ resolved to, nor the URL's query string; the server log has the details (with
 query strings left out: a signed URL's query is a credential).
 
 Hosts on the operator's allow-list (``--allow-url-host``) skip the address
-check, for internal image sources; their redirects are checked like any other.
+check, for internal image sources, on the ports the entry names: ``HOST`` for
+80 and 443, ``HOST:PORT`` for that port, ``HOST:*`` for any (an internal host's
+other ports are often its admin consoles and databases); their redirects are
+checked like any other URL.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from lookalike.config import FetchLimits
+from lookalike.config import FetchLimits, allowed_url_host
 from lookalike.decode import REQUEST_HEADERS, BoundedBody, Source, redacted_url
 from lookalike.errors import FetchError, TooLarge
 from lookalike.service.errors import UrlRefused
@@ -115,7 +118,12 @@ class SafeFetcher:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.limits = limits
-        self.allow_hosts = frozenset(h.lower().strip("[]") for h in allow_hosts)
+        #: host to the ports it may be fetched on (None: every port), from ``allowed_url_host``
+        self.allow_hosts: dict[str, tuple[int, ...] | None] = {}
+        for entry in allow_hosts:
+            host, ports = allowed_url_host(entry)
+            known = self.allow_hosts.get(host, ())
+            self.allow_hosts[host] = None if ports is None or known is None else (*known, *ports)
         self.resolver = resolver
         self.verify = verify
         self.transport = transport  # tests hand in httpx.MockTransport: nothing leaves the process
@@ -139,7 +147,8 @@ class SafeFetcher:
         addresses = await loop.run_in_executor(self._resolving, self.resolver, host, port)
         if not addresses:
             raise FetchError("the URL's host name resolves to no address")
-        if host in self.allow_hosts:
+        allowed_ports = self.allow_hosts.get(host, ())
+        if allowed_ports is None or port in allowed_ports:
             return addresses[0]
         for text in addresses:
             try:

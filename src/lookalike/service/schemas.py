@@ -189,7 +189,7 @@ class ReviewPairOut(BaseModel):
     """Two images judged ``similar``, waiting for (or carrying) a person's decision: the shape of a
     ``lookalike review --json`` line (``ReviewPair.to_dict``)."""
 
-    pair_id: int
+    pair_id: int = Field(description="The pair's id, for this tenant (ids of different tenants' pairs are unrelated)")
     scope: str
     a: str
     b: str
@@ -203,8 +203,9 @@ class ReviewPairOut(BaseModel):
     b_source: str | None = Field(description="Where image b's file is stored (its URL or path)")
 
     @classmethod
-    def of(cls, p: ReviewPair) -> ReviewPairOut:
-        return cls.model_validate(p.to_dict())
+    def of(cls, p: ReviewPair, *, pair_id: int) -> ReviewPairOut:
+        """The pair as its tenant sees it: ``pair_id`` is its public id (``service.pairids``)."""
+        return cls.model_validate({**p.to_dict(), "pair_id": pair_id})
 
 
 class ReviewPage(BaseModel):

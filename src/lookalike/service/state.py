@@ -14,8 +14,10 @@ from typing import TypeVar
 
 from lookalike.index import Index
 from lookalike.service.admission import FairGate
+from lookalike.service.decoding import PictureDecoder
 from lookalike.service.fetch import SafeFetcher
 from lookalike.service.keycache import KeyCache
+from lookalike.service.pairids import PairIds
 from lookalike.service.ratelimit import Limiter, RateLimiter, SharedRateLimiter
 from lookalike.service.settings import ServiceSettings
 from lookalike.service.storage import FileStorage
@@ -51,6 +53,8 @@ class ServiceState:
     keys: KeyCache
     pictures: FairGate
     fetches: FairGate
+    decoder: PictureDecoder
+    pair_ids: PairIds
     _picture_threads: ThreadPoolExecutor = field(init=False)
 
     def __post_init__(self) -> None:
@@ -82,19 +86,23 @@ class ServiceState:
                 "URL fetch", settings.fetch_slots, max_waiting=settings.max_waiting,
                 max_waiting_per_tenant=settings.max_waiting_per_tenant,
             ),
+            pair_ids=PairIds.for_storage(settings.storage),
+            decoder=PictureDecoder(settings.limits, budget_s=settings.decode_timeout_s, slots=settings.picture_slots),
         )  # fmt: skip
 
     async def run_picture(self, tenant: str, work: Callable[[], T]) -> T:
-        """Run ``work`` (decoding and fingerprinting a picture: tens of milliseconds of CPU, up to
-        ``max_decode_bytes`` of memory) in one of the picture threads (a thread per slot, at a
-        lower CPU priority than the event loop) once the tenant's turn for a slot comes. Raises
-        ``RateLimited`` or ``Busy`` when the queue is full."""
+        """Run ``work`` (a picture's check or upload: its decode and fingerprint go to the thread's
+        budgeted worker process, ``decoder``; the rest, the search, runs here) in one of the picture
+        threads (a thread per slot, at a lower CPU priority than the event loop) once the tenant's
+        turn for a slot comes. Raises ``RateLimited`` or ``Busy`` when the queue is full."""
         async with self.pictures.slot(tenant):
             return await asyncio.get_running_loop().run_in_executor(self._picture_threads, work)
 
     def close(self) -> None:
-        """Close the database, the rate limiter, the picture threads and the fetcher's resolver threads."""
+        """Close the database, the rate limiter, the picture threads and their decoding processes,
+        and the fetcher's resolver threads."""
         self._picture_threads.shutdown(wait=True)
+        self.decoder.close()
         self.fetcher.close()
         self.limiter.close()
         self.index.close()

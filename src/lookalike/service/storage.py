@@ -14,6 +14,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 from lookalike.errors import StoreError
 
@@ -82,6 +83,14 @@ class FileStorage:
         """The bytes at ``key``. Raises ``StoreError`` when the file is missing."""
         try:
             return self.path(key).read_bytes()
+        except OSError as exc:
+            raise StoreError(f"stored file {key} is unreadable ({exc.strerror or exc})") from exc
+
+    def open(self, key: str) -> BinaryIO:
+        """The file at ``key``, open for reading (the caller closes it): a download streams from it
+        even if the file is deleted meanwhile. Raises ``StoreError`` when the file is missing."""
+        try:
+            return self.path(key).open("rb")
         except OSError as exc:
             raise StoreError(f"stored file {key} is unreadable ({exc.strerror or exc})") from exc
 

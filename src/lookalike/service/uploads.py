@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lookalike.fingerprints import Analysis, analyse
+from lookalike.fingerprints import Analysis
 from lookalike.index import CheckMatch, CheckResult, ImageRecord
 from lookalike.index.records import OnDuplicate
 from lookalike.index.results import Outcome
@@ -36,8 +36,9 @@ class Stored:
 
 def analyse_upload(state: ServiceState, data: bytes) -> Analysis:
     """Every signal of an upload, local features and the full-resolution pixel digest included
-    (the bytes are not read again later). Raises ``InputError`` subclasses."""
-    return analyse(data, name="upload", limits=state.settings.limits, local=True, with_pixel_digest=True)
+    (the bytes are not read again later), computed in the thread's budgeted decoding process.
+    Raises ``InputError`` subclasses (``DecodeTimeout`` past the budget)."""
+    return state.decoder.analyse(data, storing=True)
 
 
 def _details(m: CheckMatch) -> dict[str, object]:

@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, File, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from lookalike.fingerprints import analyse
 from lookalike.service.auth import State, Tenant
 from lookalike.service.lookup import check_hashes
 from lookalike.service.schemas import (
@@ -28,9 +27,10 @@ async def check(tenant: Tenant, state: State, file: Annotated[UploadFile, File(d
 
     def work() -> CheckOut:
         # read inside the slot: the parsed upload waits on disk (spooled past 1 MB), not in memory.
-        # Only what a check needs: the cascade computes local features and the pixel digest itself,
-        # when a candidate calls for them (an upload computes both up front, for storing)
-        analysis = analyse(file.file.read(), name="upload", limits=state.settings.limits)
+        # Decoded in the thread's budgeted process with the pixel digest (the one signal that
+        # would need another decode later); the cascade computes local features itself, from the
+        # working-size pixels, when a candidate calls for them
+        analysis = state.decoder.analyse(file.file.read(), storing=False)
         return CheckOut.of(state.index.check_analysis(analysis, scope=tenant, top=state.settings.top))
 
     return await state.run_picture(tenant, work)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import os
+from collections.abc import Iterator
+from typing import Annotated, BinaryIO
 from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile
+from fastapi.responses import StreamingResponse
 
 from lookalike.errors import NotFound
 from lookalike.index.records import OnDuplicate, rendition_name
@@ -115,11 +118,31 @@ def get_file(
     if not files:
         raise NotFound(f"image {image_id} has no rendition {rendition!r}")
     f = files[0]
-    return Response(
-        content=state.storage.read(f.source),
+    fh = state.storage.open(f.source)
+    size = os.fstat(fh.fileno()).st_size
+    return StreamingResponse(
+        _chunks(fh),
         media_type=f.fingerprint.mime,
-        headers={"ETag": f'"{f.fingerprint.sha256.hex()}"', "Cache-Control": "private, max-age=3600"},
-    )
+        headers={
+            "ETag": f'"{f.fingerprint.sha256.hex()}"', "Cache-Control": "private, max-age=3600",
+            "Content-Length": str(size),
+        },
+    )  # fmt: skip
+
+
+#: bytes read from storage and handed to the connection at a time. The server writes a chunk only
+#: once the connection's buffer has drained below its high-water mark (64 KB), so a download holds
+#: at most about two chunks and that buffer in memory, whatever the file's size and however slowly
+#: the client reads (a client that never reads holds about 200 KB, not the file)
+DOWNLOAD_CHUNK_BYTES = 64 * 1024
+
+
+def _chunks(fh: BinaryIO) -> Iterator[bytes]:
+    """The file's bytes, a chunk at a time (read in a worker thread: Starlette iterates a plain
+    iterator off the event loop); the file is closed at the end or when the client goes away."""
+    with fh:
+        while chunk := fh.read(DOWNLOAD_CHUNK_BYTES):
+            yield chunk
 
 
 @router.delete("/{image_id}", status_code=204, responses=error_responses(404))

@@ -6,10 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
+from lookalike.errors import NotFound
 from lookalike.index import Decision
 from lookalike.service.auth import State, Tenant
 from lookalike.service.errors import BadRequest
 from lookalike.service.schemas import DecisionIn, ReviewPage, ReviewPairOut, error_responses
+from lookalike.service.state import ServiceState
 
 router = APIRouter(prefix="/v1/review", tags=["review"], responses=error_responses(401, 422, 429))
 
@@ -18,10 +20,13 @@ router = APIRouter(prefix="/v1/review", tags=["review"], responses=error_respons
 _CURSOR = r"^[0-9.eE+-]{1,32}/[0-9]{1,19}$"
 
 
-def _position(cursor: str) -> tuple[float, int]:
-    score, pk = cursor.split("/")
+def _position(state: ServiceState, tenant: str, cursor: str) -> tuple[float, int]:
+    score, pair_id = cursor.split("/")
     try:
-        return -float(score), int(pk)
+        pk = state.pair_ids.private(tenant, int(pair_id))
+        if pk is None:
+            raise ValueError(pair_id)
+        return -float(score), pk
     except ValueError:
         raise BadRequest(f"after: {cursor!r} is not the `next` of a review page") from None
 
@@ -36,19 +41,28 @@ def pending(
     """Pairs waiting for a decision, best score first, a page at a time."""
     pairs = state.index.review(scope=tenant)
     if after is not None:
-        start = _position(after)
+        start = _position(state, tenant, after)
         pairs = [p for p in pairs if (-p.score, p.pk) > start]
     page = pairs[:limit]
-    cursor = f"{page[-1].score!r}/{page[-1].pk}" if len(pairs) > limit else None
-    return ReviewPage(pairs=[ReviewPairOut.of(p) for p in page], next=cursor)
+    public = state.pair_ids.public
+    cursor = f"{page[-1].score!r}/{public(tenant, page[-1].pk)}" if len(pairs) > limit else None
+    return ReviewPage(pairs=[ReviewPairOut.of(p, pair_id=public(tenant, p.pk)) for p in page], next=cursor)
 
 
 @router.post("/{pair_id}", responses=error_responses(400, 404, 413, 415))
 def decide(
     tenant: Tenant,
     state: State,
-    pair_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="The pair's id (a 64-bit row id)")],
+    pair_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="The pair's id (as the review list gives it)")],
     body: DecisionIn,
 ) -> ReviewPairOut:
     """Record ``duplicate`` or ``not_duplicate``; later checks honour it. 404 for another tenant's pair."""
-    return ReviewPairOut.of(state.index.decide(pair_id, Decision(body.decision), scope=tenant))
+    pk = state.pair_ids.private(tenant, pair_id)
+    try:
+        if pk is None:
+            raise NotFound(pair_id)
+        decided = state.index.decide(pk, Decision(body.decision), scope=tenant)
+    except NotFound:
+        # in the tenant's own words: the store's message names the row, which other tenants share
+        raise NotFound(f"no review pair {pair_id}") from None
+    return ReviewPairOut.of(decided, pair_id=pair_id)
