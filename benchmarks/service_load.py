@@ -290,6 +290,7 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--hash-clients", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--warm-seconds", type=float, default=5.0, help="checks sent before measuring")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--only", choices=["check", "hash"], help="drive one endpoint only")
     ap.add_argument("--wrk", action="store_true", help="drive the hash checks with wrk (a C load generator)")
@@ -334,7 +335,8 @@ def main() -> None:
                     raise SystemExit(f"server did not start: {server.stderr.read() if server.stderr else ''}")
                 time.sleep(0.5)
             if args.only != "hash":
-                asyncio.run(run_load(port, check_requests, args.clients, 5.0))  # warm every worker
+                # warm every worker (and its decoding processes, which start in the background)
+                asyncio.run(run_load(port, check_requests, args.clients, args.warm_seconds))
                 meter = Meter(server.pid, db_pid)
                 lat, codes = asyncio.run(run_load(port, check_requests, args.clients, args.seconds))
                 report("/v1/check", lat, codes, args.seconds, meter)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import ctypes
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
 import threading
@@ -200,8 +201,11 @@ class BudgetedWorker:
 
     def _spawn(self) -> None:
         parent, child = multiprocessing.get_context("spawn").Pipe()
+        # ``warm`` travels pickled, to be unpickled (importing its module) only once the worker
+        # watches its parent: a worker killed while importing must not outlive its parent
+        warm = pickle.dumps(self._warm)
         proc = multiprocessing.get_context("spawn").Process(
-            target=_serve_calls, args=(child, os.getpid(), self._warm), name="lookalike-budgeted", daemon=True
+            target=_serve_calls, args=(child, os.getpid(), warm), name="lookalike-budgeted", daemon=True
         )
         proc.start()
         child.close()
@@ -222,12 +226,14 @@ class BudgetedWorker:
         self._proc, self._conn, self._ready = None, None, False
 
 
-def _serve_calls(conn: Connection, parent: int, warm: Callable[[], object] | None) -> None:
+def _serve_calls(conn: Connection, parent: int, warm_pickled: bytes) -> None:
     """The worker's loop: ``(fn, args)`` then the payload, answered ``(True, result)`` or
     ``(False, exception)``, until the connection closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle; it stops us
-    # no kernel signal: the parent's thread that spawned us may end before the parent does
-    die_with_parent(parent, kernel_signal=False)
+    # the kernel signal comes when the thread that spawned us ends: a server's main thread or one
+    # of its picture threads, which live as long as the server does
+    die_with_parent(parent)
+    warm: Callable[[], object] | None = pickle.loads(warm_pickled)
     if warm is not None:
         warm()
     conn.send("ready")
