@@ -81,7 +81,7 @@ def test_bad_files_are_listed_and_do_not_stop_the_run(found: FindResult, pristin
 
 def test_json_document_has_the_promised_shape(found: FindResult) -> None:
     doc = found.to_dict()
-    assert set(doc) == {"groups", "pairs", "stats", "errors", "aliases"}
+    assert set(doc) == {"groups", "pairs", "stats", "errors", "aliases", "notices"}
     assert {"keep", "members"} <= set(doc["groups"][0])
     assert {"path", "score", "verdict", "evidence"} <= set(doc["groups"][0]["members"][0])
     assert {"a", "b", "score", "verdict"} == set(doc["pairs"][0])

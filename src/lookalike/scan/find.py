@@ -46,7 +46,9 @@ from lookalike.config import Thresholds, is_database_url
 from lookalike.errors import ConfigError, FetchError, NotRegularFile
 from lookalike.fingerprints import FINGERPRINT_VERSION
 from lookalike.index import Index
+from lookalike.scan.actions import held_by_names
 from lookalike.scan.cache import FindCache
+from lookalike.scan.decisions import record_decisions
 from lookalike.scan.grouping import RunEvidence, groups_from_links
 from lookalike.scan.ingest import Seen, forget_scope, gone_paths, known_bytes, read_and_match, sort_paths, storable
 from lookalike.scan.linking import run_links
@@ -112,28 +114,32 @@ def find_duplicates(
             forget_scope(index, cache, opts.scope)
             cache.set_stamp(stamp)
         cached = cache.paths(opts.scope)
-        stale = sort_paths(files, cached, seen, errors)
+        stale, hits = sort_paths(files, cached, seen, errors)
         gone = gone_paths(cached, files, roots)
         if gone:
             cache.forget_paths(opts.scope, gone)
+        changed = len(stale)
         stale = known_bytes(cache, opts.scope, stale, seen)
         read = len(stale)
+        from_cache = hits + changed - read  # held as they are, or their bytes were (one SHA-256 each)
         read_and_match(index, cache, str(db), opts, stale, seen, errors, progress)
+        notices = record_decisions(cache, opts.scope, opts.decisions, roots, files) if opts.decisions else []
         groups, pairs = _group(index, cache, opts, seen, keep_in, {f.path: f.also for f in aliases})
         if embedder is not None:
             similar = semantic_pairs(index, cache, opts.scope, _paths_of(seen), groups, embedder, index.thresholds)
-    from_cache = len(files) - read - sum(1 for e in errors if e.code == FetchError.code)
     errors += not_read
+    held = {p for p, _ in held_by_names(groups, aliases)}  # other names keep their bytes: nothing is freed
+    freed = [m for g in groups for m in g.removable if m.path not in held]
     stats = FindStats(
-        files=len(files) + len(not_read), read=read, cached=from_cache,
-        errors=len(errors), groups=len(groups), duplicates=sum(len(g.removable) for g in groups),
-        reclaimable_bytes=sum(m.byte_size for g in groups for m in g.removable), pairs=len(pairs),
+        files=len(files) + len(not_read), read=read, cached=max(0, from_cache),
+        errors=len(errors), groups=len(groups), duplicates=len(freed),
+        reclaimable_bytes=sum(m.byte_size for m in freed), pairs=len(pairs),
         seconds=time.perf_counter() - started,
     )  # fmt: skip
     errors.sort(key=lambda e: e.path)
     return FindResult(
         groups=tuple(groups), pairs=tuple(pairs), errors=tuple(errors), stats=stats, roots=roots, aliases=aliases,
-        similar=similar,
+        similar=similar, notices=tuple(notices),
     )  # fmt: skip
 
 
@@ -162,6 +168,6 @@ def _group(
     size_of = {s.path: s.size for s in seen}
     facts = cache.rows(paths_of)
     pks = [pk for pk in paths_of if pk in facts]
-    links = run_links(index, cache, pks, facts)
+    links = run_links(index, cache, pks, facts, opts.scope)
     run = RunEvidence(index, cache, {x.path: x.mtime_ns for x in seen})
     return groups_from_links(pks, paths_of, size_of, facts, links, opts, keep_in, also, run=run)
