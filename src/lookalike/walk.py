@@ -96,7 +96,9 @@ def find_files(paths: Iterable[str | os.PathLike[str]]) -> FoundFiles:
 
     def folder_error(exc: OSError) -> None:  # a folder that cannot be listed is an error row, not silence
         folder = os.path.abspath(str(exc.filename))
-        unreadable.append((folder, f"{folder}: cannot read the folder ({exc.strerror or exc}): its files were not read"))
+        unreadable.append(
+            (folder, f"{folder}: cannot read the folder ({exc.strerror or exc}): its files were not read")
+        )
 
     for path in dict.fromkeys(os.path.abspath(p) for p in iter_image_files(paths, on_error=folder_error)):
         try:

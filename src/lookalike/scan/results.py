@@ -191,7 +191,11 @@ class FindStats:
 
 @dataclass(frozen=True, slots=True)
 class FindResult:
-    """What ``find_duplicates`` found: groups (largest first), linked pairs, unreadable files, counts."""
+    """What ``find_duplicates`` found: groups (largest first), linked pairs, unreadable files, counts.
+
+    ``pairs`` grow with the files, not their square: the files of the same bytes are one node,
+    listed as its first path ``identical`` to each other path, and a link between two nodes is
+    one pair of their first paths."""
 
     groups: tuple[Group, ...]
     pairs: tuple[Pair, ...]
