@@ -160,3 +160,21 @@ def test_identical_copies_are_one_node(tmp_path: Path) -> None:
     assert len(group.members) == 60 and len(group.removable) == 59
     assert len(result.pairs) == 59  # one pair per other path, not 60 * 59 / 2
     assert len({p.a for p in result.pairs}) == 1 and all(p.verdict == "identical" for p in result.pairs)
+
+
+def test_a_decision_on_the_review_list_survives_rescan_too(tree: Path, tmp_path: Path, cli: object) -> None:
+    from lookalike.index import Index
+    from lookalike.scan.cache import FindCache
+
+    db = tmp_path / "f.db"
+    cat, copy = tree / "originals" / "cat.png", tree / "phone" / "cat.jpg"
+    assert str(copy) in group_of(run(tree, db), cat)
+    with FindCache(db) as cache, Index(db) as index:
+        rows = cache.path_rows([str(cat), str(copy)])
+        facts = cache.rows(rows.values())
+        a, b = (facts[rows[str(p)]].image_pk for p in (cat, copy))
+        index.add_review("find", a, b, score=0.9, verdict="similar", evidence="as a person sees it on the list")
+        (pair,) = [p for p in index.review(scope="find") if {p.a_pk, p.b_pk} == {a, b}]
+    proc = cli("review", "decide", pair.pk, "not_duplicate", "--db", db)  # type: ignore[operator]
+    assert proc.returncode == 0, proc.stderr
+    assert str(copy) not in group_of(run(tree, db, rescan=True), cat)

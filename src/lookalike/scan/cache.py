@@ -122,6 +122,20 @@ class StoredPair:
 class FindCache:
     """The ``find`` tables of one database file (see the module docstring)."""
 
+    @staticmethod
+    def present(path: str | os.PathLike[str]) -> bool:
+        """Whether ``path`` is an SQLite file that holds find tables (read without changing it)."""
+        if is_database_url(path) or not os.path.isfile(path):
+            return False
+        try:
+            db = sqlite3.connect(f"file:{os.path.abspath(path)}?mode=ro", uri=True)
+            try:
+                return db.execute("SELECT 1 FROM sqlite_master WHERE name = 'find_rows'").fetchone() is not None
+            finally:
+                db.close()
+        except sqlite3.DatabaseError:
+            return False
+
     def __init__(self, path: str | os.PathLike[str]) -> None:
         if is_database_url(path):
             raise ConfigError(f"{path}: find keeps its cache in an SQLite file; give a file path, not a URL")
@@ -381,6 +395,17 @@ class FindCache:
                 "INSERT OR REPLACE INTO find_decisions(scope, path, decision, seq) VALUES (?, ?, ?, ?)",
                 [(scope, nfc(p), d, last + i) for i, (p, d) in enumerate(decisions, 1)],
             )
+
+    def image_shas(self, scope: str, image_pks: Sequence[int]) -> dict[int, bytes]:
+        """The SHA-256 of the bytes find read for these index images of ``scope`` (those it read)."""
+        out: dict[int, bytes] = {}
+        for pk in image_pks:
+            row = self._db.execute(
+                "SELECT sha256 FROM find_rows WHERE scope = ? AND image_pk = ? LIMIT 1", (scope, pk)
+            ).fetchone()
+            if row is not None:
+                out[pk] = bytes(row[0])
+        return out
 
     def marks(self, scope: str) -> dict[tuple[bytes, bytes], str]:
         """A person's marks on pairs of ``scope``, keyed by the two SHA-256 digests (smaller first)."""

@@ -11,12 +11,13 @@ from lookalike.decode import read_source
 from lookalike.errors import ConfigError, NotFound
 from lookalike.fingerprints import analyse
 from lookalike.index import Decision, Index
+from lookalike.index.records import ReviewPair
 from lookalike.match import Verdict
 from lookalike.scan.cache import FindCache
 from lookalike.scan.options import FIND_SCOPE
 from lookalike.scan.results import Evidence, EvidenceKind
 
-__all__ = ["Duplicate", "duplicates_of", "mark_pair", "unmark_pair"]
+__all__ = ["Duplicate", "duplicates_of", "mark_pair", "remember_decision", "unmark_pair"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,3 +111,18 @@ def unmark_pair(
         had = len(shas) == 2 and tuple(sorted(shas)) in cache.marks(scope)
     mark_pair(a, b, Decision.PENDING, db=db, scope=scope)
     return had
+
+
+def remember_decision(db: str | os.PathLike[str], pair: ReviewPair) -> bool:
+    """Keep a decision made on the review list (``review decide``) as a mark by the two files'
+    bytes too, when ``find`` read them into ``db``: so that it outlives ``--rescan`` and renames
+    as ``review mark`` does. Returns whether it was kept so."""
+    if not FindCache.present(db):
+        return False
+    with FindCache(db) as cache:
+        shas = cache.image_shas(pair.scope, [pair.a_pk, pair.b_pk])
+        if len(shas) != 2 or shas[pair.a_pk] == shas[pair.b_pk]:
+            return False
+        mark = None if pair.decision is Decision.PENDING else pair.decision.value
+        cache.put_mark(pair.scope, shas[pair.a_pk], shas[pair.b_pk], mark)
+    return True
