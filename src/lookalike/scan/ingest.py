@@ -15,6 +15,7 @@ import hashlib
 import os
 import stat
 import tempfile
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -122,19 +123,11 @@ def known_bytes(
     left: list[tuple[str, FileStamp]] = []
     known: list[CachedPath] = []
     for path, stamp in stale:
-        try:
-            # non-blocking and checked: a file swapped for a FIFO since the walk must not hang the run
-            with open(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as fh:
-                before = os.fstat(fh.fileno())
-                if not stat.S_ISREG(before.st_mode):
-                    raise OSError(f"{path}: not a regular file")
-                digest = hashlib.file_digest(fh, "sha256").digest()
-                if FileStamp.of(os.fstat(fh.fileno())) != FileStamp.of(before):
-                    raise OSError(f"{path}: changed while it was read")  # read again: its bytes were moving
-                stamp = FileStamp.of(before)  # the stamp of the bytes hashed
-        except OSError:
+        hashed = _digest(path)
+        if hashed is None:
             left.append((path, stamp))  # reading it again reports the error
             continue
+        digest, stamp = hashed
         row = cache.row_by_sha(scope, digest)
         if row is None:
             left.append((path, stamp))
@@ -144,6 +137,49 @@ def known_bytes(
     if known:
         cache.put_paths(scope, known)
     return left
+
+
+def _digest(path: str) -> tuple[bytes, FileStamp] | None:
+    """The SHA-256 of a regular file's bytes and the stamp of the bytes hashed; None when it
+    cannot be read, or changed while it was (reading it again reports or settles it)."""
+    try:
+        # non-blocking and checked: a file swapped for a FIFO since the walk must not hang the run
+        with open(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as fh:
+            before = os.fstat(fh.fileno())
+            if not stat.S_ISREG(before.st_mode):
+                return None
+            digest = hashlib.file_digest(fh, "sha256").digest()
+            if FileStamp.of(os.fstat(fh.fileno())) != FileStamp.of(before):
+                return None
+    except OSError:
+        return None
+    return digest, FileStamp.of(before)
+
+
+def same_bytes(
+    stale: list[tuple[str, FileStamp]],
+) -> tuple[list[tuple[str, FileStamp]], dict[str, list[tuple[str, FileStamp]]]]:
+    """Identical bytes collapse before anything is decoded: among the files to read, those of one
+    size are hashed (one read and a SHA-256 each; a file of a size no other has cannot have a twin
+    here), and of each set of identical files only the first is decoded. Returns the files to
+    decode and, for each, its twins, which join its index row (one node with n paths, as jdupes
+    and czkawka compare size, then hash)."""
+    by_size: dict[int, list[tuple[str, FileStamp]]] = defaultdict(list)
+    for item in stale:
+        by_size[item[1].size].append(item)
+    first_of: dict[bytes, str] = {}
+    twins: dict[str, list[tuple[str, FileStamp]]] = defaultdict(list)
+    for items in by_size.values():
+        if len(items) < 2:
+            continue
+        for path, _ in items:
+            hashed = _digest(path)
+            if hashed is not None and first_of.setdefault(hashed[0], path) != path:
+                twins[first_of[hashed[0]]].append((path, hashed[1]))
+    if not twins:
+        return stale, {}
+    skip = {p for ts in twins.values() for p, _ in ts}
+    return [item for item in stale if item[0] not in skip], dict(twins)
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +286,7 @@ def read_and_match(
     jobs = opts.jobs or default_jobs()
     done_rows: set[int] = set(cache.rows_in_scope(scope)) if stale else set()
     unchecked: dict[int, _Unchecked] = {}
+    stale, twins = same_bytes(stale)
     meta = dict(stale)
     with _GridSpill() as grids:
 
@@ -263,30 +300,31 @@ def read_and_match(
             )
             for r in batch:
                 if r.error is not None:
-                    errors.append(r.error)
-                    ready.append(CachedPath(r.path, meta[r.path], None, r.error))
+                    for p, stamp in [(r.path, meta[r.path]), *twins.get(r.path, ())]:
+                        error = FileError(p, r.error.code, r.error.message.replace(r.path, p))
+                        errors.append(error)
+                        ready.append(CachedPath(p, stamp, None, error))
             for r, (f, _) in zip(good, added):
-                stamp = meta[r.path]
-                seen.append(Seen(r.path, stamp.size, stamp.mtime_ns, f.pk))
-                path = CachedPath(r.path, stamp, f.pk)
+                paths = [CachedPath(p, stamp, f.pk) for p, stamp in [(r.path, meta[r.path]), *twins.get(r.path, ())]]
+                seen.extend(Seen(c.path, c.stamp.size, c.stamp.mtime_ns, f.pk) for c in paths)
                 if f.pk in done_rows:  # bytes searched in an earlier run
-                    ready.append(path)
+                    ready.extend(paths)
                 elif f.pk in unchecked:  # the same bytes as another file of this run
-                    unchecked[f.pk].paths.append(path)
+                    unchecked[f.pk].paths.extend(paths)
                 else:
                     assert r.fingerprint is not None and r.grid is not None
                     fp = r.fingerprint
                     facts = RowFacts(
                         f.pk, f.image_pk, fp.sha256, fp.width, fp.height, fp.mime, r.lossless, r.taken_at, *r.source
                     )
-                    unchecked[f.pk] = _Unchecked(facts, grids.put(r.grid), [path])
+                    unchecked[f.pk] = _Unchecked(facts, grids.put(r.grid), paths)
             if ready:
                 cache.put_paths(scope, ready)
             batch.clear()
 
         with steps(progress, len(stale), "reading") as advance:
             batch: list[_Read] = []
-            for r in _read_files([p for p, _ in stale], jobs, index.limits, opts):
+            for r in _read_files([p for p, _ in stale], min(jobs, len(stale)), index.limits, opts):
                 advance()
                 batch.append(r)
                 if len(batch) >= _COMMIT_EVERY:
@@ -311,7 +349,13 @@ def read_and_match(
 
         queries = (StoredQuery(pk, grids.get(u.slot)) for pk, u in unchecked.items())
         checks = check_stored(
-            db, queries, scope=scope, top=_TOP, jobs=jobs, limits=index.limits, thresholds=index.thresholds
+            db,
+            queries,
+            scope=scope,
+            top=_TOP,
+            jobs=min(jobs, len(unchecked)),
+            limits=index.limits,
+            thresholds=index.thresholds,
         )
         with steps(progress, len(unchecked), "matching") as advance:
             for c in checks:
