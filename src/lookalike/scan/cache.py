@@ -147,6 +147,8 @@ class FindCache(PersonCache):
             with self._write() as db:
                 migrate(db)
         except (sqlite3.DatabaseError, ValueError) as exc:
+            if hasattr(self, "_db"):
+                self._db.close()
             raise StoreError(f"{self.path}: not a usable lookalike database ({exc})") from exc
 
     def close(self) -> None:
