@@ -221,3 +221,30 @@ def test_held_back_names_are_not_counted_as_reclaimable(tmp_path: Path) -> None:
     result = find_duplicates([root], db=tmp_path / "f.db", options=FindOptions(jobs=1, keep_in=(str(root / "keep"),)))
     assert len(result.groups) == 1 and len(result.groups[0].members) == 2
     assert result.stats.reclaimable_bytes == 0 and result.stats.duplicates == 0
+
+
+def test_undo_refuses_a_moved_file_that_changed_at_its_target(twins: Path, tmp_path: Path) -> None:
+    (step,) = plan_actions(find(twins, tmp_path / "f.db"), Action.MOVE, to=tmp_path / "moved")
+    apply_actions([step], manifest=tmp_path / "m.jsonl")
+    swap(step.target, bmp(2))
+    report = undo(tmp_path / "m.jsonl")
+    ((_, why),) = report.failed
+    assert step.target in why and "changed since it was read" in why
+    assert not os.path.exists(step.path) and Path(step.target).read_bytes() == bmp(2)
+
+
+def test_undo_finishes_a_move_killed_between_its_copy_and_the_removal_of_its_source(
+    twins: Path, tmp_path: Path
+) -> None:
+    before = tree_digest(twins)
+    (step,) = plan_actions(find(twins, tmp_path / "f.db"), Action.MOVE, to=tmp_path / "moved")
+    manifest = tmp_path / "m.jsonl"
+    apply_actions([step], manifest=manifest)
+    # as a kill -9 after the copy's rename and before the source's removal leaves it: in both
+    # places, and the manifest without the step's "done" line
+    shutil.copy2(step.target, step.path)
+    lines = manifest.read_text().splitlines()
+    manifest.write_text("\n".join(line for line in lines if '"done"' not in line) + "\n")
+    report = undo(manifest)
+    assert len(report.done) == 1 and not report.failed
+    assert not os.path.exists(step.target) and tree_digest(twins) == before

@@ -12,6 +12,7 @@ every action, then ``delete`` and ``hardlink`` manifests say they cannot be undo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -114,11 +115,11 @@ def _put_back(s: Step, *, finished: bool, announce: Any) -> bool:
                 raise StepError(f"{s.path} and {s.target} are one file: not removed")
             os.unlink(s.target)
         return True
-    if not s.sha256:  # a manifest from before the SHA-256 was kept: moved back unverified, as then
-        os.makedirs(os.path.dirname(s.path), exist_ok=True)
-        os.rename(s.target, s.path)
-        return True
-    with open_verified(s.target, s.sha256, "the moved file") as moved:
+    expected = s.sha256
+    if not expected:  # a manifest from before the SHA-256 was kept: nothing to compare with, as then
+        with open(s.target, "rb") as fh:
+            expected = hashlib.file_digest(fh, "sha256").hexdigest()
+    with open_verified(s.target, expected, "the moved file") as moved:
         move_verified(s.target, moved, s.path, announce)
     return True
 
