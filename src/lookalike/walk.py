@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -20,16 +20,20 @@ IMAGE_SUFFIXES = frozenset(
 )  # fmt: skip
 
 
-def iter_image_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
+def iter_image_files(
+    paths: Iterable[str | os.PathLike[str]], *, on_error: Callable[[OSError], None] | None = None
+) -> Iterator[Path]:
     """Each named file, and every image file (by ending) in each named folder, recursively,
     in sorted order; hidden files and folders inside a named folder are skipped.
-    A path that does not exist is yielded as it is, so that reading it reports the error."""
+    A path that does not exist is yielded as it is, so that reading it reports the error.
+    A folder that cannot be listed is passed to ``on_error`` (its ``filename`` names it) and
+    skipped; without ``on_error``, skipped silently."""
     for raw in paths:
         path = Path(raw)
         if not path.is_dir():
             yield path
             continue
-        for root, dirs, files in os.walk(path):
+        for root, dirs, files in os.walk(path, onerror=on_error):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             for name in sorted(files):
                 if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
@@ -69,7 +73,8 @@ class FoundFile:
 class FoundFiles:
     """What ``find_files`` found: the regular files (one per file, sorted by path), and the
     paths not to read, each with its one-line reason: FIFOs, sockets, devices (``skipped``) and
-    paths that cannot be looked at (a dangling symlink, no permission: ``unreadable``)."""
+    paths that cannot be looked at (a dangling symlink, no permission, a folder that cannot be
+    listed: ``unreadable``)."""
 
     files: tuple[FoundFile, ...]
     skipped: tuple[tuple[str, str], ...] = ()
@@ -88,7 +93,14 @@ def find_files(paths: Iterable[str | os.PathLike[str]]) -> FoundFiles:
     modes: dict[str, int] = {}
     skipped: list[tuple[str, str]] = []
     unreadable: list[tuple[str, str]] = []
-    for path in dict.fromkeys(os.path.abspath(p) for p in iter_image_files(paths)):
+
+    def folder_error(exc: OSError) -> None:  # a folder that cannot be listed is an error row, not silence
+        folder = os.path.abspath(str(exc.filename))
+        unreadable.append(
+            (folder, f"{folder}: cannot read the folder ({exc.strerror or exc}): its files were not read")
+        )
+
+    for path in dict.fromkeys(os.path.abspath(p) for p in iter_image_files(paths, on_error=folder_error)):
         try:
             st = os.stat(path)
         except OSError as exc:

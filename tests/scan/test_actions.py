@@ -4,13 +4,24 @@ undo manifest puts a move or a trash back exactly — even after a crash half-wa
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from lookalike.errors import ConfigError
-from lookalike.scan import Action, FindOptions, FindResult, apply_actions, find_duplicates, plan_actions, undo
+from lookalike.scan import (
+    Action,
+    FindOptions,
+    FindResult,
+    apply_actions,
+    find_duplicates,
+    held_back,
+    plan_actions,
+    undo,
+)
 from lookalike.scan import actions as actions_module
+from lookalike.scan.fileops import Opened
 from tests.scan.conftest import tree_digest
 
 
@@ -30,7 +41,13 @@ def copies(result: FindResult) -> set[str]:
 def test_plan_touches_only_copies(tree: Path, tmp_path: Path, action: Action) -> None:
     result = find(tree, tmp_path, keep_in=(str(tree / "originals"),))
     steps = plan_actions(result, action, to=tmp_path / "moved" if action is Action.MOVE else None)
-    assert {s.path for s in steps} == copies(result)
+    if action is Action.HARDLINK:  # only byte-identical copies; the others held back, saying why
+        identical = {m.path for g in result.groups for m in g.removable if m.sha256 == g.members[0].sha256}
+        assert identical and {s.path for s in steps} == identical
+        held = dict(held_back(result, action))
+        assert set(held) == copies(result) - identical and all("not the keeper's" in w for w in held.values())
+    else:
+        assert {s.path for s in steps} == copies(result)
     assert not {s.path for s in steps} & kept_paths(result)
     assert not any(s.path.startswith(str(tree / "originals") + os.sep) for s in steps)
 
@@ -81,9 +98,12 @@ def test_trash_goes_to_a_hidden_folder_and_comes_back(tree: Path, tmp_path: Path
 def test_delete_and_hardlink_spare_keepers(tree: Path, tmp_path: Path) -> None:
     result = find(tree, tmp_path, keep_in=(str(tree / "backup"),))
     keepers = {p: Path(p).read_bytes() for p in kept_paths(result)}
-    links = [s for s in plan_actions(result, Action.HARDLINK) if s.path.endswith("boat_small.jpg")]
-    apply_actions(links, manifest=tmp_path / "h.jsonl")
+    links = plan_actions(result, Action.HARDLINK)
+    assert [s.path for s in links] == [str(tree / "originals" / "boat.png")]  # the one byte-identical copy
+    report = apply_actions(links, manifest=tmp_path / "h.jsonl")
+    assert not report.failed, report.failed
     assert os.path.samefile(links[0].path, links[0].keeper)
+    assert not [p for p in os.listdir(tree / "originals") if p.startswith(".lookalike-")]  # no temporary left
     result = find(tree, tmp_path, keep_in=(str(tree / "backup"),))
     report = apply_actions(plan_actions(result, Action.DELETE), manifest=tmp_path / "d.jsonl")
     assert report.done and not report.failed
@@ -111,15 +131,15 @@ def test_crash_half_way_leaves_a_manifest_undo_can_use(
 ) -> None:
     before = tree_digest(tree)
     steps = plan_actions(find(tree, tmp_path), Action.MOVE, to=tmp_path / "moved")
-    real_move, calls = actions_module._move, []
+    real_move, calls = actions_module.move_verified, []
 
-    def crashing_move(src: str, dst: str) -> None:
+    def crashing_move(src: str, opened: Opened, dst: str, announce: Callable[[str], None]) -> None:
         if len(calls) == 2:
             raise KeyboardInterrupt  # the process dies here
         calls.append(src)
-        real_move(src, dst)
+        real_move(src, opened, dst, announce)
 
-    monkeypatch.setattr(actions_module, "_move", crashing_move)
+    monkeypatch.setattr(actions_module, "move_verified", crashing_move)
     with pytest.raises(KeyboardInterrupt):
         apply_actions(steps, manifest=tmp_path / "crash.jsonl")
     monkeypatch.undo()

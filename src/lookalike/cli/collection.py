@@ -277,6 +277,10 @@ def review_decide(
     database = group_db(ctx, db)
     with reporting_errors(as_json=as_json), _open(database, create=False) as index:
         p = index.decide(pair, decision)
+    from lookalike.scan.lookup import remember_decision
+
+    with reporting_errors(as_json=as_json):
+        remember_decision(database, p)  # a pair find read: kept by its bytes, past --rescan and renames
     if as_json:
         json_line(p.to_dict())
     else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
@@ -53,6 +52,7 @@ def register(app: typer.Typer, review: typer.Typer | None = None) -> None:
     app.command("plot")(plot_command)
     if review is not None:
         review.command("mark")(review_mark)
+        review.command("unmark")(review_unmark)
 
 
 def find_command(
@@ -198,6 +198,8 @@ def print_result(result: FindResult) -> None:
             say(f"  {p.score:.3f} similar  {p.a} ~ {p.b}  — {p.evidence}")
     for e in result.errors:
         say(f"error: {e.message}", err=True)
+    for note in result.notices:
+        say(f"note: {note}", err=True)
     if result.aliases:
         paths = sum(len(a.also) for a in result.aliases)
         say(
@@ -233,7 +235,7 @@ def _act(
     from lookalike.scan import apply_actions, held_back, plan_actions
 
     steps = plan_actions(result, act, to=to, include_edited=include_edited)
-    held = held_back(result)
+    held = held_back(result, act, include_edited=include_edited)
     plan: dict[str, Any] = {
         "action": act.value, "dry_run": dry_run, "manifest": None,
         "steps": [s.to_dict() | {"status": "planned"} for s in steps],
@@ -278,7 +280,13 @@ def _default_manifest(act: Action, steps: list[Step], to: Path | None) -> Path:
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     if act is Action.TRASH:
-        return Path(os.path.commonpath([os.path.dirname(s.target) for s in steps])) / f"manifest-{stamp}.jsonl"
+        # in the trash folder itself (--to, or .lookalike-trash/<time>/), where the README says it is,
+        # not in the deepest folder the trashed files share
+        if to is not None:
+            return to.resolve() / f"manifest-{stamp}.jsonl"
+        parts = Path(steps[0].target).parts
+        where = parts.index(".lookalike-trash") + 2 if ".lookalike-trash" in parts else len(parts) - 1
+        return Path(*parts[:where]) / f"manifest-{stamp}.jsonl"
     if act is Action.MOVE and to is not None:
         return to / f".lookalike-manifest-{stamp}.jsonl"
     return Path(f"lookalike-{act.value}-{stamp}.jsonl").resolve()
@@ -344,3 +352,23 @@ def review_mark(
         json_line({"a": str(a), "b": str(b), "scope": scope, "decision": decision.value})
     else:
         say(f"{a} ~ {b}: {decision.value}")
+
+
+def review_unmark(
+    ctx: typer.Context,
+    a: Annotated[Path, typer.Argument(help="A file read by `lookalike find`.")],
+    b: Annotated[Path, typer.Argument(help="Another one.")],
+    scope: FindScope = "find",
+    db: SubDbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Remove a mark `review mark` recorded on two files: later runs judge them by their pictures again."""
+    from lookalike.scan import unmark_pair
+
+    as_json = group_json(ctx, as_json)
+    with reporting_errors(as_json=as_json):
+        had = unmark_pair(a, b, db=group_db(ctx, db), scope=scope)
+    if as_json:
+        json_line({"a": str(a), "b": str(b), "scope": scope, "decision": None, "was_marked": had})
+    else:
+        say(f"{a} ~ {b}: " + ("mark removed" if had else "no mark to remove; the pair is pending"))

@@ -9,12 +9,12 @@ moved and trashed files back.
 ``hamming_pairs`` is the all-pairs search over bare hash codes for very large collections.
 """
 
-from lookalike.scan.actions import Action, ActionReport, Step, apply_actions, held_back, plan_actions, undo
+from lookalike.scan.actions import Action, ActionReport, Step, apply_actions, held_back, plan_actions
 from lookalike.scan.allpairs import hamming_pairs
-from lookalike.scan.decisions import read_decisions
+from lookalike.scan.decisions import read_decisions, record_decisions
 from lookalike.scan.find import find_duplicates
 from lookalike.scan.keeper import DEFAULT_KEEP, KeepCriterion, parse_keep
-from lookalike.scan.lookup import Duplicate, duplicates_of, mark_pair
+from lookalike.scan.lookup import Duplicate, duplicates_of, mark_pair, unmark_pair
 from lookalike.scan.options import FIND_SCOPE, FindOptions
 from lookalike.scan.results import (
     Evidence,
@@ -27,6 +27,7 @@ from lookalike.scan.results import (
     Pair,
     SimilarPair,
 )
+from lookalike.scan.undo import undo
 
 __all__ = [
     "DEFAULT_KEEP",
@@ -55,5 +56,7 @@ __all__ = [
     "parse_keep",
     "plan_actions",
     "read_decisions",
+    "record_decisions",
     "undo",
+    "unmark_pair",
 ]

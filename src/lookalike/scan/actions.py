@@ -6,40 +6,52 @@ Actions (on the members of each group that are not kept):
 * ``move``      to ``--to DIR``, keeping each file's path relative to the scanned folder;
 * ``trash``     the same, into a trash folder (``.lookalike-trash/<time>/`` in the scanned folder
                 unless told otherwise: hidden, so later scans skip it);
-* ``hardlink``  the copy is replaced by a hard link to the keeper (same file system only);
+* ``hardlink``  the copy is replaced by a hard link to the keeper (same file system only), and
+                only when its bytes are the keeper's: an edited or re-encoded copy is held back,
+                ``--include-edited`` or not, since a link would lose its bytes for good;
 * ``delete``    the copy is deleted.
 
+Each step verifies, then acts on the same open file (``fileops``): right before it changes
+anything it reads the SHA-256 of its file and of its keeper through open descriptors, compares
+them with what the plan was built from, and refuses, naming the file, when either changed (a
+picture swapped in while the prompt waited, a keeper replaced); ``--yes`` runs and plans built
+from the cache alike.
+
 The manifest is JSON Lines. Its first line describes the run; then comes one line per planned
-step (path, target, keeper, size and mtime as read), all written and flushed to disk before the
-first file is touched; then one line per finished or failed step. A crash half-way therefore
-leaves a manifest that names every step that may have happened, and ``undo`` puts back each moved
-or trashed file that is still at its target and whose original place is free. Deleted files and
-replaced (hard-linked) copies cannot come back: their manifest says what was done.
+step (path, target, keeper, size, mtime and the SHA-256 of file and keeper as read), all written
+and flushed to disk before the first file is touched; then, per step, a line naming each
+temporary file before it is made, and one line when the step is done or failed. A crash half-way
+therefore leaves a manifest that names every step that may have happened and every file it may
+have left, and ``undo`` (``scan.undo``) puts back each moved or trashed file that is still at its
+target, unchanged, and whose original place is free, and removes what an unfinished step left.
+Deleted files and replaced (hard-linked) copies cannot come back: their manifest says what was done.
 """
 
 from __future__ import annotations
 
-import errno
 import json
 import os
-import shutil
-import stat
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from lookalike.errors import ConfigError, FetchError
+from lookalike.scan.fileops import Opened, StepError, link_verified, move_verified, open_verified, still_at
 from lookalike.scan.options import is_under
-from lookalike.scan.results import FindResult
+from lookalike.scan.results import FindResult, Group
+from lookalike.walk import FoundFile
 
 __all__ = [
-    "MANIFEST_VERSION", "Action", "ActionReport", "Step", "apply_actions", "held_back", "plan_actions", "undo",
+    "MANIFEST_VERSION", "Action", "ActionReport", "Step", "apply_actions", "held_back", "held_by_names",
+    "plan_actions",
 ]  # fmt: skip
 
-MANIFEST_VERSION = 1
+#: 2: steps carry the SHA-256 of file and keeper, and temporary files are named before they exist
+MANIFEST_VERSION = 2
 
 
 class Action(StrEnum):
@@ -73,12 +85,16 @@ class Step:
     size: int
     #: why the file is acted on: how it copies the keeper (its verdict, score and evidence)
     why: str = ""
+    #: the SHA-256 (hex) of the file and of its keeper as the plan read them: what the step verifies
+    sha256: str = ""
+    keeper_sha256: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (``find --dry-run --json``'s plan)."""
         return {
             "action": self.action.value, "source": self.path, "destination": self.target or None,
-            "keeper": self.keeper, "bytes": self.size, "why": self.why,
+            "keeper": self.keeper, "bytes": self.size, "why": self.why, "sha256": self.sha256,
+            "keeper_sha256": self.keeper_sha256,
         }  # fmt: skip
 
     def describe(self) -> str:
@@ -122,9 +138,10 @@ def plan_actions(
         to = os.path.join(base, ".lookalike-trash", time.strftime("%Y%m%d-%H%M%S"))
     dest = os.path.abspath(to) if to is not None else ""
     kept = {m.path for g in result.groups for m in g.members if m.keep}
-    held = dict(held_back(result))
+    held = dict(held_back(result, action, include_edited=include_edited))
     steps: list[Step] = []
     for g in result.groups:
+        keeper_sha = _keeper_sha(g)
         for m in g.actionable(include_edited=include_edited):
             if m.path in kept or m.path == g.keep or m.path in held:  # actionable never holds the first two
                 continue
@@ -139,19 +156,43 @@ def plan_actions(
             elif action is Action.HARDLINK:
                 target = g.keep
             why = f"a copy of the keeper, {m.verdict} (score {m.score:.3f}): {m.evidence}"
-            steps.append(Step(action, m.path, target, g.keep, m.byte_size, why))
+            steps.append(Step(action, m.path, target, g.keep, m.byte_size, why, m.sha256, keeper_sha))
     return steps
 
 
-def held_back(result: FindResult) -> list[tuple[str, str]]:
+def _keeper_sha(g: Group) -> str:
+    return next((m.sha256 for m in g.members if m.path == g.keep), "")
+
+
+def held_back(
+    result: FindResult, action: Action = Action.REPORT, *, include_edited: bool = False
+) -> list[tuple[str, str]]:
+    """The copies ``action`` does not touch although they are not kept, each with the reason:
+    those of ``held_by_names``, and for ``hardlink`` every copy whose bytes are not the
+    keeper's (an edited or re-encoded copy: a link would replace it, and its edit would be lost
+    for good), with ``include_edited`` or without."""
+    out = held_by_names(result.groups, result.aliases)
+    if action is not Action.HARDLINK:
+        return out
+    named = {p for p, _ in out}
+    for g in result.groups:
+        keeper_sha = _keeper_sha(g)
+        for m in g.actionable(include_edited=include_edited):
+            if m.path not in named and (not m.sha256 or m.sha256 != keeper_sha):
+                out.append((m.path, "its bytes are not the keeper's (an edited or re-encoded copy): a hard link would"
+                            " replace it for good, so only byte-identical copies are linked"))  # fmt: skip
+    return out
+
+
+def held_by_names(groups: Sequence[Group], aliases: Sequence[FoundFile]) -> list[tuple[str, str]]:
     """The copies no action touches although they are not kept, each with the reason: a copy
     that other scanned paths reach by symlink (acting on it would leave those links pointing at
     nothing) or by hard link (removing one of its names frees nothing and keeps the copy).
     A file reached twice through a folder (named twice, or through a symlink to it) is not held
-    back: it is one file, in one place."""
-    also = {a.path: a.also for a in result.aliases}
+    back: it is one file, in one place. Such copies free no space (``FindStats``)."""
+    also = {a.path: a.also for a in aliases}
     out: list[tuple[str, str]] = []
-    for g in result.groups:
+    for g in groups:
         for m in g.removable:
             links = [p for p in also.get(m.path, ()) if os.path.islink(p)]
             names = [p for p in also.get(m.path, ()) if p not in links and not _same_place(p, m.path)]
@@ -175,16 +216,22 @@ def _line(fh: Any, obj: dict[str, Any]) -> None:
     os.fsync(fh.fileno())
 
 
+def _temp_line(fh: Any, step: int, tmp: str) -> None:
+    """Name a temporary file in the manifest before it is made (``undo`` removes it if it stays)."""
+    _line(fh, {"temp": step, "path": tmp})
+
+
 def apply_actions(
     steps: Sequence[Step], *, manifest: str | os.PathLike[str], protected: Sequence[str] = ()
 ) -> ActionReport:
     """Carry out ``steps``, writing the manifest (see the module docstring) before the first.
 
-    A step fails alone, the others going on, when its file changed size since it was read, when
-    its target exists, or when it would lose a picture: its file is, right before acting (device
-    and inode, whatever path reaches it), the same file as its keeper or as any file in
-    ``protected`` (keepers, keep-in folders), or its keeper is gone. A step on a symlink acts on
-    the link alone, never on the file it points to.
+    A step fails alone, the others going on, when its file or its keeper is not, right before
+    acting, the bytes the plan read (SHA-256 through the open file), when its target exists, or
+    when it would lose a picture: its file is (device and inode, whatever path reaches it) the
+    same file as its keeper or as any file in ``protected`` (keepers, keep-in folders), its keeper
+    is gone, or (``hardlink``) its bytes are not its keeper's. A step on a symlink acts on the link
+    alone, never on the file it points to.
     Raises ``FetchError`` when the manifest cannot be written (then nothing was done)."""
     report = ActionReport(manifest=str(manifest))
     if not steps:
@@ -199,33 +246,25 @@ def apply_actions(
     with fh:
         _line(fh, {"lookalike_manifest": MANIFEST_VERSION, "action": steps[0].action.value,
                    "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "steps": len(steps)})  # fmt: skip
-        stats: list[os.stat_result | None] = []
         for i, s in enumerate(steps):
             try:
-                st: os.stat_result | None = os.stat(s.path)
+                mtime: int | None = os.stat(s.path).st_mtime_ns
             except OSError:
-                st = None
-            stats.append(st)
+                mtime = None
             planned = {
                 "step": i, "action": s.action.value, "path": s.path, "target": s.target, "keeper": s.keeper,
-                "size": s.size, "mtime_ns": st.st_mtime_ns if st else None, "why": s.why,
+                "size": s.size, "mtime_ns": mtime, "sha256": s.sha256, "keeper_sha256": s.keeper_sha256,
+                "why": s.why,
             }  # fmt: skip
             fh.write(json.dumps(planned, separators=(",", ":")) + "\n")
         fh.flush()
         os.fsync(fh.fileno())
         kept_files = {_identity(p) for p in keep} - {None}
-        for i, (s, st) in enumerate(zip(steps, stats)):
+        for i, s in enumerate(steps):
             try:
-                if s.path in keep or s.path == s.keeper:
-                    raise _StepError("refused: the file is kept")
-                if st is None:
-                    raise _StepError("the file is gone")
-                if st.st_size != s.size:
-                    raise _StepError("the file changed since it was read")
-                _check_not_kept(s, kept_files)
-                _act(s)
-            except (_StepError, OSError) as exc:
-                message = str(exc) if isinstance(exc, _StepError) else (exc.strerror or str(exc))
+                _step(s, keep, kept_files, partial(_temp_line, fh, i))
+            except (StepError, OSError) as exc:
+                message = str(exc) if isinstance(exc, StepError) else f"{exc.strerror or exc}"
                 report.failed.append((s, message))
                 _line(fh, {"failed": i, "error": message})
             else:
@@ -234,8 +273,24 @@ def apply_actions(
     return report
 
 
-class _StepError(Exception):
-    """A step refused before touching anything."""
+def _step(s: Step, keep: set[str], kept_files: set[tuple[int, int] | None], announce: Callable[[str], None]) -> None:
+    """Verify one step's file and keeper through open descriptors, then act (see ``apply_actions``).
+    Raises ``StepError`` or ``OSError``."""
+    if s.path in keep or s.path == s.keeper:
+        raise StepError("refused: the file is kept")
+    if s.action is Action.HARDLINK and s.sha256 != s.keeper_sha256:
+        raise StepError("refused: its bytes are not its keeper's; a hard link would lose them")
+    if not os.path.lexists(s.keeper):
+        raise StepError(f"refused: its keeper {s.keeper} is gone, so this may be the last copy")
+    with (
+        open_verified(s.path, s.sha256, "the file") as copy,
+        open_verified(s.keeper, s.keeper_sha256, "its keeper") as keeper,
+    ):
+        if copy.identity == keeper.identity:
+            raise StepError("refused: the same file as its keeper (reached through another path)")
+        if copy.identity in kept_files:
+            raise StepError("refused: the same file as a kept file (reached through another path)")
+        _act(s, copy, keeper, announce)
 
 
 def _identity(path: str) -> tuple[int, int] | None:
@@ -247,114 +302,13 @@ def _identity(path: str) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def _check_not_kept(s: Step, kept_files: set[tuple[int, int] | None]) -> None:
-    """Refuse a step that would lose a picture, judged by what the paths lead to *now*: a
-    symlink, hard link or folder alias made or changed since the plan is caught here."""
-    try:
-        target = os.stat(s.path)
-    except OSError as exc:
-        raise _StepError("the file is gone") from exc
-    if not stat.S_ISREG(target.st_mode):
-        raise _StepError("refused: not a regular file")
-    keeper = _identity(s.keeper)
-    if keeper is None:
-        raise _StepError(f"refused: its keeper {s.keeper} is gone, so this may be the last copy")
-    if (target.st_dev, target.st_ino) == keeper:
-        raise _StepError("refused: the same file as its keeper (reached through another path)")
-    if (target.st_dev, target.st_ino) in kept_files:
-        raise _StepError("refused: the same file as a kept file (reached through another path)")
-
-
-def _act(s: Step) -> None:
+def _act(s: Step, copy: Opened, keeper: Opened, announce: Callable[[str], None]) -> None:
+    """Carry out a verified step, each change made only once its path still leads to the file verified."""
     if s.action in (Action.MOVE, Action.TRASH):
-        if os.path.lexists(s.target):
-            raise _StepError(f"{s.target} already exists")
-        os.makedirs(os.path.dirname(s.target), exist_ok=True)
-        _move(s.path, s.target)
+        move_verified(s.path, copy, s.target, announce)
     elif s.action is Action.HARDLINK:
-        if os.path.samefile(s.path, s.keeper):
-            return
-        tmp = f"{s.path}.lookalike-link"
-        try:
-            os.link(s.keeper, tmp)
-        except OSError as exc:
-            if exc.errno == errno.EXDEV:
-                raise _StepError("cannot hard-link across file systems") from exc
-            raise
-        os.replace(tmp, s.path)
+        link_verified(s.path, copy, s.keeper, keeper, announce)
     elif s.action is Action.DELETE:
+        still_at(s.keeper, keeper, "its keeper")
+        still_at(s.path, copy, "the file")
         os.unlink(s.path)
-
-
-def _move(src: str, dst: str) -> None:
-    try:
-        os.rename(src, dst)
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:
-            raise
-        shutil.move(src, dst)  # another file system: copy (with times) and remove
-
-
-def read_manifest(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(header, planned steps) of a manifest. Raises ``FetchError`` for a file that is not one."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise FetchError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    try:
-        objs = [json.loads(line) for line in lines if line.strip()]
-    except json.JSONDecodeError as exc:
-        raise FetchError(f"{path}: not a lookalike manifest (line {exc.lineno} is not JSON)") from exc
-    if not objs or not isinstance(objs[0], dict) or objs[0].get("lookalike_manifest") != MANIFEST_VERSION:
-        raise FetchError(f"{path}: not a lookalike manifest")
-    return objs[0], [o for o in objs[1:] if isinstance(o, dict) and "step" in o]
-
-
-def undo(manifest: str | os.PathLike[str]) -> ActionReport:
-    """Put back every file a ``move`` or ``trash`` manifest moved, newest step first.
-
-    A file is moved back when it is still at its target and its original place is free; the
-    rest are reported as failed. Raises ``FetchError`` for an unreadable manifest and
-    ``ConfigError`` for a manifest of an action that cannot be undone (delete, hardlink)."""
-    header, planned = read_manifest(manifest)
-    action = Action(header.get("action", "report"))
-    if not action.undoable:
-        raise ConfigError(f"a {action.value} cannot be undone; {manifest} lists the files it touched")
-    report = ActionReport(manifest=str(manifest))
-    dirs: set[str] = set()
-    for o in reversed(planned):
-        s = Step(action, str(o["path"]), str(o["target"]), str(o.get("keeper", "")), int(o.get("size", 0)))
-        if not os.path.lexists(s.target):
-            if os.path.lexists(s.path):
-                continue  # never moved (the run stopped before it, or it failed)
-            report.failed.append((s, f"{s.target} is missing"))
-            continue
-        if os.path.lexists(s.path):
-            report.failed.append((s, f"{s.path} exists again: not overwritten"))
-            continue
-        os.makedirs(os.path.dirname(s.path), exist_ok=True)
-        _move(s.target, s.path)
-        dirs.add(os.path.dirname(s.target))
-        report.done.append(s)
-    _prune_empty(dirs, stop=_common_target_root(planned))
-    return report
-
-
-def _common_target_root(planned: list[dict[str, Any]]) -> str:
-    targets = [os.path.dirname(str(o["target"])) for o in planned if o.get("target")]
-    return os.path.commonpath(targets) if targets else ""
-
-
-def _prune_empty(dirs: set[str], *, stop: str) -> None:
-    """Remove the folders a move made that are empty again, up to ``stop``'s parent (never above)."""
-    if not stop:
-        return
-    for d in sorted(dirs, key=len, reverse=True):
-        while is_under(d, stop):
-            try:
-                os.rmdir(d)
-            except OSError:
-                break
-            if d == stop:
-                break
-            d = os.path.dirname(d)

@@ -1,8 +1,9 @@
 """What ``find`` remembers between runs, in the index's own database file but in tables of its own.
 
-* ``find_files``  every path seen, per scope, keyed by (scope, path), with the size and
-                  modification time it had when read: a file whose size and mtime are unchanged
-                  is not read again. It points at the index row (``file_pk``) holding its
+* ``find_files``  every path seen, per scope, keyed by (scope, path), with the device, inode,
+                  size, mtime and ctime it had when read: a file whose five are unchanged is not
+                  read again; any change (a file swapped for another of its size with its mtime
+                  put back changes its ctime) reads it again. It points at the index row (``file_pk``) holding its
                   fingerprint and local features, or holds the error that stopped it.
 * ``find_rows``   facts about each index row ``find`` has searched (so its pairs are known):
                   SHA-256, size in pixels, MIME type, lossless or not, EXIF date. A changed or
@@ -19,10 +20,14 @@
 * ``find_relative`` what local features say of one row as a copy of another (the evidence
                   against a keeper; "" when they do not match), computed once.
 * ``find_decisions`` a person's decisions per path (keep it, or exclude it from actions), from
-                  ``find --decisions``; every later run applies them.
-* ``find_meta``   the matcher stamp the pairs were made with: another stamp empties the cache.
+                  ``find --decisions``: a log in which the newest decision on a path replaces
+                  older ones, and the newest keep of a group wins; paths are kept in NFC.
+* ``find_marks``  a person's marks on pairs (``not_duplicate``, ``duplicate``) by the SHA-256 of
+                  both files' bytes: they outlive ``--rescan``, a new matcher and renames.
+* ``find_meta``   the matcher stamp the pairs were made with (another stamp empties the cache
+                  but for a person's decisions and marks) and the tables' schema version.
 
-The tables are created here (``CREATE TABLE IF NOT EXISTS``) on a connection of our own;
+The tables are made by numbered migrations (``scan.cache_schema``) on a connection of our own;
 writes go in short transactions that never overlap the index store's.
 """
 
@@ -39,80 +44,42 @@ from typing import Any
 from lookalike.config import is_database_url
 from lookalike.errors import ConfigError, StoreError
 from lookalike.match import Verdict
+from lookalike.scan.cache_person import PersonCache, nfc
+from lookalike.scan.cache_schema import migrate
 from lookalike.scan.results import FileError
 
-__all__ = ["CachedPath", "FindCache", "RowFacts", "StoredPair"]
+__all__ = ["CachedPath", "FileStamp", "FindCache", "RowFacts", "StoredPair", "nfc"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS find_files (
-    scope TEXT NOT NULL,
-    path TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    file_pk INTEGER,
-    error_code TEXT NOT NULL DEFAULT '',
-    error TEXT NOT NULL DEFAULT '',
-    PRIMARY KEY (scope, path)
-);
-CREATE TABLE IF NOT EXISTS find_rows (
-    file_pk INTEGER PRIMARY KEY,
-    image_pk INTEGER NOT NULL,
-    scope TEXT NOT NULL,
-    sha256 BLOB NOT NULL,
-    width INTEGER NOT NULL,
-    height INTEGER NOT NULL,
-    mime TEXT NOT NULL,
-    lossless INTEGER NOT NULL,
-    taken_at TEXT,
-    jpeg_quality REAL,
-    padding REAL,
-    content_aspect REAL
-);
-CREATE INDEX IF NOT EXISTS find_rows_sha ON find_rows(scope, sha256);
-CREATE TABLE IF NOT EXISTS find_pairs (
-    a_pk INTEGER NOT NULL,
-    b_pk INTEGER NOT NULL,
-    score REAL NOT NULL,
-    verdict TEXT NOT NULL,
-    evidence TEXT NOT NULL,
-    phash_bits INTEGER,
-    by_local_features INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (a_pk, b_pk),
-    CHECK (a_pk < b_pk)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS find_pairs_b ON find_pairs(b_pk);
-CREATE TABLE IF NOT EXISTS find_spectra (
-    file_pk INTEGER PRIMARY KEY,
-    profile BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS find_relative (
-    copy_pk INTEGER NOT NULL,
-    original_pk INTEGER NOT NULL,
-    evidence TEXT NOT NULL,
-    PRIMARY KEY (copy_pk, original_pk)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS find_decisions (
-    scope TEXT NOT NULL,
-    path TEXT NOT NULL,
-    decision TEXT NOT NULL CHECK (decision IN ('keep', 'exclude')),
-    PRIMARY KEY (scope, path)
-);
-CREATE TABLE IF NOT EXISTS find_meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-"""
+
+@dataclass(frozen=True, slots=True)
+class FileStamp:
+    """What identifies the file at a path as read: device, inode, size, mtime and ctime."""
+
+    size: int
+    mtime_ns: int
+    dev: int = 0
+    ino: int = 0
+    ctime_ns: int = 0
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> FileStamp:
+        """The stamp of a file's status."""
+        return cls(st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino, st.st_ctime_ns)
 
 
 @dataclass(frozen=True, slots=True)
 class CachedPath:
-    """A path as last read: its size and mtime then, and its index row or (None and) its error."""
+    """A path as last read: its stamp then, and its index row or (None and) its error."""
 
     path: str
-    size: int
-    mtime_ns: int
+    stamp: FileStamp
     file_pk: int | None
     error: FileError | None = None
+
+    @property
+    def size(self) -> int:
+        """Its size in bytes when read."""
+        return self.stamp.size
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,8 +119,22 @@ class StoredPair:
         object.__setattr__(self, "verdict", Verdict(self.verdict))  # a verdict's stored name is one too
 
 
-class FindCache:
+class FindCache(PersonCache):
     """The ``find`` tables of one database file (see the module docstring)."""
+
+    @staticmethod
+    def present(path: str | os.PathLike[str]) -> bool:
+        """Whether ``path`` is an SQLite file that holds find tables (read without changing it)."""
+        if is_database_url(path) or not os.path.isfile(path):
+            return False
+        try:
+            db = sqlite3.connect(f"file:{os.path.abspath(path)}?mode=ro", uri=True)
+            try:
+                return db.execute("SELECT 1 FROM sqlite_master WHERE name = 'find_rows'").fetchone() is not None
+            finally:
+                db.close()
+        except sqlite3.DatabaseError:
+            return False
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         if is_database_url(path):
@@ -164,19 +145,10 @@ class FindCache:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             with self._write() as db:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                columns = {str(r[1]) for r in db.execute("PRAGMA table_info(find_pairs)")}
-                if "phash_bits" not in columns:  # caches from before the column: filled in on use
-                    db.execute("ALTER TABLE find_pairs ADD COLUMN phash_bits INTEGER")
-                if "by_local_features" not in columns:  # caches from before: pairs judged by pHash bits alone
-                    db.execute("ALTER TABLE find_pairs ADD COLUMN by_local_features INTEGER NOT NULL DEFAULT 0")
-                row_columns = {str(r[1]) for r in db.execute("PRAGMA table_info(find_rows)")}
-                for name in ("jpeg_quality", "padding", "content_aspect"):  # caches from before: read on use
-                    if name not in row_columns:
-                        db.execute(f"ALTER TABLE find_rows ADD COLUMN {name} REAL")
-        except sqlite3.DatabaseError as exc:
+                migrate(db)
+        except (sqlite3.DatabaseError, ValueError) as exc:
+            if hasattr(self, "_db"):
+                self._db.close()
             raise StoreError(f"{self.path}: not a usable lookalike database ({exc})") from exc
 
     def close(self) -> None:
@@ -233,21 +205,38 @@ class FindCache:
     def paths(self, scope: str) -> dict[str, CachedPath]:
         """Every path cached for ``scope``."""
         rows = self._db.execute(
-            "SELECT path, size, mtime_ns, file_pk, error_code, error FROM find_files WHERE scope = ?", (scope,)
+            "SELECT path, size, mtime_ns, dev, ino, ctime_ns, file_pk, error_code, error FROM find_files"
+            " WHERE scope = ?",
+            (scope,),
         )
-        return {
-            str(p): CachedPath(str(p), int(s), int(m), int(f)) if f is not None
-            else CachedPath(str(p), int(s), int(m), None, FileError(str(p), str(c), str(e)))
-            for p, s, m, f, c, e in rows
-        }  # fmt: skip
+        out: dict[str, CachedPath] = {}
+        for p, size, mtime, dev, ino, ctime, f, code, error in rows:
+            # a row from before the identity columns holds NULL: -1 matches no file, so it is read again
+            stamp = FileStamp(int(size), int(mtime), *(-1 if v is None else int(v) for v in (dev, ino, ctime)))
+            fault = None if f is not None else FileError(str(p), str(code), str(error))
+            out[str(p)] = CachedPath(str(p), stamp, None if f is None else int(f), fault)
+        return out
 
     def put_paths(self, scope: str, items: Iterable[CachedPath]) -> None:
         """Record paths as read now."""
         with self._write() as db:
             db.executemany(
-                "INSERT OR REPLACE INTO find_files(scope, path, size, mtime_ns, file_pk, error_code, error)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(scope, c.path, c.size, c.mtime_ns, c.file_pk, *_error_columns(c.error)) for c in items],
+                "INSERT OR REPLACE INTO find_files(scope, path, size, mtime_ns, dev, ino, ctime_ns, file_pk,"
+                " error_code, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        scope,
+                        c.path,
+                        c.stamp.size,
+                        c.stamp.mtime_ns,
+                        c.stamp.dev,
+                        c.stamp.ino,
+                        c.stamp.ctime_ns,
+                        c.file_pk,
+                        *_error_columns(c.error),
+                    )
+                    for c in items
+                ],  # fmt: skip
             )
 
     def forget_paths(self, scope: str, paths: Sequence[str]) -> None:
@@ -354,7 +343,7 @@ class FindCache:
                 [(f.jpeg_quality, f.padding, f.content_aspect, f.file_pk) for f in facts],
             )
 
-    # ---- spectra and a person's decisions -------------------------------------------------------
+    # ---- spectra and relatives ----------------------------------------------------------------------
 
     def spectra(self, pks: Iterable[int]) -> dict[int, bytes]:
         """Cached spectrum profiles (``scan.source.spectrum_profile`` as float64 bytes) of these rows."""
@@ -386,24 +375,6 @@ class FindCache:
             db.executemany(
                 "INSERT OR REPLACE INTO find_relative(copy_pk, original_pk, evidence) VALUES (?, ?, ?)",
                 [(c, o, e or "") for (c, o), e in sorted(items.items())],
-            )
-
-    def decisions(self, scope: str) -> dict[str, str]:
-        """A person's decisions on paths of ``scope``: ``keep`` or ``exclude``."""
-        rows = self._db.execute("SELECT path, decision FROM find_decisions WHERE scope = ?", (scope,))
-        return {str(p): str(d) for p, d in rows}
-
-    def put_decisions(self, scope: str, decisions: Mapping[str, str]) -> None:
-        """Record decisions (``keep`` or ``exclude`` per path), replacing earlier ones on those paths.
-
-        Raises ``ConfigError`` for another decision."""
-        bad = sorted({d for d in decisions.values() if d not in ("keep", "exclude")})
-        if bad:
-            raise ConfigError(f"unknown decision {bad[0]!r} (choose keep or exclude)")
-        with self._write() as db:
-            db.executemany(
-                "INSERT OR REPLACE INTO find_decisions(scope, path, decision) VALUES (?, ?, ?)",
-                [(scope, p, d) for p, d in sorted(decisions.items())],
             )
 
 

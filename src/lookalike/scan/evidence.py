@@ -30,7 +30,7 @@ from lookalike.match.explain import explain, is_grayscale
 from lookalike.match.local import LOCAL_SIMILAR_INLIERS, describe_local, verify_local
 from lookalike.scan.cache import FindCache, RowFacts, StoredPair
 from lookalike.scan.results import Evidence, EvidenceKind
-from lookalike.scan.source import Link, SourceFacts, choose_source, spectrum_profile
+from lookalike.scan.source import Link, SourceFacts, choose_source, quality_key, spectrum_profile
 
 __all__ = [
     "MemberEvidence",
@@ -83,24 +83,32 @@ def source_order(
     linking: dict[tuple[int, int], StoredPair],
     evidence: SourceEvidence,
 ) -> tuple[list[str], dict[str, tuple[str, str]]]:
-    """The group's paths, source first (``source.choose_source``), and what each derives from."""
+    """The group's paths, source first (``source.choose_source``), and what each derives from.
+
+    Identical bytes are one node: the files of one index row (the same bytes) differ only in path
+    and times, and none derives from another, so the source is chosen among one path per row (its
+    best by ``quality_key``) and each row's paths follow it in that order. Linking every path of a
+    row to every other would make 4.5 M links of 3,000 copies."""
     of: dict[str, SourceFacts] = {}
     pk_of: dict[str, int] = {}
+    twins: dict[int, list[str]] = {}
     for pk in nodes:
-        for path in paths_of[pk]:
-            pk_of[path] = pk
-            of[path] = evidence.facts(pk, path)
+        facts = {path: evidence.facts(pk, path) for path in paths_of[pk]}
+        twins[pk] = sorted(facts, key=lambda path: quality_key(facts[path], 0, False))
+        first = twins[pk][0]
+        pk_of[first], of[first] = pk, facts[first]
     links: list[Link] = []
     inside = set(nodes)
-    for pk in nodes:
-        ps = paths_of[pk]
-        links += [Link(x, y, Verdict.IDENTICAL, 1.0) for i, x in enumerate(ps) for y in ps[i + 1 :]]
     for (a, b), p in linking.items():
         if a in inside and b in inside:
-            fa, fb = of[paths_of[a][0]], of[paths_of[b][0]]
+            fa, fb = of[twins[a][0]], of[twins[b][0]]
             verdict = settled_verdict(p, fa.lossless, fb.lossless, partial(evidence.same_pixels, a, b))
-            links += [Link(x, y, verdict, p.score) for x in paths_of[a] for y in paths_of[b]]
-    return choose_source(of, links, lambda member: evidence.spectrum(pk_of[member.path]))
+            links.append(Link(fa.path, fb.path, verdict, p.score))
+    order, derived = choose_source(of, links, lambda member: evidence.spectrum(pk_of[member.path]))
+    for first, (parent, why) in list(derived.items()):
+        for twin in twins[pk_of[first]][1:]:
+            derived[twin] = (parent, why)
+    return [path for first in order for path in twins[pk_of[first]]], derived
 
 
 def settled_verdict(p: StoredPair, lossless_a: bool, lossless_b: bool, same_pixels: Callable[[], bool]) -> Verdict:

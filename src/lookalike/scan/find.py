@@ -2,10 +2,11 @@
 
 1. Walk the folders (``walk.find_files``): each file once, by device and inode, under the path a
    person would use, however many paths (symlinks, hard links, a folder named twice) reach it;
-   only regular files (a FIFO is never opened). A path whose size and mtime match the cache is
-   not read (``FindCache``).
-2. A changed or new path is read; when its SHA-256 is already known, that is all. Otherwise it is
-   decoded and fingerprinted with its local features in worker processes (all cores) and added
+   only regular files (a FIFO is never opened); a folder that cannot be listed is an error row.
+   A path whose device, inode, size, mtime and ctime match the cache is not read (``FindCache``).
+2. A changed or new path is read; when its SHA-256 is already known, that is all. Files of this
+   run with the same bytes are one node: only the first of them is decoded (``same_bytes``), the
+   others join its row. Otherwise a file is decoded and fingerprinted with its local features in worker processes (all cores) and added
    to the index scope (no review-on-add: step 2's checks find the same pairs). Then every new
    row is checked, again in worker processes that each open the index, against every other
    image of the scope by the full cascade (``check_stored``: exact bytes, hashes under flips and
@@ -16,7 +17,7 @@
    go to the cache, with the row, and a path is cached once its row is checked, so a run cut
    short checks what it missed next time (``ingest.py``).
 3. Pairs between files of this run, minus those a person marked ``not_duplicate`` (plus those
-   marked ``duplicate``), link files whose verdict is a duplicate one (identical, same_pixels,
+   marked ``duplicate``; marks are kept by the files' SHA-256, so they outlive ``--rescan``), link files whose verdict is a duplicate one (identical, same_pixels,
    near_duplicate; ``similar`` pairs are listed but link nothing). Hash links (judged by the
    hashes, pHashes within ``HASH_LINK_BITS`` under the best flip or turn) build groups as
    connected components; a pair matched by local features alone only attaches a file that has
@@ -24,8 +25,8 @@
    same caption bar, watermark or page frame share local features (``linking.py``). ``strict``
    splits each group into cliques.
 4. Each group's keeper is its source, the member the others derive from (``source.py``), or the
-   first by an explicit policy (``keeper.py``); a person's decisions (``decisions.py``, kept in
-   the cache) and ``keep_in`` folders come first. Each member's evidence is redone against the
+   first by an explicit policy (``keeper.py``); a person's decisions (``decisions.py``, a log in
+   the cache: the newest keep of a group wins) and ``keep_in`` folders come first. Each member's evidence is redone against the
    keeper in ``check``'s words, and a member joined only by local features or only through
    another member is not ``eligible`` for actions unless asked (``grouping.py``, ``evidence.py``).
 
@@ -46,7 +47,9 @@ from lookalike.config import Thresholds, is_database_url
 from lookalike.errors import ConfigError, FetchError, NotRegularFile
 from lookalike.fingerprints import FINGERPRINT_VERSION
 from lookalike.index import Index
+from lookalike.scan.actions import held_by_names
 from lookalike.scan.cache import FindCache
+from lookalike.scan.decisions import record_decisions
 from lookalike.scan.grouping import RunEvidence, groups_from_links
 from lookalike.scan.ingest import Seen, forget_scope, gone_paths, known_bytes, read_and_match, sort_paths, storable
 from lookalike.scan.linking import run_links
@@ -112,28 +115,32 @@ def find_duplicates(
             forget_scope(index, cache, opts.scope)
             cache.set_stamp(stamp)
         cached = cache.paths(opts.scope)
-        stale = sort_paths(files, cached, seen, errors)
+        stale, hits = sort_paths(files, cached, seen, errors)
         gone = gone_paths(cached, files, roots)
         if gone:
             cache.forget_paths(opts.scope, gone)
+        changed = len(stale)
         stale = known_bytes(cache, opts.scope, stale, seen)
         read = len(stale)
+        from_cache = hits + changed - read  # held as they are, or their bytes were (one SHA-256 each)
         read_and_match(index, cache, str(db), opts, stale, seen, errors, progress)
+        notices = record_decisions(cache, opts.scope, opts.decisions, roots, files) if opts.decisions else []
         groups, pairs = _group(index, cache, opts, seen, keep_in, {f.path: f.also for f in aliases})
         if embedder is not None:
             similar = semantic_pairs(index, cache, opts.scope, _paths_of(seen), groups, embedder, index.thresholds)
-    from_cache = len(files) - read - sum(1 for e in errors if e.code == FetchError.code)
     errors += not_read
+    held = {p for p, _ in held_by_names(groups, aliases)}  # other names keep their bytes: nothing is freed
+    freed = [m for g in groups for m in g.removable if m.path not in held]
     stats = FindStats(
-        files=len(files) + len(not_read), read=read, cached=from_cache,
-        errors=len(errors), groups=len(groups), duplicates=sum(len(g.removable) for g in groups),
-        reclaimable_bytes=sum(m.byte_size for g in groups for m in g.removable), pairs=len(pairs),
+        files=len(files) + len(not_read), read=read, cached=max(0, from_cache),
+        errors=len(errors), groups=len(groups), duplicates=len(freed),
+        reclaimable_bytes=sum(m.byte_size for m in freed), pairs=len(pairs),
         seconds=time.perf_counter() - started,
     )  # fmt: skip
     errors.sort(key=lambda e: e.path)
     return FindResult(
         groups=tuple(groups), pairs=tuple(pairs), errors=tuple(errors), stats=stats, roots=roots, aliases=aliases,
-        similar=similar,
+        similar=similar, notices=tuple(notices),
     )  # fmt: skip
 
 
@@ -162,6 +169,6 @@ def _group(
     size_of = {s.path: s.size for s in seen}
     facts = cache.rows(paths_of)
     pks = [pk for pk in paths_of if pk in facts]
-    links = run_links(index, cache, pks, facts)
+    links = run_links(index, cache, pks, facts, opts.scope)
     run = RunEvidence(index, cache, {x.path: x.mtime_ns for x in seen})
     return groups_from_links(pks, paths_of, size_of, facts, links, opts, keep_in, also, run=run)

@@ -23,7 +23,7 @@ from lookalike.errors import LookalikeError
 from lookalike.fingerprints import WORKING_SIDE, Fingerprint
 from lookalike.index import Index
 from lookalike.match import Verdict
-from lookalike.scan.cache import FindCache, RowFacts, StoredPair
+from lookalike.scan.cache import FindCache, RowFacts, StoredPair, nfc
 from lookalike.scan.evidence import MemberEvidence, SourceEvidence, StoredEvidence, pair_evidence, source_order
 from lookalike.scan.groups import cliques
 from lookalike.scan.keeper import DEFAULT_KEEP, Candidate, KeepCriterion, keep_order
@@ -98,14 +98,12 @@ def groups_from_links(
 
     grouped_pks = sorted({pk for g in node_groups for pk in g})
     fps: dict[int, Fingerprint] = {}
-    decided_paths: dict[str, str] = {}
+    decided_paths: dict[str, tuple[str, int]] = {}
     evidence: MemberEvidence | None = None
     if run is not None:
         fps = {f.pk: f.fingerprint for f in run.index.files(grouped_pks)}
         facts = _with_source_facts(run.cache, facts, grouped_pks, paths_of, run.index.limits)
-        if opts.decisions:
-            run.cache.put_decisions(opts.scope, dict(opts.decisions))
-        decided_paths = run.cache.decisions(opts.scope)
+        decided_paths = run.cache.decisions(opts.scope)  # recorded by find_duplicates before grouping
         evidence = MemberEvidence(run.index, fps, linking, run.cache.relatives(grouped_pks))
         source = StoredEvidence(run.index, run.cache, facts, fps, run.mtime_of, paths_of)
 
@@ -129,7 +127,9 @@ def groups_from_links(
         # scanned folders, and removing the real copy would leave only a link to keep the picture
         ranked.sort(key=lambda c: os.path.islink(c.path))
         protected = [c for c in ranked if any(is_under(p, k) for p in (c.path, *also.get(c.path, ())) for k in keep_in)]
-        chosen = [c for c in ranked if decided_paths.get(c.path) == "keep"]
+        decided = {c.path: decided_paths.get(nfc(c.path), ("", 0)) for c in ranked}
+        # the newest keep of the group wins: a later "keep c2" overrides an earlier "keep c1"
+        chosen = sorted((c for c in ranked if decided[c.path][0] == "keep"), key=lambda c: -decided[c.path][1])
         keeper = (chosen or protected or ranked)[0]
         kpk = pk_of[keeper.path]
         out: list[Member] = []
@@ -152,12 +152,12 @@ def groups_from_links(
             elif keep:
                 why = replace(why, kept_in_folder=True)
                 eligible, eligibility = False, "in a --keep-in folder"
-            elif decided_paths.get(c.path) == "exclude":
+            elif decided[c.path][0] == "exclude":
                 eligible, eligibility, excluded = False, "excluded by your decision", True
             out.append(
                 Member(
                     c.path, score, verdict, why, match, keep, f.width, f.height, c.byte_size, f.mime, f.taken_at,
-                    eligible, eligibility, excluded,
+                    eligible, eligibility, excluded, f.sha256.hex(),
                 )
             )  # fmt: skip
         groups.append(Group(keep=keeper.path, members=tuple(out)))
@@ -165,13 +165,23 @@ def groups_from_links(
         run.cache.put_relatives(evidence.new)
     groups.sort(key=lambda g: (-len(g.members), g.keep))
 
+    return groups, node_pairs(pks, paths_of, links)
+
+
+def node_pairs(
+    pks: list[int], paths_of: dict[int, list[str]], links: Mapping[tuple[int, int], StoredPair]
+) -> list[Pair]:
+    """The linked pairs as paths, linear in the paths: the files holding one row's bytes are one
+    node, listed as each path identical to the node's first, and a link between two nodes is one
+    pair of their first paths. (Every pair of paths would be quadratic: 3,000 copies of one
+    picture would make 4.5 M pairs.)"""
     pairs: list[Pair] = []
     for pk in pks:
-        ps = paths_of[pk]
-        pairs.extend(Pair(x, y, 1.0, Verdict.IDENTICAL) for i, x in enumerate(ps) for y in ps[i + 1 :])
+        first, *others = paths_of[pk]
+        pairs.extend(Pair(first, y, 1.0, Verdict.IDENTICAL) for y in others)
     for (a, b), p in sorted(links.items()):
-        pairs.extend(Pair(x, y, p.score, p.verdict) for x in paths_of[a] for y in paths_of[b])
-    return groups, pairs
+        pairs.append(Pair(paths_of[a][0], paths_of[b][0], p.score, p.verdict))
+    return pairs
 
 
 def _keep_reason(

@@ -1,7 +1,7 @@
 """Files to checked index rows: the reading and matching half of ``find``.
 
-``sort_paths`` splits the walked paths into those the cache already holds (size and mtime
-unchanged), the unreadable, and the stale; ``known_bytes`` settles the stale paths whose bytes
+``sort_paths`` splits the walked paths into those the cache already holds (device, inode, size,
+mtime and ctime unchanged), the unreadable, and the stale; ``known_bytes`` settles the stale paths whose bytes
 are already searched with one read and a SHA-256. ``read_and_match`` reads the rest in worker
 processes (``processes.ordered_map``), adds them to the index scope, then checks every new row
 against every other image of the scope (``index.parallel.check_stored``), committing the cache as
@@ -15,6 +15,7 @@ import hashlib
 import os
 import stat
 import tempfile
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -34,7 +35,7 @@ from lookalike.index.parallel import StoredQuery, check_stored
 from lookalike.index.records import NewFile
 from lookalike.match import Verdict
 from lookalike.processes import ordered_map
-from lookalike.scan.cache import CachedPath, FindCache, RowFacts, StoredPair
+from lookalike.scan.cache import CachedPath, FileStamp, FindCache, RowFacts, StoredPair
 from lookalike.scan.options import FindOptions, Progress, is_under, steps
 from lookalike.scan.similar import embedder_for
 from lookalike.scan.source import margins
@@ -78,11 +79,13 @@ def forget_scope(index: Index, cache: FindCache, scope: str) -> None:
 
 def sort_paths(
     files: list[str], cached: dict[str, CachedPath], seen: list[Seen], errors: list[FileError]
-) -> list[tuple[str, int, int]]:
-    """(path, size, mtime) of the files to read: those the cache does not hold as they are now.
-    Files it holds go to ``seen`` (or, when they could not be read then, to ``errors``), and
-    files that cannot be looked at now to ``errors``."""
-    stale: list[tuple[str, int, int]] = []
+) -> tuple[list[tuple[str, FileStamp]], int]:
+    """(path, stamp) of the files to read: those the cache does not hold as they are now (any of
+    device, inode, size, mtime and ctime changed), and how many the cache held. Files it holds go
+    to ``seen`` (or, when they could not be read then, to ``errors``), and files that cannot be
+    looked at now to ``errors``."""
+    stale: list[tuple[str, FileStamp]] = []
+    hits = 0
     for path in files:
         try:
             st = os.stat(path)
@@ -90,14 +93,18 @@ def sort_paths(
             errors.append(FileError(path, FetchError.code, f"{path}: cannot read ({exc.strerror or exc})"))
             continue
         hit = cached.get(path)
-        if hit is not None and hit.size == st.st_size and hit.mtime_ns == st.st_mtime_ns:
+        stamp = FileStamp.of(st)
+        if hit is not None and hit.stamp == stamp:
             if hit.file_pk is not None:
-                seen.append(Seen(path, hit.size, hit.mtime_ns, hit.file_pk))
-            elif hit.error is not None:
+                seen.append(Seen(path, stamp.size, stamp.mtime_ns, hit.file_pk))
+                hits += 1
+                continue
+            if hit.error is not None:
                 errors.append(hit.error)
-            continue
-        stale.append((path, st.st_size, st.st_mtime_ns))
-    return stale
+                hits += 1
+                continue
+        stale.append((path, stamp))
+    return stale, hits
 
 
 def gone_paths(cached: dict[str, CachedPath], files: list[str], roots: tuple[str, ...]) -> list[str]:
@@ -107,33 +114,72 @@ def gone_paths(cached: dict[str, CachedPath], files: list[str], roots: tuple[str
 
 
 def known_bytes(
-    cache: FindCache, scope: str, stale: list[tuple[str, int, int]], seen: list[Seen]
-) -> list[tuple[str, int, int]]:
+    cache: FindCache, scope: str, stale: list[tuple[str, FileStamp]], seen: list[Seen]
+) -> list[tuple[str, FileStamp]]:
     """Changed or new paths whose bytes are already searched (copied, renamed, touched): one read and a
     SHA-256 each, no decode. Returns the paths still to analyse. Skipped on a scope with nothing in it."""
     if not stale or not cache.has_rows(scope):
         return stale
-    left: list[tuple[str, int, int]] = []
+    left: list[tuple[str, FileStamp]] = []
     known: list[CachedPath] = []
-    for path, size, mtime in stale:
-        try:
-            # non-blocking and checked: a file swapped for a FIFO since the walk must not hang the run
-            with open(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as fh:
-                if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-                    raise OSError(f"{path}: not a regular file")
-                digest = hashlib.file_digest(fh, "sha256").digest()
-        except OSError:
-            left.append((path, size, mtime))  # reading it again reports the error
+    for path, stamp in stale:
+        hashed = _digest(path)
+        if hashed is None:
+            left.append((path, stamp))  # reading it again reports the error
             continue
+        digest, stamp = hashed
         row = cache.row_by_sha(scope, digest)
         if row is None:
-            left.append((path, size, mtime))
+            left.append((path, stamp))
             continue
-        seen.append(Seen(path, size, mtime, row.file_pk))
-        known.append(CachedPath(path, size, mtime, row.file_pk))
+        seen.append(Seen(path, stamp.size, stamp.mtime_ns, row.file_pk))
+        known.append(CachedPath(path, stamp, row.file_pk))
     if known:
         cache.put_paths(scope, known)
     return left
+
+
+def _digest(path: str) -> tuple[bytes, FileStamp] | None:
+    """The SHA-256 of a regular file's bytes and the stamp of the bytes hashed; None when it
+    cannot be read, or changed while it was (reading it again reports or settles it)."""
+    try:
+        # non-blocking and checked: a file swapped for a FIFO since the walk must not hang the run
+        with open(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as fh:
+            before = os.fstat(fh.fileno())
+            if not stat.S_ISREG(before.st_mode):
+                return None
+            digest = hashlib.file_digest(fh, "sha256").digest()
+            if FileStamp.of(os.fstat(fh.fileno())) != FileStamp.of(before):
+                return None
+    except OSError:
+        return None
+    return digest, FileStamp.of(before)
+
+
+def same_bytes(
+    stale: list[tuple[str, FileStamp]],
+) -> tuple[list[tuple[str, FileStamp]], dict[str, list[tuple[str, FileStamp]]]]:
+    """Identical bytes collapse before anything is decoded: among the files to read, those of one
+    size are hashed (one read and a SHA-256 each; a file of a size no other has cannot have a twin
+    here), and of each set of identical files only the first is decoded. Returns the files to
+    decode and, for each, its twins, which join its index row (one node with n paths, as jdupes
+    and czkawka compare size, then hash)."""
+    by_size: dict[int, list[tuple[str, FileStamp]]] = defaultdict(list)
+    for item in stale:
+        by_size[item[1].size].append(item)
+    first_of: dict[bytes, str] = {}
+    twins: dict[str, list[tuple[str, FileStamp]]] = defaultdict(list)
+    for items in by_size.values():
+        if len(items) < 2:
+            continue
+        for path, _ in items:
+            hashed = _digest(path)
+            if hashed is not None and first_of.setdefault(hashed[0], path) != path:
+                twins[first_of[hashed[0]]].append((path, hashed[1]))
+    if not twins:
+        return stale, {}
+    skip = {p for ts in twins.values() for p, _ in ts}
+    return [item for item in stale if item[0] not in skip], dict(twins)
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +272,7 @@ def read_and_match(
     cache: FindCache,
     db: str,
     opts: FindOptions,
-    stale: list[tuple[str, int, int]],
+    stale: list[tuple[str, FileStamp]],
     seen: list[Seen],
     errors: list[FileError],
     progress: Progress | None,
@@ -240,7 +286,8 @@ def read_and_match(
     jobs = opts.jobs or default_jobs()
     done_rows: set[int] = set(cache.rows_in_scope(scope)) if stale else set()
     unchecked: dict[int, _Unchecked] = {}
-    meta = {p: (size, mtime) for p, size, mtime in stale}
+    stale, twins = same_bytes(stale)
+    meta = dict(stale)
     with _GridSpill() as grids:
 
         def store(batch: list[_Read]) -> None:
@@ -252,32 +299,32 @@ def read_and_match(
                 if r.fingerprint is not None
             )
             for r in batch:
-                size, mtime = meta[r.path]
                 if r.error is not None:
-                    errors.append(r.error)
-                    ready.append(CachedPath(r.path, size, mtime, None, r.error))
+                    for p, stamp in [(r.path, meta[r.path]), *twins.get(r.path, ())]:
+                        error = FileError(p, r.error.code, r.error.message.replace(r.path, p))
+                        errors.append(error)
+                        ready.append(CachedPath(p, stamp, None, error))
             for r, (f, _) in zip(good, added):
-                size, mtime = meta[r.path]
-                seen.append(Seen(r.path, size, mtime, f.pk))
-                path = CachedPath(r.path, size, mtime, f.pk)
+                paths = [CachedPath(p, stamp, f.pk) for p, stamp in [(r.path, meta[r.path]), *twins.get(r.path, ())]]
+                seen.extend(Seen(c.path, c.stamp.size, c.stamp.mtime_ns, f.pk) for c in paths)
                 if f.pk in done_rows:  # bytes searched in an earlier run
-                    ready.append(path)
+                    ready.extend(paths)
                 elif f.pk in unchecked:  # the same bytes as another file of this run
-                    unchecked[f.pk].paths.append(path)
+                    unchecked[f.pk].paths.extend(paths)
                 else:
                     assert r.fingerprint is not None and r.grid is not None
                     fp = r.fingerprint
                     facts = RowFacts(
                         f.pk, f.image_pk, fp.sha256, fp.width, fp.height, fp.mime, r.lossless, r.taken_at, *r.source
                     )
-                    unchecked[f.pk] = _Unchecked(facts, grids.put(r.grid), [path])
+                    unchecked[f.pk] = _Unchecked(facts, grids.put(r.grid), paths)
             if ready:
                 cache.put_paths(scope, ready)
             batch.clear()
 
         with steps(progress, len(stale), "reading") as advance:
             batch: list[_Read] = []
-            for r in _read_files([p for p, _, _ in stale], jobs, index.limits, opts):
+            for r in _read_files([p for p, _ in stale], min(jobs, len(stale)), index.limits, opts):
                 advance()
                 batch.append(r)
                 if len(batch) >= _COMMIT_EVERY:
@@ -302,7 +349,13 @@ def read_and_match(
 
         queries = (StoredQuery(pk, grids.get(u.slot)) for pk, u in unchecked.items())
         checks = check_stored(
-            db, queries, scope=scope, top=_TOP, jobs=jobs, limits=index.limits, thresholds=index.thresholds
+            db,
+            queries,
+            scope=scope,
+            top=_TOP,
+            jobs=min(jobs, len(unchecked)),
+            limits=index.limits,
+            thresholds=index.thresholds,
         )
         with steps(progress, len(unchecked), "matching") as advance:
             for c in checks:

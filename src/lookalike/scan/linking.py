@@ -31,12 +31,19 @@ _PERSON = Evidence(EvidenceKind.PERSON).text
 
 
 def run_links(
-    index: Index, cache: FindCache, pks: list[int], facts: dict[int, RowFacts]
+    index: Index, cache: FindCache, pks: list[int], facts: dict[int, RowFacts], scope: str
 ) -> dict[tuple[int, int], StoredPair]:
-    """The pairs among rows ``pks`` (keyed ``(a_pk, b_pk)``, ``a_pk < b_pk``), a person's decisions applied."""
+    """The pairs among rows ``pks`` (keyed ``(a_pk, b_pk)``, ``a_pk < b_pk``), a person's decisions
+    applied: those on the review list of the index, and over them the marks kept by the files'
+    SHA-256 (``FindCache.marks``), which outlive the index rows."""
     stored = _with_phash_bits(index, cache, cache.pairs_among(pks))
     decided = index.decisions(facts[pk].image_pk for pk in pks)
     image_of = {pk: facts[pk].image_pk for pk in pks}
+    image_of_sha = {facts[pk].sha256: facts[pk].image_pk for pk in pks}
+    for (sha_a, sha_b), mark in cache.marks(scope).items():
+        ia, ib = image_of_sha.get(sha_a), image_of_sha.get(sha_b)
+        if ia is not None and ib is not None and ia != ib:
+            decided[min(ia, ib), max(ia, ib)] = Decision(mark)
     links: dict[tuple[int, int], StoredPair] = {}
     for p in stored:
         key = (min(image_of[p.a_pk], image_of[p.b_pk]), max(image_of[p.a_pk], image_of[p.b_pk]))

@@ -11,12 +11,13 @@ from lookalike.decode import read_source
 from lookalike.errors import ConfigError, NotFound
 from lookalike.fingerprints import analyse
 from lookalike.index import Decision, Index
+from lookalike.index.records import ReviewPair
 from lookalike.match import Verdict
 from lookalike.scan.cache import FindCache
 from lookalike.scan.options import FIND_SCOPE
 from lookalike.scan.results import Evidence, EvidenceKind
 
-__all__ = ["Duplicate", "duplicates_of", "mark_pair"]
+__all__ = ["Duplicate", "duplicates_of", "mark_pair", "remember_decision", "unmark_pair"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +88,41 @@ def mark_pair(
             if p not in rows:
                 raise NotFound(f"{p}: not read by `lookalike find` with the database {db}")
         facts = cache.rows(rows.values())
-        ia, ib = facts[rows[pa]].image_pk, facts[rows[pb]].image_pk
-        if ia == ib:
+        fa, fb = facts[rows[pa]], facts[rows[pb]]
+        if fa.image_pk == fb.image_pk or fa.sha256 == fb.sha256:
             raise ConfigError(f"{pa} and {pb} hold the same bytes: they cannot be told apart")
-        index.decide_images(scope, ia, ib, decision)
+        index.decide_images(scope, fa.image_pk, fb.image_pk, decision)
+        # kept by the bytes too, so that it outlives the index rows (--rescan, renames)
+        cache.put_mark(scope, fa.sha256, fb.sha256, None if decision is Decision.PENDING else decision.value)
+
+
+def unmark_pair(
+    a: str | os.PathLike[str], b: str | os.PathLike[str], *, db: str | os.PathLike[str], scope: str = FIND_SCOPE
+) -> bool:
+    """Remove a person's mark on two files a ``find`` run read (the only way a mark goes): later
+    runs judge the pair by its pictures again. Returns whether there was a mark.
+
+    Raises ``NotFound`` when the database or either file's record is missing."""
+    pa, pb = os.path.abspath(a), os.path.abspath(b)
+    with FindCache(db) as cache:
+        rows = cache.path_rows([pa, pb])
+        facts = cache.rows(rows.values())
+        shas = {facts[rows[p]].sha256 for p in (pa, pb) if p in rows and rows[p] in facts}
+        had = len(shas) == 2 and tuple(sorted(shas)) in cache.marks(scope)
+    mark_pair(a, b, Decision.PENDING, db=db, scope=scope)
+    return had
+
+
+def remember_decision(db: str | os.PathLike[str], pair: ReviewPair) -> bool:
+    """Keep a decision made on the review list (``review decide``) as a mark by the two files'
+    bytes too, when ``find`` read them into ``db``: so that it outlives ``--rescan`` and renames
+    as ``review mark`` does. Returns whether it was kept so."""
+    if not FindCache.present(db):
+        return False
+    with FindCache(db) as cache:
+        shas = cache.image_shas(pair.scope, [pair.a_pk, pair.b_pk])
+        if len(shas) != 2 or shas[pair.a_pk] == shas[pair.b_pk]:
+            return False
+        mark = None if pair.decision is Decision.PENDING else pair.decision.value
+        cache.put_mark(pair.scope, shas[pair.a_pk], shas[pair.b_pk], mark)
+    return True

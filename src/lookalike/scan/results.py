@@ -92,6 +92,8 @@ class Member:
     eligible: bool = True
     eligibility: str = ""
     excluded: bool = False
+    #: the SHA-256 of its bytes as read (hex): what an action verifies before it touches the file
+    sha256: str = ""
 
     @property
     def evidence(self) -> str:
@@ -104,7 +106,7 @@ class Member:
             "path": self.path, "score": round(self.score, 4), "verdict": self.verdict.value, "evidence": self.evidence,
             "match": self.match, "keep": self.keep, "width": self.width, "height": self.height,
             "bytes": self.byte_size, "mime": self.mime, "taken_at": self.taken_at,
-            "eligible": self.eligible, "eligibility": self.eligibility,
+            "eligible": self.eligible, "eligibility": self.eligibility, "sha256": self.sha256,
         }  # fmt: skip
 
 
@@ -189,7 +191,11 @@ class FindStats:
 
 @dataclass(frozen=True, slots=True)
 class FindResult:
-    """What ``find_duplicates`` found: groups (largest first), linked pairs, unreadable files, counts."""
+    """What ``find_duplicates`` found: groups (largest first), linked pairs, unreadable files, counts.
+
+    ``pairs`` grow with the files, not their square: the files of the same bytes are one node,
+    listed as its first path ``identical`` to each other path, and a link between two nodes is
+    one pair of their first paths."""
 
     groups: tuple[Group, ...]
     pairs: tuple[Pair, ...]
@@ -201,6 +207,9 @@ class FindResult:
     aliases: tuple[FoundFile, ...] = field(default=())
     #: with ``--similar`` (the learned tier): semantic neighbours, best first; None without it
     similar: tuple[SimilarPair, ...] | None = None
+    #: what a person should know of the run that is no file's error: decisions that were not
+    #: recorded (outside the scanned folders) or that name no file of the run
+    notices: tuple[str, ...] = field(default=())
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document of ``lookalike find --json`` (``similar`` only with ``--similar``)."""
@@ -210,5 +219,6 @@ class FindResult:
             "stats": self.stats.to_dict(),
             "errors": [e.to_dict() for e in self.errors],
             "aliases": [{"path": a.path, "also": list(a.also)} for a in self.aliases],
+            "notices": list(self.notices),
             **({} if self.similar is None else {"similar": [p.to_dict() for p in self.similar]}),
         }
