@@ -46,6 +46,7 @@ __all__ = [
 #: the columns of ``schema.FINGERPRINTS`` the client reads
 ROW_COLUMNS = [
     "url", "sha256", "fingerprint", "lossless", "taken_at", "jpeg_quality", "padding", "content_aspect", "mtime_ns",
+    "colours", "grid_step",
 ]  # fmt: skip
 
 
@@ -68,7 +69,7 @@ def gather(rows: pa.Table, pk_of: Mapping[str, int], pair_paths: list[str]) -> G
     encoded: dict[int, bytes] = {}
     mtime_of: dict[str, int] = {}
     image_of: dict[bytes, int] = {}
-    for url, sha, fpb, lossless, taken_at, quality, padding, aspect, mtime_ns in zip(
+    for url, sha, fpb, lossless, taken_at, quality, padding, aspect, mtime_ns, colours, step in zip(
         *(rows.column(n).to_pylist() for n in ROW_COLUMNS)
     ):
         pk = pk_of[url]
@@ -79,7 +80,7 @@ def gather(rows: pa.Table, pk_of: Mapping[str, int], pair_paths: list[str]) -> G
             image = image_of.setdefault(sha, len(image_of) + 1)
             facts[pk] = RowFacts(
                 pk, image, sha, fp.width, fp.height, fp.mime, bool(lossless), taken_at, quality, padding or 0.0,
-                aspect or fp.width / max(1, fp.height),
+                aspect or fp.width / max(1, fp.height), colours, step,
             )  # fmt: skip
             encoded[pk] = fpb
     for ps in paths_of.values():

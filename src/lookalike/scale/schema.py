@@ -76,6 +76,8 @@ FINGERPRINTS = pa.schema(
         ("jpeg_quality", pa.float64()),  # estimated from the quantisation tables; null unless JPEG
         ("padding", pa.float64()),  # share of the area in flat margins (``scan.source.margins``)
         ("content_aspect", pa.float64()),  # width / height of what the margins frame
+        ("colours", pa.int32()),  # distinct colours (``fingerprints.provenance``): 256 or fewer is a palette
+        ("grid_step", pa.int32()),  # a JPEG's luminance DC step, or the one a lossless file's pixels show
         ("mtime_ns", pa.int64()),  # from the manifest: the oldest copy may be the source
         ("error_code", pa.string()),  # null unless the file could not be read or decoded
         ("error", pa.string()),

@@ -27,16 +27,16 @@ import pyarrow.parquet as pq
 
 from lookalike.config import DecodeLimits, Thresholds
 from lookalike.decode import decode_image, file_facts
-from lookalike.decode.quality import jpeg_quality
 from lookalike.errors import InputError
-from lookalike.fingerprints import Fingerprint, analyse, fingerprint_from_bytes, fingerprint_to_bytes, full_pixel_digest
+from lookalike.fingerprints import Fingerprint, fingerprint_from_bytes, fingerprint_to_bytes, full_pixel_digest
 from lookalike.fingerprints.local import LocalFeatures, local_features
 from lookalike.index import Index
 from lookalike.index.records import NewFile, StoredFile
 from lookalike.match import Query, Verdict, worth_pixel_digest
 from lookalike.scale.schema import FINGERPRINTS, PAIRS, SPECTRA, pack_turns, turned_fingerprints
 from lookalike.scale.storage import is_local, read_bytes
-from lookalike.scan.source import margins, spectrum_profile
+from lookalike.scan.provenance import analyse_with_facts
+from lookalike.scan.source import spectrum_profile
 
 __all__ = [
     "build_index",
@@ -66,16 +66,16 @@ def fingerprint_rows(manifest: pa.Table, *, limits: DecodeLimits, storage_option
         row["url"], row["size"], row["mtime_ns"] = url, size, mtime_ns
         try:
             data = read_bytes(url, max_bytes=limits.max_bytes, storage_options=storage_options)
-            a = analyse(data, name=url, limits=limits, local=True)
+            a, keeper = analyse_with_facts(data, name=url, limits=limits, local=True)
         except InputError as err:
             row["error_code"], row["error"] = err.code, str(err)
         else:
             facts = file_facts(a.data, a.fingerprint.mime)
-            padding, aspect = margins(a.image.pixels)
             row.update(
                 sha256=a.fingerprint.sha256, fingerprint=fingerprint_to_bytes(a.fingerprint), turns=pack_turns(a.grid),
                 local=(a.local or local_features(a.image.pixels)).to_bytes(), lossless=facts.lossless,
-                taken_at=facts.taken_at, jpeg_quality=jpeg_quality(a.data), padding=padding, content_aspect=aspect,
+                taken_at=facts.taken_at, jpeg_quality=keeper.jpeg_quality, padding=keeper.padding,
+                content_aspect=keeper.content_aspect, colours=keeper.colours, grid_step=keeper.grid_step,
             )  # fmt: skip
         for name in FINGERPRINTS.names:
             cols[name].append(row[name])

@@ -66,7 +66,9 @@ CREATE TABLE IF NOT EXISTS find_rows (
     taken_at TEXT,
     jpeg_quality REAL,
     padding REAL,
-    content_aspect REAL
+    content_aspect REAL,
+    colours INTEGER,
+    grid_step INTEGER
 );
 CREATE INDEX IF NOT EXISTS find_rows_sha ON find_rows(scope, sha256);
 CREATE TABLE IF NOT EXISTS find_pairs (
@@ -131,6 +133,8 @@ class RowFacts:
     jpeg_quality: float | None = None
     padding: float | None = None
     content_aspect: float | None = None
+    colours: int | None = None
+    grid_step: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +180,9 @@ class FindCache:
                 for name in ("jpeg_quality", "padding", "content_aspect"):  # caches from before: read on use
                     if name not in row_columns:
                         db.execute(f"ALTER TABLE find_rows ADD COLUMN {name} REAL")
+                for name in ("colours", "grid_step"):  # caches from before: read on use
+                    if name not in row_columns:
+                        db.execute(f"ALTER TABLE find_rows ADD COLUMN {name} INTEGER")
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: not a usable lookalike database ({exc})") from exc
 
@@ -287,9 +294,10 @@ class FindCache:
         with self._write() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO find_rows(file_pk, image_pk, scope, sha256, width, height, mime, lossless,"
-                " taken_at, jpeg_quality, padding, content_aspect) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " taken_at, jpeg_quality, padding, content_aspect, colours, grid_step)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(f.file_pk, f.image_pk, scope, f.sha256, f.width, f.height, f.mime, int(f.lossless), f.taken_at,
-                  f.jpeg_quality, f.padding, f.content_aspect) for f in facts],
+                  f.jpeg_quality, f.padding, f.content_aspect, f.colours, f.grid_step) for f in facts],
             )  # fmt: skip
             db.executemany(
                 f"INSERT OR REPLACE INTO find_pairs({_PAIR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -350,8 +358,9 @@ class FindCache:
         """Record the keeper-choice facts of rows cached without them."""
         with self._write() as db:
             db.executemany(
-                "UPDATE find_rows SET jpeg_quality = ?, padding = ?, content_aspect = ? WHERE file_pk = ?",
-                [(f.jpeg_quality, f.padding, f.content_aspect, f.file_pk) for f in facts],
+                "UPDATE find_rows SET jpeg_quality = ?, padding = ?, content_aspect = ?, colours = ?, grid_step = ?"
+                " WHERE file_pk = ?",
+                [(f.jpeg_quality, f.padding, f.content_aspect, f.colours, f.grid_step, f.file_pk) for f in facts],
             )
 
     # ---- spectra and a person's decisions -------------------------------------------------------
@@ -409,7 +418,8 @@ class FindCache:
 
 _PAIR_COLUMNS = "a_pk, b_pk, score, verdict, evidence, phash_bits, by_local_features"
 _ROW_COLUMNS = (
-    "file_pk, image_pk, sha256, width, height, mime, lossless, taken_at, jpeg_quality, padding, content_aspect"
+    "file_pk, image_pk, sha256, width, height, mime, lossless, taken_at, jpeg_quality, padding, content_aspect,"
+    " colours, grid_step"
 )
 
 
@@ -434,7 +444,7 @@ def _pair(row: Sequence[Any]) -> StoredPair:
 
 
 def _facts(row: Sequence[Any]) -> RowFacts:
-    pk, image_pk, sha, w, h, mime, lossless, taken, quality, padding, aspect = row
+    pk, image_pk, sha, w, h, mime, lossless, taken, quality, padding, aspect, colours, step = row
     return RowFacts(
         file_pk=int(pk), image_pk=int(image_pk), sha256=bytes(sha),
         width=int(w), height=int(h), mime=str(mime), lossless=bool(lossless),
@@ -442,4 +452,5 @@ def _facts(row: Sequence[Any]) -> RowFacts:
         jpeg_quality=None if quality is None else float(quality),
         padding=None if padding is None else float(padding),
         content_aspect=None if aspect is None else float(aspect),
+        colours=None if colours is None else int(colours), grid_step=None if step is None else int(step),
     )  # fmt: skip

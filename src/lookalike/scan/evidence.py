@@ -74,6 +74,7 @@ def member_facts(path: str, f: RowFacts, fp: Fingerprint | None, mtime_ns: int) 
         path, f.width, f.height, fp.byte_size if fp else 0, f.mime, f.lossless,
         fp is not None and is_grayscale(fp), f.jpeg_quality, f.padding or 0.0,
         f.content_aspect or f.width / max(1, f.height), mtime_ns, fp is not None and fp.has_alpha,
+        f.colours, f.grid_step or 0,
     )  # fmt: skip
 
 

@@ -44,6 +44,7 @@ from lookalike.match import Verdict
 
 __all__ = [
     "ENLARGEMENT_CLIFF",
+    "PALETTE_COLOURS",
     "Link",
     "SourceFacts",
     "choose_source",
@@ -66,6 +67,21 @@ _PADDED = 0.015
 _ASPECT_TOLERANCE = 0.015
 #: a margin row or column is flat when its grey levels vary less than this (standard deviation)
 _FLAT_STD = 2.5
+#: a margin's plain ground: lines (over ``_GROUND_WINDOW`` together) with this share of pixels
+#: within ``_GROUND_LEVELS`` grey levels of the edge's level (text on a caption area, a mat's line)
+_GROUND_SHARE = 0.7
+_GROUND_LEVELS = 8.0
+_GROUND_WINDOW = 8
+#: a clean ground line, and the least ground a line of text on it keeps (glyphs never fill a line)
+_CLEAN = 0.97
+_MARKED = 0.35
+#: lines of text crossed between two clean ground lines, at most
+_MAX_MARKED = 40
+_THIN_LINE = 3
+#: colours of a palette at most (GIF, PNG-8, BMP-8)
+PALETTE_COLOURS = 256
+#: distinct colours from which a picture is more than a palette with some noise on it
+_RICH_COLOURS = 1024
 #: quality assumed for a lossy file whose encoder settings cannot be read (WebP, AVIF, HEIC)
 _UNKNOWN_QUALITY = 75.0
 #: bins of ``spectrum_profile`` over 0..Nyquist
@@ -90,6 +106,15 @@ class SourceFacts:
     content_aspect: float
     mtime_ns: int
     alpha: bool = False
+    #: distinct colours (``fingerprints.provenance``), None or 0 when unknown
+    colours: int | None = None
+    #: a JPEG's luminance DC step, or the one a lossless file's pixels show (0: none)
+    grid_step: int = 0
+
+    @property
+    def palette(self) -> bool:
+        """A colour picture stored losslessly in 256 colours or fewer: a reduction, whatever the format."""
+        return self.lossless and not self.gray and self.colours is not None and 0 < self.colours <= PALETTE_COLOURS
 
     @property
     def area(self) -> int:
@@ -120,9 +145,10 @@ class Link:
 
 
 def margins(pixels: npt.NDArray[np.uint8]) -> tuple[float, float]:
-    """(share of the picture's area in flat margins, width / height of what they frame): rows
-    (then columns, between them) of one level running in from the edges, as letterbox bars, a
-    page or a window frame leave."""
+    """(share of the picture's area in margins, width / height of what they frame): rows (then
+    columns, between them) running in from the edges that are flat (letterbox bars, a page or a
+    window frame), or mostly of the edge's own level (a caption area of text on a plain ground,
+    a mat with a thin line in it: added around a picture, not part of it)."""
     h, w = pixels.shape[:2]
     if h < 4 or w < 4:
         return 0.0, w / max(1, h)
@@ -137,7 +163,7 @@ def margins(pixels: npt.NDArray[np.uint8]) -> tuple[float, float]:
         while start < len(lines):
             flat = grey(lines[start : start + size]).std(axis=1) < _FLAT_STD
             if not flat.all():
-                return start + int(np.argmin(flat))
+                return _ground(lines, start + int(np.argmin(flat)), grey)
             start, size = start + size, 2 * size
         return len(lines)
 
@@ -151,6 +177,34 @@ def margins(pixels: npt.NDArray[np.uint8]) -> tuple[float, float]:
     right = run(columns[::-1]) if left < w else 0
     ih, iw = max(1, h - top - bottom), max(1, w - left - right)
     return 1.0 - ih * iw / (h * w), iw / ih
+
+
+def _ground(
+    lines: npt.NDArray[np.uint8], flat: int, grey: Callable[[npt.NDArray[np.uint8]], npt.NDArray[np.float32]]
+) -> int:
+    """Where a margin that starts flat (``flat`` lines from the edge, at least one) goes on as a
+    plain ground with marks on it: lines whose pixels are mostly (``_GROUND_SHARE``, over a few
+    lines together: a glyph's stroke fills more of one line) within ``_GROUND_LEVELS`` of the
+    edge's level. The ground ends where the picture starts; a picture's own edge (sky, a plain
+    backdrop) rarely runs on that evenly, and when it does its copies share it."""
+    if flat == 0 or flat >= len(lines):
+        return flat
+    level = float(np.median(grey(lines[:1])))
+    # look at most half-way in, a block at a time
+    limit = len(lines) // 2
+    close = np.abs(grey(lines[flat:limit]) - level) <= _GROUND_LEVELS
+    share = close.mean(axis=1)
+    if not len(share):
+        return flat
+    # runs of ground lines (over a few lines together), joined across a line of text: lines with
+    # marks but no less than ``_MARKED`` ground, between two clean ground lines again
+    window = min(_GROUND_WINDOW, len(share))
+    smooth = np.convolve(share, np.ones(window) / window, mode="valid")
+    clean = np.flatnonzero(share >= _CLEAN)
+    stop = -1
+    while stop != (stop := _extend(stop, share, smooth, clean)):
+        pass
+    return flat + stop
 
 
 def spectrum_profile(pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
@@ -200,10 +254,21 @@ def derived_from(a: SourceFacts, b: SourceFacts, verdict: Verdict, enlarged: boo
     if verdict is Verdict.SAME_PIXELS and a.lossless != b.lossless:
         copy = a if a.lossless else b
         return copy.path, "the same pixels stored losslessly from a lossy file"
+    if a.lossless != b.lossless:
+        copy, lossy = (a, b) if a.lossless else (b, a)
+        if (
+            lossy.mime == "image/jpeg" and copy.grid_step >= 3 and copy.grid_step == lossy.grid_step
+            and (copy.width, copy.height) == (lossy.width, lossy.height)
+        ):  # fmt: skip
+            return copy.path, "a lossless copy of a JPEG: its pixels carry that JPEG's 8x8 grid"
     if a.alpha != b.alpha:
         return (b if a.alpha else a).path, "a copy that lost the other's transparency"
     if a.gray != b.gray:
         return (a if a.gray else b).path, "a grayscale copy of a colour picture"
+    if a.palette != b.palette:
+        reduced, rich = (a, b) if a.palette else (b, a)
+        if (rich.colours or 0) > _RICH_COLOURS:
+            return reduced.path, f"a copy reduced to a palette of {reduced.colours} colours"
     padded, plain = (a, b) if a.padding > b.padding else (b, a)
     # a picture on a plain background (a drawing, a stamp) has margins of its own: the padded
     # copy must have clearly more, not a little more after a crop
@@ -234,9 +299,34 @@ def _padded_frame(padded: SourceFacts, plain: SourceFacts) -> bool:
         return abs(x - y) <= tolerance * max(x, y)
 
     # the margins' edges are found to a pixel or two on a reduced picture: a looser match inside
-    return not close(aspect(padded), aspect(plain), _ASPECT_TOLERANCE) and close(
-        padded.content_aspect, plain.content_aspect, 2 * _ASPECT_TOLERANCE
-    )
+    if not close(padded.content_aspect, plain.content_aspect, 2 * _ASPECT_TOLERANCE):
+        return False
+    if not close(aspect(padded), aspect(plain), _ASPECT_TOLERANCE):
+        return True
+    # a frame of even width keeps the shape: then the plain picture has no margins, and the padded
+    # one frames it at its own size (a crop of a picture with a border of its own is smaller)
+    inner_width = (padded.content_area * padded.content_aspect) ** 0.5
+    return plain.padding < _PADDED and close(inner_width, plain.width, 2 * _ASPECT_TOLERANCE)
+
+
+def _extend(
+    start: int, share: npt.NDArray[np.float64], smooth: npt.NDArray[np.float64], clean: npt.NDArray[np.intp]
+) -> int:
+    """How far a ground from line ``max(start, 0)`` reaches: on through lines that are ground
+    together (``smooth``), then across marked lines up to the next clean one."""
+    stop = max(start, 0)
+    ends = np.flatnonzero(smooth[stop:] < _GROUND_SHARE)
+    stop = stop + int(ends[0]) if len(ends) else len(share)
+    while stop < len(share) and share[stop] >= _GROUND_SHARE:  # the window ends early: the lines up to the picture
+        stop += 1
+    after = clean[clean >= stop]
+    gap = int(after[0]) - stop if len(after) else len(share)
+    # a thin line drawn round the picture (a mat's) is crossed whatever it covers
+    if len(after) and (
+        gap <= _THIN_LINE or gap <= _MAX_MARKED and share[stop : stop + gap].min(initial=1.0) >= _MARKED
+    ):
+        return int(after[0]) + 1
+    return stop
 
 
 def _by_size(a: SourceFacts, b: SourceFacts) -> tuple[SourceFacts, SourceFacts]:
