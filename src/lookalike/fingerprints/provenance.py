@@ -20,8 +20,13 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["COLOURS_CAP", "PixelFacts", "estimate_grid_step", "pixel_facts"]
+from lookalike.config import DecodeLimits
+from lookalike.decode import decode_image
 
+__all__ = ["COLOURS_CAP", "DECODED_LEVELS", "PixelFacts", "decoded_alike", "estimate_grid_step", "pixel_facts"]
+
+#: the second picture's working-size decode, which ``decoded_alike`` does not use: as small as it gets
+_SMALL_SIDE = 8
 #: distinct colours are counted up to this many (a photo has far more; a palette 256 at most)
 COLOURS_CAP = 65_535
 #: pixels sampled for the colour count (rows and columns at a stride): a palette's colours all
@@ -130,3 +135,37 @@ def pixel_facts(pixels: npt.NDArray[np.uint8]) -> PixelFacts:
     facts.start(pixels.shape[1], pixels.shape[0])
     facts.write(pixels)
     return facts
+
+
+class _Within:
+    """A ``decode.RowSink`` comparing a decode's rows with ``pixels``, row for row."""
+
+    def __init__(self, pixels: npt.NDArray[np.uint8]) -> None:
+        self._pixels = pixels
+        self.rows = 0
+        self.alike = True
+
+    def start(self, width: int, height: int) -> None:
+        self.alike = (height, width) == self._pixels.shape[:2]
+
+    def write(self, rows: npt.NDArray[np.uint8]) -> None:
+        if self.alike:
+            mine = self._pixels[self.rows : self.rows + rows.shape[0]].astype(np.int16)
+            self.alike = int(np.abs(mine - rows.astype(np.int16)).max(initial=0)) <= DECODED_LEVELS
+        self.rows += rows.shape[0]
+
+
+#: grey levels two decodes of one JPEG may differ by (another decoder's colour conversion and rounding)
+DECODED_LEVELS = 1
+
+
+def decoded_alike(a: bytes, b: bytes, *, limits: DecodeLimits | None = None) -> bool:
+    """Whether two files decode to the same size and pixels within ``DECODED_LEVELS`` of each
+    other everywhere: a lossless file holding a JPEG's decode made by another decoder (whose
+    colour conversion rounds otherwise). A re-encode as JPEG, even at quality 100 with its colour
+    subsampled, moves pixels at colour edges by far more. One picture is held whole, the other
+    streamed. Raises the ``InputError`` subclasses of ``decode_image``."""
+    first = decode_image(a, limits=limits).pixels
+    within = _Within(first)
+    decode_image(b, limits=limits, min_side=_SMALL_SIDE, full_rows=within)
+    return within.alike and within.rows == first.shape[0]

@@ -97,6 +97,9 @@ PAIRS = pa.schema(
         # for a near duplicate of the same size, one file lossless and the other lossy: whether their
         # full-resolution pixels are the same (``scan.evidence.settled_verdict``); else null
         ("same_pixels", pa.bool_()),
+        # for such a pair whose pixels are not the same: whether they differ by a level at most
+        # (``fingerprints.provenance.decoded_alike``: a JPEG's decode by another decoder); else null
+        ("decoded_pixels", pa.bool_()),
     ]
 )
 

@@ -142,6 +142,8 @@ class Link:
     b: str
     verdict: Verdict
     score: float
+    #: a lossless and a lossy file of one size whose pixels differ by a level at most (``decoded_alike``)
+    decoded: bool = False
 
 
 def margins(pixels: npt.NDArray[np.uint8]) -> tuple[float, float]:
@@ -245,15 +247,20 @@ def is_enlargement(profile: npt.NDArray[np.float64], ratio: float) -> bool:
     return below > 0 and above < ENLARGEMENT_CLIFF * below
 
 
-def derived_from(a: SourceFacts, b: SourceFacts, verdict: Verdict, enlarged: bool = False) -> tuple[str, str] | None:
+def derived_from(
+    a: SourceFacts, b: SourceFacts, verdict: Verdict, enlarged: bool = False, decoded: bool = False
+) -> tuple[str, str] | None:
     """(derived path, why) when the evidence says which of two linked members was made from the
     other, else None. ``enlarged``: the larger of the two is known to be an enlargement of the
-    smaller (``is_enlargement``)."""
+    smaller (``is_enlargement``); ``decoded``: their pixels differ by a level at most (``Link``)."""
     if verdict is Verdict.IDENTICAL:
         return None
     if verdict is Verdict.SAME_PIXELS and a.lossless != b.lossless:
         copy = a if a.lossless else b
         return copy.path, "the same pixels stored losslessly from a lossy file"
+    if decoded and a.lossless != b.lossless:
+        copy = a if a.lossless else b
+        return copy.path, "a lossy file's decode stored losslessly (by another decoder: a level apart)"
     if a.lossless != b.lossless:
         copy, lossy = (a, b) if a.lossless else (b, a)
         if (
@@ -360,7 +367,9 @@ def choose_source(
     member it is linked to, to tell a real larger picture from an enlargement."""
     pairs = sorted(
         {
-            (min(k.a, k.b), max(k.a, k.b)): k.verdict for k in links if k.a != k.b and k.a in facts and k.b in facts
+            (min(k.a, k.b), max(k.a, k.b)): (k.verdict, k.decoded)
+            for k in links
+            if k.a != k.b and k.a in facts and k.b in facts
         }.items()
     )
     degree: dict[str, int] = {p: 0 for p in facts}
@@ -371,9 +380,12 @@ def choose_source(
     # each pair's size relation, and what it says before any spectrum is known
     sized = [
         (a, b, verdict, _by_size(facts[a], facts[b])[0].path, _size_ratio(facts[a], facts[b]))
-        for (a, b), verdict in pairs
+        for (a, b), (verdict, _) in pairs
     ]
-    plain = {(a, b): derived_from(facts[a], facts[b], verdict, False) for a, b, verdict, _, _ in sized}
+    decoded = {pair for pair, (_, alike) in pairs if alike}
+    plain = {
+        (a, b): derived_from(facts[a], facts[b], verdict, False, (a, b) in decoded) for a, b, verdict, _, _ in sized
+    }
     while True:
         derived: dict[str, tuple[str, str]] = {}
         incoming: dict[str, int] = {p: 0 for p in facts}
