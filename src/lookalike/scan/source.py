@@ -6,12 +6,16 @@ Each link of a group says which way its two pictures were derived when the evide
 Directions, each from evidence about the pictures, never from names:
 
 1. **same pixels**: a lossless file holding exactly the pixels of a lossy one was made from it
-   (a lossy encoder never reproduces another file's pixels);
-2. **transparency, colour**: a copy without the other's alpha channel is derived from it
+   (a lossy encoder never reproduces another file's pixels); so was one holding them within a
+   level (another decoder's rounding: a re-encode moves colour edges by far more), and one whose
+   pixels carry the lossy JPEG's 8 x 8 grid at its DC step (``fingerprints.provenance``);
+2. **transparency, colour, palette**: a copy without the other's alpha channel is derived from it
    (flattening loses transparency; nothing restores it), a grayscale picture from the colour one
-   (colourising is rare and never exact);
-3. **padding**: a picture with flat margins (letterbox bars, a page or window around it,
-   ``margins``) around the other's content is derived from it;
+   (colourising is rare and never exact), a picture of 256 colours or fewer from one of more than
+   a thousand (a palette is a lossy reduction, whatever the format);
+3. **padding**: a picture with margins (letterbox bars, a page or window, a frame, a caption area
+   of text on a plain ground, ``margins``) around the other's content, or around the whole other
+   picture, is derived from it;
 4. **size**: a smaller copy of the same picture is derived from the larger, *unless* the larger
    one is an enlargement of the smaller: its spectrum stops where the smaller one's resolution
    ends (``is_enlargement``: the power just above that frequency, 1.15-1.5 x, is under 4.5 % of
@@ -21,10 +25,10 @@ Directions, each from evidence about the pictures, never from names:
    flat shapes and white noise is not told apart this way (0.066): its noise floor is flat.
 
 Members no link says are derived are the candidates; when there are none (a cycle) or several,
-quality decides, best first: real resolution (pixels, minus those of a known enlargement),
-lossless encoding, then the oldest modification time, then fewer compression losses (JPEG
-quality estimated from the quantisation tables; an unknown lossy encoding counts as quality 75,
-the usual default), colour, the larger picture without padding, more links in the group (the
+quality decides, best first: real resolution (pixels inside the margins, on a 2 % grid, minus
+those of a known enlargement), lossless encoding, no margins, then the oldest modification time,
+then fewer compression losses (JPEG quality estimated from the quantisation tables; an unknown
+lossy encoding counts as quality 75, the usual default), colour, more links in the group (the
 original is linked to each of its copies, two copies often only through it), then the path.
 Age comes before the quality setting: of two lossy files of one size, the later one may be a
 re-save of the earlier at a higher setting (editors save at 90-95 by default), which adds no
@@ -34,6 +38,7 @@ between files of the same age.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -41,6 +46,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lookalike.match import Verdict
+from lookalike.scan.margins import margins
 
 __all__ = [
     "ENLARGEMENT_CLIFF",
@@ -65,19 +71,8 @@ _SAME_SIZE = 1.15
 _PADDED = 0.015
 #: relative difference of aspect ratios that counts as the same shape
 _ASPECT_TOLERANCE = 0.015
-#: a margin row or column is flat when its grey levels vary less than this (standard deviation)
-_FLAT_STD = 2.5
-#: a margin's plain ground: lines (over ``_GROUND_WINDOW`` together) with this share of pixels
-#: within ``_GROUND_LEVELS`` grey levels of the edge's level (text on a caption area, a mat's line)
-_GROUND_SHARE = 0.7
-_GROUND_LEVELS = 8.0
-_GROUND_WINDOW = 8
-#: a clean ground line, and the least ground a line of text on it keeps (glyphs never fill a line)
-_CLEAN = 0.97
-_MARKED = 0.35
-#: lines of text crossed between two clean ground lines, at most
-_MAX_MARKED = 40
-_THIN_LINE = 3
+#: relative step under which two pictures' areas count as one in the quality fallback
+_AREA_STEP = 1.02
 #: colours of a palette at most (GIF, PNG-8, BMP-8)
 PALETTE_COLOURS = 256
 #: distinct colours from which a picture is more than a palette with some noise on it
@@ -128,7 +123,9 @@ class SourceFacts:
 
     @property
     def quality(self) -> float:
-        """Estimated encoding quality 0..100 (lossless 101)."""
+        """Estimated encoding quality 0..100 (lossless 101, a palette 0)."""
+        if self.palette:
+            return 0.0
         if self.lossless:
             return 101.0
         return self.jpeg_quality if self.jpeg_quality is not None else _UNKNOWN_QUALITY
@@ -144,69 +141,6 @@ class Link:
     score: float
     #: a lossless and a lossy file of one size whose pixels differ by a level at most (``decoded_alike``)
     decoded: bool = False
-
-
-def margins(pixels: npt.NDArray[np.uint8]) -> tuple[float, float]:
-    """(share of the picture's area in margins, width / height of what they frame): rows (then
-    columns, between them) running in from the edges that are flat (letterbox bars, a page or a
-    window frame), or mostly of the edge's own level (a caption area of text on a plain ground,
-    a mat with a thin line in it: added around a picture, not part of it)."""
-    h, w = pixels.shape[:2]
-    if h < 4 or w < 4:
-        return 0.0, w / max(1, h)
-
-    def grey(block: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
-        return block.astype(np.float32).mean(axis=2) if block.ndim == 3 else block.astype(np.float32)
-
-    def run(lines: npt.NDArray[np.uint8]) -> int:
-        # lines are looked at from the edge in growing blocks: most pictures have no margin, and
-        # their first line ends the run (the whole picture's grey levels cost ~7 ms at 640 x 400)
-        start, size = 0, 8
-        while start < len(lines):
-            flat = grey(lines[start : start + size]).std(axis=1) < _FLAT_STD
-            if not flat.all():
-                return _ground(lines, start + int(np.argmin(flat)), grey)
-            start, size = start + size, 2 * size
-        return len(lines)
-
-    top = run(pixels)
-    bottom = run(pixels[::-1]) if top < h else 0
-    inner = pixels[top : h - bottom]
-    if inner.shape[0] == 0:
-        return 1.0, w / h
-    columns = inner.swapaxes(0, 1)  # (w, rows, channels): each column a line
-    left = run(columns)
-    right = run(columns[::-1]) if left < w else 0
-    ih, iw = max(1, h - top - bottom), max(1, w - left - right)
-    return 1.0 - ih * iw / (h * w), iw / ih
-
-
-def _ground(
-    lines: npt.NDArray[np.uint8], flat: int, grey: Callable[[npt.NDArray[np.uint8]], npt.NDArray[np.float32]]
-) -> int:
-    """Where a margin that starts flat (``flat`` lines from the edge, at least one) goes on as a
-    plain ground with marks on it: lines whose pixels are mostly (``_GROUND_SHARE``, over a few
-    lines together: a glyph's stroke fills more of one line) within ``_GROUND_LEVELS`` of the
-    edge's level. The ground ends where the picture starts; a picture's own edge (sky, a plain
-    backdrop) rarely runs on that evenly, and when it does its copies share it."""
-    if flat == 0 or flat >= len(lines):
-        return flat
-    level = float(np.median(grey(lines[:1])))
-    # look at most half-way in, a block at a time
-    limit = len(lines) // 2
-    close = np.abs(grey(lines[flat:limit]) - level) <= _GROUND_LEVELS
-    share = close.mean(axis=1)
-    if not len(share):
-        return flat
-    # runs of ground lines (over a few lines together), joined across a line of text: lines with
-    # marks but no less than ``_MARKED`` ground, between two clean ground lines again
-    window = min(_GROUND_WINDOW, len(share))
-    smooth = np.convolve(share, np.ones(window) / window, mode="valid")
-    clean = np.flatnonzero(share >= _CLEAN)
-    stop = -1
-    while stop != (stop := _extend(stop, share, smooth, clean)):
-        pass
-    return flat + stop
 
 
 def spectrum_profile(pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
@@ -270,7 +204,7 @@ def derived_from(
             return copy.path, "a lossless copy of a JPEG: its pixels carry that JPEG's 8x8 grid"
     if a.alpha != b.alpha:
         return (b if a.alpha else a).path, "a copy that lost the other's transparency"
-    if a.gray != b.gray:
+    if a.gray != b.gray and not (a.palette or b.palette):  # dithering onto a palette adds colour
         return (a if a.gray else b).path, "a grayscale copy of a colour picture"
     if a.palette != b.palette:
         reduced, rich = (a, b) if a.palette else (b, a)
@@ -285,6 +219,9 @@ def derived_from(
         and _padded_frame(padded, plain)
     ):
         return padded.path, "the picture with flat margins (padding, a page) around it"
+    for outer, inner in ((a, b), (b, a)):
+        if _frames_whole(outer, inner):
+            return outer.path, "the whole picture with an area added around it (a frame, a caption area)"
     big, small = _by_size(a, b)
     ratio = _size_ratio(a, b)
     if ratio < _SAME_SIZE:
@@ -316,24 +253,16 @@ def _padded_frame(padded: SourceFacts, plain: SourceFacts) -> bool:
     return plain.padding < _PADDED and close(inner_width, plain.width, 2 * _ASPECT_TOLERANCE)
 
 
-def _extend(
-    start: int, share: npt.NDArray[np.float64], smooth: npt.NDArray[np.float64], clean: npt.NDArray[np.intp]
-) -> int:
-    """How far a ground from line ``max(start, 0)`` reaches: on through lines that are ground
-    together (``smooth``), then across marked lines up to the next clean one."""
-    stop = max(start, 0)
-    ends = np.flatnonzero(smooth[stop:] < _GROUND_SHARE)
-    stop = stop + int(ends[0]) if len(ends) else len(share)
-    while stop < len(share) and share[stop] >= _GROUND_SHARE:  # the window ends early: the lines up to the picture
-        stop += 1
-    after = clean[clean >= stop]
-    gap = int(after[0]) - stop if len(after) else len(share)
-    # a thin line drawn round the picture (a mat's) is crossed whatever it covers
-    if len(after) and (
-        gap <= _THIN_LINE or gap <= _MAX_MARKED and share[stop : stop + gap].min(initial=1.0) >= _MARKED
-    ):
-        return int(after[0]) + 1
-    return stop
+def _frames_whole(outer: SourceFacts, inner: SourceFacts) -> bool:
+    """Whether ``outer``'s margins frame all of ``inner``: what they frame has ``inner``'s whole
+    shape while ``outer`` has another (a caption area beside or below, a deeper bottom margin),
+    whatever margins ``inner`` seems to have of its own (a plain sky or backdrop reads as one)."""
+    shape_outer, shape_inner = outer.width / max(1, outer.height), inner.width / max(1, inner.height)
+    return (
+        outer.padding >= _PADDED
+        and abs(outer.content_aspect - shape_inner) <= 2 * _ASPECT_TOLERANCE * max(outer.content_aspect, shape_inner)
+        and abs(shape_outer - shape_inner) > _ASPECT_TOLERANCE * max(shape_outer, shape_inner)
+    )
 
 
 def _by_size(a: SourceFacts, b: SourceFacts) -> tuple[SourceFacts, SourceFacts]:
@@ -348,9 +277,11 @@ def _size_ratio(a: SourceFacts, b: SourceFacts) -> float:
 
 def quality_key(f: SourceFacts, links: int, enlarged: bool) -> tuple[object, ...]:
     """Sort key of the quality fallback (see the module docstring): best first."""
+    # pixels inside the margins, on a 2 % grid: a frame or a caption area adds no picture
+    area = 0 if enlarged else -round(math.log(max(1.0, f.content_area)) / math.log(_AREA_STEP))
     return (
-        enlarged, -f.area if not enlarged else 0, not f.lossless, f.mtime_ns, -f.quality, f.gray,
-        f.padding >= _PADDED, -links, f.path,
+        enlarged, area, not f.lossless or f.palette, f.padding >= _PADDED, f.mtime_ns, -f.quality, f.gray,
+        -links, f.path,
     )  # fmt: skip
 
 
