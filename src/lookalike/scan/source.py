@@ -25,10 +25,11 @@ Directions, each from evidence about the pictures, never from names:
    flat shapes and white noise is not told apart this way (0.066): its noise floor is flat.
 
 Members no link says are derived are the candidates; when there are none (a cycle) or several,
-quality decides, best first: real resolution (pixels inside the margins, on a 2 % grid, minus
-those of a known enlargement), lossless encoding, no margins, then the oldest modification time,
-then fewer compression losses (JPEG quality estimated from the quantisation tables; an unknown
-lossy encoding counts as quality 75, the usual default), colour, more links in the group (the
+quality decides, best first: real resolution (pixels, minus those of a known enlargement),
+lossless encoding (a palette counts as lossy), then the oldest modification time, then fewer
+compression losses (JPEG quality estimated from the quantisation tables; an unknown lossy
+encoding counts as quality 75, the usual default), colour, the larger picture without padding,
+more links in the group (the
 original is linked to each of its copies, two copies often only through it), then the path.
 Age comes before the quality setting: of two lossy files of one size, the later one may be a
 re-save of the earlier at a higher setting (editors save at 90-95 by default), which adds no
@@ -38,7 +39,6 @@ between files of the same age.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -71,8 +71,6 @@ _SAME_SIZE = 1.15
 _PADDED = 0.015
 #: relative difference of aspect ratios that counts as the same shape
 _ASPECT_TOLERANCE = 0.015
-#: relative step under which two pictures' areas count as one in the quality fallback
-_AREA_STEP = 1.02
 #: colours of a palette at most (GIF, PNG-8, BMP-8)
 PALETTE_COLOURS = 256
 #: distinct colours from which a picture is more than a palette with some noise on it
@@ -277,11 +275,9 @@ def _size_ratio(a: SourceFacts, b: SourceFacts) -> float:
 
 def quality_key(f: SourceFacts, links: int, enlarged: bool) -> tuple[object, ...]:
     """Sort key of the quality fallback (see the module docstring): best first."""
-    # pixels inside the margins, on a 2 % grid: a frame or a caption area adds no picture
-    area = 0 if enlarged else -round(math.log(max(1.0, f.content_area)) / math.log(_AREA_STEP))
     return (
-        enlarged, area, not f.lossless or f.palette, f.padding >= _PADDED, f.mtime_ns, -f.quality, f.gray,
-        -links, f.path,
+        enlarged, -f.area if not enlarged else 0, not f.lossless or f.palette, f.mtime_ns, -f.quality, f.gray,
+        f.padding >= _PADDED, -links, f.path,
     )  # fmt: skip
 
 
