@@ -35,7 +35,7 @@ from lookalike.index import Index
 from lookalike.index.records import NewFile, StoredFile
 from lookalike.match import Query, Verdict, worth_pixel_digest
 from lookalike.scale.schema import FINGERPRINTS, PAIRS, SPECTRA, pack_turns, turned_fingerprints
-from lookalike.scale.storage import is_local, read_bytes
+from lookalike.scale.storage import is_local, kept_mtime_ns, read_bytes
 from lookalike.scan.provenance import analyse_with_facts
 from lookalike.scan.source import spectrum_profile
 
@@ -68,6 +68,7 @@ def fingerprint_rows(manifest: pa.Table, *, limits: DecodeLimits, storage_option
         try:
             data = read_bytes(url, max_bytes=limits.max_bytes, storage_options=storage_options)
             a, keeper = analyse_with_facts(data, name=url, limits=limits, local=True)
+            row["mtime_ns"] = kept_mtime_ns(url, storage_options) or mtime_ns
         except InputError as err:
             row["error_code"], row["error"] = err.code, str(err)
         else:
