@@ -19,8 +19,12 @@ __all__ = ["margins"]
 
 #: a margin row or column is flat when its grey levels vary less than this (standard deviation)
 _FLAT_STD = 2.5
+#: grey levels between two flat lines from which they are not one margin (a frame, then a plain background)
+_LEVEL_JUMP = 12.0
 #: a margin's plain ground: pixels within this many grey levels of the edge's level
 _GROUND_LEVELS = 8.0
+#: grey levels a clean ground line's median may differ from the edge's (compression noise)
+_SAME_LEVEL = 2.0
 #: a clean ground line, and the least ground a line of text on it keeps (glyphs never fill a line)
 _CLEAN = 0.97
 _MARKED = 0.35
@@ -44,11 +48,17 @@ def margins(pixels: npt.NDArray[np.uint8]) -> tuple[float, float]:
         # lines are looked at from the edge in growing blocks: most pictures have no margin, and
         # their first line ends the run (the whole picture's grey levels cost ~7 ms at 640 x 400)
         start, size = 0, 8
+        previous: float | None = None
         while start < len(lines):
-            flat = grey(lines[start : start + size]).std(axis=1) < _FLAT_STD
+            block = grey(lines[start : start + size])
+            level = np.median(block, axis=1)
+            before = np.concatenate([[level[0] if previous is None else previous], level[:-1]])
+            # flat, and of the level of the line before: a frame ends where the picture's own
+            # plain background (another level) begins
+            flat = (block.std(axis=1) < _FLAT_STD) & (np.abs(level - before) <= _LEVEL_JUMP)
             if not flat.all():
                 return _ground(lines, start + int(np.argmin(flat)), grey)
-            start, size = start + size, 2 * size
+            previous, start, size = float(level[-1]), start + size, 2 * size
         return len(lines)
 
     top = run(pixels)
@@ -76,26 +86,27 @@ def _ground(
     level = float(np.median(grey(lines[:1])))
     # look at most half-way in, a block at a time
     limit = len(lines) // 2
-    close = np.abs(grey(lines[flat:limit]) - level) <= _GROUND_LEVELS
-    share = close.mean(axis=1)
+    levels = grey(lines[flat:limit])
+    share = (np.abs(levels - level) <= _GROUND_LEVELS).mean(axis=1)
     if not len(share):
         return flat
     # runs of clean ground lines, joined across lines of text (marks, but no less than
     # ``_MARKED`` ground) or a thin line, up to the next clean one
-    clean = np.flatnonzero(share >= _CLEAN)
+    # a clean line is of the edge's very level: a picture's own plain area (a sky) drifts
+    clean = (share >= _CLEAN) & (np.abs(np.median(levels, axis=1) - level) <= _SAME_LEVEL)
     stop = -1
     while stop != (stop := _extend(stop, share, clean)):
         pass
     return flat + stop
 
 
-def _extend(start: int, share: npt.NDArray[np.float64], clean: npt.NDArray[np.intp]) -> int:
+def _extend(start: int, share: npt.NDArray[np.float64], clean: npt.NDArray[np.bool_]) -> int:
     """How far a ground from line ``max(start, 0)`` reaches: on through clean lines, then across
     marked lines (``share`` of ground at least ``_MARKED``) or a thin line up to the next clean one."""
     stop = max(start, 0)
-    ends = np.flatnonzero(share[stop:] < _CLEAN)
+    ends = np.flatnonzero(~clean[stop:])
     stop = stop + int(ends[0]) if len(ends) else len(share)
-    after = clean[clean >= stop]
+    after = stop + np.flatnonzero(clean[stop:])
     gap = int(after[0]) - stop if len(after) else len(share)
     # a thin line drawn round the picture (a mat's) is crossed whatever it covers
     if len(after) and (gap <= _THIN_LINE or share[stop : stop + gap].min(initial=1.0) >= _MARKED):
