@@ -228,11 +228,12 @@ DERIVED = ("framed", "captioned", "palette", "redecoded", "stamped")
 
 
 def make_derived_family(root: Path) -> dict[str, Path]:
-    """A photo (with no margins of its own) saved as JPEG (quality 85) and copies made from it, all
-    written at one time so that age says nothing: framed (a white frame around it, PNG), captioned (a caption area of text
-    beside it, PNG), palette (a 256-colour GIF), redecoded (its YCbCr converted by Pillow's own
-    arithmetic, as another decoder would: pixels a level apart, PNG) and stamped (its decode with a
-    small mark in a corner, BMP: the JPEG's 8 x 8 grid is still in its pixels)."""
+    """A photo (with no margins of its own) saved as JPEG (quality 85) and copies made from it,
+    all written at one time so that age says nothing: framed (a white frame around it, PNG),
+    captioned (a caption area of text beside it, PNG), palette (a 256-colour GIF), redecoded (its
+    YCbCr converted by Pillow's own arithmetic, as another decoder would: pixels a level apart,
+    PNG) and stamped (its decode with a small mark in a corner, BMP: the JPEG's 8 x 8 grid is still
+    in its pixels)."""
     from PIL import ImageDraw
 
     from lookalike.scan.source import margins
