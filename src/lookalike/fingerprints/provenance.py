@@ -3,7 +3,7 @@ copies: how many colours it holds (a palette of 256 or fewer is a lossy reductio
 format) and whether a lossless file carries a JPEG's 8 x 8 block grid (it was decoded from one).
 
 ``PixelFacts`` reads the full-resolution pixels as a decode streams them (a ``decode.RowSink``),
-so the picture is never held whole; ``palette_colours`` and ``jpeg_grid_step`` read the result.
+so the picture is never held whole; ``colours`` and ``grid_step`` read the result.
 
 The grid: a JPEG stores each 8 x 8 block's DCT coefficients divided by a step and rounded, so the
 blocks of its decode have DC coefficients (8 x the block's mean luminance, less 1024) close to
@@ -31,7 +31,7 @@ _SMALL_SIDE = 8
 COLOURS_CAP = 65_535
 #: pixels sampled for the colour count (rows and columns at a stride): a palette's colours all
 #: show up in a sample this size, and a photo's count stays far above 256
-_COLOUR_SAMPLE = 1 << 20
+_COLOUR_SAMPLE = 1 << 18
 #: textured blocks the grid estimate looks at, at most (spread evenly over the picture)
 _MAX_BLOCKS = 60_000
 #: fewer textured blocks than this and the grid is not judged
@@ -49,7 +49,8 @@ class PixelFacts:
     """A ``decode.RowSink`` that counts a picture's colours (on a sample) and collects the DC
     coefficients of its textured 8 x 8 blocks, aligned on the top-left corner as a JPEG's are."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, grid: bool = True) -> None:
+        self._grid = grid
         self._width = self._height = 0
         self._row_stride = self._col_stride = 1
         self._row = 0
@@ -77,6 +78,8 @@ class PixelFacts:
             packed = (sample[:, 0] << 16) | (sample[:, 1] << 8) | sample[:, 2]
             self._samples.append(packed.astype(np.uint32))
         self._row += rows.shape[0]
+        if not self._grid:
+            return
         luma = rows.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
         if self._pending is not None:
             luma = np.concatenate([self._pending, luma])
@@ -129,9 +132,9 @@ def estimate_grid_step(dc: npt.NDArray[np.floating]) -> int:
     return 0
 
 
-def pixel_facts(pixels: npt.NDArray[np.uint8]) -> PixelFacts:
-    """``PixelFacts`` of a whole (h, w, 3) uint8 picture."""
-    facts = PixelFacts()
+def pixel_facts(pixels: npt.NDArray[np.uint8], *, grid: bool = True) -> PixelFacts:
+    """``PixelFacts`` of a whole (h, w, 3) uint8 picture (without ``grid``, its colours only)."""
+    facts = PixelFacts(grid=grid)
     facts.start(pixels.shape[1], pixels.shape[0])
     facts.write(pixels)
     return facts

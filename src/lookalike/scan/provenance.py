@@ -39,7 +39,7 @@ def analyse_with_facts(
     jpeg = data.startswith(b"\xff\xd8")
     sink = None if jpeg else PixelFacts()
     a = analyse(data, name=name, limits=limits, local=local, full_rows=sink)
-    counted = sink if sink is not None and sink.started else pixel_facts(a.image.pixels)
+    counted = sink if sink is not None and sink.started else pixel_facts(a.image.pixels, grid=not jpeg)
     padding, aspect = margins(a.image.pixels)
     step = jpeg_dc_step(data) if jpeg else counted.grid_step
     return a, PictureFacts(jpeg_quality(data), padding, aspect, counted.colours, step)
