@@ -213,14 +213,17 @@ def test_rows_cached_before_source_facts_get_them_on_the_next_run(tmp_path: Path
     db = tmp_path / "old.db"
     find_duplicates([root], db=db, options=FindOptions(jobs=1))
     with sqlite3.connect(db) as con:  # as a cache written before these columns existed leaves them
-        con.execute("UPDATE find_rows SET jpeg_quality = NULL, padding = NULL, content_aspect = NULL")
+        con.execute(
+            "UPDATE find_rows SET jpeg_quality = NULL, padding = NULL, content_aspect = NULL, colours = NULL,"
+            " grid_step = NULL"
+        )
         con.execute("DELETE FROM find_spectra")
         con.execute("DELETE FROM find_relative")
     again = find_duplicates([root], db=db, options=FindOptions(jobs=1))
     assert again.stats.read == 0  # nothing decoded for matching again
     assert _group(again, files)["keep"] == str(files["original"])
     with sqlite3.connect(db) as con:
-        assert con.execute("SELECT COUNT(*) FROM find_rows WHERE padding IS NULL").fetchone()[0] == 0
+        assert con.execute("SELECT COUNT(*) FROM find_rows WHERE padding IS NULL OR colours IS NULL").fetchone()[0] == 0
 
 
 #: copies made from the original that are bigger than it, or lossless, and so win on quality alone

@@ -66,9 +66,7 @@ CREATE TABLE IF NOT EXISTS find_rows (
     taken_at TEXT,
     jpeg_quality REAL,
     padding REAL,
-    content_aspect REAL,
-    colours INTEGER,
-    grid_step INTEGER
+    content_aspect REAL, colours INTEGER, grid_step INTEGER
 );
 CREATE INDEX IF NOT EXISTS find_rows_sha ON find_rows(scope, sha256);
 CREATE TABLE IF NOT EXISTS find_pairs (
@@ -177,12 +175,9 @@ class FindCache:
                 if "by_local_features" not in columns:  # caches from before: pairs judged by pHash bits alone
                     db.execute("ALTER TABLE find_pairs ADD COLUMN by_local_features INTEGER NOT NULL DEFAULT 0")
                 row_columns = {str(r[1]) for r in db.execute("PRAGMA table_info(find_rows)")}
-                for name in ("jpeg_quality", "padding", "content_aspect"):  # caches from before: read on use
-                    if name not in row_columns:
+                for name in ("jpeg_quality", "padding", "content_aspect", "colours", "grid_step"):  # read on use
+                    if name not in row_columns:  # caches from before the column
                         db.execute(f"ALTER TABLE find_rows ADD COLUMN {name} REAL")
-                for name in ("colours", "grid_step"):  # caches from before: read on use
-                    if name not in row_columns:
-                        db.execute(f"ALTER TABLE find_rows ADD COLUMN {name} INTEGER")
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: not a usable lookalike database ({exc})") from exc
 
@@ -294,8 +289,7 @@ class FindCache:
         with self._write() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO find_rows(file_pk, image_pk, scope, sha256, width, height, mime, lossless,"
-                " taken_at, jpeg_quality, padding, content_aspect, colours, grid_step)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " taken_at, jpeg_quality, padding, content_aspect, colours, grid_step) VALUES (" + "?, " * 13 + "?)",
                 [(f.file_pk, f.image_pk, scope, f.sha256, f.width, f.height, f.mime, int(f.lossless), f.taken_at,
                   f.jpeg_quality, f.padding, f.content_aspect, f.colours, f.grid_step) for f in facts],
             )  # fmt: skip
