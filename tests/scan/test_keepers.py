@@ -213,11 +213,125 @@ def test_rows_cached_before_source_facts_get_them_on_the_next_run(tmp_path: Path
     db = tmp_path / "old.db"
     find_duplicates([root], db=db, options=FindOptions(jobs=1))
     with sqlite3.connect(db) as con:  # as a cache written before these columns existed leaves them
-        con.execute("UPDATE find_rows SET jpeg_quality = NULL, padding = NULL, content_aspect = NULL")
+        con.execute(
+            "UPDATE find_rows SET jpeg_quality = NULL, padding = NULL, content_aspect = NULL, colours = NULL,"
+            " grid_step = NULL"
+        )
         con.execute("DELETE FROM find_spectra")
         con.execute("DELETE FROM find_relative")
     again = find_duplicates([root], db=db, options=FindOptions(jobs=1))
     assert again.stats.read == 0  # nothing decoded for matching again
     assert _group(again, files)["keep"] == str(files["original"])
     with sqlite3.connect(db) as con:
-        assert con.execute("SELECT COUNT(*) FROM find_rows WHERE padding IS NULL").fetchone()[0] == 0
+        assert con.execute("SELECT COUNT(*) FROM find_rows WHERE padding IS NULL OR colours IS NULL").fetchone()[0] == 0
+
+
+#: copies made from the original that are bigger than it, or lossless, and so win on quality alone
+DERIVED = ("framed", "captioned", "palette", "redecoded", "stamped")
+
+
+def make_derived_family(root: Path) -> dict[str, Path]:
+    """A photo (with no margins of its own) saved as JPEG (quality 85) and copies made from it,
+    all written at one time so that age says nothing: framed (a white frame around it, PNG),
+    captioned (a caption area of text beside it, PNG), palette (a 256-colour GIF), redecoded (its
+    YCbCr converted by Pillow's own arithmetic, as another decoder would: pixels a level apart,
+    PNG) and stamped (its decode with a small mark in a corner, BMP: the JPEG's 8 x 8 grid is still
+    in its pixels)."""
+    from PIL import ImageDraw
+
+    from lookalike.scan.source import margins
+
+    # a photo whose edges are textured: a plain backdrop at an edge reads as a margin of its own
+    for path in corpus_photos():
+        im = Image.open(path).convert("RGB")
+        im = im.resize((480, round(480 * im.height / im.width)), Image.Resampling.LANCZOS)
+        if margins(np.asarray(im))[0] == 0.0:
+            break
+    w, h = im.size
+    jpeg = encode(im, "JPEG", quality=85)
+    decoded = Image.open(io.BytesIO(jpeg)).convert("RGB")
+    framed = Image.new("RGB", (w + 60, h + 60), (255, 255, 255))
+    framed.paste(decoded, (30, 30))
+    captioned = Image.new("RGB", (w + w // 3, h), (250, 250, 246))
+    captioned.paste(decoded, (0, 0))
+    draw = ImageDraw.Draw(captioned)
+    for i in range(5):
+        draw.text((w + 12, 20 + 30 * i), "a walk by the lake", fill=(30, 30, 30))
+    ycc = Image.open(io.BytesIO(jpeg))
+    ycc.draft("YCbCr", ycc.size)
+    stamped = decoded.copy()
+    ImageDraw.Draw(stamped).rectangle((4, 4, 60, 20), fill=(255, 0, 0))
+    files = {
+        "original": (jpeg, "jpg"),
+        "framed": (encode(framed, "PNG"), "png"),
+        "captioned": (encode(captioned, "PNG"), "png"),
+        "palette": (encode(decoded.quantize(256), "GIF"), "gif"),
+        "redecoded": (encode(ycc.convert("RGB"), "PNG"), "png"),
+        "stamped": (encode(stamped, "BMP"), "bmp"),
+    }
+    out: dict[str, Path] = {}
+    for i, (role, (data, ext)) in enumerate(sorted(files.items())):
+        out[role] = root / f"d{i}.{ext}"  # names say nothing of what they are
+        out[role].write_bytes(data)
+        os.utime(out[role], ns=(1_700_000_000_000_000_000,) * 2)
+    return out
+
+
+def test_copies_made_from_the_original_are_not_kept_though_bigger_or_lossless(tmp_path: Path) -> None:
+    root = tmp_path / "pics"
+    root.mkdir()
+    files = make_derived_family(root)
+    result = find_duplicates([root], db=tmp_path / "d.db", options=FindOptions(jobs=1))
+    g = _group(result, files)
+    members = g["members"]
+    assert isinstance(members, dict)
+    assert {str(files[r]) for r in DERIVED} <= set(members)
+    assert g["keep"] == str(files["original"])
+    assert members[str(files["original"])].evidence.startswith("kept (the original")
+    # no copy reads as the opposite of what was done to it
+    for role in ("framed", "captioned"):
+        assert "cropped" not in members[str(files[role])].evidence, role
+
+
+def test_each_derivation_alone_decides_against_quality() -> None:
+    from lookalike.match import Verdict
+    from lookalike.scan.source import derived_from
+
+    def facts(path: str, w: int, h: int, mime: str, lossless: bool, **kw: object) -> SourceFacts:
+        base: dict[str, object] = dict(gray=False, jpeg_quality=None if lossless else 85.0, padding=0.0,
+                                       content_aspect=w / h, mtime_ns=0, colours=40_000, grid_step=0)  # fmt: skip
+        base.update(kw)
+        return SourceFacts(path, w, h, 1000, mime, lossless, **base)  # type: ignore[arg-type]
+
+    jpeg = facts("o", 480, 320, "image/jpeg", False, grid_step=5)
+    near = Verdict.NEAR_DUPLICATE
+    palette = facts("g", 480, 320, "image/gif", True, colours=256)
+    assert derived_from(jpeg, palette, near) == ("g", derived_from(jpeg, palette, near)[1])  # type: ignore[index]
+    gridded = facts("b", 480, 320, "image/bmp", True, grid_step=5)
+    assert derived_from(gridded, jpeg, near)[0] == "b"  # type: ignore[index]
+    other_grid = facts("b2", 480, 320, "image/bmp", True, grid_step=3)  # a JPEG history of its own
+    assert derived_from(other_grid, jpeg, near) is None
+    decoded = facts("p", 480, 320, "image/png", True)
+    assert derived_from(jpeg, decoded, near) is None
+    assert derived_from(jpeg, decoded, near, decoded=True)[0] == "p"  # type: ignore[index]
+    beside = facts("c", 640, 320, "image/png", True, padding=0.25, content_aspect=1.5)
+    assert derived_from(beside, jpeg, near)[0] == "c"  # type: ignore[index]
+    # a drawing of few colours is no palette reduction of its noisy JPEG copy's colours
+    drawing = facts("d", 480, 320, "image/png", True, colours=200)
+    noisy = facts("j", 480, 320, "image/jpeg", False, colours=900)
+    assert derived_from(drawing, noisy, near) is None
+
+
+def test_pixel_facts_count_a_palette_and_find_a_jpegs_grid() -> None:
+    from lookalike.decode import decode_image
+    from lookalike.fingerprints.provenance import pixel_facts
+
+    im = _original()
+    jpeg = encode(im, "JPEG", quality=75)
+    decoded = np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB"))
+    assert pixel_facts(decoded).grid_step == 8  # quality 75: the standard table's DC step 16 halved
+    assert pixel_facts(np.asarray(im)).grid_step == 0  # never a JPEG at this size
+    shifted = decoded[3:, 5:]  # the grid no longer on the corner
+    assert pixel_facts(np.ascontiguousarray(shifted)).grid_step == 0
+    gif = decode_image(encode(im.quantize(256), "GIF")).pixels
+    assert pixel_facts(gif).colours <= 256 < pixel_facts(np.asarray(im)).colours

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 from PIL import Image
 
-__all__ = ["jpeg_quality"]
+__all__ = ["jpeg_dc_step", "jpeg_quality"]
 
 # The IJG (libjpeg) standard luminance quantisation table, quality 50 (ITU-T T.81, Annex K).
 _IJG_LUMA = np.array(
@@ -19,10 +19,8 @@ _IJG_LUMA = np.array(
 )  # fmt: skip
 
 
-def jpeg_quality(data: bytes) -> float | None:
-    """The IJG quality (1..100) a JPEG's luminance table was most likely made with, or None for
-    another format or an unreadable header. The table is compared with the standard table scaled
-    as libjpeg scales it (sum of entries, as in ImageMagick's estimate)."""
+def _luma_table(data: bytes) -> np.ndarray | None:
+    """The JPEG's luminance quantisation table (64 entries), or None."""
     if not data.startswith(b"\xff\xd8"):
         return None
     try:
@@ -35,7 +33,23 @@ def jpeg_quality(data: bytes) -> float | None:
     if not tables or 0 not in tables:
         return None
     table = np.asarray(list(tables[0]), dtype=np.float64)
-    if table.size != 64:
+    return table if table.size == 64 else None
+
+
+def jpeg_dc_step(data: bytes) -> int:
+    """The step a JPEG's luminance DC coefficients were quantised with (0 for another format or
+    an unreadable header): a lossless file decoded from it carries its DC on multiples of it
+    (``fingerprints.provenance``)."""
+    table = _luma_table(data)
+    return 0 if table is None else int(table[0])
+
+
+def jpeg_quality(data: bytes) -> float | None:
+    """The IJG quality (1..100) a JPEG's luminance table was most likely made with, or None for
+    another format or an unreadable header. The table is compared with the standard table scaled
+    as libjpeg scales it (sum of entries, as in ImageMagick's estimate)."""
+    table = _luma_table(data)
+    if table is None:
         return None
     scale = 100.0 * float(table.sum()) / float(_IJG_LUMA.sum())
     quality = 5000.0 / scale if scale > 100 else (200.0 - scale) / 2.0

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lookalike.config import DecodeLimits, FetchLimits
-from lookalike.decode import DecodedImage, decode_image, read_source
+from lookalike.decode import DecodedImage, RowSink, decode_image, read_source
 from lookalike.decode.memory import InMemory, is_in_memory, memory_bytes
 from lookalike.errors import InputError
 from lookalike.fingerprints.dct import phash_coefficients, phash_variants
@@ -61,16 +61,23 @@ def analyse(
     limits: DecodeLimits | None = None,
     local: bool = False,
     with_pixel_digest: bool = False,
+    full_rows: RowSink | None = None,
 ) -> Analysis:
     """Decode ``data`` once at working size and compute every signal (and, with ``local``, the
     picture's local features for storing; with ``with_pixel_digest``, the full-resolution pixel
-    digest, streamed from the same decode).
+    digest, streamed from the same decode; ``full_rows`` is handed the full-resolution rows too).
 
     Raises the ``InputError`` subclasses of ``decode_image``.
     """
     digester = PixelDigester() if with_pixel_digest else None
+    sinks = [s for s in (digester, full_rows) if s is not None]
     try:
-        image = decode_image(data, limits=limits, min_side=WORKING_SIDE, full_rows=digester)
+        image = decode_image(
+            data,
+            limits=limits,
+            min_side=WORKING_SIDE,
+            full_rows=_Rows(sinks) if len(sinks) > 1 else next(iter(sinks), None),
+        )
     except InputError as err:
         if not name:
             raise
@@ -90,6 +97,21 @@ def analyse(
         fp = fp.with_pixel_digest(digester.digest())
     features = local_features(image.pixels) if local else None
     return Analysis(fingerprint=fp, image=image, data=data, grid=grid, local=features)
+
+
+class _Rows:
+    """Several ``RowSink`` fed from one decode."""
+
+    def __init__(self, sinks: list[RowSink]) -> None:
+        self._sinks = sinks
+
+    def start(self, width: int, height: int) -> None:
+        for s in self._sinks:
+            s.start(width, height)
+
+    def write(self, rows: npt.NDArray[np.uint8]) -> None:
+        for s in self._sinks:
+            s.write(rows)
 
 
 def perceptual_signals(pixels: npt.NDArray[np.uint8]) -> PerceptualSignals:

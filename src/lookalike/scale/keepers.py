@@ -46,6 +46,7 @@ __all__ = [
 #: the columns of ``schema.FINGERPRINTS`` the client reads
 ROW_COLUMNS = [
     "url", "sha256", "fingerprint", "lossless", "taken_at", "jpeg_quality", "padding", "content_aspect", "mtime_ns",
+    "colours", "grid_step",
 ]  # fmt: skip
 
 
@@ -59,6 +60,7 @@ class Gathered:
     mtime_of: dict[str, int]
     pairs: dict[tuple[int, int], StoredPair]
     same_pixels: frozenset[tuple[int, int]]
+    decoded: frozenset[tuple[int, int]] = frozenset()
 
 
 def gather(rows: pa.Table, pk_of: Mapping[str, int], pair_paths: list[str]) -> Gathered:
@@ -68,7 +70,7 @@ def gather(rows: pa.Table, pk_of: Mapping[str, int], pair_paths: list[str]) -> G
     encoded: dict[int, bytes] = {}
     mtime_of: dict[str, int] = {}
     image_of: dict[bytes, int] = {}
-    for url, sha, fpb, lossless, taken_at, quality, padding, aspect, mtime_ns in zip(
+    for url, sha, fpb, lossless, taken_at, quality, padding, aspect, mtime_ns, colours, step in zip(
         *(rows.column(n).to_pylist() for n in ROW_COLUMNS)
     ):
         pk = pk_of[url]
@@ -79,7 +81,7 @@ def gather(rows: pa.Table, pk_of: Mapping[str, int], pair_paths: list[str]) -> G
             image = image_of.setdefault(sha, len(image_of) + 1)
             facts[pk] = RowFacts(
                 pk, image, sha, fp.width, fp.height, fp.mime, bool(lossless), taken_at, quality, padding or 0.0,
-                aspect or fp.width / max(1, fp.height),
+                aspect or fp.width / max(1, fp.height), colours, step,
             )  # fmt: skip
             encoded[pk] = fpb
     for ps in paths_of.values():
@@ -87,10 +89,14 @@ def gather(rows: pa.Table, pk_of: Mapping[str, int], pair_paths: list[str]) -> G
     # each pair as the better of its two ends' checks saw it, ties to the first seen (as find)
     looks: dict[tuple[int, int], StoredPair] = {}
     same: set[tuple[int, int]] = set()
-    columns = ("file_pk", "peer_pk", "score", "verdict", "evidence", "phash_bits", "by_local_features", "same_pixels")
+    decoded: set[tuple[int, int]] = set()
+    columns = (
+        "file_pk", "peer_pk", "score", "verdict", "evidence", "phash_bits", "by_local_features", "same_pixels",
+        "decoded_pixels",
+    )  # fmt: skip
     for path in pair_paths:
         t = pq.read_table(path, columns=list(columns))
-        for file_pk, peer, score, verdict, evidence, bits, by_local, same_pixels in zip(
+        for file_pk, peer, score, verdict, evidence, bits, by_local, same_pixels, alike in zip(
             *(t.column(n).to_pylist() for n in columns)
         ):
             lo, hi = sorted((file_pk, peer))
@@ -99,7 +105,9 @@ def gather(rows: pa.Table, pk_of: Mapping[str, int], pair_paths: list[str]) -> G
                 looks[lo, hi] = look
             if same_pixels:
                 same.add((lo, hi))
-    return Gathered(dict(paths_of), facts, encoded, mtime_of, looks, frozenset(same))
+            if alike:
+                decoded.add((lo, hi))
+    return Gathered(dict(paths_of), facts, encoded, mtime_of, looks, frozenset(same), frozenset(decoded))
 
 
 @dataclass(slots=True)
@@ -135,6 +143,10 @@ class RunSourceEvidence:
     def same_pixels(self, a_pk: int, b_pk: int) -> bool:
         """What the verify stage found when it compared the two files' pixels."""
         return (min(a_pk, b_pk), max(a_pk, b_pk)) in self.gathered.same_pixels
+
+    def decoded(self, a_pk: int, b_pk: int) -> bool:
+        """What the verify stage found when it compared the two files' pixels to a level."""
+        return (min(a_pk, b_pk), max(a_pk, b_pk)) in self.gathered.decoded
 
 
 def with_spectra(

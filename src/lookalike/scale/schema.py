@@ -76,6 +76,8 @@ FINGERPRINTS = pa.schema(
         ("jpeg_quality", pa.float64()),  # estimated from the quantisation tables; null unless JPEG
         ("padding", pa.float64()),  # share of the area in flat margins (``scan.source.margins``)
         ("content_aspect", pa.float64()),  # width / height of what the margins frame
+        ("colours", pa.int32()),  # distinct colours (``fingerprints.provenance``): 256 or fewer is a palette
+        ("grid_step", pa.int32()),  # a JPEG's luminance DC step, or the one a lossless file's pixels show
         ("mtime_ns", pa.int64()),  # from the manifest: the oldest copy may be the source
         ("error_code", pa.string()),  # null unless the file could not be read or decoded
         ("error", pa.string()),
@@ -95,6 +97,9 @@ PAIRS = pa.schema(
         # for a near duplicate of the same size, one file lossless and the other lossy: whether their
         # full-resolution pixels are the same (``scan.evidence.settled_verdict``); else null
         ("same_pixels", pa.bool_()),
+        # for such a pair whose pixels are not the same: whether they differ by a level at most
+        # (``fingerprints.provenance.decoded_alike``: a JPEG's decode by another decoder); else null
+        ("decoded_pixels", pa.bool_()),
     ]
 )
 

@@ -27,16 +27,17 @@ import pyarrow.parquet as pq
 
 from lookalike.config import DecodeLimits, Thresholds
 from lookalike.decode import decode_image, file_facts
-from lookalike.decode.quality import jpeg_quality
 from lookalike.errors import InputError
-from lookalike.fingerprints import Fingerprint, analyse, fingerprint_from_bytes, fingerprint_to_bytes, full_pixel_digest
+from lookalike.fingerprints import Fingerprint, fingerprint_from_bytes, fingerprint_to_bytes, full_pixel_digest
 from lookalike.fingerprints.local import LocalFeatures, local_features
+from lookalike.fingerprints.provenance import decoded_alike
 from lookalike.index import Index
 from lookalike.index.records import NewFile, StoredFile
 from lookalike.match import Query, Verdict, worth_pixel_digest
 from lookalike.scale.schema import FINGERPRINTS, PAIRS, SPECTRA, pack_turns, turned_fingerprints
-from lookalike.scale.storage import is_local, read_bytes
-from lookalike.scan.source import margins, spectrum_profile
+from lookalike.scale.storage import is_local, kept_mtime_ns, read_bytes
+from lookalike.scan.provenance import analyse_with_facts
+from lookalike.scan.source import spectrum_profile
 
 __all__ = [
     "build_index",
@@ -66,16 +67,17 @@ def fingerprint_rows(manifest: pa.Table, *, limits: DecodeLimits, storage_option
         row["url"], row["size"], row["mtime_ns"] = url, size, mtime_ns
         try:
             data = read_bytes(url, max_bytes=limits.max_bytes, storage_options=storage_options)
-            a = analyse(data, name=url, limits=limits, local=True)
+            a, keeper = analyse_with_facts(data, name=url, limits=limits, local=True)
+            row["mtime_ns"] = kept_mtime_ns(url, storage_options) or mtime_ns
         except InputError as err:
             row["error_code"], row["error"] = err.code, str(err)
         else:
             facts = file_facts(a.data, a.fingerprint.mime)
-            padding, aspect = margins(a.image.pixels)
             row.update(
                 sha256=a.fingerprint.sha256, fingerprint=fingerprint_to_bytes(a.fingerprint), turns=pack_turns(a.grid),
                 local=(a.local or local_features(a.image.pixels)).to_bytes(), lossless=facts.lossless,
-                taken_at=facts.taken_at, jpeg_quality=jpeg_quality(a.data), padding=padding, content_aspect=aspect,
+                taken_at=facts.taken_at, jpeg_quality=keeper.jpeg_quality, padding=keeper.padding,
+                content_aspect=keeper.content_aspect, colours=keeper.colours, grid_step=keeper.grid_step,
             )  # fmt: skip
         for name in FINGERPRINTS.names:
             cols[name].append(row[name])
@@ -151,7 +153,7 @@ def verify_rows(
         f = index.files([pks[url]])[0]
         fp = f.fingerprint
         data = _bytes_if_unchanged(url, fp.sha256, limits, storage_options) if is_local(url) else b""
-        pixels = _SamePixels(data, bool(lossless), limits, storage_options)
+        pixels = _SamePixels(url, fp.sha256, data, bool(lossless), limits, storage_options)
         query = Query.with_turns(fp, turned_fingerprints(fp, turns), data)
         stored = index.local_features([f.pk]).get(f.pk)
         local = LocalFeatures.from_bytes(stored) if stored else _no_features(fp.width / max(1, fp.height))
@@ -165,7 +167,7 @@ def verify_rows(
                 ("verdict", m.verdict.value), ("evidence", m.explanation),
                 ("phash_bits", fp.dihedral_distance_bits(m.file.fingerprint)[0]),
                 ("by_local_features", m.by_local_features),
-                ("same_pixels", pixels.settle(fp, m.file, m.verdict)),
+                *zip(("same_pixels", "decoded_pixels"), pixels.settle(fp, m.file, m.verdict)),
             ):  # fmt: skip
                 cols[name].append(value)
             rank += 1
@@ -175,27 +177,40 @@ def verify_rows(
 class _SamePixels:
     """Whether a checked file and each of its matches hold the same pixels, for the pairs whose
     verdict ``scan.evidence.settled_verdict`` settles that way: a near duplicate of the same size
-    (``worth_pixel_digest``), one file lossless and the other lossy. The checked file's digest is
-    computed once; a match's file is read only for such a pair, and decoded only when it is
-    lossless where the checked one is lossy, or the other way round."""
+    (``worth_pixel_digest``), one file lossless and the other lossy; and when they do not, whether
+    they differ by a level at most (``decoded_alike``: the keeper choice reads both). Files are read
+    through ``storage.read_bytes``, local or any fsspec protocol alike, and only for such a pair:
+    the checked file's bytes once (``data`` when already read) and its digest once."""
 
-    def __init__(self, data: bytes, lossless: bool, limits: DecodeLimits, storage_options: Mapping[str, Any]) -> None:
-        self._data, self._lossless, self._limits, self._options = data, lossless, limits, storage_options
+    def __init__(
+        self, url: str, sha256: bytes, data: bytes, lossless: bool, limits: DecodeLimits, options: Mapping[str, Any]
+    ) -> None:
+        self._url, self._sha, self._data, self._lossless = url, sha256, data, lossless
+        self._limits, self._options = limits, options
         self._digest: bytes | None = None
 
-    def settle(self, fp: Fingerprint, peer: StoredFile, verdict: Verdict) -> bool | None:
-        """True or False when the pair is one to settle and both files can be read, else None."""
+    def _own(self) -> bytes:
+        if not self._data:
+            self._data = _bytes_if_unchanged(self._url, self._sha, self._limits, self._options)
+        return self._data
+
+    def settle(self, fp: Fingerprint, peer: StoredFile, verdict: Verdict) -> tuple[bool | None, bool | None]:
+        """(same pixels, within a level) when the pair is one to settle and both files can be read,
+        else (None, None); the second is None when the first is True."""
         other = peer.fingerprint
-        if verdict is not Verdict.NEAR_DUPLICATE or not self._data or not worth_pixel_digest(fp, other):
-            return None
-        if not peer.source or not is_local(peer.source):
-            return None
+        if verdict is not Verdict.NEAR_DUPLICATE or not peer.source or not worth_pixel_digest(fp, other):
+            return None, None
         data = _bytes_if_unchanged(peer.source, other.sha256, self._limits, self._options)
-        if not data or file_facts(data, other.mime).lossless == self._lossless:
-            return None
+        if not data or file_facts(data, other.mime).lossless == self._lossless or not self._own():
+            return None, None
         if self._digest is None:
             self._digest = fp.pixel_digest or full_pixel_digest(self._data, limits=self._limits)
-        return (other.pixel_digest or full_pixel_digest(data, limits=self._limits)) == self._digest
+        if (other.pixel_digest or full_pixel_digest(data, limits=self._limits)) == self._digest:
+            return True, None
+        try:
+            return False, decoded_alike(self._data, data, limits=self._limits)
+        except InputError:
+            return False, None
 
 
 def spectrum_rows(rows: pa.Table, *, limits: DecodeLimits, storage_options: Mapping[str, Any]) -> pa.Table:

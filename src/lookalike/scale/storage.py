@@ -22,7 +22,7 @@ from lookalike.decode import read_source
 from lookalike.errors import ConfigError, FetchError, TooLarge
 from lookalike.walk import IMAGE_SUFFIXES, iter_image_files
 
-__all__ = ["Listed", "is_local", "list_sources", "read_bytes"]
+__all__ = ["Listed", "is_local", "kept_mtime_ns", "list_sources", "read_bytes"]
 
 #: tries of one object-store read, and the first pause between them (doubled each time)
 READ_TRIES = 4
@@ -107,6 +107,37 @@ def _mtime_ns(info: Mapping[str, Any]) -> int:
     if isinstance(stamp, datetime):
         return int(stamp.timestamp() * 1e9)
     return int(float(stamp) * 1e9) if isinstance(stamp, int | float) else 0
+
+
+#: user metadata keys in which uploaders keep a file's own modification time (seconds since the
+#: epoch): rclone's ``mtime``, and ``mtime:`` inside s3cmd's ``s3cmd-attrs``
+_MTIME_KEYS = ("mtime", "x-amz-meta-mtime", "goog-reserved-file-mtime")
+
+
+def kept_mtime_ns(url: str, storage_options: Mapping[str, Any]) -> int | None:
+    """The modification time the file had before it was uploaded, when the uploader kept it in the
+    object's user metadata (rclone, s3cmd, gsutil do), in ns since the epoch; None for a local path,
+    a store without user metadata or an object without such a key. The object's own time is when it
+    was uploaded (``Listed.mtime_ns``): copies uploaded in another order than they were made would
+    otherwise look older or newer than they are."""
+    if is_local(url):
+        return None
+    fs, path = _filesystem(url, storage_options)
+    read = getattr(fs, "metadata", None)
+    try:
+        meta = read(path) if callable(read) else (fs.info(path).get("metadata") or {})
+    except (OSError, ValueError, NotImplementedError):
+        return None
+    found = {str(k).lower(): str(v) for k, v in dict(meta).items()}
+    attrs = dict(p.split(":", 1) for p in found.get("s3cmd-attrs", "").split("/") if ":" in p)
+    for text in [*(found.get(k) for k in _MTIME_KEYS), attrs.get("mtime")]:
+        if text:
+            try:
+                seconds, _, fraction = text.strip().partition(".")
+                return int(seconds) * 1_000_000_000 + int((fraction + "000000000")[:9] or 0)
+            except ValueError:
+                continue
+    return None
 
 
 def read_bytes(url: str, *, max_bytes: int, storage_options: Mapping[str, Any]) -> bytes:

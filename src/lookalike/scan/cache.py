@@ -98,6 +98,8 @@ class RowFacts:
     jpeg_quality: float | None = None
     padding: float | None = None
     content_aspect: float | None = None
+    colours: int | None = None
+    grid_step: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,9 +278,9 @@ class FindCache(PersonCache):
         with self._write() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO find_rows(file_pk, image_pk, scope, sha256, width, height, mime, lossless,"
-                " taken_at, jpeg_quality, padding, content_aspect) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " taken_at, jpeg_quality, padding, content_aspect, colours, grid_step) VALUES (" + "?, " * 13 + "?)",
                 [(f.file_pk, f.image_pk, scope, f.sha256, f.width, f.height, f.mime, int(f.lossless), f.taken_at,
-                  f.jpeg_quality, f.padding, f.content_aspect) for f in facts],
+                  f.jpeg_quality, f.padding, f.content_aspect, f.colours, f.grid_step) for f in facts],
             )  # fmt: skip
             db.executemany(
                 f"INSERT OR REPLACE INTO find_pairs({_PAIR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -339,8 +341,9 @@ class FindCache(PersonCache):
         """Record the keeper-choice facts of rows cached without them."""
         with self._write() as db:
             db.executemany(
-                "UPDATE find_rows SET jpeg_quality = ?, padding = ?, content_aspect = ? WHERE file_pk = ?",
-                [(f.jpeg_quality, f.padding, f.content_aspect, f.file_pk) for f in facts],
+                "UPDATE find_rows SET jpeg_quality = ?, padding = ?, content_aspect = ?, colours = ?, grid_step = ?"
+                " WHERE file_pk = ?",
+                [(f.jpeg_quality, f.padding, f.content_aspect, f.colours, f.grid_step, f.file_pk) for f in facts],
             )
 
     # ---- spectra and relatives ----------------------------------------------------------------------
@@ -380,7 +383,8 @@ class FindCache(PersonCache):
 
 _PAIR_COLUMNS = "a_pk, b_pk, score, verdict, evidence, phash_bits, by_local_features"
 _ROW_COLUMNS = (
-    "file_pk, image_pk, sha256, width, height, mime, lossless, taken_at, jpeg_quality, padding, content_aspect"
+    "file_pk, image_pk, sha256, width, height, mime, lossless, taken_at, jpeg_quality, padding, content_aspect,"
+    " colours, grid_step"
 )
 
 
@@ -405,7 +409,7 @@ def _pair(row: Sequence[Any]) -> StoredPair:
 
 
 def _facts(row: Sequence[Any]) -> RowFacts:
-    pk, image_pk, sha, w, h, mime, lossless, taken, quality, padding, aspect = row
+    pk, image_pk, sha, w, h, mime, lossless, taken, quality, padding, aspect, colours, step = row
     return RowFacts(
         file_pk=int(pk), image_pk=int(image_pk), sha256=bytes(sha),
         width=int(w), height=int(h), mime=str(mime), lossless=bool(lossless),
@@ -413,4 +417,5 @@ def _facts(row: Sequence[Any]) -> RowFacts:
         jpeg_quality=None if quality is None else float(quality),
         padding=None if padding is None else float(padding),
         content_aspect=None if aspect is None else float(aspect),
+        colours=None if colours is None else int(colours), grid_step=None if step is None else int(step),
     )  # fmt: skip

@@ -127,9 +127,16 @@ def _marks(db: sqlite3.Connection) -> None:
     db.execute(_MARKS)
 
 
+def _pixel_facts(db: sqlite3.Connection) -> None:
+    # what the keeper reads of a picture's derivation: its colour count (a palette of 256 or fewer
+    # is a lossy reduction) and the step of a JPEG block grid its pixels carry; read on use
+    for name in ("colours", "grid_step"):
+        _add(db, "find_rows", name, "REAL")
+
+
 #: migration n (1-based) is MIGRATIONS[n - 1]
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
-    _base, _pair_facts, _source_facts, _file_identity, _decision_log, _marks,
+    _base, _pair_facts, _source_facts, _file_identity, _decision_log, _marks, _pixel_facts,
 )  # fmt: skip
 CACHE_SCHEMA_VERSION = len(MIGRATIONS)
 

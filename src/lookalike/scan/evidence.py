@@ -24,6 +24,7 @@ from lookalike.decode import decode_image, read_source
 from lookalike.errors import LookalikeError
 from lookalike.fingerprints import Dihedral, Fingerprint, full_pixel_digest
 from lookalike.fingerprints.local import LocalFeatures
+from lookalike.fingerprints.provenance import decoded_alike
 from lookalike.index import Index
 from lookalike.match import Verdict, worth_pixel_digest
 from lookalike.match.explain import explain, is_grayscale
@@ -66,6 +67,11 @@ class SourceEvidence(Protocol):
         pixels at full resolution (asked only of a lossless and a lossy one: ``settled_verdict``)."""
         ...
 
+    def decoded(self, a_pk: int, b_pk: int) -> bool:
+        """Whether two such rows whose pixels are not the same differ by a level at most: the
+        lossless one holds the lossy one's decode by another decoder (``decoded_alike``)."""
+        ...
+
 
 def member_facts(path: str, f: RowFacts, fp: Fingerprint | None, mtime_ns: int) -> SourceFacts:
     """What the source choice looks at in one member: its row's facts, its fingerprint's
@@ -74,6 +80,7 @@ def member_facts(path: str, f: RowFacts, fp: Fingerprint | None, mtime_ns: int) 
         path, f.width, f.height, fp.byte_size if fp else 0, f.mime, f.lossless,
         fp is not None and is_grayscale(fp), f.jpeg_quality, f.padding or 0.0,
         f.content_aspect or f.width / max(1, f.height), mtime_ns, fp is not None and fp.has_alpha,
+        f.colours, f.grid_step or 0,
     )  # fmt: skip
 
 
@@ -103,7 +110,11 @@ def source_order(
         if a in inside and b in inside:
             fa, fb = of[twins[a][0]], of[twins[b][0]]
             verdict = settled_verdict(p, fa.lossless, fb.lossless, partial(evidence.same_pixels, a, b))
-            links.append(Link(fa.path, fb.path, verdict, p.score))
+            decoded = (
+                verdict is Verdict.NEAR_DUPLICATE and fa.lossless != fb.lossless
+                and (fa.width, fa.height) == (fb.width, fb.height) and evidence.decoded(a, b)
+            )  # fmt: skip
+            links.append(Link(fa.path, fb.path, verdict, p.score, decoded))
     order, derived = choose_source(of, links, lambda member: evidence.spectrum(pk_of[member.path]))
     for first, (parent, why) in list(derived.items()):
         for twin in twins[pk_of[first]][1:]:
@@ -155,6 +166,27 @@ class StoredEvidence:
         self._cache.put_spectrum(pk, shape.astype(np.float64).tobytes())
         return shape
 
+    def decoded(self, a_pk: int, b_pk: int) -> bool:
+        """Both files, as fingerprinted, decode within a level of each other (``decoded_alike``)."""
+        a, b = self._fps.get(a_pk), self._fps.get(b_pk)
+        if a is None or b is None or not worth_pixel_digest(a, b):
+            return False
+        data = [self._unchanged(pk, fp) for pk, fp in ((a_pk, a), (b_pk, b))]
+        if not data[0] or not data[1]:
+            return False
+        try:
+            return decoded_alike(data[0], data[1], limits=self._index.limits)
+        except LookalikeError:
+            return False
+
+    def _unchanged(self, pk: int, fp: Fingerprint) -> bytes:
+        """The row's file's bytes when they are still those fingerprinted, else none."""
+        try:
+            data = read_source(Path(self._paths_of[pk][0]), max_bytes=self._index.limits.max_bytes).data
+        except LookalikeError:
+            return b""
+        return data if hashlib.sha256(data).digest() == fp.sha256 else b""
+
     def same_pixels(self, a_pk: int, b_pk: int) -> bool:
         """The full-resolution pixel digests agree (each kept in the index once computed)."""
         a, b = self._fps.get(a_pk), self._fps.get(b_pk)
@@ -164,12 +196,9 @@ class StoredEvidence:
         for pk, fp in ((a_pk, a), (b_pk, b)):
             digest = fp.pixel_digest
             if not digest:
-                try:
-                    data = read_source(Path(self._paths_of[pk][0]), max_bytes=self._index.limits.max_bytes).data
-                except LookalikeError:
-                    return False
-                if hashlib.sha256(data).digest() != fp.sha256:
-                    return False  # changed since it was read
+                data = self._unchanged(pk, fp)
+                if not data:
+                    return False  # unreadable, or changed since it was read
                 digest = full_pixel_digest(data, limits=self._index.limits)
                 self._fps[pk] = fp.with_pixel_digest(digest)
                 self._index.set_pixel_digest(pk, self._fps[pk])

@@ -17,10 +17,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lookalike.config import DecodeLimits
-from lookalike.decode import decode_image, read_source
-from lookalike.decode.quality import jpeg_quality
+from lookalike.decode import read_source
 from lookalike.errors import LookalikeError
-from lookalike.fingerprints import WORKING_SIDE, Fingerprint
+from lookalike.fingerprints import Fingerprint
 from lookalike.index import Index
 from lookalike.match import Verdict
 from lookalike.scan.cache import FindCache, RowFacts, StoredPair, nfc
@@ -29,8 +28,8 @@ from lookalike.scan.groups import cliques
 from lookalike.scan.keeper import DEFAULT_KEEP, Candidate, KeepCriterion, keep_order
 from lookalike.scan.linking import link_groups
 from lookalike.scan.options import FindOptions, is_under
+from lookalike.scan.provenance import PictureFacts, analyse_with_facts
 from lookalike.scan.results import Evidence, EvidenceKind, Group, Member, Pair
-from lookalike.scan.source import margins
 
 __all__ = ["RunEvidence", "groups_from_links"]
 
@@ -218,16 +217,16 @@ def _with_source_facts(
     missing: list[RowFacts] = []
     for pk in pks:
         f = facts[pk]
-        if f.padding is not None:
+        if f.padding is not None and f.colours is not None:
             continue
-        quality, padding, aspect = None, 0.0, f.width / max(1, f.height)
         try:
-            data = read_source(Path(paths_of[pk][0]), max_bytes=limits.max_bytes).data
-            quality = jpeg_quality(data)
-            padding, aspect = margins(decode_image(data, limits=limits, min_side=WORKING_SIDE).pixels)
-        except LookalikeError:
-            pass  # unreadable now: judged without its margins
-        missing.append(replace(f, jpeg_quality=quality, padding=padding, content_aspect=aspect))
+            _, k = analyse_with_facts(
+                read_source(Path(paths_of[pk][0]), max_bytes=limits.max_bytes).data, limits=limits
+            )
+        except LookalikeError:  # unreadable now: judged without its margins
+            k = PictureFacts(None, 0.0, f.width / max(1, f.height), 0, 0)
+        missing.append(replace(f, jpeg_quality=k.jpeg_quality, padding=k.padding, content_aspect=k.content_aspect,
+                               colours=k.colours, grid_step=k.grid_step))  # fmt: skip
     if missing:
         cache.set_source_facts(missing)
     return facts | {f.file_pk: f for f in missing}

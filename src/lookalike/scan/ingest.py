@@ -26,9 +26,8 @@ import numpy.typing as npt
 
 from lookalike.config import DecodeLimits
 from lookalike.decode import file_facts, read_source
-from lookalike.decode.quality import jpeg_quality
 from lookalike.errors import FetchError, FileError, InputError, LookalikeError
-from lookalike.fingerprints import Fingerprint, analyse, default_jobs
+from lookalike.fingerprints import Fingerprint, default_jobs
 from lookalike.fingerprints.local import local_features
 from lookalike.index import Index
 from lookalike.index.parallel import StoredQuery, check_stored
@@ -37,8 +36,8 @@ from lookalike.match import Verdict
 from lookalike.processes import ordered_map
 from lookalike.scan.cache import CachedPath, FileStamp, FindCache, RowFacts, StoredPair
 from lookalike.scan.options import FindOptions, Progress, is_under, steps
+from lookalike.scan.provenance import PictureFacts, analyse_with_facts
 from lookalike.scan.similar import embedder_for
-from lookalike.scan.source import margins
 
 __all__ = ["Seen", "forget_scope", "gone_paths", "known_bytes", "read_and_match", "sort_paths", "storable"]
 
@@ -192,7 +191,7 @@ class _Read:
     grid: npt.NDArray[np.float64] | None = None
     lossless: bool = False
     taken_at: str | None = None
-    source: tuple[float | None, float, float] = (None, 0.0, 1.0)  # jpeg quality, padding, content aspect
+    source: PictureFacts | None = None  # what the keeper choice reads
     error: FileError | None = None
     embedding: tuple[str, bytes] | None = None  # with --similar: (model, vector), from the same decode
 
@@ -202,10 +201,9 @@ def _read_one(path: str, limits: DecodeLimits, opts: FindOptions) -> _Read:
     facts, and with ``--similar`` its embedding."""
     try:
         src = read_source(Path(path), max_bytes=limits.max_bytes)
-        a = analyse(src.data, name=src.name, limits=limits, local=True)
+        a, source = analyse_with_facts(src.data, name=src.name, limits=limits, local=True)
         facts = file_facts(a.data, a.fingerprint.mime)
         local = (a.local or local_features(a.image.pixels)).to_bytes()
-        source = (jpeg_quality(src.data), *margins(a.image.pixels))
     except InputError as err:
         return _Read(path, error=FileError.of(path, err))
     except Exception as exc:  # noqa: BLE001 - one file's failure is its error row; the run goes on
@@ -312,11 +310,12 @@ def read_and_match(
                 elif f.pk in unchecked:  # the same bytes as another file of this run
                     unchecked[f.pk].paths.extend(paths)
                 else:
-                    assert r.fingerprint is not None and r.grid is not None
-                    fp = r.fingerprint
+                    assert r.fingerprint is not None and r.grid is not None and r.source is not None
+                    fp, k = r.fingerprint, r.source
                     facts = RowFacts(
-                        f.pk, f.image_pk, fp.sha256, fp.width, fp.height, fp.mime, r.lossless, r.taken_at, *r.source
-                    )
+                        f.pk, f.image_pk, fp.sha256, fp.width, fp.height, fp.mime, r.lossless, r.taken_at,
+                        k.jpeg_quality, k.padding, k.content_aspect, k.colours, k.grid_step,
+                    )  # fmt: skip
                     unchecked[f.pk] = _Unchecked(facts, grids.put(r.grid), paths)
             if ready:
                 cache.put_paths(scope, ready)

@@ -6,12 +6,16 @@ Each link of a group says which way its two pictures were derived when the evide
 Directions, each from evidence about the pictures, never from names:
 
 1. **same pixels**: a lossless file holding exactly the pixels of a lossy one was made from it
-   (a lossy encoder never reproduces another file's pixels);
-2. **transparency, colour**: a copy without the other's alpha channel is derived from it
+   (a lossy encoder never reproduces another file's pixels); so was one holding them within a
+   level (another decoder's rounding: a re-encode moves colour edges by far more), and one whose
+   pixels carry the lossy JPEG's 8 x 8 grid at its DC step (``fingerprints.provenance``);
+2. **transparency, colour, palette**: a copy without the other's alpha channel is derived from it
    (flattening loses transparency; nothing restores it), a grayscale picture from the colour one
-   (colourising is rare and never exact);
-3. **padding**: a picture with flat margins (letterbox bars, a page or window around it,
-   ``margins``) around the other's content is derived from it;
+   (colourising is rare and never exact), a picture of 256 colours or fewer from one of more than
+   a thousand (a palette is a lossy reduction, whatever the format);
+3. **padding**: a picture with margins (letterbox bars, a page or window, a frame, a caption area
+   of text on a plain ground, ``margins``) around the other's content, or around the whole other
+   picture, is derived from it;
 4. **size**: a smaller copy of the same picture is derived from the larger, *unless* the larger
    one is an enlargement of the smaller: its spectrum stops where the smaller one's resolution
    ends (``is_enlargement``: the power just above that frequency, 1.15-1.5 x, is under 4.5 % of
@@ -22,9 +26,10 @@ Directions, each from evidence about the pictures, never from names:
 
 Members no link says are derived are the candidates; when there are none (a cycle) or several,
 quality decides, best first: real resolution (pixels, minus those of a known enlargement),
-lossless encoding, then the oldest modification time, then fewer compression losses (JPEG
-quality estimated from the quantisation tables; an unknown lossy encoding counts as quality 75,
-the usual default), colour, the larger picture without padding, more links in the group (the
+lossless encoding (a palette counts as lossy), then the oldest modification time, then fewer
+compression losses (JPEG quality estimated from the quantisation tables; an unknown lossy
+encoding counts as quality 75, the usual default), colour, the larger picture without padding,
+more links in the group (the
 original is linked to each of its copies, two copies often only through it), then the path.
 Age comes before the quality setting: of two lossy files of one size, the later one may be a
 re-save of the earlier at a higher setting (editors save at 90-95 by default), which adds no
@@ -41,9 +46,11 @@ import numpy as np
 import numpy.typing as npt
 
 from lookalike.match import Verdict
+from lookalike.scan.margins import margins
 
 __all__ = [
     "ENLARGEMENT_CLIFF",
+    "PALETTE_COLOURS",
     "Link",
     "SourceFacts",
     "choose_source",
@@ -64,8 +71,10 @@ _SAME_SIZE = 1.15
 _PADDED = 0.015
 #: relative difference of aspect ratios that counts as the same shape
 _ASPECT_TOLERANCE = 0.015
-#: a margin row or column is flat when its grey levels vary less than this (standard deviation)
-_FLAT_STD = 2.5
+#: colours of a palette at most (GIF, PNG-8, BMP-8)
+PALETTE_COLOURS = 256
+#: distinct colours from which a picture is more than a palette with some noise on it
+_RICH_COLOURS = 1024
 #: quality assumed for a lossy file whose encoder settings cannot be read (WebP, AVIF, HEIC)
 _UNKNOWN_QUALITY = 75.0
 #: bins of ``spectrum_profile`` over 0..Nyquist
@@ -90,6 +99,15 @@ class SourceFacts:
     content_aspect: float
     mtime_ns: int
     alpha: bool = False
+    #: distinct colours (``fingerprints.provenance``), None or 0 when unknown
+    colours: int | None = None
+    #: a JPEG's luminance DC step, or the one a lossless file's pixels show (0: none)
+    grid_step: int = 0
+
+    @property
+    def palette(self) -> bool:
+        """A colour picture stored losslessly in 256 colours or fewer: a reduction, whatever the format."""
+        return self.lossless and not self.gray and self.colours is not None and 0 < self.colours <= PALETTE_COLOURS
 
     @property
     def area(self) -> int:
@@ -103,7 +121,9 @@ class SourceFacts:
 
     @property
     def quality(self) -> float:
-        """Estimated encoding quality 0..100 (lossless 101)."""
+        """Estimated encoding quality 0..100 (lossless 101, a palette 0)."""
+        if self.palette:
+            return 0.0
         if self.lossless:
             return 101.0
         return self.jpeg_quality if self.jpeg_quality is not None else _UNKNOWN_QUALITY
@@ -117,40 +137,8 @@ class Link:
     b: str
     verdict: Verdict
     score: float
-
-
-def margins(pixels: npt.NDArray[np.uint8]) -> tuple[float, float]:
-    """(share of the picture's area in flat margins, width / height of what they frame): rows
-    (then columns, between them) of one level running in from the edges, as letterbox bars, a
-    page or a window frame leave."""
-    h, w = pixels.shape[:2]
-    if h < 4 or w < 4:
-        return 0.0, w / max(1, h)
-
-    def grey(block: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
-        return block.astype(np.float32).mean(axis=2) if block.ndim == 3 else block.astype(np.float32)
-
-    def run(lines: npt.NDArray[np.uint8]) -> int:
-        # lines are looked at from the edge in growing blocks: most pictures have no margin, and
-        # their first line ends the run (the whole picture's grey levels cost ~7 ms at 640 x 400)
-        start, size = 0, 8
-        while start < len(lines):
-            flat = grey(lines[start : start + size]).std(axis=1) < _FLAT_STD
-            if not flat.all():
-                return start + int(np.argmin(flat))
-            start, size = start + size, 2 * size
-        return len(lines)
-
-    top = run(pixels)
-    bottom = run(pixels[::-1]) if top < h else 0
-    inner = pixels[top : h - bottom]
-    if inner.shape[0] == 0:
-        return 1.0, w / h
-    columns = inner.swapaxes(0, 1)  # (w, rows, channels): each column a line
-    left = run(columns)
-    right = run(columns[::-1]) if left < w else 0
-    ih, iw = max(1, h - top - bottom), max(1, w - left - right)
-    return 1.0 - ih * iw / (h * w), iw / ih
+    #: a lossless and a lossy file of one size whose pixels differ by a level at most (``decoded_alike``)
+    decoded: bool = False
 
 
 def spectrum_profile(pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
@@ -191,19 +179,35 @@ def is_enlargement(profile: npt.NDArray[np.float64], ratio: float) -> bool:
     return below > 0 and above < ENLARGEMENT_CLIFF * below
 
 
-def derived_from(a: SourceFacts, b: SourceFacts, verdict: Verdict, enlarged: bool = False) -> tuple[str, str] | None:
+def derived_from(
+    a: SourceFacts, b: SourceFacts, verdict: Verdict, enlarged: bool = False, decoded: bool = False
+) -> tuple[str, str] | None:
     """(derived path, why) when the evidence says which of two linked members was made from the
     other, else None. ``enlarged``: the larger of the two is known to be an enlargement of the
-    smaller (``is_enlargement``)."""
+    smaller (``is_enlargement``); ``decoded``: their pixels differ by a level at most (``Link``)."""
     if verdict is Verdict.IDENTICAL:
         return None
     if verdict is Verdict.SAME_PIXELS and a.lossless != b.lossless:
         copy = a if a.lossless else b
         return copy.path, "the same pixels stored losslessly from a lossy file"
+    if decoded and a.lossless != b.lossless:
+        copy = a if a.lossless else b
+        return copy.path, "a lossy file's decode stored losslessly (by another decoder: a level apart)"
+    if a.lossless != b.lossless:
+        copy, lossy = (a, b) if a.lossless else (b, a)
+        if (
+            lossy.mime == "image/jpeg" and copy.grid_step >= 3 and copy.grid_step == lossy.grid_step
+            and (copy.width, copy.height) == (lossy.width, lossy.height)
+        ):  # fmt: skip
+            return copy.path, "a lossless copy of a JPEG: its pixels carry that JPEG's 8x8 grid"
     if a.alpha != b.alpha:
         return (b if a.alpha else a).path, "a copy that lost the other's transparency"
-    if a.gray != b.gray:
+    if a.gray != b.gray and not (a.palette or b.palette):  # dithering onto a palette adds colour
         return (a if a.gray else b).path, "a grayscale copy of a colour picture"
+    if a.palette != b.palette:
+        reduced, rich = (a, b) if a.palette else (b, a)
+        if (rich.colours or 0) > _RICH_COLOURS:
+            return reduced.path, f"a copy reduced to a palette of {reduced.colours} colours"
     padded, plain = (a, b) if a.padding > b.padding else (b, a)
     # a picture on a plain background (a drawing, a stamp) has margins of its own: the padded
     # copy must have clearly more, not a little more after a crop
@@ -213,6 +217,9 @@ def derived_from(a: SourceFacts, b: SourceFacts, verdict: Verdict, enlarged: boo
         and _padded_frame(padded, plain)
     ):
         return padded.path, "the picture with flat margins (padding, a page) around it"
+    for outer, inner in ((a, b), (b, a)):
+        if _frames_whole(outer, inner):
+            return outer.path, "the whole picture with an area added around it (a frame, a caption area)"
     big, small = _by_size(a, b)
     ratio = _size_ratio(a, b)
     if ratio < _SAME_SIZE:
@@ -234,8 +241,25 @@ def _padded_frame(padded: SourceFacts, plain: SourceFacts) -> bool:
         return abs(x - y) <= tolerance * max(x, y)
 
     # the margins' edges are found to a pixel or two on a reduced picture: a looser match inside
-    return not close(aspect(padded), aspect(plain), _ASPECT_TOLERANCE) and close(
-        padded.content_aspect, plain.content_aspect, 2 * _ASPECT_TOLERANCE
+    if not close(padded.content_aspect, plain.content_aspect, 2 * _ASPECT_TOLERANCE):
+        return False
+    if not close(aspect(padded), aspect(plain), _ASPECT_TOLERANCE):
+        return True
+    # a frame of even width keeps the shape: then the plain picture has no margins, and the padded
+    # one frames it at its own size (a crop of a picture with a border of its own is smaller)
+    inner_width = (padded.content_area * padded.content_aspect) ** 0.5
+    return plain.padding < _PADDED and close(inner_width, plain.width, 2 * _ASPECT_TOLERANCE)
+
+
+def _frames_whole(outer: SourceFacts, inner: SourceFacts) -> bool:
+    """Whether ``outer``'s margins frame all of ``inner``: what they frame has ``inner``'s whole
+    shape while ``outer`` has another (a caption area beside or below, a deeper bottom margin),
+    whatever margins ``inner`` seems to have of its own (a plain sky or backdrop reads as one)."""
+    shape_outer, shape_inner = outer.width / max(1, outer.height), inner.width / max(1, inner.height)
+    return (
+        outer.padding >= _PADDED
+        and abs(outer.content_aspect - shape_inner) <= 2 * _ASPECT_TOLERANCE * max(outer.content_aspect, shape_inner)
+        and abs(shape_outer - shape_inner) > _ASPECT_TOLERANCE * max(shape_outer, shape_inner)
     )
 
 
@@ -252,7 +276,7 @@ def _size_ratio(a: SourceFacts, b: SourceFacts) -> float:
 def quality_key(f: SourceFacts, links: int, enlarged: bool) -> tuple[object, ...]:
     """Sort key of the quality fallback (see the module docstring): best first."""
     return (
-        enlarged, -f.area if not enlarged else 0, not f.lossless, f.mtime_ns, -f.quality, f.gray,
+        enlarged, -f.area if not enlarged else 0, not f.lossless or f.palette, f.mtime_ns, -f.quality, f.gray,
         f.padding >= _PADDED, -links, f.path,
     )  # fmt: skip
 
@@ -270,7 +294,9 @@ def choose_source(
     member it is linked to, to tell a real larger picture from an enlargement."""
     pairs = sorted(
         {
-            (min(k.a, k.b), max(k.a, k.b)): k.verdict for k in links if k.a != k.b and k.a in facts and k.b in facts
+            (min(k.a, k.b), max(k.a, k.b)): (k.verdict, k.decoded)
+            for k in links
+            if k.a != k.b and k.a in facts and k.b in facts
         }.items()
     )
     degree: dict[str, int] = {p: 0 for p in facts}
@@ -281,9 +307,12 @@ def choose_source(
     # each pair's size relation, and what it says before any spectrum is known
     sized = [
         (a, b, verdict, _by_size(facts[a], facts[b])[0].path, _size_ratio(facts[a], facts[b]))
-        for (a, b), verdict in pairs
+        for (a, b), (verdict, _) in pairs
     ]
-    plain = {(a, b): derived_from(facts[a], facts[b], verdict, False) for a, b, verdict, _, _ in sized}
+    decoded = {pair for pair, (_, alike) in pairs if alike}
+    plain = {
+        (a, b): derived_from(facts[a], facts[b], verdict, False, (a, b) in decoded) for a, b, verdict, _, _ in sized
+    }
     while True:
         derived: dict[str, tuple[str, str]] = {}
         incoming: dict[str, int] = {p: 0 for p in facts}
