@@ -16,6 +16,7 @@ __all__ = [
     "DEFAULT_RATE_PER_S",
     "PIXEL_CEILING",
     "SERVICE_SETTINGS_VARIABLE",
+    "SETTINGS_FORMAT",
     "DecodeLimits",
     "FetchLimits",
     "ServiceSettings",
@@ -114,6 +115,34 @@ class Thresholds:
         if not 0.0 <= self.similar <= self.near_duplicate <= 1.0:
             raise ConfigError("thresholds must satisfy 0 <= similar <= near_duplicate <= 1")
 
+    def to_dict(self) -> dict[str, float]:
+        """``{"near_duplicate": ..., "similar": ...}``, as a settings file holds them."""
+        return {"near_duplicate": self.near_duplicate, "similar": self.similar}
+
+    @classmethod
+    def from_settings_text(cls, text: str, *, name: str) -> Thresholds:
+        """The thresholds of a settings file's content (what ``lookalike calibrate`` writes, format
+        ``SETTINGS_FORMAT``); ``name`` says in errors where the text came from. The one parser of
+        settings files: every front end reads them through it (the command line's
+        ``cli.settings.thresholds_from``). Raises ``ConfigError``."""
+        try:
+            data = json.loads(text)
+            found = data.get("format") if isinstance(data, dict) else None
+            if found != SETTINGS_FORMAT:
+                raise ConfigError(f"{name}: not a lookalike settings file (format {found!r})")
+            t = data["thresholds"]
+            near, similar = float(t["near_duplicate"]), float(t["similar"])
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ConfigError(f"{name}: cannot read settings ({type(exc).__name__}: {exc})") from exc
+        try:
+            return cls(near_duplicate=near, similar=similar)
+        except ConfigError as exc:
+            raise ConfigError(f"{name}: {exc}") from exc
+
+
+#: the ``format`` of a settings file (``Thresholds.from_settings_text``)
+SETTINGS_FORMAT = "lookalike-settings/1"
+
 
 #: how ``lookalike serve`` hands the service's settings to uvicorn's worker processes (the name only:
 #: nothing here reads the environment)
@@ -154,7 +183,9 @@ class ServiceSettings:
     (uploads, checks and fetched pictures alike); ``fetch_slots``: URLs one
     worker fetches at once; requests beyond wait their tenant's turn, at most
     ``max_waiting_per_tenant`` of one tenant (429 beyond) and ``max_waiting``
-    in all (503 beyond).
+    in all (503 beyond). ``thresholds``: the score cut-offs every verdict the service gives is
+    judged by (``lookalike serve`` reads them as every command does: ``--settings`` or
+    ``$LOOKALIKE_SETTINGS``); ``GET /v1/settings`` reports them.
     """
 
     db: str
@@ -175,6 +206,7 @@ class ServiceSettings:
     fetch_slots: int = 4
     max_waiting: int = 64
     max_waiting_per_tenant: int = 16
+    thresholds: Thresholds = field(default_factory=Thresholds)
     limits: DecodeLimits = field(init=False)
     fetch: FetchLimits = field(init=False)
 
@@ -238,6 +270,7 @@ class ServiceSettings:
             d = json.loads(text)
             d["storage"] = Path(d["storage"])
             d["allow_url_hosts"] = frozenset(d["allow_url_hosts"])
+            d["thresholds"] = Thresholds(**d["thresholds"])
             return cls(**d)
         except (ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"unreadable service settings ({exc})") from exc

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from lookalike.cli.output import JsonOption, fail, json_line, reporting_errors, say
+from lookalike.cli.settings import SettingsOption, thresholds_from
 from lookalike.config import DEFAULT_BURST, DEFAULT_RATE_PER_S, SERVICE_SETTINGS_VARIABLE, ServiceSettings
 from lookalike.errors import ConfigError
 
@@ -80,6 +81,7 @@ def serve_command(
         typer.Option("--max-decode-mb", min=1, help="Memory one decode may need, in MB (estimated per format)."),
     ] = 512,
     log_level: Annotated[str, typer.Option("--log-level")] = "warning",
+    settings_file: SettingsOption = None,
 ) -> None:
     """Run the check-before-store HTTP API (OpenAPI docs at /docs)."""
     try:
@@ -95,6 +97,9 @@ def serve_command(
             rate_per_s=rate, burst=burst, max_upload_bytes=int(max_upload_mb * 1024 * 1024),
             max_pixels=max_pixels, max_decode_bytes=max_decode_mb * 1024 * 1024, workers=workers,
         )  # fmt: skip
+        thresholds = thresholds_from(settings_file)  # the one loader every command uses
+        if thresholds is not None:
+            settings = replace(settings, thresholds=thresholds)
         storage.mkdir(parents=True, exist_ok=True)
         open_store(location).close()  # fails now, not in every worker; migrates once
     import shutil

@@ -30,6 +30,8 @@ __all__ = [
     "MatchOut",
     "ReviewPage",
     "ReviewPairOut",
+    "SettingsOut",
+    "ThresholdsOut",
     "error_responses",
     "file_url",
     "UploadOut",
@@ -272,3 +274,22 @@ class HealthOut(BaseModel):
     """The service answers and its database too."""
 
     status: Literal["ok"]
+
+
+class ThresholdsOut(BaseModel):
+    """Score cut-offs (scores in [0, 1]): at or above ``near_duplicate`` a match is a near duplicate,
+    at or above ``similar`` it is similar (worth a person's look)."""
+
+    near_duplicate: float = Field(ge=0, le=1)
+    similar: float = Field(ge=0, le=1)
+
+
+class SettingsOut(BaseModel):
+    """What this service judges with and accepts: the thresholds every verdict is judged by (the
+    settings file ``lookalike serve`` was given, else the built-in ones), the matches a check
+    lists, and the largest upload and picture it reads."""
+
+    thresholds: ThresholdsOut
+    top: int = Field(description="Matches a check or upload lists at most")
+    max_upload_bytes: int
+    max_pixels: int = Field(description="The largest picture decoded, by the size its header declares")
