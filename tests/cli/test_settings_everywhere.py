@@ -92,3 +92,28 @@ def test_the_loader_reads_the_option_before_the_variable(tmp_path: Path, monkeyp
     monkeypatch.setenv("LOOKALIKE_SETTINGS", str(tmp_path / "missing.json"))
     with pytest.raises(ConfigError, match="missing.json: cannot read settings"):
         thresholds_from(None)
+
+
+def test_index_on_duplicate_replace_puts_the_new_file_in_the_stored_copys_place(cli: Run, tmp_path: Path) -> None:
+    from PIL import Image
+
+    small = tmp_path / "rocket-small.jpg"
+    Image.open(ORIGINAL).resize((240, 160)).save(small, quality=85)
+    db = tmp_path / "index.sqlite"
+    (first,) = [json.loads(x) for x in cli("index", small, "--db", db, "--json", "--jobs", "1").stdout.splitlines()]
+    stored_id = first["id"]
+
+    done = cli("index", ORIGINAL, "--db", db, "--json", "--jobs", "1", "--on-duplicate", "replace")
+
+    (line,) = [json.loads(x) for x in done.stdout.splitlines()]
+    assert done.returncode == 0, done.stderr
+    assert (line["outcome"], line["id"], line["verdict"]) == ("replaced", stored_id, "near_duplicate")
+    stats = json.loads(cli("stats", "--db", db, "--json").stdout)
+    assert (stats["images"], stats["files"]) == (1, 1)
+    # the stored copy is now the original's file: checking the original finds it byte for byte
+    checked = _one(cli("check", ORIGINAL, "--db", db, "--json", "--jobs", "1"))
+    assert (checked["verdict"], checked["matches"][0]["id"]) == ("identical", stored_id)
+    assert checked["matches"][0]["path"] == str(ORIGINAL.resolve())
+    readable = cli("index", small, "--db", db, "--jobs", "1", "--on-duplicate", "replace")
+    assert f"replaced {ORIGINAL.resolve()} of {stored_id} (near_duplicate" in readable.stdout
+    assert "copies replaced 1" in readable.stdout

@@ -124,6 +124,11 @@ class UploadOut(BaseModel):
     verdict: str
     matches: list[MatchOut]
     review: int = Field(description="pairs put on the review list by this upload")
+    replaced: str | None = Field(
+        default=None,
+        description="With `on_duplicate=replace`: the rendition of `image` whose file this upload took the place of "
+        "(the image keeps its id, other renditions and review pairs); null when nothing was replaced",
+    )
 
 
 class HashCheckIn(BaseModel):

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from lookalike.service.auth import State, Tenant
 from lookalike.service.schemas import SettingsOut, ThresholdsOut, error_responses
 
-router = APIRouter(prefix="/v1/settings", tags=["settings"], responses=error_responses(401, 429))
+router = APIRouter(prefix="/v1/settings", tags=["settings"], responses=error_responses(401, 422, 429))
 
 
 @router.get("")
