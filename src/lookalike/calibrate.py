@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lookalike.config import DecodeLimits, Thresholds
+from lookalike.config import SETTINGS_FORMAT, DecodeLimits, Thresholds
 from lookalike.decode import decode_image, read_source
 from lookalike.decode.edits import EDITS, write_edited_copy
 from lookalike.errors import ConfigError, InputError
@@ -51,7 +51,7 @@ __all__ = ["EDITS", "REVIEW_PRECISION", "Calibration", "calibrate_folder", "load
 
 #: precision of the ``similar`` threshold: pairs a person will look at
 REVIEW_PRECISION = 0.5
-_SETTINGS_FORMAT = "lookalike-settings/1"
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +70,7 @@ class Calibration:
     def to_dict(self) -> dict[str, Any]:
         """The settings file's content."""
         return {
-            "format": _SETTINGS_FORMAT,
+            "format": SETTINGS_FORMAT,
             "thresholds": {
                 "near_duplicate": self.thresholds.near_duplicate,  # unrounded: rounding up would drop the cut
                 "similar": self.thresholds.similar,
@@ -209,14 +209,10 @@ def write_settings(calibration: Calibration, path: str | Path) -> None:
 
 
 def load_settings(path: str | Path) -> Thresholds:
-    """The thresholds of a settings file written by ``write_settings``. Raises ``ConfigError``."""
+    """The thresholds of a settings file written by ``write_settings`` (parsed by
+    ``Thresholds.from_settings_text``, as every front end parses it). Raises ``ConfigError``."""
     try:
-        data = json.loads(Path(path).read_text())
-        if data.get("format") != _SETTINGS_FORMAT:
-            raise ConfigError(f"{path}: not a lookalike settings file (format {data.get('format')!r})")
-        t = data["thresholds"]
-        return Thresholds(near_duplicate=float(t["near_duplicate"]), similar=float(t["similar"]))
-    except ConfigError:
-        raise
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read settings ({type(exc).__name__}: {exc})") from exc
+    return Thresholds.from_settings_text(text, name=str(path))

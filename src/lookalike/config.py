@@ -16,6 +16,7 @@ __all__ = [
     "DEFAULT_RATE_PER_S",
     "PIXEL_CEILING",
     "SERVICE_SETTINGS_VARIABLE",
+    "SETTINGS_FORMAT",
     "DecodeLimits",
     "FetchLimits",
     "ServiceSettings",
@@ -148,6 +149,34 @@ class Thresholds:
         if not 0.0 <= self.similar <= self.near_duplicate <= 1.0:
             raise ConfigError("thresholds must satisfy 0 <= similar <= near_duplicate <= 1")
 
+    def to_dict(self) -> dict[str, float]:
+        """``{"near_duplicate": ..., "similar": ...}``, as a settings file holds them."""
+        return {"near_duplicate": self.near_duplicate, "similar": self.similar}
+
+    @classmethod
+    def from_settings_text(cls, text: str, *, name: str) -> Thresholds:
+        """The thresholds of a settings file's content (what ``lookalike calibrate`` writes, format
+        ``SETTINGS_FORMAT``); ``name`` says in errors where the text came from. The one parser of
+        settings files: every front end reads them through it (the command line's
+        ``cli.settings.thresholds_from``). Raises ``ConfigError``."""
+        try:
+            data = json.loads(text)
+            found = data.get("format") if isinstance(data, dict) else None
+            if found != SETTINGS_FORMAT:
+                raise ConfigError(f"{name}: not a lookalike settings file (format {found!r})")
+            t = data["thresholds"]
+            near, similar = float(t["near_duplicate"]), float(t["similar"])
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ConfigError(f"{name}: cannot read settings ({type(exc).__name__}: {exc})") from exc
+        try:
+            return cls(near_duplicate=near, similar=similar)
+        except ConfigError as exc:
+            raise ConfigError(f"{name}: {exc}") from exc
+
+
+#: the ``format`` of a settings file (``Thresholds.from_settings_text``)
+SETTINGS_FORMAT = "lookalike-settings/1"
+
 
 #: how ``lookalike serve`` hands the service's settings to uvicorn's worker processes (the name only:
 #: nothing here reads the environment)
@@ -194,6 +223,9 @@ class ServiceSettings:
     connections one client address may hold open in one worker (503 beyond);
     ``header_timeout_s``: how long a request's headers may take to arrive (408 beyond); see
     ``service.connections``.
+    ``thresholds``: the score cut-offs every verdict the service gives is
+    judged by (``lookalike serve`` reads them as every command does: ``--settings`` or
+    ``$LOOKALIKE_SETTINGS``); ``GET /v1/settings`` reports them.
     """
 
     db: str
@@ -218,6 +250,7 @@ class ServiceSettings:
     max_scans: int = 100
     max_connections_per_client: int = 64
     header_timeout_s: float = 10.0
+    thresholds: Thresholds = field(default_factory=Thresholds)
     limits: DecodeLimits = field(init=False)
     fetch: FetchLimits = field(init=False)
 
@@ -290,6 +323,7 @@ class ServiceSettings:
             d = json.loads(text)
             d["storage"] = Path(d["storage"])
             d["allow_url_hosts"] = frozenset(d["allow_url_hosts"])
+            d["thresholds"] = Thresholds(**d["thresholds"])
             return cls(**d)
         except (ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"unreadable service settings ({exc})") from exc

@@ -90,6 +90,45 @@ def test_renditions_paging_and_removal(store: Store) -> None:
     assert store.files([*removed, 999_999]) == []
 
 
+def test_a_replaced_file_keeps_its_image_rendition_and_review_pairs(store: Store) -> None:
+    from lookalike.fingerprints.local import local_features
+
+    (old, _), (small, _), (other, _) = store.add_files(
+        [new(1, image_id="a", rendition="full"), new(2, image_id="a", rendition="small"), new(3, image_id="b")]
+    )
+    store.add_review("alice", old.image_pk, other.image_pk, score=0.5, verdict="similar", evidence="why")
+    (pair,) = store.reviews("alice")
+    store.decide(pair.pk, Decision.NOT_DUPLICATE, "alice")
+    seq = store.last_change()
+    analysis = analyse(jpeg(picture(9, 320, 240)))
+    local = local_features(analysis.image.pixels).to_bytes()
+    item = NewFile(fingerprint=analysis.fingerprint, scope="alice", source="src-better", local=local)
+
+    stored = store.replace_file(old.pk, item)
+
+    assert (stored.image_id, stored.image_pk, stored.rendition, stored.source) == (
+        "a",
+        old.image_pk,
+        "full",
+        "src-better",
+    )
+    record = store.image("alice", "a")
+    assert {(f.rendition, f.source) for f in record.files} == {("full", "src-better"), ("small", "src-2")}
+    assert store.files([old.pk]) == [] and store.local_features([old.pk, stored.pk]) == {stored.pk: local}
+    assert store.files_by_sha("alice", fp(1).sha256) == []
+    assert [f.pk for f in store.files_by_sha("alice", analysis.fingerprint.sha256)] == [stored.pk]
+    newest, added, gone = store.changes_since(seq)
+    assert [r.pk for r in added] == [stored.pk] and gone == [old.pk]
+    assert [r.local_codes for r in added] == [item.local_codes]
+    assert store.decisions([old.image_pk]) == {(pair.a_pk, pair.b_pk): Decision.NOT_DUPLICATE}
+    assert store.stats().files == 3
+    with pytest.raises(AlreadyExists):  # the bytes of another stored file: two rows may not hold them
+        store.replace_file(stored.pk, new(2))
+    with pytest.raises(NotFound):
+        store.replace_file(old.pk, new(4))
+    assert small.pk in {f.pk for f in store.image("alice", "a").files}
+
+
 def test_the_change_log_and_codes_agree(store: Store) -> None:
     assert store.changes_since(0) == (0, [], [])
     results = store.add_files([new(s) for s in (1, 2, 3)])

@@ -106,7 +106,8 @@ def index_command(
         typer.Option(
             "--on-duplicate",
             help="A copy of a stored image: reject (leave it out, as the HTTP service does by default), "
-            "store, or review (store it and list the pair for review).",
+            "store, review (store it and list the pair for review), or replace (store it in place of the stored "
+            "copy's file: the image keeps its id, other renditions and review pairs).",
         ),
     ] = OnDuplicate.REJECT,
     jobs: JobsOption = 0,
@@ -144,7 +145,8 @@ def index_command(
     if not as_json:
         say(
             f"added {counts[Outcome.ADDED]}, copies left out {counts[Outcome.REJECTED]}, "
-            f"already present {counts[Outcome.PRESENT]}, failed {failed}"
+            + (f"copies replaced {counts[Outcome.REPLACED]}, " if on_duplicate is OnDuplicate.REPLACE else "")
+            + f"already present {counts[Outcome.PRESENT]}, failed {failed}"
         )
     if failed:
         raise typer.Exit(EXIT_FAILED)
@@ -158,6 +160,9 @@ def _print_added(path: Path, done: "AddOutcome") -> None:
     verdict = done.check.verdict
     if done.outcome is Outcome.PRESENT:
         say(f"{path}: already present as {done.image_id} (identical)")
+    elif done.outcome is Outcome.REPLACED and done.replaced is not None:
+        was, copy = f"{done.replaced.source} of {done.image_id}", done.because
+        say(f"{path}: replaced {was}" + (f" ({copy.verdict.value}, score {copy.score:.3f})" if copy else ""))
     elif done.outcome is Outcome.REJECTED and best is not None:
         say(f"{path}: {verdict} of {best.image_id} (score {best.score:.3f}), not added — {best.explanation}")
     elif best is not None and verdict is not QueryVerdict.UNIQUE:

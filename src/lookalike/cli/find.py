@@ -21,6 +21,7 @@ from lookalike.cli.scale import (
     StorageOption,
     find_on_cluster,
 )
+from lookalike.cli.settings import SettingsOption, thresholds_from
 from lookalike.config import default_cache_dir
 from lookalike.index.records import Decision
 
@@ -118,6 +119,7 @@ def find_command(
         ),
     ] = False,
     model: ModelOption = None,
+    settings: SettingsOption = None,
 ) -> None:
     """Find groups of copies under folders, pick a keeper per group, report, and optionally act on the other copies."""
     from lookalike.cli.progress import INDEX_KERNELS, announce_compiling
@@ -142,6 +144,7 @@ def find_command(
             keep_in=tuple(str(k) for k in keep_in or ()), rescan=rescan,
             decisions=() if decisions is None else read_decisions(decisions),
             similar=similar or model is not None, model=None if model is None else str(model),
+            thresholds=thresholds_from(settings),
         )  # fmt: skip
         on_cluster = ClusterRun.of(paths, cluster, out, resume, partition_size, storage_options)
         if on_cluster is not None:

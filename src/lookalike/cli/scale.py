@@ -125,7 +125,9 @@ def find_on_cluster(
 ) -> None:
     """``lookalike find ... --cluster``: print what ``find`` prints, and write ``out/groups.parquet``."""
     with reporting_errors():
-        run = run_on.pipeline(options=options).run(sources, **run_on.where())
+        # the thresholds ``find`` was given (``--settings``) judge the cluster's pairs too
+        judged = {} if options.thresholds is None else {"thresholds": options.thresholds}
+        run = run_on.pipeline(options=options, **judged).run(sources, **run_on.where())
         result = run.result
         if csv_path is not None:
             from lookalike.report import write_csv

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from lookalike.cli.output import JsonOption, fail, json_line, reporting_errors, say
+from lookalike.cli.settings import SettingsOption, thresholds_from
 from lookalike.config import DEFAULT_BURST, DEFAULT_RATE_PER_S, SERVICE_SETTINGS_VARIABLE, ServiceSettings
 from lookalike.errors import ConfigError
 
@@ -105,6 +106,7 @@ def serve_command(
         float, typer.Option("--header-timeout", help="Seconds a request's headers may take to arrive (408 beyond).")
     ] = 10.0,
     log_level: Annotated[str, typer.Option("--log-level")] = "warning",
+    settings_file: SettingsOption = None,
 ) -> None:
     """Run the check-before-store HTTP API (OpenAPI docs at /docs)."""
     try:
@@ -122,6 +124,9 @@ def serve_command(
             decode_timeout_s=decode_timeout, max_scans=max_scans,
             max_connections_per_client=max_connections_per_client, header_timeout_s=header_timeout,
         )  # fmt: skip
+        thresholds = thresholds_from(settings_file)  # the one loader every command uses
+        if thresholds is not None:
+            settings = replace(settings, thresholds=thresholds)
         storage.mkdir(parents=True, exist_ok=True)
         _check_temporary_folder()
         open_store(location).close()  # fails now, not in every worker; migrates once

@@ -31,7 +31,7 @@ from lookalike.errors import LookalikeError
 from lookalike.fingerprints import full_pixel_digest
 from lookalike.fingerprints.local import LocalFeatures
 from lookalike.index.memory import Mirror
-from lookalike.index.records import StoredFile
+from lookalike.index.records import ImageRecord, StoredFile
 from lookalike.index.results import CheckMatch
 from lookalike.index.store import CandidateReader, ReviewList
 from lookalike.match import Query, Verdict, match_fingerprint, verdict_for, worth_pixel_digest
@@ -213,16 +213,37 @@ class Cascade:
         """Step 6: a person's decisions between the best match and the others override the scores."""
         if len(matches) < 2 or not matches[0].verdict.is_duplicate:
             return matches
-        anchor = matches[0].file.image_pk
-        decided = self._reviews.decisions([anchor])
+        best = matches[0]
+        return [best, *self.rule_against(best.file.image_pk, best.image_id, matches[1:])]
+
+    def look_alikes(self, record: ImageRecord) -> list[CheckMatch]:
+        """The stored images that match the stored image ``record`` (any of its files), best first:
+        steps 1 to 3 and 5 with each file's stored fingerprint and local features, then a person's
+        decisions on each pair."""
+        found: list[CheckMatch] = []
+        stored = self._files.local_features([f.pk for f in record.files])
+        for f in record.files:
+            query = Query(f.fingerprint)
+            matches = self.matches(query, record.scope, exclude_image=record.pk)
+            if f.pk in stored:
+                local = LocalFeatures.from_bytes(stored[f.pk])
+                matches = self.verify_locally(local, query, matches, record.scope, exclude_image=record.pk)
+            found.extend(matches)
+        return self.rule_against(record.pk, record.image_id, best_per_image(found))
+
+    def rule_against(self, anchor_pk: int, anchor_id: str, matches: list[CheckMatch]) -> list[CheckMatch]:
+        """``matches`` after a person's decisions between each and the stored image ``anchor_pk``
+        (``anchor_id``), best first: the one rule (``match.decision.overrule``) that a check applies
+        against its best match and a look-up of a stored image's look-alikes against that image."""
+        decided = self._reviews.decisions([anchor_pk])
         if not decided:
             return matches
-        out = [matches[0]]
-        for m in matches[1:]:
-            d = decided.get((min(anchor, m.file.image_pk), max(anchor, m.file.image_pk)))
+        out = []
+        for m in matches:
+            d = decided.get((min(anchor_pk, m.file.image_pk), max(anchor_pk, m.file.image_pk)))
             ruling = overrule(m.score, m.verdict, None if d is None else d.duplicate, self.thresholds)
             if ruling.by_person:
-                why = ruling.explanation(matches[0].image_id, m.explanation)
+                why = ruling.explanation(anchor_id, m.explanation)
                 m = replace(m, score=ruling.score, verdict=ruling.verdict, explanation=why)
             out.append(m)
         return sorted(out, key=lambda m: (-m.score, m.image_id))

@@ -27,7 +27,7 @@ from lookalike.decode import is_url, read_source
 from lookalike.errors import NotFound
 from lookalike.fingerprints import Analysis, Fingerprint, analyse, full_pixel_digest, phash_variants_estimated
 from lookalike.fingerprints.local import LocalFeatures, local_features
-from lookalike.index.cascade import RETRIEVAL_RADIUS, Cascade, best_per_image
+from lookalike.index.cascade import RETRIEVAL_RADIUS, Cascade
 from lookalike.index.memory import Mirror
 from lookalike.index.policy import judge
 from lookalike.index.records import (
@@ -212,16 +212,14 @@ class Index:
                 self._review(file, [m for m in matches if m.verdict is Verdict.SIMILAR])
         return [AddResult(image_id=f.image_id, file_pk=f.pk, added=new) for f, new in stored]
 
-    def _review(self, file: StoredFile, matches: Iterable[CheckMatch]) -> int:
+    def _review(self, file: StoredFile, matches: Sequence[CheckMatch]) -> int:
         """Put the pairs of ``file``'s image and each match's on the review list; how many."""
-        n = 0
         for m in matches:
             self._store.add_review(
                 file.scope, m.file.image_pk, file.image_pk, score=m.score, verdict=m.verdict.value,
                 evidence=m.explanation,
             )  # fmt: skip
-            n += 1
-        return n
+        return len(matches)
 
     def add_checked(
         self,
@@ -236,20 +234,21 @@ class Index:
         before_storing: Callable[[], None] | None = None,
     ) -> AddOutcome:
         """Check ``analysis`` against ``scope``, decide under ``on_duplicate`` (``index.policy``),
-        store it (under ``source``, as a file of ``image_id``'s image when given) and put the pairs
-        the policy names on the review list, all from one check; what was done. ``before_storing``
-        runs once the picture is to be stored, before its rows are written (the service writes the
-        file there). Two processes adding copies of one picture at once may both store it: hold
-        ``scope_lock`` around this call to prevent it."""
+        store it (under ``source``, as a file of ``image_id``'s image when given, or in the place of
+        the file it replaces) and put the pairs the policy names on the review list, all from one
+        check; what was done. ``before_storing`` runs once the picture is to be stored, before its
+        rows are written (the service writes the file there). Two processes adding copies of one
+        picture at once may both store it: hold ``scope_lock`` around this call to prevent it."""
         vector = self._embed(analysis)
         matches = self._check_all(analysis, scope, vector)  # the very check ``check_analysis`` runs
         check = CheckResult(fingerprint=analysis.fingerprint, matches=tuple(matches[:top]))
-        renditions: list[str] = []
+        files: tuple[StoredFile, ...] = ()
         if image_id is not None:
             try:
-                renditions = [f.rendition for f in self._store.image(scope, image_id).files]
+                files = self._store.image(scope, image_id).files
             except NotFound:
                 pass
+        renditions = [f.rendition for f in files]
         judgement = judge(matches, on_duplicate, image_id=image_id, renditions=renditions, rendition=rendition)
         if judgement.outcome is Outcome.PRESENT and judgement.because is not None:
             return AddOutcome(Outcome.PRESENT, judgement.because.image_id, check, because=judgement.because)
@@ -261,6 +260,12 @@ class Index:
             before_storing()
         local = (analysis.local or local_features(analysis.image.pixels)).to_bytes()
         item = NewFile(analysis.fingerprint, scope, source, image_id, rendition, local, self._stored_vector(vector))
+        if judgement.outcome is Outcome.REPLACED:
+            old = judgement.because.file if judgement.because else next(f for f in files if f.rendition == rendition)
+            file = self._store.replace_file(old.pk, item)
+            self.refresh()
+            done = self._review(file, judgement.review)
+            return AddOutcome(Outcome.REPLACED, file.image_id, check, done, judgement.because, replaced=old)
         ((file, new),) = self._store.add_files([item])
         self.refresh()
         if not new:  # the same bytes arrived between the check and the write
@@ -329,19 +334,11 @@ class Index:
         return self._cascade.check(query, features, scope, exclude_image=exclude_image, fuse=fuse)
 
     def similar(self, image_id: str, *, scope: str = DEFAULT_SCOPE, top: int = 10) -> list[CheckMatch]:
-        """Stored images that match image ``image_id`` (any of its files), best first. Raises ``NotFound``."""
+        """Stored images that match image ``image_id`` (any of its files), best first, after a person's
+        decisions on each pair (as a check applies them: ``Cascade.rule_against``). Raises ``NotFound``."""
         record = self._store.image(scope, image_id)
         self.refresh()
-        found: list[CheckMatch] = []
-        stored = self._store.local_features([f.pk for f in record.files])
-        for f in record.files:
-            query = Query(f.fingerprint)
-            matches = self._cascade.matches(query, scope, exclude_image=record.pk)
-            if f.pk in stored:
-                local = LocalFeatures.from_bytes(stored[f.pk])
-                matches = self._cascade.verify_locally(local, query, matches, scope, exclude_image=record.pk)
-            found.extend(matches)
-        return best_per_image(found)[:top]
+        return self._cascade.look_alikes(record)[:top]
 
     def files_near(self, phash: int, *, scope: str = DEFAULT_SCOPE, radius: int = LOOKUP_RADIUS) -> list[StoredFile]:
         """Stored files of ``scope`` whose pHash under a flip or turn of the stored picture is within

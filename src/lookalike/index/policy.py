@@ -10,6 +10,9 @@ first (the whole cascade, as ``lookalike check`` would), then:
 * a copy (``same_pixels`` or ``near_duplicate`` of a stored image other than the one
   named) is not stored under ``reject`` (the default, as over HTTP), stored under
   ``store``, and stored with each stored copy put on the review list under ``review``;
+* under ``replace``, the picture takes the place of a stored file: of the rendition named
+  (``image_id`` and ``rendition``) when that image holds it, else of the best copy's file when
+  no image is named; the stored image keeps its id, its other renditions and its review pairs;
 * anything else is stored; a ``similar`` match goes to the review list (as ``Index.add`` does).
 """
 
@@ -48,7 +51,8 @@ def judge(
     exact = next((m for m in matches if m.verdict is Verdict.IDENTICAL), None)
     if exact is not None:
         return Judgement(Outcome.PRESENT, exact)
-    if image_id is not None and rendition in renditions:
+    replace = on_duplicate is OnDuplicate.REPLACE
+    if image_id is not None and rendition in renditions and not replace:
         return Judgement(Outcome.RENDITION_TAKEN, None)
     # another rendition of the image named is not a duplicate of it, nor a pair to review
     others = [m for m in matches if m.image_id != image_id]
@@ -56,6 +60,12 @@ def judge(
     if copies and on_duplicate is OnDuplicate.REJECT:
         return Judgement(Outcome.REJECTED, copies[0])
     review = [m for m in others if m.verdict is Verdict.SIMILAR]
+    if replace and (rendition in renditions if image_id is not None else bool(copies)):
+        # the image replaced keeps its pairs; a pair with itself would mean nothing
+        kept = image_id if image_id is not None else copies[0].image_id
+        return Judgement(Outcome.REPLACED, copies[0] if image_id is None else None, tuple(
+            m for m in review if m.image_id != kept
+        ))  # fmt: skip
     if on_duplicate is OnDuplicate.REVIEW:
         review += copies
     return Judgement(Outcome.ADDED, None, tuple(review))

@@ -76,6 +76,9 @@ class OnDuplicate(StrEnum):
     REJECT = "reject"  #: leave it out (HTTP: 409 with the stored image)
     STORE = "store"  #: store it anyway (the same bytes are still never stored twice)
     REVIEW = "review"  #: store it and put the pair on the review list
+    #: store it in place of the stored copy's file: the copy's image id, other renditions and review
+    #: pairs stay (HTTP: 201 with that image)
+    REPLACE = "replace"
 
 
 class Decision(StrEnum):

@@ -139,6 +139,7 @@ class Outcome(StrEnum):
     PRESENT = "present"  #: these exact bytes were stored already
     REJECTED = "rejected"  #: a copy of a stored image, left out (``OnDuplicate.REJECT``)
     RENDITION_TAKEN = "rendition_taken"  #: the image named holds a file of this rendition already
+    REPLACED = "replaced"  #: stored in place of a stored copy's file (``OnDuplicate.REPLACE``)
 
 
 class AddOutcomeDict(TypedDict):
@@ -156,13 +157,16 @@ class AddOutcome:
     """What ``Index.add_checked`` did with one picture: the outcome; the image id it is stored under
     (a new one, or the existing image holding the same bytes, or the image whose rendition is taken;
     None when rejected); the check made before deciding (its best matches); the match that decided
-    a ``present`` or ``rejected`` outcome; and how many pairs went to the review list."""
+    a ``present``, ``rejected`` or ``replaced`` outcome; how many pairs went to the review list; and
+    the file a ``replaced`` outcome took the place of (its row is gone; its bytes are the caller's
+    to delete)."""
 
     outcome: Outcome
     image_id: str | None
     check: CheckResult
     review: int = 0
     because: CheckMatch | None = None
+    replaced: StoredFile | None = None
 
     def to_dict(self) -> AddOutcomeDict:
         """JSON-ready form."""

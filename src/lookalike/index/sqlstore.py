@@ -40,9 +40,7 @@ _FILE_SELECT = (
     "SELECT f.pk, f.image_pk, i.image_id, s.name, f.rendition, f.source, f.fingerprint, f.created_at"
     " FROM files f JOIN images i ON i.pk = f.image_pk JOIN scopes s ON s.pk = f.scope_pk"
 )
-_CODE_SELECT = (
-    "SELECT f.pk, f.scope_pk, f.phash, c.codes FROM files f LEFT JOIN local_codes c ON c.file_pk = f.pk"
-)
+_CODE_SELECT = "SELECT f.pk, f.scope_pk, f.phash, c.codes FROM files f LEFT JOIN local_codes c ON c.file_pk = f.pk"
 _REVIEW_SELECT = (
     "SELECT r.pk, s.name, ia.image_id, ib.image_id, r.a_pk, r.b_pk, r.score, r.verdict, r.evidence, r.decision,"
     " r.created_at, r.decided_at,"
@@ -132,26 +130,35 @@ class SQLStore(EmbeddingTable):
                     (scope_pk, image_id, now),
                 )
                 image_pk = tx.pk("SELECT pk FROM images WHERE scope_pk = ? AND image_id = ?", (scope_pk, image_id))
-                pk = tx.insert(
-                    "INSERT INTO files(image_pk, scope_pk, rendition, source, sha256, pixel_digest, phash, pdq,"
-                    " fingerprint, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        image_pk, scope_pk, item.rendition, item.source, fp.sha256, fp.pixel_digest,
-                        signed64(fp.phash), fp.pdq, fingerprint_to_bytes(fp), now,
-                    ),
-                )  # fmt: skip
-                tx.execute("INSERT INTO changes(file_pk, added) VALUES (?, ?)", (pk, True))
-                if item.local is not None:
-                    tx.execute("INSERT INTO local_features(file_pk, data) VALUES (?, ?)", (pk, item.local))
-                    tx.execute("INSERT INTO local_codes(file_pk, codes) VALUES (?, ?)", (pk, item.local_codes))
-                if item.embedding is not None:
-                    tx.execute(EMBEDDING_PUT, (pk, *item.embedding))
-                stored = StoredFile(
-                    pk=pk, image_pk=image_pk, image_id=image_id, scope=item.scope, rendition=item.rendition,
-                    source=item.source, fingerprint=fp, created_at=now,
-                )  # fmt: skip
-                out.append((stored, True))
+                out.append((_insert_file(tx, item, image_pk, scope_pk, image_id, item.rendition, now), True))
         return out
+
+    def replace_file(self, file_pk: int, item: NewFile) -> StoredFile:
+        """Put ``item`` (its fingerprint, source, local features and embedding) in the place of the
+        stored file ``file_pk``, in one transaction: the new row belongs to the old one's image, under
+        its rendition, and the old row goes; the image keeps its id, other renditions and review
+        pairs. Raises ``NotFound`` (no such row) or ``AlreadyExists`` (the scope has the bytes)."""
+        with self._db.transaction(log=True) as tx:
+            row = tx.row(f"{_FILE_SELECT} WHERE f.pk = ?", (file_pk,), binary=True)
+            if row is None:
+                raise NotFound(f"no stored file {file_pk}")
+            old = _file(row)
+            scope_pk = tx.pk("SELECT scope_pk FROM files WHERE pk = ?", (file_pk,))
+            if tx.row("SELECT 1 FROM files WHERE scope_pk = ? AND sha256 = ?", (scope_pk, item.fingerprint.sha256)):
+                raise AlreadyExists(f"these bytes are stored already in scope {old.scope!r}")
+            self._delete_file_rows(tx, "= ?", [file_pk])
+            return _insert_file(tx, item, old.image_pk, scope_pk, old.image_id, old.rendition, time.time())
+
+    @staticmethod
+    def _delete_file_rows(tx: Transaction, test: str, args: Sequence[object]) -> list[int]:
+        """Delete the files whose row passes ``test`` (``= ?``, ``IN (SELECT ...)``) with their
+        features, codes and embeddings, and log their removal; their rows."""
+        pks = [int(r[0]) for r in tx.rows(f"SELECT pk FROM files WHERE pk {test}", args)]
+        for table in ("local_features", "local_codes", "embeddings"):
+            tx.execute(f"DELETE FROM {table} WHERE file_pk {test}", args)
+        tx.execute(f"DELETE FROM files WHERE pk {test}", args)
+        tx.executemany("INSERT INTO changes(file_pk, added) VALUES (?, ?)", [(p, False) for p in pks])
+        return pks
 
     def _files(self, column: str, keys: Sequence[object], order: str = "") -> list[StoredFile]:
         """Files whose ``column`` is one of ``keys``; in binary, so that fingerprints arrive as bytes
@@ -258,15 +265,8 @@ class SQLStore(EmbeddingTable):
             row = tx.row(_IMAGE_PK, (scope, image_id))
             if row is None:
                 raise NotFound(f"no image {image_id!r} in scope {scope!r}")
-            image_pk = int(row[0])
-            file_pks = [int(r[0]) for r in tx.rows("SELECT pk FROM files WHERE image_pk = ?", (image_pk,))]
-            for table in ("local_features", "local_codes", "embeddings"):
-                tx.execute(
-                    f"DELETE FROM {table} WHERE file_pk IN (SELECT pk FROM files WHERE image_pk = ?)", (image_pk,)
-                )
-            tx.execute("DELETE FROM files WHERE image_pk = ?", (image_pk,))
-            tx.execute("DELETE FROM images WHERE pk = ?", (image_pk,))  # review pairs cascade
-            tx.executemany("INSERT INTO changes(file_pk, added) VALUES (?, ?)", [(p, False) for p in file_pks])
+            file_pks = self._delete_file_rows(tx, "IN (SELECT pk FROM files WHERE image_pk = ?)", [int(row[0])])
+            tx.execute("DELETE FROM images WHERE pk = ?", (int(row[0]),))  # review pairs cascade
         return file_pks
 
     # ---- review -------------------------------------------------------------------------------
@@ -391,6 +391,27 @@ class SQLStore(EmbeddingTable):
             review_pending=int(pending), review_decided=int(decided), bytes_on_disk=self._db.bytes_on_disk(),
             outdated_fingerprints=int(outdated),
         )  # fmt: skip
+
+
+def _insert_file(
+    tx: Transaction, item: NewFile, image_pk: int, scope_pk: int, image_id: str, rendition: str, now: float
+) -> StoredFile:
+    """Insert one file row of image ``image_pk`` (with its features, codes and embedding) and log it."""
+    fp = item.fingerprint
+    pk = tx.insert(
+        "INSERT INTO files(image_pk, scope_pk, rendition, source, sha256, pixel_digest, phash, pdq,"
+        " fingerprint, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (image_pk, scope_pk, rendition, item.source, fp.sha256, fp.pixel_digest, signed64(fp.phash), fp.pdq,
+         fingerprint_to_bytes(fp), now),
+    )  # fmt: skip
+    tx.execute("INSERT INTO changes(file_pk, added) VALUES (?, ?)", (pk, True))
+    if item.local is not None:
+        tx.execute("INSERT INTO local_features(file_pk, data) VALUES (?, ?)", (pk, item.local))
+        tx.execute("INSERT INTO local_codes(file_pk, codes) VALUES (?, ?)", (pk, item.local_codes))
+    if item.embedding is not None:
+        tx.execute(EMBEDDING_PUT, (pk, *item.embedding))
+    return StoredFile(pk=pk, image_pk=image_pk, image_id=image_id, scope=item.scope, rendition=rendition,
+                      source=item.source, fingerprint=fp, created_at=now)  # fmt: skip
 
 
 def _code_row(row: Sequence[Any]) -> CodeRow:

@@ -16,6 +16,7 @@ from lookalike.service.auth import TENANT_STATE, authenticate
 from lookalike.service.errors import install_error_handlers
 from lookalike.service.guards import RequestGuard
 from lookalike.service.routes import check, docs, health, images, pages, review
+from lookalike.service.routes import settings as settings_route
 from lookalike.service.settings import ServiceSettings, settings_from_environment
 from lookalike.service.state import ServiceState
 
@@ -53,7 +54,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     )
     app.state.service = state
     install_error_handlers(app)
-    for module in (images, check, review, health, pages, docs):
+    for module in (images, check, review, settings_route, health, pages, docs):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/docs-assets", StaticFiles(directory=docs.ASSETS), name="docs-assets")

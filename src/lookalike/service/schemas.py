@@ -30,6 +30,8 @@ __all__ = [
     "MatchOut",
     "ReviewPage",
     "ReviewPairOut",
+    "SettingsOut",
+    "ThresholdsOut",
     "error_responses",
     "file_url",
     "UploadOut",
@@ -122,6 +124,11 @@ class UploadOut(BaseModel):
     verdict: str
     matches: list[MatchOut]
     review: int = Field(description="pairs put on the review list by this upload")
+    replaced: str | None = Field(
+        default=None,
+        description="With `on_duplicate=replace`: the rendition of `image` whose file this upload took the place of "
+        "(the image keeps its id, other renditions and review pairs); null when nothing was replaced",
+    )
 
 
 class HashCheckIn(BaseModel):
@@ -273,3 +280,22 @@ class HealthOut(BaseModel):
     """The service answers and its database too."""
 
     status: Literal["ok"]
+
+
+class ThresholdsOut(BaseModel):
+    """Score cut-offs (scores in [0, 1]): at or above ``near_duplicate`` a match is a near duplicate,
+    at or above ``similar`` it is similar (worth a person's look)."""
+
+    near_duplicate: float = Field(ge=0, le=1)
+    similar: float = Field(ge=0, le=1)
+
+
+class SettingsOut(BaseModel):
+    """What this service judges with and accepts: the thresholds every verdict is judged by (the
+    settings file ``lookalike serve`` was given, else the built-in ones), the matches a check
+    lists, and the largest upload and picture it reads."""
+
+    thresholds: ThresholdsOut
+    top: int = Field(description="Matches a check or upload lists at most")
+    max_upload_bytes: int
+    max_pixels: int = Field(description="The largest picture decoded, by the size its header declares")

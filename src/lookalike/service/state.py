@@ -66,7 +66,10 @@ class ServiceState:
     def open(cls, settings: ServiceSettings) -> ServiceState:
         """Open the database and the storage folder. Raises ``StoreError`` or ``ConfigError``."""
         storage = FileStorage(settings.storage)
-        index = Index(settings.db, limits=settings.limits, fetch=settings.fetch, shared_codes=settings.shared_index_dir)
+        index = Index(
+            settings.db, limits=settings.limits, fetch=settings.fetch, thresholds=settings.thresholds,
+            shared_codes=settings.shared_index_dir,
+        )  # fmt: skip
         return cls(
             settings=settings,
             index=index,

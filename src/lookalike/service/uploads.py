@@ -8,7 +8,9 @@ check against what the tenant has, decide, write the file, commit the row
 Two uploads of one picture (the same bytes or an edited copy) can therefore
 never both be judged new. The file is durable on disk before the row
 commits, and a failed commit removes a file this upload wrote: every row has
-its file, whatever moment a crash picks.
+its file, whatever moment a crash picks. An upload that replaces a stored file
+(``on_duplicate=replace``) deletes the old file only once the new row has
+committed: until then the old row and its file stand as they were.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 
 from lookalike.fingerprints import Analysis
 from lookalike.index import CheckMatch, CheckResult, ImageRecord
-from lookalike.index.records import OnDuplicate
+from lookalike.index.records import OnDuplicate, rendition_name
 from lookalike.index.results import Outcome
 from lookalike.service.errors import Duplicate
 from lookalike.service.state import ServiceState
@@ -27,11 +29,13 @@ __all__ = ["Stored", "analyse_upload", "remove_image", "store_upload"]
 
 @dataclass(frozen=True, slots=True)
 class Stored:
-    """What an upload became: the image with all its files, the check before storing, review pairs added."""
+    """What an upload became: the image with all its files, the check before storing, review pairs
+    added, and the rendition whose file it replaced (None unless it replaced one)."""
 
     record: ImageRecord
     check: CheckResult
     reviewed: int
+    replaced: str | None = None
 
 
 def analyse_upload(state: ServiceState, data: bytes) -> Analysis:
@@ -87,10 +91,13 @@ def store_upload(
             )
         if done.outcome is Outcome.PRESENT and best is not None:
             raise Duplicate(f"these exact bytes are stored already, as image {best.image_id}", details=_details(best))
+        old = done.replaced
+        if old is not None and old.source != key and not index.files_by_sha(old.fingerprint.sha256, scope=tenant):
+            state.storage.delete(old.source)  # its row is gone: the new one committed
         # added, or present because the same bytes were stored between the check and the write (no match
         # to show: the check saw none), so the upload answers with the image that holds them
         record = index.get(str(done.image_id), scope=tenant)
-    return Stored(record=record, check=done.check, reviewed=done.review)
+    return Stored(record, done.check, done.review, None if old is None else rendition_name(old.rendition))
 
 
 def remove_image(state: ServiceState, tenant: str, image_id: str) -> None:

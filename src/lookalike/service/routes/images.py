@@ -36,7 +36,7 @@ def _created(stored: Stored, response: Response) -> UploadOut:
     response.headers["Location"] = f"/v1/images/{quote(stored.record.image_id, safe='')}"
     return UploadOut(
         image=ImageOut.of(stored.record), verdict=stored.check.verdict,
-        matches=[MatchOut.of(m) for m in stored.check.matches], review=stored.reviewed,
+        matches=[MatchOut.of(m) for m in stored.check.matches], review=stored.reviewed, replaced=stored.replaced,
     )  # fmt: skip
 
 
@@ -55,7 +55,10 @@ async def upload(
     on_duplicate: Annotated[OnDuplicate, Form()] = OnDuplicate.REJECT,
 ) -> UploadOut:
     """Store a picture unless the tenant has it already (409 names the stored image). Giving the
-    ``id`` of a stored image adds a rendition to it."""
+    ``id`` of a stored image adds a rendition to it. ``on_duplicate``: ``reject`` (409), ``store``
+    anyway, ``review`` (store and list the pair), or ``replace``: the upload takes the place of the
+    stored copy's file (or, with ``id``, of that image's ``rendition``), which keeps its id, other
+    renditions and review pairs."""
 
     def work() -> Stored:
         # read inside the slot: the parsed upload waits on disk (spooled past 1 MB), not in memory

@@ -64,7 +64,8 @@ async function toggleSimilar(id, toggle, list) {
   if (open || list.dataset.loaded) return;
   list.replaceChildren(el("li", { text: "Loading…" }));
   try {
-    const matches = await api(`/v1/images/${encodeURIComponent(id)}/similar`);
+    // a pair a person marked "not a duplicate" comes back as different: the list shows the others
+    const matches = (await api(`/v1/images/${encodeURIComponent(id)}/similar`)).filter((m) => m.verdict !== "different");
     list.dataset.loaded = "1";
     if (!matches.length) {
       list.replaceChildren(el("li", { text: "No near-duplicates." }));
