@@ -1,34 +1,35 @@
 """Folders to duplicate groups: ``find_duplicates``.
 
 1. Walk the folders (``walk.find_files``): each file once, by device and inode, under the path a
-   person would use, however many paths (symlinks, hard links, a folder named twice) reach it;
-   only regular files (a FIFO is never opened); a folder that cannot be listed is an error row.
-   A path whose device, inode, size, mtime and ctime match the cache is not read (``FindCache``).
-2. A changed or new path is read; when its SHA-256 is already known, that is all. Files of this
-   run with the same bytes are one node: only the first of them is decoded (``same_bytes``), the
-   others join its row. Otherwise a file is decoded and fingerprinted with its local features in worker processes (all cores) and added
-   to the index scope (no review-on-add: step 2's checks find the same pairs). Then every new
-   row is checked, again in worker processes that each open the index, against every other
-   image of the scope by the full cascade (``check_stored``: exact bytes, hashes under flips and
-   turns, local-feature verification), from what the index keeps of it and its colour grid
-   (kept meanwhile in a temporary file); nothing is decoded twice but for the full-size decode
-   that settles ``same_pixels``. A pair of two new rows is checked from both ends and keeps the
-   higher score; ``similar`` pairs go to the review list. No N x N matrix is ever made; the pairs
-   go to the cache, with the row, and a path is cached once its row is checked, so a run cut
-   short checks what it missed next time (``ingest.py``).
+   person would use, however many paths (symlinks, hard links, a folder named twice) reach it; only
+   regular files (a FIFO is never opened); a folder that cannot be listed is an error row. A path
+   whose device, inode, size, mtime and ctime match the cache is not read (``FindCache``).
+2. A changed or new path is read; when its SHA-256 is already known, that is all. Files of this run
+   with the same bytes are one node: only the first of them is decoded (``same_bytes``), the others
+   join its row. Otherwise a file is decoded and fingerprinted with its local features in worker
+   processes (all cores) and added to the index scope (no review-on-add: step 2's checks find the
+   same pairs). Then every new row is checked, again in worker processes that each open the index,
+   against every other image of the scope by the full cascade (``check_stored``: exact bytes,
+   hashes under flips and turns, local-feature verification), from what the index keeps of it and
+   its colour grid (kept meanwhile in a temporary file); nothing is decoded twice but for the
+   full-size decode that settles ``same_pixels``. A pair of two new rows is checked from both ends
+   and keeps the higher score; ``similar`` pairs go to the review list. No N x N matrix is ever
+   made; the pairs go to the cache, with the row, and a path is cached once its row is checked, so
+   a run cut short checks what it missed next time (``ingest.py``).
 3. Pairs between files of this run, minus those a person marked ``not_duplicate`` (plus those
-   marked ``duplicate``; marks are kept by the files' SHA-256, so they outlive ``--rescan``), link files whose verdict is a duplicate one (identical, same_pixels,
-   near_duplicate; ``similar`` pairs are listed but link nothing). Hash links (judged by the
-   hashes, pHashes within ``HASH_LINK_BITS`` under the best flip or turn) build groups as
-   connected components; a pair matched by local features alone only attaches a file that has
-   no hash link to a group, and never merges two groups: two different pictures that carry the
-   same caption bar, watermark or page frame share local features (``linking.py``). ``strict``
-   splits each group into cliques.
+   marked ``duplicate``; marks are kept by the files' SHA-256, so they outlive ``--rescan``), link
+   files whose verdict is a duplicate one (identical, same_pixels, near_duplicate; ``similar``
+   pairs are listed but link nothing). Hash links (judged by the hashes, pHashes within
+   ``HASH_LINK_BITS`` under the best flip or turn) build groups as connected components; a pair
+   matched by local features alone only attaches a file that has no hash link to a group, and never
+   merges two groups: two different pictures that carry the same caption bar, watermark or page
+   frame share local features (``linking.py``). ``strict`` splits each group into cliques.
 4. Each group's keeper is its source, the member the others derive from (``source.py``), or the
    first by an explicit policy (``keeper.py``); a person's decisions (``decisions.py``, a log in
-   the cache: the newest keep of a group wins) and ``keep_in`` folders come first. Each member's evidence is redone against the
-   keeper in ``check``'s words, and a member joined only by local features or only through
-   another member is not ``eligible`` for actions unless asked (``grouping.py``, ``evidence.py``).
+   the cache: the newest keep of a group wins) and ``keep_in`` folders come first. Each member's
+   evidence is redone against the keeper in ``check``'s words, and a member joined only by local
+   features or only through another member is not ``eligible`` for actions unless asked
+   (``grouping.py``, ``evidence.py``).
 
 Memory: a few hundred bytes a file (its path, size and row) plus the index's in-memory hash
 index (about 40 bytes a file) in this process and in each worker, and the pairs found; the colour
