@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 from lookalike.config import DecodeLimits, Thresholds
 from lookalike.errors import ConfigError, FileError
 from lookalike.fingerprints import FINGERPRINT_VERSION
+from lookalike.scale.faults import fingerprint_with_strikes
 from lookalike.scale.keepers import (
     ROW_COLUMNS,
     Gathered,
@@ -44,10 +45,10 @@ from lookalike.scale.keepers import (
     spectrum_task,
     with_spectra,
 )
-from lookalike.scale.partitions import digest, drop_others
+from lookalike.scale.partitions import digest, drop_others, plan_fingerprints, read_plan, write_plan
 from lookalike.scale.runner import Runner, open_runner
 from lookalike.scale.schema import GROUPS, MANIFEST
-from lookalike.scale.stages import build_index, exact_groups, fingerprint_rows, verify_rows, write_atomically
+from lookalike.scale.stages import build_index, exact_groups, verify_rows, write_atomically
 from lookalike.scale.storage import Listed, is_local, list_sources
 from lookalike.scan.grouping import groups_from_links
 from lookalike.scan.options import FindOptions, Progress, steps
@@ -121,10 +122,9 @@ class ScaleRun:
 def fingerprint_task(
     manifest: pa.Table, path: str, limits: DecodeLimits, storage_options: Mapping[str, Any]
 ) -> tuple[int, int]:
-    """Fingerprint one partition into ``path`` (atomically); returns (files, errors)."""
-    table = fingerprint_rows(manifest, limits=limits, storage_options=storage_options)
-    write_atomically(table, path)
-    return table.num_rows, table.column("error_code").null_count
+    """Fingerprint one partition into ``path`` (atomically), a file that killed its worker twice
+    left out as an error row (``faults``); returns (files, errors)."""
+    return fingerprint_with_strikes(manifest, path, limits, storage_options)
 
 
 def verify_task(
@@ -256,21 +256,19 @@ class Pipeline:
         computed, files read, errors)."""
         manifest = pa.table({n: [getattr(x, n) for x in listed] for n in MANIFEST.names}, schema=MANIFEST)
         write_atomically(manifest, os.path.join(run_dir, "manifest.parquet"))
-        parts: list[tuple[str, str]] = []
-        todo: list[tuple[str, tuple[Any, ...]]] = []
-        size = self.partition_size
-        for i, start in enumerate(range(0, len(listed), size)):
-            chunk = manifest.slice(start, size)
-            d = digest(FINGERPRINT_VERSION, self.limits, chunk.to_pylist())
-            path = os.path.join(run_dir, "fingerprints", f"part-{i:05d}-{d}.parquet")
-            parts.append((path, d))
-            if not os.path.exists(path):
-                todo.append(
-                    (
-                        f"fingerprint-{i:05d}-{d}",
-                        (fingerprint_task, chunk, path, self.limits, dict(self.storage_options)),
-                    )
-                )
+        plan_path = os.path.join(run_dir, "partitions.parquet")
+        done = partial(_part_done, os.path.join(run_dir, "fingerprints"))
+        planned = plan_fingerprints(
+            manifest, read_plan(plan_path), size=self.partition_size, salt=(FINGERPRINT_VERSION, self.limits),
+            finished=done,
+        )  # fmt: skip
+        write_plan(planned, plan_path, write_atomically)
+        parts = [(_part_path(run_dir, p.digest), p.digest) for p in planned]
+        todo: list[tuple[str, tuple[Any, ...]]] = [
+            (f"fingerprint-{p.digest}", (fingerprint_task, p.rows, path, self.limits, dict(self.storage_options)))
+            for p, (path, _) in zip(planned, parts)
+            if not done(p.digest)
+        ]
         drop_others(os.path.join(run_dir, "fingerprints"), {p for p, _ in parts})
         read = 0
         with steps(progress, len(todo), "fingerprinting") as advance:
@@ -394,6 +392,14 @@ class Pipeline:
         return FindResult(
             groups=tuple(groups), pairs=tuple(pairs), errors=tuple(errors), stats=stats, roots=roots
         ), warnings
+
+
+def _part_path(run_dir: str, part: str) -> str:
+    return os.path.join(run_dir, "fingerprints", f"part-{part}.parquet")
+
+
+def _part_done(folder: str, part: str) -> bool:
+    return os.path.exists(os.path.join(folder, f"part-{part}.parquet"))
 
 
 def _call(fn: Callable[..., Any], *args: Any) -> Any:
