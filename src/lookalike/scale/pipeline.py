@@ -174,7 +174,8 @@ class Pipeline:
         run_dir = self._prepare(out, where.get("resume", False))
         progress = where.get("progress")
         with closing(open_runner(where.get("cluster"))) as runner:
-            listed = self._list(sources)
+            with steps(progress, 1, "listing"):
+                listed = self._list(sources)
             parts, computed, read, errors = self._fingerprint(runner, listed, run_dir, progress)
         stats = RunStats(computed, len(parts) - computed, 0, 0, False, time.perf_counter() - started)
         return HashRun(tuple(p for p, _ in parts), len(listed), tuple(errors), stats)
@@ -192,7 +193,8 @@ class Pipeline:
         progress = where.get("progress")
         keep_in = tuple(os.path.abspath(k) for k in opts.keep_in)
         with closing(open_runner(where.get("cluster"))) as runner:
-            listed = self._list([*sources, *(k for k in keep_in if k not in sources)])
+            with steps(progress, 1, "listing"):
+                listed = self._list([*sources, *(k for k in keep_in if k not in sources)])
             parts, computed, read, errors = self._fingerprint(runner, listed, run_dir, progress)
             rows = self._rows(parts)
             index_digest = digest(FINGERPRINT_VERSION, opts.scope, self.thresholds, self.limits, [d for _, d in parts])
@@ -219,7 +221,8 @@ class Pipeline:
             evidence, written = RunSourceEvidence(gathered), list[str]()
             group = partial(self._group, gathered, evidence, errors, listed, read, roots + keep_in, keep_in, started)
             fetch = partial(self._spectra, runner, gathered, index_digest, run_dir, progress, written)
-            result, warnings = with_spectra(evidence, group, fetch)
+            with steps(progress, 1, "grouping"):
+                result, warnings = with_spectra(evidence, group, fetch)
             drop_others(os.path.join(run_dir, "spectra"), set(written))
         groups_path = os.path.join(run_dir, "groups.parquet")
         write_atomically(_groups_table(result.groups), groups_path)
