@@ -9,6 +9,7 @@ deletion inside a bucket.
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -101,6 +102,16 @@ def _progress(total: int, label: str) -> Iterator[Callable[[], None]]:
         _shown.pop()
 
 
+def _quiet_dask() -> None:
+    """Leave the cause of a failed run to its one line (``ClusterError``): Dask's client would add
+    its own tracebacks of lost connections and cancelled futures. Its loggers get their levels from
+    Dask's configuration when it is imported, so that comes first."""
+    import distributed  # noqa: F401 - configures the loggers set here
+
+    for name in [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "distributed"]:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
 def _run_folder(out: str) -> Path:
     """``--out`` as a folder this machine can write, or the one line that says why it cannot be."""
     if is_remote(out):
@@ -164,6 +175,8 @@ class ClusterRun:
         """Where and how ``Pipeline.run``/``hash`` run: the keywords both take. Connects to the
         cluster (``ClusterError`` when it cannot be used) and prints its dashboard's address."""
         from lookalike.scale.runner import DaskRunner
+
+        _quiet_dask()
 
         with status(f"connecting to {self.cluster} ..."):
             runner = DaskRunner(self.cluster)

@@ -7,8 +7,9 @@ A cluster fails a run in a few ways, and each ends it within seconds with a ``Cl
 names the cause and says how to go on (``--resume``, which reuses every finished partition):
 
 - the scheduler or a worker runs without lookalike, or with another version of it: asked of the
-  scheduler and of every worker when the runner connects, and of each worker again by each task
-  (a worker that joins later), since the scheduler unpickles tasks and the workers run them;
+  scheduler and of every worker when the runner connects, of a worker that joins later as soon as
+  the runner sees it (about a second), and by each task of the worker running it; the scheduler
+  unpickles tasks and the workers run them, and a worker that cannot unpickle one leaves;
 - the scheduler is lost (the client's connection drops), or every worker is gone for
   ``NO_WORKER_S`` seconds;
 - a task was running on workers that died ``distributed.scheduler.allowed-failures`` + 1 times
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import CancelledError
 from typing import Any, Protocol
 
 from lookalike.errors import ClusterError, ConfigError
@@ -107,6 +109,7 @@ class DaskRunner:
             raise ConfigError("--cluster needs Dask: pip install 'lookalike[dask]'") from exc
         self._cluster: Any = None
         self._version = _this_version()
+        self._asked: set[str] = set()  # workers whose version was asked (all of a local cluster's)
         self._owned = isinstance(cluster, str)
         if not isinstance(cluster, str):
             self._client: Any = cluster  # a Client the caller owns
@@ -158,7 +161,15 @@ class DaskRunner:
                 f"the scheduler has had no worker for {WORKER_WAIT_S} s: start some with"
                 f" `dask worker {self._client.scheduler.address}`"
             ) from exc
-        for address, answer in sorted(self._client.run(eval, _PROBE, on_error="return").items()):
+        self._check_workers()
+
+    def _check_workers(self) -> None:
+        """Refuse a worker not asked before that cannot import lookalike or runs another version."""
+        new = [w for w in self._client.scheduler_info().get("workers", {}) if w not in self._asked]
+        if not new:
+            return
+        self._asked.update(new)
+        for address, answer in sorted(self._client.run(eval, _PROBE, workers=new, on_error="return").items()):
             if isinstance(answer, BaseException):
                 raise ClusterError(_missing(f"worker {address}", answer))
             if answer != self._version:
@@ -168,6 +179,7 @@ class DaskRunner:
         """Submit every task, then yield results as they finish. A task that failed raises its
         error here; a cluster that failed the run raises ``ClusterError`` within seconds."""
         from dask.distributed import wait
+        from distributed.comm.core import CommClosedError
 
         futures = {
             self._client.submit(_versioned, self._version, fn, *args, key=key, pure=False): key for key, args in tasks
@@ -182,6 +194,10 @@ class DaskRunner:
                     )
                 except TimeoutError:
                     done = set()
+                except (CancelledError, OSError) as exc:  # the client cancels every future when it loses the scheduler
+                    if self._lost() or isinstance(exc, CommClosedError):
+                        raise ClusterError(f"lost the scheduler ({type(exc).__name__}); {RESUME}") from exc
+                    raise
                 for fut in done:
                     yield futures[fut], self._result(fut, futures[fut])
                 if pending:
@@ -198,6 +214,8 @@ class DaskRunner:
         ``NO_WORKER_S``; returns since when there has been no worker (None: there is one)."""
         if self._lost():
             raise ClusterError(f"lost the scheduler (the client is {self._client.status}); {RESUME}")
+        if self._cluster is None:
+            self._check_workers()  # one that joined since
         if self._client.scheduler_info().get("workers"):
             return None
         now = time.monotonic()
@@ -207,9 +225,8 @@ class DaskRunner:
 
     def _result(self, fut: Any, key: str) -> Any:
         """A finished task's result, its cluster failures told as ``ClusterError``."""
-        from concurrent.futures import CancelledError
-
-        from dask.distributed import KilledWorker
+        from distributed.comm.core import CommClosedError
+        from distributed.scheduler import KilledWorker
 
         try:
             return fut.result()
@@ -221,7 +238,7 @@ class DaskRunner:
         except ImportError as exc:
             raise ClusterError(_missing("a worker", exc)) from exc
         except (CancelledError, OSError) as exc:
-            if self._lost():
+            if self._lost() or isinstance(exc, CommClosedError):
                 raise ClusterError(f"lost the scheduler while running {key} ({type(exc).__name__}); {RESUME}") from exc
             raise
 
