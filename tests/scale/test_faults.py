@@ -117,7 +117,7 @@ def test_a_worker_killed_midway_still_gives_the_groups_and_keepers_of_one_machin
     assert "fingerprint partitions 8 computed" in err
 
 
-POISON = '''
+POISON = """
 import os, signal
 import lookalike.scale.storage as storage
 
@@ -135,7 +135,7 @@ def crashing(read):
 
 if not getattr(storage.read_source, "crashing", False):  # a preload may run twice in one process
     storage.read_source = crashing(storage.read_source)
-'''
+"""
 
 
 def test_a_file_that_kills_its_worker_twice_is_an_error_row_and_the_run_goes_on(tmp_path: Path) -> None:
@@ -202,3 +202,26 @@ def test_a_run_whose_workers_all_died_ends_with_a_message_saying_resume(tmp_path
         _, err = proc.communicate(timeout=HANG_S)
     assert proc.returncode == 2, err
     assert "no worker left" in err and "--resume" in err and "Traceback" not in err
+
+
+def test_a_permission_error_is_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fsspec
+    from fsspec.spec import AbstractFileSystem
+
+    from lookalike.errors import FetchError
+    from lookalike.scale import storage
+
+    asked: list[str] = []
+
+    class Forbidden(AbstractFileSystem):  # what s3fs raises for a 403 (AccessDenied)
+        protocol = "forbidden"
+
+        def size(self, path: str) -> int:
+            asked.append(path)
+            raise PermissionError(f"Access Denied: {path}")
+
+    fsspec.register_implementation("forbidden", Forbidden, clobber=True)
+    monkeypatch.setattr(storage.time, "sleep", lambda s: pytest.fail("a 403 was retried"))
+    with pytest.raises(FetchError, match="forbidden://bucket/a.jpg: cannot read .permission denied"):
+        storage.read_bytes("forbidden://bucket/a.jpg", max_bytes=1 << 20, storage_options={})
+    assert len(asked) == 1
