@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-__all__ = ["PLAN", "FingerprintPart", "digest", "drop_others", "plan_fingerprints", "read_plan", "write_plan"]
+__all__ = ["PLAN", "FingerprintPart", "cut", "digest", "drop_others", "plan_fingerprints"]
 
 #: ``RUN_DIR/partitions.parquet``: which fingerprint partition (its digest) holds each listed file
 PLAN = pa.schema([("url", pa.string()), ("part", pa.string())])
@@ -58,24 +58,47 @@ def drop_others(folder: str, keep: set[str]) -> None:
 
 @dataclass(frozen=True, slots=True)
 class FingerprintPart:
-    """One fingerprint partition: the digest that names it and its rows of the manifest (sorted)."""
+    """One fingerprint partition: the digest that names it, its rows of the manifest (sorted), its
+    file (``RUN_DIR/fingerprints/part-DIGEST.parquet``) and whether that is there (finished)."""
 
     digest: str
     rows: pa.Table
+    path: str
+    done: bool
 
 
 def plan_fingerprints(
-    manifest: pa.Table, previous: pa.Table | None, *, size: int, salt: object, finished: Callable[[str], bool]
+    manifest: pa.Table, run_dir: str, *, size: int, salt: object, write: Callable[[pa.Table, str], None]
 ) -> list[FingerprintPart]:
-    """The fingerprint partitions of ``manifest`` (``schema.MANIFEST``, sorted by url), in order of
-    their first file.
+    """The fingerprint partitions of ``manifest`` (``schema.MANIFEST``, sorted by url) in order of
+    their first file, the plan of the run before in ``run_dir`` kept where it still holds (see the
+    module docstring); the new plan is written to ``RUN_DIR/partitions.parquet`` through ``write``
+    (an atomic writer)."""
+    plan_path = os.path.join(run_dir, "partitions.parquet")
+    previous = pq.read_table(plan_path, schema=PLAN) if os.path.exists(plan_path) else None
+    folder = os.path.join(run_dir, "fingerprints")
+    planned = cut(manifest, previous, size=size, salt=salt, finished=lambda d: os.path.exists(_file(folder, d)))
+    urls = [u for _, rows in planned for u in rows.column("url").to_pylist()]
+    names = [d for d, rows in planned for _ in range(rows.num_rows)]
+    write(pa.table({"url": urls, "part": names}, schema=PLAN), plan_path)
+    return [FingerprintPart(d, rows, _file(folder, d), os.path.exists(_file(folder, d))) for d, rows in planned]
+
+
+def _file(folder: str, part: str) -> str:
+    return os.path.join(folder, f"part-{part}.parquet")
+
+
+def cut(
+    manifest: pa.Table, previous: pa.Table | None, *, size: int, salt: object, finished: Callable[[str], bool]
+) -> list[tuple[str, pa.Table]]:
+    """The partitions of ``manifest`` as (digest, rows), in order of their first file.
 
     A partition of the ``previous`` plan (``PLAN``, or None) is kept when ``finished(its digest)``
     and the manifest rows of its files, every one still listed, digest with ``salt`` to the same
     name; the other files are cut into partitions of ``size`` in sorted order, each named by the
     digest of ``salt`` and its rows. A run killed midway is therefore planned again the same way:
     the partitions it finished are kept and the rest are cut where they were cut before."""
-    kept: list[FingerprintPart] = []
+    kept: list[tuple[str, pa.Table]] = []
     taken = pa.array([], pa.string())
     if previous is not None and previous.num_rows:
         listed = set(manifest.column("url").to_pylist())
@@ -87,21 +110,9 @@ def plan_fingerprints(
                 continue
             rows = manifest.filter(pc.is_in(manifest.column("url"), value_set=pa.array(urls, pa.string())))
             if digest(salt, rows.to_pylist()) == part:
-                kept.append(FingerprintPart(part, rows))
-        taken = pa.concat_arrays([p.rows.column("url").combine_chunks() for p in kept] or [taken])
+                kept.append((part, rows))
+        taken = pa.concat_arrays([rows.column("url").combine_chunks() for _, rows in kept] or [taken])
     rest = manifest.filter(pc.invert(pc.is_in(manifest.column("url"), value_set=taken)))
     fresh = [rest.slice(start, size) for start in range(0, rest.num_rows, size)]
-    parts = kept + [FingerprintPart(digest(salt, chunk.to_pylist()), chunk) for chunk in fresh]
-    return sorted(parts, key=lambda p: str(p.rows.column("url")[0].as_py()))
-
-
-def read_plan(path: str) -> pa.Table | None:
-    """The plan at ``path`` (``PLAN``), or None when there is none (a new run)."""
-    return pq.read_table(path, schema=PLAN) if os.path.exists(path) else None
-
-
-def write_plan(parts: list[FingerprintPart], path: str, write: Callable[[pa.Table, str], None]) -> None:
-    """Write which partition holds each file to ``path`` through ``write`` (an atomic writer)."""
-    urls = [u for p in parts for u in p.rows.column("url").to_pylist()]
-    names = [p.digest for p in parts for _ in range(p.rows.num_rows)]
-    write(pa.table({"url": urls, "part": names}, schema=PLAN), path)
+    parts = kept + [(digest(salt, chunk.to_pylist()), chunk) for chunk in fresh]
+    return sorted(parts, key=lambda p: str(p[1].column("url")[0].as_py()))

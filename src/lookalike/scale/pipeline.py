@@ -45,7 +45,7 @@ from lookalike.scale.keepers import (
     spectrum_task,
     with_spectra,
 )
-from lookalike.scale.partitions import digest, drop_others, plan_fingerprints, read_plan, write_plan
+from lookalike.scale.partitions import digest, drop_others, plan_fingerprints
 from lookalike.scale.runner import Runner, open_runner
 from lookalike.scale.schema import GROUPS, MANIFEST
 from lookalike.scale.stages import build_index, exact_groups, verify_rows, write_atomically
@@ -259,18 +259,14 @@ class Pipeline:
         computed, files read, errors)."""
         manifest = pa.table({n: [getattr(x, n) for x in listed] for n in MANIFEST.names}, schema=MANIFEST)
         write_atomically(manifest, os.path.join(run_dir, "manifest.parquet"))
-        plan_path = os.path.join(run_dir, "partitions.parquet")
-        done = partial(_part_done, os.path.join(run_dir, "fingerprints"))
         planned = plan_fingerprints(
-            manifest, read_plan(plan_path), size=self.partition_size, salt=(FINGERPRINT_VERSION, self.limits),
-            finished=done,
-        )  # fmt: skip
-        write_plan(planned, plan_path, write_atomically)
-        parts = [(_part_path(run_dir, p.digest), p.digest) for p in planned]
+            manifest, run_dir, size=self.partition_size, salt=(FINGERPRINT_VERSION, self.limits), write=write_atomically
+        )
+        parts = [(p.path, p.digest) for p in planned]
         todo: list[tuple[str, tuple[Any, ...]]] = [
-            (f"fingerprint-{p.digest}", (fingerprint_task, p.rows, path, self.limits, dict(self.storage_options)))
-            for p, (path, _) in zip(planned, parts)
-            if not done(p.digest)
+            (f"fingerprint-{p.digest}", (fingerprint_task, p.rows, p.path, self.limits, dict(self.storage_options)))
+            for p in planned
+            if not p.done
         ]
         drop_others(os.path.join(run_dir, "fingerprints"), {p for p, _ in parts})
         read = 0
@@ -395,14 +391,6 @@ class Pipeline:
         return FindResult(
             groups=tuple(groups), pairs=tuple(pairs), errors=tuple(errors), stats=stats, roots=roots
         ), warnings
-
-
-def _part_path(run_dir: str, part: str) -> str:
-    return os.path.join(run_dir, "fingerprints", f"part-{part}.parquet")
-
-
-def _part_done(folder: str, part: str) -> bool:
-    return os.path.exists(os.path.join(folder, f"part-{part}.parquet"))
 
 
 def _call(fn: Callable[..., Any], *args: Any) -> Any:
