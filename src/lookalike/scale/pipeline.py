@@ -209,7 +209,7 @@ class Pipeline:
                     os.remove(tmp)
                 with steps(progress, 1, "indexing"):
                     pk_of = build_index(
-                        tmp, (pq.read_table(p) for p, _ in parts), scope=opts.scope, limits=self.limits,
+                        tmp, [_in_path_order(parts)], scope=opts.scope, limits=self.limits,
                         thresholds=self.thresholds,
                     )  # fmt: skip
                 os.replace(tmp, db)
@@ -285,7 +285,7 @@ class Pipeline:
         cols = ROW_COLUMNS
         tables = [pq.read_table(p, columns=cols) for p, _ in parts]
         table = pa.concat_tables(tables) if tables else pa.table({c: [] for c in cols})
-        return table.filter(pc.is_valid(table.column("sha256")))
+        return table.filter(pc.is_valid(table.column("sha256"))).sort_by("url")  # as _in_path_order
 
     def _row_numbers(self, rows: pa.Table) -> dict[str, int]:
         """Each path's index row, as ``build_index`` numbered them (rows in order of first bytes)."""
@@ -391,6 +391,14 @@ class Pipeline:
         return FindResult(
             groups=tuple(groups), pairs=tuple(pairs), errors=tuple(errors), stats=stats, roots=roots
         ), warnings
+
+
+def _in_path_order(parts: list[tuple[str, str]]) -> pa.Table:
+    """What the index is built from, every file in path order, as one machine adds them: the
+    partitions of a grown source are not (the new files' are cut apart), and the index's row
+    numbers, which its candidate search breaks ties by, must not depend on how they were cut."""
+    cols = ["url", "sha256", "fingerprint", "local"]
+    return pa.concat_tables([pq.read_table(p, columns=cols) for p, _ in parts]).sort_by("url")
 
 
 def _call(fn: Callable[..., Any], *args: Any) -> Any:
