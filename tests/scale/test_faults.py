@@ -90,10 +90,23 @@ def keepers(doc: dict[str, object]) -> list[tuple[str, list[str]]]:
     return groups_of(doc)  # (keeper, members) of each group
 
 
+def ended(proc: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
+    """What the process wrote, once it ended; killed (and the test failed) if it has not by ``timeout``."""
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        pytest.fail(f"the run did not end within {timeout} s: {err}")
+
+
 def wait_for_parts(run: Path, proc: subprocess.Popen[str], count: int) -> None:
     deadline = time.monotonic() + 300
     while len(list((run / "fingerprints").glob("*.parquet"))) < count:
-        assert proc.poll() is None and time.monotonic() < deadline, "the run ended before the fault"
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            _, err = proc.communicate()
+            pytest.fail(f"the run ended, or took too long, before the fault: {err}")
         time.sleep(0.02)
 
 
@@ -109,7 +122,7 @@ def test_a_worker_killed_midway_still_gives_the_groups_and_keepers_of_one_machin
         wait_for_parts(run, proc, 2)
         os.kill(workers[0].pid, signal.SIGKILL)
         killed_midway = not (run / "groups.parquet").exists() and proc.poll() is None
-        out, err = proc.communicate(timeout=600)
+        out, err = ended(proc, 600)
     assert killed_midway
     assert proc.returncode == 0, err
     assert keepers(json.loads(out)) == keepers(json.loads(one.stdout))
@@ -181,7 +194,7 @@ def test_a_lost_scheduler_ends_the_run_with_a_message_saying_resume(tmp_path: Pa
         proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         wait_for_parts(run, proc, 1)
         os.killpg(sched.pid, signal.SIGKILL)
-        _, err = proc.communicate(timeout=HANG_S)
+        _, err = ended(proc, HANG_S)
     assert proc.returncode == 2, err
     assert "lost the scheduler" in err and "--resume" in err and "Traceback" not in err
     resumed = lookalike("find", str(src), "--cluster", "local:2", "--out", str(run), "--partition-size", "2",
@@ -199,7 +212,7 @@ def test_a_run_whose_workers_all_died_ends_with_a_message_saying_resume(tmp_path
         proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         wait_for_parts(run, proc, 1)
         os.kill(workers[0].pid, signal.SIGKILL)
-        _, err = proc.communicate(timeout=HANG_S)
+        _, err = ended(proc, HANG_S)
     assert proc.returncode == 2, err
     assert "no worker left" in err and "--resume" in err and "Traceback" not in err
 
