@@ -19,7 +19,9 @@ is one line a person can act on, so the CLI prints ``str(err)`` and nothing else
     ├── StoreError                 the index or its database refused an operation
     │   ├── NotFound               no image with that id (in that scope)
     │   └── AlreadyExists          a row that must be unique exists already (an API key's id or hash)
-    └── ConfigError                settings that do not make sense
+    ├── ConfigError                settings that do not make sense
+    └── ClusterError               the Dask cluster of a scale-out run failed it (a lost scheduler or
+                                   worker, a worker without the package or with another version)
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ __all__ = [
     "UNEXPECTED_CODE",
     "FileError",
     "AlreadyExists",
+    "ClusterError",
     "ConfigError",
     "ErrorBody",
     "ErrorDetail",
@@ -182,6 +185,14 @@ class ConfigError(LookalikeError):
     """Settings that do not make sense."""
 
     code = "bad_config"
+
+
+class ClusterError(LookalikeError):
+    """The cluster a scale-out run was given failed it: the scheduler was lost, workers died, or a
+    worker cannot run this version of lookalike. The message names the cause; the finished
+    partitions are kept, so the run goes on with ``--resume``."""
+
+    code = "cluster_failed"
 
 
 #: the error code of a file whose reading failed in a way no typed error describes (a bug of

@@ -107,3 +107,43 @@ def test_resume_after_kill_9_midway_gives_identical_groups_parquet(tmp_path: Pat
     assert resumed.returncode == 0, resumed.stderr
     assert (run / "groups.parquet").read_bytes() == (tmp_path / "clean" / "groups.parquet").read_bytes()
     assert _fingerprinted(resumed.stderr) < 0.6 * total
+
+
+@pytest.mark.parametrize("out", ["s3://bucket/run", "gs://bucket/run"])
+def test_out_in_object_storage_is_refused_not_written_to_a_local_folder(tree: Path, tmp_path: Path, out: str) -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "lookalike", "find", str(tree), "--cluster", "local:1", "--out", out],
+        capture_output=True, text=True, env=ENV, timeout=600, cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 2 and f"--out {out}" in r.stderr and "Traceback" not in r.stderr
+    assert list(tmp_path.iterdir()) == []  # no ./s3:/bucket/run
+
+
+def test_out_that_cannot_be_written_is_refused(tree: Path, tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    r = lookalike("find", str(tree), "--cluster", "local:1", "--out", str(tmp_path / "a-file" / "run"))
+    assert r.returncode == 2 and "cannot write there" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_resume_on_a_grown_source_fingerprints_only_the_new_files_and_gives_a_fresh_runs_answer(
+    tmp_path: Path,
+) -> None:
+    every = _many(tmp_path / "all", 16)  # 48 files
+    src = tmp_path / "src"
+    src.mkdir()
+    new = [d for d in sorted(every.iterdir()) if int(d.name[1:]) % 5 == 2]  # spread over the sorted list
+    for d in sorted(every.iterdir()):
+        if d not in new:
+            d.rename(src / d.name)
+    args = ["--cluster", "local:2", "--partition-size", "4", "--json"]
+    first = lookalike("find", str(src), *args, "--out", str(tmp_path / "run"))
+    assert first.returncode == 0, first.stderr
+    for d in new:
+        d.rename(src / d.name)
+    grown = lookalike("find", str(src), *args, "--out", str(tmp_path / "run"), "--resume")
+    fresh = lookalike("find", str(src), *args, "--out", str(tmp_path / "fresh"))
+    assert grown.returncode == fresh.returncode == 0, grown.stderr
+    assert _fingerprinted(grown.stderr) == -(-3 * len(new) // 4)  # the new files' partitions, no other
+    a, b = json.loads(grown.stdout), json.loads(fresh.stdout)
+    assert groups_of(a) == groups_of(b) and len(groups_of(a)) == 16
+    assert [g["members"] for g in a["groups"]] == [g["members"] for g in b["groups"]]

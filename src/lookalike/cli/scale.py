@@ -9,6 +9,10 @@ deletion inside a bucket.
 from __future__ import annotations
 
 import json
+import logging
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -16,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from lookalike.cli.output import EXIT_FAILED, fail, json_line, print_file_error, reporting_errors
-from lookalike.cli.progress import progress_bar
+from lookalike.cli.progress import progress_bar, status
 
 if TYPE_CHECKING:
     from lookalike.scan import FindOptions
@@ -40,7 +44,12 @@ ClusterOption = Annotated[
     ),
 ]
 OutOption = Annotated[
-    Path | None, typer.Option("--out", help="Run folder for the Parquet files and groups.parquet (with --cluster).")
+    str | None,
+    typer.Option(
+        "--out",
+        help="Run folder for the Parquet files and groups.parquet (with --cluster): a local path or file:// URL"
+        " every worker can reach (a shared disk); object storage is refused.",
+    ),
 ]
 ResumeOption = Annotated[
     bool, typer.Option("--resume", help="Go on with the run in --out, reusing every finished partition.")
@@ -69,8 +78,55 @@ def _storage(text: str | None) -> dict[str, Any]:
     return value
 
 
-def _progress(total: int, label: str):  # type: ignore[no-untyped-def]
-    return progress_bar(total=total, enabled=total >= 2, label=label)
+#: the stage whose bar or spinner is on the terminal (a terminal shows one at a time)
+_shown: list[str] = []
+
+
+@contextmanager
+def _progress(total: int, label: str) -> Iterator[Callable[[], None]]:
+    """A bar for a stage of ``total`` tasks, and a spinner for a step of the client's (listing,
+    indexing, grouping: one step of unknown length), on a terminal. A stage within another (the
+    spectra a keeper choice asks for while grouping) shows under the outer one's."""
+    if _shown:
+        yield lambda: None
+        return
+    _shown.append(label)
+    try:
+        if total >= 2:
+            with progress_bar(total=total, enabled=True, label=label) as advance:
+                yield advance
+        else:
+            with status(f"{label} ..."):
+                yield lambda: None
+    finally:
+        _shown.pop()
+
+
+def _quiet_dask() -> None:
+    """Leave the cause of a failed run to its one line (``ClusterError``): Dask's client would add
+    its own tracebacks of lost connections and cancelled futures. Its loggers get their levels from
+    Dask's configuration when it is imported, so that comes first."""
+    import distributed  # noqa: F401 - configures the loggers set here
+
+    for name in [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "distributed"]:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def _run_folder(out: str) -> Path:
+    """``--out`` as a folder this machine can write, or the one line that says why it cannot be."""
+    if is_remote(out):
+        fail(
+            f"--out {out}: the run folder must be a path on a disk every worker can reach (a shared disk, or"
+            " file://); object storage cannot hold it"
+        )
+    path = Path(out.removeprefix("file://")).absolute()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        fail(f"--out {out}: cannot write there ({exc.strerror or exc})")
+    return path
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +144,7 @@ class ClusterRun:
     def of(
         sources: list[str],
         cluster: str | None,
-        out: Path | None,
+        out: str | None,
         resume: bool,
         partition_size: int,
         storage_options: str | None,
@@ -104,7 +160,7 @@ class ClusterRun:
             return None
         if out is None:
             fail("--cluster needs --out RUN_DIR, the folder the run writes to")
-        return ClusterRun(cluster, out, resume, partition_size, storage_options)
+        return ClusterRun(cluster, _run_folder(out), resume, partition_size, storage_options)
 
     def pipeline(self, **kwargs: Any) -> Any:
         """A ``Pipeline`` with these options (and ``kwargs``), or the one error line that says which
@@ -116,8 +172,17 @@ class ClusterRun:
         return Pipeline(partition_size=self.partition_size, storage_options=_storage(self.storage_options), **kwargs)
 
     def where(self) -> dict[str, Any]:
-        """Where and how ``Pipeline.run``/``hash`` run: the keywords both take."""
-        return {"out": self.out, "cluster": self.cluster, "resume": self.resume, "progress": _progress}
+        """Where and how ``Pipeline.run``/``hash`` run: the keywords both take. Connects to the
+        cluster (``ClusterError`` when it cannot be used) and prints its dashboard's address."""
+        from lookalike.scale.runner import DaskRunner
+
+        _quiet_dask()
+
+        with status(f"connecting to {self.cluster} ..."):
+            runner = DaskRunner(self.cluster)
+        if runner.dashboard:
+            typer.echo(f"lookalike: dashboard at {runner.dashboard}", err=True)
+        return {"out": self.out, "cluster": runner, "resume": self.resume, "progress": _progress}
 
 
 def find_on_cluster(

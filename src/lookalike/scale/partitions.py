@@ -1,6 +1,17 @@
-"""How a run's partition files are named and kept: by the digest of their inputs (``digest``), so a
-finished file is reused exactly when its inputs are unchanged, and the files of inputs that changed
-are removed (``drop_others``)."""
+"""How a run's partitions are made and its files kept.
+
+Files are named by the digest of their inputs (``digest``), so a finished file is reused exactly
+when its inputs are unchanged, and the files of inputs that changed are removed (``drop_others``).
+
+The fingerprint stage's partitions are keyed by the files they hold, not by their place in the
+sorted listing (``plan_fingerprints``): a partition an earlier run finished is kept for as long as
+every one of its files is still listed unchanged, and only the files no kept partition holds are
+cut into new partitions (in sorted order, ``size`` a partition). A source that grew by a tenth
+therefore fingerprints that tenth and nothing else, where partitions cut from the whole sorted list
+would all shift past the first new name. The plan of the last run, each file's partition, is
+``RUN_DIR/partitions.parquet`` (``PLAN``); it is a plain file written by a rename, like every file
+of the run, so no file of the run folder needs locking across machines.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +19,17 @@ import dataclasses
 import hashlib
 import json
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 
-__all__ = ["digest", "drop_others"]
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+__all__ = ["PLAN", "FingerprintPart", "cut", "digest", "drop_others", "plan_fingerprints"]
+
+#: ``RUN_DIR/partitions.parquet``: which fingerprint partition (its digest) holds each listed file
+PLAN = pa.schema([("url", pa.string()), ("part", pa.string())])
 
 
 def digest(*parts: object) -> str:
@@ -34,3 +54,65 @@ def drop_others(folder: str, keep: set[str]) -> None:
     for name in os.listdir(folder):
         if os.path.join(folder, name) not in keep:
             os.remove(os.path.join(folder, name))
+
+
+@dataclass(frozen=True, slots=True)
+class FingerprintPart:
+    """One fingerprint partition: the digest that names it, its rows of the manifest (sorted), its
+    file (``RUN_DIR/fingerprints/part-DIGEST.parquet``) and whether that is there (finished)."""
+
+    digest: str
+    rows: pa.Table
+    path: str
+    done: bool
+
+
+def plan_fingerprints(
+    manifest: pa.Table, run_dir: str, *, size: int, salt: object, write: Callable[[pa.Table, str], None]
+) -> list[FingerprintPart]:
+    """The fingerprint partitions of ``manifest`` (``schema.MANIFEST``, sorted by url) in order of
+    their first file, the plan of the run before in ``run_dir`` kept where it still holds (see the
+    module docstring); the new plan is written to ``RUN_DIR/partitions.parquet`` through ``write``
+    (an atomic writer)."""
+    plan_path = os.path.join(run_dir, "partitions.parquet")
+    previous = pq.read_table(plan_path, schema=PLAN) if os.path.exists(plan_path) else None
+    folder = os.path.join(run_dir, "fingerprints")
+    planned = cut(manifest, previous, size=size, salt=salt, finished=lambda d: os.path.exists(_file(folder, d)))
+    urls = [u for _, rows in planned for u in rows.column("url").to_pylist()]
+    names = [d for d, rows in planned for _ in range(rows.num_rows)]
+    write(pa.table({"url": urls, "part": names}, schema=PLAN), plan_path)
+    return [FingerprintPart(d, rows, _file(folder, d), os.path.exists(_file(folder, d))) for d, rows in planned]
+
+
+def _file(folder: str, part: str) -> str:
+    return os.path.join(folder, f"part-{part}.parquet")
+
+
+def cut(
+    manifest: pa.Table, previous: pa.Table | None, *, size: int, salt: object, finished: Callable[[str], bool]
+) -> list[tuple[str, pa.Table]]:
+    """The partitions of ``manifest`` as (digest, rows), in order of their first file.
+
+    A partition of the ``previous`` plan (``PLAN``, or None) is kept when ``finished(its digest)``
+    and the manifest rows of its files, every one still listed, digest with ``salt`` to the same
+    name; the other files are cut into partitions of ``size`` in sorted order, each named by the
+    digest of ``salt`` and its rows. A run killed midway is therefore planned again the same way:
+    the partitions it finished are kept and the rest are cut where they were cut before."""
+    kept: list[tuple[str, pa.Table]] = []
+    taken = pa.array([], pa.string())
+    if previous is not None and previous.num_rows:
+        listed = set(manifest.column("url").to_pylist())
+        members: dict[str, list[str]] = {}
+        for url, part in zip(previous.column("url").to_pylist(), previous.column("part").to_pylist()):
+            members.setdefault(part, []).append(url)
+        for part, urls in members.items():
+            if not finished(part) or not listed.issuperset(urls):
+                continue
+            rows = manifest.filter(pc.is_in(manifest.column("url"), value_set=pa.array(urls, pa.string())))
+            if digest(salt, rows.to_pylist()) == part:
+                kept.append((part, rows))
+        taken = pa.concat_arrays([rows.column("url").combine_chunks() for _, rows in kept] or [taken])
+    rest = manifest.filter(pc.invert(pc.is_in(manifest.column("url"), value_set=taken)))
+    fresh = [rest.slice(start, size) for start in range(0, rest.num_rows, size)]
+    parts = kept + [(digest(salt, chunk.to_pylist()), chunk) for chunk in fresh]
+    return sorted(parts, key=lambda p: str(p[1].column("url")[0].as_py()))

@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 from lookalike.config import DecodeLimits, Thresholds
 from lookalike.errors import ConfigError, FileError
 from lookalike.fingerprints import FINGERPRINT_VERSION
+from lookalike.scale.faults import fingerprint_with_strikes
 from lookalike.scale.keepers import (
     ROW_COLUMNS,
     Gathered,
@@ -44,10 +45,10 @@ from lookalike.scale.keepers import (
     spectrum_task,
     with_spectra,
 )
-from lookalike.scale.partitions import digest, drop_others
+from lookalike.scale.partitions import digest, drop_others, plan_fingerprints
 from lookalike.scale.runner import Runner, open_runner
 from lookalike.scale.schema import GROUPS, MANIFEST
-from lookalike.scale.stages import build_index, exact_groups, fingerprint_rows, verify_rows, write_atomically
+from lookalike.scale.stages import build_index, exact_groups, verify_rows, write_atomically
 from lookalike.scale.storage import Listed, is_local, list_sources
 from lookalike.scan.grouping import groups_from_links
 from lookalike.scan.options import FindOptions, Progress, steps
@@ -121,10 +122,9 @@ class ScaleRun:
 def fingerprint_task(
     manifest: pa.Table, path: str, limits: DecodeLimits, storage_options: Mapping[str, Any]
 ) -> tuple[int, int]:
-    """Fingerprint one partition into ``path`` (atomically); returns (files, errors)."""
-    table = fingerprint_rows(manifest, limits=limits, storage_options=storage_options)
-    write_atomically(table, path)
-    return table.num_rows, table.column("error_code").null_count
+    """Fingerprint one partition into ``path`` (atomically), a file that killed its worker twice
+    left out as an error row (``faults``); returns (files, errors)."""
+    return fingerprint_with_strikes(manifest, path, limits, storage_options)
 
 
 def verify_task(
@@ -174,7 +174,8 @@ class Pipeline:
         run_dir = self._prepare(out, where.get("resume", False))
         progress = where.get("progress")
         with closing(open_runner(where.get("cluster"))) as runner:
-            listed = self._list(sources)
+            with steps(progress, 1, "listing"):
+                listed = self._list(sources)
             parts, computed, read, errors = self._fingerprint(runner, listed, run_dir, progress)
         stats = RunStats(computed, len(parts) - computed, 0, 0, False, time.perf_counter() - started)
         return HashRun(tuple(p for p, _ in parts), len(listed), tuple(errors), stats)
@@ -192,7 +193,8 @@ class Pipeline:
         progress = where.get("progress")
         keep_in = tuple(os.path.abspath(k) for k in opts.keep_in)
         with closing(open_runner(where.get("cluster"))) as runner:
-            listed = self._list([*sources, *(k for k in keep_in if k not in sources)])
+            with steps(progress, 1, "listing"):
+                listed = self._list([*sources, *(k for k in keep_in if k not in sources)])
             parts, computed, read, errors = self._fingerprint(runner, listed, run_dir, progress)
             rows = self._rows(parts)
             index_digest = digest(FINGERPRINT_VERSION, opts.scope, self.thresholds, self.limits, [d for _, d in parts])
@@ -207,7 +209,7 @@ class Pipeline:
                     os.remove(tmp)
                 with steps(progress, 1, "indexing"):
                     pk_of = build_index(
-                        tmp, (pq.read_table(p) for p, _ in parts), scope=opts.scope, limits=self.limits,
+                        tmp, [_in_path_order(parts)], scope=opts.scope, limits=self.limits,
                         thresholds=self.thresholds,
                     )  # fmt: skip
                 os.replace(tmp, db)
@@ -219,7 +221,8 @@ class Pipeline:
             evidence, written = RunSourceEvidence(gathered), list[str]()
             group = partial(self._group, gathered, evidence, errors, listed, read, roots + keep_in, keep_in, started)
             fetch = partial(self._spectra, runner, gathered, index_digest, run_dir, progress, written)
-            result, warnings = with_spectra(evidence, group, fetch)
+            with steps(progress, 1, "grouping"):
+                result, warnings = with_spectra(evidence, group, fetch)
             drop_others(os.path.join(run_dir, "spectra"), set(written))
         groups_path = os.path.join(run_dir, "groups.parquet")
         write_atomically(_groups_table(result.groups), groups_path)
@@ -256,21 +259,15 @@ class Pipeline:
         computed, files read, errors)."""
         manifest = pa.table({n: [getattr(x, n) for x in listed] for n in MANIFEST.names}, schema=MANIFEST)
         write_atomically(manifest, os.path.join(run_dir, "manifest.parquet"))
-        parts: list[tuple[str, str]] = []
-        todo: list[tuple[str, tuple[Any, ...]]] = []
-        size = self.partition_size
-        for i, start in enumerate(range(0, len(listed), size)):
-            chunk = manifest.slice(start, size)
-            d = digest(FINGERPRINT_VERSION, self.limits, chunk.to_pylist())
-            path = os.path.join(run_dir, "fingerprints", f"part-{i:05d}-{d}.parquet")
-            parts.append((path, d))
-            if not os.path.exists(path):
-                todo.append(
-                    (
-                        f"fingerprint-{i:05d}-{d}",
-                        (fingerprint_task, chunk, path, self.limits, dict(self.storage_options)),
-                    )
-                )
+        planned = plan_fingerprints(
+            manifest, run_dir, size=self.partition_size, salt=(FINGERPRINT_VERSION, self.limits), write=write_atomically
+        )
+        parts = [(p.path, p.digest) for p in planned]
+        todo: list[tuple[str, tuple[Any, ...]]] = [
+            (f"fingerprint-{p.digest}", (fingerprint_task, p.rows, p.path, self.limits, dict(self.storage_options)))
+            for p in planned
+            if not p.done
+        ]
         drop_others(os.path.join(run_dir, "fingerprints"), {p for p, _ in parts})
         read = 0
         with steps(progress, len(todo), "fingerprinting") as advance:
@@ -288,7 +285,7 @@ class Pipeline:
         cols = ROW_COLUMNS
         tables = [pq.read_table(p, columns=cols) for p, _ in parts]
         table = pa.concat_tables(tables) if tables else pa.table({c: [] for c in cols})
-        return table.filter(pc.is_valid(table.column("sha256")))
+        return table.filter(pc.is_valid(table.column("sha256"))).sort_by("url")  # as _in_path_order
 
     def _row_numbers(self, rows: pa.Table) -> dict[str, int]:
         """Each path's index row, as ``build_index`` numbered them (rows in order of first bytes)."""
@@ -394,6 +391,14 @@ class Pipeline:
         return FindResult(
             groups=tuple(groups), pairs=tuple(pairs), errors=tuple(errors), stats=stats, roots=roots
         ), warnings
+
+
+def _in_path_order(parts: list[tuple[str, str]]) -> pa.Table:
+    """What the index is built from, every file in path order, as one machine adds them: the
+    partitions of a grown source are not (the new files' are cut apart), and the index's row
+    numbers, which its candidate search breaks ties by, must not depend on how they were cut."""
+    cols = ["url", "sha256", "fingerprint", "local"]
+    return pa.concat_tables([pq.read_table(p, columns=cols) for p, _ in parts]).sort_by("url")
 
 
 def _call(fn: Callable[..., Any], *args: Any) -> Any:

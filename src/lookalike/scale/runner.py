@@ -2,16 +2,42 @@
 
 A runner maps a module-level function over argument tuples and yields each result as it is done;
 the stages never see Dask. ``DaskRunner`` is the only place that imports ``dask.distributed``.
+
+A cluster fails a run in a few ways, and each ends it within seconds with a ``ClusterError`` that
+names the cause and says how to go on (``--resume``, which reuses every finished partition):
+
+- the scheduler or a worker runs without lookalike, or with another version of it: asked of the
+  scheduler and of every worker when the runner connects, of a worker that joins later as soon as
+  the runner sees it (about a second), and by each task of the worker running it; the scheduler
+  unpickles tasks and the workers run them, and a worker that cannot unpickle one leaves;
+- the scheduler is lost (the client's connection drops), or every worker is gone for
+  ``NO_WORKER_S`` seconds;
+- a task was running on workers that died ``distributed.scheduler.allowed-failures`` + 1 times
+  (``KilledWorker``). A worker that dies once is nothing to report: the scheduler runs its tasks
+  again elsewhere, and every task writes its one file by a rename, so running it twice is harmless.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import CancelledError
 from typing import Any, Protocol
 
-from lookalike.errors import ConfigError
+from lookalike.errors import ClusterError, ConfigError
 
-__all__ = ["DaskRunner", "Runner", "SerialRunner", "open_runner"]
+__all__ = ["RESUME", "DaskRunner", "Runner", "SerialRunner", "open_runner"]
+
+#: how the messages of a failed run end: what to do next
+RESUME = "the finished partitions are kept: run the same command again with --resume to go on"
+#: seconds to reach a scheduler, and to wait for its first worker
+CONNECT_S = 10
+WORKER_WAIT_S = 30
+#: seconds a run waits with no worker at all before it gives up, and between two looks
+NO_WORKER_S = 10
+_POLL_S = 1.0
+#: what the version probe evaluates on the scheduler and each worker (``eval`` travels by name)
+_PROBE = "__import__('lookalike').__version__"
 
 
 class Runner(Protocol):
@@ -38,9 +64,43 @@ class SerialRunner:
         """Nothing to let go of."""
 
 
+def _this_version() -> str:
+    import lookalike
+
+    return str(lookalike.__version__)
+
+
+def _versioned(version: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """A task: ``fn(*args)`` on a worker that runs lookalike ``version``; raises ``ClusterError`` on
+    one that runs another (it joined after the runner asked every worker)."""
+    mine = _this_version()
+    if mine != version:
+        raise ClusterError(_mismatch("a worker", mine, version))
+    return fn(*args)
+
+
+def _mismatch(who: str, theirs: str, mine: str) -> str:
+    return (
+        f"{who} runs lookalike {theirs}, this client {mine}: install the same version on the client, the"
+        f" scheduler and every worker (see the README, 'Workers'); {RESUME}"
+    )
+
+
+def _missing(who: str, exc: BaseException) -> str:
+    return (
+        f"{who} cannot import lookalike ({type(exc).__name__}: {exc}): install lookalike[dask] in the"
+        f" scheduler's and every worker's environment, or run them from the image of the Dockerfile; {RESUME}"
+    )
+
+
 class DaskRunner:
     """Tasks on a Dask cluster: ``local:N`` starts a ``LocalCluster`` of N single-threaded worker
-    processes (closed again by ``close``), ``tcp://HOST:PORT`` connects to a running scheduler."""
+    processes (closed again by ``close``), ``tcp://HOST:PORT`` connects to a running scheduler,
+    and a ``distributed.Client`` is used as it is. ``dashboard`` is the dashboard's address, when
+    the scheduler serves one.
+
+    Raises ``ConfigError`` for a ``cluster`` it cannot read, ``ClusterError`` for a scheduler it
+    cannot reach, one without workers, or one whose scheduler or workers cannot run this version."""
 
     def __init__(self, cluster: str | Any) -> None:
         try:
@@ -48,12 +108,12 @@ class DaskRunner:
         except ImportError as exc:
             raise ConfigError("--cluster needs Dask: pip install 'lookalike[dask]'") from exc
         self._cluster: Any = None
+        self._version = _this_version()
+        self._asked: set[str] = set()  # workers whose version was asked (all of a local cluster's)
+        self._owned = isinstance(cluster, str)
         if not isinstance(cluster, str):
             self._client: Any = cluster  # a Client the caller owns
-            self._owned = False
-            return
-        self._owned = True
-        if cluster.startswith("local:"):
+        elif cluster.startswith("local:"):
             try:
                 n = int(cluster[len("local:") :])
             except ValueError:
@@ -66,32 +126,135 @@ class DaskRunner:
             self._client = Client(self._cluster)  # type: ignore[no-untyped-call]
         elif cluster.startswith(("tcp://", "tls://")):
             try:
-                self._client = Client(cluster, timeout="30s")  # type: ignore[no-untyped-call]
-            except OSError as exc:
-                raise ConfigError(f"--cluster {cluster}: cannot reach the scheduler ({exc})") from exc
+                self._client = Client(cluster, timeout=f"{CONNECT_S}s")  # type: ignore[no-untyped-call]
+            except (OSError, TimeoutError) as exc:
+                raise ClusterError(f"--cluster {cluster}: cannot reach the scheduler ({exc})") from exc
         else:
             raise ConfigError(f"--cluster {cluster!r}: expected local:N or tcp://HOST:PORT")
+        try:
+            if self._cluster is None:  # processes of another environment: ask them what they run
+                self._check_versions()
+        except BaseException:
+            self.close()
+            raise
+        self.dashboard = self._dashboard()
+
+    def _dashboard(self) -> str | None:
+        try:
+            served = "dashboard" in self._client.scheduler_info()["services"]
+            return str(self._client.dashboard_link) if served else None
+        except (KeyError, OSError):
+            return None
+
+    def _check_versions(self) -> None:
+        """Refuse a scheduler or a worker that cannot import lookalike or runs another version."""
+        try:
+            theirs = self._client.run_on_scheduler(eval, _PROBE)
+        except ImportError as exc:
+            raise ClusterError(_missing("the scheduler", exc)) from exc
+        if theirs != self._version:
+            raise ClusterError(_mismatch("the scheduler", theirs, self._version))
+        try:
+            self._client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+        except TimeoutError as exc:
+            raise ClusterError(
+                f"the scheduler has had no worker for {WORKER_WAIT_S} s: start some with"
+                f" `dask worker {self._client.scheduler.address}`"
+            ) from exc
+        self._check_workers()
+
+    def _check_workers(self) -> None:
+        """Refuse a worker not asked before that cannot import lookalike or runs another version."""
+        new = [w for w in self._client.scheduler_info().get("workers", {}) if w not in self._asked]
+        if not new:
+            return
+        self._asked.update(new)
+        for address, answer in sorted(self._client.run(eval, _PROBE, workers=new, on_error="return").items()):
+            if isinstance(answer, BaseException):
+                raise ClusterError(_missing(f"worker {address}", answer))
+            if answer != self._version:
+                raise ClusterError(_mismatch(f"worker {address}", answer, self._version))
 
     def map(self, fn: Callable[..., Any], tasks: Sequence[tuple[str, tuple[Any, ...]]]) -> Iterator[tuple[str, Any]]:
-        """Submit every task, then yield results as they finish (a failed task raises here)."""
-        from dask.distributed import as_completed
+        """Submit every task, then yield results as they finish. A task that failed raises its
+        error here; a cluster that failed the run raises ``ClusterError`` within seconds."""
+        from dask.distributed import wait
+        from distributed.comm.core import CommClosedError
 
-        futures = {self._client.submit(fn, *args, key=key, pure=False): key for key, args in tasks}
+        futures = {
+            self._client.submit(_versioned, self._version, fn, *args, key=key, pure=False): key for key, args in tasks
+        }
+        pending = set(futures)
+        alone_since: float | None = None
         try:
-            for fut in as_completed(futures):  # type: ignore[no-untyped-call]
-                yield futures[fut], fut.result()
+            while pending:
+                try:
+                    done, pending = wait(  # type: ignore[no-untyped-call]
+                        pending, timeout=_POLL_S, return_when="FIRST_COMPLETED"
+                    )
+                except TimeoutError:
+                    done = set()
+                except (CancelledError, OSError) as exc:  # the client cancels every future when it loses the scheduler
+                    if self._lost() or isinstance(exc, CommClosedError):
+                        raise ClusterError(f"lost the scheduler ({type(exc).__name__}); {RESUME}") from exc
+                    raise
+                for fut in done:
+                    yield futures[fut], self._result(fut, futures[fut])
+                if pending:
+                    alone_since = self._check_alive(alone_since)
         finally:
             for fut in futures:
                 fut.release()
 
+    def _lost(self) -> bool:
+        return bool(self._client.status not in ("running", "newly-created"))
+
+    def _check_alive(self, alone_since: float | None) -> float | None:
+        """Raise ``ClusterError`` when the scheduler is lost or no worker has been left for
+        ``NO_WORKER_S``; returns since when there has been no worker (None: there is one)."""
+        if self._lost():
+            raise ClusterError(f"lost the scheduler (the client is {self._client.status}); {RESUME}")
+        if self._cluster is None:
+            self._check_workers()  # one that joined since
+        if self._client.scheduler_info().get("workers"):
+            return None
+        now = time.monotonic()
+        if alone_since is not None and now - alone_since > NO_WORKER_S:
+            raise ClusterError(f"no worker left on the scheduler for {NO_WORKER_S} s (they died or stopped); {RESUME}")
+        return alone_since if alone_since is not None else now
+
+    def _result(self, fut: Any, key: str) -> Any:
+        """A finished task's result, its cluster failures told as ``ClusterError``."""
+        from distributed.comm.core import CommClosedError
+        from distributed.scheduler import KilledWorker
+
+        try:
+            return fut.result()
+        except KilledWorker as exc:
+            raise ClusterError(
+                f"task {key}: the workers running it died one after another (KilledWorker); the workers' logs say"
+                f" why (out of memory?); {RESUME}"
+            ) from exc
+        except ImportError as exc:
+            raise ClusterError(_missing("a worker", exc)) from exc
+        except (CancelledError, OSError) as exc:
+            if self._lost() or isinstance(exc, CommClosedError):
+                raise ClusterError(f"lost the scheduler while running {key} ({type(exc).__name__}); {RESUME}") from exc
+            raise
+
     def close(self) -> None:
         """Close the client, and the local cluster when this runner started it."""
         if self._owned:
-            self._client.close()
+            self._client.close(timeout=CONNECT_S)
             if self._cluster is not None:
                 self._cluster.close()
 
 
 def open_runner(cluster: str | Any | None) -> Runner:
-    """The runner for a ``--cluster`` value (None: this process)."""
-    return SerialRunner() if cluster is None else DaskRunner(cluster)
+    """The runner for a ``--cluster`` value (None: this process); a runner is taken as it is (and
+    closed by whoever runs with it)."""
+    if cluster is None:
+        return SerialRunner()
+    if isinstance(cluster, SerialRunner | DaskRunner):
+        return cluster
+    return DaskRunner(cluster)

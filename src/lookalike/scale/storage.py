@@ -5,7 +5,8 @@ filesystem holds connections and threads that do not travel between processes. `
 through s3fs, which reads the standard AWS variables (``AWS_ACCESS_KEY_ID``,
 ``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL``, ``AWS_DEFAULT_REGION`` ...); ``storage_options``
 are passed to the filesystem as they are. Object-store reads are retried with exponential
-back-off; a file that still cannot be read becomes an error row naming it.
+back-off, except a missing object or a refused permission (a 403), which another try would not
+change; a file that still cannot be read becomes an error row naming it.
 """
 
 from __future__ import annotations
@@ -142,8 +143,9 @@ def kept_mtime_ns(url: str, storage_options: Mapping[str, Any]) -> int | None:
 
 def read_bytes(url: str, *, max_bytes: int, storage_options: Mapping[str, Any]) -> bytes:
     """The bytes of one source file. Local files are read as ``lookalike find`` reads them; object
-    stores are retried ``READ_TRIES`` times with back-off. Raises ``FetchError`` (naming the
-    source) when it cannot be read and ``TooLarge`` when it is over ``max_bytes``."""
+    stores are retried ``READ_TRIES`` times with back-off (not a missing object or a 403). Raises
+    ``FetchError`` (naming the source) when it cannot be read and ``TooLarge`` when it is over
+    ``max_bytes``."""
     if is_local(url):
         return read_source(_local_path(url), max_bytes=max_bytes).data
     fs, path = _filesystem(url, storage_options)
@@ -157,6 +159,8 @@ def read_bytes(url: str, *, max_bytes: int, storage_options: Mapping[str, Any]) 
             return data
         except FileNotFoundError as exc:
             raise FetchError(f"{url}: cannot read (not found)") from exc
+        except PermissionError as exc:  # a 403 stays a 403: trying again only multiplies the wait
+            raise FetchError(f"{url}: cannot read (permission denied: {exc})") from exc
         except (OSError, TimeoutError) as exc:
             if attempt == READ_TRIES - 1:
                 raise FetchError(f"{url}: cannot read after {READ_TRIES} tries ({type(exc).__name__}: {exc})") from exc
