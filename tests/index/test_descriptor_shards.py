@@ -170,7 +170,8 @@ def test_the_planted_queries_exercise_the_rule() -> None:
     owner, dist = reference_nearest(stored, query)
     near = distances(query, np.concatenate(list(stored.values()))).min(axis=1)
 
-    assert ((owner == -1) & (near <= MATCH_BITS)).sum() >= 60  # near, but sharing no slice: not found
+    # near, but no slice within the probe radius: missed (or only a far stranger found instead)
+    assert (((owner == -1) | (dist > MATCH_BITS)) & (near <= MATCH_BITS)).sum() >= 60
     assert ((owner >= 0) & (dist > MATCH_BITS)).sum() >= 10  # found however far, then not a vote
     assert len(reference_votes(stored, query)) >= OWNERS // 2
 
