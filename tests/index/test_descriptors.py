@@ -378,3 +378,9 @@ def test_memory_is_about_the_codes_the_owners_and_the_tables(merged: bool) -> No
 
     grown = ix.nbytes() - empty
     assert 36 * n <= grown <= (36 + 4.5 * TABLES) * n + 8192  # plus a few hundred bytes a part
+
+
+@pytest.mark.parametrize("probe_bits", [-1, 3])
+def test_a_bad_probe_radius_raises_config_error(probe_bits: int) -> None:
+    with pytest.raises(ConfigError):
+        DescriptorIndex(probe_bits=probe_bits)

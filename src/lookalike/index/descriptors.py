@@ -13,16 +13,24 @@ neighbour voting needs no trained vocabulary.)
 
 Nearest neighbours are found by locality-sensitive hashing on bit samples
 (Indyk and Motwani, 1998): ``TABLES`` tables, each keyed by one 16-bit slice of
-the code. Two descriptors of the same spot (about 15–40 bits apart) share a
-slice in at least one table with high probability, strangers (about 100 bits
-apart) rarely do, and every candidate is measured on all 256 bits.
+the code, probed at the query's slice and at every slice within ``PROBE_BITS``
+of it (multi-probe LSH: Lv, Josephson, Wang, Charikar and Li, "Multi-Probe
+LSH", VLDB 2007). Two descriptors of the same spot (about 15–40 bits apart)
+share a slice, or nearly, in at least one table with high probability: at 30
+bits apart, a slice is equal with probability 0.14 and within one bit with
+0.42, so six tables find the pair 58 % of the time with exact slices and 96 %
+with one-bit probes. Strangers (about 100 bits apart) rarely qualify, and every
+candidate is measured on all 256 bits.
 
 The answer is a function of the live codes alone, not of how they are stored:
-a stored code is a candidate of a query code exactly when one full 16-bit slice
-(of the ``TABLES`` tables) equals the query's, and among the candidates the
-nearest wins, ties going to the lower owner. So the order of additions, merges,
-removals and a split into shards (``index.descriptor_shards``) never change a
-vote. The tables
+a stored code is a candidate of a query code exactly when one of its 16-bit
+slices (of the ``TABLES`` tables) lies within ``PROBE_BITS`` bits of the
+query's, and among the candidates the nearest wins, ties going to the lower
+owner. So the order of additions, merges, removals and a split into shards
+(``index.descriptor_shards``) never change a vote. This is the crop tier's one
+candidate rule: ``_nearest_in_part`` and ``_nearest_in_delta`` apply it, and
+every index (sharded or not, in a service or a cluster's verify stage) is a
+``DescriptorIndex``. The tables
 are sorted arrays (a permutation and bucket offsets per table), so memory is
 the codes (32 bytes), the owner (4) and 4 to 4.5 bytes per table for each
 descriptor: 60-63 bytes with ``TABLES`` = 6, about 4 KB per stored file.
@@ -43,7 +51,7 @@ import numpy.typing as npt
 from lookalike.errors import ConfigError
 from lookalike.fingerprints.kernels import jit, popcount
 
-__all__ = ["DESCRIPTOR_BYTES", "MATCH_BITS", "TABLES", "DescriptorIndex", "DescriptorVoter"]
+__all__ = ["DESCRIPTOR_BYTES", "MATCH_BITS", "PROBE_BITS", "TABLES", "DescriptorIndex", "DescriptorVoter"]
 
 #: bytes of one ORB descriptor
 DESCRIPTOR_BYTES = 32
@@ -55,6 +63,15 @@ TABLES = 6
 _KEY_BITS = 16
 _SLICE = np.uint64((1 << _KEY_BITS) - 1)
 _DELTA_CODES = 1024  # unsorted descriptors (scanned in full by every query) before they are sorted
+#: a stored code is a candidate when one of its slices lies within this many bits of the query's
+PROBE_BITS = 1
+
+
+def _flips(bits: int) -> npt.NDArray[np.uint64]:
+    """Every 16-bit mask of at most ``bits`` set bits, fewest first: the probes of one slice."""
+    masks = [m for m in range(1 << _KEY_BITS) if m.bit_count() <= bits]
+    return np.array(sorted(masks, key=lambda m: (m.bit_count(), m)), dtype=np.uint64)
+
 
 U8 = npt.NDArray[np.uint8]
 U64 = npt.NDArray[np.uint64]
@@ -89,33 +106,37 @@ def _closer(d: np.int64, o: np.int32, bd: np.int64, bo: np.int32) -> bool:
 @jit
 def _nearest_in_part(
     codes: U64, owners: I32, perms: I32, offs: I32, mask: np.uint64, alive: npt.NDArray[np.bool_], q: U64,
-    tables: int, best_owner: I32, best_dist: I64,
+    tables: int, probes: U64, best_owner: I32, best_dist: I64,
 ) -> None:  # fmt: skip
     """Lower ``best_dist``/``best_owner`` of each query code with its nearest live candidate in the
-    part. A bucket (the slice's low ``mask`` bits) holds candidates and some codes that only share
-    those low bits; the latter are skipped, so that what is found never depends on the part's size."""
+    part: a code one of whose slices is the query's slice XOR one of ``probes`` (the flips within
+    the probe radius). A bucket (the slice's low ``mask`` bits) holds candidates and some codes that
+    only share those low bits; the latter are skipped, so that what is found never depends on the
+    part's size."""
     for j in range(q.shape[0]):
         bd, bo = best_dist[j], best_owner[j]
         for t in range(tables):
             word, shift = t // 4, np.uint64(16 * (t % 4))
-            slice_ = (q[j, word] >> shift) & _SLICE
-            key = np.int64(slice_ & mask)
-            for k in range(offs[t, key], offs[t, key + 1]):
-                row = perms[t, k]
-                o = owners[row]
-                if alive[o] and (codes[row, word] >> shift) & _SLICE == slice_:
-                    d = _dist(codes, row, q, j)
-                    if _closer(d, o, bd, bo):
-                        bd, bo = d, o
+            for flip in probes:
+                slice_ = ((q[j, word] >> shift) & _SLICE) ^ flip
+                key = np.int64(slice_ & mask)
+                for k in range(offs[t, key], offs[t, key + 1]):
+                    row = perms[t, k]
+                    o = owners[row]
+                    if alive[o] and (codes[row, word] >> shift) & _SLICE == slice_:
+                        d = _dist(codes, row, q, j)
+                        if _closer(d, o, bd, bo):
+                            bd, bo = d, o
         best_owner[j], best_dist[j] = bo, bd
 
 
 @jit
 def _nearest_in_delta(
-    codes: U64, owners: I32, alive: npt.NDArray[np.bool_], q: U64, tables: int, best_owner: I32, best_dist: I64
-) -> None:
+    codes: U64, owners: I32, alive: npt.NDArray[np.bool_], q: U64, tables: int, probe_bits: int, best_owner: I32,
+    best_dist: I64,
+) -> None:  # fmt: skip
     """``_nearest_in_part`` for the unsorted delta: every code is looked at, and is a candidate when
-    one of its ``tables`` slices equals the query's."""
+    one of its ``tables`` slices lies within ``probe_bits`` of the query's."""
     for j in range(q.shape[0]):
         bd, bo = best_dist[j], best_owner[j]
         for row in range(codes.shape[0]):
@@ -124,7 +145,7 @@ def _nearest_in_delta(
                 continue
             for t in range(tables):
                 word, shift = t // 4, np.uint64(16 * (t % 4))
-                if (codes[row, word] >> shift) & _SLICE == (q[j, word] >> shift) & _SLICE:
+                if popcount(((codes[row, word] ^ q[j, word]) >> shift) & _SLICE) <= probe_bits:
                     d = _dist(codes, row, q, j)
                     if _closer(d, o, bd, bo):
                         bd, bo = d, o
@@ -191,8 +212,8 @@ class DescriptorVoter(ABC):
         distance in bits; ties go to the lower owner. Raises ConfigError unless ``descriptors`` is
         uint8 (k, 32)."""
 
-    def vote(self, descriptors: U8, *, max_bits: int = MATCH_BITS, top: int = 5) -> list[tuple[int, int]]:
-        """The ``top`` owners with most query descriptors whose nearest stored descriptor is theirs
+    def vote(self, descriptors: U8, *, max_bits: int = MATCH_BITS, top: int | None = 5) -> list[tuple[int, int]]:
+        """The ``top`` owners (all with None) with most query descriptors whose nearest stored descriptor is theirs
         (within ``max_bits``), as (owner, votes), most votes first."""
         _check(descriptors)
         if not len(descriptors) or not len(self):
@@ -205,13 +226,15 @@ class DescriptorVoter(ABC):
         order = np.lexsort((found, -counts))[:top]
         return [(int(found[i]), int(counts[i])) for i in order]
 
-    def vote_each(self, sets: Sequence[U8], *, max_bits: int = MATCH_BITS, top: int = 5) -> list[tuple[int, int]]:
+    def vote_each(
+        self, sets: Sequence[U8], *, max_bits: int = MATCH_BITS, top: int | None = 5
+    ) -> list[tuple[int, int]]:
         """``vote`` for each set of descriptors (a query and its mirror image, say) on its own: each
         owner keeps its best set's votes, so that one orientation's chance matches never add to
-        another's. The ``top`` owners, most votes first."""
+        another's. The ``top`` owners (all with None), most votes first."""
         best: dict[int, int] = {}
         for descriptors in sets:
-            for owner, votes in self.vote(descriptors, max_bits=max_bits, top=top):
+            for owner, votes in self.vote(descriptors, max_bits=max_bits, top=None):
                 best[owner] = max(votes, best.get(owner, 0))
         return sorted(best.items(), key=lambda ov: (-ov[1], ov[0]))[:top]
 
@@ -228,10 +251,14 @@ class DescriptorIndex(DescriptorVoter):
     codes costs O(n log n) and a query looks at O(log n) parts.
     """
 
-    def __init__(self, *, tables: int = TABLES) -> None:
+    def __init__(self, *, tables: int = TABLES, probe_bits: int = PROBE_BITS) -> None:
         if not 1 <= tables <= 16:
             raise ConfigError(f"tables must be in 1..16, got {tables}")
+        if not 0 <= probe_bits <= 2:
+            raise ConfigError(f"probe_bits must be in 0..2, got {probe_bits}")
         self._tables = tables
+        self._probe_bits = probe_bits
+        self._probes = _flips(probe_bits)
         self._parts: list[_Part] = []
         self._delta: list[U64] = []
         self._delta_owners: list[I32] = []
@@ -318,12 +345,14 @@ class DescriptorIndex(DescriptorVoter):
         best_dist = np.full(len(q), 257, np.int64)
         for p in self._parts:
             _nearest_in_part(
-                p.codes, p.owners, p.perms, p.offs, p.mask, self._alive, q, self._tables, best_owner, best_dist
-            )
+                p.codes, p.owners, p.perms, p.offs, p.mask, self._alive, q, self._tables, self._probes, best_owner,
+                best_dist,
+            )  # fmt: skip
         if self._delta_n:
             if len(self._delta) > 1:
                 self._delta, self._delta_owners = [np.concatenate(self._delta)], [np.concatenate(self._delta_owners)]
             _nearest_in_delta(
-                self._delta[0], self._delta_owners[0], self._alive, q, self._tables, best_owner, best_dist
-            )
+                self._delta[0], self._delta_owners[0], self._alive, q, self._tables, self._probe_bits, best_owner,
+                best_dist,
+            )  # fmt: skip
         return best_owner, best_dist

@@ -2,8 +2,9 @@
 tenant, so that ids say nothing about other tenants' activity (row ids are one sequence for every
 tenant: a tenant that saw pair 1,000 and then pair 1,450 learned that others made 449 pairs).
 
-The permutation is a four-round Feistel network on 62 bits, each round's function an HMAC-SHA256
-of a key derived from the server's secret and the tenant (Luby and Rackoff, "How to construct
+The permutation is a four-round Feistel network on 52 bits (so that an id stays exact as a
+JavaScript number, which holds integers up to 2^53: the review page sends it back as one), each
+round's function an HMAC-SHA256 from the server's secret and the tenant (Luby and Rackoff, "How to construct
 pseudorandom permutations from pseudorandom functions", SIAM J. Computing 17(2), 1988: four rounds
 make a strong pseudorandom permutation). An id is stable for as long as the secret is, and the
 secret lives in the storage folder (created at the first start, read by every worker), which is
@@ -22,10 +23,10 @@ from lookalike.errors import StoreError
 
 __all__ = ["PairIds"]
 
-_HALF_BITS = 31
+_HALF_BITS = 26
 _HALF = (1 << _HALF_BITS) - 1
 _ROUNDS = 4
-#: row ids below this are permuted (2^62: far beyond any review table)
+#: row ids below this are permuted (2^52: far beyond any review table)
 LIMIT = 1 << (2 * _HALF_BITS)
 SECRET_NAME = ".review-id-key"
 
@@ -61,7 +62,7 @@ class PairIds:
         return cls(secret)
 
     def public(self, tenant: str, pk: int) -> int:
-        """The id ``tenant`` sees for row ``pk`` (1 .. 2^62)."""
+        """The id ``tenant`` sees for row ``pk`` (1 .. 2^52)."""
         if not 0 < pk < LIMIT:
             raise StoreError(f"review row {pk} is outside the range of pair ids")
         keys = self._round_keys(tenant)
