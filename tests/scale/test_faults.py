@@ -23,7 +23,7 @@ from tests.images import encode, photo
 from tests.scale.conftest import free_port, groups_of
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-ENV = {**os.environ, "PYTHONPATH": str(SRC)}
+ENV = {**os.environ, "PYTHONPATH": str(SRC), "PYTHONFAULTHANDLER": "1"}
 DASK = str(Path(sys.executable).with_name("dask"))
 #: a run that should end within seconds is given this long before the test calls it a hang
 HANG_S = 120
@@ -91,11 +91,12 @@ def keepers(doc: dict[str, object]) -> list[tuple[str, list[str]]]:
 
 
 def ended(proc: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
-    """What the process wrote, once it ended; killed (and the test failed) if it has not by ``timeout``."""
+    """What the process wrote, once it ended; aborted (its threads' stacks printed) and the test failed
+    if it has not by ``timeout``."""
     try:
         return proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        proc.send_signal(signal.SIGABRT)  # with PYTHONFAULTHANDLER: where each thread was
         out, err = proc.communicate()
         pytest.fail(f"the run did not end within {timeout} s: {err}")
 

@@ -110,6 +110,8 @@ def _quiet_dask() -> None:
 
     for name in [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "distributed"]:
         logging.getLogger(name).setLevel(logging.CRITICAL)
+    # a run given up on leaves the client's waits cancelled, which asyncio reports as "never retrieved"
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
 
 
 def _run_folder(out: str) -> Path:

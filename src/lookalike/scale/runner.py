@@ -224,12 +224,21 @@ class DaskRunner:
         return alone_since if alone_since is not None else now
 
     def _result(self, fut: Any, key: str) -> Any:
-        """A finished task's result, its cluster failures told as ``ClusterError``."""
+        """A finished task's result, its cluster failures told as ``ClusterError``. Fetching it can
+        wait for ever: a result held by a worker that died is computed again, and with no worker
+        left never is; so it is fetched a second at a time, looking at the cluster in between."""
         from distributed.comm.core import CommClosedError
         from distributed.scheduler import KilledWorker
 
+        alone_since: float | None = None
         try:
-            return fut.result()
+            while True:
+                try:
+                    return fut.result(timeout=None if fut.status == "error" else _POLL_S)
+                except TimeoutError:
+                    if fut.status == "error":  # the task's own TimeoutError
+                        raise
+                    alone_since = self._check_alive(alone_since)
         except KilledWorker as exc:
             raise ClusterError(
                 f"task {key}: the workers running it died one after another (KilledWorker); the workers' logs say"
