@@ -183,11 +183,7 @@ class Cascade:
         if scope_pk is None or (matches and matches[0].verdict.is_duplicate):
             return matches
         features = features_of if isinstance(features_of, LocalFeatures) else features_of()
-        mirror = self._mirror
-        with mirror.lock:
-            views = voting_descriptors(features, _VOTING_FEATURES)  # the query, its mirror image, pictures within it
-            votes = mirror.local.vote_each(views, top=2 * _VERIFY_VOTED_TOP)
-            voted = [pk for pk, n in votes if n >= _MIN_VOTES and mirror.is_in_scope(pk, scope_pk)][:_VERIFY_VOTED_TOP]
+        voted = self._voted(features, scope_pk)
         by_file = {m.file.pk: m for m in matches}
         for f in self._files.files([pk for pk in voted if pk not in by_file]):
             if f.image_pk == exclude_image:
@@ -208,6 +204,15 @@ class Cascade:
                 why = ("same picture, " if verdict.is_duplicate else "shares a region: ") + describe_local(evidence)
                 by_file[pk] = CheckMatch(m.image_id, m.file, score, verdict, why, by_local_features=True)
         return best_per_image(list(by_file.values()))
+
+    def _voted(self, features: LocalFeatures, scope_pk: int) -> list[int]:
+        """The stored files the query's local descriptors vote for most (at least ``_MIN_VOTES``),
+        best first: the crop tier's candidates (a scale-out run supplies them from its join)."""
+        mirror = self._mirror
+        with mirror.lock:
+            views = voting_descriptors(features, _VOTING_FEATURES)  # the query, its mirror image, pictures within it
+            votes = mirror.local.vote_each(views, top=2 * _VERIFY_VOTED_TOP)
+            return [pk for pk, n in votes if n >= _MIN_VOTES and mirror.is_in_scope(pk, scope_pk)][:_VERIFY_VOTED_TOP]
 
     def apply_decisions(self, matches: list[CheckMatch]) -> list[CheckMatch]:
         """Step 6: a person's decisions between the best match and the others override the scores."""

@@ -21,6 +21,7 @@ in the workers and the Parquet files.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing
@@ -44,10 +45,11 @@ from lookalike.scale.keepers import (
     spectrum_task,
     with_spectra,
 )
+from lookalike.scale.matching import VOTE_SHARD_ROWS, codes_task, match_task, stored_task
 from lookalike.scale.partitions import digest, drop_others
 from lookalike.scale.runner import Runner, open_runner
 from lookalike.scale.schema import GROUPS, MANIFEST
-from lookalike.scale.stages import build_index, exact_groups, fingerprint_rows, verify_rows, write_atomically
+from lookalike.scale.stages import exact_groups, fingerprint_rows, write_atomically
 from lookalike.scale.storage import Listed, is_local, list_sources
 from lookalike.scan.grouping import groups_from_links
 from lookalike.scan.options import FindOptions, Progress, steps
@@ -127,25 +129,6 @@ def fingerprint_task(
     return table.num_rows, table.column("error_code").null_count
 
 
-def verify_task(
-    part_path: str,
-    pks: dict[str, int],
-    path: str,
-    db: str,
-    scope: str,
-    limits: DecodeLimits,
-    thresholds: Thresholds,
-    storage_options: Mapping[str, Any],
-) -> int:
-    """Check the rows first fingerprinted in one partition; their pairs go to ``path``. Returns the pair count."""
-    part = pq.read_table(part_path, columns=["url", "turns", "lossless"])
-    table = verify_rows(
-        part, pks, db=db, scope=scope, top=_TOP, limits=limits, thresholds=thresholds, storage_options=storage_options
-    )
-    write_atomically(table, path)
-    return int(table.num_rows)
-
-
 # ---- the pipeline ------------------------------------------------------------------------------
 
 
@@ -195,25 +178,8 @@ class Pipeline:
             listed = self._list([*sources, *(k for k in keep_in if k not in sources)])
             parts, computed, read, errors = self._fingerprint(runner, listed, run_dir, progress)
             rows = self._rows(parts)
-            index_digest = digest(FINGERPRINT_VERSION, opts.scope, self.thresholds, self.limits, [d for _, d in parts])
-            db = os.path.join(run_dir, f"index-{index_digest}.db")
-            index_reused = os.path.exists(db)
-            if not index_reused:
-                for stale in os.listdir(run_dir):
-                    if stale.startswith("index-"):
-                        os.remove(os.path.join(run_dir, stale))
-                tmp = db + ".tmp"
-                if os.path.exists(tmp):
-                    os.remove(tmp)
-                with steps(progress, 1, "indexing"):
-                    pk_of = build_index(
-                        tmp, (pq.read_table(p) for p, _ in parts), scope=opts.scope, limits=self.limits,
-                        thresholds=self.thresholds,
-                    )  # fmt: skip
-                os.replace(tmp, db)
-            else:
-                pk_of = self._row_numbers(rows)
-            verified, reused = self._verify(runner, parts, pk_of, db, index_digest, run_dir, progress)
+            pk_of = self._row_numbers(rows)
+            verified, reused, index_digest, index_reused = self._match(runner, parts, pk_of, run_dir, progress)
             roots = tuple(os.path.abspath(os.fspath(s)) if is_local(os.fspath(s)) else os.fspath(s) for s in sources)
             gathered = gather(rows, pk_of, verified)
             evidence, written = RunSourceEvidence(gathered), list[str]()
@@ -238,7 +204,7 @@ class Pipeline:
             if not os.path.exists(os.path.join(run_dir, "manifest.parquet")):
                 raise ConfigError(f"--out {out}: the folder is not empty and holds no run")
             raise ConfigError(f"--out {out}: the folder holds a run; pass --resume to go on with it, or choose another")
-        for sub in ("fingerprints", "pairs", "spectra"):
+        for sub in ("fingerprints", "matching", "pairs", "spectra"):
             os.makedirs(os.path.join(run_dir, sub), exist_ok=True)
             for name in os.listdir(os.path.join(run_dir, sub)):
                 if name.endswith(".tmp"):  # left by a run killed while writing
@@ -291,45 +257,65 @@ class Pipeline:
         return table.filter(pc.is_valid(table.column("sha256")))
 
     def _row_numbers(self, rows: pa.Table) -> dict[str, int]:
-        """Each path's index row, as ``build_index`` numbered them (rows in order of first bytes)."""
+        """Each path's index row: rows with the same bytes are one, numbered in order of first bytes."""
         groups = exact_groups(rows.column("url").to_pylist(), rows.column("sha256").to_pylist())
         return {url: pk for pk, urls in enumerate(groups.values(), 1) for url in urls}
 
-    def _verify(
-        self,
-        runner: Runner,
-        parts: list[tuple[str, str]],
-        pk_of: dict[str, int],
-        db: str,
-        index_digest: str,
-        run_dir: str,
+    def _match(
+        self, runner: Runner, parts: list[tuple[str, str]], pk_of: dict[str, int], run_dir: str,
         progress: Progress | None,
-    ) -> tuple[list[str], int]:
-        """Check every index row, partition by partition: (pair files in order, partitions reused)."""
-        first: dict[int, str] = {}
-        for url, pk in pk_of.items():
-            if pk not in first or url < first[pk]:
-                first[pk] = url
-        owner = set(first.values())
-        out: list[str] = []
+    ) -> tuple[list[str], int, str, bool]:  # fmt: skip
+        """Find and check every index row's candidates, partition by partition, by the tasks of
+        ``scale.matching``: (pair files in order, partitions reused, the stored codes' digest,
+        whether those were reused)."""
+        folder = os.path.join(run_dir, "matching")
+        plan: dict[str, list[Any]] = {"codes": [], "part": [], "first_pk": [], "shard": []}
         todo: list[tuple[str, tuple[Any, ...]]] = []
+        seen: set[int] = set()
         for i, (path, d) in enumerate(parts):
             urls = pq.read_table(path, columns=["url"]).column("url").to_pylist()
-            pks = {u: pk_of[u] for u in urls if u in owner}
-            vd = digest(index_digest, d, self.options.scope, _TOP)
+            owned: list[tuple[int, int]] = []
+            for r, u in enumerate(urls):
+                if u in pk_of and pk_of[u] not in seen:
+                    owned.append((r, pk_of[u]))
+                    seen.add(pk_of[u])
+            first = owned[0][1] if owned else len(seen) + 1
+            cd = digest(FINGERPRINT_VERSION, d, owned)
+            codes_path = os.path.join(folder, f"codes-{i:05d}-{cd}.parquet")
+            plan["codes"].append(codes_path)
+            plan["part"].append(path)
+            plan["first_pk"].append(first)
+            plan["shard"].append((first - 1) // VOTE_SHARD_ROWS)
+            if not os.path.exists(codes_path):
+                rows, pks = [r for r, _ in owned], [pk for _, pk in owned]
+                todo.append((f"codes-{i:05d}-{cd}", (codes_task, path, rows, pks, codes_path)))
+        stored_digest = digest(VOTE_SHARD_ROWS, plan["codes"])
+        stored_dir = os.path.join(folder, f"stored-{stored_digest}")
+        plan_path = os.path.join(folder, f"plan-{stored_digest}.parquet")
+        stored_reused = os.path.exists(os.path.join(stored_dir, "pdq.npy"))
+        pairs, match_todo = [], []
+        for i, (_, d) in enumerate(parts):
+            vd = digest(stored_digest, d, self.options.scope, _TOP, self.thresholds, self.limits)
             pairs_path = os.path.join(run_dir, "pairs", f"part-{i:05d}-{vd}.parquet")
-            out.append(pairs_path)
+            pairs.append(pairs_path)
             if not os.path.exists(pairs_path):
                 args = (
-                    verify_task, path, pks, pairs_path, db, self.options.scope, self.limits, self.thresholds,
-                    dict(self.storage_options),
+                    match_task, i, plan_path, stored_dir, pairs_path, self.options.scope, _TOP, self.limits,
+                    self.thresholds, dict(self.storage_options),
                 )  # fmt: skip
-                todo.append((f"verify-{i:05d}-{vd}", args))
-        drop_others(os.path.join(run_dir, "pairs"), set(out))
-        with steps(progress, len(todo), "matching") as advance:
+                match_todo.append((f"match-{i:05d}-{vd}", args))
+        _drop_others(folder, {*plan["codes"], stored_dir, plan_path})
+        drop_others(os.path.join(run_dir, "pairs"), set(pairs))
+        with steps(progress, len(todo) + (not stored_reused) + len(match_todo), "matching") as advance:
             for _ in runner.map(_call, todo):
                 advance()
-        return out, len(parts) - len(todo)
+            if not stored_reused:
+                for _ in runner.map(_call, [(f"stored-{stored_digest}", (stored_task, plan["codes"], stored_dir))]):
+                    advance()
+            write_atomically(pa.table(plan), plan_path)
+            for _ in runner.map(_call, match_todo):
+                advance()
+        return pairs, len(parts) - len(match_todo), stored_digest, stored_reused
 
     def _spectra(
         self,
@@ -394,6 +380,14 @@ class Pipeline:
         return FindResult(
             groups=tuple(groups), pairs=tuple(pairs), errors=tuple(errors), stats=stats, roots=roots
         ), warnings
+
+
+def _drop_others(folder: str, keep: set[str]) -> None:
+    """Remove the files and folders of ``folder`` that this run does not use (its inputs changed)."""
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        if path not in keep:
+            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
 
 
 def _call(fn: Callable[..., Any], *args: Any) -> Any:
