@@ -48,12 +48,12 @@ from lookalike.scale.keepers import (
 from lookalike.scale.matching import VOTE_SHARD_ROWS, codes_task, match_task, stored_task
 from lookalike.scale.partitions import digest, drop_others
 from lookalike.scale.runner import Runner, open_runner
-from lookalike.scale.schema import GROUPS, MANIFEST
-from lookalike.scale.stages import exact_groups, fingerprint_rows, write_atomically
+from lookalike.scale.schema import MANIFEST
+from lookalike.scale.stages import error_rows, exact_groups, fingerprint_rows, groups_table, write_atomically
 from lookalike.scale.storage import Listed, is_local, list_sources
 from lookalike.scan.grouping import groups_from_links
 from lookalike.scan.options import FindOptions, Progress, steps
-from lookalike.scan.results import FindResult, FindStats, Group
+from lookalike.scan.results import FindResult, FindStats
 
 __all__ = ["DEFAULT_PARTITION_SIZE", "HashRun", "Pipeline", "RunStats", "ScaleRun", "Where"]
 
@@ -177,21 +177,56 @@ class Pipeline:
         with closing(open_runner(where.get("cluster"))) as runner:
             listed = self._list([*sources, *(k for k in keep_in if k not in sources)])
             parts, computed, read, errors = self._fingerprint(runner, listed, run_dir, progress)
-            rows = self._rows(parts)
-            pk_of = self._row_numbers(rows)
-            verified, reused, index_digest, index_reused = self._match(runner, parts, pk_of, run_dir, progress)
             roots = tuple(os.path.abspath(os.fspath(s)) if is_local(os.fspath(s)) else os.fspath(s) for s in sources)
-            gathered = gather(rows, pk_of, verified)
-            evidence, written = RunSourceEvidence(gathered), list[str]()
-            group = partial(self._group, gathered, evidence, errors, listed, read, roots + keep_in, keep_in, started)
-            fetch = partial(self._spectra, runner, gathered, index_digest, run_dir, progress, written)
-            result, warnings = with_spectra(evidence, group, fetch)
-            drop_others(os.path.join(run_dir, "spectra"), set(written))
+            found = _Fingerprinted(parts, computed, read, errors, {x.url: x.size for x in listed})
+            return self._from_fingerprints(runner, run_dir, found, roots + keep_in, started, progress)
+
+    def match(
+        self, parts: Sequence[str | os.PathLike[str]], *, out: str | os.PathLike[str], **where: Unpack[Where]
+    ) -> ScaleRun:
+        """``run`` from the fingerprint stage on: the groups among the rows of fingerprint files
+        ``parts`` (``schema.FINGERPRINTS``, written by ``hash`` or another tool, each in path order
+        and all in that order together). Each file stands for its path, size and modification time
+        in the run's digests. Raises ``ConfigError`` as ``run`` does."""
+        started = time.perf_counter()
+        run_dir = self._prepare(out, where.get("resume", False))
+        named = []
+        for part in parts:
+            p = os.path.abspath(os.fspath(part))
+            st = os.stat(p)
+            named.append((p, digest(p, st.st_size, st.st_mtime_ns)))
+        size_of: dict[str, int] = {}
+        errors: list[FileError] = []
+        for path, _ in named:
+            t = pq.read_table(path, columns=["url", "size", "error_code", "error"])
+            size_of.update(zip(t.column("url").to_pylist(), t.column("size").to_pylist()))
+            errors.extend(error_rows(t))
+        with closing(open_runner(where.get("cluster"))) as runner:
+            found = _Fingerprinted(named, 0, 0, errors, size_of)
+            return self._from_fingerprints(runner, run_dir, found, (), started, where.get("progress"))
+
+    def _from_fingerprints(
+        self, runner: Runner, run_dir: str, found: _Fingerprinted, roots: tuple[str, ...], started: float,
+        progress: Progress | None,
+    ) -> ScaleRun:  # fmt: skip
+        """Matching, grouping and keepers of the fingerprinted rows ``found``; writes ``groups.parquet``."""
+        parts = found.parts
+        keep_in = tuple(os.path.abspath(k) for k in self.options.keep_in)
+        rows = self._rows(parts)
+        pk_of = self._row_numbers(rows)
+        verified, reused, index_digest, index_reused = self._match(runner, parts, pk_of, run_dir, progress)
+        gathered = gather(rows, pk_of, verified)
+        evidence, written = RunSourceEvidence(gathered), list[str]()
+        group = partial(self._group, gathered, evidence, found, roots, keep_in, started)
+        fetch = partial(self._spectra, runner, gathered, index_digest, run_dir, progress, written)
+        result, warnings = with_spectra(evidence, group, fetch)
+        drop_others(os.path.join(run_dir, "spectra"), set(written))
         groups_path = os.path.join(run_dir, "groups.parquet")
-        write_atomically(_groups_table(result.groups), groups_path)
+        write_atomically(groups_table(result.groups), groups_path)
         stats = RunStats(
-            computed, len(parts) - computed, len(verified) - reused, reused, index_reused, time.perf_counter() - started
-        )
+            found.computed, len(parts) - found.computed, len(verified) - reused, reused, index_reused,
+            time.perf_counter() - started,
+        )  # fmt: skip
         return ScaleRun(result, groups_path, stats, tuple(warnings))
 
     # ---- steps -------------------------------------------------------------------------------
@@ -245,8 +280,7 @@ class Pipeline:
                 advance()
         errors: list[FileError] = []
         for path, _ in parts:
-            t = pq.read_table(path, columns=["url", "error_code", "error"]).filter(pc.is_valid(pc.field("error_code")))
-            errors.extend(FileError(u, c, e) for u, c, e in zip(*(t.column(n).to_pylist() for n in t.column_names)))
+            errors.extend(error_rows(pq.read_table(path, columns=["url", "error_code", "error"])))
         return parts, len(todo), read, errors
 
     def _rows(self, parts: list[tuple[str, str]]) -> pa.Table:
@@ -352,27 +386,26 @@ class Pipeline:
         self,
         gathered: Gathered,
         evidence: RunSourceEvidence,
-        errors: list[FileError],
-        listed: list[Listed],
-        read: int,
+        found: _Fingerprinted,
         roots: tuple[str, ...],
         keep_in: tuple[str, ...],
         started: float,
     ) -> tuple[FindResult, list[str]]:
         """The pairs of every check to groups and keepers, by ``find``'s own last step."""
-        size_of = {x.url: x.size for x in listed}
         pks = sorted(gathered.paths_of)
         groups, pairs = groups_from_links(
-            pks, gathered.paths_of, size_of, gathered.facts, gathered.pairs, self.options, keep_in, source=evidence
-        )
+            pks, gathered.paths_of, found.size_of, gathered.facts, gathered.pairs, self.options, keep_in,
+            source=evidence,
+        )  # fmt: skip
         warnings = [
             f"a group of {len(g.members):,} files (keeper {g.keep}) is more than a person can review"
             for g in groups
             if len(g.members) > REVIEWABLE_GROUP
         ]
-        errors = sorted(errors, key=lambda e: e.path)
+        errors = sorted(found.errors, key=lambda e: e.path)
+        files, read = len(found.size_of), found.read
         stats = FindStats(
-            files=len(listed), read=read, cached=len(listed) - read, errors=len(errors),
+            files=files, read=read, cached=files - read, errors=len(errors),
             groups=len(groups), duplicates=sum(len(g.removable) for g in groups),
             reclaimable_bytes=sum(m.byte_size for g in groups for m in g.removable), pairs=len(pairs),
             seconds=time.perf_counter() - started,
@@ -380,6 +413,18 @@ class Pipeline:
         return FindResult(
             groups=tuple(groups), pairs=tuple(pairs), errors=tuple(errors), stats=stats, roots=roots
         ), warnings
+
+
+@dataclass(frozen=True, slots=True)
+class _Fingerprinted:
+    """What the fingerprint stage gave: its parts (path, digest) in order, partitions computed now,
+    files read now, error rows, and every file's size."""
+
+    parts: list[tuple[str, str]]
+    computed: int
+    read: int
+    errors: list[FileError]
+    size_of: dict[str, int]
 
 
 def _drop_others(folder: str, keep: set[str]) -> None:
@@ -393,16 +438,3 @@ def _drop_others(folder: str, keep: set[str]) -> None:
 def _call(fn: Callable[..., Any], *args: Any) -> Any:
     """A task: ``fn(*args)`` (so that one runner call site serves every stage)."""
     return fn(*args)
-
-
-def _groups_table(groups: Sequence[Group]) -> pa.Table:
-    rows: dict[str, list[Any]] = {n: [] for n in GROUPS.names}
-    for i, g in enumerate(groups):
-        for m in g.members:
-            for name, value in (
-                ("group", i), ("keeper", g.keep), ("path", m.path), ("keep", m.keep), ("score", round(m.score, 6)),
-                ("verdict", m.verdict.value), ("evidence", m.evidence), ("match", m.match), ("width", m.width),
-                ("height", m.height), ("bytes", m.byte_size), ("mime", m.mime), ("taken_at", m.taken_at),
-            ):  # fmt: skip
-                rows[name].append(value)
-    return pa.table(rows, schema=GROUPS)

@@ -22,25 +22,29 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lookalike.config import DecodeLimits
 from lookalike.decode import decode_image, file_facts
 from lookalike.decode.quality import jpeg_quality
-from lookalike.errors import InputError
+from lookalike.errors import FileError, InputError
 from lookalike.fingerprints import Fingerprint, analyse, fingerprint_to_bytes, full_pixel_digest
 from lookalike.fingerprints.local import LocalFeatures, local_features
 from lookalike.index.records import StoredFile
 from lookalike.index.results import CheckMatch
 from lookalike.match import Query, Verdict, worth_pixel_digest
-from lookalike.scale.schema import FINGERPRINTS, PAIRS, SPECTRA, pack_turns, turned_fingerprints
+from lookalike.scale.schema import FINGERPRINTS, GROUPS, PAIRS, SPECTRA, pack_turns, turned_fingerprints
 from lookalike.scale.storage import is_local, read_bytes
+from lookalike.scan.results import Group
 from lookalike.scan.source import margins, spectrum_profile
 
 __all__ = [
     "check_rows",
+    "error_rows",
     "exact_groups",
     "fingerprint_rows",
+    "groups_table",
     "spectrum_rows",
     "write_atomically",
 ]
@@ -179,3 +183,23 @@ def _bytes_if_unchanged(url: str, sha256: bytes, limits: DecodeLimits, storage_o
     except InputError:
         return b""
     return data if hashlib.sha256(data).digest() == sha256 else b""
+
+
+def error_rows(table: pa.Table) -> list[FileError]:
+    """The error rows of a fingerprint table (``url``, ``error_code``, ``error``)."""
+    t = table.filter(pc.is_valid(table.column("error_code")))
+    return [FileError(u, c, e) for u, c, e in zip(*(t.column(n).to_pylist() for n in ("url", "error_code", "error")))]
+
+
+def groups_table(groups: Sequence[Group]) -> pa.Table:
+    """The ``schema.GROUPS`` table of ``groups``: one row per member, in order."""
+    rows: dict[str, list[Any]] = {n: [] for n in GROUPS.names}
+    for i, g in enumerate(groups):
+        for m in g.members:
+            for name, value in (
+                ("group", i), ("keeper", g.keep), ("path", m.path), ("keep", m.keep), ("score", round(m.score, 6)),
+                ("verdict", m.verdict.value), ("evidence", m.evidence), ("match", m.match), ("width", m.width),
+                ("height", m.height), ("bytes", m.byte_size), ("mime", m.mime), ("taken_at", m.taken_at),
+            ):  # fmt: skip
+                rows[name].append(value)
+    return pa.table(rows, schema=GROUPS)
