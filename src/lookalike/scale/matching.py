@@ -57,8 +57,10 @@ __all__ = ["VOTE_SHARD_ROWS", "codes_task", "match_task", "stored_task"]
 #: rows of a vote shard: the crop tier's descriptors of this many rows make one ``DescriptorIndex``
 #: (about 4 KB a row), asked in turn by every part
 VOTE_SHARD_ROWS = 4096
-#: bytes of vote shards a worker keeps between tasks (the join's tables are kept besides)
-CACHE_BYTES = int(os.environ.get("LOOKALIKE_MATCH_CACHE_BYTES", 64 << 20))
+#: bytes of vote shards a worker keeps between tasks (the join's tables are kept besides): one
+#: shard, so that a worker's memory stops growing with the run at ``VOTE_SHARD_ROWS`` rows; a
+#: larger budget trades memory for fewer rebuilds of shards a task asks again
+CACHE_BYTES = int(os.environ.get("LOOKALIKE_MATCH_CACHE_BYTES", 16 << 20))
 #: nearest pHashes a check looks at beyond the retrieval radius (``index.cascade._KNN``)
 _KNN = 5
 
@@ -98,7 +100,9 @@ def stored_task(codes_paths: list[str], out_dir: str) -> int:
     for path in codes_paths:
         t = pq.read_table(path, columns=["phash", "pdq"])
         phash.append(t.column("phash").to_numpy().astype(np.uint64))
-        pdq.append(_pdq_words(t.column("pdq").to_pylist(), 1))
+        codes = t.column("pdq").combine_chunks()  # fixed-size binary: one buffer of 32-byte codes
+        words = np.frombuffer(codes.buffers()[1], np.uint64, count=4 * len(codes), offset=32 * codes.offset)
+        pdq.append(words.reshape(-1, 4).copy())
     os.makedirs(out_dir, exist_ok=True)
     for name, arr in (("phash", np.concatenate(phash)), ("pdq", np.concatenate(pdq))):
         tmp = os.path.join(out_dir, f"{name}.{os.getpid()}.tmp.npy")
