@@ -315,11 +315,17 @@ def main() -> None:
     client.close()
     if cluster is not None:
         cluster.close()
+    steps: dict[str, float] = {}
+    for f in (run_dir / "pairs").glob("*.parquet"):
+        meta = pq.read_schema(f).metadata or {}
+        for k, v in json.loads(meta.get(b"cpu_seconds", b"{}")).items():
+            steps[k] = round(steps.get(k, 0.0) + v, 1)
     group_of = {m.path: i for i, g in enumerate(run.result.groups) for m in g.members}
     found = sum(1 for c, s in planted.items() if c in group_of and group_of.get(s) == group_of[c])
     report: dict[str, Any] = {
         "n": n, "planted": len(planted), "planted_found": found, "peak_worker_bytes": sampler.worker,
         "peak_client_bytes": sampler.client, "wall_seconds": round(wall, 1), "matching_core_seconds": round(core, 1),
+        "match_task_cpu_seconds": steps,
     }  # fmt: skip
     missed = sorted({c: s for c, s in planted.items() if group_of.get(c, -1) != group_of.get(s, -2)}.items())
     if missed:

@@ -26,11 +26,13 @@ row) and as many vote shards as ``CACHE_BYTES`` allows.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -66,6 +68,7 @@ _KNN = 5
 
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
+T = TypeVar("T")
 
 
 # ---- the codes of a part, and of the whole run ------------------------------------------------
@@ -342,10 +345,13 @@ def match_task(
         i = int(np.searchsorted(first, pk, side="right")) - 1
         return codes_paths[i], part_paths[i]
 
+    clock = _Clock()
     files, local = _read_rows(part_of, pks, scope)
     features = [_features(local.get(pk), files[pk]) for pk in pks]
-    retrieved, nearest = _retrieved(codes, stored_dir), _nearest(codes, stored_dir)
-    voted = _voted(features, shard_list, flip=index % 2 == 1)
+    clock.lap("read", None)
+    retrieved = clock.lap("join", _retrieved(codes, stored_dir))
+    nearest = clock.lap("nearest", _nearest(codes, stored_dir))
+    voted = clock.lap("votes", _voted(features, shard_list, flip=index % 2 == 1))
     more_files, more_local = _read_rows(part_of, set().union(*retrieved, *nearest, *map(set, voted)) - set(pks), scope)
     files.update(more_files)
     local.update(more_local)
@@ -360,8 +366,25 @@ def match_task(
     part = pq.read_table(part_paths[index], columns=["url", "turns", "lossless"])
     part = part.take(pa.array(codes.column("row").to_pylist(), pa.int64()))
     table = check_rows(part, pks, files, features, check, top, limits, storage_options)
-    write_atomically(table, pairs_path)
+    clock.lap("verify", None)
+    # the CPU each step took, for benchmarks/scale_find.py (nothing reads it to decide anything)
+    write_atomically(table.replace_schema_metadata({"cpu_seconds": json.dumps(clock.laps)}), pairs_path)
     return int(table.num_rows)
+
+
+class _Clock:
+    """CPU seconds of this thread, step by step."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.thread_time()
+
+    def lap(self, name: str, value: T) -> T:
+        """Charge the time since the last lap to ``name``; returns ``value``."""
+        now = time.thread_time()
+        self.laps[name] = round(self.laps.get(name, 0.0) + now - self._last, 3)
+        self._last = now
+        return value
 
 
 def _features(data: bytes | None, f: StoredFile) -> LocalFeatures:
