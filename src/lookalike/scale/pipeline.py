@@ -3,13 +3,18 @@
     Pipeline().run(["s3://bucket/photos"], out="run1", cluster="local:2")
 
 Sources are listed through fsspec (``storage``), split into partitions of ``partition_size``
-files in sorted order, fingerprinted partition by partition into Parquet (``schema``), put into
-the run's index in that order (so rows are numbered as ``find`` numbers them), checked partition
-by partition against the whole index by ``Index.check_query``, and grouped with ``find``'s own
-``groups_from_links``, each group's keeper its source as ``find`` chooses it, from the facts the
-stages wrote (``keepers``; the spectra it asks for computed on the workers, in rounds). The
-result is the ``FindResult`` that ``find`` returns (``lookalike find --json`` prints it) and
-``RUN_DIR/groups.parquet``.
+files in sorted order and fingerprinted partition by partition into Parquet (``schema``). Rows
+with the same bytes are one index row, numbered in order of first bytes as ``find`` numbers them.
+The matching stage (``matching``) then runs as tasks: each partition's compact codes, every row's
+pHash and PDQ in two memory-mapped arrays, and for each partition its rows' candidates (the
+multi-index-hashing join of ``scale.join``, the nearest pHashes, the crop tier's descriptor votes
+asked of shards of rows in turn), checked by ``find``'s own cascade from the fingerprints and
+local features read from the parts that hold them. No task opens an index of every row. The
+pairs are grouped with ``find``'s own ``groups_from_links``, each group's keeper its source as
+``find`` chooses it, from the facts the stages wrote (``keepers``; the spectra it asks for
+computed on the workers, in rounds). The result is the ``FindResult`` that ``find`` returns
+(``lookalike find --json`` prints it) and ``RUN_DIR/groups.parquet``. ``match`` runs the same
+stages from fingerprint files written already.
 
 Every partition's output is named by the digest of its inputs, so ``resume=True`` reuses each
 finished one and recomputes the rest; without ``resume`` a run folder that holds a run is refused

@@ -1,15 +1,15 @@
 """The stages of a scale-out run as plain functions: Arrow tables and NumPy arrays in and out,
 nothing of Dask, so the same code runs in this process, a process pool or on a cluster.
 
-manifest (``storage.list_sources``) -> ``fingerprint_rows`` -> ``exact_groups`` ->
-``build_index`` -> ``verify_rows`` -> ``spectrum_rows`` (only the files that may be enlargements
-of a copy they are linked to) -> grouping (``lookalike.scan.grouping.groups_from_links``, the
-same function ``find`` ends with; keepers by ``lookalike.scan.evidence.source_order``).
+manifest (``storage.list_sources``) -> ``fingerprint_rows`` -> ``exact_groups`` -> matching
+(``scale.matching``: candidates by joins, then ``check_rows``) -> ``spectrum_rows`` (only the
+files that may be enlargements of a copy they are linked to) -> grouping
+(``lookalike.scan.grouping.groups_from_links``, the same function ``find`` ends with; keepers
+by ``lookalike.scan.evidence.source_order``) -> ``groups_table``.
 
-Verification is ``Index.check_query``, the cascade ``check`` and ``find`` run (hashes under every
-flip and turn, pixel digest, local features, decisions), against the run's index: each worker
-opens it once (its in-memory pHash and descriptor indexes are rebuilt from the file) and checks
-the rows of one partition against every other image.
+``check_rows`` runs the cascade ``check`` and ``find`` run (hashes under every flip and turn,
+pixel digest, local features) for each row of a partition, given its candidates, and writes
+what the keeper choice needs of each pair (``same_pixels``).
 """
 
 from __future__ import annotations
