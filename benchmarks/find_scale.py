@@ -6,7 +6,7 @@
 The codes model a large collection: 70% unrelated pictures (uniform random codes), 25% edited
 copies of them (each copy 0 to 8 bits away from its original; an original may have several), and
 5% bursts of near-identical shots (20 codes within 4 bits of a burst's centre). The search is
-``lookalike.scan.hamming_pairs`` (multi-index-hashing self-join; never an n x n matrix); grouping
+``allpairs.hamming_pairs`` (beside this script) (multi-index-hashing self-join; never an n x n matrix); grouping
 is ``pair_components`` (union-find). Prints pairs found, time per stage, peak RSS and its bytes a
 code, and checks that every planted copy was found.
 """
@@ -18,8 +18,7 @@ import resource
 import time
 
 import numpy as np
-
-from lookalike.scan.allpairs import hamming_pairs, pair_components
+from allpairs import hamming_pairs, pair_components  # beside this script
 
 
 def synthetic(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -9,13 +9,22 @@ the command each came from); the output is the document's table. Nothing here is
 from __future__ import annotations
 
 import argparse
-from math import comb, exp
+from math import comb, exp, log
 
 from lookalike.scale.join import RADII, WIDTHS
+from lookalike.scale.matching import VOTE_SHARD_ROWS
 
 #: CPU ns a code comparison and a bucket visit of the r = 8 join, fitted to the one-machine engine's
 #: CPU at 1 M and 10 M (``benchmarks/scale_join.py``, 2026-12-02)
 NS_PER_COMPARISON, NS_PER_VISIT = 1.12, 8.9
+#: CPU seconds of one vote shard (``VOTE_SHARD_ROWS`` rows, 64 codes each) answering one partition
+#: of as many rows (500 descriptors each), and of building the shard: measured 2026-12-07 (thread
+#: CPU at load 35, the product's ``DescriptorIndex``), see docs/scale-cost.md
+VOTE_PAIR_S, SHARD_BUILD_S = 9.97, 1.09
+#: CPU ms of one row's five nearest pHashes (``HammingIndex.knn``) at 100 k and 1 M stored rows
+KNN_MS = {1e5: 1.33, 1e6: 8.83}
+#: CPU ms a row of the cascade's checks (2,000-row product run: 2.1 s in its match tasks)
+VERIFY_MS = 1.05
 
 
 def join_work(n: float, widths: tuple[int, ...], radii: tuple[int, ...], *, by_key: bool) -> tuple[float, float]:
@@ -37,6 +46,20 @@ def join_cpu_s(n: float, ns_per_comparison: float = NS_PER_COMPARISON, ns_per_vi
     return (comparisons * ns_per_comparison + visits * ns_per_visit) / 1e9
 
 
+def vote_cpu_s(n: float, pair_s: float = VOTE_PAIR_S, build_s: float = SHARD_BUILD_S) -> float:
+    """CPU seconds of the crop tier's votes over n rows, today's rule: every partition asks every
+    shard (each rebuilt, one kept a worker): (n / VOTE_SHARD_ROWS)^2 (partition, shard) pairs."""
+    k = max(1.0, n / VOTE_SHARD_ROWS)
+    return k * k * (pair_s + build_s)
+
+
+def knn_cpu_s(n: float) -> float:
+    """CPU seconds of every row's nearest pHashes: n rows at the per-row time measured at 100 k and
+    1 M, extended as a power of n."""
+    (n0, t0), (n1, t1) = sorted(KNN_MS.items())
+    return n * t0 * (n / n0) ** (log(t1 / t0) / log(n1 / n0)) / 1e3
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--ns-per-comparison", type=float, default=NS_PER_COMPARISON)
@@ -47,25 +70,31 @@ def main() -> None:
     ap.add_argument("--parquet-bytes", type=float, default=20_600, help="fingerprint Parquet bytes an image")
     ap.add_argument("--index-bytes", type=float, default=32, help="pHash index bytes a stored code")
     ap.add_argument("--crop-bytes", type=float, default=3_800, help="crop tier bytes an image")
+    ap.add_argument("--vote-pair-s", type=float, default=VOTE_PAIR_S, help="CPU s a vote shard answering a partition")
+    ap.add_argument("--verify-ms", type=float, default=VERIFY_MS, help="CPU ms an image's checks")
     ap.add_argument("--worker-base-bytes", type=float, default=100e6, help="a serve worker's own memory")
     a = ap.parse_args()
     rows = []
-    for n in (1e7, 1e8, 1e9):
+    for n in (1e6, 1e7, 1e8, 1e9):
         fp_h = n / a.images_per_core_s / 3600
         comparisons, _ = join_work(n, (16,) * 4, (4, 3, 3, 3), by_key=False)
         join_h = {"r=16": comparisons * a.old_ns_per_comparison / 3.6e12}
         join_h["r=8"] = join_cpu_s(n, a.ns_per_comparison, a.visit_ns) / 3600
+        votes_h = vote_cpu_s(n, a.vote_pair_s) / 3600
+        match_h = join_h["r=8"] + votes_h + knn_cpu_s(n) / 3600 + n * a.verify_ms / 3.6e6
         moved = n * (a.source_bytes + a.parquet_bytes)
         join_worker = n * 3 * 12  # the stored side every join worker holds: three tables of codes and ids
         host = n * a.index_bytes
         worker = a.worker_base_bytes + n * (4 + a.crop_bytes)  # scope per row, crop tier (not shared)
-        rows.append((n, fp_h, join_h, moved, join_worker, host, worker))
+        rows.append((n, fp_h, join_h, votes_h, match_h, moved, join_worker, host, worker))
     print("| images | fingerprint core-h | join core-h (r=8, now) | join core-h (r=16, before) "
+          "| crop-tier votes core-h | matching core-h (all) "
           "| data read + written | join memory a worker | pHash index a host (shared) "
           "| a serve worker's own memory |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|")
-    for n, fp_h, join_h, moved, join_worker, host, worker in rows:
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for n, fp_h, join_h, votes_h, match_h, moved, join_worker, host, worker in rows:
         cells = [f"{n:.0e}", f"{fp_h:,.0f}", f"{join_h['r=8']:,.1f}", f"{join_h['r=16']:,.0f}",
+                 f"{votes_h:,.0f}", f"{match_h:,.0f}",
                  f"{moved / 1e12:,.1f} TB", f"{join_worker / 1e9:,.1f} GB", f"{host / 1e9:,.2f} GB",
                  f"{worker / 1e9:,.1f} GB"]  # fmt: skip
         print("| " + " | ".join(cells) + " |")

@@ -15,9 +15,8 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from lookalike.config import DecodeLimits, Thresholds
 from lookalike.scale import Pipeline
-from lookalike.scale.stages import build_index, verify_rows
+from lookalike.scale.stages import exact_groups
 from lookalike.scan import find_duplicates
 from lookalike.scan.keeper import DEFAULT_KEEP
 from lookalike.scan.options import FindOptions
@@ -150,13 +149,12 @@ def test_the_verify_stage_says_which_lossless_copies_hold_the_pixels_of_a_lossy_
     family_tree: tuple[Path, dict[str, Path]], tmp_path: Path
 ) -> None:
     root, family = family_tree
-    hashed = Pipeline().hash([str(root / "family")], out=tmp_path / "h")
-    part = pq.read_table(hashed.parts[0])
-    db, limits, thresholds = str(tmp_path / "i.db"), DecodeLimits(), Thresholds()
-    pk_of = build_index(db, [part], scope="t", limits=limits, thresholds=thresholds)
-    pairs = verify_rows(
-        part, pk_of, db=db, scope="t", top=10, limits=limits, thresholds=thresholds, storage_options={}
-    ).to_pylist()
+    run = Pipeline().run([str(root / "family")], out=tmp_path / "run")
+    rows = pq.read_table(tmp_path / "run" / "fingerprints").to_pylist()
+    order = exact_groups([r["url"] for r in rows], [r["sha256"] for r in rows])
+    pk_of = {url: pk for pk, urls in enumerate(order.values(), 1) for url in urls}
+    pairs = pq.read_table(tmp_path / "run" / "pairs").to_pylist()
+    assert run.result.groups
     role = {pk_of[str(path)]: r for r, path in family.items()}
     said = {(role[p["file_pk"]], role[p["peer_pk"]]): (p["verdict"], p["same_pixels"]) for p in pairs}
     lossless = {"lossless", "lossless2"}

@@ -85,7 +85,7 @@ _shown: list[str] = []
 @contextmanager
 def _progress(total: int, label: str) -> Iterator[Callable[[], None]]:
     """A bar for a stage of ``total`` tasks, and a spinner for a step of the client's (listing,
-    indexing, grouping: one step of unknown length), on a terminal. A stage within another (the
+    grouping: one step of unknown length), on a terminal. A stage within another (the
     spectra a keeper choice asks for while grouping) shows under the outer one's."""
     if _shown:
         yield lambda: None

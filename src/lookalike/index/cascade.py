@@ -19,7 +19,7 @@ computed for step 4 is kept in memory only.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -39,7 +39,7 @@ from lookalike.match.decision import overrule
 from lookalike.match.local import describe_local, local_score, verify_local, voting_descriptors
 from lookalike.match.retrieval import PHASH_RADIUS, retrieves
 
-__all__ = ["RETRIEVAL_RADIUS", "Cascade", "best_per_image"]
+__all__ = ["RETRIEVAL_RADIUS", "Cascade", "best_per_image", "voted_in_scope"]
 
 #: pHash bits within which stored pictures become candidates, when PDQ agrees too (the rule and
 #: its reasons are in ``lookalike.match.retrieval``, shared with the scale-out join).
@@ -67,6 +67,16 @@ def best_per_image(matches: list[CheckMatch]) -> list[CheckMatch]:
         if m.file.image_pk not in best or m.score > best[m.file.image_pk].score:
             best[m.file.image_pk] = m
     return sorted(best.values(), key=lambda m: (-m.score, m.image_id))
+
+
+def voted_in_scope(votes: Sequence[tuple[int, int]], in_scope: Callable[[int], bool]) -> list[int]:
+    """The crop tier's one candidate rule: of every owner's (owner, votes), most votes first
+    (``DescriptorVoter.vote_each`` with ``top=None``), those with at least ``_MIN_VOTES`` that are
+    ``in_scope``, the first ``_VERIFY_VOTED_TOP``. Every owner's votes first and the scope after,
+    so that a scope's candidates never depend on what other scopes hold, nor an owner's votes on
+    what else is stored. One machine's cascade and a scale-out run's vote shards
+    (``scale.matching``) both choose by it."""
+    return [pk for pk, n in votes if n >= _MIN_VOTES and in_scope(pk)][:_VERIFY_VOTED_TOP]
 
 
 class Cascade:
@@ -187,13 +197,7 @@ class Cascade:
         if scope_pk is None or (matches and matches[0].verdict.is_duplicate):
             return matches
         features = features_of if isinstance(features_of, LocalFeatures) else features_of()
-        mirror = self._mirror
-        with mirror.lock:
-            views = voting_descriptors(features, _VOTING_FEATURES)  # the query, its mirror image, pictures within it
-            # every owner's votes, then the scope's best: the scope's candidates never depend on what
-            # other scopes hold, nor an owner's votes on what else is stored (``DescriptorVoter.vote``)
-            votes = mirror.local.vote_each(views, top=None)
-            voted = [pk for pk, n in votes if n >= _MIN_VOTES and mirror.is_in_scope(pk, scope_pk)][:_VERIFY_VOTED_TOP]
+        voted = self._voted(features, scope_pk)
         by_file = {m.file.pk: m for m in matches}
         for f in self._files.files([pk for pk in voted if pk not in by_file]):
             if f.image_pk == exclude_image:
@@ -214,6 +218,15 @@ class Cascade:
                 why = ("same picture, " if verdict.is_duplicate else "shares a region: ") + describe_local(evidence)
                 by_file[pk] = CheckMatch(m.image_id, m.file, score, verdict, why, by_local_features=True)
         return best_per_image(list(by_file.values()))
+
+    def _voted(self, features: LocalFeatures, scope_pk: int) -> list[int]:
+        """The stored files of the scope the query's local descriptors vote for most, best first, by
+        ``voted_in_scope``: the crop tier's candidates (a scale-out run supplies them from its join)."""
+        mirror = self._mirror
+        with mirror.lock:
+            views = voting_descriptors(features, _VOTING_FEATURES)  # the query, its mirror image, pictures within it
+            votes = mirror.local.vote_each(views, top=None)
+            return voted_in_scope(votes, lambda pk: mirror.is_in_scope(pk, scope_pk))
 
     def apply_decisions(self, matches: list[CheckMatch]) -> list[CheckMatch]:
         """Step 6: a person's decisions between the best match and the others override the scores."""

@@ -7,9 +7,9 @@ full 16-bit slice equal to the query's), which depends on the stored code and
 the query code alone, so the merged answer is the one a single index over all
 the codes gives: votes do not depend on the number of shards.
 
-The shards sit in one process here; the split is the unit a later scale-out
-can place on separate machines, merging the (owner, distance) pairs they
-return as ``nearest`` does.
+The shards sit in one process here; a scale-out run (``scale.matching``) asks
+shards of stored rows in turn on its workers and merges what they return with
+``merge_nearest``, then votes from the merged answer (``NearestVotes``).
 """
 
 from __future__ import annotations
@@ -20,11 +20,36 @@ import numpy.typing as npt
 from lookalike.errors import ConfigError
 from lookalike.index.descriptors import TABLES, DescriptorIndex, DescriptorVoter
 
-__all__ = ["ShardedDescriptorIndex"]
+__all__ = ["NearestVotes", "ShardedDescriptorIndex", "merge_nearest"]
 
 U8 = npt.NDArray[np.uint8]
 I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
+
+
+def merge_nearest(best: tuple[I32, I64], other: tuple[I32, I64]) -> tuple[I32, I64]:
+    """Two shards' (owner, distance) answers for the same query codes merged: the nearer, ties to
+    the lower owner (-1: none), as one index over both shards' codes answers."""
+    best_owner, best_dist = best
+    owner, dist = other
+    closer = (owner >= 0) & ((dist < best_dist) | ((dist == best_dist) & (owner < best_owner)))
+    return np.where(closer, owner, best_owner).astype(np.int32), np.where(closer, dist, best_dist).astype(np.int64)
+
+
+class NearestVotes(DescriptorVoter):
+    """Votes from a ``nearest`` answer found already (by shards asked elsewhere), for the query
+    codes it was found for."""
+
+    def __init__(self, owners: I32, dist: I64) -> None:
+        self._owners, self._dist = owners, dist
+
+    def __len__(self) -> int:
+        """The codes answered (the votes need them non-empty)."""
+        return len(self._owners)
+
+    def nearest(self, descriptors: U8) -> tuple[I32, I64]:
+        """The answer given (``descriptors`` must be the codes it was found for)."""
+        return self._owners, self._dist
 
 
 class ShardedDescriptorIndex(DescriptorVoter):
@@ -67,10 +92,7 @@ class ShardedDescriptorIndex(DescriptorVoter):
         """For each query descriptor, the owner of its nearest stored candidate in any shard (-1:
         none) and the distance in bits; ties go to the lower owner. Raises ConfigError unless
         ``descriptors`` is uint8 (k, 32)."""
-        best_owner, best_dist = self._shards[0].nearest(descriptors)
+        best = self._shards[0].nearest(descriptors)
         for shard in self._shards[1:]:
-            owner, dist = shard.nearest(descriptors)
-            closer = (owner >= 0) & ((dist < best_dist) | ((dist == best_dist) & (owner < best_owner)))
-            best_owner = np.where(closer, owner, best_owner)
-            best_dist = np.where(closer, dist, best_dist)
-        return best_owner, best_dist
+            best = merge_nearest(best, shard.nearest(descriptors))
+        return best

@@ -35,7 +35,6 @@ from lookalike.errors import ConfigError
 from lookalike.fingerprints.kernels import jit as _jit
 from lookalike.fingerprints.kernels import popcount as _popcount
 from lookalike.match.retrieval import PDQ_RADIUS, PHASH_RADIUS
-from lookalike.scan.allpairs import held_by_earlier_table as _held_by_earlier_table
 
 __all__ = [
     "SubstringTable",
@@ -43,6 +42,7 @@ __all__ = [
     "build_tables",
     "collapse",
     "fold_pairs",
+    "held_by_earlier_table",
     "join_chunk",
     "join_local",
     "probe_parts",
@@ -106,6 +106,17 @@ def build_tables(phash: U64) -> list[SubstringTable]:
     return out
 
 
+@_jit
+def held_by_earlier_table(x: np.uint64, t: int, shifts: I64, widths: I64, radii: I64) -> bool:
+    """Whether a pair whose codes differ by ``x`` is a candidate of some table before ``t`` (its
+    substring there within that table's radius): that table reports it, so ``t`` must not."""
+    for u in range(t):
+        sub = (x >> np.uint64(shifts[u])) & np.uint64((1 << widths[u]) - 1)
+        if _popcount(sub) <= radii[u]:
+            return True
+    return False
+
+
 def _masks(width: int, weight: int) -> I64:
     out = [0]
     for w in range(1, weight + 1):
@@ -141,7 +152,7 @@ def _probe(t_codes, t_ids, offs, masks, t, shifts, widths, radii, q_keys, q_code
                     x = q_codes[qi] ^ cj
                     if _popcount(x) > r_ph or sid == q_ids[qi]:
                         continue
-                    if _held_by_earlier_table(x, t, shifts, widths, radii):
+                    if held_by_earlier_table(x, t, shifts, widths, radii):
                         continue
                     if n_out == cap:
                         cap *= 2

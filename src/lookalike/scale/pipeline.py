@@ -3,13 +3,18 @@
     Pipeline().run(["s3://bucket/photos"], out="run1", cluster="local:2")
 
 Sources are listed through fsspec (``storage``), split into partitions of ``partition_size``
-files in sorted order, fingerprinted partition by partition into Parquet (``schema``), put into
-the run's index in that order (so rows are numbered as ``find`` numbers them), checked partition
-by partition against the whole index by ``Index.check_query``, and grouped with ``find``'s own
-``groups_from_links``, each group's keeper its source as ``find`` chooses it, from the facts the
-stages wrote (``keepers``; the spectra it asks for computed on the workers, in rounds). The
-result is the ``FindResult`` that ``find`` returns (``lookalike find --json`` prints it) and
-``RUN_DIR/groups.parquet``.
+files in sorted order and fingerprinted partition by partition into Parquet (``schema``). Rows
+with the same bytes are one index row, numbered in order of first bytes as ``find`` numbers them.
+The matching stage (``matching``) then runs as tasks: each partition's compact codes, every row's
+pHash and PDQ in two memory-mapped arrays, and for each partition its rows' candidates (the
+multi-index-hashing join of ``scale.join``, the nearest pHashes, the crop tier's descriptor votes
+asked of shards of rows in turn), checked by ``find``'s own cascade from the fingerprints and
+local features read from the parts that hold them. No task opens an index of every row. The
+pairs are grouped with ``find``'s own ``groups_from_links``, each group's keeper its source as
+``find`` chooses it, from the facts the stages wrote (``keepers``; the spectra it asks for
+computed on the workers, in rounds). The result is the ``FindResult`` that ``find`` returns
+(``lookalike find --json`` prints it) and ``RUN_DIR/groups.parquet``. ``match`` runs the same
+stages from fingerprint files written already.
 
 Every partition's output is named by the digest of its inputs, so ``resume=True`` reuses each
 finished one and recomputes the rest; without ``resume`` a run folder that holds a run is refused
@@ -21,6 +26,7 @@ in the workers and the Parquet files.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing
@@ -45,14 +51,15 @@ from lookalike.scale.keepers import (
     spectrum_task,
     with_spectra,
 )
+from lookalike.scale.matching import VOTE_SHARD_ROWS, codes_task, match_task, stored_task
 from lookalike.scale.partitions import digest, drop_others, plan_fingerprints
 from lookalike.scale.runner import Runner, open_runner
-from lookalike.scale.schema import GROUPS, MANIFEST
-from lookalike.scale.stages import build_index, exact_groups, verify_rows, write_atomically
+from lookalike.scale.schema import MANIFEST
+from lookalike.scale.stages import error_rows, exact_groups, groups_table, write_atomically
 from lookalike.scale.storage import Listed, is_local, list_sources
 from lookalike.scan.grouping import groups_from_links
 from lookalike.scan.options import FindOptions, Progress, steps
-from lookalike.scan.results import FindResult, FindStats, Group
+from lookalike.scan.results import FindResult, FindStats
 
 __all__ = ["DEFAULT_PARTITION_SIZE", "HashRun", "Pipeline", "RunStats", "ScaleRun", "Where"]
 
@@ -127,25 +134,6 @@ def fingerprint_task(
     return fingerprint_with_strikes(manifest, path, limits, storage_options)
 
 
-def verify_task(
-    part_path: str,
-    pks: dict[str, int],
-    path: str,
-    db: str,
-    scope: str,
-    limits: DecodeLimits,
-    thresholds: Thresholds,
-    storage_options: Mapping[str, Any],
-) -> int:
-    """Check the rows first fingerprinted in one partition; their pairs go to ``path``. Returns the pair count."""
-    part = pq.read_table(part_path, columns=["url", "turns", "lossless"])
-    table = verify_rows(
-        part, pks, db=db, scope=scope, top=_TOP, limits=limits, thresholds=thresholds, storage_options=storage_options
-    )
-    write_atomically(table, path)
-    return int(table.num_rows)
-
-
 # ---- the pipeline ------------------------------------------------------------------------------
 
 
@@ -196,39 +184,57 @@ class Pipeline:
             with steps(progress, 1, "listing"):
                 listed = self._list([*sources, *(k for k in keep_in if k not in sources)])
             parts, computed, read, errors = self._fingerprint(runner, listed, run_dir, progress)
-            rows = self._rows(parts)
-            index_digest = digest(FINGERPRINT_VERSION, opts.scope, self.thresholds, self.limits, [d for _, d in parts])
-            db = os.path.join(run_dir, f"index-{index_digest}.db")
-            index_reused = os.path.exists(db)
-            if not index_reused:
-                for stale in os.listdir(run_dir):
-                    if stale.startswith("index-"):
-                        os.remove(os.path.join(run_dir, stale))
-                tmp = db + ".tmp"
-                if os.path.exists(tmp):
-                    os.remove(tmp)
-                with steps(progress, 1, "indexing"):
-                    pk_of = build_index(
-                        tmp, [_in_path_order(parts)], scope=opts.scope, limits=self.limits,
-                        thresholds=self.thresholds,
-                    )  # fmt: skip
-                os.replace(tmp, db)
-            else:
-                pk_of = self._row_numbers(rows)
-            verified, reused = self._verify(runner, parts, pk_of, db, index_digest, run_dir, progress)
             roots = tuple(os.path.abspath(os.fspath(s)) if is_local(os.fspath(s)) else os.fspath(s) for s in sources)
-            gathered = gather(rows, pk_of, verified)
-            evidence, written = RunSourceEvidence(gathered), list[str]()
-            group = partial(self._group, gathered, evidence, errors, listed, read, roots + keep_in, keep_in, started)
-            fetch = partial(self._spectra, runner, gathered, index_digest, run_dir, progress, written)
-            with steps(progress, 1, "grouping"):
-                result, warnings = with_spectra(evidence, group, fetch)
-            drop_others(os.path.join(run_dir, "spectra"), set(written))
+            found = _Fingerprinted(parts, computed, read, errors, {x.url: x.size for x in listed})
+            return self._from_fingerprints(runner, run_dir, found, roots + keep_in, started, progress)
+
+    def match(
+        self, parts: Sequence[str | os.PathLike[str]], *, out: str | os.PathLike[str], **where: Unpack[Where]
+    ) -> ScaleRun:
+        """``run`` from the fingerprint stage on: the groups among the rows of fingerprint files
+        ``parts`` (``schema.FINGERPRINTS``, written by ``hash`` or another tool, each in path order
+        and all in that order together). Each file stands for its path, size and modification time
+        in the run's digests. Raises ``ConfigError`` as ``run`` does."""
+        started = time.perf_counter()
+        run_dir = self._prepare(out, where.get("resume", False))
+        named = []
+        for part in parts:
+            p = os.path.abspath(os.fspath(part))
+            st = os.stat(p)
+            named.append((p, digest(p, st.st_size, st.st_mtime_ns)))
+        size_of: dict[str, int] = {}
+        errors: list[FileError] = []
+        for path, _ in named:
+            t = pq.read_table(path, columns=["url", "size", "error_code", "error"])
+            size_of.update(zip(t.column("url").to_pylist(), t.column("size").to_pylist()))
+            errors.extend(error_rows(t))
+        with closing(open_runner(where.get("cluster"))) as runner:
+            found = _Fingerprinted(named, 0, 0, errors, size_of)
+            return self._from_fingerprints(runner, run_dir, found, (), started, where.get("progress"))
+
+    def _from_fingerprints(
+        self, runner: Runner, run_dir: str, found: _Fingerprinted, roots: tuple[str, ...], started: float,
+        progress: Progress | None,
+    ) -> ScaleRun:  # fmt: skip
+        """Matching, grouping and keepers of the fingerprinted rows ``found``; writes ``groups.parquet``."""
+        parts = found.parts
+        keep_in = tuple(os.path.abspath(k) for k in self.options.keep_in)
+        rows = self._rows(parts)
+        pk_of = self._row_numbers(rows)
+        verified, reused, index_digest, index_reused = self._match(runner, parts, pk_of, run_dir, progress)
+        gathered = gather(rows, pk_of, verified)
+        evidence, written = RunSourceEvidence(gathered), list[str]()
+        group = partial(self._group, gathered, evidence, found, roots, keep_in, started)
+        fetch = partial(self._spectra, runner, gathered, index_digest, run_dir, progress, written)
+        with steps(progress, 1, "grouping"):
+            result, warnings = with_spectra(evidence, group, fetch)
+        drop_others(os.path.join(run_dir, "spectra"), set(written))
         groups_path = os.path.join(run_dir, "groups.parquet")
-        write_atomically(_groups_table(result.groups), groups_path)
+        write_atomically(groups_table(result.groups), groups_path)
         stats = RunStats(
-            computed, len(parts) - computed, len(verified) - reused, reused, index_reused, time.perf_counter() - started
-        )
+            found.computed, len(parts) - found.computed, len(verified) - reused, reused, index_reused,
+            time.perf_counter() - started,
+        )  # fmt: skip
         return ScaleRun(result, groups_path, stats, tuple(warnings))
 
     # ---- steps -------------------------------------------------------------------------------
@@ -241,7 +247,7 @@ class Pipeline:
             if not os.path.exists(os.path.join(run_dir, "manifest.parquet")):
                 raise ConfigError(f"--out {out}: the folder is not empty and holds no run")
             raise ConfigError(f"--out {out}: the folder holds a run; pass --resume to go on with it, or choose another")
-        for sub in ("fingerprints", "pairs", "spectra"):
+        for sub in ("fingerprints", "matching", "pairs", "spectra"):
             os.makedirs(os.path.join(run_dir, sub), exist_ok=True)
             for name in os.listdir(os.path.join(run_dir, sub)):
                 if name.endswith(".tmp"):  # left by a run killed while writing
@@ -276,8 +282,7 @@ class Pipeline:
                 advance()
         errors: list[FileError] = []
         for path, _ in parts:
-            t = pq.read_table(path, columns=["url", "error_code", "error"]).filter(pc.is_valid(pc.field("error_code")))
-            errors.extend(FileError(u, c, e) for u, c, e in zip(*(t.column(n).to_pylist() for n in t.column_names)))
+            errors.extend(error_rows(pq.read_table(path, columns=["url", "error_code", "error"])))
         return parts, len(todo), read, errors
 
     def _rows(self, parts: list[tuple[str, str]]) -> pa.Table:
@@ -285,48 +290,70 @@ class Pipeline:
         cols = ROW_COLUMNS
         tables = [pq.read_table(p, columns=cols) for p, _ in parts]
         table = pa.concat_tables(tables) if tables else pa.table({c: [] for c in cols})
-        return table.filter(pc.is_valid(table.column("sha256"))).sort_by("url")  # as _in_path_order
+        # path order, however the partitions were cut: a grown source's new files are cut apart
+        return table.filter(pc.is_valid(table.column("sha256"))).sort_by("url")
 
     def _row_numbers(self, rows: pa.Table) -> dict[str, int]:
-        """Each path's index row, as ``build_index`` numbered them (rows in order of first bytes)."""
+        """Each path's index row: rows with the same bytes are one, numbered in order of first bytes."""
         groups = exact_groups(rows.column("url").to_pylist(), rows.column("sha256").to_pylist())
         return {url: pk for pk, urls in enumerate(groups.values(), 1) for url in urls}
 
-    def _verify(
-        self,
-        runner: Runner,
-        parts: list[tuple[str, str]],
-        pk_of: dict[str, int],
-        db: str,
-        index_digest: str,
-        run_dir: str,
+    def _match(
+        self, runner: Runner, parts: list[tuple[str, str]], pk_of: dict[str, int], run_dir: str,
         progress: Progress | None,
-    ) -> tuple[list[str], int]:
-        """Check every index row, partition by partition: (pair files in order, partitions reused)."""
-        first: dict[int, str] = {}
-        for url, pk in pk_of.items():
-            if pk not in first or url < first[pk]:
-                first[pk] = url
-        owner = set(first.values())
-        out: list[str] = []
+    ) -> tuple[list[str], int, str, bool]:  # fmt: skip
+        """Find and check every index row's candidates, partition by partition, by the tasks of
+        ``scale.matching``: (pair files in order, partitions reused, the stored codes' digest,
+        whether those were reused)."""
+        folder = os.path.join(run_dir, "matching")
+        plan: dict[str, list[Any]] = {"codes": [], "part": [], "shard": []}
         todo: list[tuple[str, tuple[Any, ...]]] = []
+        # a row belongs to the partition of its first path in path order, whichever partition
+        # that is: a grown source's partitions interleave (its new files are cut apart), and the
+        # path a row is read and checked under must not depend on how the files were cut
+        first_path: dict[int, str] = {}
+        for url, pk in pk_of.items():
+            first_path.setdefault(pk, url)
+        before = 0
         for i, (path, d) in enumerate(parts):
             urls = pq.read_table(path, columns=["url"]).column("url").to_pylist()
-            pks = {u: pk_of[u] for u in urls if u in owner}
-            vd = digest(index_digest, d, self.options.scope, _TOP)
+            owned = [(r, pk_of[u]) for r, u in enumerate(urls) if u in pk_of and first_path[pk_of[u]] == u]
+            cd = digest(FINGERPRINT_VERSION, d, owned)
+            codes_path = os.path.join(folder, f"codes-{i:05d}-{cd}.parquet")
+            plan["codes"].append(codes_path)
+            plan["part"].append(path)
+            plan["shard"].append(before // VOTE_SHARD_ROWS)  # shards of about that many rows, parts whole
+            before += len(owned)
+            if not os.path.exists(codes_path):
+                rows, pks = [r for r, _ in owned], [pk for _, pk in owned]
+                todo.append((f"codes-{i:05d}-{cd}", (codes_task, path, rows, pks, codes_path)))
+        stored_digest = digest(VOTE_SHARD_ROWS, plan["codes"])
+        stored_dir = os.path.join(folder, f"stored-{stored_digest}")
+        plan_path = os.path.join(folder, f"plan-{stored_digest}.parquet")
+        stored_reused = os.path.exists(os.path.join(stored_dir, "pdq.npy"))
+        pairs, match_todo = [], []
+        for i, (_, d) in enumerate(parts):
+            vd = digest(stored_digest, d, self.options.scope, _TOP, self.thresholds, self.limits)
             pairs_path = os.path.join(run_dir, "pairs", f"part-{i:05d}-{vd}.parquet")
-            out.append(pairs_path)
+            pairs.append(pairs_path)
             if not os.path.exists(pairs_path):
                 args = (
-                    verify_task, path, pks, pairs_path, db, self.options.scope, self.limits, self.thresholds,
-                    dict(self.storage_options),
+                    match_task, i, plan_path, stored_dir, pairs_path, self.options.scope, _TOP, self.limits,
+                    self.thresholds, dict(self.storage_options),
                 )  # fmt: skip
-                todo.append((f"verify-{i:05d}-{vd}", args))
-        drop_others(os.path.join(run_dir, "pairs"), set(out))
-        with steps(progress, len(todo), "matching") as advance:
+                match_todo.append((f"match-{i:05d}-{vd}", args))
+        _drop_others(folder, {*plan["codes"], stored_dir, plan_path})
+        drop_others(os.path.join(run_dir, "pairs"), set(pairs))
+        with steps(progress, len(todo) + (not stored_reused) + len(match_todo), "matching") as advance:
             for _ in runner.map(_call, todo):
                 advance()
-        return out, len(parts) - len(todo)
+            if not stored_reused:
+                for _ in runner.map(_call, [(f"stored-{stored_digest}", (stored_task, plan["codes"], stored_dir))]):
+                    advance()
+            write_atomically(pa.table(plan), plan_path)
+            for _ in runner.map(_call, match_todo):
+                advance()
+        return pairs, len(parts) - len(match_todo), stored_digest, stored_reused
 
     def _spectra(
         self,
@@ -363,27 +390,26 @@ class Pipeline:
         self,
         gathered: Gathered,
         evidence: RunSourceEvidence,
-        errors: list[FileError],
-        listed: list[Listed],
-        read: int,
+        found: _Fingerprinted,
         roots: tuple[str, ...],
         keep_in: tuple[str, ...],
         started: float,
     ) -> tuple[FindResult, list[str]]:
         """The pairs of every check to groups and keepers, by ``find``'s own last step."""
-        size_of = {x.url: x.size for x in listed}
         pks = sorted(gathered.paths_of)
         groups, pairs = groups_from_links(
-            pks, gathered.paths_of, size_of, gathered.facts, gathered.pairs, self.options, keep_in, source=evidence
-        )
+            pks, gathered.paths_of, found.size_of, gathered.facts, gathered.pairs, self.options, keep_in,
+            source=evidence,
+        )  # fmt: skip
         warnings = [
             f"a group of {len(g.members):,} files (keeper {g.keep}) is more than a person can review"
             for g in groups
             if len(g.members) > REVIEWABLE_GROUP
         ]
-        errors = sorted(errors, key=lambda e: e.path)
+        errors = sorted(found.errors, key=lambda e: e.path)
+        files, read = len(found.size_of), found.read
         stats = FindStats(
-            files=len(listed), read=read, cached=len(listed) - read, errors=len(errors),
+            files=files, read=read, cached=files - read, errors=len(errors),
             groups=len(groups), duplicates=sum(len(g.removable) for g in groups),
             reclaimable_bytes=sum(m.byte_size for g in groups for m in g.removable), pairs=len(pairs),
             seconds=time.perf_counter() - started,
@@ -393,27 +419,26 @@ class Pipeline:
         ), warnings
 
 
-def _in_path_order(parts: list[tuple[str, str]]) -> pa.Table:
-    """What the index is built from, every file in path order, as one machine adds them: the
-    partitions of a grown source are not (the new files' are cut apart), and the index's row
-    numbers, which its candidate search breaks ties by, must not depend on how they were cut."""
-    cols = ["url", "sha256", "fingerprint", "local"]
-    return pa.concat_tables([pq.read_table(p, columns=cols) for p, _ in parts]).sort_by("url")
+@dataclass(frozen=True, slots=True)
+class _Fingerprinted:
+    """What the fingerprint stage gave: its parts (path, digest) in order, partitions computed now,
+    files read now, error rows, and every file's size."""
+
+    parts: list[tuple[str, str]]
+    computed: int
+    read: int
+    errors: list[FileError]
+    size_of: dict[str, int]
+
+
+def _drop_others(folder: str, keep: set[str]) -> None:
+    """Remove the files and folders of ``folder`` that this run does not use (its inputs changed)."""
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        if path not in keep:
+            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
 
 
 def _call(fn: Callable[..., Any], *args: Any) -> Any:
     """A task: ``fn(*args)`` (so that one runner call site serves every stage)."""
     return fn(*args)
-
-
-def _groups_table(groups: Sequence[Group]) -> pa.Table:
-    rows: dict[str, list[Any]] = {n: [] for n in GROUPS.names}
-    for i, g in enumerate(groups):
-        for m in g.members:
-            for name, value in (
-                ("group", i), ("keeper", g.keep), ("path", m.path), ("keep", m.keep), ("score", round(m.score, 6)),
-                ("verdict", m.verdict.value), ("evidence", m.evidence), ("match", m.match), ("width", m.width),
-                ("height", m.height), ("bytes", m.byte_size), ("mime", m.mime), ("taken_at", m.taken_at),
-            ):  # fmt: skip
-                rows[name].append(value)
-    return pa.table(rows, schema=GROUPS)

@@ -4,7 +4,9 @@ A run folder (``RUN_DIR``) holds::
 
     manifest.parquet              every source: url, size, version (mtime or ETag), mtime (``MANIFEST``)
     fingerprints/part-NNNNN-D.parquet   one per partition of the manifest (``FINGERPRINTS``)
-    index-D.db                    the run's index (SQLite), built from the fingerprints
+    matching/codes-NNNNN-D.parquet  the codes each part's index rows are found by (``CODES``)
+    matching/stored-D/            every row's pHash, PDQ and codes part (NumPy files), for the join
+    matching/plan-D.parquet       each part's codes, fingerprints and vote shard
     pairs/part-NNNNN-D.parquet    one per partition of the index rows (``PAIRS``)
     spectra/round-RR-part-NNNNN-D.parquet  spectrum profiles the keeper choice asked for (``SPECTRA``)
     groups.parquet                one row per group member (``GROUPS``)
@@ -41,6 +43,7 @@ import pyarrow as pa
 from lookalike.fingerprints import Dihedral, Fingerprint, grid_signals, transform_pixels
 
 __all__ = [
+    "CODES",
     "FINGERPRINTS",
     "GROUPS",
     "MANIFEST",
@@ -103,6 +106,18 @@ PAIRS = pa.schema(
     ]
 )
 
+CODES = pa.schema(
+    [
+        ("pk", pa.int64()),  # the index row (rows with the same bytes are one), numbered from 1
+        ("row", pa.int64()),  # its row in the fingerprint part
+        ("phash", pa.uint64()),
+        ("pdq", pa.binary(32)),
+        ("variants", pa.binary(64)),  # the pHash under each flip or turn 0..7 (native u64)
+        ("turned_pdq", pa.binary(256)),  # the PDQ under each flip or turn 0..7
+        ("descriptors", pa.binary()),  # the ``LOCAL_CODES`` strongest descriptors: the crop tier's keys
+    ]
+)
+
 SPECTRA = pa.schema(
     [
         ("file_pk", pa.int64()),  # an index row larger than a copy it is linked to (of the run's index)
@@ -157,7 +172,15 @@ def turned_fingerprints(fp: Fingerprint, turns: bytes) -> dict[Dihedral, Fingerp
     for k in range(1, 8):
         f = _TURN.unpack_from(turns, (k - 1) * TURN_BYTES)
         out[Dihedral(k)] = replace(
-            fp, pixel_digest=None, phash_variants=tuple(f[0:8]), dhash=f[8], ahash=f[9], whash=f[10],
-            pdq=f[11], pdq_quality=f[12], thumbnail=f[13], colour=tuple(f[14:20]),
+            fp,
+            pixel_digest=None,
+            phash_variants=tuple(f[0:8]),
+            dhash=f[8],
+            ahash=f[9],
+            whash=f[10],
+            pdq=f[11],
+            pdq_quality=f[12],
+            thumbnail=f[13],
+            colour=tuple(f[14:20]),
         )
     return out

@@ -1,15 +1,15 @@
 """The stages of a scale-out run as plain functions: Arrow tables and NumPy arrays in and out,
 nothing of Dask, so the same code runs in this process, a process pool or on a cluster.
 
-manifest (``storage.list_sources``) -> ``fingerprint_rows`` -> ``exact_groups`` ->
-``build_index`` -> ``verify_rows`` -> ``spectrum_rows`` (only the files that may be enlargements
-of a copy they are linked to) -> grouping (``lookalike.scan.grouping.groups_from_links``, the
-same function ``find`` ends with; keepers by ``lookalike.scan.evidence.source_order``).
+manifest (``storage.list_sources``) -> ``fingerprint_rows`` -> ``exact_groups`` -> matching
+(``scale.matching``: candidates by joins, then ``check_rows``) -> ``spectrum_rows`` (only the
+files that may be enlargements of a copy they are linked to) -> grouping
+(``lookalike.scan.grouping.groups_from_links``, the same function ``find`` ends with; keepers
+by ``lookalike.scan.evidence.source_order``) -> ``groups_table``.
 
-Verification is ``Index.check_query``, the cascade ``check`` and ``find`` run (hashes under every
-flip and turn, pixel digest, local features, decisions), against the run's index: each worker
-opens it once (its in-memory pHash and descriptor indexes are rebuilt from the file) and checks
-the rows of one partition against every other image.
+``check_rows`` runs the cascade ``check`` and ``find`` run (hashes under every flip and turn,
+pixel digest, local features) for each row of a partition, given its candidates, and writes
+what the keeper choice needs of each pair (``same_pixels``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,26 +25,28 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from lookalike.config import DecodeLimits, Thresholds
+from lookalike.config import DecodeLimits
 from lookalike.decode import decode_image, file_facts
-from lookalike.errors import InputError
-from lookalike.fingerprints import Fingerprint, fingerprint_from_bytes, fingerprint_to_bytes, full_pixel_digest
+from lookalike.errors import FileError, InputError
+from lookalike.fingerprints import Fingerprint, fingerprint_to_bytes, full_pixel_digest
 from lookalike.fingerprints.local import LocalFeatures, local_features
 from lookalike.fingerprints.provenance import decoded_alike
-from lookalike.index import Index
-from lookalike.index.records import NewFile, StoredFile
+from lookalike.index.records import StoredFile
+from lookalike.index.results import CheckMatch
 from lookalike.match import Query, Verdict, worth_pixel_digest
-from lookalike.scale.schema import FINGERPRINTS, PAIRS, SPECTRA, pack_turns, turned_fingerprints
+from lookalike.scale.schema import FINGERPRINTS, GROUPS, PAIRS, SPECTRA, pack_turns, turned_fingerprints
 from lookalike.scale.storage import is_local, kept_mtime_ns, read_bytes
 from lookalike.scan.provenance import analyse_with_facts
+from lookalike.scan.results import Group
 from lookalike.scan.source import spectrum_profile
 
 __all__ = [
-    "build_index",
+    "check_rows",
+    "error_rows",
     "exact_groups",
     "fingerprint_rows",
+    "groups_table",
     "spectrum_rows",
-    "verify_rows",
     "write_atomically",
 ]
 
@@ -96,70 +98,31 @@ def exact_groups(urls: list[str], sha256: list[bytes | None]) -> dict[bytes, lis
     return out
 
 
-def build_index(
-    db: str, parts: Iterable[pa.Table], *, scope: str, limits: DecodeLimits, thresholds: Thresholds
-) -> dict[str, int]:
-    """Add every fingerprinted row of ``parts`` (``schema.FINGERPRINTS``, in manifest order) to a
-    new index at ``db``, as ``find`` adds them: rows with the same bytes share one index row.
-    Returns each path's row (``file_pk``)."""
-    pk_of: dict[str, int] = {}
-    with Index(db, limits=limits, thresholds=thresholds) as index:
-        for part in parts:
-            good = part.filter(pc.is_valid(part.column("sha256")))
-            urls = good.column("url").to_pylist()
-            items = [
-                NewFile(fingerprint=fingerprint_from_bytes(fp), scope=scope, source=url, local=local)
-                for url, fp, local in zip(
-                    urls, good.column("fingerprint").to_pylist(), good.column("local").to_pylist()
-                )
-            ]
-            for url, (f, _) in zip(urls, index.add_files(items)):
-                pk_of[url] = f.pk
-    return pk_of
-
-
-_open_indexes = threading.local()
-
-
-def _index(db: str, limits: DecodeLimits, thresholds: Thresholds) -> Index:
-    """The index at ``db``, opened once per worker thread (SQLite connections stay in their thread)."""
-    cache: dict[tuple[str, int], Index] = getattr(_open_indexes, "cache", None) or {}
-    _open_indexes.cache = cache
-    key = (db, os.stat(db).st_ino)
-    if key not in cache:
-        cache[key] = Index(db, limits=limits, thresholds=thresholds, create=False)
-    return cache[key]
-
-
-def verify_rows(
+def check_rows(
     part: pa.Table,
-    pks: Mapping[str, int],
-    *,
-    db: str,
-    scope: str,
+    pks: Sequence[int],
+    files: Mapping[int, StoredFile],
+    features: Sequence[LocalFeatures],
+    check: Callable[[int, Query, LocalFeatures], list[CheckMatch]],
     top: int,
     limits: DecodeLimits,
-    thresholds: Thresholds,
     storage_options: Mapping[str, Any],
 ) -> pa.Table:
-    """Check each index row first fingerprinted in ``part`` (the rows whose path is in ``pks``)
-    against every other image of ``scope`` by ``Index.check_query``: a ``schema.PAIRS`` table of
-    its matches (``different`` ones left out), ``top`` at most a row, in the order of the check."""
-    index = _index(db, limits, thresholds)
-    index.refresh()
+    """Check each index row ``pks`` (its fingerprint in ``files``, its local ``features``, its
+    ``url``, ``turns`` and ``lossless`` the rows of ``part``, in order) by ``check`` (the cascade,
+    its own image left out): a ``schema.PAIRS`` table of its matches (``different`` ones left out),
+    ``top`` at most a row, in the order of the check."""
     cols: dict[str, list[Any]] = {name: [] for name in PAIRS.names}
-    wanted = part.filter(pc.is_in(part.column("url"), value_set=pa.array(list(pks), pa.string())))
-    for url, turns, lossless in zip(*(wanted.column(n).to_pylist() for n in ("url", "turns", "lossless"))):
-        f = index.files([pks[url]])[0]
+    for pk, feats, url, turns, lossless in zip(
+        pks, features, *(part.column(n).to_pylist() for n in ("url", "turns", "lossless"))
+    ):
+        f = files[pk]
         fp = f.fingerprint
         data = _bytes_if_unchanged(url, fp.sha256, limits, storage_options) if is_local(url) else b""
         pixels = _SamePixels(url, fp.sha256, data, bool(lossless), limits, storage_options)
         query = Query.with_turns(fp, turned_fingerprints(fp, turns), data)
-        stored = index.local_features([f.pk]).get(f.pk)
-        local = LocalFeatures.from_bytes(stored) if stored else _no_features(fp.width / max(1, fp.height))
-        matches = index.check_query(query, local, scope=scope, exclude_image=f.image_pk)
         rank = 0
-        for m in matches[:top]:
+        for m in check(pk, query, feats)[:top]:
             if m.verdict is Verdict.DIFFERENT:
                 continue
             for name, value in (
@@ -237,7 +200,21 @@ def _bytes_if_unchanged(url: str, sha256: bytes, limits: DecodeLimits, storage_o
     return data if hashlib.sha256(data).digest() == sha256 else b""
 
 
-def _no_features(aspect: float) -> LocalFeatures:
-    return LocalFeatures(
-        points=np.zeros((0, 2), np.float32), descriptors=np.zeros((0, 32), np.uint8), aspect=aspect or 1.0
-    )
+def error_rows(table: pa.Table) -> list[FileError]:
+    """The error rows of a fingerprint table (``url``, ``error_code``, ``error``)."""
+    t = table.filter(pc.is_valid(table.column("error_code")))
+    return [FileError(u, c, e) for u, c, e in zip(*(t.column(n).to_pylist() for n in ("url", "error_code", "error")))]
+
+
+def groups_table(groups: Sequence[Group]) -> pa.Table:
+    """The ``schema.GROUPS`` table of ``groups``: one row per member, in order."""
+    rows: dict[str, list[Any]] = {n: [] for n in GROUPS.names}
+    for i, g in enumerate(groups):
+        for m in g.members:
+            for name, value in (
+                ("group", i), ("keeper", g.keep), ("path", m.path), ("keep", m.keep), ("score", round(m.score, 6)),
+                ("verdict", m.verdict.value), ("evidence", m.evidence), ("match", m.match), ("width", m.width),
+                ("height", m.height), ("bytes", m.byte_size), ("mime", m.mime), ("taken_at", m.taken_at),
+            ):  # fmt: skip
+                rows[name].append(value)
+    return pa.table(rows, schema=GROUPS)

@@ -6,11 +6,9 @@ keeper per group (the original the others derive from, ``source.py``, unless a p
 person says otherwise). ``plan_actions``/``apply_actions`` move, hard-link, trash or delete the
 other members (edited copies only when asked), writing an undo manifest first; ``undo`` puts
 moved and trashed files back.
-``hamming_pairs`` is the all-pairs search over bare hash codes for very large collections.
 """
 
 from lookalike.scan.actions import Action, ActionReport, Step, apply_actions, held_back, plan_actions
-from lookalike.scan.allpairs import hamming_pairs
 from lookalike.scan.decisions import read_decisions, record_decisions
 from lookalike.scan.find import find_duplicates
 from lookalike.scan.keeper import DEFAULT_KEEP, KeepCriterion, parse_keep
@@ -50,7 +48,6 @@ __all__ = [
     "apply_actions",
     "duplicates_of",
     "find_duplicates",
-    "hamming_pairs",
     "held_back",
     "mark_pair",
     "parse_keep",

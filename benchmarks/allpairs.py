@@ -1,4 +1,6 @@
-"""All pairs of 64-bit codes within a Hamming radius, for collections too large for anything quadratic.
+"""(Benchmark engine, run by ``find_scale.py`` only: the product joins with ``lookalike.scale.join``.)
+
+All pairs of 64-bit codes within a Hamming radius, for collections too large for anything quadratic.
 
 A self-join by multi-index hashing (Norouzi, Punjani, Fleet, CVPR 2012): the 64 bits are cut
 into m substrings (m = 3 from about 130,000 codes, 4 below). Writing r = s*m + a (0 <= a < m),
@@ -28,22 +30,12 @@ from lookalike.errors import ConfigError
 from lookalike.fingerprints import default_jobs
 from lookalike.fingerprints.kernels import jit as _jit
 from lookalike.fingerprints.kernels import popcount as _popcount
+from lookalike.scale.join import held_by_earlier_table
 
-__all__ = ["hamming_pairs", "held_by_earlier_table", "pair_components"]
+__all__ = ["hamming_pairs", "pair_components"]
 
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
-
-
-@_jit
-def held_by_earlier_table(x: np.uint64, t: int, shifts: I64, widths: I64, radii: I64) -> bool:
-    """Whether a pair whose codes differ by ``x`` is a candidate of some table before ``t`` (its
-    substring there within that table's radius): that table reports it, so ``t`` must not."""
-    for u in range(t):
-        sub = (x >> np.uint64(shifts[u])) & np.uint64((1 << widths[u]) - 1)
-        if _popcount(sub) <= radii[u]:
-            return True
-    return False
 
 
 @_jit

@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""Memory a file of ``find --cluster``, measured on the product: peak resident memory of the client
+and of its largest worker, sampled from ``/proc`` for the whole process tree.
+
+    python benchmarks/scale_memory.py --n 2000 --dir /tmp/photos-2k --cluster local:2
+    python benchmarks/scale_memory.py --n 16000 --dir /tmp/photos-16k --cluster local:2 --one-machine
+
+Writes ``n`` small photos (256 px on the long side, drawn at random: gradients, shapes and noise)
+into ``--dir`` unless it holds them, a tenth of them planted copies of another (recompressed,
+mirrored, turned a quarter, cropped to 80 %), then runs ``lookalike find DIR --cluster ... --out
+RUN --json`` as a user would, sampling ``/proc/PID/statm`` of the command and every descendant
+every 0.2 s. Memory a file is the growth between two sizes (run it at two): fixed costs hide
+growth at one size. ``--one-machine`` also runs ``lookalike find DIR --json`` and says whether
+each planted copy is grouped with its source as one machine groups it.
+
+The last line is one JSON object: n, planted, planted_found, planted_found_one_machine,
+peak_client_bytes, peak_worker_bytes, wall_seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+KINDS = ("recompressed", "mirrored", "turned", "cropped")
+
+
+def draw(rng: np.random.Generator, size: int = 256) -> Image.Image:
+    """A photo-like picture: colour ramps, a wave, filled shapes and noise."""
+    h, w = size * 3 // 4, size
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    u, v = x / (w - 1), y / (h - 1)
+    base = np.stack([0.5 + 0.45 * (np.cos(a) * (u - 0.5) + np.sin(a) * (v - 0.5)) for a in rng.uniform(0, 6.3, 3)], -1)
+    base += 0.12 * np.sin(2 * np.pi * (u * rng.uniform(1, 3) + v * rng.uniform(0.5, 2)))[..., None]
+    for _ in range(8):
+        x0, x1 = sorted(rng.integers(0, w, 2))
+        y0, y1 = sorted(rng.integers(0, h, 2))
+        x1, y1 = max(x1, x0 + w // 10), max(y1, y0 + h // 10)
+        colour = rng.integers(0, 256, 3) / 255.0
+        if rng.random() < 0.5:
+            mask = ((x - (x0 + x1) / 2) / ((x1 - x0) / 2)) ** 2 + ((y - (y0 + y1) / 2) / ((y1 - y0) / 2)) ** 2 <= 1
+        else:
+            mask = (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+        base[mask] = colour
+    arr = np.rint(base * 255) + rng.normal(0, 4, size=(h, w, 3))
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
+
+
+def plant(im: Image.Image, kind: str) -> Image.Image:
+    """A copy of ``im`` edited as ``kind`` says."""
+    if kind == "mirrored":
+        return im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    if kind == "turned":
+        return im.transpose(Image.Transpose.ROTATE_90)
+    if kind == "cropped":
+        w, h = im.size
+        return im.crop((w // 10, h // 10, w - w // 10, h - h // 10))
+    return im
+
+
+def write_tree(folder: Path, n: int, seed: int = 0) -> dict[str, str]:
+    """``n`` files in ``folder`` (a tenth planted copies); returns {copy: source} (names)."""
+    planted_path = folder / "planted.json"
+    if planted_path.exists():
+        return dict(json.loads(planted_path.read_text()))
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    copies = n // 10
+    planted: dict[str, str] = {}
+    for i in range(n - copies):
+        draw(rng).save(folder / f"{i:07d}.jpg", quality=90)
+    for c in range(copies):
+        src = f"{int(rng.integers(0, n - copies)):07d}.jpg"
+        kind = KINDS[c % len(KINDS)]
+        name = f"{n - copies + c:07d}.jpg"
+        plant(Image.open(folder / src).convert("RGB"), kind).save(folder / name, quality=70)
+        planted[name] = src
+    tmp = folder / "planted.json.tmp"  # written last: a tree with it is complete
+    tmp.write_text(json.dumps(planted))
+    tmp.rename(planted_path)
+    return planted
+
+
+def tree_of(pid: int) -> list[int]:
+    """``pid`` and its descendants."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for tid in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{tid}/children") as fh:
+                    todo.extend(int(c) for c in fh.read().split())
+        except OSError:
+            pass
+    return out
+
+
+def rss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as fh:
+            return int(fh.read().split()[1]) * PAGE
+    except OSError:
+        return 0
+
+
+def run_sampled(cmd: list[str], out: Path) -> tuple[int, int, float, int]:
+    """Run ``cmd`` (stdout to ``out``): (peak client bytes, peak worker bytes, seconds, exit code)."""
+    started = time.perf_counter()
+    with out.open("wb") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.DEVNULL)
+        peaks = {"client": 0, "worker": 0}
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.is_set():
+                peaks["client"] = max(peaks["client"], rss(proc.pid))
+                for p in tree_of(proc.pid)[1:]:
+                    peaks["worker"] = max(peaks["worker"], rss(p))
+                time.sleep(0.2)
+
+        t = threading.Thread(target=sample, daemon=True)
+        t.start()
+        code = proc.wait()
+        done.set()
+        t.join()
+    return peaks["client"], peaks["worker"], time.perf_counter() - started, code
+
+
+def found(doc: dict[str, object], planted: dict[str, str], folder: Path) -> int:
+    """Planted copies grouped with their source."""
+    group_of: dict[str, int] = {}
+    for i, g in enumerate(doc["groups"]):  # type: ignore[arg-type]
+        for m in g["members"]:
+            group_of[os.path.basename(m["path"])] = i
+    return sum(1 for c, s in planted.items() if c in group_of and group_of.get(s) == group_of[c])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, required=True)
+    ap.add_argument("--dir", type=Path, required=True)
+    ap.add_argument("--cluster", default="local:2")
+    ap.add_argument("--work", type=Path, default=None, help="run folder parent (default: beside --dir)")
+    ap.add_argument("--one-machine", action="store_true")
+    args = ap.parse_args()
+    planted = write_tree(args.dir, args.n)
+    work = args.work or args.dir.with_name(args.dir.name + "-runs")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    lookalike = [sys.executable, "-m", "lookalike", "find", str(args.dir), "--json"]
+    cmd = [*lookalike, "--cluster", args.cluster, "--out", str(work / "run")]
+    client, worker, seconds, code = run_sampled(cmd, work / "cluster.json")
+    doc = json.loads((work / "cluster.json").read_text()) if code in (0, 1) else {"groups": []}
+    report = {
+        "n": args.n, "planted": len(planted), "planted_found": found(doc, planted, args.dir),
+        "peak_client_bytes": client, "peak_worker_bytes": worker, "wall_seconds": round(seconds, 1), "exit": code,
+    }  # fmt: skip
+    if args.one_machine:
+        _, _, one_seconds, one_code = run_sampled([*lookalike, "--db", str(work / "one.db")], work / "one.json")
+        one = json.loads((work / "one.json").read_text()) if one_code in (0, 1) else {"groups": []}
+        report["planted_found_one_machine"] = found(one, planted, args.dir)
+        report["one_machine_seconds"] = round(one_seconds, 1)
+        report["groups_equal"] = [sorted(m["path"] for m in g["members"]) for g in one["groups"]] == [
+            sorted(m["path"] for m in g["members"]) for g in doc["groups"]
+        ]
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,411 @@
+"""The matching stage of a scale-out run as tasks over Parquet parts: no index of everything.
+
+``find`` on one machine checks each stored row against its index by the cascade
+(``index.cascade``): its candidates are the rows ``match.retrieval`` admits under a flip or turn
+(pHash within 8 bits and PDQ within 100), the five nearest pHashes, and the rows its strongest
+local descriptors vote for. Here each of those is computed by a task over a bounded slice, with
+the same answer:
+
+* ``codes_task`` (one a fingerprint part) writes the compact codes of the part's index rows:
+  pHash, PDQ, the eight turned pHashes and PDQs, and the ``LOCAL_CODES`` descriptors a row is
+  found by (``CODES``); ``stored_task`` concatenates the pHashes and PDQs of every row (40 bytes
+  a row, memory-mapped by the tasks that read them).
+* ``match_task`` (one a part) finds its rows' candidates: the multi-index-hashing join
+  (``scale.join``: each turned pHash against the three substring tables of the stored pHashes,
+  PDQ applied after), the exact five nearest pHashes (``HammingIndex.knn``, the one-machine
+  function), and the descriptor votes, asked of stored shards of ``VOTE_SHARD_ROWS`` rows in
+  turn and merged as ``index.descriptor_shards`` merges them (nearest, ties to the lower row).
+  It then reads the fingerprints and local features of its rows and their candidates from the
+  parts that hold them, each part once, and checks every row by the cascade itself
+  (``_PlannedCascade``: ``index.cascade.Cascade`` with those candidates), so that the pairs are
+  ``find``'s.
+
+A worker keeps, between tasks, the join's substring tables and the pHash index (about 80 bytes a
+row) and as many vote shards as ``CACHE_BYTES`` allows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lookalike.config import DecodeLimits, Thresholds
+from lookalike.fingerprints import Dihedral, fingerprint_from_bytes
+from lookalike.fingerprints.local import LocalFeatures
+from lookalike.index.cascade import _VOTING_FEATURES, Cascade, voted_in_scope
+from lookalike.index.descriptor_shards import NearestVotes, merge_nearest
+from lookalike.index.descriptors import DescriptorIndex
+from lookalike.index.hamming import HammingIndex
+from lookalike.index.memory import Mirror
+from lookalike.index.records import LOCAL_CODES, CodeRow, ImageRecord, StoredFile
+from lookalike.match import Query
+from lookalike.match.retrieval import PDQ_RADIUS
+from lookalike.scale.join import build_tables, join_chunk
+from lookalike.scale.schema import CODES, turned_fingerprints
+from lookalike.scale.stages import check_rows, write_atomically
+
+__all__ = ["VOTE_SHARD_ROWS", "codes_task", "match_task", "stored_task"]
+
+#: rows of a vote shard: the crop tier's descriptors of this many rows make one ``DescriptorIndex``
+#: (about 4 KB a row), asked in turn by every part
+VOTE_SHARD_ROWS = 4096
+#: bytes of vote shards a worker keeps between tasks (the join's tables are kept besides): one
+#: shard, so that a worker's memory stops growing with the run at ``VOTE_SHARD_ROWS`` rows; a
+#: larger budget trades memory for fewer rebuilds of shards a task asks again
+CACHE_BYTES = int(os.environ.get("LOOKALIKE_MATCH_CACHE_BYTES", 16 << 20))
+#: nearest pHashes a check looks at beyond the retrieval radius (``index.cascade._KNN``)
+_KNN = 5
+
+U64 = npt.NDArray[np.uint64]
+I64 = npt.NDArray[np.int64]
+T = TypeVar("T")
+
+
+# ---- the codes of a part, and of the whole run ------------------------------------------------
+
+
+def codes_task(part_path: str, rows: list[int], pks: list[int], out: str) -> int:
+    """The ``CODES`` of the rows ``rows`` of fingerprint part ``part_path`` (the index rows first
+    fingerprinted there, numbered ``pks``), written to ``out``. Returns the rows written."""
+    part = pq.read_table(part_path, columns=["fingerprint", "turns", "local"]).take(pa.array(rows, pa.int64()))
+    cols: dict[str, list[Any]] = {n: [] for n in CODES.names}
+    for pk, row, fpb, turns, local in zip(
+        pks, rows, *(part.column(n).to_pylist() for n in ("fingerprint", "turns", "local"))
+    ):
+        fp = fingerprint_from_bytes(fpb)
+        turned = turned_fingerprints(fp, turns)
+        cols["pk"].append(pk)
+        cols["row"].append(row)
+        cols["phash"].append(int(fp.phash))
+        cols["pdq"].append(fp.pdq)
+        cols["variants"].append(np.asarray(fp.phash_variants, np.uint64).tobytes())
+        cols["turned_pdq"].append(b"".join(turned[Dihedral(k)].pdq for k in range(8)))
+        found_by = LocalFeatures.from_bytes(local).descriptors[:LOCAL_CODES] if local else np.zeros((0, 32), np.uint8)
+        cols["descriptors"].append(found_by.tobytes())
+    write_atomically(pa.table(cols, schema=CODES), out)
+    return len(pks)
+
+
+def stored_task(codes_paths: list[str], out_dir: str) -> int:
+    """Every row's pHash (``phash.npy``, uint64), codes part (``part.npy``, int32: its index in
+    ``codes_paths``) and PDQ (``pdq.npy``, (n, 4) uint64, written last: the mark of a finished
+    task) in ``out_dir``, row ``pk`` at position ``pk - 1``. The codes parts hold every row once, in
+    any order (a grown source's partitions interleave)."""
+    pks, phash, pdq, part = [], [], [], []
+    for i, path in enumerate(codes_paths):
+        t = pq.read_table(path, columns=["pk", "phash", "pdq"])
+        pks.append(t.column("pk").to_numpy().astype(np.int64))
+        phash.append(t.column("phash").to_numpy().astype(np.uint64))
+        part.append(np.full(t.num_rows, i, np.int32))
+        codes = t.column("pdq").combine_chunks()  # fixed-size binary: one buffer of 32-byte codes
+        words = np.frombuffer(codes.buffers()[1], np.uint64, count=4 * len(codes), offset=32 * codes.offset)
+        pdq.append(words.reshape(-1, 4).copy())
+    at = np.argsort(np.concatenate(pks)) if pks else np.zeros(0, np.int64)
+    os.makedirs(out_dir, exist_ok=True)
+    for name, arrays in (("phash", phash), ("part", part), ("pdq", pdq)):
+        tmp = os.path.join(out_dir, f"{name}.{os.getpid()}.tmp.npy")
+        np.save(tmp, np.concatenate(arrays)[at] if arrays else np.zeros(0, np.uint64))
+        os.replace(tmp, os.path.join(out_dir, f"{name}.npy"))
+    return len(at)
+
+
+def _pdq_words(values: list[bytes], turns: int) -> U64:
+    """PDQ bytes (``turns`` hashes each) as (n, turns * 4) uint64 words."""
+    raw = np.frombuffer(b"".join(values), dtype=np.uint64)
+    return raw.reshape(len(values), 4 * turns) if values else np.zeros((0, 4 * turns), np.uint64)
+
+
+# ---- what a worker keeps between tasks --------------------------------------------------------
+
+_kept: OrderedDict[tuple[str, ...], tuple[Any, int]] = OrderedDict()
+_kept_lock = threading.Lock()
+
+
+def _keep(key: tuple[str, ...], build: Callable[[], tuple[Any, int]], budget: int | None = None) -> Any:
+    """What ``build`` returns (an object and its bytes), kept per worker under ``key``; objects of
+    ``key[0]`` past ``budget`` bytes are let go, least recently used first."""
+    with _kept_lock:
+        if key in _kept:
+            _kept.move_to_end(key)
+            return _kept[key][0]
+    obj, size = build()
+    with _kept_lock:
+        _kept[key] = (obj, size)
+        if budget is not None:
+            same = [k for k in _kept if k[0] == key[0]]
+            while same and sum(_kept[k][1] for k in same) > budget and same[0] != key:
+                del _kept[same.pop(0)]
+    return obj
+
+
+def _stored(stored_dir: str) -> tuple[U64, U64, npt.NDArray[np.int32]]:
+    def build() -> tuple[tuple[U64, U64, npt.NDArray[np.int32]], int]:
+        ph = np.load(os.path.join(stored_dir, "phash.npy"), mmap_mode="r")
+        pdq = np.load(os.path.join(stored_dir, "pdq.npy"), mmap_mode="r")
+        part = np.load(os.path.join(stored_dir, "part.npy"), mmap_mode="r")
+        return (ph, pdq, part), 0
+
+    for key in [k for k in _kept if k[0] in ("stored", "tables", "knn") and k[1] != stored_dir]:
+        del _kept[key]  # another run's
+    return _keep(("stored", stored_dir), build)  # type: ignore[no-any-return]
+
+
+def _tables(stored_dir: str) -> list[Any]:
+    def build() -> tuple[list[Any], int]:
+        tables = build_tables(np.ascontiguousarray(_stored(stored_dir)[0]))
+        return tables, sum(t.codes.nbytes + t.ids.nbytes + t.offsets.nbytes for t in tables)
+
+    return _keep(("tables", stored_dir), build)  # type: ignore[no-any-return]
+
+
+def _knn_index(stored_dir: str) -> HammingIndex:
+    def build() -> tuple[HammingIndex, int]:
+        ph = np.ascontiguousarray(_stored(stored_dir)[0])
+        index = HammingIndex(64)
+        index.add(np.arange(1, len(ph) + 1, dtype=np.int64), ph)
+        return index, index.nbytes()
+
+    return _keep(("knn", stored_dir), build)  # type: ignore[no-any-return]
+
+
+def _shard(paths: Sequence[str]) -> DescriptorIndex:
+    def build() -> tuple[DescriptorIndex, int]:
+        index = DescriptorIndex()
+        for path in paths:
+            t = pq.read_table(path, columns=["pk", "descriptors"])
+            for pk, codes in zip(t.column("pk").to_pylist(), t.column("descriptors").to_pylist()):
+                if codes:
+                    index.add(pk, np.frombuffer(codes, np.uint8).reshape(-1, 32))
+        index.flush()
+        return index, index.nbytes()
+
+    return _keep(("shard", *paths), build, CACHE_BYTES)  # type: ignore[no-any-return]
+
+
+# ---- candidates -------------------------------------------------------------------------------
+
+
+def _retrieved(codes: pa.Table, stored_dir: str) -> list[set[int]]:
+    """For each row of ``codes``, the stored rows ``match.retrieval`` admits under one of its turns
+    (the multi-index-hashing join, then PDQ under the same turn)."""
+    n = codes.num_rows
+    out: list[set[int]] = [set() for _ in range(n)]
+    if not n:
+        return out
+    _, stored_pdq, _ = _stored(stored_dir)
+    probe_phash = np.frombuffer(b"".join(codes.column("variants").to_pylist()), np.uint64).copy()
+    probe_pdq = _pdq_words(codes.column("turned_pdq").to_pylist(), 8).reshape(n * 8, 4)
+    pks = np.asarray(codes.column("pk").to_pylist(), np.int64)
+    probe_ids = np.repeat(pks - 1, 8)
+    rows = np.arange(n * 8, dtype=np.int64)
+    found = [join_chunk(t, probe_phash, probe_ids, rows) for t in _tables(stored_dir)]
+    q = np.concatenate([f[0] for f in found])
+    s = np.concatenate([f[1] for f in found])
+    ok = np.bitwise_count(probe_pdq[q] ^ np.asarray(stored_pdq[s])).sum(axis=1) <= PDQ_RADIUS
+    for qi, si in zip((q[ok] // 8).tolist(), (s[ok] + 1).tolist()):
+        out[qi].add(si)
+    return out
+
+
+def _nearest(codes: pa.Table, stored_dir: str) -> list[set[int]]:
+    """For each row of ``codes``, the ``_KNN`` rows of nearest pHash (itself among them), ties to the lower row."""
+    index = _knn_index(stored_dir)
+    return [{int(p) for p in index.knn(int(ph), _KNN)[0]} for ph in codes.column("phash").to_numpy()]
+
+
+def _voted(features: list[LocalFeatures], shards: list[list[str]], flip: bool) -> list[list[int]]:
+    """For each query's features, the rows its strongest descriptors vote for as ``Cascade._voted``
+    does against one index of every row: each shard answers every descriptor's nearest, merged."""
+    sets = [f.descriptors[:_VOTING_FEATURES] for f in features]
+    allq = np.concatenate(sets) if sets else np.zeros((0, 32), np.uint8)
+    owner = np.full(len(allq), -1, np.int32)
+    dist = np.full(len(allq), 257, np.int64)
+    for paths in reversed(shards) if flip else shards:  # alternate: the shards kept last are asked first
+        if len(allq):
+            owner, dist = merge_nearest((owner, dist), _shard(paths).nearest(allq))
+    out, at = [], 0
+    for s in sets:
+        voter = NearestVotes(owner[at : at + len(s)], dist[at : at + len(s)])
+        at += len(s)
+        # every owner's votes, then the one rule (a run is one scope: every row is in it)
+        out.append(voted_in_scope(voter.vote_each([s], top=None), lambda pk: True))
+    return out
+
+
+# ---- the check --------------------------------------------------------------------------------
+
+
+class _Rows:
+    """The stored rows a task reads (``CandidateReader`` for ``Cascade``): one scope, its files."""
+
+    def __init__(self, scope: str, files: dict[int, StoredFile], local: dict[int, bytes]) -> None:
+        self._scope, self._files, self._local = scope, files, local
+
+    def scope_pk(self, name: str) -> int | None:
+        return 1 if name == self._scope else None
+
+    def scope_names(self) -> dict[int, str]:
+        return {1: self._scope}
+
+    def files(self, pks: Sequence[int]) -> list[StoredFile]:
+        return [self._files[p] for p in pks if p in self._files]
+
+    def files_by_sha(self, scope: str, sha256: bytes) -> list[StoredFile]:
+        return []  # rows with the same bytes are one row; a row is never its own match
+
+    def local_features(self, pks: Sequence[int]) -> dict[int, bytes]:
+        return {p: self._local[p] for p in pks if p in self._local}
+
+    def image(self, scope: str, image_id: str) -> ImageRecord:
+        raise NotImplementedError
+
+    def images(self, scope: str, *, after: str = "", limit: int = 100) -> list[ImageRecord]:
+        raise NotImplementedError
+
+    def decisions(self, image_pks: Iterable[int]) -> dict[tuple[int, int], Any]:
+        return {}  # a run's index holds no person's decisions
+
+
+class _NoLog:
+    """An empty ``ChangeLog``: the planned cascade's ``Mirror`` holds nothing."""
+
+    def codes(self, after_pk: int = 0, batch: int = 100_000) -> Iterator[list[CodeRow]]:
+        return iter(())
+
+    def last_change(self) -> int:
+        return 0
+
+    def changes_since(self, seq: int) -> tuple[int, list[CodeRow], list[int]]:
+        return seq, [], []
+
+
+class _PlannedCascade(Cascade):
+    """``Cascade`` whose candidates (retrieved, nearest, voted) were found by the join tasks."""
+
+    plan: dict[int, tuple[set[int], set[int], list[int]]]
+    current: int = 0
+
+    def _candidates(self, query: Query, scope_pk: int) -> tuple[list[int], set[int]]:
+        retrieved, nearest, _ = self.plan[self.current]
+        return sorted(retrieved | nearest), nearest
+
+    def _voted(self, features: LocalFeatures, scope_pk: int) -> list[int]:
+        return self.plan[self.current][2]
+
+
+def _read_rows(
+    part_of: Callable[[int], tuple[str, str]], pks: Iterable[int], scope: str
+) -> tuple[dict[int, StoredFile], dict[int, bytes]]:
+    """The stored files and local features of rows ``pks``, each fingerprint part read once."""
+    by_part: dict[tuple[str, str], list[int]] = {}
+    for pk in sorted(set(pks)):
+        by_part.setdefault(part_of(pk), []).append(pk)
+    files: dict[int, StoredFile] = {}
+    local: dict[int, bytes] = {}
+    for (codes_path, part_path), wanted in by_part.items():
+        c = pq.read_table(codes_path, columns=["pk", "row"])
+        row_of = dict(zip(c.column("pk").to_pylist(), c.column("row").to_pylist()))
+        t = pq.read_table(part_path, columns=["url", "sha256", "fingerprint", "local"])
+        t = t.take(pa.array([row_of[p] for p in wanted], pa.int64()))
+        for pk, url, sha, fpb, loc in zip(wanted, *(t.column(n).to_pylist() for n in t.column_names)):
+            fp = fingerprint_from_bytes(fpb)
+            files[pk] = StoredFile(pk, pk, sha.hex()[:16], scope, "", url, fp, 0.0)
+            if loc:
+                local[pk] = loc
+    return files, local
+
+
+def match_task(
+    index: int,
+    plan_path: str,
+    stored_dir: str,
+    pairs_path: str,
+    scope: str,
+    top: int,
+    limits: DecodeLimits,
+    thresholds: Thresholds,
+    storage_options: Mapping[str, Any],
+) -> int:
+    """Find and check the candidates of the index rows first fingerprinted in part ``index`` of
+    the plan (``plan_path``: each part's codes file, fingerprint file and vote shard); their pairs
+    go to ``pairs_path`` (``schema.PAIRS``). Returns the pair count."""
+    plan = _keep(("plan", plan_path), lambda: (pq.read_table(plan_path), 0))
+    codes_paths = plan.column("codes").to_pylist()
+    part_paths = plan.column("part").to_pylist()
+    shard_list = [codes_paths[lo:hi] for lo, hi in _runs(plan.column("shard").to_pylist())]
+    codes = pq.read_table(codes_paths[index])
+    pks = codes.column("pk").to_pylist()
+
+    part_index = _stored(stored_dir)[2]
+
+    def part_of(pk: int) -> tuple[str, str]:
+        i = int(part_index[pk - 1])
+        return codes_paths[i], part_paths[i]
+
+    clock = _Clock()
+    files, local = _read_rows(part_of, pks, scope)
+    features = [_features(local.get(pk), files[pk]) for pk in pks]
+    clock.lap("read", None)
+    retrieved = clock.lap("join", _retrieved(codes, stored_dir))
+    nearest = clock.lap("nearest", _nearest(codes, stored_dir))
+    voted = clock.lap("votes", _voted(features, shard_list, flip=index % 2 == 1))
+    more_files, more_local = _read_rows(part_of, set().union(*retrieved, *nearest, *map(set, voted)) - set(pks), scope)
+    files.update(more_files)
+    local.update(more_local)
+    rows = _Rows(scope, files, local)
+    cascade = _PlannedCascade(rows, rows, Mirror(_NoLog()), thresholds, limits)  # type: ignore[arg-type]
+    cascade.plan = {pk: (r, n, v) for pk, r, n, v in zip(pks, retrieved, nearest, voted)}
+
+    def check(pk: int, query: Query, feats: LocalFeatures) -> list[Any]:
+        cascade.current = pk
+        return cascade.check(query, feats, scope, exclude_image=pk)
+
+    part = pq.read_table(part_paths[index], columns=["url", "turns", "lossless"])
+    part = part.take(pa.array(codes.column("row").to_pylist(), pa.int64()))
+    table = check_rows(part, pks, files, features, check, top, limits, storage_options)
+    clock.lap("verify", None)
+    # the CPU each step took, for benchmarks/scale_find.py (nothing reads it to decide anything)
+    write_atomically(table.replace_schema_metadata({"cpu_seconds": json.dumps(clock.laps)}), pairs_path)
+    return int(table.num_rows)
+
+
+class _Clock:
+    """CPU seconds of this thread, step by step."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.thread_time()
+
+    def lap(self, name: str, value: T) -> T:
+        """Charge the time since the last lap to ``name``; returns ``value``."""
+        now = time.thread_time()
+        self.laps[name] = round(self.laps.get(name, 0.0) + now - self._last, 3)
+        self._last = now
+        return value
+
+
+def _features(data: bytes | None, f: StoredFile) -> LocalFeatures:
+    if data:
+        return LocalFeatures.from_bytes(data)
+    aspect = f.fingerprint.width / max(1, f.fingerprint.height)
+    return LocalFeatures(
+        points=np.zeros((0, 2), np.float32), descriptors=np.zeros((0, 32), np.uint8), aspect=aspect or 1.0
+    )
+
+
+def _runs(shards: list[int]) -> list[tuple[int, int]]:
+    """The (first part, end part) of each vote shard, from each part's shard number."""
+    bounds: dict[int, list[int]] = {}
+    for i, s in enumerate(shards):
+        bounds.setdefault(s, [i, i + 1])[1] = i + 1
+    return [(lo, hi) for lo, hi in bounds.values()]

@@ -1,0 +1,57 @@
+"""The matching stage's candidates (the join, the nearest pHashes, the descriptor votes asked of
+shards in turn) give one machine's pairs, whatever the size of the vote shards and of what a
+worker keeps between tasks, on a tree where only the crop tier finds some copies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from lookalike.scale import Pipeline, matching, pipeline
+from lookalike.scan import find_duplicates
+from tests.images import encode, photo
+from tests.scan.conftest import make_tree
+
+
+@pytest.fixture(scope="module")
+def cropped_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``find``'s test tree, and photos with tight crops of them that hashes alone cannot reach."""
+    root = make_tree(tmp_path_factory.mktemp("matching") / "tree")
+    for seed in (31, 32, 33):
+        im = photo(640, 480, seed=seed)
+        (root / "crops").mkdir(exist_ok=True)
+        (root / "crops" / f"full{seed}.jpg").write_bytes(encode(im, "JPEG", quality=92))
+        w, h = im.size
+        crop = im.crop((w // 5, h // 6, w - w // 4, h - h // 5)).resize((400, 300), Image.Resampling.LANCZOS)
+        (root / "crops" / f"part{seed}.jpg").write_bytes(encode(crop, "JPEG", quality=85))
+    return root
+
+
+@pytest.fixture(scope="module")
+def one_machine(cropped_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return find_duplicates([cropped_tree], db=tmp_path_factory.mktemp("one") / "find.db").to_dict()
+
+
+@pytest.mark.parametrize(("shard_rows", "kept_bytes"), [(2, 0), (4096, 16 << 20)])
+def test_any_vote_shard_size_gives_the_pairs_of_one_machine(
+    cropped_tree: Path,
+    one_machine: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    shard_rows: int,
+    kept_bytes: int,
+) -> None:
+    crops = [p for p in one_machine["pairs"] if "/crops/part" in p["a"] + p["b"]]
+    assert crops, "the tree must hold copies only the crop tier finds"
+    monkeypatch.setattr(pipeline, "VOTE_SHARD_ROWS", shard_rows)
+    monkeypatch.setattr(matching, "CACHE_BYTES", kept_bytes)
+    matching._kept.clear()  # nothing kept from another case's run
+    run = Pipeline(partition_size=3).run([str(cropped_tree)], out=tmp_path / "run")
+    doc = run.result.to_dict()
+    assert doc["pairs"] == one_machine["pairs"]
+    assert [sorted(m["path"] for m in g["members"]) for g in doc["groups"]] == [
+        sorted(m["path"] for m in g["members"]) for g in one_machine["groups"]
+    ]
