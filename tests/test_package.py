@@ -43,6 +43,7 @@ _USED_BY_NAME = {
     "python-multipart": "FastAPI parses multipart uploads with it",
     "fastapi-offline": "its Swagger UI and ReDoc bundles are read with importlib.resources",
     "s3fs": "fsspec loads it for s3:// by protocol name",
+    "bokeh": "the Dask scheduler draws its dashboard with it when it is installed",
 }
 
 
