@@ -49,8 +49,10 @@ RETRIEVAL_RADIUS = PHASH_RADIUS
 _VOTING_FEATURES = 500
 #: candidates verified by local features: the best by hashes, and the most voted for by descriptors
 #: (with at least ``_MIN_VOTES``; unrelated pictures get a few votes by chance). Measured on the public
-#: benchmark's crop_25 and screenshot queries (with one-bit slice probes, ``descriptors.PROBE_BITS``):
-#: 5 voted gave recall 0.9703 and 0.9536, 8 gave 0.9722 and 0.9555 (exact slices and 5: 0.9666, 0.9536)
+#: benchmark's crop_25 and screenshot queries with one-bit slice probes (``descriptors.PROBE_BITS``):
+#: 5 voted gave recall 0.9703 and 0.9536, 8 gave 0.9722 and 0.9555 (exact slices and 5: 0.9666, 0.9536).
+#: The probes cost a picture check 93 ms of CPU at 10,000 stored pictures (39.7 ms without them;
+#: ``benchmarks/service_load.py``), so the index keeps exact slices and verifies 8.
 _VERIFY_HASH_TOP = 2
 _VERIFY_VOTED_TOP = 8
 _MIN_VOTES = 3
