@@ -336,10 +336,15 @@ def plot_command(
     say(f"{out}: {image} and {len(found)} duplicates")
 
 
+#: the two files of a pair a person marks or unmarks
+MarkedFile = Annotated[Path, typer.Argument(help="A file read by `lookalike find`.")]
+OtherMarkedFile = Annotated[Path, typer.Argument(help="Another one.")]
+
+
 def review_mark(
     ctx: typer.Context,
-    a: Annotated[Path, typer.Argument(help="A file read by `lookalike find`.")],
-    b: Annotated[Path, typer.Argument(help="Another one.")],
+    a: MarkedFile,
+    b: OtherMarkedFile,
     decision: Annotated[Decision, typer.Argument(help="duplicate or not_duplicate.")],
     scope: FindScope = "find",
     db: SubDbOption = None,
@@ -359,8 +364,8 @@ def review_mark(
 
 def review_unmark(
     ctx: typer.Context,
-    a: Annotated[Path, typer.Argument(help="A file read by `lookalike find`.")],
-    b: Annotated[Path, typer.Argument(help="Another one.")],
+    a: MarkedFile,
+    b: OtherMarkedFile,
     scope: FindScope = "find",
     db: SubDbOption = None,
     as_json: JsonOption = False,
