@@ -14,7 +14,7 @@ import argparse
 import tracemalloc
 
 from lookalike.index import Index
-from lookalike.scan import FindOptions, find_duplicates
+from lookalike.scan import FindOptions, find_groups
 
 
 def main() -> None:
@@ -27,7 +27,7 @@ def main() -> None:
         pass
     index_peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.reset_peak()
-    result = find_duplicates([args.folder], db=args.db, options=FindOptions())
+    result = find_groups([args.folder], db=args.db, options=FindOptions())
     held, peak = tracemalloc.get_traced_memory()
     n = max(1, result.stats.files)
     print(f"files                 {result.stats.files:,} ({result.stats.read:,} read now), {len(result.pairs):,} pairs")

@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from lookalike.report import write_html
-from lookalike.scan import FindOptions, FindResult, find_duplicates
+from lookalike.scan import FindOptions, FindResult, find_groups
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -63,7 +63,7 @@ def served(tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def result(pristine_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> FindResult:
-    return find_duplicates([pristine_tree], db=tmp_path_factory.mktemp("h") / "h.db", options=FindOptions(jobs=1))
+    return find_groups([pristine_tree], db=tmp_path_factory.mktemp("h") / "h.db", options=FindOptions(jobs=1))
 
 
 def test_report_opens_cleanly_and_shows_every_group(served: str, tmp_path: Path, result: FindResult) -> None:
@@ -115,7 +115,7 @@ def _check_report(browser: Browser, served: str, result: FindResult) -> None:
 def test_report_of_nothing_found_still_opens(served: str, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    result = find_duplicates([empty], db=tmp_path / "e.db", options=FindOptions(jobs=1))
+    result = find_groups([empty], db=tmp_path / "e.db", options=FindOptions(jobs=1))
     write_html(result, tmp_path / "none.html", jobs=1)
     in_browser(lambda browser: _check_empty(browser, served))
 
@@ -134,7 +134,7 @@ def test_keeper_and_exclusion_chosen_on_the_page_are_applied_by_find(
     served: str, tmp_path: Path, tree: Path, cli: Callable[..., subprocess.CompletedProcess[str]]
 ) -> None:
     db = tmp_path / "find.db"
-    result = find_duplicates([tree], db=db, options=FindOptions(jobs=1))
+    result = find_groups([tree], db=db, options=FindOptions(jobs=1))
     write_html(result, tmp_path / "report.html", db=str(db), jobs=1)
     hill = next(g for g in result.groups if any(m.path.endswith("hill_turned.jpg") for m in g.members))
     boat = next(g for g in result.groups if any(m.path.endswith("boat_small.jpg") for m in g.members))

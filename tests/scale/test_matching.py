@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from lookalike.scale import Pipeline, matching, pipeline
-from lookalike.scan import find_duplicates
+from lookalike.scan import find_groups
 from tests.images import encode, photo
 from tests.scan.conftest import make_tree
 
@@ -32,7 +32,7 @@ def cropped_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def one_machine(cropped_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return find_duplicates([cropped_tree], db=tmp_path_factory.mktemp("one") / "find.db").to_dict()
+    return find_groups([cropped_tree], db=tmp_path_factory.mktemp("one") / "find.db").to_dict()
 
 
 @pytest.mark.parametrize(("shard_rows", "kept_bytes"), [(2, 0), (4096, 16 << 20)])

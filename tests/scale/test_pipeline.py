@@ -17,7 +17,7 @@ import pytest
 
 from lookalike.scale import Pipeline
 from lookalike.scale.stages import exact_groups
-from lookalike.scan import find_duplicates
+from lookalike.scan import find_groups
 from lookalike.scan.keeper import DEFAULT_KEEP
 from lookalike.scan.options import FindOptions
 from tests.scale.conftest import add_family, groups_of, start_cluster
@@ -34,7 +34,7 @@ def family_tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[st
 @pytest.fixture(scope="module")
 def one_machine(family_tree: tuple[Path, dict[str, Path]], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """``find --json`` of the tree on one machine, with a fresh database and the default keeper choice."""
-    return find_duplicates([family_tree[0]], db=tmp_path_factory.mktemp("find") / "find.db").to_dict()
+    return find_groups([family_tree[0]], db=tmp_path_factory.mktemp("find") / "find.db").to_dict()
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_one_machine_keeps_the_original_where_the_quality_policy_would_not(
 ) -> None:
     root, family = family_tree
     assert _family_keeper(one_machine, family) == str(family["original"])
-    by_policy = find_duplicates([root], db=tmp_path / "policy.db", options=FindOptions(keep=DEFAULT_KEEP)).to_dict()
+    by_policy = find_groups([root], db=tmp_path / "policy.db", options=FindOptions(keep=DEFAULT_KEEP)).to_dict()
     assert _family_keeper(by_policy, family) == str(family["enlarged"])
 
 

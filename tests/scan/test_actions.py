@@ -15,7 +15,7 @@ from lookalike.scan import (
     FindOptions,
     FindResult,
     apply_actions,
-    find_duplicates,
+    find_groups,
     held_back,
     plan_actions,
     undo,
@@ -26,7 +26,7 @@ from tests.scan.conftest import tree_digest
 
 
 def find(tree: Path, tmp_path: Path, **opts: object) -> FindResult:
-    return find_duplicates([tree], db=tmp_path / "act.db", options=FindOptions(jobs=1, **opts))  # type: ignore[arg-type]
+    return find_groups([tree], db=tmp_path / "act.db", options=FindOptions(jobs=1, **opts))  # type: ignore[arg-type]
 
 
 def kept_paths(result: FindResult) -> set[str]:

@@ -1,4 +1,4 @@
-"""``find_duplicates`` on a real folder: the groups a person expects, the keeper the policy picks,
+"""``find_groups`` on a real folder: the groups a person expects, the keeper the policy picks,
 unreadable files listed, and a second run that reads only what changed."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from PIL import Image
 
 from lookalike.errors import ConfigError
 from lookalike.index import Decision
-from lookalike.scan import FindOptions, FindResult, find_duplicates, mark_pair, parse_keep
+from lookalike.scan import FindOptions, FindResult, find_groups, mark_pair, parse_keep
 from lookalike.scan.cache import StoredPair
 from lookalike.scan.groups import cliques, components
 from lookalike.scan.linking import link_groups
@@ -35,7 +35,7 @@ def group_with(result: FindResult, path: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def found(pristine_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> FindResult:
-    return find_duplicates([pristine_tree], db=tmp_path_factory.mktemp("db") / "find.db", options=FAST)
+    return find_groups([pristine_tree], db=tmp_path_factory.mktemp("db") / "find.db", options=FAST)
 
 
 def test_copies_are_grouped_and_nothing_else(found: FindResult, pristine_tree: Path) -> None:
@@ -95,7 +95,7 @@ def test_json_document_has_the_promised_shape(found: FindResult) -> None:
 
 def test_keep_in_folder_is_always_kept(tree: Path, tmp_path: Path) -> None:
     opts = FindOptions(jobs=1, keep_in=(str(tree / "phone"),))
-    result = find_duplicates([tree], db=tmp_path / "k.db", options=opts)
+    result = find_groups([tree], db=tmp_path / "k.db", options=opts)
     for g in result.groups:
         for m in g.members:
             if m.path.startswith(str(tree / "phone") + os.sep):
@@ -111,14 +111,14 @@ def test_keep_policy_is_configurable(tmp_path: Path) -> None:
     (root / "b_old.jpg").write_bytes(exif_jpeg(im, "2009:01:02 03:04:05"))
     (root / "c_big.jpg").write_bytes(exif_jpeg(im, "2015:01:01 00:00:00", quality=98))
     db = tmp_path / "d.db"
-    oldest = find_duplicates([root], db=db, options=FindOptions(jobs=1, keep=parse_keep("oldest")))
+    oldest = find_groups([root], db=db, options=FindOptions(jobs=1, keep=parse_keep("oldest")))
     assert oldest.groups[0].keep == str(root / "b_old.jpg")
     assert oldest.groups[0].members[0].taken_at == "2009-01-02T03:04:05"
-    newest = find_duplicates([root], db=db, options=FindOptions(jobs=1, keep=parse_keep("newest")))
+    newest = find_groups([root], db=db, options=FindOptions(jobs=1, keep=parse_keep("newest")))
     assert newest.groups[0].keep == str(root / "a_new.jpg")
     for age, name in enumerate(("c_big.jpg", "b_old.jpg", "a_new.jpg")):  # a_new.jpg written first
         os.utime(root / name, (1.7e9 - 100 * age, 1.7e9 - 100 * age))
-    default = find_duplicates([root], db=db, options=FAST)
+    default = find_groups([root], db=db, options=FAST)
     # same size in pixels, all lossy, no sign of which was made from which: the file written first
     # (a re-save at a higher quality setting, like c_big's 98, adds nothing back)
     assert default.groups[0].keep == str(root / "a_new.jpg")
@@ -128,9 +128,9 @@ def test_keep_policy_is_configurable(tmp_path: Path) -> None:
 
 def test_second_run_reads_only_what_changed(tree: Path, tmp_path: Path) -> None:
     db = tmp_path / "again.db"
-    first = find_duplicates([tree], db=db, options=FAST)
+    first = find_groups([tree], db=db, options=FAST)
     assert first.stats.read == 13
-    second = find_duplicates([tree], db=db, options=FAST)
+    second = find_groups([tree], db=db, options=FAST)
     assert second.stats.read == 0 and second.stats.cached == 13
     assert groups_of(second, tree) == groups_of(first, tree)
     assert [e.path for e in second.errors] == [e.path for e in first.errors]
@@ -139,12 +139,12 @@ def test_second_run_reads_only_what_changed(tree: Path, tmp_path: Path) -> None:
     (tree / "new" / "fresh.png").write_bytes(encode(photo(300, 200, seed=31), "PNG"))
     cat = Image.open(tree / "originals" / "cat.png")
     (tree / "new" / "cat_small.jpg").write_bytes(encode(cat.resize((180, 180)), "JPEG", quality=80))
-    third = find_duplicates([tree], db=db, options=FAST)
+    third = find_groups([tree], db=db, options=FAST)
     assert third.stats.read == 2
     assert str(tree / "new" / "cat_small.jpg") in group_with(third, tree / "phone" / "cat.jpg")
     # a deleted file leaves its group
     (tree / "phone" / "cat.jpg").unlink()
-    fourth = find_duplicates([tree], db=db, options=FAST)
+    fourth = find_groups([tree], db=db, options=FAST)
     assert fourth.stats.read == 0
     assert sorted(group_with(fourth, tree / "originals" / "cat.png")) == sorted(
         [str(tree / "originals" / "cat.png"), str(tree / "new" / "cat_small.jpg")]
@@ -153,21 +153,21 @@ def test_second_run_reads_only_what_changed(tree: Path, tmp_path: Path) -> None:
 
 def test_rewritten_file_is_read_again_and_regrouped(tree: Path, tmp_path: Path) -> None:
     db = tmp_path / "rw.db"
-    find_duplicates([tree], db=db, options=FAST)
+    find_groups([tree], db=db, options=FAST)
     target = tree / "phone" / "cat.jpg"
     target.write_bytes(encode(photo(360, 360, seed=99), "JPEG", quality=88))  # another picture entirely
     os.utime(target, ns=(1_000_000_000, 1_000_000_000))
-    again = find_duplicates([tree], db=db, options=FAST)
+    again = find_groups([tree], db=db, options=FAST)
     assert again.stats.read == 1
     assert group_with(again, target) == []
 
 
 def test_touched_file_with_same_bytes_is_not_decoded_again(tree: Path, tmp_path: Path) -> None:
     db = tmp_path / "t.db"
-    first = find_duplicates([tree], db=db, options=FAST)
+    first = find_groups([tree], db=db, options=FAST)
     os.utime(tree / "phone" / "cat.jpg", ns=(2_000_000_000, 2_000_000_000))
     (tree / "originals" / "cat.png").rename(tree / "originals" / "cat_renamed.png")
-    again = find_duplicates([tree], db=db, options=FAST)
+    again = find_groups([tree], db=db, options=FAST)
     assert again.stats.read == 0  # both known by their SHA-256
     assert len(again.groups) == len(first.groups)
     assert str(tree / "originals" / "cat_renamed.png") in group_with(again, tree / "phone" / "cat.jpg")
@@ -175,20 +175,20 @@ def test_touched_file_with_same_bytes_is_not_decoded_again(tree: Path, tmp_path:
 
 def test_not_duplicate_decision_sticks(tree: Path, tmp_path: Path) -> None:
     db = tmp_path / "dec.db"
-    find_duplicates([tree], db=db, options=FAST)
+    find_groups([tree], db=db, options=FAST)
     mark_pair(tree / "originals" / "cat.png", tree / "phone" / "cat.jpg", Decision.NOT_DUPLICATE, db=db)
-    after = find_duplicates([tree], db=db, options=FAST)
+    after = find_groups([tree], db=db, options=FAST)
     assert group_with(after, tree / "phone" / "cat.jpg") == []
     assert not any(
         {p.a, p.b} == {str(tree / "originals" / "cat.png"), str(tree / "phone" / "cat.jpg")} for p in after.pairs
     )
     mark_pair(tree / "originals" / "cat.png", tree / "originals" / "lonely.jpg", Decision.DUPLICATE, db=db)
-    linked = find_duplicates([tree], db=db, options=FAST)
+    linked = find_groups([tree], db=db, options=FAST)
     assert str(tree / "originals" / "lonely.jpg") in group_with(linked, tree / "originals" / "cat.png")
 
 
 def test_strict_groups_are_cliques(tree: Path, tmp_path: Path) -> None:
-    result = find_duplicates([tree], db=tmp_path / "s.db", options=FindOptions(jobs=1, strict=True))
+    result = find_groups([tree], db=tmp_path / "s.db", options=FindOptions(jobs=1, strict=True))
     # files of the same bytes are one node: listed as its first path identical to each other one
     node = {p.b: p.a for p in result.pairs if p.verdict == "identical"}
     linked = {frozenset((node.get(p.a, p.a), node.get(p.b, p.b))) for p in result.pairs if p.verdict != "similar"}
@@ -209,7 +209,7 @@ def test_grouping_functions() -> None:
 
 
 def test_missing_folder_is_an_error_entry(tmp_path: Path) -> None:
-    result = find_duplicates([tmp_path / "nope.jpg"], db=tmp_path / "m.db", options=FAST)
+    result = find_groups([tmp_path / "nope.jpg"], db=tmp_path / "m.db", options=FAST)
     assert result.groups == () and len(result.errors) == 1
     assert result.errors[0].code == "fetch_failed"
 

@@ -8,12 +8,12 @@ import json
 import os
 from pathlib import Path
 
-from lookalike.scan import Action, FindOptions, FindResult, apply_actions, find_duplicates, held_back, plan_actions
+from lookalike.scan import Action, FindOptions, FindResult, apply_actions, find_groups, held_back, plan_actions
 from tests.scan.conftest import tree_digest
 
 
 def find(paths: list[Path], tmp_path: Path) -> FindResult:
-    return find_duplicates(paths, db=tmp_path / "id.db", options=FindOptions(jobs=1))
+    return find_groups(paths, db=tmp_path / "id.db", options=FindOptions(jobs=1))
 
 
 def inode(path: str) -> tuple[int, int]:

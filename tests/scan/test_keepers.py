@@ -17,7 +17,7 @@ from lookalike.scan import (
     Action,
     FindOptions,
     FindResult,
-    find_duplicates,
+    find_groups,
     parse_keep,
     plan_actions,
     read_decisions,
@@ -74,7 +74,7 @@ SHUFFLED = {role: f"{chr(ord('z') - i)}_{i}.{'png' if role == 'lossless' else 'j
 def family(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Path], FindResult]:
     root = tmp_path_factory.mktemp("family")
     files = make_family(root, NAMES)
-    result = find_duplicates([root], db=root.parent / "family.db", options=FindOptions(jobs=1))
+    result = find_groups([root], db=root.parent / "family.db", options=FindOptions(jobs=1))
     return files, result
 
 
@@ -111,7 +111,7 @@ def test_each_copy_reads_as_a_copy_of_the_keeper(family) -> None:  # type: ignor
 
 def test_choice_does_not_depend_on_names_or_order(tmp_path: Path) -> None:
     files = make_family(tmp_path, SHUFFLED)
-    result = find_duplicates([tmp_path], db=tmp_path.parent / "shuffled.db", options=FindOptions(jobs=1))
+    result = find_groups([tmp_path], db=tmp_path.parent / "shuffled.db", options=FindOptions(jobs=1))
     assert _group(result, files)["keep"] == str(files["original"])
 
 
@@ -134,7 +134,7 @@ def test_edited_copies_are_reported_but_left_alone_unless_asked(family) -> None:
 
 def test_explicit_policy_still_wins(tmp_path: Path) -> None:
     files = make_family(tmp_path, NAMES)
-    result = find_duplicates(
+    result = find_groups(
         [tmp_path], db=tmp_path.parent / "policy.db", options=FindOptions(jobs=1, keep=parse_keep("resolution"))
     )
     assert _group(result, files)["keep"] == str(files["enlarged"])
@@ -149,8 +149,8 @@ def test_decisions_change_the_keeper_exclude_a_file_and_are_remembered(tmp_path:
         {"path": str(files["half"]), "decision": "keep"}, {"path": str(files["q60"]), "decision": "exclude"},
     ]}))  # fmt: skip
     db = tmp_path / "d.db"
-    first = find_duplicates([root], db=db, options=FindOptions(jobs=1, decisions=read_decisions(decisions)))
-    later = find_duplicates([root], db=db, options=FindOptions(jobs=1))
+    first = find_groups([root], db=db, options=FindOptions(jobs=1, decisions=read_decisions(decisions)))
+    later = find_groups([root], db=db, options=FindOptions(jobs=1))
     for result in (first, later):
         g = _group(result, files)
         assert g["keep"] == str(files["half"])
@@ -211,7 +211,7 @@ def test_rows_cached_before_source_facts_get_them_on_the_next_run(tmp_path: Path
     root.mkdir()
     files = make_family(root, NAMES)
     db = tmp_path / "old.db"
-    find_duplicates([root], db=db, options=FindOptions(jobs=1))
+    find_groups([root], db=db, options=FindOptions(jobs=1))
     with sqlite3.connect(db) as con:  # as a cache written before these columns existed leaves them
         con.execute(
             "UPDATE find_rows SET jpeg_quality = NULL, padding = NULL, content_aspect = NULL, colours = NULL,"
@@ -219,7 +219,7 @@ def test_rows_cached_before_source_facts_get_them_on_the_next_run(tmp_path: Path
         )
         con.execute("DELETE FROM find_spectra")
         con.execute("DELETE FROM find_relative")
-    again = find_duplicates([root], db=db, options=FindOptions(jobs=1))
+    again = find_groups([root], db=db, options=FindOptions(jobs=1))
     assert again.stats.read == 0  # nothing decoded for matching again
     assert _group(again, files)["keep"] == str(files["original"])
     with sqlite3.connect(db) as con:
@@ -281,7 +281,7 @@ def test_copies_made_from_the_original_are_not_kept_though_bigger_or_lossless(tm
     root = tmp_path / "pics"
     root.mkdir()
     files = make_derived_family(root)
-    result = find_duplicates([root], db=tmp_path / "d.db", options=FindOptions(jobs=1))
+    result = find_groups([root], db=tmp_path / "d.db", options=FindOptions(jobs=1))
     g = _group(result, files)
     members = g["members"]
     assert isinstance(members, dict)

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from lookalike.errors import ConfigError
-from lookalike.scan import FindOptions, FindResult, find_duplicates, read_decisions
+from lookalike.scan import FindOptions, FindResult, find_groups, read_decisions
 from tests.images import encode, photo
 
 
 def run(tree: Path, db: Path, **opts: object) -> FindResult:
-    return find_duplicates([tree], db=db, options=FindOptions(jobs=1, **opts))  # type: ignore[arg-type]
+    return find_groups([tree], db=db, options=FindOptions(jobs=1, **opts))  # type: ignore[arg-type]
 
 
 def decisions_file(path: Path, items: list[tuple[str, str]], version: object = 1) -> Path:
@@ -155,7 +155,7 @@ def test_identical_copies_are_one_node(tmp_path: Path) -> None:
     data = encode(photo(160, 120, seed=5), "PNG")
     for i in range(60):
         (root / f"copy{i:03d}.png").write_bytes(data)
-    result = find_duplicates([root], db=tmp_path / "f.db", options=FindOptions(jobs=1))
+    result = find_groups([root], db=tmp_path / "f.db", options=FindOptions(jobs=1))
     (group,) = result.groups
     assert len(group.members) == 60 and len(group.removable) == 59
     assert len(result.pairs) == 59  # one pair per other path, not 60 * 59 / 2

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lookalike.scan import Action, FindOptions, FindResult, apply_actions, fileops, find_duplicates, plan_actions, undo
+from lookalike.scan import Action, FindOptions, FindResult, apply_actions, fileops, find_groups, plan_actions, undo
 from tests.images import encode, photo
 from tests.scan.conftest import tree_digest
 
@@ -41,7 +41,7 @@ def twins(tmp_path: Path) -> Path:
 
 
 def find(root: Path, db: Path) -> FindResult:
-    return find_duplicates([root], db=db, options=FindOptions(jobs=1))
+    return find_groups([root], db=db, options=FindOptions(jobs=1))
 
 
 def swap(path: str, data: bytes) -> None:
@@ -182,10 +182,10 @@ def test_a_full_disk_during_a_cross_file_system_move_leaves_the_source_whole(
 
 _KILLED_MOVE = """
 import os, signal, sys
-from lookalike.scan import Action, FindOptions, apply_actions, find_duplicates, plan_actions
+from lookalike.scan import Action, FindOptions, apply_actions, find_groups, plan_actions
 from lookalike.scan import fileops
 root, db, dest, manifest = sys.argv[1:]
-result = find_duplicates([root], db=db, options=FindOptions(jobs=1))
+result = find_groups([root], db=db, options=FindOptions(jobs=1))
 steps = plan_actions(result, Action.MOVE, to=dest)
 def killed(fd, data):
     os.write(fd, data[:1000])
@@ -218,7 +218,7 @@ def test_held_back_names_are_not_counted_as_reclaimable(tmp_path: Path) -> None:
     (root / "keep" / "pic.bmp").write_bytes(bmp(4))
     (root / "copy.bmp").write_bytes(bmp(4))
     os.link(root / "copy.bmp", root / "copy-link.bmp")  # the copy has another name: deleting one frees nothing
-    result = find_duplicates([root], db=tmp_path / "f.db", options=FindOptions(jobs=1, keep_in=(str(root / "keep"),)))
+    result = find_groups([root], db=tmp_path / "f.db", options=FindOptions(jobs=1, keep_in=(str(root / "keep"),)))
     assert len(result.groups) == 1 and len(result.groups[0].members) == 2
     assert result.stats.reclaimable_bytes == 0 and result.stats.duplicates == 0
 

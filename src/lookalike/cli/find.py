@@ -123,7 +123,7 @@ def find_command(
 ) -> None:
     """Find groups of copies under folders, pick a keeper per group, report, and optionally act on the other copies."""
     from lookalike.cli.progress import INDEX_KERNELS, announce_compiling
-    from lookalike.scan import Action, FindOptions, find_duplicates, parse_keep, read_decisions
+    from lookalike.scan import Action, FindOptions, find_groups, parse_keep, read_decisions
 
     announce_compiling(INDEX_KERNELS)
     with reporting_errors(as_json=as_json):
@@ -158,7 +158,7 @@ def find_command(
         def progress(total: int, label: str):  # type: ignore[no-untyped-def]
             return progress_bar(total=total, enabled=total >= 20, label=label)
 
-        result = find_duplicates(paths, db=database, options=options, progress=progress)
+        result = find_groups(paths, db=database, options=options, progress=progress)
         if csv_path is not None:
             from lookalike.report import write_csv
 

@@ -1,4 +1,4 @@
-"""Folders to duplicate groups: ``find_duplicates``.
+"""Folders to duplicate groups: ``find_groups``.
 
 1. Walk the folders (``walk.find_files``): each file once, by device and inode, under the path a
    person would use, however many paths (symlinks, hard links, a folder named twice) reach it; only
@@ -59,7 +59,7 @@ from lookalike.scan.results import FileError, FindResult, FindStats, Group, Pair
 from lookalike.scan.similar import embedder_for, semantic_pairs
 from lookalike.walk import FoundFile, find_files
 
-__all__ = ["find_duplicates", "matcher_stamp"]
+__all__ = ["find_groups", "matcher_stamp"]
 
 
 def matcher_stamp(thresholds: Thresholds) -> str:
@@ -73,7 +73,7 @@ def matcher_stamp(thresholds: Thresholds) -> str:
     )
 
 
-def find_duplicates(
+def find_groups(
     paths: Sequence[str | os.PathLike[str]],
     *,
     db: str | os.PathLike[str],

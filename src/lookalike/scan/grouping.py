@@ -102,7 +102,7 @@ def groups_from_links(
     if run is not None:
         fps = {f.pk: f.fingerprint for f in run.index.files(grouped_pks)}
         facts = _with_source_facts(run.cache, facts, grouped_pks, paths_of, run.index.limits)
-        decided_paths = run.cache.decisions(opts.scope)  # recorded by find_duplicates before grouping
+        decided_paths = run.cache.decisions(opts.scope)  # recorded by find_groups before grouping
         evidence = MemberEvidence(run.index, fps, linking, run.cache.relatives(grouped_pks))
         source = StoredEvidence(run.index, run.cache, facts, fps, run.mtime_of, paths_of)
 

@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from lookalike.scan.find import find_duplicates as find_in
+from lookalike.scan.find import find_groups
 from lookalike.scan.options import FindOptions, Progress
 from lookalike.scan.results import FindResult
 
@@ -35,5 +35,5 @@ def find_duplicates(
     roots = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     if db is None or os.fspath(db) in _EPHEMERAL:
         with tempfile.TemporaryDirectory(prefix="lookalike-find-") as tmp:
-            return find_in(roots, db=Path(tmp) / "find.db", options=options, progress=progress)
-    return find_in(roots, db=db, options=options, progress=progress)
+            return find_groups(roots, db=Path(tmp) / "find.db", options=options, progress=progress)
+    return find_groups(roots, db=db, options=options, progress=progress)

@@ -24,7 +24,7 @@ Progress = Callable[[int, str], AbstractContextManager[Callable[[], None]]]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FindOptions:
-    """How ``find_duplicates`` works (see ``scan.find``).
+    """How ``find_groups`` works (see ``scan.find``).
 
     ``keep``: an explicit keeper policy (``keeper.py``); None keeps each group's source
     (``source.py``). ``decisions``: (path, ``keep`` or ``exclude``) pairs a person made, recorded
