@@ -19,7 +19,16 @@ from lookalike.scan.cache import FindCache, RowFacts, StoredPair
 from lookalike.scan.groups import components
 from lookalike.scan.results import Evidence, EvidenceKind
 
-__all__ = ["HASH_LINK_BITS", "MERGE_FILES", "is_hash_link", "link_groups", "run_links"]
+__all__ = [
+    "HASH_LINK_BITS",
+    "MERGE_FILES",
+    "attach_local",
+    "hash_components",
+    "is_hash_link",
+    "link_groups",
+    "merge_well_linked",
+    "run_links",
+]
 
 #: pHash bits (under the best flip or turn) within which a duplicate pair counts as a hash link,
 #: which may merge groups (imagededup's default distance threshold is the same 10 of 64 bits)
@@ -92,8 +101,23 @@ def link_groups(nodes: list[int], links: dict[tuple[int, int], StoredPair]) -> l
     files of each: a picture's crops that hash-link among themselves and are matched to the
     picture again and again, where a shared caption bar or watermark joins one file to one file.
     """
-    hash_edges = [k for k, p in links.items() if is_hash_link(p)]
-    groups = components(nodes, hash_edges)
+    groups, pairs = attach_local(hash_components(nodes, links), links)
+    return sorted(sorted(g) for g in merge_well_linked(groups, links) + pairs)
+
+
+def hash_components(nodes: list[int], links: dict[tuple[int, int], StoredPair]) -> list[list[int]]:
+    """The connected components of the hash links (``is_hash_link``) among ``nodes``; a node with
+    no hash link is in none."""
+    return components(nodes, [k for k, p in links.items() if is_hash_link(p)])
+
+
+def attach_local(
+    groups: list[list[int]], links: dict[tuple[int, int], StoredPair]
+) -> tuple[list[list[int]], list[list[int]]]:
+    """Files with no hash link joined by their local-feature links (see ``link_groups``): the
+    groups with each such file added to the one it has the most local links to (ties: none), and
+    the pairs of two files left outside that are each other's best local match.
+    ``groups`` is not changed."""
     group_of = {pk: i for i, g in enumerate(groups) for pk in g}
     support: dict[int, dict[int, list[float]]] = defaultdict(dict)
     loose: list[StoredPair] = []
@@ -107,13 +131,19 @@ def link_groups(nodes: list[int], links: dict[tuple[int, int], StoredPair]) -> l
                 votes[1] = max(votes[1], p.score)
         if a not in group_of and b not in group_of:
             loose.append(p)
+    grown = [list(g) for g in groups]
     attached: set[int] = set()
     for x, by_group in support.items():
         ranked = sorted(by_group.items(), key=lambda kv: (-kv[1][0], -kv[1][1], kv[0]))
         if len(ranked) > 1 and ranked[1][1][0] == ranked[0][1][0]:
             continue  # as many links to another group: not for a machine to say which
-        groups[ranked[0][0]].append(x)
+        grown[ranked[0][0]].append(x)
         attached.add(x)
+    return grown, _best_local_pairs(loose, attached)
+
+
+def _best_local_pairs(loose: list[StoredPair], attached: set[int]) -> list[list[int]]:
+    """Pairs of two files outside every group (and not attached) that are each other's best local match."""
     best: dict[int, tuple[float, int]] = {}
     for p in loose:
         if p.a_pk in attached or p.b_pk in attached:
@@ -121,11 +151,10 @@ def link_groups(nodes: list[int], links: dict[tuple[int, int], StoredPair]) -> l
         for x, y in ((p.a_pk, p.b_pk), (p.b_pk, p.a_pk)):
             if x not in best or (p.score, -y) > (best[x][0], -best[x][1]):
                 best[x] = (p.score, y)
-    pairs = [[x, y] for x, (_, y) in best.items() if x < y and best.get(y, (0.0, -1))[1] == x]
-    return sorted(sorted(g) for g in _merge_well_linked(groups, links) + pairs)
+    return [[x, y] for x, (_, y) in best.items() if x < y and best.get(y, (0.0, -1))[1] == x]
 
 
-def _merge_well_linked(groups: list[list[int]], links: dict[tuple[int, int], StoredPair]) -> list[list[int]]:
+def merge_well_linked(groups: list[list[int]], links: dict[tuple[int, int], StoredPair]) -> list[list[int]]:
     """Merge groups joined by local links from several files on each side (``MERGE_FILES``): a
     picture's cropped or reframed copies that hash-link among themselves, found again and again
     by local features. A shared caption bar or watermark joins one file to one file."""
