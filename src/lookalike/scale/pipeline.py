@@ -57,7 +57,7 @@ from lookalike.scale.runner import Runner, open_runner
 from lookalike.scale.schema import MANIFEST
 from lookalike.scale.stages import error_rows, exact_groups, groups_table, write_atomically
 from lookalike.scale.storage import Listed, is_local, list_sources
-from lookalike.scan.grouping import groups_from_links
+from lookalike.scan.grouping import Judges, groups_from_links
 from lookalike.scan.options import FindOptions, Progress, steps
 from lookalike.scan.results import FindResult, FindStats
 
@@ -399,7 +399,7 @@ class Pipeline:
         pks = sorted(gathered.paths_of)
         groups, pairs = groups_from_links(
             pks, gathered.paths_of, found.size_of, gathered.facts, gathered.pairs, self.options, keep_in,
-            source=evidence,
+            judges=Judges(source=evidence),
         )  # fmt: skip
         warnings = [
             f"a group of {len(g.members):,} files (keeper {g.keep}) is more than a person can review"

@@ -51,7 +51,7 @@ from lookalike.index import Index
 from lookalike.scan.actions import held_by_names
 from lookalike.scan.cache import FindCache
 from lookalike.scan.decisions import record_decisions
-from lookalike.scan.grouping import RunEvidence, groups_from_links
+from lookalike.scan.grouping import RunEvidence, group_run
 from lookalike.scan.ingest import Seen, forget_scope, gone_paths, known_bytes, read_and_match, sort_paths, storable
 from lookalike.scan.linking import run_links
 from lookalike.scan.options import FindOptions, Progress
@@ -172,4 +172,4 @@ def _group(
     pks = [pk for pk in paths_of if pk in facts]
     links = run_links(index, cache, pks, facts, opts.scope)
     run = RunEvidence(index, cache, {x.path: x.mtime_ns for x in seen})
-    return groups_from_links(pks, paths_of, size_of, facts, links, opts, keep_in, also, run=run)
+    return group_run(pks, paths_of, size_of, facts, links, opts, keep_in, also, run)
