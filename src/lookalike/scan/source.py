@@ -184,22 +184,35 @@ def derived_from(
 ) -> tuple[str, str] | None:
     """(derived path, why) when the evidence says which of two linked members was made from the
     other, else None. ``enlarged``: the larger of the two is known to be an enlargement of the
-    smaller (``is_enlargement``); ``decoded``: their pixels differ by a level at most (``Link``)."""
+    smaller (``is_enlargement``); ``decoded``: their pixels differ by a level at most (``Link``).
+    The directions of the module docstring are asked in its order; the first that tells wins."""
     if verdict is Verdict.IDENTICAL:
         return None
-    if verdict is Verdict.SAME_PIXELS and a.lossless != b.lossless:
-        copy = a if a.lossless else b
+    return (
+        _by_encoding(a, b, verdict, decoded) or _by_colour(a, b) or _by_margins(a, b) or _by_size_alone(a, b, enlarged)
+    )
+
+
+def _by_encoding(a: SourceFacts, b: SourceFacts, verdict: Verdict, decoded: bool) -> tuple[str, str] | None:
+    """Direction 1: a lossless file holding a lossy one's pixels (exactly, within a level, or with
+    its JPEG grid) was made from it."""
+    if a.lossless == b.lossless:
+        return None
+    copy, lossy = (a, b) if a.lossless else (b, a)
+    if verdict is Verdict.SAME_PIXELS:
         return copy.path, "the same pixels stored losslessly from a lossy file"
-    if decoded and a.lossless != b.lossless:
-        copy = a if a.lossless else b
+    if decoded:
         return copy.path, "a lossy file's decode stored losslessly (by another decoder: a level apart)"
-    if a.lossless != b.lossless:
-        copy, lossy = (a, b) if a.lossless else (b, a)
-        if (
-            lossy.mime == "image/jpeg" and copy.grid_step >= 3 and copy.grid_step == lossy.grid_step
-            and (copy.width, copy.height) == (lossy.width, lossy.height)
-        ):  # fmt: skip
-            return copy.path, "a lossless copy of a JPEG: its pixels carry that JPEG's 8x8 grid"
+    if (
+        lossy.mime == "image/jpeg" and copy.grid_step >= 3 and copy.grid_step == lossy.grid_step
+        and (copy.width, copy.height) == (lossy.width, lossy.height)
+    ):  # fmt: skip
+        return copy.path, "a lossless copy of a JPEG: its pixels carry that JPEG's 8x8 grid"
+    return None
+
+
+def _by_colour(a: SourceFacts, b: SourceFacts) -> tuple[str, str] | None:
+    """Direction 2: transparency lost, colour dropped, or a palette made from a rich picture."""
     if a.alpha != b.alpha:
         return (b if a.alpha else a).path, "a copy that lost the other's transparency"
     if a.gray != b.gray and not (a.palette or b.palette):  # dithering onto a palette adds colour
@@ -208,6 +221,11 @@ def derived_from(
         reduced, rich = (a, b) if a.palette else (b, a)
         if (rich.colours or 0) > _RICH_COLOURS:
             return reduced.path, f"a copy reduced to a palette of {reduced.colours} colours"
+    return None
+
+
+def _by_margins(a: SourceFacts, b: SourceFacts) -> tuple[str, str] | None:
+    """Direction 3: flat margins around the other's content, or an area added around the whole other."""
     padded, plain = (a, b) if a.padding > b.padding else (b, a)
     # a picture on a plain background (a drawing, a stamp) has margins of its own: the padded
     # copy must have clearly more, not a little more after a crop
@@ -220,6 +238,11 @@ def derived_from(
     for outer, inner in ((a, b), (b, a)):
         if _frames_whole(outer, inner):
             return outer.path, "the whole picture with an area added around it (a frame, a caption area)"
+    return None
+
+
+def _by_size_alone(a: SourceFacts, b: SourceFacts, enlarged: bool) -> tuple[str, str] | None:
+    """Direction 4: the smaller copy was made from the larger, unless the larger is an enlargement."""
     big, small = _by_size(a, b)
     ratio = _size_ratio(a, b)
     if ratio < _SAME_SIZE:
@@ -281,6 +304,10 @@ def quality_key(f: SourceFacts, links: int, enlarged: bool) -> tuple[object, ...
     )  # fmt: skip
 
 
+#: a linking pair by path: (a, b, verdict, the larger one's path, linear size ratio)
+_Sized = tuple[str, str, Verdict, str, float]
+
+
 def choose_source(
     facts: Mapping[str, SourceFacts],
     links: Iterable[Link],
@@ -305,7 +332,7 @@ def choose_source(
         degree[b] += 1
     tested: dict[str, npt.NDArray[np.float64] | None] = {}
     # each pair's size relation, and what it says before any spectrum is known
-    sized = [
+    sized: list[_Sized] = [
         (a, b, verdict, _by_size(facts[a], facts[b])[0].path, _size_ratio(facts[a], facts[b]))
         for (a, b), (verdict, _) in pairs
     ]
@@ -314,27 +341,7 @@ def choose_source(
         (a, b): derived_from(facts[a], facts[b], verdict, False, (a, b) in decoded) for a, b, verdict, _, _ in sized
     }
     while True:
-        derived: dict[str, tuple[str, str]] = {}
-        incoming: dict[str, int] = {p: 0 for p in facts}
-        enlargements: set[str] = set()
-        for a, b, verdict, big_path, ratio in sized:
-            shape = tested.get(big_path)
-            enlarged = shape is not None and ratio >= _SAME_SIZE and is_enlargement(shape, ratio)
-            said = derived_from(facts[a], facts[b], verdict, True) if enlarged else plain[(a, b)]
-            if said is None:
-                continue
-            child, why = said
-            parent = b if child == a else a
-            incoming[child] += 1
-            if enlarged and child == big_path:
-                enlargements.add(child)
-            if child not in derived or (facts[parent].area, parent) > (
-                facts[derived[child][0]].area,
-                derived[child][0],
-            ):
-                derived[child] = (parent, why)
-        fewest = min(incoming.values(), default=0)
-        order = sorted(facts, key=lambda p: (incoming[p] > fewest, quality_key(facts[p], degree[p], p in enlargements)))
+        order, derived = _ranked(facts, sized, plain, tested, degree)
         if not order:
             return order, derived
         # the leading candidate's size links are settled by its spectrum and the spectra of the
@@ -345,3 +352,34 @@ def choose_source(
             return order, derived
         for path in untested:
             tested[path] = profile(facts[path])
+
+
+def _ranked(
+    facts: Mapping[str, SourceFacts],
+    sized: list[_Sized],
+    plain: Mapping[tuple[str, str], tuple[str, str] | None],
+    tested: Mapping[str, npt.NDArray[np.float64] | None],
+    degree: Mapping[str, int],
+) -> tuple[list[str], dict[str, tuple[str, str]]]:
+    """One pass of ``choose_source`` with the spectra ``tested`` so far: members best first (those
+    the fewest links say are derived, then by quality) and what each derived member comes from
+    (its largest parent)."""
+    derived: dict[str, tuple[str, str]] = {}
+    incoming: dict[str, int] = {p: 0 for p in facts}
+    enlargements: set[str] = set()
+    for a, b, verdict, big_path, ratio in sized:
+        shape = tested.get(big_path)
+        enlarged = shape is not None and ratio >= _SAME_SIZE and is_enlargement(shape, ratio)
+        said = derived_from(facts[a], facts[b], verdict, True) if enlarged else plain[(a, b)]
+        if said is None:
+            continue
+        child, why = said
+        parent = b if child == a else a
+        incoming[child] += 1
+        if enlarged and child == big_path:
+            enlargements.add(child)
+        if child not in derived or (facts[parent].area, parent) > (facts[derived[child][0]].area, derived[child][0]):
+            derived[child] = (parent, why)
+    fewest = min(incoming.values(), default=0)
+    order = sorted(facts, key=lambda p: (incoming[p] > fewest, quality_key(facts[p], degree[p], p in enlargements)))
+    return order, derived
