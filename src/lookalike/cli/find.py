@@ -29,7 +29,7 @@ from lookalike.index.records import Decision
 DEFAULT_PARTITION_SIZE = 256
 
 if TYPE_CHECKING:
-    from lookalike.scan import Action, FindResult, Step
+    from lookalike.scan import Action, FindResult, Group, Step
 
 JobsOption = Annotated[int, typer.Option("--jobs", "-j", min=0, help="Processes for fingerprinting; 0 = all cores.")]
 FindScope = Annotated[str, typer.Option("--scope", help="The index scope find keeps its files in.")]
@@ -123,22 +123,13 @@ def find_command(
 ) -> None:
     """Find groups of copies under folders, pick a keeper per group, report, and optionally act on the other copies."""
     from lookalike.cli.progress import INDEX_KERNELS, announce_compiling
-    from lookalike.scan import Action, FindOptions, find_groups, parse_keep, read_decisions
+    from lookalike.scan import FindOptions, find_groups, parse_keep, read_decisions
 
     announce_compiling(INDEX_KERNELS)
     with reporting_errors(as_json=as_json):
-        try:
-            act = Action(action)
-        except ValueError:
-            fail(f"unknown action {action!r} (choose from {', '.join(a.value for a in Action)})")
-        if cluster is not None and (similar or model is not None):
-            fail("--similar needs find's database: not with --cluster")
-        if cluster is not None and act is not Action.REPORT:
-            fail("--cluster runs report only (--action report): act on the paths they list yourself")
-        if act is Action.MOVE and to is None:
-            fail("--action move needs --to DIR")
-        if act.touches_files and not dry_run and not yes and not sys.stdin.isatty():
-            fail(f"--action {act.value} changes files: pass --yes to go ahead without a terminal to confirm on")
+        act = _checked_action(
+            action, cluster=cluster, similar=similar or model is not None, to=to, dry_run=dry_run, yes=yes
+        )
         options = FindOptions(
             scope=scope, jobs=jobs, strict=strict, keep=None if keep is None else parse_keep(keep),
             keep_in=tuple(str(k) for k in keep_in or ()), rescan=rescan,
@@ -159,14 +150,7 @@ def find_command(
             return progress_bar(total=total, enabled=total >= 20, label=label)
 
         result = find_groups(paths, db=database, options=options, progress=progress)
-        if csv_path is not None:
-            from lookalike.report import write_csv
-
-            write_csv(result, csv_path)
-        if html_path is not None:
-            from lookalike.report import write_html
-
-            write_html(result, html_path, db=str(database), scope=scope, jobs=jobs)
+        _write_reports(result, csv_path=csv_path, html_path=html_path, database=database, scope=scope, jobs=jobs)
         if not as_json:
             print_result(result)
         plan, acted = None, 0
@@ -181,20 +165,46 @@ def find_command(
         raise typer.Exit(acted or EXIT_FAILED)
 
 
+def _checked_action(
+    action: str, *, cluster: str | None, similar: bool, to: Path | None, dry_run: bool, yes: bool
+) -> Action:
+    """``--action`` as an ``Action``, refused (one line, exit 2) when the other options cannot go with it."""
+    from lookalike.scan import Action
+
+    try:
+        act = Action(action)
+    except ValueError:
+        fail(f"unknown action {action!r} (choose from {', '.join(a.value for a in Action)})")
+    if cluster is not None and similar:
+        fail("--similar needs find's database: not with --cluster")
+    if cluster is not None and act is not Action.REPORT:
+        fail("--cluster runs report only (--action report): act on the paths they list yourself")
+    if act is Action.MOVE and to is None:
+        fail("--action move needs --to DIR")
+    if act.touches_files and not dry_run and not yes and not sys.stdin.isatty():
+        fail(f"--action {act.value} changes files: pass --yes to go ahead without a terminal to confirm on")
+    return act
+
+
+def _write_reports(
+    result: FindResult, *, csv_path: Path | None, html_path: Path | None, database: Path, scope: str, jobs: int
+) -> None:
+    """The CSV and HTML reports asked for (the HTML one's page reads the database for thumbnails and decisions)."""
+    if csv_path is not None:
+        from lookalike.report import write_csv
+
+        write_csv(result, csv_path)
+    if html_path is not None:
+        from lookalike.report import write_html
+
+        write_html(result, html_path, db=str(database), scope=scope, jobs=jobs)
+
+
 def print_result(result: FindResult) -> None:
     """The readable form of a ``find`` result: groups, members, errors, counts."""
     also = {a.path: a.also for a in result.aliases}
     for i, g in enumerate(result.groups, 1):
-        say(f"group {i}: {len(g.members)} files")
-        for m in g.members:
-            tag = "keep " if m.keep else ("     " if m.eligible else "left ")
-            say(f"  {tag} {m.path}  ({m.width}x{m.height}, {m.byte_size:,} bytes)")
-            if m.path != g.keep or len(g.members) > 1:
-                say(f"          {m.score:.3f} {m.verdict}: {m.evidence}")
-            if m.path != g.keep and not m.eligible:
-                say(f"          not acted on: {m.eligibility}")
-            if m.path in also:
-                say(f"          the same file is also reached as: {', '.join(also[m.path])}")
+        _print_group(i, g, also)
     if result.similar:
         say(f"semantic neighbours ({len(result.similar)} pairs; the same scene, not copies: never acted on):")
         for p in result.similar:
@@ -203,6 +213,26 @@ def print_result(result: FindResult) -> None:
         say(f"error: {e.message}", err=True)
     for note in result.notices:
         say(f"note: {note}", err=True)
+    _print_footnotes(result)
+
+
+def _print_group(i: int, g: Group, also: dict[str, tuple[str, ...]]) -> None:
+    """Group ``i``: each member with its evidence, and why one is left alone."""
+    say(f"group {i}: {len(g.members)} files")
+    for m in g.members:
+        tag = "keep " if m.keep else ("     " if m.eligible else "left ")
+        say(f"  {tag} {m.path}  ({m.width}x{m.height}, {m.byte_size:,} bytes)")
+        if m.path != g.keep or len(g.members) > 1:
+            say(f"          {m.score:.3f} {m.verdict}: {m.evidence}")
+        if m.path != g.keep and not m.eligible:
+            say(f"          not acted on: {m.eligibility}")
+        if m.path in also:
+            say(f"          the same file is also reached as: {', '.join(also[m.path])}")
+
+
+def _print_footnotes(result: FindResult) -> None:
+    """What a person should know beyond the groups: files reached by several paths, edited copies
+    left alone, and the counts."""
     if result.aliases:
         paths = sum(len(a.also) for a in result.aliases)
         say(
