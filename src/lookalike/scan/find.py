@@ -52,7 +52,7 @@ from lookalike.scan.actions import held_by_names
 from lookalike.scan.cache import FindCache
 from lookalike.scan.decisions import record_decisions
 from lookalike.scan.grouping import RunEvidence, group_run
-from lookalike.scan.ingest import Seen, forget_scope, gone_paths, known_bytes, read_and_match, sort_paths, storable
+from lookalike.scan.ingest import FindRun, Seen, forget_scope, gone_paths, known_bytes, sort_paths, storable
 from lookalike.scan.linking import run_links
 from lookalike.scan.options import FindOptions, Progress
 from lookalike.scan.results import FileError, FindResult, FindStats, Group, Pair
@@ -124,7 +124,10 @@ def find_groups(
         stale = known_bytes(cache, opts.scope, stale, seen)
         read = len(stale)
         from_cache = hits + changed - read  # held as they are, or their bytes were (one SHA-256 each)
-        read_and_match(index, cache, str(db), opts, stale, seen, errors, progress)
+        run = FindRun(index, cache, str(db), opts)
+        run.read_and_match(stale, progress)
+        seen += run.seen
+        errors += run.errors
         notices = record_decisions(cache, opts.scope, opts.decisions, roots, files) if opts.decisions else []
         groups, pairs = _group(index, cache, opts, seen, keep_in, {f.path: f.also for f in aliases})
         if embedder is not None:

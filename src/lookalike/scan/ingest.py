@@ -2,7 +2,7 @@
 
 ``sort_paths`` splits the walked paths into those the cache already holds (device, inode, size,
 mtime and ctime unchanged), the unreadable, and the stale; ``known_bytes`` settles the stale paths whose bytes
-are already searched with one read and a SHA-256. ``read_and_match`` reads the rest in worker
+are already searched with one read and a SHA-256. ``FindRun`` reads the rest in worker
 processes (``processes.ordered_map``), adds them to the index scope, then checks every new row
 against every other image of the scope (``index.parallel.check_stored``), committing the cache as
 it goes. The colour grids of the rows waiting for their check wait in a temporary file
@@ -17,7 +17,7 @@ import stat
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -30,7 +30,7 @@ from lookalike.errors import FetchError, FileError, InputError, LookalikeError
 from lookalike.fingerprints import Fingerprint, default_jobs
 from lookalike.fingerprints.local import local_features
 from lookalike.index import Index
-from lookalike.index.parallel import StoredQuery, check_stored
+from lookalike.index.parallel import PeerMatch, StoredQuery, check_stored
 from lookalike.index.records import NewFile
 from lookalike.match import Verdict
 from lookalike.processes import ordered_map
@@ -39,7 +39,7 @@ from lookalike.scan.options import FindOptions, Progress, is_under, steps
 from lookalike.scan.provenance import PictureFacts, analyse_with_facts
 from lookalike.scan.similar import embedder_for
 
-__all__ = ["Seen", "forget_scope", "gone_paths", "known_bytes", "read_and_match", "sort_paths", "storable"]
+__all__ = ["FindRun", "Seen", "forget_scope", "gone_paths", "known_bytes", "sort_paths", "storable"]
 
 #: matches asked of each check: a file may have many copies in a folder
 _TOP = 200
@@ -265,116 +265,151 @@ class _Unchecked:
     paths: list[CachedPath]
 
 
-def read_and_match(
-    index: Index,
-    cache: FindCache,
-    db: str,
-    opts: FindOptions,
-    stale: list[tuple[str, FileStamp]],
-    seen: list[Seen],
-    errors: list[FileError],
-    progress: Progress | None,
-) -> None:
-    """Read the stale files and add them to the index, then check each new row against every
-    other image of the scope, committing the cache as it goes (see ``scan.find``).
+class FindRun:
+    """The reading and matching half of one ``find`` run (see ``scan.find``): ``read_and_match``
+    reads the stale files and adds them to the index scope, then checks each new row against every
+    other image of the scope, committing the cache as it goes. ``seen`` and ``errors`` then hold
+    the paths it read (with their rows) and those it could not.
 
     A path is cached only once its row has been checked, so that a run cut short reads the
     unchecked files again and checks them then."""
-    scope = opts.scope
-    jobs = opts.jobs or default_jobs()
-    done_rows: set[int] = set(cache.rows_in_scope(scope)) if stale else set()
-    unchecked: dict[int, _Unchecked] = {}
-    stale, twins = same_bytes(stale)
-    meta = dict(stale)
-    with _GridSpill() as grids:
 
-        def store(batch: list[_Read]) -> None:
-            ready: list[CachedPath] = []
-            good = [r for r in batch if r.fingerprint is not None]
-            added = index.add_files(
-                NewFile(fingerprint=r.fingerprint, scope=scope, source=r.path, local=r.local, embedding=r.embedding)
-                for r in good
-                if r.fingerprint is not None
-            )
-            for r in batch:
-                if r.error is not None:
-                    for p, stamp in [(r.path, meta[r.path]), *twins.get(r.path, ())]:
-                        error = FileError(p, r.error.code, r.error.message.replace(r.path, p))
-                        errors.append(error)
-                        ready.append(CachedPath(p, stamp, None, error))
-            for r, (f, _) in zip(good, added):
-                paths = [CachedPath(p, stamp, f.pk) for p, stamp in [(r.path, meta[r.path]), *twins.get(r.path, ())]]
-                seen.extend(Seen(c.path, c.stamp.size, c.stamp.mtime_ns, f.pk) for c in paths)
-                if f.pk in done_rows:  # bytes searched in an earlier run
-                    ready.extend(paths)
-                elif f.pk in unchecked:  # the same bytes as another file of this run
-                    unchecked[f.pk].paths.extend(paths)
-                else:
-                    assert r.fingerprint is not None and r.grid is not None and r.source is not None
-                    fp, k = r.fingerprint, r.source
-                    facts = RowFacts(
-                        f.pk, f.image_pk, fp.sha256, fp.width, fp.height, fp.mime, r.lossless, r.taken_at,
-                        k.jpeg_quality, k.padding, k.content_aspect, k.colours, k.grid_step,
-                    )  # fmt: skip
-                    unchecked[f.pk] = _Unchecked(facts, grids.put(r.grid), paths)
-            if ready:
-                cache.put_paths(scope, ready)
-            batch.clear()
+    def __init__(self, index: Index, cache: FindCache, db: str, opts: FindOptions) -> None:
+        self._index, self._cache, self._db, self._scope = index, cache, db, opts.scope
+        self._opts = opts
+        self._jobs = opts.jobs or default_jobs()
+        self.seen: list[Seen] = []
+        self.errors: list[FileError] = []
+        #: rows checked in an earlier run (their bytes were searched then)
+        self._done_rows: set[int] = set()
+        self._unchecked: dict[int, _Unchecked] = {}
 
+    def read_and_match(self, stale: list[tuple[str, FileStamp]], progress: Progress | None) -> None:
+        """Read ``stale`` (path, stamp) into the index, then check every new row."""
+        self._done_rows = set(self._cache.rows_in_scope(self._scope)) if stale else set()
+        stale, twins = same_bytes(stale)
+        with _GridSpill() as grids:
+            self._read(stale, twins, grids, progress)
+            self._match(grids, progress)
+
+    def _read(
+        self,
+        stale: list[tuple[str, FileStamp]],
+        twins: dict[str, list[tuple[str, FileStamp]]],
+        grids: _GridSpill,
+        progress: Progress | None,
+    ) -> None:
+        """Analyse the files in worker processes and store them a batch at a time."""
+        held = {path: [(path, stamp), *twins.get(path, ())] for path, stamp in stale}
+        batch: list[_Read] = []
         with steps(progress, len(stale), "reading") as advance:
-            batch: list[_Read] = []
-            for r in _read_files([p for p, _ in stale], min(jobs, len(stale)), index.limits, opts):
+            for r in _read_files(list(held), min(self._jobs, len(stale)), self._index.limits, self._opts):
                 advance()
                 batch.append(r)
                 if len(batch) >= _COMMIT_EVERY:
-                    store(batch)
-            store(batch)
+                    self._store(batch, held, grids)
+                    batch = []
+            self._store(batch, held, grids)
 
-        rows: list[RowFacts] = []
-        paths: list[CachedPath] = []
-        # each pair of this run, as the better of its two ends' checks saw it: the check of one end
-        # stops at the hashes when it has a sure duplicate elsewhere, the other's may verify the
-        # pair by local features (measured on the public benchmark: the lower of the two, or one
-        # end's check alone, finds fewer true pairs without fewer false ones)
-        looks: dict[tuple[int, int], StoredPair] = {}
-        touched: set[tuple[int, int]] = set()
-
-        def commit() -> None:
-            cache.put_rows(scope, rows, [looks[k] for k in touched])
-            cache.put_paths(scope, paths)
-            rows.clear()
-            paths.clear()
-            touched.clear()
-
-        queries = (StoredQuery(pk, grids.get(u.slot)) for pk, u in unchecked.items())
-        checks = check_stored(
-            db,
-            queries,
-            scope=scope,
-            top=_TOP,
-            jobs=min(jobs, len(unchecked)),
-            limits=index.limits,
-            thresholds=index.thresholds,
+    def _store(self, batch: list[_Read], held: dict[str, list[tuple[str, FileStamp]]], grids: _GridSpill) -> None:
+        """Add a batch of analysed files to the index; cache the paths that need no check (errors,
+        bytes searched before) and keep the new rows for ``_match``. ``held``: each file read and
+        its twins (the same bytes), as (path, stamp)."""
+        ready: list[CachedPath] = []
+        good = [r for r in batch if r.fingerprint is not None]
+        added = self._index.add_files(
+            NewFile(fingerprint=r.fingerprint, scope=self._scope, source=r.path, local=r.local, embedding=r.embedding)
+            for r in good
+            if r.fingerprint is not None
         )
-        with steps(progress, len(unchecked), "matching") as advance:
+        for r in batch:
+            if r.error is not None:
+                for p, stamp in held[r.path]:
+                    error = FileError(p, r.error.code, r.error.message.replace(r.path, p))
+                    self.errors.append(error)
+                    ready.append(CachedPath(p, stamp, None, error))
+        for r, (f, _) in zip(good, added):
+            paths = [CachedPath(p, stamp, f.pk) for p, stamp in held[r.path]]
+            self.seen.extend(Seen(c.path, c.stamp.size, c.stamp.mtime_ns, f.pk) for c in paths)
+            if f.pk in self._done_rows:  # bytes searched in an earlier run
+                ready.extend(paths)
+            elif f.pk in self._unchecked:  # the same bytes as another file of this run
+                self._unchecked[f.pk].paths.extend(paths)
+            else:
+                self._unchecked[f.pk] = _Unchecked(_row_facts(r, f.pk, f.image_pk), grids.put(_grid_of(r)), paths)
+        if ready:
+            self._cache.put_paths(self._scope, ready)
+
+    def _match(self, grids: _GridSpill, progress: Progress | None) -> None:
+        """Check each new row against the scope in worker processes; its pairs and its paths go
+        to the cache ``_COMMIT_EVERY`` paths at a time, ``similar`` pairs to the review list."""
+        pending = _Pending()
+        queries = (StoredQuery(pk, grids.get(u.slot)) for pk, u in self._unchecked.items())
+        checks = check_stored(
+            self._db, queries, scope=self._scope, top=_TOP, jobs=min(self._jobs, len(self._unchecked)),
+            limits=self._index.limits, thresholds=self._index.thresholds,
+        )  # fmt: skip
+        with steps(progress, len(self._unchecked), "matching") as advance:
             for c in checks:
                 advance()
                 if c.image_pk is None:
                     continue  # removed meanwhile: read again next time
-                u = unchecked[c.file_pk]
-                rows.append(u.facts)
-                paths.extend(u.paths)
+                u = self._unchecked[c.file_pk]
+                pending.rows.append(u.facts)
+                pending.paths.extend(u.paths)
                 for m in c.matches:
-                    lo, hi = sorted((c.file_pk, m.file_pk))
-                    look = StoredPair(lo, hi, m.score, m.verdict, m.explanation, m.phash_bits, m.by_local_features)
-                    if (lo, hi) not in looks or look.score > looks[lo, hi].score:
-                        looks[lo, hi] = look
-                    touched.add((lo, hi))
+                    pending.look(c.file_pk, m)
                     if m.verdict is Verdict.SIMILAR:  # on the review list, as Index.add would put it
-                        index.add_review(
-                            scope, c.image_pk, m.image_pk, score=m.score, verdict=m.verdict.value,
+                        self._index.add_review(
+                            self._scope, c.image_pk, m.image_pk, score=m.score, verdict=m.verdict.value,
                             evidence=m.explanation,
                         )  # fmt: skip
-                if len(paths) >= _COMMIT_EVERY:
-                    commit()
-            commit()
+                if len(pending.paths) >= _COMMIT_EVERY:
+                    pending.commit(self._cache, self._scope)
+            pending.commit(self._cache, self._scope)
+
+
+@dataclass(slots=True)
+class _Pending:
+    """Checked rows, their paths and their pairs not yet in the cache."""
+
+    rows: list[RowFacts] = field(default_factory=list)
+    paths: list[CachedPath] = field(default_factory=list)
+    #: each pair of this run, as the better of its two ends' checks saw it: the check of one end
+    #: stops at the hashes when it has a sure duplicate elsewhere, the other's may verify the pair
+    #: by local features (measured on the public benchmark: the lower of the two, or one end's
+    #: check alone, finds fewer true pairs without fewer false ones)
+    looks: dict[tuple[int, int], StoredPair] = field(default_factory=dict)
+    #: the pairs seen since the last commit
+    touched: set[tuple[int, int]] = field(default_factory=set)
+
+    def look(self, file_pk: int, m: PeerMatch) -> None:
+        """Row ``file_pk``'s check found ``m``: keep the pair, the higher score of its two ends."""
+        lo, hi = sorted((file_pk, m.file_pk))
+        look = StoredPair(lo, hi, m.score, m.verdict, m.explanation, m.phash_bits, m.by_local_features)
+        if (lo, hi) not in self.looks or look.score > self.looks[lo, hi].score:
+            self.looks[lo, hi] = look
+        self.touched.add((lo, hi))
+
+    def commit(self, cache: FindCache, scope: str) -> None:
+        """Put the rows, their pairs and their paths in the cache, and start again."""
+        cache.put_rows(scope, self.rows, [self.looks[k] for k in self.touched])
+        cache.put_paths(scope, self.paths)
+        self.rows.clear()
+        self.paths.clear()
+        self.touched.clear()
+
+
+def _row_facts(r: _Read, file_pk: int, image_pk: int) -> RowFacts:
+    """The cached facts of a new row from its analysed file."""
+    assert r.fingerprint is not None and r.source is not None, "only analysed files make rows"
+    fp, k = r.fingerprint, r.source
+    return RowFacts(
+        file_pk, image_pk, fp.sha256, fp.width, fp.height, fp.mime, r.lossless, r.taken_at,
+        k.jpeg_quality, k.padding, k.content_aspect, k.colours, k.grid_step,
+    )  # fmt: skip
+
+
+def _grid_of(r: _Read) -> npt.NDArray[np.float64]:
+    assert r.grid is not None, "an analysed file has its colour grid"
+    return r.grid
