@@ -42,6 +42,7 @@ import os
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
 from lookalike.config import Thresholds, is_database_url
@@ -92,20 +93,8 @@ def find_groups(
     started = time.perf_counter()
     keep_in = tuple(os.path.abspath(k) for k in opts.keep_in)
     roots = tuple(os.path.abspath(p) for p in paths) + tuple(k for k in keep_in if k not in paths)
-    found = find_files(dict.fromkeys(roots))  # one path per file: never a file its own duplicate
-    named: list[FoundFile] = []
-    unnamed: list[FoundFile] = []
-    for f in found.files:
-        (named if storable(f.path) else unnamed).append(f)
-    files = [f.path for f in named]
-    aliases = tuple(f for f in named if f.also)
-    not_read = [FileError(p, NotRegularFile.code, why) for p, why in found.skipped]
-    not_read += [FileError(p, FetchError.code, why) for p, why in found.unreadable]
-    not_read += [
-        FileError(f.path, FetchError.code, f"{f.path}: the file name is not valid UTF-8 and cannot be kept in the "
-                  "cache: not read (rename the file to include it)")
-        for f in unnamed
-    ]  # fmt: skip
+    walked = _walk(roots)
+    files = [f.path for f in walked.named]
     errors: list[FileError] = []
     seen: list[Seen] = []
     embedder = embedder_for(opts.model) if opts.similar else None  # a missing extra fails before any work
@@ -123,28 +112,73 @@ def find_groups(
         changed = len(stale)
         stale = known_bytes(cache, opts.scope, stale, seen)
         read = len(stale)
-        from_cache = hits + changed - read  # held as they are, or their bytes were (one SHA-256 each)
         run = FindRun(index, cache, str(db), opts)
         run.read_and_match(stale, progress)
         seen += run.seen
         errors += run.errors
         notices = record_decisions(cache, opts.scope, opts.decisions, roots, files) if opts.decisions else []
-        groups, pairs = _group(index, cache, opts, seen, keep_in, {f.path: f.also for f in aliases})
+        also = {f.path: f.also for f in walked.aliases}
+        groups, pairs = _group(index, cache, opts, seen, keep_in, also)
         if embedder is not None:
             similar = semantic_pairs(index, cache, opts.scope, _paths_of(seen), groups, embedder, index.thresholds)
-    errors += not_read
-    held = {p for p, _ in held_by_names(groups, aliases)}  # other names keep their bytes: nothing is freed
-    freed = [m for g in groups for m in g.removable if m.path not in held]
-    stats = FindStats(
-        files=len(files) + len(not_read), read=read, cached=max(0, from_cache),
-        errors=len(errors), groups=len(groups), duplicates=len(freed),
-        reclaimable_bytes=sum(m.byte_size for m in freed), pairs=len(pairs),
+    errors += walked.not_read
+    errors.sort(key=lambda e: e.path)
+    # held as they are, or their bytes were (one SHA-256 each)
+    cached_files = max(0, hits + changed - read)
+    stats = _stats(
+        groups, pairs, walked, files=len(files), read=read, cached=cached_files, errors=len(errors),
         seconds=time.perf_counter() - started,
     )  # fmt: skip
-    errors.sort(key=lambda e: e.path)
     return FindResult(
-        groups=tuple(groups), pairs=tuple(pairs), errors=tuple(errors), stats=stats, roots=roots, aliases=aliases,
-        similar=similar, notices=tuple(notices),
+        groups=tuple(groups), pairs=tuple(pairs), errors=tuple(errors), stats=stats, roots=roots,
+        aliases=walked.aliases, similar=similar, notices=tuple(notices),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class _Walked:
+    """The walk of a run's folders: the files find can keep (``named``), those of them reached by
+    several paths (``aliases``), and the error rows of what it cannot read or keep."""
+
+    named: list[FoundFile]
+    aliases: tuple[FoundFile, ...]
+    not_read: list[FileError]
+
+
+def _walk(roots: tuple[str, ...]) -> _Walked:
+    """Each file under ``roots`` once (``walk.find_files``: one path per file, never a file its own
+    duplicate), with names that are not UTF-8 and what cannot be read as error rows."""
+    found = find_files(dict.fromkeys(roots))
+    named = [f for f in found.files if storable(f.path)]
+    not_read = [FileError(p, NotRegularFile.code, why) for p, why in found.skipped]
+    not_read += [FileError(p, FetchError.code, why) for p, why in found.unreadable]
+    not_read += [
+        FileError(f.path, FetchError.code, f"{f.path}: the file name is not valid UTF-8 and cannot be kept in the "
+                  "cache: not read (rename the file to include it)")
+        for f in found.files
+        if not storable(f.path)
+    ]  # fmt: skip
+    return _Walked(named, tuple(f for f in named if f.also), not_read)
+
+
+def _stats(
+    groups: list[Group],
+    pairs: list[Pair],
+    walked: _Walked,
+    *,
+    files: int,
+    read: int,
+    cached: int,
+    errors: int,
+    seconds: float,
+) -> FindStats:
+    """A run's counts: the copies not kept count only when no
+    other name of theirs holds their bytes (nothing is freed then)."""
+    held = {p for p, _ in held_by_names(groups, walked.aliases)}
+    freed = [m for g in groups for m in g.removable if m.path not in held]
+    return FindStats(
+        files=files + len(walked.not_read), read=read, cached=cached, errors=errors, groups=len(groups),
+        duplicates=len(freed), reclaimable_bytes=sum(m.byte_size for m in freed), pairs=len(pairs), seconds=seconds,
     )  # fmt: skip
 
 
