@@ -250,7 +250,18 @@ def options_after_command(args: list[str]) -> list[str]:
     group = typer.main.get_command(app)
     if args[0].split("=", 1)[0] in {o for p in group.params for o in (*p.opts, *p.secondary_opts)}:
         return args
-    # the command: the names of subcommands among the words, in order, down to a command
+    command, names = _command_words(group, args)
+    if not names:
+        return args
+    moved = _options_before(args, names, {o: p for p in command.params for o in (*p.opts, *p.secondary_opts)})
+    if moved is None:
+        return args
+    return [args[k] for k in names] + moved + args[names[-1] + 1 :]
+
+
+def _command_words(group: Any, args: list[str]) -> tuple[Any, list[int]]:
+    """The command ``args`` name and where its words are: the names of subcommands among the
+    words, in order, down to a command."""
     command: Any = group
     names: list[int] = []
     for k, token in enumerate(args):
@@ -260,9 +271,13 @@ def options_after_command(args: list[str]) -> list[str]:
         if not token.startswith("-") and token in subcommands:
             command = subcommands[token]
             names.append(k)
-    if not names:
-        return args
-    accepted = {o: p for p in command.params for o in (*p.opts, *p.secondary_opts)}
+    return command, names
+
+
+def _options_before(args: list[str], names: list[int], accepted: dict[str, Any]) -> list[str] | None:
+    """The options written before the command's last word (each with its value unless a flag),
+    or None when any of them is not the command's or is unclear (a value option followed by a
+    command name)."""
     moved: list[str] = []
     k, end = 0, names[-1]
     while k < end:
@@ -271,13 +286,13 @@ def options_after_command(args: list[str]) -> list[str]:
             continue
         param = accepted.get(args[k].split("=", 1)[0]) if args[k].startswith("-") else None
         if param is None:
-            return args
+            return None
         width = 1 if "=" in args[k] or getattr(param, "is_flag", False) or getattr(param, "count", False) else 2
         if k + width - 1 in names:
-            return args  # a value option followed by a command name: leave it to Click
+            return None  # a value option followed by a command name: leave it to Click
         moved += args[k : k + width]
         k += width
-    return [args[k] for k in names] + moved + args[end + 1 :]
+    return moved
 
 
 # Typer carries its own Click (the declared typer>=0.29 does); its usage errors are that Click's
