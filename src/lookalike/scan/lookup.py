@@ -44,29 +44,39 @@ def duplicates_of(
     Raises ``NotFound`` for a missing database, ``InputError`` for an unreadable picture."""
     path = os.path.abspath(image)
     with Index(db, limits=limits, create=False) as index, FindCache(db) as cache:
-        found: dict[str, Duplicate] = {}
         pk = cache.path_rows([path]).get(path)
-        if pk is not None:
-            pairs = cache.pairs_of(pk)
-            others = cache.paths_of_rows([p.b_pk if p.a_pk == pk else p.a_pk for p in pairs] + [pk])
-            for p in pairs:
-                for other in others.get(p.b_pk if p.a_pk == pk else p.a_pk, []):
-                    found[other] = Duplicate(other, p.score, p.verdict, p.evidence)
-            for other in others.get(pk, []):
-                if other != path:
-                    found[other] = Duplicate(other, 1.0, Verdict.IDENTICAL, Evidence(EvidenceKind.SAME_FILE).text)
-        else:
-            src = read_source(Path(path), max_bytes=index.limits.max_bytes)
-            check = index.check_analysis(analyse(src.data, name=path, limits=index.limits), scope=scope, top=50)
-            for m in check.matches:
-                if m.verdict is Verdict.DIFFERENT:
-                    continue
-                for other in cache.paths_of_rows([m.file.pk]).get(m.file.pk) or [m.file.source]:
-                    if other != path:
-                        found[other] = Duplicate(other, m.score, m.verdict, m.explanation)
+        found = _recorded(cache, pk, path) if pk is not None else _checked(index, cache, path, scope)
     wanted = {v for v in Verdict if v.is_duplicate or (include_similar and v is Verdict.SIMILAR)}
     kept = [d for d in found.values() if d.verdict in wanted and os.path.isfile(d.path)]
     return sorted(kept, key=lambda d: (-d.score, d.path))
+
+
+def _recorded(cache: FindCache, pk: int, path: str) -> dict[str, Duplicate]:
+    """The files ``find`` paired with row ``pk`` (``path``'s), and the other paths of its bytes."""
+    found: dict[str, Duplicate] = {}
+    pairs = cache.pairs_of(pk)
+    others = cache.paths_of_rows([p.b_pk if p.a_pk == pk else p.a_pk for p in pairs] + [pk])
+    for p in pairs:
+        for other in others.get(p.b_pk if p.a_pk == pk else p.a_pk, []):
+            found[other] = Duplicate(other, p.score, p.verdict, p.evidence)
+    for other in others.get(pk, []):
+        if other != path:
+            found[other] = Duplicate(other, 1.0, Verdict.IDENTICAL, Evidence(EvidenceKind.SAME_FILE).text)
+    return found
+
+
+def _checked(index: Index, cache: FindCache, path: str, scope: str) -> dict[str, Duplicate]:
+    """The files a check of the picture at ``path`` against ``scope`` matches (a file ``find`` never read)."""
+    found: dict[str, Duplicate] = {}
+    src = read_source(Path(path), max_bytes=index.limits.max_bytes)
+    check = index.check_analysis(analyse(src.data, name=path, limits=index.limits), scope=scope, top=50)
+    for m in check.matches:
+        if m.verdict is Verdict.DIFFERENT:
+            continue
+        for other in cache.paths_of_rows([m.file.pk]).get(m.file.pk) or [m.file.source]:
+            if other != path:
+                found[other] = Duplicate(other, m.score, m.verdict, m.explanation)
+    return found
 
 
 def mark_pair(
