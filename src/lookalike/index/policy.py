@@ -61,11 +61,15 @@ def judge(
         return Judgement(Outcome.REJECTED, copies[0])
     review = [m for m in others if m.verdict is Verdict.SIMILAR]
     if replace and (rendition in renditions if image_id is not None else bool(copies)):
-        # the image replaced keeps its pairs; a pair with itself would mean nothing
-        kept = image_id if image_id is not None else copies[0].image_id
-        return Judgement(Outcome.REPLACED, copies[0] if image_id is None else None, tuple(
-            m for m in review if m.image_id != kept
-        ))  # fmt: skip
+        return _replaced(image_id, copies, review)
     if on_duplicate is OnDuplicate.REVIEW:
         review += copies
     return Judgement(Outcome.ADDED, None, tuple(review))
+
+
+def _replaced(image_id: str | None, copies: list[CheckMatch], review: list[CheckMatch]) -> Judgement:
+    """``replace``: the rendition of ``image_id`` named, else (no image named) the best copy's file."""
+    # the image replaced keeps its pairs; a pair with itself would mean nothing
+    kept = image_id if image_id is not None else copies[0].image_id
+    because = copies[0] if image_id is None else None
+    return Judgement(Outcome.REPLACED, because, tuple(m for m in review if m.image_id != kept))
