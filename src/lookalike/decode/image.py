@@ -149,6 +149,13 @@ def _open(data: bytes, limits: DecodeLimits) -> Image.Image:
         raise TooLarge(f"file is {len(data):,} bytes, over the limit of {limits.max_bytes:,}")
     if "HEIF" in limits.formats:
         _register_heif()
+    im = _identify(data, limits)
+    _check_declared(im, data, limits)
+    return im
+
+
+def _identify(data: bytes, limits: DecodeLimits) -> Image.Image:
+    """Pillow's ``Image.open`` of ``data`` (its header only), its failures as typed errors."""
     try:
         # Pillow's own bomb check warns or raises at a process-wide limit;
         # ours is per call and comes right after, so its warning is noise. So are its
@@ -157,25 +164,35 @@ def _open(data: bytes, limits: DecodeLimits) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             warnings.simplefilter("ignore", UserWarning)
-            im = Image.open(io.BytesIO(data))
+            return Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
         raise TooLarge(
             f"image declares more pixels than the limit of {limits.max_pixels:,} (a decompression bomb?)"
         ) from exc
     except UnidentifiedImageError as exc:
-        if data[4:8] == b"ftyp" and data[8:12] in _AVIF_BRANDS:
-            raise CorruptImage("damaged or truncated AVIF image: cannot read its header") from exc
-        if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
-            if _heif_registered:
-                raise CorruptImage("damaged HEIC/HEIF image: cannot read its header") from exc
-            raise UnsupportedFormat("HEIC/HEIF image: install lookalike[heif] (pillow-heif) to read it") from exc
-        raise NotAnImage("not an image (no known image format recognised)") from exc
+        raise _unidentified(data) from exc
     except RuntimeError as exc:  # pillow-heif reports libheif's failures so, its security limits included
         raise _heif_failure(exc) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise CorruptImage(f"cannot read the image's header: {_damage(exc)}") from exc
     except Exception as exc:  # noqa: BLE001 - the decoders' boundary: plugins raise what they like
         raise CorruptImage(f"cannot read the image's header: {_damage(exc)}") from exc
+
+
+def _unidentified(data: bytes) -> InputError:
+    """Why Pillow recognised no format: a damaged AVIF or HEIF header, HEIF without its extra, or no image."""
+    if data[4:8] == b"ftyp" and data[8:12] in _AVIF_BRANDS:
+        return CorruptImage("damaged or truncated AVIF image: cannot read its header")
+    if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+        if _heif_registered:
+            return CorruptImage("damaged HEIC/HEIF image: cannot read its header")
+        return UnsupportedFormat("HEIC/HEIF image: install lookalike[heif] (pillow-heif) to read it")
+    return NotAnImage("not an image (no known image format recognised)")
+
+
+def _check_declared(im: Image.Image, data: bytes, limits: DecodeLimits) -> None:
+    """Refuse what the header declares beyond the limits: a format not allowed, an empty size, too
+    many JPEG scans, too many pixels, or more memory to decode than allowed."""
     fmt = im.format or "unknown"
     if fmt == "MPO":  # multi-picture JPEG from cameras: its first image is a plain JPEG
         fmt = "JPEG"
@@ -195,7 +212,6 @@ def _open(data: bytes, limits: DecodeLimits) -> Image.Image:
             f"{fmt} image of {w}x{h} = {w * h:,} pixels needs about {need // 2**20:,} MB to decode, over the "
             f"limit of {limits.max_decode_bytes // 2**20:,} MB ({most:,} pixels for {fmt})"
         )
-    return im
 
 
 def read_header(data: bytes, *, limits: DecodeLimits | None = None) -> ImageHeader:
