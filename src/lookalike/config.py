@@ -255,24 +255,7 @@ class ServiceSettings:
     fetch: FetchLimits = field(init=False)
 
     def __post_init__(self) -> None:
-        if not self.db:
-            raise ConfigError("--db must name an SQLite file or a postgresql:// URL")
-        if not is_database_url(self.db) and "://" in self.db:
-            raise ConfigError(f"--db {self.db}: only postgresql:// URLs or SQLite file paths are supported")
-        if self.rate_per_s <= 0 or self.burst < 1:
-            raise ConfigError("the rate limit must be positive and the burst at least 1")
-        if self.max_pixels <= 0 or self.max_decode_bytes <= 0:
-            raise ConfigError("the pixel and decode memory limits must be positive")
-        if self.max_upload_bytes <= 0 or self.fetch_timeout_s <= 0 or self.max_redirects < 0:
-            raise ConfigError("upload size and fetch timeout must be positive, redirects not negative")
-        if self.workers < 1 or self.top < 1:
-            raise ConfigError("workers and top must be at least 1")
-        if min(self.picture_slots, self.fetch_slots, self.max_waiting, self.max_waiting_per_tenant) < 1:
-            raise ConfigError("slots and queue lengths must be at least 1")
-        if self.decode_timeout_s <= 0 or self.max_scans < 1:
-            raise ConfigError("the decode time budget must be positive and the scan limit at least 1")
-        if self.max_connections_per_client < 1 or self.header_timeout_s <= 0:
-            raise ConfigError("connections per client must be at least 1 and the header timeout positive")
+        self._refuse_bad_values()
         object.__setattr__(self, "allow_url_hosts", frozenset(h.strip().lower() for h in self.allow_url_hosts))
         for entry in self.allow_url_hosts:
             allowed_url_host(entry)  # a bad entry fails at start
@@ -296,6 +279,27 @@ class ServiceSettings:
                 max_bytes=self.max_upload_bytes, max_redirects=self.max_redirects,
             ),
         )  # fmt: skip
+
+    def _refuse_bad_values(self) -> None:
+        """Raises ``ConfigError`` for a value no service can run with (checked before any is normalised)."""
+        if not self.db:
+            raise ConfigError("--db must name an SQLite file or a postgresql:// URL")
+        if not is_database_url(self.db) and "://" in self.db:
+            raise ConfigError(f"--db {self.db}: only postgresql:// URLs or SQLite file paths are supported")
+        if self.rate_per_s <= 0 or self.burst < 1:
+            raise ConfigError("the rate limit must be positive and the burst at least 1")
+        if self.max_pixels <= 0 or self.max_decode_bytes <= 0:
+            raise ConfigError("the pixel and decode memory limits must be positive")
+        if self.max_upload_bytes <= 0 or self.fetch_timeout_s <= 0 or self.max_redirects < 0:
+            raise ConfigError("upload size and fetch timeout must be positive, redirects not negative")
+        if self.workers < 1 or self.top < 1:
+            raise ConfigError("workers and top must be at least 1")
+        if min(self.picture_slots, self.fetch_slots, self.max_waiting, self.max_waiting_per_tenant) < 1:
+            raise ConfigError("slots and queue lengths must be at least 1")
+        if self.decode_timeout_s <= 0 or self.max_scans < 1:
+            raise ConfigError("the decode time budget must be positive and the scan limit at least 1")
+        if self.max_connections_per_client < 1 or self.header_timeout_s <= 0:
+            raise ConfigError("connections per client must be at least 1 and the header timeout positive")
 
     @property
     def max_body_bytes(self) -> int:
