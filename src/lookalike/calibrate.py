@@ -47,7 +47,7 @@ from lookalike.fingerprints import analyse_files, default_jobs
 from lookalike.index import CheckMatch, Index
 from lookalike.index.parallel import check_files
 
-__all__ = ["EDITS", "REVIEW_PRECISION", "Calibration", "calibrate_folder", "load_settings", "write_settings"]
+__all__ = ["REVIEW_PRECISION", "Calibration", "calibrate_folder", "load_settings", "write_settings"]
 
 #: precision of the ``similar`` threshold: pairs a person will look at
 REVIEW_PRECISION = 0.5

@@ -239,7 +239,7 @@ def make_derived_family(root: Path) -> dict[str, Path]:
     in its pixels)."""
     from PIL import ImageDraw
 
-    from lookalike.scan.source import margins
+    from lookalike.scan.margins import margins
 
     # a photo whose edges are textured: a plain backdrop at an edge reads as a margin of its own
     for path in corpus_photos():

@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from lookalike.config import DecodeLimits, FetchLimits, Thresholds
+from lookalike.config import DecodeLimits, FetchLimits, Thresholds, is_database_url
 from lookalike.decode import is_url, read_source
 from lookalike.errors import NotFound
 from lookalike.fingerprints import Analysis, Fingerprint, analyse, full_pixel_digest, phash_variants_estimated
 from lookalike.fingerprints.local import LocalFeatures, local_features
-from lookalike.index.cascade import RETRIEVAL_RADIUS, Cascade
+from lookalike.index.cascade import Cascade
 from lookalike.index.memory import Mirror
 from lookalike.index.policy import judge
 from lookalike.index.records import (
@@ -44,14 +44,12 @@ from lookalike.index.results import (
     AddOutcome,
     AddResult,
     CheckMatch,
-    CheckMatchDict,
     CheckResult,
-    CheckResultDict,
     Outcome,
     turned_distance_bits,
 )
 from lookalike.index.semantic import LearnedTier
-from lookalike.index.store import Store, is_database_url, open_store
+from lookalike.index.store import Store, open_store
 from lookalike.learned import Embedder
 from lookalike.match import Query, Verdict
 from lookalike.match.local import query_features
@@ -59,19 +57,7 @@ from lookalike.match.local import query_features
 _Vector = npt.NDArray[np.float16]
 _Item = tuple[Query, str, LocalFeatures | None, _Vector | None]  # what ``_add`` stores of one file
 
-__all__ = [
-    "DEFAULT_SCOPE",
-    "RETRIEVAL_RADIUS",
-    "AddOutcome",
-    "AddResult",
-    "CheckMatch",
-    "CheckMatchDict",
-    "CheckResult",
-    "CheckResultDict",
-    "Index",
-    "Outcome",
-    "turned_distance_bits",
-]
+__all__ = ["HASH_LOOKUP_STALENESS", "LOOKUP_RADIUS", "Index"]
 
 # A look-up from hashes alone (``files_near``) may use an in-memory index this many seconds old
 # rather than ask the database for changes every time: a service answering hash checks by the

@@ -33,7 +33,8 @@ from lookalike.decode import read_file, read_source
 from lookalike.errors import FetchError, FileError, InputError, LookalikeError, TooLarge
 from lookalike.fingerprints import analyse
 from lookalike.fingerprints.local import LocalFeatures
-from lookalike.index.collection import CheckResult, Index
+from lookalike.index.collection import Index
+from lookalike.index.results import CheckResult
 from lookalike.learned import requested_embedder
 from lookalike.match import Query, Verdict
 from lookalike.processes import ordered_map

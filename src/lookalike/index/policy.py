@@ -25,7 +25,7 @@ from lookalike.index.records import OnDuplicate
 from lookalike.index.results import CheckMatch, Outcome
 from lookalike.match import Verdict
 
-__all__ = ["Judgement", "OnDuplicate", "judge"]
+__all__ = ["Judgement", "judge"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,6 @@ __all__ = [
     "KeyStore",
     "ReviewList",
     "Store",
-    "is_database_url",
     "open_store",
 ]
 

@@ -77,7 +77,7 @@ FINGERPRINTS = pa.schema(
         ("lossless", pa.bool_()),
         ("taken_at", pa.string()),
         ("jpeg_quality", pa.float64()),  # estimated from the quantisation tables; null unless JPEG
-        ("padding", pa.float64()),  # share of the area in flat margins (``scan.source.margins``)
+        ("padding", pa.float64()),  # share of the area in flat margins (``scan.margins``)
         ("content_aspect", pa.float64()),  # width / height of what the margins frame
         ("colours", pa.int32()),  # distinct colours (``fingerprints.provenance``): 256 or fewer is a palette
         ("grid_step", pa.int32()),  # a JPEG's luminance DC step, or the one a lossless file's pixels show

@@ -23,7 +23,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from lookalike.errors import ConfigError
-from lookalike.scan.cache import FindCache, nfc
+from lookalike.scan.cache import FindCache
+from lookalike.scan.cache_person import nfc
 from lookalike.scan.options import is_under
 
 __all__ = ["DECISIONS_VERSION", "read_decisions", "record_decisions"]

@@ -23,7 +23,8 @@ from lookalike.decode import read_source
 from lookalike.errors import LookalikeError
 from lookalike.index import Index
 from lookalike.match import Verdict
-from lookalike.scan.cache import FindCache, RowFacts, StoredPair, nfc
+from lookalike.scan.cache import FindCache, RowFacts, StoredPair
+from lookalike.scan.cache_person import nfc
 from lookalike.scan.evidence import MemberEvidence, SourceEvidence, StoredEvidence, pair_evidence, source_order
 from lookalike.scan.groups import cliques
 from lookalike.scan.keeper import DEFAULT_KEEP, Candidate, KeepCriterion, keep_order

@@ -11,7 +11,7 @@ from lookalike.config import DecodeLimits
 from lookalike.decode.quality import jpeg_dc_step, jpeg_quality
 from lookalike.fingerprints import Analysis, analyse
 from lookalike.fingerprints.provenance import PixelFacts, pixel_facts
-from lookalike.scan.source import margins
+from lookalike.scan.margins import margins
 
 __all__ = ["PictureFacts", "analyse_with_facts"]
 

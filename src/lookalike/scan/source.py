@@ -46,7 +46,6 @@ import numpy as np
 import numpy.typing as npt
 
 from lookalike.match import Verdict
-from lookalike.scan.margins import margins
 
 __all__ = [
     "ENLARGEMENT_CLIFF",
@@ -56,7 +55,6 @@ __all__ = [
     "choose_source",
     "derived_from",
     "is_enlargement",
-    "margins",
     "quality_key",
     "spectrum_profile",
 ]

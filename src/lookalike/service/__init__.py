@@ -7,7 +7,7 @@ status, in one place), ``schemas`` (API models, separate from store rows),
 lock), ``routes/`` (one router per resource) and ``app`` (the factory).
 """
 
+from lookalike.config import ServiceSettings
 from lookalike.service.app import create_app
-from lookalike.service.settings import ServiceSettings
 
 __all__ = ["ServiceSettings", "create_app"]

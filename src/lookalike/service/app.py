@@ -12,12 +12,13 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from lookalike.config import ServiceSettings
 from lookalike.service.auth import TENANT_STATE, authenticate
 from lookalike.service.errors import install_error_handlers
 from lookalike.service.guards import RequestGuard
 from lookalike.service.routes import check, docs, health, images, pages, review
 from lookalike.service.routes import settings as settings_route
-from lookalike.service.settings import ServiceSettings, settings_from_environment
+from lookalike.service.settings import settings_from_environment
 from lookalike.service.state import ServiceState
 
 __all__ = ["MEDIA_TYPES", "create_app", "create_app_from_environment"]

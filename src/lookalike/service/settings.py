@@ -9,7 +9,7 @@ import os
 from lookalike.config import SERVICE_SETTINGS_VARIABLE, ServiceSettings
 from lookalike.errors import ConfigError
 
-__all__ = ["ENVIRONMENT_VARIABLE", "ServiceSettings", "settings_from_environment"]
+__all__ = ["ENVIRONMENT_VARIABLE", "settings_from_environment"]
 
 #: how ``lookalike serve`` hands settings to uvicorn's worker processes
 ENVIRONMENT_VARIABLE = SERVICE_SETTINGS_VARIABLE

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from lookalike.config import ServiceSettings
 from lookalike.index import Index
 from lookalike.service.admission import FairGate
 from lookalike.service.decoding import PictureDecoder
@@ -19,7 +20,6 @@ from lookalike.service.fetch import SafeFetcher
 from lookalike.service.keycache import KeyCache
 from lookalike.service.pairids import PairIds
 from lookalike.service.ratelimit import Limiter, RateLimiter, SharedRateLimiter
-from lookalike.service.settings import ServiceSettings
 from lookalike.service.storage import FileStorage
 
 __all__ = ["ServiceState"]
