@@ -209,4 +209,4 @@ def _group(
     pks = [pk for pk in paths_of if pk in facts]
     links = run_links(index, cache, pks, facts, opts.scope)
     run = RunEvidence(index, cache, {x.path: x.mtime_ns for x in seen})
-    return group_run(pks, paths_of, size_of, facts, links, opts, keep_in, also, run)
+    return group_run(run, pks, paths_of, size_of, facts, links, opts=opts, keep_in=keep_in, also=also)

@@ -68,15 +68,16 @@ class Judges:
 
 
 def group_run(
+    run: RunEvidence,
     pks: list[int],
     paths_of: dict[int, list[str]],
     size_of: dict[str, int],
     facts: dict[int, RowFacts],
     links: dict[tuple[int, int], StoredPair],
+    *,
     opts: FindOptions,
     keep_in: tuple[str, ...],
     also: Mapping[str, tuple[str, ...]],
-    run: RunEvidence,
 ) -> tuple[list[Group], list[Pair]]:
     """``groups_from_links`` on one machine: the judges come from the index and the find cache, and
     what they learnt on the way (the source facts of rows cached before those were kept, what local
