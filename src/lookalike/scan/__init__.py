@@ -8,6 +8,7 @@ other members (edited copies only when asked), writing an undo manifest first; `
 moved and trashed files back.
 """
 
+from lookalike.errors import FileError
 from lookalike.scan.actions import Action, ActionReport, Step, apply_actions, held_back, plan_actions
 from lookalike.scan.decisions import read_decisions, record_decisions
 from lookalike.scan.find import find_groups
@@ -17,7 +18,6 @@ from lookalike.scan.options import FIND_SCOPE, FindOptions
 from lookalike.scan.results import (
     Evidence,
     EvidenceKind,
-    FileError,
     FindResult,
     FindStats,
     Group,

@@ -42,11 +42,10 @@ from pathlib import Path
 from typing import Any
 
 from lookalike.config import is_database_url
-from lookalike.errors import ConfigError, StoreError
+from lookalike.errors import ConfigError, FileError, StoreError
 from lookalike.match import Verdict
 from lookalike.scan.cache_person import PersonCache
 from lookalike.scan.cache_schema import migrate
-from lookalike.scan.results import FileError
 
 __all__ = ["CachedPath", "FileStamp", "FindCache", "RowFacts", "StoredPair"]
 

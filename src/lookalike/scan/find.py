@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
 from lookalike.config import Thresholds, is_database_url
-from lookalike.errors import ConfigError, FetchError, NotRegularFile
+from lookalike.errors import ConfigError, FetchError, FileError, NotRegularFile
 from lookalike.fingerprints import FINGERPRINT_VERSION
 from lookalike.index import Index
 from lookalike.scan.actions import held_by_names
@@ -56,7 +56,7 @@ from lookalike.scan.grouping import RunEvidence, group_run
 from lookalike.scan.ingest import FindRun, Seen, forget_scope, gone_paths, known_bytes, sort_paths, storable
 from lookalike.scan.linking import run_links
 from lookalike.scan.options import FindOptions, Progress
-from lookalike.scan.results import FileError, FindResult, FindStats, Group, Pair
+from lookalike.scan.results import FindResult, FindStats, Group, Pair
 from lookalike.scan.similar import embedder_for, semantic_pairs
 from lookalike.walk import FoundFile, find_files
 
