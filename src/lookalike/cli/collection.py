@@ -17,12 +17,12 @@ from lookalike.cli.output import (
     say,
 )
 from lookalike.cli.progress import progress_bar
-from lookalike.cli.settings import SettingsOption, thresholds_from
+from lookalike.cli.settings import SettingsOption, settings_from, thresholds_from
 from lookalike.index.records import DEFAULT_SCOPE, Decision, OnDuplicate
 from lookalike.walk import each_file_once, iter_image_files
 
 if TYPE_CHECKING:
-    from lookalike.config import Thresholds
+    from lookalike.config import LearnedSettings, Thresholds
     from lookalike.index import CheckResult, Index
     from lookalike.index.results import AddOutcome
 
@@ -37,11 +37,13 @@ SubDbOption = Annotated[
 ScopeOption = Annotated[str, typer.Option("--scope", help="The collection (user, album…) to work in.")]
 JobsOption = Annotated[int, typer.Option("--jobs", "-j", min=0, help="Processes for fingerprinting; 0 = all cores.")]
 LearnedOption = Annotated[
-    bool,
+    bool | None,
     typer.Option(
-        "--learned",
+        "--learned/--no-learned",
         help="The learned tier (EfficientNet-Lite0 embeddings; needs lookalike[learned]): one more piece of evidence "
-        "for heavy edits, and semantic neighbours (burst shots) listed as similar, never as duplicates.",
+        "for heavy edits, and semantic neighbours (burst shots) listed as similar, never as duplicates. "
+        'Default: the settings file\'s "learned" key (off without one).',
+        show_default=False,
     ),
 ]
 ModelOption = Annotated[
@@ -55,16 +57,21 @@ ModelOption = Annotated[
 
 
 def _open(
-    db: str, *, create: bool = True, thresholds: "Thresholds | None" = None, learned: bool = False,
-    model: Path | None = None,
+    db: str, *, create: bool = True, thresholds: "Thresholds | None" = None, learned: "LearnedSettings | None" = None,
 ) -> "Index":  # fmt: skip
     from lookalike.cli.progress import INDEX_KERNELS, announce_compiling
     from lookalike.index import Index  # loads the Hamming kernels: only for commands that search
     from lookalike.learned import requested_embedder
 
-    embedder = requested_embedder(learned, model)
+    embedder = None if learned is None else requested_embedder(learned.on, learned.model)
     announce_compiling(INDEX_KERNELS)
     return Index(db, create=create, thresholds=thresholds, embedder=embedder)
+
+
+def _open_with(db: str, settings: Path | None, learned: bool | None, model: Path | None) -> "Index":
+    """``_open`` with the settings file's thresholds and learned tier, under the command's own options."""
+    found = settings_from(settings)
+    return _open(db, thresholds=found.thresholds, learned=found.learned.chosen(learned, model))
 
 
 def register(app: typer.Typer) -> typer.Typer:
@@ -115,7 +122,7 @@ def index_command(
         bool, typer.Option("--json", help="One JSON line per file (what check said, what was done).")
     ] = False,
     settings: SettingsOption = None,
-    learned: LearnedOption = False,
+    learned: LearnedOption = None,
     model: ModelOption = None,
 ) -> None:
     """Check each image against the index, then add it: per file, what `check` says and what was done."""
@@ -127,7 +134,7 @@ def index_command(
     failed = 0
     with (
         reporting_errors(as_json=as_json),
-        _open(db, thresholds=thresholds_from(settings), learned=learned, model=model) as index,
+        _open_with(db, settings, learned, model) as index,
     ):
         with progress_bar(total=len(files), enabled=not as_json and len(files) >= 20, label="indexing") as advance:
             for r in analyse_files(files, jobs=jobs or default_jobs(), local=True):
@@ -183,7 +190,7 @@ def check_command(
     ] = False,
     exit_code: ExitCodeOption = False,
     settings: SettingsOption = None,
-    learned: LearnedOption = False,
+    learned: LearnedOption = None,
     model: ModelOption = None,
 ) -> None:
     """Is each image already in the index? One line per input with its verdict and matches."""
@@ -198,10 +205,11 @@ def check_command(
     failed = 0
     duplicate = False
     with reporting_errors(as_json=as_json, exit_code=exit_code):
-        thresholds = thresholds_from(settings)
+        chosen = settings_from(settings)
+        tier = chosen.learned.chosen(learned, model)
         checks = check_files(
-            db, expanded, scope=scope, top=top, jobs=jobs or default_jobs(), thresholds=thresholds, learned=learned,
-            model=model,
+            db, expanded, scope=scope, top=top, jobs=jobs or default_jobs(), thresholds=chosen.thresholds,
+            learned=tier.on, model=tier.model,
         )  # fmt: skip
         with progress_bar(
             total=len(expanded), enabled=not as_json and len(expanded) >= 20, label="checking"
