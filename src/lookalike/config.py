@@ -272,6 +272,9 @@ class ServiceSettings:
     ``thresholds``: the score cut-offs every verdict the service gives is
     judged by (``lookalike serve`` reads them as every command does: ``--settings`` or
     ``$LOOKALIKE_SETTINGS``); ``GET /v1/settings`` reports them.
+    ``learned``: the learned tier (``serve --learned``, or the settings file's ``"learned"``
+    key): each picture is embedded in its decoding process, its vector stored with it, and checks
+    and ``/similar`` use it as ``check --learned`` and ``find --similar`` do.
     """
 
     db: str
@@ -297,6 +300,7 @@ class ServiceSettings:
     max_connections_per_client: int = 64
     header_timeout_s: float = 10.0
     thresholds: Thresholds = field(default_factory=Thresholds)
+    learned: LearnedSettings = field(default_factory=LearnedSettings)
     limits: DecodeLimits = field(init=False)
     fetch: FetchLimits = field(init=False)
 
@@ -370,6 +374,7 @@ class ServiceSettings:
             d["storage"] = Path(d["storage"])
             d["allow_url_hosts"] = frozenset(d["allow_url_hosts"])
             d["thresholds"] = Thresholds(**d["thresholds"])
+            d["learned"] = LearnedSettings(**d.get("learned", {}))
             return cls(**d)
         except (ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"unreadable service settings ({exc})") from exc

@@ -37,12 +37,12 @@ def test_the_semantic_mirror_follows_additions_and_removals(tmp_path: Path) -> N
     log = Mirror(store)
     semantic = SemanticMirror(store, "m")
     log.followers.append(semantic.follow)
-    assert len(semantic) == 100 and SemanticMirror(store, "other-model").nearest(vectors[0], 3, lambda pks: pks >= 0) == []
+    everyone = lambda pks: pks >= 0  # noqa: E731
+    assert len(semantic) == 100 and SemanticMirror(store, "other-model").nearest(vectors[0], 3, everyone) == []
     later = add(range(100, 150))  # 50 more: past an eighth of the built index, so it is rebuilt
     store.remove_image("alice", "img-3")
     log.refresh()
     assert len(semantic) == 149
-    everyone = lambda pks: pks >= 0  # noqa: E731
     for i, pk in ((120, later[20]), (5, first[5])):
         (best, cosine), *_ = semantic.nearest(vectors[i], 3, everyone)
         assert best == pk and cosine > 0.99

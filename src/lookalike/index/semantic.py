@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from lookalike.config import Thresholds
 from lookalike.index.memory import Mirror
-from lookalike.index.records import StoredFile
+from lookalike.index.records import ImageRecord, StoredFile
 from lookalike.index.results import CheckMatch, LearnedEvidence
 from lookalike.index.store import CandidateReader, Embeddings
 from lookalike.learned import Embedder, EmbeddingIndex
@@ -155,6 +155,26 @@ class LearnedTier:
                 )  # fmt: skip
 
         return fused
+
+    def with_neighbours(
+        self, found: list[CheckMatch], record: ImageRecord, mirror: Mirror, files: CandidateReader, scope_pk: int,
+        *, top: int,
+    ) -> list[CheckMatch]:  # fmt: skip
+        """The cascade's look-alikes of stored image ``record`` (``found``, best first), then apart its
+        semantic neighbours by any of its files' vectors, best first, up to ``top`` of each: what a
+        check of it would add as ``similar`` on the embedding alone (``Index.similar``, ``GET
+        /v1/images/{id}/similar``). A look-alike the cascade called ``different`` that is such a
+        neighbour is listed as the neighbour, not twice."""
+        listed = {m.image_id for m in found if m.verdict is not Verdict.DIFFERENT}
+        best: dict[str, CheckMatch] = {}
+        for f in record.files:
+            vector = self.mirror.vector(f.pk)
+            if vector is not None:
+                for m in self.fusion(vector, mirror, files, scope_pk, record.pk)([]):
+                    if m.image_id not in listed and (m.image_id not in best or best[m.image_id].score < m.score):
+                        best[m.image_id] = m
+        semantic = sorted(best.values(), key=lambda m: (-m.score, m.image_id))[:top]
+        return [m for m in found if m.image_id not in best][:top] + semantic
 
     def fuse(
         self,

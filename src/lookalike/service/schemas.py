@@ -58,10 +58,16 @@ class MatchOut(BaseModel):
     evidence: str
     source: str = Field(description="URL of the stored file that matched")
     path: str = Field(description="The same as `source` (the key `check --json` lines have always had)")
+    semantic: bool = Field(
+        default=False,
+        description="With the learned tier: a semantic neighbour (a burst shot, the same scene re-shot), similar "
+        "by the embedding alone, never a copy",
+    )
 
     @classmethod
     def of(cls, m: CheckMatch) -> MatchOut:
-        return cls.model_validate(m.to_dict(source=file_url(m.image_id, m.file.rendition)))
+        semantic = m.learned is not None and m.learned.semantic
+        return cls.model_validate({**m.to_dict(source=file_url(m.image_id, m.file.rendition)), "semantic": semantic})
 
 
 class CheckOut(BaseModel):

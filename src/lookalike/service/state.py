@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from lookalike.index import Index
+from lookalike.learned import requested_embedder
 from lookalike.service.admission import FairGate
 from lookalike.service.decoding import PictureDecoder
 from lookalike.service.fetch import SafeFetcher
@@ -64,11 +65,15 @@ class ServiceState:
 
     @classmethod
     def open(cls, settings: ServiceSettings) -> ServiceState:
-        """Open the database and the storage folder. Raises ``StoreError`` or ``ConfigError``."""
+        """Open the database and the storage folder (and, with the learned tier, its encoder: this
+        process searches and fuses the vectors its decoding processes compute). Raises
+        ``StoreError`` or ``ConfigError`` (the learned tier without its extra, naming it)."""
         storage = FileStorage(settings.storage)
+        tier = settings.learned
+        embedder = requested_embedder(tier.on, tier.model)
         index = Index(
             settings.db, limits=settings.limits, fetch=settings.fetch, thresholds=settings.thresholds,
-            shared_codes=settings.shared_index_dir,
+            shared_codes=settings.shared_index_dir, embedder=embedder,
         )  # fmt: skip
         return cls(
             settings=settings,
@@ -90,7 +95,9 @@ class ServiceState:
                 max_waiting_per_tenant=settings.max_waiting_per_tenant,
             ),
             pair_ids=PairIds.for_storage(settings.storage),
-            decoder=PictureDecoder(settings.limits, budget_s=settings.decode_timeout_s, slots=settings.picture_slots),
+            decoder=PictureDecoder(
+                settings.limits, budget_s=settings.decode_timeout_s, slots=settings.picture_slots, learned=tier
+            ),
         )  # fmt: skip
 
     async def run_picture(self, tenant: str, work: Callable[[], T]) -> T:
