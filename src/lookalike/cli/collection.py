@@ -87,6 +87,7 @@ def register(app: typer.Typer) -> typer.Typer:
     review.command("decide")(review_decide)
     app.add_typer(review, name="review")
     app.command("eval")(eval_command)
+    app.command("embed")(embed_command)
     return review
 
 
@@ -364,3 +365,34 @@ def eval_command(
             f"{w['promoted']} similar matches promoted, {w['semantic']} semantic neighbours added")  # fmt: skip
     if report.failed:
         say(f"{report.failed} files could not be read", err=True)
+
+
+def embed_command(
+    db: DbOption,
+    model: ModelOption = None,
+    storage: Annotated[
+        Path | None,
+        typer.Option("--storage", help="A service's storage folder: where its files (stored by key) are read from."),
+    ] = None,
+    jobs: JobsOption = 0,
+    as_json: JsonOption = False,
+    settings: SettingsOption = None,
+) -> None:
+    """Back-fill the learned tier: embed the stored files that have no embedding yet (an index built without
+    --learned), so that check --learned sees them all. Resumable: commits every 64 files; a re-run skips done ones."""
+    from lookalike.cli.progress import stage_bars
+    from lookalike.fingerprints import default_jobs
+    from lookalike.index.backfill import embed_stored
+
+    with reporting_errors(as_json=as_json), stage_bars(enabled=not as_json) as tell:
+        tier = settings_from(settings).learned.chosen(True, model)  # the settings file's model, unless --model
+        report = embed_stored(
+            db, model=tier.model, root=storage, jobs=jobs or default_jobs(),
+            on_progress=lambda done, total: tell("embedding", done, total),
+        )  # fmt: skip
+    if as_json:
+        json_line(report.to_dict())
+    else:
+        say(f"embedded {report.embedded} files ({report.already} had an embedding already), failed {report.failed}")
+    if report.failed:
+        raise typer.Exit(EXIT_FAILED)
