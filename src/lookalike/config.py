@@ -220,7 +220,7 @@ class LearnedSettings:
         """These settings under a command's own ``--learned``/``--no-learned`` (``flag``, None when
         not given) and ``--model``, which win: a model turns the tier on with it."""
         if model is not None:
-            return LearnedSettings(on=True, model=str(model))
+            return LearnedSettings(on=True, model=str(Path(model).resolve()))
         return self if flag is None else LearnedSettings(on=flag, model=self.model if flag else None)
 
 
