@@ -39,6 +39,7 @@ def test_serve_learned_checks_like_check_learned_within_the_tenant_and_lists_nei
 ) -> None:
     api, name = learned_api, BURSTS[0]
     alice, bob = api.key("alice"), api.key("bob")
+    assert api.client.get("/v1/settings", headers=alice).json()["learned"] == embedder.name
     for key in (name, *OTHERS):
         assert api.upload(alice, _half(key, False), id=key).status_code == 201
     # bob holds the very picture alice checks: nearer than anything of hers, and never hers to see

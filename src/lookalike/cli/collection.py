@@ -68,12 +68,6 @@ def _open(
     return Index(db, create=create, thresholds=thresholds, embedder=embedder)
 
 
-def _open_with(db: str, settings: Path | None, learned: bool | None, model: Path | None) -> "Index":
-    """``_open`` with the settings file's thresholds and learned tier, under the command's own options."""
-    found = settings_from(settings)
-    return _open(db, thresholds=found.thresholds, learned=found.learned.chosen(learned, model))
-
-
 def register(app: typer.Typer) -> typer.Typer:
     """Add this module's commands to ``app``; returns the ``review`` group (others add to it)."""
     app.command("index")(index_command)
@@ -133,18 +127,27 @@ def index_command(
     files = list(each_file_once(iter_image_files(paths)))
     counts = {o: 0 for o in Outcome}
     failed = 0
-    with (
-        reporting_errors(as_json=as_json),
-        _open_with(db, settings, learned, model) as index,
-    ):
+    with reporting_errors(as_json=as_json):
+        found = settings_from(settings)
+        tier = found.learned.chosen(learned, model)
+    with reporting_errors(as_json=as_json), _open(db, thresholds=found.thresholds, learned=tier) as index:
+        embed = None
+        if tier.on:  # each file is embedded in the worker process that decodes and fingerprints it
+            from functools import partial
+
+            from lookalike.learned.isolated import embed_pixels
+
+            embed = partial(embed_pixels, model=tier.model)
         with progress_bar(total=len(files), enabled=not as_json and len(files) >= 20, label="indexing") as advance:
-            for r in analyse_files(files, jobs=jobs or default_jobs(), local=True):
+            for r in analyse_files(files, jobs=jobs or default_jobs(), local=True, embed=embed):
                 advance()
                 if r.analysis is None:
                     failed += 1
                     print_file_error(r.path, r.error, as_json=as_json)
                     continue
-                done = index.add_checked(r.analysis, str(r.path.resolve()), scope=scope, on_duplicate=on_duplicate)
+                done = index.add_checked(
+                    r.analysis, str(r.path.resolve()), scope=scope, on_duplicate=on_duplicate, embedding=r.vector
+                )
                 counts[done.outcome] += 1
                 if as_json:
                     json_line({"path": str(r.path), **done.to_dict()})

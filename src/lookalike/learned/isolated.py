@@ -13,7 +13,7 @@ from lookalike.fingerprints import Analysis
 from lookalike.fingerprints.isolated import analyse_for_check, analyse_for_storing, warm_up
 from lookalike.learned.model import Embedder, load_embedder
 
-__all__ = ["analyse_and_embed", "warm_up_with"]
+__all__ = ["analyse_and_embed", "embed_pixels", "warm_up_with"]
 
 _loaded: dict[str | None, Embedder] = {}
 
@@ -39,3 +39,11 @@ def warm_up_with(model: str | None) -> None:
     """``warm_up``, then load ``model``'s encoder and run it once (a first run allocates its buffers)."""
     warm_up()
     _embedder(model).embed_pixels([np.zeros((32, 32, 3), np.uint8)])
+
+
+def embed_pixels(pixels: npt.NDArray[np.uint8], model: str | None) -> npt.NDArray[np.float16]:
+    """The embedding of decoded pixels by ``model``'s encoder (None: the built-in one), loaded once
+    per process: what ``index --learned`` hands ``analyse_files`` (as a ``functools.partial``), so
+    that each file is embedded in the worker process that decoded it."""
+    vector: npt.NDArray[np.float16] = _embedder(model).embed_pixels([pixels])[0]
+    return vector

@@ -305,3 +305,6 @@ class SettingsOut(BaseModel):
     top: int = Field(description="Matches a check or upload lists at most")
     max_upload_bytes: int
     max_pixels: int = Field(description="The largest picture decoded, by the size its header declares")
+    learned: str | None = Field(
+        default=None, description="The learned tier's encoder (model and weights' hash) when it is on, else null"
+    )

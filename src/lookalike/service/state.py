@@ -56,6 +56,8 @@ class ServiceState:
     fetches: FairGate
     decoder: PictureDecoder
     pair_ids: PairIds
+    #: the learned tier's encoder (model and weights' hash) when it is on
+    learned_model: str | None = None
     _picture_threads: ThreadPoolExecutor = field(init=False)
 
     def __post_init__(self) -> None:
@@ -95,6 +97,7 @@ class ServiceState:
                 max_waiting_per_tenant=settings.max_waiting_per_tenant,
             ),
             pair_ids=PairIds.for_storage(settings.storage),
+            learned_model=None if embedder is None else embedder.name,
             decoder=PictureDecoder(
                 settings.limits, budget_s=settings.decode_timeout_s, slots=settings.picture_slots, learned=tier
             ),
