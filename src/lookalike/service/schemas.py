@@ -66,8 +66,7 @@ class MatchOut(BaseModel):
 
     @classmethod
     def of(cls, m: CheckMatch) -> MatchOut:
-        semantic = m.learned is not None and m.learned.semantic
-        return cls.model_validate({**m.to_dict(source=file_url(m.image_id, m.file.rendition)), "semantic": semantic})
+        return cls.model_validate(m.to_dict(source=file_url(m.image_id, m.file.rendition)))
 
 
 class CheckOut(BaseModel):
