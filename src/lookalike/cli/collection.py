@@ -123,6 +123,7 @@ def index_command(
     """Check each image against the index, then add it: per file, what `check` says and what was done."""
     from lookalike.fingerprints import analyse_files, default_jobs
     from lookalike.index.results import Outcome
+    from lookalike.match.local import query_features
 
     files = list(each_file_once(iter_image_files(paths)))
     counts = {o: 0 for o in Outcome}
@@ -138,16 +139,21 @@ def index_command(
             from lookalike.learned.isolated import embed_pixels
 
             embed = partial(embed_pixels, model=tier.model)
+        workers = jobs or default_jobs()
+        # with workers, each file's check features are computed where it is decoded too: the check
+        # itself runs here, one file after another, and would otherwise compute them (~23% of its CPU)
+        query = query_features if workers > 1 else None
         with progress_bar(total=len(files), enabled=not as_json and len(files) >= 20, label="indexing") as advance:
-            for r in analyse_files(files, jobs=jobs or default_jobs(), local=True, embed=embed):
+            for r in analyse_files(files, jobs=workers, local=True, embed=embed, query=query):
                 advance()
                 if r.analysis is None:
                     failed += 1
                     print_file_error(r.path, r.error, as_json=as_json)
                     continue
                 done = index.add_checked(
-                    r.analysis, str(r.path.resolve()), scope=scope, on_duplicate=on_duplicate, embedding=r.vector
-                )
+                    r.analysis, str(r.path.resolve()), scope=scope, on_duplicate=on_duplicate, embedding=r.vector,
+                    query_local=r.query_local,
+                )  # fmt: skip
                 counts[done.outcome] += 1
                 if as_json:
                     json_line({"path": str(r.path), **done.to_dict()})

@@ -58,6 +58,7 @@ from lookalike.match.local import query_features
 
 _Vector = npt.NDArray[np.float16]
 _Item = tuple[Query, str, LocalFeatures | None, _Vector | None]  # what ``_add`` stores of one file
+_Local = LocalFeatures | None
 
 __all__ = [
     "DEFAULT_SCOPE", "RETRIEVAL_RADIUS", "AddOutcome", "AddResult", "CheckMatch", "CheckMatchDict", "CheckResult",
@@ -224,6 +225,7 @@ class Index:
         top: int = 10,
         before_storing: Callable[[], None] | None = None,
         embedding: _Vector | None = None,
+        query_local: LocalFeatures | None = None,
     ) -> AddOutcome:
         """Check ``analysis`` against ``scope``, decide under ``on_duplicate`` (``index.policy``),
         store it (under ``source``, as a file of ``image_id``'s image when given, or in the place of
@@ -231,9 +233,9 @@ class Index:
         check; what was done. ``before_storing`` runs once the picture is to be stored, before its
         rows are written (the service writes the file there). Two processes adding copies of one
         picture at once may both store it: hold ``scope_lock`` around this call to prevent it.
-        ``embedding``: the picture's learned vector if computed already (stored with the file)."""
+        ``embedding``, ``query_local``: its learned vector and ``query_features`` if computed already."""
         vector = self._embed(analysis, embedding)
-        matches = self._check_all(analysis, scope, vector)  # the very check ``check_analysis`` runs
+        matches = self._check_all(analysis, scope, vector, query_local)  # the check ``check_analysis`` runs
         check = CheckResult(fingerprint=analysis.fingerprint, matches=tuple(matches[:top]))
         files: tuple[StoredFile, ...] = ()
         if image_id is not None:
@@ -287,13 +289,13 @@ class Index:
         matches = self._check_all(analysis, scope, self._embed(analysis, embedding))
         return CheckResult(fingerprint=analysis.fingerprint, matches=tuple(matches[:top]))
 
-    def _check_all(self, analysis: Analysis, scope: str, vector: _Vector | None) -> list[CheckMatch]:
+    def _check_all(self, analysis: Analysis, scope: str, v: _Vector | None, given: _Local = None) -> list[CheckMatch]:
         """Every match of an analysed picture, best first, after catching up with other processes.
         Checked with a query's features (its own, its mirror image's and those of the pictures
         within it), not the set kept for storing: ``check`` and ``add_checked`` answer alike."""
         self.refresh()
-        features = lambda: query_features(analysis.image.pixels)  # noqa: E731
-        return self.check_query(Query.of(analysis), features, scope=scope, embedding=vector)
+        features = given if given is not None else lambda: query_features(analysis.image.pixels)
+        return self.check_query(Query.of(analysis), features, scope=scope, embedding=v)
 
     def _embed(self, analysis: Analysis, given: _Vector | None = None) -> _Vector | None:
         """The learned tier's embedding of an analysed picture (its decoded pixels), if it is on."""
