@@ -8,7 +8,7 @@ Runs what ``lookalike index --learned`` runs (``analyse_files(embed=..., query=.
 time, this process's CPU (checking and storing: the serial part) and the workers' CPU (decode,
 fingerprints, local features and the embedding). On a shared machine the wall times depend on the
 load, so it also prints the speed-up an idle machine with ``jobs`` cores would give: the one-job
-run's CPU over the longer of the main process's CPU and the workers' CPU shared by ``jobs``
+run's CPU over the longer of the main process's CPU and all the CPU shared by ``jobs`` cores
 (Amdahl's bound from measured CPU). Asserts nothing.
 """
 
@@ -72,7 +72,7 @@ def main() -> None:
         one = results[1][1] + results[1][2]
         for jobs, (wall, main_cpu, workers_cpu) in results.items():
             if jobs > 1:
-                bound = one / max(main_cpu, workers_cpu / jobs)
+                bound = one / max(main_cpu, (main_cpu + workers_cpu) / jobs)  # the main process needs a core too
                 print(f"--jobs {jobs} vs 1: wall {results[1][0] / wall:.2f}x; on an idle {jobs}-core machine "
                       f"(from CPU) {bound:.2f}x")  # fmt: skip
 

@@ -154,7 +154,8 @@ def test_index_and_check_with_learned_on_the_command_line(
 ) -> None:
     db = tmp_path / "cli.sqlite"
     name = BURSTS[0]
-    assert _cli(cache_dir, "index", scenes[name].parent, "--db", db, "--learned", "--jobs", "1").returncode == 0
+    # two jobs: each file is embedded (and its check features computed) in the worker that decodes it
+    assert _cli(cache_dir, "index", scenes[name].parent, "--db", db, "--learned", "--jobs", "2").returncode == 0
     checked = _cli(cache_dir, "check", scenes[f"{name}_right"], "--db", db, "--learned", "--json", "--jobs", "1")
     answer = json.loads(checked.stdout)
     assert answer["verdict"] == "similar" and answer["matches"][0]["path"] == str(scenes[name])
