@@ -46,7 +46,10 @@ def run(files: list[Path], jobs: int, db: Path) -> tuple[float, float, float]:
         for r in analyse_files(files, jobs=jobs, local=True, **extra):  # type: ignore[arg-type]
             if r.analysis is not None:
                 index.add_checked(
-                    r.analysis, str(r.path), on_duplicate=OnDuplicate.STORE, embedding=r.vector,
+                    r.analysis,
+                    str(r.path),
+                    on_duplicate=OnDuplicate.STORE,
+                    embedding=r.vector,
                     query_local=r.query_local,
                 )
     return time.perf_counter() - wall, time.process_time() - cpu, _children_cpu() - children
