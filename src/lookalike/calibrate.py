@@ -53,7 +53,6 @@ __all__ = ["EDITS", "REVIEW_PRECISION", "Calibration", "calibrate_folder", "load
 REVIEW_PRECISION = 0.5
 
 
-
 @dataclass(frozen=True, slots=True)
 class Calibration:
     """What calibration measured: the thresholds and the figures behind them."""
