@@ -2,7 +2,7 @@
 """The benchmark protocol end to end over HTTP: does the service judge like the command line?
 
     python ../shared/bench/make_bench.py ../shared/bench/corpus /tmp/bench
-    python benchmarks/service_eval.py /tmp/bench [--db URL] [--workers 2] [--limit N] [--cli]
+    python benchmarks/service_eval.py /tmp/bench [--db URL] [--workers 2] [--limit N] [--cli] [--learned]
 
 Starts ``lookalike serve`` on loopback, uploads every reference through
 ``POST /v1/images`` (id ``ref-N``, mapped back to the file name in the answers, since
@@ -11,7 +11,8 @@ that look alike are all kept, as ``lookalike index`` keeps them), then sends eve
 query to ``POST /v1/check`` from --clients threads, and writes the answers as
 ``lookalike check --json`` lines for ``../shared/bench/score.py --format check``.
 With --cli, also runs ``lookalike index`` + ``lookalike check --json`` on the same
-files and scores both. Prints the scores; asserts nothing.
+files and scores both. With --learned, the service runs ``serve --learned`` and the command line
+``index --learned`` + ``check --learned``. Prints the scores; asserts nothing.
 """
 
 from __future__ import annotations
@@ -54,12 +55,14 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--limit", type=int, default=0, help="only the first N queries (all references)")
     ap.add_argument("--cli", action="store_true", help="also score `lookalike index` + `lookalike check`")
+    ap.add_argument("--learned", action="store_true", help="with the learned tier (serve/index/check --learned)")
     args = ap.parse_args()
     exe = str(Path(sys.executable).with_name("lookalike"))
     references = sorted(p for p in (args.bench / "references").iterdir() if p.is_file())
     queries = sorted(p for p in (args.bench / "queries").iterdir() if p.is_file())
     if args.limit:
         queries = queries[: args.limit]
+    tier = ["--learned"] if args.learned else []
 
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -72,7 +75,7 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}"
         server = subprocess.Popen(
             [exe, "serve", "--db", db, "--storage", str(tmp / "files"), "--port", str(port),
-             "--workers", str(args.workers)],
+             "--workers", str(args.workers), *tier],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
         try:
@@ -124,11 +127,11 @@ def main() -> None:
         scores = {"service": score(args.bench, service_preds)}
         if args.cli:
             cli_db = tmp / "cli.sqlite"
-            subprocess.run([exe, "index", str(args.bench / "references"), "--db", str(cli_db)], check=True,
+            subprocess.run([exe, "index", str(args.bench / "references"), "--db", str(cli_db), *tier], check=True,
                            stdout=subprocess.DEVNULL)  # fmt: skip
             cli_preds = tmp / "cli.jsonl"
             with cli_preds.open("w") as out:
-                subprocess.run([exe, "check", *map(str, queries), "--db", str(cli_db), "--json"], stdout=out,
+                subprocess.run([exe, "check", *map(str, queries), "--db", str(cli_db), "--json", *tier], stdout=out,
                                check=False)  # fmt: skip
             scores["cli"] = score(args.bench, cli_preds)
         keys = ("uAP", "recall@P90", "recall@P99", "verdict_precision", "verdict_recall")

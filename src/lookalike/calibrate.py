@@ -202,9 +202,20 @@ def calibrate_folder(
     )
 
 
+#: keys of a settings file that calibration does not measure, kept when it rewrites the file
+_KEPT_KEYS = ("learned", "learned_model")
+
+
 def write_settings(calibration: Calibration, path: str | Path) -> None:
-    """Write the settings file."""
-    Path(path).write_text(json.dumps(calibration.to_dict(), indent=2) + "\n")
+    """Write the settings file, keeping the learned tier's keys of the file it replaces (a user who
+    turned the tier on and recalibrates keeps it on)."""
+    kept: dict[str, Any] = {}
+    try:
+        old = json.loads(Path(path).read_text(encoding="utf-8"))
+        kept = {k: old[k] for k in _KEPT_KEYS if isinstance(old, dict) and k in old}
+    except (OSError, ValueError):
+        pass  # no file yet, or not one of ours: nothing to keep
+    Path(path).write_text(json.dumps({**calibration.to_dict(), **kept}, indent=2) + "\n")
 
 
 def load_settings(path: str | Path) -> Thresholds:

@@ -7,6 +7,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lookalike.errors import ConfigError
 
@@ -19,6 +20,7 @@ __all__ = [
     "SETTINGS_FORMAT",
     "DecodeLimits",
     "FetchLimits",
+    "LearnedSettings",
     "ServiceSettings",
     "Thresholds",
     "WEB_PORTS",
@@ -157,13 +159,12 @@ class Thresholds:
     def from_settings_text(cls, text: str, *, name: str) -> Thresholds:
         """The thresholds of a settings file's content (what ``lookalike calibrate`` writes, format
         ``SETTINGS_FORMAT``); ``name`` says in errors where the text came from. The one parser of
-        settings files: every front end reads them through it (the command line's
-        ``cli.settings.thresholds_from``). Raises ``ConfigError``."""
+        settings files, with ``LearnedSettings.from_settings_text``: every front end reads them
+        through these (the command line's ``cli.settings.settings_from``). Raises ``ConfigError``."""
+        data = _settings_data(text, name=name)
+        if "thresholds" not in data:  # a file that only turns the learned tier on
+            return cls()
         try:
-            data = json.loads(text)
-            found = data.get("format") if isinstance(data, dict) else None
-            if found != SETTINGS_FORMAT:
-                raise ConfigError(f"{name}: not a lookalike settings file (format {found!r})")
             t = data["thresholds"]
             near, similar = float(t["near_duplicate"]), float(t["similar"])
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -176,6 +177,51 @@ class Thresholds:
 
 #: the ``format`` of a settings file (``Thresholds.from_settings_text``)
 SETTINGS_FORMAT = "lookalike-settings/1"
+
+
+def _settings_data(text: str, *, name: str) -> dict[str, Any]:
+    """The JSON object of a settings file's content. Raises ``ConfigError``."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: cannot read settings ({type(exc).__name__}: {exc})") from exc
+    found = data.get("format") if isinstance(data, dict) else None
+    if found != SETTINGS_FORMAT:
+        raise ConfigError(f"{name}: not a lookalike settings file (format {found!r})")
+    return dict(data)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LearnedSettings:
+    """Whether the learned tier is on (``on``) and with which encoder (``model``: a path to an ONNX
+    image encoder or a folder holding one; None for the built-in EfficientNet-Lite0), as a settings
+    file asks for it with the keys ``"learned": true`` and ``"learned_model": "PATH"`` (a model
+    implies the tier; a relative path is read from the settings file's folder)."""
+
+    on: bool = False
+    model: str | None = None
+
+    @classmethod
+    def from_settings_text(cls, text: str, *, name: str, folder: Path | None = None) -> LearnedSettings:
+        """The learned tier's keys of a settings file's content (both optional: off when absent);
+        ``folder``: where a relative ``learned_model`` is found. Raises ``ConfigError`` when a key
+        has the wrong type."""
+        data = _settings_data(text, name=name)
+        on, model = data.get("learned", False), data.get("learned_model")
+        if not isinstance(on, bool):
+            raise ConfigError(f'{name}: "learned" must be true or false, not {on!r}')
+        if model is not None and not (isinstance(model, str) and model):
+            raise ConfigError(f'{name}: "learned_model" must be the path of an ONNX image encoder, not {model!r}')
+        if model is not None and folder is not None and not Path(model).is_absolute():
+            model = str(folder / model)
+        return cls(on=on or model is not None, model=model)
+
+    def chosen(self, flag: bool | None, model: str | os.PathLike[str] | None) -> LearnedSettings:
+        """These settings under a command's own ``--learned``/``--no-learned`` (``flag``, None when
+        not given) and ``--model``, which win: a model turns the tier on with it."""
+        if model is not None:
+            return LearnedSettings(on=True, model=str(Path(model).resolve()))
+        return self if flag is None else LearnedSettings(on=flag, model=self.model if flag else None)
 
 
 #: how ``lookalike serve`` hands the service's settings to uvicorn's worker processes (the name only:
@@ -226,6 +272,9 @@ class ServiceSettings:
     ``thresholds``: the score cut-offs every verdict the service gives is
     judged by (``lookalike serve`` reads them as every command does: ``--settings`` or
     ``$LOOKALIKE_SETTINGS``); ``GET /v1/settings`` reports them.
+    ``learned``: the learned tier (``serve --learned``, or the settings file's ``"learned"``
+    key): each picture is embedded in its decoding process, its vector stored with it, and checks
+    and ``/similar`` use it as ``check --learned`` and ``find --similar`` do.
     """
 
     db: str
@@ -251,6 +300,7 @@ class ServiceSettings:
     max_connections_per_client: int = 64
     header_timeout_s: float = 10.0
     thresholds: Thresholds = field(default_factory=Thresholds)
+    learned: LearnedSettings = field(default_factory=LearnedSettings)
     limits: DecodeLimits = field(init=False)
     fetch: FetchLimits = field(init=False)
 
@@ -328,6 +378,7 @@ class ServiceSettings:
             d["storage"] = Path(d["storage"])
             d["allow_url_hosts"] = frozenset(d["allow_url_hosts"])
             d["thresholds"] = Thresholds(**d["thresholds"])
+            d["learned"] = LearnedSettings(**d.get("learned", {}))
             return cls(**d)
         except (ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"unreadable service settings ({exc})") from exc

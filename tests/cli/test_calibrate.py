@@ -59,6 +59,10 @@ def test_calibration_measures_thresholds_that_keep_the_precision(photos: list[Pa
     assert load_settings(path) == t
     saved = json.loads(path.read_text())
     assert saved["measured"]["precision_asked"] == 0.95
+    # calibrating again keeps the learned tier turned on in the file
+    path.write_text(json.dumps({**saved, "learned": True, "thresholds": {"near_duplicate": 0.9, "similar": 0.5}}))
+    write_settings(result, path)
+    assert load_settings(path) == t and json.loads(path.read_text())["learned"] is True
 
 
 def test_calibration_refuses_too_few_images(photos: list[Path]) -> None:

@@ -92,7 +92,7 @@ def test_check_json_has_the_shape_of_the_service_check(cli: Run, tmp_path: Path)
     assert cli("index", LIBRARY, "--db", db, "--jobs", "1").returncode == 0
     (line,) = lines(cli("check", UPLOADS / "chelsea_mirrored.jpg", "--db", db, "--json", "--jobs", "1"))
     assert set(line) == {"path", "verdict", "matches"}
-    assert set(line["matches"][0]) == {"id", "rendition", "score", "verdict", "evidence", "source", "path"}
+    assert set(line["matches"][0]) == {"id", "rendition", "score", "verdict", "evidence", "source", "path", "semantic"}
     assert line["matches"][0]["rendition"] == "original"
     missing = lines(cli("check", tmp_path / "gone.jpg", "--db", db, "--json"))
     assert missing == [

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from lookalike.cli.settings import thresholds_from
-from lookalike.config import Thresholds
+from lookalike.cli.settings import settings_from, thresholds_from
+from lookalike.config import LearnedSettings, Thresholds
 from lookalike.errors import ConfigError
 from tests.cli.conftest import Run
 from tests.images import EXAMPLES
@@ -92,6 +92,26 @@ def test_the_loader_reads_the_option_before_the_variable(tmp_path: Path, monkeyp
     monkeypatch.setenv("LOOKALIKE_SETTINGS", str(tmp_path / "missing.json"))
     with pytest.raises(ConfigError, match="missing.json: cannot read settings"):
         thresholds_from(None)
+
+
+def test_the_learned_keys_of_a_settings_file_and_the_commands_options_which_win(tmp_path: Path) -> None:
+    folder = tmp_path / "conf"
+    folder.mkdir()
+    only_tier = folder / "learned.json"
+    only_tier.write_text(json.dumps({"format": "lookalike-settings/1", "learned": True}))
+    found = settings_from(only_tier)
+    assert found.learned == LearnedSettings(on=True) and found.thresholds == Thresholds()
+    with_model = folder / "model.json"
+    with_model.write_text(json.dumps({"format": "lookalike-settings/1", "learned_model": "enc.onnx"}))
+    tier = settings_from(with_model).learned
+    assert tier == LearnedSettings(on=True, model=str(folder / "enc.onnx"))  # beside the settings file
+    assert tier.chosen(None, None) == tier and tier.chosen(False, None) == LearnedSettings(on=False)
+    assert LearnedSettings().chosen(None, Path("/m.onnx")) == LearnedSettings(on=True, model="/m.onnx")
+    assert settings_from(_settings(tmp_path / "plain.json", 0.9, 0.4)).learned == LearnedSettings()
+    bad = folder / "bad.json"
+    bad.write_text(json.dumps({"format": "lookalike-settings/1", "learned": "yes"}))
+    with pytest.raises(ConfigError, match='"learned" must be true or false'):
+        settings_from(bad)
 
 
 def test_index_on_duplicate_replace_puts_the_new_file_in_the_stored_copys_place(cli: Run, tmp_path: Path) -> None:

@@ -124,7 +124,7 @@ def test_check_json_answers_each_input_on_one_line(run_cli: CliRunner, library: 
         scores = [m["score"] for m in line["matches"]]
         assert scores == sorted(scores, reverse=True)
         for m in line["matches"]:
-            assert set(m) == {"id", "rendition", "score", "verdict", "evidence", "source", "path"}
+            assert set(m) == {"id", "rendition", "score", "verdict", "evidence", "source", "path", "semantic"}
             assert 0.0 <= m["score"] <= 1.0
     a_id = lines[0]["matches"][0]["id"]
     assert lines[0]["matches"][0]["source"].endswith("a.jpg")

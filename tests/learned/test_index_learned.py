@@ -154,13 +154,20 @@ def test_index_and_check_with_learned_on_the_command_line(
 ) -> None:
     db = tmp_path / "cli.sqlite"
     name = BURSTS[0]
-    assert _cli(cache_dir, "index", scenes[name].parent, "--db", db, "--learned", "--jobs", "1").returncode == 0
+    # two jobs: each file is embedded (and its check features computed) in the worker that decodes it
+    assert _cli(cache_dir, "index", scenes[name].parent, "--db", db, "--learned", "--jobs", "2").returncode == 0
     checked = _cli(cache_dir, "check", scenes[f"{name}_right"], "--db", db, "--learned", "--json", "--jobs", "1")
     answer = json.loads(checked.stdout)
     assert answer["verdict"] == "similar" and answer["matches"][0]["path"] == str(scenes[name])
     assert "learned embedding cosine" in answer["matches"][0]["evidence"]
     plain = json.loads(_cli(cache_dir, "check", scenes[f"{name}_right"], "--db", db, "--json").stdout)
     assert all(m["verdict"] == "different" for m in plain["matches"])  # the same index, the cascade alone
+    # the settings file's key turns the tier on as --learned does (tests/cli/test_settings_everywhere.py:
+    # which of the file and the command's own options wins)
+    on = tmp_path / "settings.json"
+    on.write_text(json.dumps({"format": "lookalike-settings/1", "learned": True}))
+    by_file = _cli(cache_dir, "check", scenes[f"{name}_right"], "--db", db, "--json", "--settings", on)
+    assert json.loads(by_file.stdout) == answer
     # indexing the other shot with the tier puts the pair on the review list, said to be semantic
     added = _cli(cache_dir, "index", scenes[f"{name}_right"], "--db", db, "--learned", "--json", "--jobs", "1")
     assert json.loads(added.stdout)["outcome"] == "added"

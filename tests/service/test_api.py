@@ -50,7 +50,8 @@ def test_check_answers_like_the_command_line_and_stores_nothing(api: Api) -> Non
     answer = body(r)
     assert answer["verdict"] == "near_duplicate"
     assert answer["matches"][0]["id"] == "beach"
-    assert set(answer["matches"][0]) == {"id", "rendition", "score", "verdict", "evidence", "source", "path"}
+    keys = {"id", "rendition", "score", "verdict", "evidence", "source", "path", "semantic"}
+    assert set(answer["matches"][0]) == keys
     assert "mirrored" in answer["matches"][0]["evidence"]
     assert answer["matches"][0]["rendition"] == "original"
     source = api.client.get(answer["matches"][0]["source"], headers=alice)

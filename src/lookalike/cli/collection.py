@@ -17,12 +17,12 @@ from lookalike.cli.output import (
     say,
 )
 from lookalike.cli.progress import progress_bar
-from lookalike.cli.settings import SettingsOption, thresholds_from
+from lookalike.cli.settings import SettingsOption, settings_from, thresholds_from
 from lookalike.index.records import DEFAULT_SCOPE, Decision, OnDuplicate
 from lookalike.walk import each_file_once, iter_image_files
 
 if TYPE_CHECKING:
-    from lookalike.config import Thresholds
+    from lookalike.config import LearnedSettings, Thresholds
     from lookalike.index import CheckResult, Index
     from lookalike.index.results import AddOutcome
 
@@ -37,11 +37,13 @@ SubDbOption = Annotated[
 ScopeOption = Annotated[str, typer.Option("--scope", help="The collection (user, album…) to work in.")]
 JobsOption = Annotated[int, typer.Option("--jobs", "-j", min=0, help="Processes for fingerprinting; 0 = all cores.")]
 LearnedOption = Annotated[
-    bool,
+    bool | None,
     typer.Option(
-        "--learned",
+        "--learned/--no-learned",
         help="The learned tier (EfficientNet-Lite0 embeddings; needs lookalike[learned]): one more piece of evidence "
-        "for heavy edits, and semantic neighbours (burst shots) listed as similar, never as duplicates.",
+        "for heavy edits, and semantic neighbours (burst shots) listed as similar, never as duplicates. "
+        'Default: the settings file\'s "learned" key (off without one).',
+        show_default=False,
     ),
 ]
 ModelOption = Annotated[
@@ -55,14 +57,13 @@ ModelOption = Annotated[
 
 
 def _open(
-    db: str, *, create: bool = True, thresholds: "Thresholds | None" = None, learned: bool = False,
-    model: Path | None = None,
+    db: str, *, create: bool = True, thresholds: "Thresholds | None" = None, learned: "LearnedSettings | None" = None,
 ) -> "Index":  # fmt: skip
     from lookalike.cli.progress import INDEX_KERNELS, announce_compiling
     from lookalike.index import Index  # loads the Hamming kernels: only for commands that search
     from lookalike.learned import requested_embedder
 
-    embedder = requested_embedder(learned, model)
+    embedder = None if learned is None else requested_embedder(learned.on, learned.model)
     announce_compiling(INDEX_KERNELS)
     return Index(db, create=create, thresholds=thresholds, embedder=embedder)
 
@@ -80,6 +81,7 @@ def register(app: typer.Typer) -> typer.Typer:
     review.command("decide")(review_decide)
     app.add_typer(review, name="review")
     app.command("eval")(eval_command)
+    app.command("embed")(embed_command)
     return review
 
 
@@ -115,28 +117,43 @@ def index_command(
         bool, typer.Option("--json", help="One JSON line per file (what check said, what was done).")
     ] = False,
     settings: SettingsOption = None,
-    learned: LearnedOption = False,
+    learned: LearnedOption = None,
     model: ModelOption = None,
 ) -> None:
     """Check each image against the index, then add it: per file, what `check` says and what was done."""
     from lookalike.fingerprints import analyse_files, default_jobs
     from lookalike.index.results import Outcome
+    from lookalike.match.local import query_features
 
     files = list(each_file_once(iter_image_files(paths)))
     counts = {o: 0 for o in Outcome}
     failed = 0
-    with (
-        reporting_errors(as_json=as_json),
-        _open(db, thresholds=thresholds_from(settings), learned=learned, model=model) as index,
-    ):
+    with reporting_errors(as_json=as_json):
+        found = settings_from(settings)
+        tier = found.learned.chosen(learned, model)
+    with reporting_errors(as_json=as_json), _open(db, thresholds=found.thresholds, learned=tier) as index:
+        embed = None
+        if tier.on:  # each file is embedded in the worker process that decodes and fingerprints it
+            from functools import partial
+
+            from lookalike.learned.isolated import embed_pixels
+
+            embed = partial(embed_pixels, model=tier.model)
+        workers = jobs or default_jobs()
+        # with workers, each file's check features are computed where it is decoded too: the check
+        # itself runs here, one file after another, and would otherwise compute them (~23% of its CPU)
+        query = query_features if workers > 1 else None
         with progress_bar(total=len(files), enabled=not as_json and len(files) >= 20, label="indexing") as advance:
-            for r in analyse_files(files, jobs=jobs or default_jobs(), local=True):
+            for r in analyse_files(files, jobs=workers, local=True, embed=embed, query=query):
                 advance()
                 if r.analysis is None:
                     failed += 1
                     print_file_error(r.path, r.error, as_json=as_json)
                     continue
-                done = index.add_checked(r.analysis, str(r.path.resolve()), scope=scope, on_duplicate=on_duplicate)
+                done = index.add_checked(
+                    r.analysis, str(r.path.resolve()), scope=scope, on_duplicate=on_duplicate, embedding=r.vector,
+                    query_local=r.query_local,
+                )  # fmt: skip
                 counts[done.outcome] += 1
                 if as_json:
                     json_line({"path": str(r.path), **done.to_dict()})
@@ -183,7 +200,7 @@ def check_command(
     ] = False,
     exit_code: ExitCodeOption = False,
     settings: SettingsOption = None,
-    learned: LearnedOption = False,
+    learned: LearnedOption = None,
     model: ModelOption = None,
 ) -> None:
     """Is each image already in the index? One line per input with its verdict and matches."""
@@ -198,10 +215,11 @@ def check_command(
     failed = 0
     duplicate = False
     with reporting_errors(as_json=as_json, exit_code=exit_code):
-        thresholds = thresholds_from(settings)
+        chosen = settings_from(settings)
+        tier = chosen.learned.chosen(learned, model)
         checks = check_files(
-            db, expanded, scope=scope, top=top, jobs=jobs or default_jobs(), thresholds=thresholds, learned=learned,
-            model=model,
+            db, expanded, scope=scope, top=top, jobs=jobs or default_jobs(), thresholds=chosen.thresholds,
+            learned=tier.on, model=tier.model,
         )  # fmt: skip
         with progress_bar(
             total=len(expanded), enabled=not as_json and len(expanded) >= 20, label="checking"
@@ -356,3 +374,34 @@ def eval_command(
             f"{w['promoted']} similar matches promoted, {w['semantic']} semantic neighbours added")  # fmt: skip
     if report.failed:
         say(f"{report.failed} files could not be read", err=True)
+
+
+def embed_command(
+    db: DbOption,
+    model: ModelOption = None,
+    storage: Annotated[
+        Path | None,
+        typer.Option("--storage", help="A service's storage folder: where its files (stored by key) are read from."),
+    ] = None,
+    jobs: JobsOption = 0,
+    as_json: JsonOption = False,
+    settings: SettingsOption = None,
+) -> None:
+    """Back-fill the learned tier: embed the stored files that have no embedding yet (an index built without
+    --learned), so that check --learned sees them all. Resumable: commits every 64 files; a re-run skips done ones."""
+    from lookalike.cli.progress import stage_bars
+    from lookalike.fingerprints import default_jobs
+    from lookalike.index.backfill import embed_stored
+
+    with reporting_errors(as_json=as_json), stage_bars(enabled=not as_json) as tell:
+        tier = settings_from(settings).learned.chosen(True, model)  # the settings file's model, unless --model
+        report = embed_stored(
+            db, model=tier.model, root=storage, jobs=jobs or default_jobs(),
+            on_progress=lambda done, total: tell("embedding", done, total),
+        )  # fmt: skip
+    if as_json:
+        json_line(report.to_dict())
+    else:
+        say(f"embedded {report.embedded} files ({report.already} had an embedding already), failed {report.failed}")
+    if report.failed:
+        raise typer.Exit(EXIT_FAILED)

@@ -21,7 +21,7 @@ from lookalike.cli.scale import (
     StorageOption,
     find_on_cluster,
 )
-from lookalike.cli.settings import SettingsOption, thresholds_from
+from lookalike.cli.settings import SettingsOption, settings_from
 from lookalike.config import default_cache_dir
 from lookalike.index.records import Decision
 
@@ -134,8 +134,8 @@ def find_command(
             scope=scope, jobs=jobs, strict=strict, keep=None if keep is None else parse_keep(keep),
             keep_in=tuple(str(k) for k in keep_in or ()), rescan=rescan,
             decisions=() if decisions is None else read_decisions(decisions),
-            similar=similar or model is not None, model=None if model is None else str(model),
-            thresholds=thresholds_from(settings),
+            similar=(tier := (found := settings_from(settings)).learned.chosen(similar or None, model)).on
+            and cluster is None, model=tier.model, thresholds=found.thresholds,  # the file's key: not on a cluster
         )  # fmt: skip
         on_cluster = ClusterRun.of(paths, cluster, out, resume, partition_size, storage_options)
         if on_cluster is not None:

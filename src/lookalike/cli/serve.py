@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from lookalike.cli.collection import LearnedOption, ModelOption
 from lookalike.cli.output import JsonOption, fail, json_line, reporting_errors, say
-from lookalike.cli.settings import SettingsOption, thresholds_from
+from lookalike.cli.settings import SettingsOption, settings_from
 from lookalike.config import DEFAULT_BURST, DEFAULT_RATE_PER_S, SERVICE_SETTINGS_VARIABLE, ServiceSettings
 from lookalike.errors import ConfigError
 
@@ -107,6 +108,8 @@ def serve_command(
     ] = 10.0,
     log_level: Annotated[str, typer.Option("--log-level")] = "warning",
     settings_file: SettingsOption = None,
+    learned: LearnedOption = None,
+    model: ModelOption = None,
 ) -> None:
     """Run the check-before-store HTTP API (OpenAPI docs at /docs)."""
     try:
@@ -124,9 +127,15 @@ def serve_command(
             decode_timeout_s=decode_timeout, max_scans=max_scans,
             max_connections_per_client=max_connections_per_client, header_timeout_s=header_timeout,
         )  # fmt: skip
-        thresholds = thresholds_from(settings_file)  # the one loader every command uses
-        if thresholds is not None:
-            settings = replace(settings, thresholds=thresholds)
+        found = settings_from(settings_file)  # the one loader every command uses
+        if found.thresholds is not None:
+            settings = replace(settings, thresholds=found.thresholds)
+        tier = found.learned.chosen(learned, model)
+        if tier.on:
+            from lookalike.learned import load_embedder
+
+            load_embedder(tier.model)  # fails now, in one line, without the extra; exports the model once
+            settings = replace(settings, learned=tier)
         storage.mkdir(parents=True, exist_ok=True)
         _check_temporary_folder()
         open_store(location).close()  # fails now, not in every worker; migrates once

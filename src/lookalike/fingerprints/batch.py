@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
 
 from lookalike.config import DecodeLimits
 from lookalike.decode import read_source
 from lookalike.errors import FileError, InputError
 from lookalike.fingerprints.compute import Analysis, analyse
+from lookalike.fingerprints.local import LocalFeatures
 from lookalike.fingerprints.model import Fingerprint
 from lookalike.processes import ordered_map
 
@@ -25,6 +29,15 @@ class FileResult:
     fingerprint: Fingerprint | None = None
     analysis: Analysis | None = None
     error: FileError | None = None
+    #: what ``analyse_files(embed=...)`` computed from the decoded pixels (the learned tier's vector)
+    vector: npt.NDArray[np.float16] | None = None
+    #: what ``analyse_files(query=...)`` computed from them (the features a check matches with)
+    query_local: LocalFeatures | None = None
+
+
+#: functions of a file's decoded working-size pixels run where it is decoded (``analyse_files``)
+Embed = Callable[[npt.NDArray[np.uint8]], npt.NDArray[np.float16]]
+QueryLocal = Callable[[npt.NDArray[np.uint8]], LocalFeatures]
 
 
 def default_jobs() -> int:
@@ -32,12 +45,14 @@ def default_jobs() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def _one(args: tuple[Path, DecodeLimits, bool, bool]) -> FileResult:
-    path, limits, keep, local = args
+def _one(args: tuple[Path, DecodeLimits, bool, bool, Embed | None, QueryLocal | None]) -> FileResult:
+    path, limits, keep, local, embed, query = args
     try:
         src = read_source(path, max_bytes=limits.max_bytes)
         a = analyse(src.data, name=src.name, limits=limits, local=local)
-        return FileResult(path=path, fingerprint=a.fingerprint, analysis=a if keep else None)
+        vector = None if embed is None else embed(a.image.pixels)
+        features = None if query is None else query(a.image.pixels)
+        return FileResult(path, a.fingerprint, a if keep else None, vector=vector, query_local=features)
     except InputError as err:
         return FileResult(path=path, error=FileError.of(path, err))
     except Exception as exc:  # noqa: BLE001 - one file's failure is its error row; the run goes on
@@ -45,9 +60,10 @@ def _one(args: tuple[Path, DecodeLimits, bool, bool]) -> FileResult:
 
 
 def _run(
-    paths: Iterable[Path], jobs: int, limits: DecodeLimits | None, keep: bool, local: bool = False
-) -> Iterator[FileResult]:
-    work = ((p, limits or DecodeLimits(), keep, local) for p in paths)
+    paths: Iterable[Path], jobs: int, limits: DecodeLimits | None, keep: bool, local: bool = False,
+    embed: Embed | None = None, query: QueryLocal | None = None,
+) -> Iterator[FileResult]:  # fmt: skip
+    work = ((p, limits or DecodeLimits(), keep, local, embed, query) for p in paths)
     if jobs <= 1:
         yield from map(_one, work)
         return
@@ -66,8 +82,12 @@ def fingerprint_files(
 
 
 def analyse_files(
-    paths: Iterable[Path], *, jobs: int = 1, limits: DecodeLimits | None = None, local: bool = False
-) -> Iterator[FileResult]:
+    paths: Iterable[Path], *, jobs: int = 1, limits: DecodeLimits | None = None, local: bool = False,
+    embed: Embed | None = None, query: QueryLocal | None = None,
+) -> Iterator[FileResult]:  # fmt: skip
     """``fingerprint_files``, keeping each ``Analysis`` (pixels and bytes) for matching; with
-    ``local``, also the local features a stored file keeps (computed in the worker processes)."""
-    return _run(paths, jobs, limits, keep=True, local=local)
+    ``local``, also the local features a stored file keeps; with ``embed`` (a picklable function:
+    the learned tier's encoder, ``learned.isolated.embed_pixels``), its result of the decoded pixels
+    as ``FileResult.vector``, and with ``query`` (``match.local.query_features``) the features its
+    check matches with as ``FileResult.query_local``. All computed in the worker processes."""
+    return _run(paths, jobs, limits, keep=True, local=local, embed=embed, query=query)

@@ -56,6 +56,7 @@ from lookalike.match.local import query_features
 
 _Vector = npt.NDArray[np.float16]
 _Item = tuple[Query, str, LocalFeatures | None, _Vector | None]  # what ``_add`` stores of one file
+_Local = LocalFeatures | None
 
 __all__ = ["HASH_LOOKUP_STALENESS", "LOOKUP_RADIUS", "Index"]
 
@@ -218,15 +219,18 @@ class Index:
         rendition: str = "",
         top: int = 10,
         before_storing: Callable[[], None] | None = None,
+        embedding: _Vector | None = None,
+        query_local: LocalFeatures | None = None,
     ) -> AddOutcome:
         """Check ``analysis`` against ``scope``, decide under ``on_duplicate`` (``index.policy``),
         store it (under ``source``, as a file of ``image_id``'s image when given, or in the place of
         the file it replaces) and put the pairs the policy names on the review list, all from one
         check; what was done. ``before_storing`` runs once the picture is to be stored, before its
         rows are written (the service writes the file there). Two processes adding copies of one
-        picture at once may both store it: hold ``scope_lock`` around this call to prevent it."""
-        vector = self._embed(analysis)
-        matches = self._check_all(analysis, scope, vector)  # the very check ``check_analysis`` runs
+        picture at once may both store it: hold ``scope_lock`` around this call to prevent it.
+        ``embedding``, ``query_local``: its learned vector and ``query_features`` if computed already."""
+        vector = self._embed(analysis, embedding)
+        matches = self._check_all(analysis, scope, vector, query_local)  # the check ``check_analysis`` runs
         check = CheckResult(fingerprint=analysis.fingerprint, matches=tuple(matches[:top]))
         files: tuple[StoredFile, ...] = ()
         if image_id is not None:
@@ -273,22 +277,25 @@ class Index:
         src = read_source(image, max_bytes=self.limits.max_bytes, fetch=self.fetch)
         return self.check_analysis(analyse(src.data, name=src.name, limits=self.limits), scope=scope, top=top)
 
-    def check_analysis(self, analysis: Analysis, *, scope: str = DEFAULT_SCOPE, top: int = 10) -> CheckResult:
-        """``check`` for an image analysed already."""
-        matches = self._check_all(analysis, scope, self._embed(analysis))
+    def check_analysis(
+        self, analysis: Analysis, *, scope: str = DEFAULT_SCOPE, top: int = 10, embedding: _Vector | None = None
+    ) -> CheckResult:
+        """``check`` for an image analysed already (``embedding``: its learned vector, when computed already)."""
+        matches = self._check_all(analysis, scope, self._embed(analysis, embedding))
         return CheckResult(fingerprint=analysis.fingerprint, matches=tuple(matches[:top]))
 
-    def _check_all(self, analysis: Analysis, scope: str, vector: _Vector | None) -> list[CheckMatch]:
+    def _check_all(self, analysis: Analysis, scope: str, v: _Vector | None, given: _Local = None) -> list[CheckMatch]:
         """Every match of an analysed picture, best first, after catching up with other processes.
         Checked with a query's features (its own, its mirror image's and those of the pictures
         within it), not the set kept for storing: ``check`` and ``add_checked`` answer alike."""
         self.refresh()
-        features = lambda: query_features(analysis.image.pixels)  # noqa: E731
-        return self.check_query(Query.of(analysis), features, scope=scope, embedding=vector)
+        features = given if given is not None else lambda: query_features(analysis.image.pixels)
+        return self.check_query(Query.of(analysis), features, scope=scope, embedding=v)
 
-    def _embed(self, analysis: Analysis) -> _Vector | None:
+    def _embed(self, analysis: Analysis, given: _Vector | None = None) -> _Vector | None:
         """The learned tier's embedding of an analysed picture (its decoded pixels), if it is on."""
-        return None if self._learned is None else self._learned.embed(analysis.image.pixels)
+        tier = self._learned
+        return None if tier is None else given if given is not None else tier.embed(analysis.image.pixels)
 
     def _stored_vector(self, vector: _Vector | None) -> tuple[str, bytes] | None:
         return None if self._learned is None or vector is None else self._learned.stored(vector)
@@ -321,10 +328,15 @@ class Index:
 
     def similar(self, image_id: str, *, scope: str = DEFAULT_SCOPE, top: int = 10) -> list[CheckMatch]:
         """Stored images that match image ``image_id`` (any of its files), best first, after a person's
-        decisions on each pair (as a check applies them: ``Cascade.rule_against``). Raises ``NotFound``."""
+        decisions on each pair (as a check applies them: ``Cascade.rule_against``); then, with the
+        learned tier, its semantic neighbours apart, best first (``LearnedTier.with_neighbours``).
+        Raises ``NotFound``."""
         record = self._store.image(scope, image_id)
         self.refresh()
-        return self._cascade.look_alikes(record)[:top]
+        found = self._cascade.look_alikes(record)
+        if self._learned is None or (scope_pk := self._store.scope_pk(scope)) is None:
+            return found[:top]
+        return self._learned.with_neighbours(found, record, self._mirror, self._store, scope_pk, top=top)
 
     def files_near(self, phash: int, *, scope: str = DEFAULT_SCOPE, radius: int = LOOKUP_RADIUS) -> list[StoredFile]:
         """Stored files of ``scope`` whose pHash under a flip or turn of the stored picture is within

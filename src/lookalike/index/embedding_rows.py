@@ -14,6 +14,8 @@ EMBEDDING_PUT = (
     "INSERT INTO embeddings(file_pk, model, vector) VALUES (?, ?, ?)"
     " ON CONFLICT (file_pk, model) DO UPDATE SET vector = excluded.vector"
 )
+#: files without a vector under one model (what ``lookalike embed`` back-fills)
+_UNEMBEDDED = "FROM files f WHERE NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.file_pk = f.pk AND e.model = ?)"
 
 
 class EmbeddingTable:
@@ -53,3 +55,13 @@ class EmbeddingTable:
                 return
             yield [(int(pk), bytes(v)) for pk, v in rows]
             last = int(rows[-1][0])
+
+    def unembedded(self, model: str, *, after: int, limit: int) -> list[tuple[int, str]]:
+        """Up to ``limit`` (file row, source) of the files past row ``after`` without a vector under
+        ``model``, in row order: a back-fill's next batch (a re-run starts with what is still missing)."""
+        sql = f"SELECT f.pk, f.source {_UNEMBEDDED} AND f.pk > ? ORDER BY f.pk LIMIT ?"
+        return [(int(pk), str(src)) for pk, src in self._db.read(sql, (model, after, limit))]
+
+    def count_unembedded(self, model: str) -> int:
+        """How many files have no vector under ``model``."""
+        return int(self._db.read(f"SELECT COUNT(*) {_UNEMBEDDED}", (model,))[0][0])

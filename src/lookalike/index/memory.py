@@ -121,6 +121,14 @@ class Mirror:
         kept: npt.NDArray[np.int64] = pks[self._scope_of[pks] == scope_pk]
         return kept
 
+    def scope_mask(self, pks: npt.NDArray[np.int64], scope_pk: int) -> npt.NDArray[np.bool_]:
+        """For each of ``pks`` (any rows, known or not), whether it belongs to scope ``scope_pk``
+        (call holding ``lock``)."""
+        known = pks < len(self._scope_of)
+        mask = np.zeros(len(pks), np.bool_)
+        mask[known] = self._scope_of[pks[known]] == scope_pk
+        return mask
+
     def is_in_scope(self, pk: int, scope_pk: int) -> bool:
         """Whether file ``pk`` belongs to scope ``scope_pk`` (call holding ``lock``)."""
         return pk < len(self._scope_of) and bool(self._scope_of[pk] == scope_pk)

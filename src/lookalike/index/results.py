@@ -49,6 +49,8 @@ class CheckMatchDict(TypedDict):
     #: the same as ``source``: the key ``check --json`` has always had, which scripts and the public
     #: benchmark's scorer read
     path: str
+    #: true for a semantic neighbour: ``similar`` on the learned embedding alone, never a copy
+    semantic: bool
 
 
 class CheckResultDict(TypedDict):
@@ -99,6 +101,7 @@ class CheckMatch:
             evidence=self.explanation,
             source=where,
             path=where,
+            semantic=self.learned is not None and self.learned.semantic,
         )
 
 

@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from lookalike.config import Thresholds
 from lookalike.index.memory import Mirror
-from lookalike.index.records import StoredFile
+from lookalike.index.records import ImageRecord, StoredFile
 from lookalike.index.results import CheckMatch, LearnedEvidence
 from lookalike.index.store import CandidateReader, Embeddings
 from lookalike.learned import Embedder, EmbeddingIndex
@@ -36,9 +36,11 @@ __all__ = ["NEIGHBOURS", "LearnedTier", "SemanticMirror", "semantic_evidence"]
 
 #: nearest pictures by embedding each query looks at (for the fusion's margin and the semantic list)
 NEIGHBOURS = 10
-#: nearest stored vectors asked of the index per neighbour wanted: the rest of the scope's files,
-#: another scope's and removed ones are skipped after the search
+#: nearest stored vectors of the scope asked of the index per neighbour wanted: an image's other
+#: files and the query's own image are skipped after the search (other scopes' files, inside it)
 _OVERFETCH = 4
+#: which of some file rows belong to the query's scope (``Mirror.scope_mask`` for one scope)
+ScopeMask = Callable[[npt.NDArray[np.int64]], npt.NDArray[np.bool_]]
 _REBUILD_SHARE = 8  # rebuild once the tail or the removals reach 1/8 of the built index
 
 
@@ -87,17 +89,22 @@ class SemanticMirror:
         """The stored vector of file ``pk``, or None when it has none."""
         return self._vectors.get(pk)
 
-    def nearest(self, query: npt.NDArray[np.float16], k: int, keep: Callable[[int], bool]) -> list[tuple[int, float]]:
-        """Up to ``k`` (file row, cosine) of the stored files that ``keep`` accepts, nearest first."""
+    def nearest(self, query: npt.NDArray[np.float16], k: int, in_scope: ScopeMask) -> list[tuple[int, float]]:
+        """Up to ``k`` (file row, cosine) of the stored files of the query's scope, nearest first;
+        ``in_scope`` says which of some file rows belong to it. The scope is filtered inside the
+        search (``EmbeddingIndex.search(rows=...)``): other scopes' files never take a neighbour's
+        place, however many of them are nearer."""
         q = query.astype(np.float32)
         found: dict[int, float] = {}
         if self._index is not None:
-            hits = self._index.search(q[None, :], _OVERFETCH * k + self._removed)
+            rows = np.flatnonzero(in_scope(self._built_pks)).astype(np.int64)
+            hits = self._index.search(q[None, :], k + self._removed, rows=rows)  # removed rows may still answer
             for i, c in zip(hits.ids[0], hits.similarity[0], strict=True):
                 pk = int(self._built_pks[i]) if i >= 0 else -1
-                if pk in self._vectors and keep(pk):
+                if pk in self._vectors:
                     found[pk] = float(c)
-        tail = [pk for pk in self._tail if pk in self._vectors and keep(pk)]
+        alive = np.fromiter((pk for pk in self._tail if pk in self._vectors), np.int64)
+        tail = [int(pk) for pk in alive[in_scope(alive)]]
         if tail:
             sims = np.stack([self._vectors[pk] for pk in tail]).astype(np.float32) @ q
             found.update(zip(tail, (float(s) for s in sims), strict=True))
@@ -143,30 +150,50 @@ class LearnedTier:
         def fused(matches: list[CheckMatch]) -> list[CheckMatch]:
             with mirror.lock:  # the mirror's lock covers this tier's in-memory index too
                 return self.fuse(
-                    query, matches, lambda pk: mirror.is_in_scope(pk, scope_pk),
+                    query, matches, lambda pks: mirror.scope_mask(pks, scope_pk),
                     lambda pks: mirror.kept_files(pks, files.files), exclude_image=exclude_image,
                 )  # fmt: skip
 
         return fused
 
+    def with_neighbours(
+        self, found: list[CheckMatch], record: ImageRecord, mirror: Mirror, files: CandidateReader, scope_pk: int,
+        *, top: int,
+    ) -> list[CheckMatch]:  # fmt: skip
+        """The cascade's look-alikes of stored image ``record`` (``found``, best first), then apart its
+        semantic neighbours by any of its files' vectors, best first, up to ``top`` of each: what a
+        check of it would add as ``similar`` on the embedding alone (``Index.similar``, ``GET
+        /v1/images/{id}/similar``). A look-alike the cascade called ``different`` that is such a
+        neighbour is listed as the neighbour, not twice."""
+        listed = {m.image_id for m in found if m.verdict is not Verdict.DIFFERENT}
+        best: dict[str, CheckMatch] = {}
+        for f in record.files:
+            vector = self.mirror.vector(f.pk)
+            if vector is not None:
+                for m in self.fusion(vector, mirror, files, scope_pk, record.pk)([]):
+                    if m.image_id not in listed and (m.image_id not in best or best[m.image_id].score < m.score):
+                        best[m.image_id] = m
+        semantic = sorted(best.values(), key=lambda m: (-m.score, m.image_id))[:top]
+        return [m for m in found if m.image_id not in best][:top] + semantic
+
     def fuse(
         self,
         query: npt.NDArray[np.float16],
         matches: list[CheckMatch],
-        keep: Callable[[int], bool],
+        in_scope: ScopeMask,
         files: Callable[[list[int]], list[StoredFile]],
         *,
         exclude_image: int | None = None,
     ) -> list[CheckMatch]:
         """``matches`` (the cascade's, every one) with the embedding fused in, and the semantic
-        neighbours the cascade did not report added as ``similar``; best first. ``keep``: whether a
-        stored file is in the query's scope; ``files``: the stored files of these rows."""
+        neighbours the cascade did not report added as ``similar``; best first. ``in_scope``: which
+        of some stored files are in the query's scope; ``files``: the stored files of these rows."""
         q32 = query.astype(np.float32)
         # a neighbour below lift_from - margin changes nothing: it lifts nothing, is listed as nothing,
         # and as a runner-up leaves every liftable match its full margin; most queries have none
         # above it, and then no stored row is read
         floor = self.rules.lift_from - self.rules.margin
-        with_vector = [(pk, c) for pk, c in self.mirror.nearest(query, _OVERFETCH * NEIGHBOURS, keep) if c >= floor]
+        with_vector = [(pk, c) for pk, c in self.mirror.nearest(query, _OVERFETCH * NEIGHBOURS, in_scope) if c >= floor]
         by_pk = {f.pk: f for f in files([pk for pk, _ in with_vector])}
         nearest: dict[str, tuple[float, StoredFile]] = {}  # the best file of each image, as matches are
         for pk, c in with_vector:

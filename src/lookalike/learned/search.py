@@ -21,7 +21,7 @@ import numpy.typing as npt
 from lookalike.errors import ConfigError
 from lookalike.learned.model import import_extra
 
-__all__ = ["ANN_THRESHOLD", "EmbeddingIndex", "Neighbours"]
+__all__ = ["ANN_THRESHOLD", "SELECTIVE_ROWS", "EmbeddingIndex", "Neighbours"]
 
 #: stored vectors from which HNSW answers instead of the exact scan. benchmarks/learned_cost.py,
 #: one core, 1,280-d vectors of rank 64 plus noise, single queries, CPU time (load ~15 on 2 cores):
@@ -36,6 +36,9 @@ _HNSW_EF_BUILD = 40
 #: ten 0.63, 0.75, 0.87, 0.95. Finding the copy is what counts here, so 128.
 _HNSW_EF_SEARCH = 128
 _CHUNK = 8192  # stored rows per exact product: bounds the scores of a batch of queries
+#: a search among fewer rows than this (one scope of a large index) compares with them exactly, even
+#: where HNSW answers: ~0.28 ms per 1,000 rows (see ANN_THRESHOLD), and exact
+SELECTIVE_ROWS = 8_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +48,14 @@ class Neighbours:
 
     ids: npt.NDArray[np.int64]
     similarity: npt.NDArray[np.float32]
+
+    def padded(self, k: int) -> Neighbours:
+        """The same with ``k`` columns, the missing ones -1."""
+        more = k - self.ids.shape[1]
+        if more <= 0:
+            return self
+        pad = ((0, 0), (0, more))
+        return Neighbours(np.pad(self.ids, pad, constant_values=-1), np.pad(self.similarity, pad, constant_values=-1))
 
 
 class EmbeddingIndex:
@@ -73,21 +84,53 @@ class EmbeddingIndex:
     def __len__(self) -> int:
         return self._size
 
-    def search(self, queries: npt.NDArray[Any], k: int) -> Neighbours:
-        """The ``k`` nearest stored vectors of each query row."""
+    def search(self, queries: npt.NDArray[Any], k: int, *, rows: npt.NDArray[np.int64] | None = None) -> Neighbours:
+        """The ``k`` nearest stored vectors of each query row; with ``rows`` (ascending positions in
+        the stored vectors), the nearest among those only, filtered inside the search: the exact
+        scan compares with those rows alone; HNSW compares with them alone too while they are fewer
+        than ``SELECTIVE_ROWS`` (a graph walk filtered that hard misses neighbours), and beyond
+        walks the graph with a FAISS ID selector, so other rows never take a place in the answer."""
         q = np.ascontiguousarray(np.atleast_2d(queries), np.float32)
-        n = self._size
+        n = self._size if rows is None else len(rows)
         if n == 0 or k <= 0:
             return Neighbours(np.full((len(q), max(k, 0)), -1, np.int64), np.full((len(q), max(k, 0)), -1, np.float32))
+        if self._hnsw is not None and rows is not None and len(rows) < SELECTIVE_ROWS:
+            return self._scan(q, k, self._hnsw.reconstruct_batch(rows), rows)
         if self._hnsw is not None:
-            sims, ids = self._hnsw.search(q, k)
+            params = None
+            if rows is not None:
+                faiss = import_extra("faiss")
+                selector = faiss.IDSelectorBatch(np.ascontiguousarray(rows, np.int64))
+                params = faiss.SearchParametersHNSW(sel=selector, efSearch=_HNSW_EF_SEARCH)
+            sims, ids = self._hnsw.search(q, k, params=params)
             return Neighbours(ids.astype(np.int64), np.where(ids >= 0, sims, -1).astype(np.float32))
         assert self._vectors is not None  # the exact scan keeps its vectors
+        if rows is None or 2 * len(rows) < self._size:
+            return self._scan(q, k, self._vectors if rows is None else self._vectors[rows], rows)
+        # most rows wanted: scan them all in place (no copy) and give the others no chance
+        allowed = np.zeros(self._size, np.bool_)
+        allowed[rows] = True
+        return self._scan(q, min(k, n), self._vectors, None, allowed=allowed).padded(k)
+
+    @staticmethod
+    def _scan(
+        q: npt.NDArray[np.float32],
+        k: int,
+        vectors: npt.NDArray[np.float32],
+        rows: npt.NDArray[np.int64] | None,
+        *,
+        allowed: npt.NDArray[np.bool_] | None = None,
+    ) -> Neighbours:
+        """The exact ``k`` nearest of ``vectors`` (the stored ``rows``, or all when None), among
+        the ``allowed`` ones when given (at least ``k`` of them)."""
+        n = len(vectors)
         kk = min(k, n)
         best_s = np.full((len(q), 0), -np.inf, np.float32)
         best_i = np.zeros((len(q), 0), np.int64)
         for start in range(0, n, _CHUNK):
-            s = q @ self._vectors[start : start + _CHUNK].T
+            s = q @ vectors[start : start + _CHUNK].T
+            if allowed is not None:
+                s[:, ~allowed[start : start + _CHUNK]] = -np.inf
             s_all = np.concatenate([best_s, s], axis=1)
             i_all = np.concatenate([best_i, np.broadcast_to(np.arange(start, start + s.shape[1]), s.shape)], axis=1)
             top = np.argpartition(-s_all, kk - 1, axis=1)[:, :kk] if s_all.shape[1] > kk else np.argsort(-s_all, axis=1)
@@ -96,6 +139,8 @@ class EmbeddingIndex:
         order = np.argsort(-best_s, axis=1, kind="stable")
         ids = np.take_along_axis(best_i, order, axis=1)
         sims = np.take_along_axis(best_s, order, axis=1)
+        if rows is not None:
+            ids = rows[ids]
         if kk < k:
             ids = np.pad(ids, ((0, 0), (0, k - kk)), constant_values=-1)
             sims = np.pad(sims, ((0, 0), (0, k - kk)), constant_values=-1)

@@ -10,19 +10,29 @@ another started, and the picture slot is free again at once, while other tenants
 the other slots. The worker computes everything of the upload that needs its pixels (hashes,
 the full-resolution pixel digest, local features for storing), so no decode happens in the
 server's own process; the bytes go to the worker and the analysis comes back (without the bytes)
-over a pipe: about 1 ms for a 1,000-pixel JPEG.
+over a pipe: about 1 ms for a 1,000-pixel JPEG. With the learned tier on (``serve --learned``),
+the same call embeds the decoded pixels too (``learned.isolated``): the encoder runs in the worker,
+within the same budget, and its vector comes back with the analysis.
 """
 
 from __future__ import annotations
 
 import queue
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 
-from lookalike.config import DecodeLimits
+import numpy as np
+import numpy.typing as npt
+
+from lookalike.config import DecodeLimits, LearnedSettings
 from lookalike.errors import CorruptImage, DecodeTimeout
 from lookalike.fingerprints import Analysis
 from lookalike.fingerprints.isolated import analyse_for_check, analyse_for_storing, warm_up
 from lookalike.processes import BudgetedWorker, WorkerDied
+
+#: an upload's analysis and, with the learned tier, its embedding
+Analysed = tuple[Analysis, npt.NDArray[np.float16] | None]
 
 __all__ = ["PictureDecoder"]
 
@@ -31,10 +41,19 @@ class PictureDecoder:
     """``slots`` budgeted worker processes, one for each picture slot (so a free slot always finds
     an idle worker). Each is spawned at its first picture, or all at once by ``start``."""
 
-    def __init__(self, limits: DecodeLimits, *, budget_s: float, slots: int) -> None:
+    def __init__(
+        self, limits: DecodeLimits, *, budget_s: float, slots: int, learned: LearnedSettings | None = None
+    ) -> None:
         self.limits = limits
         self.budget_s = budget_s
-        self._workers = [BudgetedWorker(warm=warm_up) for _ in range(slots)]
+        #: the encoder the workers embed with (``LearnedSettings.model``), or None without the tier
+        self._learned = learned if learned is not None and learned.on else None
+        warm: Callable[[], object] = warm_up
+        if self._learned is not None:
+            from lookalike.learned.isolated import warm_up_with  # the tier's workers load the encoder
+
+            warm = partial(warm_up_with, self._learned.model)
+        self._workers = [BudgetedWorker(warm=warm) for _ in range(slots)]
         self._idle: queue.SimpleQueue[BudgetedWorker] = queue.SimpleQueue()
         for worker in self._workers:
             self._idle.put(worker)
@@ -45,14 +64,21 @@ class PictureDecoder:
         for worker in self._workers:
             worker.start()
 
-    def analyse(self, data: bytes, *, storing: bool) -> Analysis:
+    def analyse(self, data: bytes, *, storing: bool) -> Analysed:
         """The analysis of an upload (``storing``: with local features, as ``add_checked`` keeps
-        them). Raises the ``InputError`` subclasses of ``analyse``, ``DecodeTimeout`` past the
-        budget, and ``CorruptImage`` when the decoder's process dies on the picture."""
-        work = analyse_for_storing if storing else analyse_for_check
+        them) and, with the learned tier, the embedding of its pixels (else None). Raises the
+        ``InputError`` subclasses of ``analyse``, ``DecodeTimeout`` past the budget, and
+        ``CorruptImage`` when the decoder's process dies on the picture."""
         worker = self._idle.get()
         try:
-            analysis = worker.call(work, data, self.limits, budget_s=self.budget_s)
+            if self._learned is not None:
+                from lookalike.learned.isolated import analyse_and_embed
+
+                args = (self.limits, storing, self._learned.model)
+                analysis, vector = worker.call(analyse_and_embed, data, *args, budget_s=self.budget_s)
+            else:
+                work = analyse_for_storing if storing else analyse_for_check
+                analysis, vector = worker.call(work, data, self.limits, budget_s=self.budget_s), None
         except TimeoutError:
             raise DecodeTimeout(
                 f"upload: decoding and fingerprinting the picture took over {self.budget_s:g} s, "
@@ -62,7 +88,7 @@ class PictureDecoder:
             raise CorruptImage("upload: the decoder stopped on this picture (damaged or hostile data?)") from None
         finally:
             self._idle.put(worker)
-        return replace(analysis, data=data)
+        return replace(analysis, data=data), vector
 
     def close(self) -> None:
         """Stop every worker process."""

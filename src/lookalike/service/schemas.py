@@ -58,6 +58,11 @@ class MatchOut(BaseModel):
     evidence: str
     source: str = Field(description="URL of the stored file that matched")
     path: str = Field(description="The same as `source` (the key `check --json` lines have always had)")
+    semantic: bool = Field(
+        default=False,
+        description="With the learned tier: a semantic neighbour (a burst shot, the same scene re-shot), similar "
+        "by the embedding alone, never a copy",
+    )
 
     @classmethod
     def of(cls, m: CheckMatch) -> MatchOut:
@@ -299,3 +304,6 @@ class SettingsOut(BaseModel):
     top: int = Field(description="Matches a check or upload lists at most")
     max_upload_bytes: int
     max_pixels: int = Field(description="The largest picture decoded, by the size its header declares")
+    learned: str | None = Field(
+        default=None, description="The learned tier's encoder (model and weights' hash) when it is on, else null"
+    )

@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from lookalike.config import ServiceSettings
 from lookalike.index import Index
+from lookalike.learned import requested_embedder
 from lookalike.service.admission import FairGate
 from lookalike.service.decoding import PictureDecoder
 from lookalike.service.fetch import SafeFetcher
@@ -55,6 +56,8 @@ class ServiceState:
     fetches: FairGate
     decoder: PictureDecoder
     pair_ids: PairIds
+    #: the learned tier's encoder (model and weights' hash) when it is on
+    learned_model: str | None = None
     _picture_threads: ThreadPoolExecutor = field(init=False)
 
     def __post_init__(self) -> None:
@@ -64,11 +67,15 @@ class ServiceState:
 
     @classmethod
     def open(cls, settings: ServiceSettings) -> ServiceState:
-        """Open the database and the storage folder. Raises ``StoreError`` or ``ConfigError``."""
+        """Open the database and the storage folder (and, with the learned tier, its encoder: this
+        process searches and fuses the vectors its decoding processes compute). Raises
+        ``StoreError`` or ``ConfigError`` (the learned tier without its extra, naming it)."""
         storage = FileStorage(settings.storage)
+        tier = settings.learned
+        embedder = requested_embedder(tier.on, tier.model)
         index = Index(
             settings.db, limits=settings.limits, fetch=settings.fetch, thresholds=settings.thresholds,
-            shared_codes=settings.shared_index_dir,
+            shared_codes=settings.shared_index_dir, embedder=embedder,
         )  # fmt: skip
         return cls(
             settings=settings,
@@ -90,7 +97,10 @@ class ServiceState:
                 max_waiting_per_tenant=settings.max_waiting_per_tenant,
             ),
             pair_ids=PairIds.for_storage(settings.storage),
-            decoder=PictureDecoder(settings.limits, budget_s=settings.decode_timeout_s, slots=settings.picture_slots),
+            learned_model=None if embedder is None else embedder.name,
+            decoder=PictureDecoder(
+                settings.limits, budget_s=settings.decode_timeout_s, slots=settings.picture_slots, learned=tier
+            ),
         )  # fmt: skip
 
     async def run_picture(self, tenant: str, work: Callable[[], T]) -> T:

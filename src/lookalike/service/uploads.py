@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lookalike.fingerprints import Analysis
 from lookalike.index import CheckMatch, CheckResult, ImageRecord
 from lookalike.index.records import OnDuplicate, rendition_name
 from lookalike.index.results import Outcome
+from lookalike.service.decoding import Analysed
 from lookalike.service.errors import Duplicate
 from lookalike.service.state import ServiceState
 
@@ -38,10 +38,11 @@ class Stored:
     replaced: str | None = None
 
 
-def analyse_upload(state: ServiceState, data: bytes) -> Analysis:
+def analyse_upload(state: ServiceState, data: bytes) -> Analysed:
     """Every signal of an upload, local features and the full-resolution pixel digest included
-    (the bytes are not read again later), computed in the thread's budgeted decoding process.
-    Raises ``InputError`` subclasses (``DecodeTimeout`` past the budget)."""
+    (the bytes are not read again later), and with the learned tier its embedding, computed in the
+    thread's budgeted decoding process. Raises ``InputError`` subclasses (``DecodeTimeout`` past
+    the budget)."""
     return state.decoder.analyse(data, storing=True)
 
 
@@ -52,13 +53,15 @@ def _details(m: CheckMatch) -> dict[str, object]:
 def store_upload(
     state: ServiceState,
     tenant: str,
-    analysis: Analysis,
+    analysed: Analysed,
     *,
     image_id: str | None,
     rendition: str,
     on_duplicate: OnDuplicate,
 ) -> Stored:
-    """Store an analysed upload for ``tenant`` unless it is a copy. Raises ``Duplicate``."""
+    """Store an analysed upload (with its embedding, in the same transaction) for ``tenant`` unless
+    it is a copy. Raises ``Duplicate``."""
+    analysis, vector = analysed
     index = state.index
     fp = analysis.fingerprint
     key = state.storage.key(tenant, fp.sha256, fp.mime)
@@ -72,7 +75,7 @@ def store_upload(
         try:
             done = index.add_checked(
                 analysis, key, scope=tenant, on_duplicate=on_duplicate, image_id=image_id, rendition=rendition,
-                top=state.settings.top, before_storing=write_file,
+                top=state.settings.top, before_storing=write_file, embedding=vector,
             )  # fmt: skip
         except BaseException:
             if written and not index.files_by_sha(fp.sha256, scope=tenant):

@@ -29,9 +29,11 @@ async def check(tenant: Tenant, state: State, file: Annotated[UploadFile, File(d
         # read inside the slot: the parsed upload waits on disk (spooled past 1 MB), not in memory.
         # Decoded in the thread's budgeted process with the pixel digest (the one signal that
         # would need another decode later); the cascade computes local features itself, from the
-        # working-size pixels, when a candidate calls for them
-        analysis = state.decoder.analyse(file.file.read(), storing=False)
-        return CheckOut.of(state.index.check_analysis(analysis, scope=tenant, top=state.settings.top))
+        # working-size pixels, when a candidate calls for them. With the learned tier, the same process
+        # embeds the pixels, and the check fuses that vector in as ``check --learned`` does
+        analysis, vector = state.decoder.analyse(file.file.read(), storing=False)
+        found = state.index.check_analysis(analysis, scope=tenant, top=state.settings.top, embedding=vector)
+        return CheckOut.of(found)
 
     return await state.run_picture(tenant, work)
 

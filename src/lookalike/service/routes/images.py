@@ -159,6 +159,7 @@ def delete_image(tenant: Tenant, state: State, image_id: PathId) -> Response:
 def similar(
     tenant: Tenant, state: State, image_id: PathId, top: Annotated[int, Query(ge=1, le=100)] = 10
 ) -> list[MatchOut]:
-    """The tenant's other images that match this one, best first."""
+    """The tenant's other images that match this one, best first; with the learned tier, then its
+    semantic neighbours apart (``"semantic": true``: a burst shot, the same scene re-shot), best first."""
     matches = state.index.similar(image_id, scope=tenant, top=top)
     return [MatchOut.of(m) for m in matches]

@@ -17,5 +17,5 @@ def settings(tenant: Tenant, state: State) -> SettingsOut:
     s = state.settings
     return SettingsOut(
         thresholds=ThresholdsOut(**state.index.thresholds.to_dict()), top=s.top,
-        max_upload_bytes=s.max_upload_bytes, max_pixels=s.max_pixels,
+        max_upload_bytes=s.max_upload_bytes, max_pixels=s.max_pixels, learned=state.learned_model,
     )  # fmt: skip
