@@ -1,4 +1,5 @@
-"""One line a person understands: what differs between two pictures."""
+"""What differs between two pictures (the edits seen), and the evidence line of two pictures judged
+by their hashes (worded by ``match.evidence``)."""
 
 from __future__ import annotations
 
