@@ -18,7 +18,7 @@ from PIL import Image
 from lookalike.errors import NotFound, StoreError
 from lookalike.fingerprints import Analysis, analyse
 from lookalike.index import CheckMatch, Decision, Index
-from lookalike.index.collection import HASH_LOOKUP_STALENESS, LOOKUP_RADIUS
+from lookalike.index.hashes import HASH_LOOKUP_STALENESS, LOOKUP_RADIUS
 from lookalike.match import Verdict, compare
 from lookalike.match.retrieval import PHASH_RADIUS
 from tests.images import EXAMPLES

@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from lookalike.errors import FingerprintError
 
-__all__ = ["LOCAL_SIDE", "TOO_THIN", "LocalFeatures", "local_features", "no_features", "opencv", "too_thin"]
+__all__ = ["LOCAL_SIDE", "LocalFeatures", "local_features", "no_features", "opencv", "too_thin"]
 
 #: long side, in pixels, that pictures are resized to before keypoints are found
 LOCAL_SIDE = 512
@@ -80,10 +80,6 @@ def too_thin(width: int, height: int) -> bool:
     """Whether a picture of this size is too thin for any keypoint: brought to ``LOCAL_SIDE`` on
     its long side, its short side is within ORB's border on both edges (an aspect of about 17:1)."""
     return round(min(width, height) * LOCAL_SIDE / max(width, height, 1)) <= 2 * _EDGE
-
-
-#: what evidence says of a picture too thin for local features
-TOO_THIN = "too thin for local features: judged by bytes, pixels and hashes"
 
 
 def no_features(aspect: float) -> LocalFeatures:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -34,10 +35,11 @@ from lookalike.index.memory import Mirror
 from lookalike.index.records import ImageRecord, StoredFile
 from lookalike.index.results import CheckMatch
 from lookalike.index.store import CandidateReader, ReviewList
-from lookalike.match import Query, Verdict, match_fingerprint, verdict_for, worth_pixel_digest
+from lookalike.match import Query, Verdict, match_fingerprint
 from lookalike.match.decision import overrule
-from lookalike.match.local import describe_local, local_score, verify_local, voting_descriptors
+from lookalike.match.local import verify_local, voting_descriptors
 from lookalike.match.retrieval import PHASH_RADIUS, retrieves
+from lookalike.match.steps import by_local_features, same_pixels, same_pixels_evidence
 
 __all__ = ["RETRIEVAL_RADIUS", "Cascade", "best_per_image", "voted_in_scope"]
 
@@ -144,21 +146,16 @@ class Cascade:
 
     def _settle_same_pixels(self, query: Query, matches: list[CheckMatch]) -> list[CheckMatch]:
         """Step 4: a close, same-size near-duplicate becomes ``same_pixels`` when the pixel digests agree."""
-        if not matches or matches[0].verdict is not Verdict.NEAR_DUPLICATE or not query.data:
-            return matches
-        q, s = query.fingerprint, matches[0].file.fingerprint
-        if not worth_pixel_digest(q, s):
-            return matches
-        stored_digest = s.pixel_digest or self._stored_digest(matches[0].file)
-        if stored_digest is None:
-            return matches
-        if (q.pixel_digest or full_pixel_digest(query.data, limits=self.limits)) != stored_digest:
+        if not matches or not query.data:
             return matches
         first = matches[0]
-        same = CheckMatch(
-            first.image_id, first.file, 1.0, Verdict.SAME_PIXELS,
-            "the same pixels in a different file (lossless re-encode or metadata change)",
-        )  # fmt: skip
+        if not same_pixels(
+            first.verdict, query.fingerprint, first.file.fingerprint,
+            copy_digest=partial(full_pixel_digest, query.data, limits=self.limits),
+            original_digest=partial(self._stored_digest, first.file),
+        ):  # fmt: skip
+            return matches
+        same = CheckMatch(first.image_id, first.file, 1.0, Verdict.SAME_PIXELS, same_pixels_evidence())
         return [same, *matches[1:]]
 
     def _stored_digest(self, file: StoredFile) -> bytes | None:
@@ -213,12 +210,10 @@ class Cascade:
             if data is None:
                 continue
             m = by_file[pk]
-            evidence = verify_local(features, LocalFeatures.from_bytes(data))
-            score = local_score(evidence)
-            if score > m.score:
-                verdict = verdict_for(score, self.thresholds)
-                why = ("same picture, " if verdict.is_duplicate else "shares a region: ") + describe_local(evidence)
-                by_file[pk] = CheckMatch(m.image_id, m.file, score, verdict, why, by_local_features=True)
+            found = verify_local(features, LocalFeatures.from_bytes(data))
+            r = by_local_features(found, m.score, self.thresholds)
+            if r is not None:
+                by_file[pk] = CheckMatch(m.image_id, m.file, r.score, r.verdict, r.explanation, by_local_features=True)
         return best_per_image(list(by_file.values()))
 
     def _voted(self, features: LocalFeatures, scope_pk: int) -> list[int]:

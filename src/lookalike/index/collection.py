@@ -28,6 +28,7 @@ from lookalike.errors import NotFound
 from lookalike.fingerprints import Analysis, Fingerprint, analyse, full_pixel_digest, phash_variants_estimated
 from lookalike.fingerprints.local import LocalFeatures, local_features
 from lookalike.index.cascade import Cascade
+from lookalike.index.hashes import HASH_LOOKUP_STALENESS, LOOKUP_RADIUS, hash_matches
 from lookalike.index.memory import Mirror
 from lookalike.index.policy import judge
 from lookalike.index.records import (
@@ -58,16 +59,7 @@ _Vector = npt.NDArray[np.float16]
 _Item = tuple[Query, str, LocalFeatures | None, _Vector | None]  # what ``_add`` stores of one file
 _Local = LocalFeatures | None
 
-__all__ = ["HASH_LOOKUP_STALENESS", "LOOKUP_RADIUS", "Index"]
-
-# A look-up from hashes alone (``files_near``) may use an in-memory index this many seconds old
-# rather than ask the database for changes every time: a service answering hash checks by the
-# thousand spends a third of its database round trips on that question. Checks of pictures and
-# this process's own writes are always current.
-HASH_LOOKUP_STALENESS = 0.2
-# A pHash alone is searched wider than ``match.retrieval``'s rule: nothing else can reach an edited
-# copy, and one look-up affords the n/14 comparisons of 16 bits that a join of all pairs cannot.
-LOOKUP_RADIUS = 16
+__all__ = ["Index"]
 
 
 class Index:
@@ -354,6 +346,17 @@ class Index:
             files = mirror.kept_files(mirror.near(phash_variants_estimated(phash), radius, scope_pk), self._store.files)
         near = [(turned_distance_bits(phash, f.fingerprint)[0], f) for f in files]
         return [f for d, f in sorted(near, key=lambda df: (df[0], df[1].pk)) if d <= radius]
+
+    def check_hashes(
+        self, *, sha256: bytes | None = None, phash: int | None = None, scope: str = DEFAULT_SCOPE
+    ) -> list[CheckMatch]:
+        """Stored images that match a file known by its hashes alone (a client hashed it before
+        uploading), best first: the files with these bytes (``sha256``), the pictures ``files_near``
+        finds for ``phash`` scored by pHash alone (``index.hashes``), then a person's decisions about
+        the best match, as a check of the picture applies them."""
+        same = [] if sha256 is None else self.files_by_sha(sha256, scope=scope)
+        near = [] if phash is None else self.files_near(phash, scope=scope)
+        return self.apply_decisions(hash_matches(same, near, phash or 0, self.thresholds))
 
     def apply_decisions(self, matches: list[CheckMatch]) -> list[CheckMatch]:
         """A person's decisions between the best match and the others override the scores

@@ -31,8 +31,9 @@ from lookalike.index.store import CandidateReader, Embeddings
 from lookalike.learned import Embedder, EmbeddingIndex
 from lookalike.learned.fusion import FusedMatch, Fusion, fuse_matches, semantic_score
 from lookalike.match import Verdict, verdict_for
+from lookalike.match.evidence import Basis, Evidence, LearnedRole, render_evidence
 
-__all__ = ["NEIGHBOURS", "LearnedTier", "SemanticMirror", "semantic_evidence"]
+__all__ = ["NEIGHBOURS", "LearnedTier", "SemanticMirror"]
 
 #: nearest pictures by embedding each query looks at (for the fusion's margin and the semantic list)
 NEIGHBOURS = 10
@@ -216,7 +217,7 @@ class LearnedTier:
             if image_id not in reported and c >= self.rules.lift_from:
                 f = nearest[image_id][1]
                 score = semantic_score(c, self.rules)
-                why = semantic_evidence(c)
+                why = _learned_line(c, LearnedRole.SEMANTIC)
                 seen = LearnedEvidence(c, semantic=True)
                 out.append(CheckMatch(image_id, f, score, Verdict.SIMILAR, why, learned=seen))
         return sorted(out, key=lambda m: (-m.score, m.image_id))
@@ -226,24 +227,21 @@ class LearnedTier:
             return m
         evidence = LearnedEvidence(cosine, m.score, m.verdict, f.promoted, f.semantic)
         if f.promoted:
-            why = f"{m.explanation}; learned embedding cosine {cosine:.2f} names the same picture first: near-duplicate"
+            why = _learned_line(cosine, LearnedRole.PROMOTED, m.explanation)
             return replace(m, score=f.score, verdict=Verdict.NEAR_DUPLICATE, explanation=why, learned=evidence)
         if f.semantic:
-            why = f"{semantic_evidence(cosine)} (the cascade: {m.explanation})"
+            why = _learned_line(cosine, LearnedRole.SEMANTIC, m.explanation)
             return replace(m, score=f.score, verdict=Verdict.SIMILAR, explanation=why, learned=evidence)
         if f.score <= m.score:
             return replace(m, learned=evidence)
         verdict = m.verdict if m.verdict.is_duplicate else verdict_for(f.score, self._thresholds)
-        why = f"{m.explanation}; learned embedding cosine {cosine:.2f} raised the score"
+        why = _learned_line(cosine, LearnedRole.RAISED, m.explanation)
         if m.verdict is Verdict.DIFFERENT and verdict is Verdict.SIMILAR:  # the embedding's word alone
-            why = f"{semantic_evidence(cosine)} (the cascade: {m.explanation})"
+            why = _learned_line(cosine, LearnedRole.SEMANTIC, m.explanation)
             evidence = replace(evidence, semantic=True)
         return replace(m, score=f.score, verdict=verdict, explanation=why, learned=evidence)
 
 
-def semantic_evidence(cosine: float) -> str:
-    """The evidence line of a pair that only the embedding ties together."""
-    return (
-        f"learned embedding cosine {cosine:.2f}, no hash or local-feature agreement: a semantic neighbour "
-        "(a burst shot, the same scene re-shot), not a copy"
-    )
+def _learned_line(cosine: float, role: LearnedRole, cascade: str | None = None) -> str:
+    """The evidence line of what the embedding did (``role``) to the cascade's line ``cascade``."""
+    return render_evidence(Evidence(basis=Basis.LEARNED, cosine=cosine, role=role, cascade=cascade))

@@ -6,13 +6,14 @@ from dataclasses import dataclass
 
 from lookalike.config import Thresholds
 from lookalike.fingerprints import Dihedral, Fingerprint, Signal
-from lookalike.fingerprints.local import TOO_THIN, too_thin
+from lookalike.fingerprints.local import too_thin
+from lookalike.match.evidence import Basis, Evidence, render_evidence
 from lookalike.match.explain import explain
 from lookalike.match.query import Query
 from lookalike.match.score import bit_score, fingerprint_score, verdict_for
 from lookalike.match.verdict import Verdict
 
-__all__ = ["Match", "match_fingerprint"]
+__all__ = ["Match", "match_fingerprint", "match_phash"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +51,15 @@ def match_fingerprint(query: Query, stored: Fingerprint, thresholds: Thresholds)
         distances = {s: aligned.distance_bits(stored, s) for s in Signal}
         score = fingerprint_score(aligned, stored, distances)
     verdict = verdict_for(score, thresholds)
-    why = explain(stored, q, verdict, transform=transform, phash_bits=distances[Signal.PHASH])
-    if not verdict.is_duplicate and (too_thin(q.width, q.height) or too_thin(stored.width, stored.height)):
-        why += f" ({TOO_THIN})"  # a crop or a picture within another cannot be looked for here
+    # a crop or a picture within another cannot be looked for in a picture too thin for local features
+    thin = too_thin(q.width, q.height) or too_thin(stored.width, stored.height)
+    why = explain(stored, q, verdict, transform=transform, phash_bits=distances[Signal.PHASH], too_thin=thin)
     return Match(score, verdict, transform, distances, why)
+
+
+def match_phash(distance_bits: int, turn: Dihedral, thresholds: Thresholds) -> Match:
+    """Score a stored picture against a bare pHash (a client's hash check, no picture sent) that is
+    ``distance_bits`` from the stored picture under its flip or turn ``turn``: by pHash alone."""
+    score = bit_score(distance_bits, 64)
+    why = render_evidence(Evidence(basis=Basis.PHASH_ONLY, phash_bits=distance_bits, turn=turn))
+    return Match(score, verdict_for(score, thresholds), turn, {Signal.PHASH: distance_bits}, why)

@@ -8,10 +8,10 @@ query ``b`` against a stored ``a``, so one pair has one score from ``compare``, 
 3. the pixel digest, computed only when sizes match and the hashes agree
    closely (a full-resolution decode is the costly part, and reduced decodes
    of the same pixels stored in two formats can differ by a bit or two):
-   ``same_pixels``;
+   ``same_pixels`` (``match.steps.same_pixels``, the cascade's step 4);
 4. when the hashes do not make a duplicate: local features (ORB keypoints and a
    RANSAC fit, ``match.local``), which settle crops, borders, captions and a
-   picture shown inside a larger one.
+   picture shown inside a larger one (``match.steps.by_local_features``, the cascade's step 5).
 
 Pixel metrics on the aligned pictures (SSIM, NRMSE, MSE, histogram distance, blurred-image
 correlation) come with the answer as evidence; they do not move the score, which a check, with
@@ -22,6 +22,7 @@ mirrored cat 0.990 where ``check`` gave 0.984.)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TypedDict
 
 import numpy as np
@@ -40,10 +41,10 @@ from lookalike.fingerprints import (
 from lookalike.fingerprints.local import local_features
 from lookalike.match.candidate import match_fingerprint
 from lookalike.match.explain import explain
-from lookalike.match.local import LocalEvidence, describe_local, local_score, query_features, verify_local
+from lookalike.match.local import LocalEvidence, query_features, verify_local
 from lookalike.match.pixels import PixelEvidence, pixel_evidence
 from lookalike.match.query import Query
-from lookalike.match.score import verdict_for, worth_pixel_digest
+from lookalike.match.steps import by_local_features, same_pixels
 from lookalike.match.verdict import Verdict
 
 __all__ = ["Comparison", "ComparisonDict", "HashEvidence", "compare", "compare_analyses", "compare_fingerprints"]
@@ -167,24 +168,21 @@ def compare_analyses(
     transform = _INVERSE.get(match.transform, match.transform)  # what, done to a, lines it up with b
     hashes = tuple(HashEvidence(s, match.distances[s]) for s in Signal if s in match.distances)
 
-    if match.verdict is Verdict.NEAR_DUPLICATE and worth_pixel_digest(fb, fa):  # as ``Index._settle_same_pixels``
-        fa = fa if fa.pixel_digest else fa.with_pixel_digest(full_pixel_digest(a.data, limits=limits))
-        fb = fb if fb.pixel_digest else fb.with_pixel_digest(full_pixel_digest(b.data, limits=limits))
-        if fa.pixel_digest == fb.pixel_digest:
-            verdict = Verdict.SAME_PIXELS
-            explanation = explain(fa, fb, verdict)
-            return Comparison(a=fa, b=fb, verdict=verdict, score=1.0, explanation=explanation, hashes=hashes)
+    # step 4 of a check, with the pictures in hand to digest
+    a_digest, b_digest = (partial(full_pixel_digest, x.data, limits=limits) for x in (a, b))
+    if same_pixels(match.verdict, fb, fa, copy_digest=b_digest, original_digest=a_digest):
+        verdict = Verdict.SAME_PIXELS
+        return Comparison(a=fa, b=fb, verdict=verdict, score=1.0, explanation=explain(fa, fb, verdict), hashes=hashes)
 
     a_pixels = np.ascontiguousarray(transform_pixels(a.image.pixels, transform))
     pixels = pixel_evidence(a_pixels, b.image.pixels)
     score, verdict, explanation = match.score, match.verdict, match.explanation
     local = None
-    if not verdict.is_duplicate:  # as ``Index._verify_locally``: b with a query's features, a with a stored set
+    if not verdict.is_duplicate:  # step 5 of a check: b with a query's features, a with a stored set
         local = verify_local(query_features(b.image.pixels), a.local or local_features(a.image.pixels))
-        if local_score(local) > score:
-            score = local_score(local)
-            verdict = verdict_for(score, thresholds)
-            explanation = ("same picture, " if verdict.is_duplicate else "shares a region: ") + describe_local(local)
+        ruling = by_local_features(local, score, thresholds)
+        if ruling is not None:
+            score, verdict, explanation = ruling.score, ruling.verdict, ruling.explanation
     return Comparison(
         a=fa, b=fb, verdict=verdict, score=score, transform=transform, hashes=hashes, pixels=pixels, local=local,
         explanation=explanation,

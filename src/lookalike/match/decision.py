@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lookalike.config import Thresholds
+from lookalike.match.evidence import Basis, Evidence, render_evidence
 from lookalike.match.verdict import Verdict
 
 __all__ = ["Ruling", "overrule"]
@@ -36,8 +37,7 @@ class Ruling:
         ``otherwise`` when the score stands."""
         if not self.by_person:
             return otherwise
-        said = "a duplicate" if self.verdict.is_duplicate else "not a duplicate"
-        return f"a person marked this as {said} of {other}"
+        return render_evidence(Evidence(basis=Basis.PERSON, duplicate=self.verdict.is_duplicate, other=other))
 
 
 def overrule(score: float, verdict: Verdict, duplicate: bool | None, thresholds: Thresholds) -> Ruling:

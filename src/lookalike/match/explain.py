@@ -1,26 +1,17 @@
-"""One line a person understands: what differs between two pictures."""
+"""What differs between two pictures (the edits seen), and the evidence line of two pictures judged
+by their hashes (worded by ``match.evidence``)."""
 
 from __future__ import annotations
 
 from lookalike.fingerprints import Dihedral, Fingerprint
+from lookalike.match.evidence import Basis, Evidence, describe_turn, render_evidence
 from lookalike.match.pixels import PixelEvidence
 from lookalike.match.verdict import Verdict
 
-__all__ = ["describe_edits", "describe_turn", "explain", "is_grayscale"]
+__all__ = ["describe_edits", "explain", "is_grayscale"]
 
-_TURNS = {
-    Dihedral.FLIP_LR: "mirrored left to right",
-    Dihedral.FLIP_UD: "flipped upside down",
-    Dihedral.ROT180: "turned 180°",
-    Dihedral.TRANSPOSE: "turned and mirrored",
-    Dihedral.ROT90: "turned 90°",
-    Dihedral.ROT270: "turned 90°",
-    Dihedral.ANTITRANSPOSE: "turned and mirrored",
-}
-
-def describe_turn(which: Dihedral) -> str:
-    """What ``which`` did to a picture, in words ("mirrored left to right", "turned 90°")."""
-    return _TURNS.get(which, "as it is")
+#: the flips and turns that swap a picture's width and height
+_QUARTER_TURNS = (Dihedral.ROT90, Dihedral.ROT270, Dihedral.TRANSPOSE, Dihedral.ANTITRANSPOSE)
 
 
 _FORMAT_NAMES = {
@@ -45,34 +36,43 @@ def is_grayscale(fp: Fingerprint) -> bool:
 
 
 def describe_edits(a: Fingerprint, b: Fingerprint, *, transform: Dihedral, pixels: PixelEvidence | None) -> list[str]:
-    """Phrases for what turns ``a`` into ``b``."""
-    edits: list[str] = []
-    if transform in _TURNS:
-        edits.append(_TURNS[transform])
-    ra = a.width * a.height
-    rb = b.width * b.height
-    if (a.width, a.height) != (b.width, b.height) and (b.width, b.height) != (a.height, a.width):
-        ratio_a = a.width / a.height
-        ratio_b = b.width / b.height
-        if transform in (Dihedral.ROT90, Dihedral.ROT270, Dihedral.TRANSPOSE, Dihedral.ANTITRANSPOSE):
-            ratio_a = 1.0 / ratio_a
-        if abs(ratio_a - ratio_b) / ratio_a > 0.03:
-            edits.append(f"reframed from {a.width}x{a.height} to {b.width}x{b.height}")
-        else:
-            edits.append(
-                f"{'enlarged' if rb > ra else 'resized'} to {100 * (rb / ra) ** 0.5:.0f}% ({b.width}x{b.height})"
-            )
+    """Phrases for what turns ``a`` into ``b``: the flip or turn, the size, the encoding, the colour."""
+    edits = [] if transform is Dihedral.IDENTITY else [describe_turn(transform)]
+    resized = _describe_size(a, b, transform)
+    return edits + ([resized] if resized else []) + [_describe_encoding(a, b, pixels)] + _describe_colour(a, b)
+
+
+def _describe_size(a: Fingerprint, b: Fingerprint, transform: Dihedral) -> str | None:
+    """Reframed (the aspect ratio changed by over 3%), resized, enlarged or None (the same size)."""
+    if (b.width, b.height) in ((a.width, a.height), (a.height, a.width)):
+        return None
+    ratio_a = a.width / a.height
+    ratio_b = b.width / b.height
+    if transform in _QUARTER_TURNS:
+        ratio_a = 1.0 / ratio_a
+    if abs(ratio_a - ratio_b) / ratio_a > 0.03:
+        return f"reframed from {a.width}x{a.height} to {b.width}x{b.height}"
+    ra, rb = a.width * a.height, b.width * b.height
+    return f"{'enlarged' if rb > ra else 'resized'} to {100 * (rb / ra) ** 0.5:.0f}% ({b.width}x{b.height})"
+
+
+def _describe_encoding(a: Fingerprint, b: Fingerprint, pixels: PixelEvidence | None) -> str:
+    """Converted to another format, re-encoded at lower quality (visibly worse and fewer bytes per
+    pixel), or re-encoded."""
     fa, fb = _FORMAT_NAMES.get(a.mime, a.mime), _FORMAT_NAMES.get(b.mime, b.mime)
     if fa != fb:
-        edits.append(f"converted from {fa} to {fb}")
-    elif pixels is not None and pixels.nrmse > 0.02 and b.byte_size * max(ra, 1) < 0.7 * a.byte_size * max(rb, 1):
-        edits.append("re-encoded at lower quality")
-    else:
-        edits.append("re-encoded")
-    if is_grayscale(b) and not is_grayscale(a):
-        edits.append("converted to grayscale")
-    elif is_grayscale(a) and not is_grayscale(b):
-        edits.append("colourised")
+        return f"converted from {fa} to {fb}"
+    ra, rb = max(a.width * a.height, 1), max(b.width * b.height, 1)
+    if pixels is not None and pixels.nrmse > 0.02 and b.byte_size * ra < 0.7 * a.byte_size * rb:
+        return "re-encoded at lower quality"
+    return "re-encoded"
+
+
+def _describe_colour(a: Fingerprint, b: Fingerprint) -> list[str]:
+    """Grayscale or colourised, brightened or darkened, contrast lowered or raised."""
+    edits = []
+    if is_grayscale(b) != is_grayscale(a):
+        edits.append("converted to grayscale" if is_grayscale(b) else "colourised")
     dy = b.colour[0] - a.colour[0]
     if abs(dy) > 12:
         edits.append("brightened" if dy > 0 else "darkened")
@@ -90,16 +90,16 @@ def explain(
     transform: Dihedral = Dihedral.IDENTITY,
     pixels: PixelEvidence | None = None,
     phash_bits: int | None = None,
+    too_thin: bool = False,
 ) -> str:
-    """The explanation line of a comparison."""
+    """The evidence line of ``b`` as a copy of ``a`` judged by their hashes (``verdict``), with
+    what differs between them for a near duplicate; ``too_thin``: a picture had no local features
+    to look for a crop with (said of a pair that is not a duplicate)."""
     if verdict is Verdict.IDENTICAL:
-        return "the same file (identical bytes)"
+        return render_evidence(Evidence(basis=Basis.SAME_BYTES))
     if verdict is Verdict.SAME_PIXELS:
-        return "the same pixels in a different file (lossless re-encode or metadata change)"
-    edits = ", ".join(describe_edits(a, b, transform=transform, pixels=pixels))
-    if verdict is Verdict.NEAR_DUPLICATE:
-        return f"same picture, {edits}"
-    detail = f"pHash differs in {phash_bits} of 64 bits" if phash_bits is not None else "hashes differ"
-    if verdict is Verdict.SIMILAR:
-        return f"looks alike but may not be the same picture ({detail}); worth a look"
-    return f"different pictures ({detail})"
+        return render_evidence(Evidence(basis=Basis.SAME_PIXELS))
+    edits = describe_edits(a, b, transform=transform, pixels=pixels) if verdict is Verdict.NEAR_DUPLICATE else []
+    return render_evidence(
+        Evidence(basis=Basis.HASHES, verdict=verdict, phash_bits=phash_bits, edits=tuple(edits), too_thin=too_thin)
+    )

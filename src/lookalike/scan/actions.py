@@ -179,7 +179,7 @@ def held_back(
         keeper_sha = _keeper_sha(g)
         for m in g.actionable(include_edited=include_edited):
             if m.path not in named and (not m.sha256 or m.sha256 != keeper_sha):
-                out.append((m.path, "its bytes are not the keeper's (an edited or re-encoded copy): a hard link would"
+                out.append((m.path, "its bytes are not the keeper's (an edited or re-saved copy): a hard link would"
                             " replace it for good, so only byte-identical copies are linked"))  # fmt: skip
     return out
 

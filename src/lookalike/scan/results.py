@@ -15,6 +15,7 @@ from typing import Any
 
 from lookalike.errors import FileError
 from lookalike.match import Verdict
+from lookalike.match import evidence as found
 from lookalike.walk import FoundFile
 
 __all__ = [
@@ -32,18 +33,16 @@ class EvidenceKind(StrEnum):
     KEEPER = "keeper"  #: why the keeper is kept
 
 
-#: ``Evidence.same_picture`` for local-feature evidence: said of a duplicate, of a shared region,
-#: or (None) against the keeper of a member linked to it only through another member
-_LOCAL_PREFIX = {True: "same picture, ", False: "shares a region: ", None: "local features: "}
-
-
 @dataclass(frozen=True, slots=True)
 class Evidence:
     """Why a member is in its group, as data; ``text`` is the line a person reads.
 
     ``detail``: the cascade's explanation (``MATCH``), what the fitted transform says
     (``LOCAL_FEATURES``), or why the keeper was chosen (``KEEPER``). ``facts``: the keeper's size,
-    format and date. ``kept_in_folder``: a member kept because it lies in a ``--keep-in`` folder."""
+    format and date. ``same_picture`` (``LOCAL_FEATURES``): said of a duplicate, of a shared region,
+    or (None) against the keeper of a member linked to it only through another member.
+    ``kept_in_folder``: a member kept because it lies in a ``--keep-in`` folder. The words of a
+    match are ``match.evidence``'s, as every front end prints them."""
 
     kind: EvidenceKind
     detail: str = ""
@@ -55,11 +54,14 @@ class Evidence:
     def text(self) -> str:
         """The evidence in ``check``'s words."""
         if self.kind is EvidenceKind.SAME_FILE:
-            text = "the same file (identical bytes)"
+            text = found.render_evidence(found.Evidence(basis=found.Basis.SAME_BYTES))
         elif self.kind is EvidenceKind.PERSON:
-            text = "a person marked these as duplicates"
+            text = found.render_evidence(found.Evidence(basis=found.Basis.PERSON))
         elif self.kind is EvidenceKind.LOCAL_FEATURES:
-            text = _LOCAL_PREFIX[self.same_picture] + self.detail
+            local = found.Evidence(
+                basis=found.Basis.LOCAL_FEATURES, local_words=self.detail, same_picture=self.same_picture
+            )
+            text = found.render_evidence(local)
         elif self.kind is EvidenceKind.KEEPER:
             text = f"kept ({self.detail}): {self.facts}"
         else:

@@ -22,10 +22,11 @@ import numpy as np
 from lookalike.config import Thresholds
 from lookalike.errors import InputError
 from lookalike.index import Index
-from lookalike.index.semantic import NEIGHBOURS, semantic_evidence
+from lookalike.index.semantic import NEIGHBOURS
 from lookalike.learned import Embedder, EmbeddingIndex
 from lookalike.learned.fusion import Fusion, semantic_score
 from lookalike.match import Verdict
+from lookalike.match.evidence import Basis, Evidence, render_evidence
 from lookalike.scan.cache import FindCache
 from lookalike.scan.results import Group, SimilarPair
 
@@ -77,7 +78,13 @@ def semantic_pairs(
     facts = cache.rows(pks)
     pairs = []
     for (x, y), c in sorted(best.items(), key=lambda kc: (-kc[1], kc[0])):
-        pair = SimilarPair(paths_of[x][0], paths_of[y][0], c, semantic_score(c, rules), semantic_evidence(c))
+        pair = SimilarPair(
+            paths_of[x][0],
+            paths_of[y][0],
+            c,
+            semantic_score(c, rules),
+            render_evidence(Evidence(basis=Basis.LEARNED, cosine=c)),
+        )
         pairs.append(pair)
         if x in facts and y in facts:
             index.add_review(

@@ -1,0 +1,69 @@
+"""The cascade's steps past the hashes, as pure functions that ``Index``'s check
+(``index.cascade``) and ``compare`` both run, so that one pair has one answer whichever asks.
+
+4. ``same_pixels``: a close, same-size near duplicate is settled by the full-resolution pixel digest;
+5. ``by_local_features``: a candidate the hashes do not call a duplicate is scored by its
+   local-feature fit (ORB keypoints and RANSAC, ``match.local``) when that scores higher.
+
+Where the digests and features come from (a store, a file on disk, the pictures in hand) is the
+caller's business; what they decide is written here once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from lookalike.config import Thresholds
+from lookalike.fingerprints import Fingerprint
+from lookalike.match.evidence import Basis, Evidence, render_evidence
+from lookalike.match.local import LocalEvidence, local_score
+from lookalike.match.score import verdict_for, worth_pixel_digest
+from lookalike.match.verdict import Verdict
+
+__all__ = ["LocalRuling", "by_local_features", "same_pixels", "same_pixels_evidence"]
+
+
+def same_pixels(
+    verdict: Verdict,
+    copy: Fingerprint,
+    original: Fingerprint,
+    *,
+    copy_digest: Callable[[], bytes | None],
+    original_digest: Callable[[], bytes | None],
+) -> bool:
+    """Step 4: whether ``copy``, a ``verdict`` match of ``original``, holds the same pixels. Only a
+    near duplicate close enough and of the same size (``worth_pixel_digest``) is worth the
+    full-resolution decode; ``original_digest`` and then ``copy_digest`` are asked for a side
+    whose fingerprint has no digest (None: it cannot be read, and the pair stays as it is)."""
+    if verdict is not Verdict.NEAR_DUPLICATE or not worth_pixel_digest(copy, original):
+        return False
+    theirs = original.pixel_digest or original_digest()
+    if theirs is None:
+        return False
+    return (copy.pixel_digest or copy_digest()) == theirs
+
+
+def same_pixels_evidence() -> str:
+    """The evidence line of a pair that step 4 settled."""
+    return render_evidence(Evidence(basis=Basis.SAME_PIXELS))
+
+
+@dataclass(frozen=True, slots=True)
+class LocalRuling:
+    """A candidate's score, verdict and evidence line after step 5."""
+
+    score: float
+    verdict: Verdict
+    explanation: str
+
+
+def by_local_features(found: LocalEvidence, score: float, thresholds: Thresholds) -> LocalRuling | None:
+    """Step 5 for one candidate: the local-feature fit ``found`` scored (``local_score``), with its
+    verdict and evidence line, when it beats the hashes' ``score``; None when the hashes' stands."""
+    local = local_score(found)
+    if local <= score:
+        return None
+    verdict = verdict_for(local, thresholds)
+    why = render_evidence(Evidence(basis=Basis.LOCAL_FEATURES, local=found, same_picture=verdict.is_duplicate))
+    return LocalRuling(local, verdict, why)
