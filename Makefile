@@ -33,6 +33,7 @@ test: $(TEST_STAMP)
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
