@@ -29,7 +29,7 @@ demo: $(STAMP)
 test: $(TEST_STAMP)
 	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory docs
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadfile --durations 15
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests benchmarks
