@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -118,7 +119,7 @@ def revoted(sets: Sequence[npt.NDArray[np.uint8]], codes: dict[int, npt.NDArray[
 def revote_pool(votes: Sequence[tuple[int, int]], in_scope: Callable[[int], bool]) -> list[int]:
     """The owners voted for again (``with_revoted``): the first ``_REVOTE_POOL`` of every owner's
     (owner, votes), most votes first, that are ``in_scope``, however few their votes."""
-    return [pk for pk, _ in votes if in_scope(pk)][:_REVOTE_POOL]
+    return list(islice((pk for pk, _ in votes if in_scope(pk)), _REVOTE_POOL))
 
 
 def with_revoted(
@@ -282,9 +283,10 @@ class Cascade:
         views = voting_descriptors(features, _VOTING_FEATURES)  # the query, its mirror image, pictures within it
         with mirror.lock:
             votes = mirror.local.vote_each(views, top=None)
-            in_scope = {pk for pk, _ in votes if mirror.is_in_scope(pk, scope_pk)}
-        pool = revote_pool(votes, in_scope.__contains__)
-        return with_revoted(voted_in_scope(votes, in_scope.__contains__), pool, views, self._files.local_features(pool))
+            pool = revote_pool(votes, lambda pk: mirror.is_in_scope(pk, scope_pk))
+        # the scope's first eight with enough votes are among its first ``_REVOTE_POOL`` (votes are sorted)
+        voted = voted_in_scope(votes, set(pool).__contains__)
+        return with_revoted(voted, pool, views, self._files.local_features(pool))
 
     def apply_decisions(self, matches: list[CheckMatch]) -> list[CheckMatch]:
         """Step 6: a person's decisions between the best match and the others override the scores."""
