@@ -21,7 +21,7 @@ import pytest
 
 from lookalike.errors import ConfigError
 from lookalike.fingerprints.local import LocalFeatures
-from lookalike.index.cascade import revoted, with_revoted
+from lookalike.index.cascade import revoted, second_count
 from lookalike.index.descriptor_shards import ShardedDescriptorIndex
 from lookalike.index.descriptors import (
     DESCRIPTOR_BYTES,
@@ -219,7 +219,7 @@ def test_a_bad_owner_raises_config_error_in_a_sharded_index() -> None:
     assert len(ix) == 0
 
 
-# ---- the second count over the most voted files (``cascade.with_revoted``) -------------------------
+# ---- the second count over the most voted files (``cascade.second_count``) -------------------------
 
 
 def _as_local(codes: U8) -> bytes:
@@ -230,7 +230,7 @@ def _as_local(codes: U8) -> bytes:
 
 def test_the_second_count_finds_pairs_the_slices_miss_and_is_a_function_of_the_codes() -> None:
     """An original whose codes lie a few bits from the query's, with every slice touched, gets no
-    vote from the index but every vote from the second count, which is what ``with_revoted`` then
+    vote from the index but every vote from the second count, which is what ``second_count`` then
     verifies; the count does not depend on the order the files are given in, and equal codes
     count for the lower owner."""
     rng = np.random.default_rng(11)
@@ -247,5 +247,6 @@ def test_the_second_count_finds_pairs_the_slices_miss_and_is_a_function_of_the_c
     counted = revoted([query], codes)
     assert counted == [(7, PER_OWNER)]  # 8 holds the same codes: ties go to the lower owner
     assert revoted([query], dict(reversed(list(codes.items())))) == counted
-    assert with_revoted([2, 5], [2, 5, 7, 8, 9], [query], local) == [2, 5, 7]
-    assert with_revoted([2, 5], [2, 5, 9], [query], local) == [2, 5]  # only what the pool holds
+    assert second_count([2, 5], [2, 5, 7, 8, 9], [query], local) == [7]
+    assert second_count([2, 7], [2, 5, 7, 8, 9], [query], local) == []  # 8 ties 7 and loses
+    assert second_count([2, 5], [2, 5, 9], [query], local) == []  # only what the pool holds

@@ -43,7 +43,7 @@ from lookalike.match.decision import overrule
 from lookalike.match.local import describe_local, local_score, verify_local, voting_descriptors
 from lookalike.match.retrieval import PHASH_RADIUS, retrieves
 
-__all__ = ["RETRIEVAL_RADIUS", "Cascade", "best_per_image", "revote_pool", "revoted", "voted_in_scope", "with_revoted"]
+__all__ = ["RETRIEVAL_RADIUS", "Cascade", "best_per_image", "revote_pool", "revoted", "second_count", "voted_in_scope"]
 
 #: pHash bits within which stored pictures become candidates, when PDQ agrees too (the rule and
 #: its reasons are in ``lookalike.match.retrieval``, shared with the scale-out join).
@@ -64,7 +64,8 @@ _MIN_VOTES = 3
 #: original may get too few votes to rank among the first eight. The first ``_REVOTE_POOL`` files
 #: of the scope by votes (any) are voted for again by brute force over their stored codes alone
 #: (every pair found: ``revoted``), and the first ``_VERIFY_REVOTED_TOP`` of that count not chosen
-#: already is verified too (``with_revoted``). On the public benchmark's crop_25 queries that the
+#: already is verified too (``second_count``), and reported only when that verification finds the
+#: shared region (its hashes were no reason to choose it). On the public benchmark's crop_25 queries that the
 #: one-bit slice probes recovered, the original was that first one each time; the brute force over
 #: 24 x 64 codes costs about 1.3 ms of CPU, and the one more verification about 1.5 ms, where the
 #: probes cost 93 ms a check at 10,000 stored pictures.
@@ -117,22 +118,22 @@ def revoted(sets: Sequence[npt.NDArray[np.uint8]], codes: dict[int, npt.NDArray[
 
 
 def revote_pool(votes: Sequence[tuple[int, int]], in_scope: Callable[[int], bool]) -> list[int]:
-    """The owners voted for again (``with_revoted``): the first ``_REVOTE_POOL`` of every owner's
+    """The owners voted for again (``second_count``): the first ``_REVOTE_POOL`` of every owner's
     (owner, votes), most votes first, that are ``in_scope``, however few their votes."""
     return list(islice((pk for pk, _ in votes if in_scope(pk)), _REVOTE_POOL))
 
 
-def with_revoted(
+def second_count(
     voted: list[int], pool: list[int], sets: Sequence[npt.NDArray[np.uint8]], local: dict[int, bytes]
 ) -> list[int]:
-    """``voted`` (by ``voted_in_scope``) and then the first ``_VERIFY_REVOTED_TOP`` owners of
-    ``pool`` (by ``revote_pool``) not in it that the query's descriptor ``sets`` vote for with at
-    least ``_MIN_VOTES`` when counted by brute force over their stored features ``local`` (the
-    ``LOCAL_CODES`` strongest: what the index holds of them). The crop tier's final candidates, on
-    one machine and in a scale-out run alike."""
+    """The first ``_VERIFY_REVOTED_TOP`` owners of ``pool`` (by ``revote_pool``) not in ``voted``
+    (by ``voted_in_scope``) that the query's descriptor ``sets`` vote for with at least
+    ``_MIN_VOTES`` when counted by brute force over their stored features ``local`` (the
+    ``LOCAL_CODES`` strongest: what the index holds of them): the crop tier's further candidates,
+    on one machine and in a scale-out run alike."""
     codes = {pk: LocalFeatures.from_bytes(local[pk]).descriptors[:LOCAL_CODES] for pk in pool if pk in local}
     more = [pk for pk, n in revoted(sets, codes) if n >= _MIN_VOTES and pk not in voted]
-    return voted + more[:_VERIFY_REVOTED_TOP]
+    return more[:_VERIFY_REVOTED_TOP]
 
 
 class Cascade:
@@ -253,14 +254,15 @@ class Cascade:
         if scope_pk is None or (matches and matches[0].verdict.is_duplicate):
             return matches
         features = features_of if isinstance(features_of, LocalFeatures) else features_of()
-        voted = self._voted(features, scope_pk)
+        voted, recounted = self._voted(features, scope_pk)
         by_file = {m.file.pk: m for m in matches}
-        for f in self._files.files([pk for pk in voted if pk not in by_file]):
+        for f in self._files.files([pk for pk in [*voted, *recounted] if pk not in by_file]):
             if f.image_pk == exclude_image:
                 continue
             by_hash = match_fingerprint(query, f.fingerprint, self.thresholds)
             by_file[f.pk] = CheckMatch(f.image_id, f, by_hash.score, by_hash.verdict, by_hash.explanation)
-        todo = [pk for pk in dict.fromkeys([*(m.file.pk for m in matches[:_VERIFY_HASH_TOP]), *voted]) if pk in by_file]
+        chosen = [*(m.file.pk for m in matches[:_VERIFY_HASH_TOP]), *voted, *recounted]
+        todo = [pk for pk in dict.fromkeys(chosen) if pk in by_file]
         stored = self._files.local_features(todo)
         for pk in todo:
             data = stored.get(pk)
@@ -273,11 +275,14 @@ class Cascade:
                 verdict = verdict_for(score, self.thresholds)
                 why = ("same picture, " if verdict.is_duplicate else "shares a region: ") + describe_local(evidence)
                 by_file[pk] = CheckMatch(m.image_id, m.file, score, verdict, why, by_local_features=True)
-        return best_per_image(list(by_file.values()))
+        # the second count's files are reported only when verified: their hashes were no reason to choose them
+        found = {m.file.pk for m in matches}
+        unverified = {pk for pk in recounted if pk not in found and pk in by_file and not by_file[pk].by_local_features}
+        return best_per_image([m for pk, m in by_file.items() if pk not in unverified])
 
-    def _voted(self, features: LocalFeatures, scope_pk: int) -> list[int]:
+    def _voted(self, features: LocalFeatures, scope_pk: int) -> tuple[list[int], list[int]]:
         """The stored files of the scope the query's local descriptors vote for most, best first, by
-        ``voted_in_scope``, and the best by ``with_revoted``: the crop tier's candidates (a
+        ``voted_in_scope``, and those ``second_count`` adds: the crop tier's candidates (a
         scale-out run supplies them from its join)."""
         mirror = self._mirror
         views = voting_descriptors(features, _VOTING_FEATURES)  # the query, its mirror image, pictures within it
@@ -286,7 +291,7 @@ class Cascade:
             pool = revote_pool(votes, lambda pk: mirror.is_in_scope(pk, scope_pk))
         # the scope's first eight with enough votes are among its first ``_REVOTE_POOL`` (votes are sorted)
         voted = voted_in_scope(votes, set(pool).__contains__)
-        return with_revoted(voted, pool, views, self._files.local_features(pool))
+        return voted, second_count(voted, pool, views, self._files.local_features(pool))
 
     def apply_decisions(self, matches: list[CheckMatch]) -> list[CheckMatch]:
         """Step 6: a person's decisions between the best match and the others override the scores."""

@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 from lookalike.config import DecodeLimits, Thresholds
 from lookalike.fingerprints import Dihedral, fingerprint_from_bytes
 from lookalike.fingerprints.local import LocalFeatures
-from lookalike.index.cascade import _VOTING_FEATURES, Cascade, revote_pool, voted_in_scope, with_revoted
+from lookalike.index.cascade import _VOTING_FEATURES, Cascade, revote_pool, second_count, voted_in_scope
 from lookalike.index.descriptor_shards import NearestVotes, merge_nearest
 from lookalike.index.descriptors import DescriptorIndex
 from lookalike.index.hamming import HammingIndex
@@ -228,7 +228,7 @@ def _voted(
 ) -> tuple[list[list[int]], list[list[int]]]:
     """For each query's features, the rows its strongest descriptors vote for as ``Cascade._voted``
     does against one index of every row (each shard answers every descriptor's nearest, merged),
-    and the rows to vote for again (``with_revoted``, once their features are read)."""
+    and the rows to count again (``second_count``, once their features are read)."""
     sets = [f.descriptors[:_VOTING_FEATURES] for f in features]
     allq = np.concatenate(sets) if sets else np.zeros((0, 32), np.uint8)
     owner = np.full(len(allq), -1, np.int32)
@@ -297,15 +297,16 @@ class _NoLog:
 class _PlannedCascade(Cascade):
     """``Cascade`` whose candidates (retrieved, nearest, voted) were found by the join tasks."""
 
-    plan: dict[int, tuple[set[int], set[int], list[int]]]
+    plan: dict[int, tuple[set[int], set[int], list[int], list[int]]]
     current: int = 0
 
     def _candidates(self, query: Query, scope_pk: int) -> tuple[list[int], set[int]]:
-        retrieved, nearest, _ = self.plan[self.current]
+        retrieved, nearest, _, _ = self.plan[self.current]
         return sorted(retrieved | nearest), nearest
 
-    def _voted(self, features: LocalFeatures, scope_pk: int) -> list[int]:
-        return self.plan[self.current][2]
+    def _voted(self, features: LocalFeatures, scope_pk: int) -> tuple[list[int], list[int]]:
+        _, _, voted, recounted = self.plan[self.current]
+        return voted, recounted
 
 
 def _read_rows(
@@ -369,10 +370,10 @@ def match_task(
     files.update(more_files)
     local.update(more_local)
     sets = [[f.descriptors[:_VOTING_FEATURES]] for f in features]
-    voted = clock.lap("votes", [with_revoted(v, p, s, local) for v, p, s in zip(voted, pools, sets, strict=True)])
+    recounted = clock.lap("votes", [second_count(v, p, s, local) for v, p, s in zip(voted, pools, sets, strict=True)])
     rows = _Rows(scope, files, local)
     cascade = _PlannedCascade(rows, rows, Mirror(_NoLog()), thresholds, limits)  # type: ignore[arg-type]
-    cascade.plan = {pk: (r, n, v) for pk, r, n, v in zip(pks, retrieved, nearest, voted)}
+    cascade.plan = {pk: (r, n, v, c) for pk, r, n, v, c in zip(pks, retrieved, nearest, voted, recounted, strict=True)}
 
     def check(pk: int, query: Query, feats: LocalFeatures) -> list[Any]:
         cascade.current = pk
