@@ -20,6 +20,8 @@ import numpy.typing as npt
 import pytest
 
 from lookalike.errors import ConfigError
+from lookalike.fingerprints.local import LocalFeatures
+from lookalike.index.cascade import revoted, second_count
 from lookalike.index.descriptor_shards import ShardedDescriptorIndex
 from lookalike.index.descriptors import (
     DESCRIPTOR_BYTES,
@@ -215,3 +217,36 @@ def test_a_bad_owner_raises_config_error_in_a_sharded_index() -> None:
         with pytest.raises(ConfigError):
             ix.add(owner, random_codes(2, np.random.default_rng(0)))  # type: ignore[arg-type]
     assert len(ix) == 0
+
+
+# ---- the second count over the most voted files (``cascade.second_count``) -------------------------
+
+
+def _as_local(codes: U8) -> bytes:
+    """Stored local features holding ``codes`` as their strongest descriptors."""
+    points = np.zeros((len(codes), 2), np.float32)
+    return LocalFeatures(points=points, descriptors=codes, aspect=1.0).to_bytes()
+
+
+def test_the_second_count_finds_pairs_the_slices_miss_and_is_a_function_of_the_codes() -> None:
+    """An original whose codes lie a few bits from the query's, with every slice touched, gets no
+    vote from the index but every vote from the second count, which is what ``second_count`` then
+    verifies; the count does not depend on the order the files are given in, and equal codes
+    count for the lower owner."""
+    rng = np.random.default_rng(11)
+    original = random_codes(PER_OWNER, rng)
+    query = top_bits_flipped(original)  # every slice touched: beyond the exact slices
+    strangers = {o: random_codes(PER_OWNER, rng) for o in (2, 5, 9)}
+    ix = DescriptorIndex()
+    for owner, codes in {**strangers, 7: original}.items():
+        ix.add(owner, codes)
+    assert ix.vote(query, top=None) == []
+
+    local = {o: _as_local(c) for o, c in {**strangers, 7: original, 8: original}.items()}
+    codes = {o: LocalFeatures.from_bytes(b).descriptors for o, b in local.items()}
+    counted = revoted([query], codes)
+    assert counted == [(7, PER_OWNER)]  # 8 holds the same codes: ties go to the lower owner
+    assert revoted([query], dict(reversed(list(codes.items())))) == counted
+    assert second_count([2, 5], [2, 5, 7, 8, 9], [query], local) == [7]
+    assert second_count([2, 7], [2, 5, 7, 8, 9], [query], local) == []  # 8 ties 7 and loses
+    assert second_count([2, 5], [2, 5, 9], [query], local) == []  # only what the pool holds

@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 from lookalike.config import DecodeLimits, Thresholds
 from lookalike.fingerprints import Dihedral, fingerprint_from_bytes
 from lookalike.fingerprints.local import LocalFeatures
-from lookalike.index.cascade import _VOTING_FEATURES, Cascade, voted_in_scope
+from lookalike.index.cascade import _VOTING_FEATURES, Cascade, revote_pool, second_count, voted_in_scope
 from lookalike.index.descriptor_shards import NearestVotes, merge_nearest
 from lookalike.index.descriptors import DescriptorIndex
 from lookalike.index.hamming import HammingIndex
@@ -223,9 +223,12 @@ def _nearest(codes: pa.Table, stored_dir: str) -> list[set[int]]:
     return [{int(p) for p in index.knn(int(ph), _KNN)[0]} for ph in codes.column("phash").to_numpy()]
 
 
-def _voted(features: list[LocalFeatures], shards: list[list[str]], flip: bool) -> list[list[int]]:
+def _voted(
+    features: list[LocalFeatures], shards: list[list[str]], flip: bool
+) -> tuple[list[list[int]], list[list[int]]]:
     """For each query's features, the rows its strongest descriptors vote for as ``Cascade._voted``
-    does against one index of every row: each shard answers every descriptor's nearest, merged."""
+    does against one index of every row (each shard answers every descriptor's nearest, merged),
+    and the rows to count again (``second_count``, once their features are read)."""
     sets = [f.descriptors[:_VOTING_FEATURES] for f in features]
     allq = np.concatenate(sets) if sets else np.zeros((0, 32), np.uint8)
     owner = np.full(len(allq), -1, np.int32)
@@ -233,13 +236,15 @@ def _voted(features: list[LocalFeatures], shards: list[list[str]], flip: bool) -
     for paths in reversed(shards) if flip else shards:  # alternate: the shards kept last are asked first
         if len(allq):
             owner, dist = merge_nearest((owner, dist), _shard(paths).nearest(allq))
-    out, at = [], 0
+    out, pools, at = [], [], 0
     for s in sets:
         voter = NearestVotes(owner[at : at + len(s)], dist[at : at + len(s)])
         at += len(s)
         # every owner's votes, then the one rule (a run is one scope: every row is in it)
-        out.append(voted_in_scope(voter.vote_each([s], top=None), lambda pk: True))
-    return out
+        votes = voter.vote_each([s], top=None)
+        out.append(voted_in_scope(votes, lambda pk: True))
+        pools.append(revote_pool(votes, lambda pk: True))
+    return out, pools
 
 
 # ---- the check --------------------------------------------------------------------------------
@@ -292,15 +297,16 @@ class _NoLog:
 class _PlannedCascade(Cascade):
     """``Cascade`` whose candidates (retrieved, nearest, voted) were found by the join tasks."""
 
-    plan: dict[int, tuple[set[int], set[int], list[int]]]
+    plan: dict[int, tuple[set[int], set[int], list[int], list[int]]]
     current: int = 0
 
     def _candidates(self, query: Query, scope_pk: int) -> tuple[list[int], set[int]]:
-        retrieved, nearest, _ = self.plan[self.current]
+        retrieved, nearest, _, _ = self.plan[self.current]
         return sorted(retrieved | nearest), nearest
 
-    def _voted(self, features: LocalFeatures, scope_pk: int) -> list[int]:
-        return self.plan[self.current][2]
+    def _voted(self, features: LocalFeatures, scope_pk: int) -> tuple[list[int], list[int]]:
+        _, _, voted, recounted = self.plan[self.current]
+        return voted, recounted
 
 
 def _read_rows(
@@ -358,13 +364,16 @@ def match_task(
     clock.lap("read", None)
     retrieved = clock.lap("join", _retrieved(codes, stored_dir))
     nearest = clock.lap("nearest", _nearest(codes, stored_dir))
-    voted = clock.lap("votes", _voted(features, shard_list, flip=index % 2 == 1))
-    more_files, more_local = _read_rows(part_of, set().union(*retrieved, *nearest, *map(set, voted)) - set(pks), scope)
+    voted, pools = clock.lap("votes", _voted(features, shard_list, flip=index % 2 == 1))
+    wanted = set().union(*retrieved, *nearest, *map(set, voted), *map(set, pools)) - set(pks)
+    more_files, more_local = _read_rows(part_of, wanted, scope)
     files.update(more_files)
     local.update(more_local)
+    sets = [[f.descriptors[:_VOTING_FEATURES]] for f in features]
+    recounted = clock.lap("votes", [second_count(v, p, s, local) for v, p, s in zip(voted, pools, sets, strict=True)])
     rows = _Rows(scope, files, local)
     cascade = _PlannedCascade(rows, rows, Mirror(_NoLog()), thresholds, limits)  # type: ignore[arg-type]
-    cascade.plan = {pk: (r, n, v) for pk, r, n, v in zip(pks, retrieved, nearest, voted)}
+    cascade.plan = {pk: (r, n, v, c) for pk, r, n, v, c in zip(pks, retrieved, nearest, voted, recounted, strict=True)}
 
     def check(pk: int, query: Query, feats: LocalFeatures) -> list[Any]:
         cascade.current = pk
