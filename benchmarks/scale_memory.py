@@ -14,7 +14,7 @@ growth at one size. ``--one-machine`` also runs ``lookalike find DIR --json`` an
 each planted copy is grouped with its source as one machine groups it.
 
 The last line is one JSON object: n, planted, planted_found, planted_found_one_machine,
-peak_client_bytes, peak_worker_bytes, wall_seconds.
+peak_client_bytes, peak_worker_bytes, wall_seconds, and the machine's load average at the end.
 """
 
 from __future__ import annotations
@@ -166,6 +166,7 @@ def main() -> None:
     report = {
         "n": args.n, "planted": len(planted), "planted_found": found(doc, planted, args.dir),
         "peak_client_bytes": client, "peak_worker_bytes": worker, "wall_seconds": round(seconds, 1), "exit": code,
+        "load_average_1_5_15": [round(x, 1) for x in os.getloadavg()],  # a busy machine slows every stage
     }  # fmt: skip
     if args.one_machine:
         _, _, one_seconds, one_code = run_sampled([*lookalike, "--db", str(work / "one.db")], work / "one.json")
