@@ -15,13 +15,15 @@ the same answer:
   PDQ applied after), the exact five nearest pHashes (``HammingIndex.knn``, the one-machine
   function), and the descriptor votes, asked of stored shards of ``VOTE_SHARD_ROWS`` rows in
   turn and merged as ``index.descriptor_shards`` merges them (nearest, ties to the lower row).
-  It then reads the fingerprints and local features of its rows and their candidates from the
-  parts that hold them, each part once, and checks every row by the cascade itself
-  (``_PlannedCascade``: ``index.cascade.Cascade`` with those candidates), so that the pairs are
-  ``find``'s.
+  It then checks its rows ``VERIFY_ROWS`` at a time by the cascade itself (``_PlannedCascade``:
+  ``index.cascade.Cascade`` with those candidates), so that the pairs are ``find``'s: for each
+  batch it reads the fingerprints and local features of the batch's candidates from the parts
+  that hold them, each part opened once and only the row groups holding them read, and lets them
+  go after.
 
-A worker keeps, between tasks, the join's substring tables and the pHash index (about 80 bytes a
-row) and as many vote shards as ``CACHE_BYTES`` allows.
+A worker keeps, between tasks, the join's substring tables, the pHash index and the memory-mapped
+codes (about 130 bytes a row) and as many vote shards as ``CACHE_BYTES`` allows; a task holds
+besides its own partition's rows and one batch's candidates, neither of which grows with the run.
 """
 
 from __future__ import annotations

@@ -18,9 +18,10 @@ stages from fingerprint files written already.
 
 Every partition's output is named by the digest of its inputs, so ``resume=True`` reuses each
 finished one and recomputes the rest; without ``resume`` a run folder that holds a run is refused
-rather than mixed with. Memory on the client: a few hundred bytes a file (its path, size and the
-facts the keeper needs) and the pairs found; the pixels, local features and turned signals stay
-in the workers and the Parquet files.
+rather than mixed with. Memory on the client: the listing and each row's path, part and index
+row as Arrow and NumPy columns (``rows.RunRows``, about a hundred bytes a file), and as Python
+objects only the rows and pairs of the answer it returns; the pixels, local features and turned
+signals stay in the workers and the Parquet files.
 """
 
 from __future__ import annotations
