@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypedDict, Unpack
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -268,8 +269,9 @@ class Pipeline:
             manifest, run_dir, size=self.partition_size, salt=(FINGERPRINT_VERSION, self.limits), write=write_atomically
         )
         parts = [(p.path, p.digest) for p in planned]
+        options = dict(self.storage_options)
         todo: list[tuple[str, tuple[Any, ...]]] = [
-            (f"fingerprint-{p.digest}", (fingerprint_task, p.rows, p.path, self.limits, dict(self.storage_options)))
+            (f"fingerprint-{p.digest}", (fingerprint_task, _own(p.rows), p.path, self.limits, options))
             for p in planned
             if not p.done
         ]
@@ -418,6 +420,12 @@ def _drop_others(folder: str, keep: set[str]) -> None:
         path = os.path.join(folder, name)
         if path not in keep:
             shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+
+
+def _own(rows: pa.Table) -> pa.Table:
+    """``rows`` in buffers of their own: a slice of the manifest pickles the whole manifest (Arrow
+    pickles a slice's full buffers), so each task would carry every file of the run."""
+    return rows.take(pa.array(np.arange(rows.num_rows)))
 
 
 def _call(fn: Callable[..., Any], *args: Any) -> Any:
