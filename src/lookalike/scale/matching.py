@@ -340,7 +340,8 @@ def _read_rows(
             groups = np.searchsorted(starts, rows, side="right") - 1
             need = np.unique(groups)
             at = dict(zip(need.tolist(), np.concatenate([[0], np.cumsum(np.diff(starts)[need])]).tolist()))
-            t = f.read_row_groups(need.tolist(), columns=["url", "sha256", "fingerprint", "local"])
+            # one thread: Arrow's pool keeps pages per thread, and a few rows need no parallel decode
+            t = f.read_row_groups(need.tolist(), columns=["url", "sha256", "fingerprint", "local"], use_threads=False)
         t = t.take(pa.array([at[g] + r - starts[g] for r, g in zip(rows.tolist(), groups.tolist())], pa.int64()))
         for (_, pk), url, sha, fpb, loc in zip(wanted, *(t.column(n).to_pylist() for n in t.column_names)):
             fp = fingerprint_from_bytes(fpb)
@@ -405,6 +406,7 @@ def match_task(
         del more_files, more_local
         chunk = part.slice(lo, VERIFY_ROWS)
         tables.append(check_rows(chunk, pks[lo:hi], rows.held, features[lo:hi], check, top, limits, storage_options))
+        pa.default_memory_pool().release_unused()  # the row groups read: else kept by the pool for the next reads
     table = pa.concat_tables(tables) if tables else PAIRS.empty_table()
     clock.lap("verify", None)
     # the CPU each step took, for benchmarks/scale_find.py (nothing reads it to decide anything)
