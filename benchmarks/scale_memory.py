@@ -11,8 +11,8 @@ mirrored, turned a quarter, cropped to 80 %), then runs ``lookalike find DIR --c
 RUN --json`` as a user would, sampling ``/proc/PID/statm`` of the command and every descendant
 every 0.2 s. Memory a file is the growth between two sizes (run it at two): fixed costs hide
 growth at one size. ``--reuse RUN`` starts from the fingerprints of an earlier run folder (the
-other stages measured, in a fraction of the time). ``--one-machine`` also runs ``lookalike find DIR --json`` and says whether
-each planted copy is grouped with its source as one machine groups it.
+other stages measured, in a fraction of the time). ``--one-machine`` also runs ``lookalike find
+DIR --json`` and says whether each planted copy is grouped with its source as one machine groups it.
 
 The last line is one JSON object: n, planted, planted_found, planted_found_one_machine,
 peak_client_bytes, peak_worker_bytes, wall_seconds, and the machine's load average at the end.
@@ -157,7 +157,7 @@ def main() -> None:
     ap.add_argument("--one-machine", action="store_true")
     ap.add_argument(
         "--reuse", type=Path, default=None, metavar="RUN",
-        help="start from the fingerprint stage of run folder RUN (copied, then --resume): measures every stage after it",
+        help="start from the fingerprints of run folder RUN (copied, then --resume): every later stage measured",
     )  # fmt: skip
     args = ap.parse_args()
     planted = write_tree(args.dir, args.n)
