@@ -12,14 +12,16 @@ import argparse
 from math import comb, exp, log
 
 from lookalike.scale.join import RADII, WIDTHS
-from lookalike.scale.matching import VOTE_SHARD_ROWS
 
 #: CPU ns a code comparison and a bucket visit of the r = 8 join, fitted to the one-machine engine's
 #: CPU at 1 M and 10 M (``benchmarks/scale_join.py``, 2026-12-02)
 NS_PER_COMPARISON, NS_PER_VISIT = 1.12, 8.9
-#: CPU seconds of one vote shard (``VOTE_SHARD_ROWS`` rows, 64 codes each) answering one partition
-#: of as many rows (500 descriptors each), and of building the shard: measured 2026-12-07 (thread
-#: CPU at load 35, the product's ``DescriptorIndex``), see docs/scale-cost.md
+#: CPU seconds of one vote shard (``MEASURED_SHARD_ROWS`` rows, 64 codes each) answering a block of
+#: as many rows (500 descriptors each), and of building the shard: measured 2026-12-07 (thread CPU
+#: at load 35, the product's ``DescriptorIndex``), see docs/scale-cost.md. The product's shards are
+#: 1,024 rows since (``matching.VOTE_SHARD_ROWS``); the model keeps the block it was measured on,
+#: every row's descriptors against every stored code either way
+MEASURED_SHARD_ROWS = 4096
 VOTE_PAIR_S, SHARD_BUILD_S = 9.97, 1.09
 #: CPU ms of one row's five nearest pHashes (``HammingIndex.knn``) at 100 k and 1 M stored rows
 KNN_MS = {1e5: 1.33, 1e6: 8.83}
@@ -48,8 +50,8 @@ def join_cpu_s(n: float, ns_per_comparison: float = NS_PER_COMPARISON, ns_per_vi
 
 def vote_cpu_s(n: float, pair_s: float = VOTE_PAIR_S, build_s: float = SHARD_BUILD_S) -> float:
     """CPU seconds of the crop tier's votes over n rows, today's rule: every partition asks every
-    shard (each rebuilt, one kept a worker): (n / VOTE_SHARD_ROWS)^2 (partition, shard) pairs."""
-    k = max(1.0, n / VOTE_SHARD_ROWS)
+    shard (each rebuilt, one kept a worker): (n / MEASURED_SHARD_ROWS)^2 (block, shard) pairs."""
+    k = max(1.0, n / MEASURED_SHARD_ROWS)
     return k * k * (pair_s + build_s)
 
 

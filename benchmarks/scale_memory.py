@@ -10,11 +10,12 @@ into ``--dir`` unless it holds them, a tenth of them planted copies of another (
 mirrored, turned a quarter, cropped to 80 %), then runs ``lookalike find DIR --cluster ... --out
 RUN --json`` as a user would, sampling ``/proc/PID/statm`` of the command and every descendant
 every 0.2 s. Memory a file is the growth between two sizes (run it at two): fixed costs hide
-growth at one size. ``--one-machine`` also runs ``lookalike find DIR --json`` and says whether
-each planted copy is grouped with its source as one machine groups it.
+growth at one size. ``--reuse RUN`` starts from the fingerprints of an earlier run folder (the
+other stages measured, in a fraction of the time). ``--one-machine`` also runs ``lookalike find
+DIR --json`` and says whether each planted copy is grouped with its source as one machine groups it.
 
 The last line is one JSON object: n, planted, planted_found, planted_found_one_machine,
-peak_client_bytes, peak_worker_bytes, wall_seconds.
+peak_client_bytes, peak_worker_bytes, wall_seconds, and the machine's load average at the end.
 """
 
 from __future__ import annotations
@@ -154,6 +155,10 @@ def main() -> None:
     ap.add_argument("--cluster", default="local:2")
     ap.add_argument("--work", type=Path, default=None, help="run folder parent (default: beside --dir)")
     ap.add_argument("--one-machine", action="store_true")
+    ap.add_argument(
+        "--reuse", type=Path, default=None, metavar="RUN",
+        help="start from the fingerprints of run folder RUN (copied, then --resume): every later stage measured",
+    )  # fmt: skip
     args = ap.parse_args()
     planted = write_tree(args.dir, args.n)
     work = args.work or args.dir.with_name(args.dir.name + "-runs")
@@ -161,11 +166,17 @@ def main() -> None:
     work.mkdir(parents=True)
     lookalike = [sys.executable, "-m", "lookalike", "find", str(args.dir), "--json"]
     cmd = [*lookalike, "--cluster", args.cluster, "--out", str(work / "run")]
+    if args.reuse:
+        shutil.copytree(args.reuse / "fingerprints", work / "run" / "fingerprints")
+        for name in ("manifest.parquet", "partitions.parquet"):
+            shutil.copy(args.reuse / name, work / "run" / name)
+        cmd.append("--resume")
     client, worker, seconds, code = run_sampled(cmd, work / "cluster.json")
     doc = json.loads((work / "cluster.json").read_text()) if code in (0, 1) else {"groups": []}
     report = {
         "n": args.n, "planted": len(planted), "planted_found": found(doc, planted, args.dir),
         "peak_client_bytes": client, "peak_worker_bytes": worker, "wall_seconds": round(seconds, 1), "exit": code,
+        "load_average_1_5_15": [round(x, 1) for x in os.getloadavg()],  # a busy machine slows every stage
     }  # fmt: skip
     if args.one_machine:
         _, _, one_seconds, one_code = run_sampled([*lookalike, "--db", str(work / "one.db")], work / "one.json")

@@ -1,6 +1,7 @@
 """The matching stage's candidates (the join, the nearest pHashes, the descriptor votes asked of
-shards in turn) give one machine's pairs, whatever the size of the vote shards and of what a
-worker keeps between tasks, on a tree where only the crop tier finds some copies."""
+shards in turn) give one machine's pairs, whatever the size of the vote shards, of what a worker
+keeps between tasks, of the batches of rows checked together and of the fingerprint parts' row
+groups, on a tree where only the crop tier finds some copies."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from lookalike.scale import Pipeline, matching, pipeline
+from lookalike.scale import Pipeline, faults, matching, pipeline
 from lookalike.scan import find_groups
 from tests.images import encode, photo
 from tests.scan.conftest import make_tree
@@ -35,7 +36,9 @@ def one_machine(cropped_tree: Path, tmp_path_factory: pytest.TempPathFactory) ->
     return find_groups([cropped_tree], db=tmp_path_factory.mktemp("one") / "find.db").to_dict()
 
 
-@pytest.mark.parametrize(("shard_rows", "kept_bytes"), [(2, 0), (4096, 16 << 20)])
+@pytest.mark.parametrize(
+    ("shard_rows", "kept_bytes", "verify_rows", "group_rows"), [(2, 0, 1, 2), (4096, 16 << 20, 64, 16)]
+)
 def test_any_vote_shard_size_gives_the_pairs_of_one_machine(
     cropped_tree: Path,
     one_machine: dict[str, Any],
@@ -43,11 +46,16 @@ def test_any_vote_shard_size_gives_the_pairs_of_one_machine(
     monkeypatch: pytest.MonkeyPatch,
     shard_rows: int,
     kept_bytes: int,
+    verify_rows: int,
+    group_rows: int,
 ) -> None:
     crops = [p for p in one_machine["pairs"] if "/crops/part" in p["a"] + p["b"]]
     assert crops, "the tree must hold copies only the crop tier finds"
     monkeypatch.setattr(pipeline, "VOTE_SHARD_ROWS", shard_rows)
     monkeypatch.setattr(matching, "CACHE_BYTES", kept_bytes)
+    # rows checked a few at a time, their candidates read by row groups of fingerprint parts
+    monkeypatch.setattr(matching, "VERIFY_ROWS", verify_rows)
+    monkeypatch.setattr(faults, "FINGERPRINT_GROUP_ROWS", group_rows)
     matching._kept.clear()  # nothing kept from another case's run
     run = Pipeline(partition_size=3).run([str(cropped_tree)], out=tmp_path / "run")
     doc = run.result.to_dict()

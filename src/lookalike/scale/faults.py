@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from lookalike.config import DecodeLimits
 from lookalike.scale.schema import FINGERPRINTS
-from lookalike.scale.stages import fingerprint_rows, write_atomically
+from lookalike.scale.stages import FINGERPRINT_GROUP_ROWS, fingerprint_rows, write_atomically
 
 __all__ = ["KILLED_WORKER", "STRIKES", "fingerprint_with_strikes"]
 
@@ -66,7 +66,7 @@ def fingerprint_with_strikes(
         finally:  # an error raised is not a death: only a mark a dead worker left counts
             os.remove(mark)
     table = pa.concat_tables(rows) if rows else FINGERPRINTS.empty_table()
-    write_atomically(table, path)
+    write_atomically(table, path, row_group_rows=FINGERPRINT_GROUP_ROWS)
     for name in os.listdir(marks):
         if name.startswith(f"{part}~"):
             try:

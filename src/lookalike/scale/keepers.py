@@ -2,12 +2,12 @@
 group's source as keeper, without reading an image: ``find``'s own decision
 (``scan.evidence.source_order``) from the facts the workers wrote.
 
-``gather`` reads each fingerprinted row's facts (``schema.FINGERPRINTS``) and each pair as the
-better of its two ends' checks saw it (``schema.PAIRS``, as ``find`` combines them);
+``gather`` reads each pair as the better of its two ends' checks saw it (``schema.PAIRS``, as
+``find`` combines them) and the facts (``schema.FINGERPRINTS``) of the rows the answer holds;
 ``RunSourceEvidence`` answers ``scan.evidence.SourceEvidence`` from all that, and the spectrum
 profiles the choice asks for (``with_spectra``), which ``spectrum_task`` computes on the workers
 (``schema.SPECTRA``).
-Memory on the client: a few hundred bytes a file (its paths, facts and encoded fingerprint).
+Memory on the client: the answer's rows and pairs as Python objects, nothing for a file in no group.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from lookalike.config import DecodeLimits
 from lookalike.fingerprints import Fingerprint, fingerprint_from_bytes
 from lookalike.match import Verdict
+from lookalike.scale.rows import RunRows
 from lookalike.scale.stages import spectrum_rows, write_atomically
 from lookalike.scan.cache import RowFacts, StoredPair
 from lookalike.scan.evidence import member_facts
@@ -52,7 +53,8 @@ ROW_COLUMNS = [
 
 @dataclass(frozen=True, slots=True)
 class Gathered:
-    """A run's rows and pairs as ``groups_from_links`` takes them, and what the pairs said of pixels."""
+    """The rows of a run's answer and its pairs as ``groups_from_links`` takes them (each path's
+    size in ``size_of``), and what the pairs said of pixels."""
 
     paths_of: dict[int, list[str]]
     facts: dict[int, RowFacts]
@@ -61,32 +63,53 @@ class Gathered:
     pairs: dict[tuple[int, int], StoredPair]
     same_pixels: frozenset[tuple[int, int]]
     decoded: frozenset[tuple[int, int]] = frozenset()
+    size_of: dict[str, int] = field(default_factory=dict)
 
 
-def gather(rows: pa.Table, pk_of: Mapping[str, int], pair_paths: list[str]) -> Gathered:
-    """The rows of ``rows`` (``ROW_COLUMNS``, manifest order) by index row, and the pairs of ``pair_paths``."""
+def gather(rows: RunRows, part_paths: list[str], pair_paths: list[str]) -> Gathered:
+    """The pairs of ``pair_paths``, and the facts of the index rows the answer holds: those of a pair
+    and those with several paths (``rows``; every other row is a group of one, which ``find``
+    leaves out). Each fingerprint part is read once, and only if it holds such a row."""
+    looks, same, decoded = _pairs(pair_paths)
+    wanted = rows.shared()
+    ends = np.fromiter((pk for key in looks for pk in key), np.int64, count=2 * len(looks))
+    wanted[ends] = True
+    at = rows.with_pks(wanted)
+    by_part = np.argsort(rows.part[at], kind="stable")
+    at_part = rows.part[at][by_part]
+    values: dict[int, tuple[Any, ...]] = {}  # position (path order) -> its ROW_COLUMNS and size
+    for p in np.unique(at_part).tolist():
+        lo, hi = np.searchsorted(at_part, [p, p + 1])
+        positions = at[by_part[lo:hi]]
+        t = pq.read_table(part_paths[p], columns=[*ROW_COLUMNS, "size"]).take(pa.array(rows.row[positions]))
+        values.update(zip(positions.tolist(), zip(*(t.column(n).to_pylist() for n in [*ROW_COLUMNS, "size"]))))
     paths_of: dict[int, list[str]] = defaultdict(list)
     facts: dict[int, RowFacts] = {}
     encoded: dict[int, bytes] = {}
     mtime_of: dict[str, int] = {}
-    image_of: dict[bytes, int] = {}
-    for url, sha, fpb, lossless, taken_at, quality, padding, aspect, mtime_ns, colours, step in zip(
-        *(rows.column(n).to_pylist() for n in ROW_COLUMNS)
-    ):
-        pk = pk_of[url]
+    size_of: dict[str, int] = {}
+    for position in at.tolist():  # path order: a row's facts are its first path's
+        url, sha, fpb, lossless, taken_at, quality, padding, aspect, mtime_ns, colours, step, size = values.pop(
+            position
+        )
+        pk = int(rows.pk[position])
         paths_of[pk].append(url)
-        mtime_of[url] = mtime_ns or 0
+        mtime_of[url], size_of[url] = mtime_ns or 0, size
         if pk not in facts:
             fp = fingerprint_from_bytes(fpb)
-            image = image_of.setdefault(sha, len(image_of) + 1)
             facts[pk] = RowFacts(
-                pk, image, sha, fp.width, fp.height, fp.mime, bool(lossless), taken_at, quality, padding or 0.0,
+                pk, pk, sha, fp.width, fp.height, fp.mime, bool(lossless), taken_at, quality, padding or 0.0,
                 aspect or fp.width / max(1, fp.height), colours, step,
             )  # fmt: skip
             encoded[pk] = fpb
-    for ps in paths_of.values():
-        ps.sort()
-    # each pair as the better of its two ends' checks saw it, ties to the first seen (as find)
+    return Gathered(dict(paths_of), facts, encoded, mtime_of, looks, frozenset(same), frozenset(decoded), size_of)
+
+
+def _pairs(
+    pair_paths: list[str],
+) -> tuple[dict[tuple[int, int], StoredPair], set[tuple[int, int]], set[tuple[int, int]]]:
+    """Each pair as the better of its two ends' checks saw it, ties to the first seen (as ``find``
+    combines them), and the pairs found to hold the same pixels, and pixels a level apart."""
     looks: dict[tuple[int, int], StoredPair] = {}
     same: set[tuple[int, int]] = set()
     decoded: set[tuple[int, int]] = set()
@@ -107,7 +130,7 @@ def gather(rows: pa.Table, pk_of: Mapping[str, int], pair_paths: list[str]) -> G
                 same.add((lo, hi))
             if alike:
                 decoded.add((lo, hi))
-    return Gathered(dict(paths_of), facts, encoded, mtime_of, looks, frozenset(same), frozenset(decoded))
+    return looks, same, decoded
 
 
 @dataclass(slots=True)

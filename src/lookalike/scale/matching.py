@@ -15,13 +15,15 @@ the same answer:
   PDQ applied after), the exact five nearest pHashes (``HammingIndex.knn``, the one-machine
   function), and the descriptor votes, asked of stored shards of ``VOTE_SHARD_ROWS`` rows in
   turn and merged as ``index.descriptor_shards`` merges them (nearest, ties to the lower row).
-  It then reads the fingerprints and local features of its rows and their candidates from the
-  parts that hold them, each part once, and checks every row by the cascade itself
-  (``_PlannedCascade``: ``index.cascade.Cascade`` with those candidates), so that the pairs are
-  ``find``'s.
+  It then checks its rows ``VERIFY_ROWS`` at a time by the cascade itself (``_PlannedCascade``:
+  ``index.cascade.Cascade`` with those candidates), so that the pairs are ``find``'s: for each
+  batch it reads the fingerprints and local features of the batch's candidates from the parts
+  that hold them, each part opened once and only the row groups holding them read, and lets them
+  go after.
 
-A worker keeps, between tasks, the join's substring tables and the pHash index (about 80 bytes a
-row) and as many vote shards as ``CACHE_BYTES`` allows.
+A worker keeps, between tasks, the join's substring tables, the pHash index and the memory-mapped
+codes (about 130 bytes a row) and as many vote shards as ``CACHE_BYTES`` allows; a task holds
+besides its own partition's rows and one batch's candidates, neither of which grows with the run.
 """
 
 from __future__ import annotations
@@ -51,18 +53,22 @@ from lookalike.index.records import LOCAL_CODES, CodeRow, ImageRecord, StoredFil
 from lookalike.match import Query
 from lookalike.match.retrieval import PDQ_RADIUS
 from lookalike.scale.join import build_tables, join_chunk
-from lookalike.scale.schema import CODES, turned_fingerprints
+from lookalike.scale.schema import CODES, PAIRS, turned_fingerprints
 from lookalike.scale.stages import check_rows, write_atomically
 
 __all__ = ["VOTE_SHARD_ROWS", "codes_task", "match_task", "stored_task"]
 
 #: rows of a vote shard: the crop tier's descriptors of this many rows make one ``DescriptorIndex``
-#: (about 4 KB a row), asked in turn by every part
-VOTE_SHARD_ROWS = 4096
+#: (about 4 KB a row, 4 MB a shard), asked in turn by every part; small, so that what a worker
+#: holds of them stops growing at a thousand rows (a run of 2,000 files already fills a shard)
+VOTE_SHARD_ROWS = 1024
 #: bytes of vote shards a worker keeps between tasks (the join's tables are kept besides): one
 #: shard, so that a worker's memory stops growing with the run at ``VOTE_SHARD_ROWS`` rows; a
 #: larger budget trades memory for fewer rebuilds of shards a task asks again
-CACHE_BYTES = int(os.environ.get("LOOKALIKE_MATCH_CACHE_BYTES", 16 << 20))
+CACHE_BYTES = int(os.environ.get("LOOKALIKE_MATCH_CACHE_BYTES", 4 << 20))
+#: rows of a part checked together: their candidates' fingerprints and local features are read
+#: for them (each fingerprint part opened once, only the row groups holding them) and let go after
+VERIFY_ROWS = 64
 #: nearest pHashes a check looks at beyond the retrieval radius (``index.cascade._KNN``)
 _KNN = 5
 
@@ -98,21 +104,23 @@ def codes_task(part_path: str, rows: list[int], pks: list[int], out: str) -> int
 
 def stored_task(codes_paths: list[str], out_dir: str) -> int:
     """Every row's pHash (``phash.npy``, uint64), codes part (``part.npy``, int32: its index in
-    ``codes_paths``) and PDQ (``pdq.npy``, (n, 4) uint64, written last: the mark of a finished
-    task) in ``out_dir``, row ``pk`` at position ``pk - 1``. The codes parts hold every row once, in
-    any order (a grown source's partitions interleave)."""
-    pks, phash, pdq, part = [], [], [], []
+    ``codes_paths``), row in its fingerprint part (``row.npy``, int32) and PDQ (``pdq.npy``, (n, 4)
+    uint64, written last: the mark of a finished task) in ``out_dir``, row ``pk`` at position
+    ``pk - 1``. The codes parts hold every row once, in any order (a grown source's partitions
+    interleave)."""
+    pks, phash, pdq, part, row = [], [], [], [], []
     for i, path in enumerate(codes_paths):
-        t = pq.read_table(path, columns=["pk", "phash", "pdq"])
+        t = pq.read_table(path, columns=["pk", "row", "phash", "pdq"])
         pks.append(t.column("pk").to_numpy().astype(np.int64))
         phash.append(t.column("phash").to_numpy().astype(np.uint64))
         part.append(np.full(t.num_rows, i, np.int32))
+        row.append(t.column("row").to_numpy().astype(np.int32))
         codes = t.column("pdq").combine_chunks()  # fixed-size binary: one buffer of 32-byte codes
         words = np.frombuffer(codes.buffers()[1], np.uint64, count=4 * len(codes), offset=32 * codes.offset)
         pdq.append(words.reshape(-1, 4).copy())
     at = np.argsort(np.concatenate(pks)) if pks else np.zeros(0, np.int64)
     os.makedirs(out_dir, exist_ok=True)
-    for name, arrays in (("phash", phash), ("part", part), ("pdq", pdq)):
+    for name, arrays in (("phash", phash), ("part", part), ("row", row), ("pdq", pdq)):
         tmp = os.path.join(out_dir, f"{name}.{os.getpid()}.tmp.npy")
         np.save(tmp, np.concatenate(arrays)[at] if arrays else np.zeros(0, np.uint64))
         os.replace(tmp, os.path.join(out_dir, f"{name}.npy"))
@@ -148,12 +156,13 @@ def _keep(key: tuple[str, ...], build: Callable[[], tuple[Any, int]], budget: in
     return obj
 
 
-def _stored(stored_dir: str) -> tuple[U64, U64, npt.NDArray[np.int32]]:
-    def build() -> tuple[tuple[U64, U64, npt.NDArray[np.int32]], int]:
+def _stored(stored_dir: str) -> tuple[U64, U64, npt.NDArray[np.int32], npt.NDArray[np.int32]]:
+    def build() -> tuple[tuple[U64, U64, npt.NDArray[np.int32], npt.NDArray[np.int32]], int]:
         ph = np.load(os.path.join(stored_dir, "phash.npy"), mmap_mode="r")
         pdq = np.load(os.path.join(stored_dir, "pdq.npy"), mmap_mode="r")
         part = np.load(os.path.join(stored_dir, "part.npy"), mmap_mode="r")
-        return (ph, pdq, part), 0
+        row = np.load(os.path.join(stored_dir, "row.npy"), mmap_mode="r")
+        return (ph, pdq, part, row), 0
 
     for key in [k for k in _kept if k[0] in ("stored", "tables", "knn") and k[1] != stored_dir]:
         del _kept[key]  # another run's
@@ -202,7 +211,7 @@ def _retrieved(codes: pa.Table, stored_dir: str) -> list[set[int]]:
     out: list[set[int]] = [set() for _ in range(n)]
     if not n:
         return out
-    _, stored_pdq, _ = _stored(stored_dir)
+    stored_pdq = _stored(stored_dir)[1]
     probe_phash = np.frombuffer(b"".join(codes.column("variants").to_pylist()), np.uint64).copy()
     probe_pdq = _pdq_words(codes.column("turned_pdq").to_pylist(), 8).reshape(n * 8, 4)
     pks = np.asarray(codes.column("pk").to_pylist(), np.int64)
@@ -255,6 +264,15 @@ class _Rows:
 
     def __init__(self, scope: str, files: dict[int, StoredFile], local: dict[int, bytes]) -> None:
         self._scope, self._files, self._local = scope, files, local
+
+    def load(self, files: dict[int, StoredFile], local: dict[int, bytes]) -> None:
+        """Hold these files and local features instead (the rows of the next few checks)."""
+        self._files, self._local = files, local
+
+    @property
+    def held(self) -> dict[int, StoredFile]:
+        """The files held."""
+        return self._files
 
     def scope_pk(self, name: str) -> int | None:
         return 1 if name == self._scope else None
@@ -310,20 +328,28 @@ class _PlannedCascade(Cascade):
 
 
 def _read_rows(
-    part_of: Callable[[int], tuple[str, str]], pks: Iterable[int], scope: str
+    where: Callable[[int], tuple[str, int]], pks: Iterable[int], scope: str
 ) -> tuple[dict[int, StoredFile], dict[int, bytes]]:
-    """The stored files and local features of rows ``pks``, each fingerprint part read once."""
-    by_part: dict[tuple[str, str], list[int]] = {}
+    """The stored files and local features of rows ``pks`` (``where``: each one's fingerprint part
+    and row there), each part opened once and only its row groups that hold them read."""
+    by_part: dict[str, list[tuple[int, int]]] = {}
     for pk in sorted(set(pks)):
-        by_part.setdefault(part_of(pk), []).append(pk)
+        path, row = where(pk)
+        by_part.setdefault(path, []).append((row, pk))
     files: dict[int, StoredFile] = {}
     local: dict[int, bytes] = {}
-    for (codes_path, part_path), wanted in by_part.items():
-        c = pq.read_table(codes_path, columns=["pk", "row"])
-        row_of = dict(zip(c.column("pk").to_pylist(), c.column("row").to_pylist()))
-        t = pq.read_table(part_path, columns=["url", "sha256", "fingerprint", "local"])
-        t = t.take(pa.array([row_of[p] for p in wanted], pa.int64()))
-        for pk, url, sha, fpb, loc in zip(wanted, *(t.column(n).to_pylist() for n in t.column_names)):
+    for part_path, wanted in by_part.items():
+        with pq.ParquetFile(part_path) as f:
+            sizes = [f.metadata.row_group(g).num_rows for g in range(f.num_row_groups)]
+            starts = np.concatenate([[0], np.cumsum(sizes)])
+            rows = np.asarray([r for r, _ in wanted], np.int64)
+            groups = np.searchsorted(starts, rows, side="right") - 1
+            need = np.unique(groups)
+            at = dict(zip(need.tolist(), np.concatenate([[0], np.cumsum(np.diff(starts)[need])]).tolist()))
+            # one thread: Arrow's pool keeps pages per thread, and a few rows need no parallel decode
+            t = f.read_row_groups(need.tolist(), columns=["url", "sha256", "fingerprint", "local"], use_threads=False)
+        t = t.take(pa.array([at[g] + r - starts[g] for r, g in zip(rows.tolist(), groups.tolist())], pa.int64()))
+        for (_, pk), url, sha, fpb, loc in zip(wanted, *(t.column(n).to_pylist() for n in t.column_names)):
             fp = fingerprint_from_bytes(fpb)
             files[pk] = StoredFile(pk, pk, sha.hex()[:16], scope, "", url, fp, 0.0)
             if loc:
@@ -352,28 +378,21 @@ def match_task(
     codes = pq.read_table(codes_paths[index])
     pks = codes.column("pk").to_pylist()
 
-    part_index = _stored(stored_dir)[2]
+    _, _, part_index, row_index = _stored(stored_dir)
 
-    def part_of(pk: int) -> tuple[str, str]:
-        i = int(part_index[pk - 1])
-        return codes_paths[i], part_paths[i]
+    def where(pk: int) -> tuple[str, int]:
+        return part_paths[int(part_index[pk - 1])], int(row_index[pk - 1])
 
     clock = _Clock()
-    files, local = _read_rows(part_of, pks, scope)
+    files, local = _read_rows(where, pks, scope)
     features = [_features(local.get(pk), files[pk]) for pk in pks]
     clock.lap("read", None)
     retrieved = clock.lap("join", _retrieved(codes, stored_dir))
     nearest = clock.lap("nearest", _nearest(codes, stored_dir))
     voted, pools = clock.lap("votes", _voted(features, shard_list, flip=index % 2 == 1))
-    wanted = set().union(*retrieved, *nearest, *map(set, voted), *map(set, pools)) - set(pks)
-    more_files, more_local = _read_rows(part_of, wanted, scope)
-    files.update(more_files)
-    local.update(more_local)
-    sets = [[f.descriptors[:_VOTING_FEATURES]] for f in features]
-    recounted = clock.lap("votes", [second_count(v, p, s, local) for v, p, s in zip(voted, pools, sets, strict=True)])
     rows = _Rows(scope, files, local)
     cascade = _PlannedCascade(rows, rows, Mirror(_NoLog()), thresholds, limits)  # type: ignore[arg-type]
-    cascade.plan = {pk: (r, n, v, c) for pk, r, n, v, c in zip(pks, retrieved, nearest, voted, recounted, strict=True)}
+    cascade.plan = {}
 
     def check(pk: int, query: Query, feats: LocalFeatures) -> list[Any]:
         cascade.current = pk
@@ -381,7 +400,29 @@ def match_task(
 
     part = pq.read_table(part_paths[index], columns=["url", "turns", "lossless"])
     part = part.take(pa.array(codes.column("row").to_pylist(), pa.int64()))
-    table = check_rows(part, pks, files, features, check, top, limits, storage_options)
+    tables = []
+    own = set(pks)
+    # a few rows at a time, so that the candidates held (about 13 KB each, mostly local features)
+    # stay bounded by VERIFY_ROWS, not by the partition (a part's rows reach ~2,000 candidates)
+    for lo in range(0, len(pks), VERIFY_ROWS):
+        hi = lo + VERIFY_ROWS
+        wanted = set().union(*retrieved[lo:hi], *nearest[lo:hi], *map(set, voted[lo:hi]), *map(set, pools[lo:hi])) - own
+        more_files, more_local = _read_rows(where, wanted, scope)
+        held_local = {**local, **more_local}
+        rows.load({**files, **more_files}, held_local)
+        del more_files, more_local
+        # the second count, as one machine's crop tier makes it, from the pool's codes read for this batch
+        recounted = [
+            second_count(v, p, [f.descriptors[:_VOTING_FEATURES]], held_local)
+            for v, p, f in zip(voted[lo:hi], pools[lo:hi], features[lo:hi], strict=True)
+        ]
+        del held_local
+        batch = zip(pks[lo:hi], retrieved[lo:hi], nearest[lo:hi], voted[lo:hi], recounted, strict=True)
+        cascade.plan.update({pk: (r, n, v, c) for pk, r, n, v, c in batch})
+        chunk = part.slice(lo, VERIFY_ROWS)
+        tables.append(check_rows(chunk, pks[lo:hi], rows.held, features[lo:hi], check, top, limits, storage_options))
+        pa.default_memory_pool().release_unused()  # the row groups read: else kept by the pool for the next reads
+    table = pa.concat_tables(tables) if tables else PAIRS.empty_table()
     clock.lap("verify", None)
     # the CPU each step took, for benchmarks/scale_find.py (nothing reads it to decide anything)
     write_atomically(table.replace_schema_metadata({"cpu_seconds": json.dumps(clock.laps)}), pairs_path)

@@ -18,9 +18,10 @@ stages from fingerprint files written already.
 
 Every partition's output is named by the digest of its inputs, so ``resume=True`` reuses each
 finished one and recomputes the rest; without ``resume`` a run folder that holds a run is refused
-rather than mixed with. Memory on the client: a few hundred bytes a file (its path, size and the
-facts the keeper needs) and the pairs found; the pixels, local features and turned signals stay
-in the workers and the Parquet files.
+rather than mixed with. Memory on the client: the listing and each row's path, part and index
+row as Arrow and NumPy columns (``rows.RunRows``, about a hundred bytes a file), and as Python
+objects only the rows and pairs of the answer it returns; the pixels, local features and turned
+signals stay in the workers and the Parquet files.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypedDict, Unpack
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lookalike.config import DecodeLimits, Thresholds
@@ -43,7 +44,6 @@ from lookalike.errors import ConfigError, FileError
 from lookalike.fingerprints import FINGERPRINT_VERSION
 from lookalike.scale.faults import fingerprint_with_strikes
 from lookalike.scale.keepers import (
-    ROW_COLUMNS,
     Gathered,
     RunSourceEvidence,
     gather,
@@ -53,10 +53,10 @@ from lookalike.scale.keepers import (
 )
 from lookalike.scale.matching import VOTE_SHARD_ROWS, codes_task, match_task, stored_task
 from lookalike.scale.partitions import digest, drop_others, plan_fingerprints
+from lookalike.scale.rows import RunRows, listed_table
 from lookalike.scale.runner import Runner, open_runner
-from lookalike.scale.schema import MANIFEST
-from lookalike.scale.stages import error_rows, exact_groups, groups_table, write_atomically
-from lookalike.scale.storage import Listed, is_local, list_sources
+from lookalike.scale.stages import error_rows, groups_table, write_atomically
+from lookalike.scale.storage import is_local, list_sources
 from lookalike.scan.grouping import Judges, groups_from_links
 from lookalike.scan.options import FindOptions, Progress, steps
 from lookalike.scan.results import FindResult, FindStats
@@ -163,10 +163,10 @@ class Pipeline:
         progress = where.get("progress")
         with closing(open_runner(where.get("cluster"))) as runner:
             with steps(progress, 1, "listing"):
-                listed = self._list(sources)
-            parts, computed, read, errors = self._fingerprint(runner, listed, run_dir, progress)
+                manifest = self._list(sources)
+            parts, computed, read, errors = self._fingerprint(runner, manifest, run_dir, progress)
         stats = RunStats(computed, len(parts) - computed, 0, 0, False, time.perf_counter() - started)
-        return HashRun(tuple(p for p, _ in parts), len(listed), tuple(errors), stats)
+        return HashRun(tuple(p for p, _ in parts), manifest.num_rows, tuple(errors), stats)
 
     def run(
         self, sources: Sequence[str | os.PathLike[str]], *, out: str | os.PathLike[str], **where: Unpack[Where]
@@ -182,10 +182,11 @@ class Pipeline:
         keep_in = tuple(os.path.abspath(k) for k in opts.keep_in)
         with closing(open_runner(where.get("cluster"))) as runner:
             with steps(progress, 1, "listing"):
-                listed = self._list([*sources, *(k for k in keep_in if k not in sources)])
-            parts, computed, read, errors = self._fingerprint(runner, listed, run_dir, progress)
+                manifest = self._list([*sources, *(k for k in keep_in if k not in sources)])
+            parts, computed, read, errors = self._fingerprint(runner, manifest, run_dir, progress)
             roots = tuple(os.path.abspath(os.fspath(s)) if is_local(os.fspath(s)) else os.fspath(s) for s in sources)
-            found = _Fingerprinted(parts, computed, read, errors, {x.url: x.size for x in listed})
+            found = _Fingerprinted(parts, computed, read, errors, manifest.num_rows)
+            del manifest
             return self._from_fingerprints(runner, run_dir, found, roots + keep_in, started, progress)
 
     def match(
@@ -202,14 +203,14 @@ class Pipeline:
             p = os.path.abspath(os.fspath(part))
             st = os.stat(p)
             named.append((p, digest(p, st.st_size, st.st_mtime_ns)))
-        size_of: dict[str, int] = {}
+        files = 0
         errors: list[FileError] = []
         for path, _ in named:
-            t = pq.read_table(path, columns=["url", "size", "error_code", "error"])
-            size_of.update(zip(t.column("url").to_pylist(), t.column("size").to_pylist()))
+            t = pq.read_table(path, columns=["url", "error_code", "error"])
+            files += t.num_rows
             errors.extend(error_rows(t))
         with closing(open_runner(where.get("cluster"))) as runner:
-            found = _Fingerprinted(named, 0, 0, errors, size_of)
+            found = _Fingerprinted(named, 0, 0, errors, files)
             return self._from_fingerprints(runner, run_dir, found, (), started, where.get("progress"))
 
     def _from_fingerprints(
@@ -219,10 +220,10 @@ class Pipeline:
         """Matching, grouping and keepers of the fingerprinted rows ``found``; writes ``groups.parquet``."""
         parts = found.parts
         keep_in = tuple(os.path.abspath(k) for k in self.options.keep_in)
-        rows = self._rows(parts)
-        pk_of = self._row_numbers(rows)
-        verified, reused, index_digest, index_reused = self._match(runner, parts, pk_of, run_dir, progress)
-        gathered = gather(rows, pk_of, verified)
+        rows = RunRows.read([p for p, _ in parts])
+        verified, reused, index_digest, index_reused = self._match(runner, parts, rows, run_dir, progress)
+        gathered = gather(rows, [p for p, _ in parts], verified)
+        del rows
         evidence, written = RunSourceEvidence(gathered), list[str]()
         group = partial(self._group, gathered, evidence, found, roots, keep_in, started)
         fetch = partial(self._spectra, runner, gathered, index_digest, run_dir, progress, written)
@@ -254,23 +255,23 @@ class Pipeline:
                     os.remove(os.path.join(run_dir, sub, name))
         return run_dir
 
-    def _list(self, sources: Sequence[str | os.PathLike[str]]) -> list[Listed]:
-        found = {x.url: x for x in list_sources([os.fspath(s) for s in sources], self.storage_options)}
-        return [found[u] for u in sorted(found)]
+    def _list(self, sources: Sequence[str | os.PathLike[str]]) -> pa.Table:
+        """The ``MANIFEST`` of every source file, in path order, each once."""
+        return listed_table(list_sources([os.fspath(s) for s in sources], self.storage_options))
 
     def _fingerprint(
-        self, runner: Runner, listed: list[Listed], run_dir: str, progress: Progress | None
+        self, runner: Runner, manifest: pa.Table, run_dir: str, progress: Progress | None
     ) -> tuple[list[tuple[str, str]], int, int, list[FileError]]:
-        """Fingerprint every partition not already done: ([(path, digest)] in order, partitions
-        computed, files read, errors)."""
-        manifest = pa.table({n: [getattr(x, n) for x in listed] for n in MANIFEST.names}, schema=MANIFEST)
+        """Fingerprint every partition of ``manifest`` not already done: ([(path, digest)] in order,
+        partitions computed, files read, errors)."""
         write_atomically(manifest, os.path.join(run_dir, "manifest.parquet"))
         planned = plan_fingerprints(
             manifest, run_dir, size=self.partition_size, salt=(FINGERPRINT_VERSION, self.limits), write=write_atomically
         )
         parts = [(p.path, p.digest) for p in planned]
+        options = dict(self.storage_options)
         todo: list[tuple[str, tuple[Any, ...]]] = [
-            (f"fingerprint-{p.digest}", (fingerprint_task, p.rows, p.path, self.limits, dict(self.storage_options)))
+            (f"fingerprint-{p.digest}", (fingerprint_task, _own(p.rows), p.path, self.limits, options))
             for p in planned
             if not p.done
         ]
@@ -285,21 +286,8 @@ class Pipeline:
             errors.extend(error_rows(pq.read_table(path, columns=["url", "error_code", "error"])))
         return parts, len(todo), read, errors
 
-    def _rows(self, parts: list[tuple[str, str]]) -> pa.Table:
-        """What the keeper and the report need of every fingerprinted file, in manifest order."""
-        cols = ROW_COLUMNS
-        tables = [pq.read_table(p, columns=cols) for p, _ in parts]
-        table = pa.concat_tables(tables) if tables else pa.table({c: [] for c in cols})
-        # path order, however the partitions were cut: a grown source's new files are cut apart
-        return table.filter(pc.is_valid(table.column("sha256"))).sort_by("url")
-
-    def _row_numbers(self, rows: pa.Table) -> dict[str, int]:
-        """Each path's index row: rows with the same bytes are one, numbered in order of first bytes."""
-        groups = exact_groups(rows.column("url").to_pylist(), rows.column("sha256").to_pylist())
-        return {url: pk for pk, urls in enumerate(groups.values(), 1) for url in urls}
-
     def _match(
-        self, runner: Runner, parts: list[tuple[str, str]], pk_of: dict[str, int], run_dir: str,
+        self, runner: Runner, parts: list[tuple[str, str]], rows: RunRows, run_dir: str,
         progress: Progress | None,
     ) -> tuple[list[str], int, str, bool]:  # fmt: skip
         """Find and check every index row's candidates, partition by partition, by the tasks of
@@ -311,13 +299,9 @@ class Pipeline:
         # a row belongs to the partition of its first path in path order, whichever partition
         # that is: a grown source's partitions interleave (its new files are cut apart), and the
         # path a row is read and checked under must not depend on how the files were cut
-        first_path: dict[int, str] = {}
-        for url, pk in pk_of.items():
-            first_path.setdefault(pk, url)
         before = 0
-        for i, (path, d) in enumerate(parts):
-            urls = pq.read_table(path, columns=["url"]).column("url").to_pylist()
-            owned = [(r, pk_of[u]) for r, u in enumerate(urls) if u in pk_of and first_path[pk_of[u]] == u]
+        for i, ((path, d), (row_list, pk_list)) in enumerate(zip(parts, rows.owned(len(parts)))):
+            owned = list(zip(row_list, pk_list))
             cd = digest(FINGERPRINT_VERSION, d, owned)
             codes_path = os.path.join(folder, f"codes-{i:05d}-{cd}.parquet")
             plan["codes"].append(codes_path)
@@ -325,8 +309,7 @@ class Pipeline:
             plan["shard"].append(before // VOTE_SHARD_ROWS)  # shards of about that many rows, parts whole
             before += len(owned)
             if not os.path.exists(codes_path):
-                rows, pks = [r for r, _ in owned], [pk for _, pk in owned]
-                todo.append((f"codes-{i:05d}-{cd}", (codes_task, path, rows, pks, codes_path)))
+                todo.append((f"codes-{i:05d}-{cd}", (codes_task, path, row_list, pk_list, codes_path)))
         stored_digest = digest(VOTE_SHARD_ROWS, plan["codes"])
         stored_dir = os.path.join(folder, f"stored-{stored_digest}")
         plan_path = os.path.join(folder, f"plan-{stored_digest}.parquet")
@@ -396,9 +379,9 @@ class Pipeline:
         started: float,
     ) -> tuple[FindResult, list[str]]:
         """The pairs of every check to groups and keepers, by ``find``'s own last step."""
-        pks = sorted(gathered.paths_of)
+        pks = sorted(gathered.paths_of)  # the answer's rows: every other row is a group of one
         groups, pairs = groups_from_links(
-            pks, gathered.paths_of, found.size_of, gathered.facts, gathered.pairs, self.options, keep_in,
+            pks, gathered.paths_of, gathered.size_of, gathered.facts, gathered.pairs, self.options, keep_in,
             judges=Judges(source=evidence),
         )  # fmt: skip
         warnings = [
@@ -407,7 +390,7 @@ class Pipeline:
             if len(g.members) > REVIEWABLE_GROUP
         ]
         errors = sorted(found.errors, key=lambda e: e.path)
-        files, read = len(found.size_of), found.read
+        files, read = found.files, found.read
         stats = FindStats(
             files=files, read=read, cached=files - read, errors=len(errors),
             groups=len(groups), duplicates=sum(len(g.removable) for g in groups),
@@ -422,13 +405,13 @@ class Pipeline:
 @dataclass(frozen=True, slots=True)
 class _Fingerprinted:
     """What the fingerprint stage gave: its parts (path, digest) in order, partitions computed now,
-    files read now, error rows, and every file's size."""
+    files read now, error rows, and files listed."""
 
     parts: list[tuple[str, str]]
     computed: int
     read: int
     errors: list[FileError]
-    size_of: dict[str, int]
+    files: int
 
 
 def _drop_others(folder: str, keep: set[str]) -> None:
@@ -437,6 +420,12 @@ def _drop_others(folder: str, keep: set[str]) -> None:
         path = os.path.join(folder, name)
         if path not in keep:
             shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+
+
+def _own(rows: pa.Table) -> pa.Table:
+    """``rows`` in buffers of their own: a slice of the manifest pickles the whole manifest (Arrow
+    pickles a slice's full buffers), so each task would carry every file of the run."""
+    return rows.take(pa.array(np.arange(rows.num_rows)))
 
 
 def _call(fn: Callable[..., Any], *args: Any) -> Any:

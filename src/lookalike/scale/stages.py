@@ -41,6 +41,7 @@ from lookalike.scan.results import Group
 from lookalike.scan.source import spectrum_profile
 
 __all__ = [
+    "FINGERPRINT_GROUP_ROWS",
     "check_rows",
     "error_rows",
     "exact_groups",
@@ -51,11 +52,18 @@ __all__ = [
 ]
 
 
-def write_atomically(table: pa.Table, path: str) -> None:
+#: rows of a row group of a fingerprint part: the matching stage reads a candidate's fingerprint
+#: and local features by its row group, so a check reads about this many rows a candidate, not
+#: its whole part (about 12 KB a row, mostly local features)
+FINGERPRINT_GROUP_ROWS = 16
+
+
+def write_atomically(table: pa.Table, path: str, *, row_group_rows: int | None = None) -> None:
     """Write ``table`` as Parquet to ``path`` through a temporary name and a rename, so that a file
-    at ``path`` is always complete (a run killed meanwhile leaves only a ``.tmp`` file)."""
+    at ``path`` is always complete (a run killed meanwhile leaves only a ``.tmp`` file); in row
+    groups of ``row_group_rows`` rows when given."""
     tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
-    pq.write_table(table, tmp, compression="zstd")
+    pq.write_table(table, tmp, compression="zstd", row_group_size=row_group_rows)
     os.replace(tmp, path)
 
 

@@ -1,0 +1,124 @@
+"""The client's view of a run's files as compact columns, so that it holds no Python object per file.
+
+A run of millions of files cannot keep a dict entry, a path string and a fingerprint per file on
+the client (that was about 8 KB a file). Here the listing is an Arrow table (``listed_table``),
+every fingerprinted row is a position in ``RunRows`` (paths in one Arrow string array, the rest
+4-byte NumPy columns: its part, its row there and its index row), and only the rows that end up
+in the printed answer (``linked``: rows of a pair, or with several paths) are read back as the
+Python objects ``scan.grouping.groups_from_links`` takes (``keepers.gather``).
+
+Rows with the same bytes are one index row (``pk``), numbered from 1 in order of first bytes in
+path order, as ``find`` numbers them; a row is read and checked under its first path in path order
+(``first``), whichever partition holds it (a grown source's partitions interleave).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from lookalike.scale.schema import MANIFEST
+from lookalike.scale.storage import Listed
+
+__all__ = ["RunRows", "listed_table", "plan_column"]
+
+I32 = npt.NDArray[np.int32]
+#: files turned into one Arrow batch at a time while listing
+_BATCH = 65_536
+
+
+def listed_table(listed: Iterable[Listed]) -> pa.Table:
+    """``listed`` as a ``schema.MANIFEST`` table sorted by url, a url listed twice kept once (its
+    last listing), built a batch at a time so that no list of every file is held."""
+    batches: list[pa.Table] = []
+    it = iter(listed)
+    while chunk := list(islice(it, _BATCH)):
+        batches.append(pa.table({n: [getattr(x, n) for x in chunk] for n in MANIFEST.names}, schema=MANIFEST))
+        del chunk
+    table = pa.concat_tables(batches) if batches else MANIFEST.empty_table()
+    table = table.take(pc.sort_indices(table.column("url")))  # stable: the last of equal urls stays last
+    if table.num_rows < 2:
+        return table.combine_chunks()
+    urls = table.column("url").combine_chunks()
+    last = pc.not_equal(urls.slice(0, len(urls) - 1), urls.slice(1)).to_numpy(zero_copy_only=False)
+    keep = np.append(last, True)
+    return table.filter(pa.array(keep)).combine_chunks()
+
+
+def plan_column(names: list[str], counts: list[int]) -> pa.Array:
+    """A string column holding ``names[i]`` ``counts[i]`` times each, made in Arrow (no list of every row)."""
+    indices = np.repeat(np.arange(len(names), dtype=np.int32), np.asarray(counts, np.int64))
+    dictionary = pa.array(names, pa.string())
+    return pa.DictionaryArray.from_arrays(pa.array(indices), dictionary).cast(pa.string())
+
+
+@dataclass(frozen=True, slots=True)
+class RunRows:
+    """Every fingerprinted row of a run (error rows left out), in path order: its ``urls`` (Arrow),
+    its fingerprint ``part`` (index in the run's list of parts) and ``row`` there, its index row
+    ``pk`` (from 1), and whether it is its index row's ``first`` path."""
+
+    urls: pa.StringArray
+    part: I32
+    row: I32
+    pk: I32
+    first: npt.NDArray[np.bool_]
+
+    @classmethod
+    def read(cls, part_paths: list[str]) -> RunRows:
+        """The rows of the fingerprint files ``part_paths``, each read once (url and digest only)."""
+        urls, shas, part, row = [], [], [], []
+        for i, path in enumerate(part_paths):
+            t = pq.read_table(path, columns=["url", "sha256"])
+            ok = pc.is_valid(t.column("sha256")).to_numpy(zero_copy_only=False)
+            urls.append(t.column("url").filter(pa.array(ok)))
+            shas.append(t.column("sha256").filter(pa.array(ok)))
+            part.append(np.full(int(ok.sum()), i, np.int32))
+            row.append(np.flatnonzero(ok).astype(np.int32))
+        if not urls:
+            z = np.zeros(0, np.int32)
+            return cls(pa.array([], pa.string()), z, z, z, np.zeros(0, np.bool_))
+        url = pa.chunked_array([c for u in urls for c in u.chunks], pa.string()).combine_chunks()
+        order = pc.sort_indices(url).to_numpy()
+        sha = pa.chunked_array([c for s in shas for c in s.chunks], pa.binary(32)).combine_chunks().take(order)
+        del shas
+        # numbered in order of first bytes in path order: dictionary indices are in order of first appearance
+        pk = pc.dictionary_encode(sha).indices.to_numpy().astype(np.int32) + 1
+        del sha
+        _, first_at = np.unique(pk, return_index=True)
+        first = np.zeros(len(pk), np.bool_)
+        first[first_at] = True
+        return cls(url.take(pa.array(order)), np.concatenate(part)[order], np.concatenate(row)[order], pk, first)
+
+    def __len__(self) -> int:
+        return len(self.pk)
+
+    @property
+    def rows(self) -> int:
+        """Index rows (distinct bytes)."""
+        return int(self.pk.max()) if len(self.pk) else 0
+
+    def owned(self, parts: int) -> Iterator[tuple[list[int], list[int]]]:
+        """For each part in turn, the (rows, pks) it checks: the index rows whose first path it holds,
+        in its row order."""
+        at = np.flatnonzero(self.first)
+        at = at[np.lexsort((self.row[at], self.part[at]))]
+        bounds = np.searchsorted(self.part[at], np.arange(parts + 1, dtype=np.int32))
+        for i in range(parts):
+            sel = at[bounds[i] : bounds[i + 1]]
+            yield self.row[sel].tolist(), self.pk[sel].tolist()
+
+    def with_pks(self, wanted: npt.NDArray[np.bool_]) -> npt.NDArray[np.intp]:
+        """The positions (path order) of the rows whose index row ``pk`` has ``wanted[pk]``."""
+        return np.flatnonzero(wanted[self.pk])
+
+    def shared(self) -> npt.NDArray[np.bool_]:
+        """Per index row (position ``pk``), whether it has more than one path."""
+        return np.bincount(self.pk, minlength=self.rows + 1) > 1
