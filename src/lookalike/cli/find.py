@@ -396,9 +396,9 @@ def review_unmark(
     ctx: typer.Context,
     a: MarkedFile,
     b: OtherMarkedFile,
-    scope: FindScope = "find",
-    db: SubDbOption = None,
     as_json: JsonOption = False,
+    db: SubDbOption = None,
+    scope: FindScope = "find",
 ) -> None:
     """Remove a mark `review mark` recorded on two files: later runs judge them by their pictures again."""
     from lookalike.scan import unmark_pair

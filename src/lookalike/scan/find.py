@@ -209,4 +209,6 @@ def _group(
     pks = [pk for pk in paths_of if pk in facts]
     links = run_links(index, cache, pks, facts, opts.scope)
     run = RunEvidence(index, cache, {x.path: x.mtime_ns for x in seen})
-    return group_run(run, pks, paths_of, size_of, facts, links, opts=opts, keep_in=keep_in, also=also)
+    return group_run(
+        run, links, pks, paths_of=paths_of, facts=facts, size_of=size_of, opts=opts, keep_in=keep_in, also=also
+    )

@@ -69,12 +69,12 @@ class Judges:
 
 def group_run(
     run: RunEvidence,
-    pks: list[int],
-    paths_of: dict[int, list[str]],
-    size_of: dict[str, int],
-    facts: dict[int, RowFacts],
     links: dict[tuple[int, int], StoredPair],
+    pks: list[int],
     *,
+    paths_of: dict[int, list[str]],
+    facts: dict[int, RowFacts],
+    size_of: dict[str, int],
     opts: FindOptions,
     keep_in: tuple[str, ...],
     also: Mapping[str, tuple[str, ...]],
@@ -83,7 +83,7 @@ def group_run(
     what they learnt on the way (the source facts of rows cached before those were kept, what local
     features said of copies) is kept in the cache once the groups are made."""
     linking = _linking(links, opts)
-    nodes = node_groups(pks, paths_of, size_of, facts, linking, opts)
+    nodes = node_groups(pks, linking, opts, paths_of=paths_of, size_of=size_of, facts=facts)
     grouped = sorted({pk for g in nodes for pk in g})
     filled = missing_source_facts(facts, grouped, paths_of, run.index.limits)
     if filled:
@@ -124,7 +124,7 @@ def groups_from_links(
     Each group's keeper is its source (``evidence.source_order``) as ``judges.source`` tells it;
     with no source, or an explicit ``opts.keep``, the first by that policy (``DEFAULT_KEEP``)."""
     linking = _linking(links, opts)
-    nodes = node_groups(pks, paths_of, size_of, facts, linking, opts)
+    nodes = node_groups(pks, linking, opts, paths_of=paths_of, size_of=size_of, facts=facts)
     groups = _groups_with_keepers(
         nodes, paths_of, size_of, facts, linking, opts, keep_in, also or {}, judges or Judges()
     )
@@ -133,11 +133,12 @@ def groups_from_links(
 
 def node_groups(
     pks: list[int],
+    linking: dict[tuple[int, int], StoredPair],
+    opts: FindOptions,
+    *,
     paths_of: dict[int, list[str]],
     size_of: dict[str, int],
     facts: dict[int, RowFacts],
-    linking: dict[tuple[int, int], StoredPair],
-    opts: FindOptions,
 ) -> list[list[int]]:
     """The groups of index rows the linking pairs make (``link_groups``; cliques with
     ``opts.strict``, each grown from its best member by the keep policy), then each ungrouped row
