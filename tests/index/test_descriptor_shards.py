@@ -20,8 +20,8 @@ import numpy.typing as npt
 import pytest
 
 from lookalike.errors import ConfigError
-from lookalike.index.descriptor_shards import ShardedDescriptorIndex
-from lookalike.index.descriptors import (
+from lookalike.index.search.descriptor_shards import ShardedDescriptorIndex
+from lookalike.index.search.descriptors import (
     DESCRIPTOR_BYTES,
     MATCH_BITS,
     PROBE_BITS,

@@ -31,10 +31,10 @@ from lookalike.decode import read_source
 from lookalike.errors import LookalikeError
 from lookalike.fingerprints import full_pixel_digest
 from lookalike.fingerprints.local import LocalFeatures
-from lookalike.index.memory import Mirror
-from lookalike.index.records import ImageRecord, StoredFile
 from lookalike.index.results import CheckMatch
-from lookalike.index.store import CandidateReader, ReviewList
+from lookalike.index.search.memory import Mirror
+from lookalike.index.store.interface import CandidateReader, ReviewList
+from lookalike.index.store.records import ImageRecord, StoredFile
 from lookalike.match import Query, Verdict, match_fingerprint
 from lookalike.match.decision import overrule
 from lookalike.match.local import verify_local, voting_descriptors

@@ -3,7 +3,7 @@ and a check's matches fused with it.
 
 ``SemanticMirror`` holds the stored vectors of one model (``Embeddings.embedding_rows``) in an
 ``EmbeddingIndex`` (exact below ``ANN_THRESHOLD`` vectors, HNSW beyond), rebuilt on open and
-followed from the store's change log like the other in-memory indexes (``index.memory``): files
+followed from the store's change log like the other in-memory indexes (``index.search.memory``): files
 added since the last build are searched exactly beside it (the "tail"), removed ones are skipped,
 and the index is rebuilt once the tail or the removals reach an eighth of it, so that adding
 files one by one never rebuilds an HNSW graph per file.
@@ -24,10 +24,10 @@ import numpy as np
 import numpy.typing as npt
 
 from lookalike.config import Thresholds
-from lookalike.index.memory import Mirror
-from lookalike.index.records import ImageRecord, StoredFile
 from lookalike.index.results import CheckMatch, LearnedEvidence
-from lookalike.index.store import CandidateReader, Embeddings
+from lookalike.index.search.memory import Mirror
+from lookalike.index.store.interface import CandidateReader, Embeddings
+from lookalike.index.store.records import ImageRecord, StoredFile
 from lookalike.learned import Embedder, EmbeddingIndex
 from lookalike.learned.fusion import FusedMatch, Fusion, fuse_matches, semantic_score
 from lookalike.match import Verdict, verdict_for

@@ -43,11 +43,11 @@ from lookalike.config import DecodeLimits, Thresholds
 from lookalike.fingerprints import Dihedral, fingerprint_from_bytes
 from lookalike.fingerprints.local import LocalFeatures
 from lookalike.index.cascade import _VOTING_FEATURES, Cascade, voted_in_scope
-from lookalike.index.descriptor_shards import NearestVotes, merge_nearest
-from lookalike.index.descriptors import DescriptorIndex
-from lookalike.index.hamming import HammingIndex
-from lookalike.index.memory import Mirror
-from lookalike.index.records import LOCAL_CODES, CodeRow, ImageRecord, StoredFile
+from lookalike.index.search.descriptor_shards import NearestVotes, merge_nearest
+from lookalike.index.search.descriptors import DescriptorIndex
+from lookalike.index.search.hamming import HammingIndex
+from lookalike.index.search.memory import Mirror
+from lookalike.index.store.records import LOCAL_CODES, CodeRow, ImageRecord, StoredFile
 from lookalike.match import Query
 from lookalike.match.retrieval import PDQ_RADIUS
 from lookalike.scale.join import build_tables, join_chunk
