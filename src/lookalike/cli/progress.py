@@ -16,7 +16,7 @@ __all__ = ["announce_compiling", "progress_bar", "stage_bars", "status"]
 FINGERPRINT_KERNELS = ("lookalike.fingerprints.arithmetic",)
 INDEX_KERNELS = (
     "lookalike.fingerprints.arithmetic",
-    "lookalike.index.search.hamming",
+    "lookalike.index.search.hamming_kernels",
     "lookalike.index.search.descriptors",
 )
 
