@@ -5,8 +5,9 @@ near this one?" fast, and own nothing that is not in the store.
 with its compiled kernels in ``hamming_kernels`` and frozen parts shared between the processes of
 one host in ``hamming_shared``; ``descriptors`` finds the files that share local (ORB)
 descriptors with a query, for crops and screenshots, and ``descriptor_shards`` splits that index
-by owner with the same votes. ``memory`` (``Mirror``) is what one ``Index`` keeps of its store:
-every file's pHash, descriptors and scope, under one lock.
+by owner with the same votes; ``semantic_mirror`` searches the learned tier's embeddings by
+cosine. ``memory`` (``Mirror``) is what one ``Index`` keeps of its store: every file's pHash,
+descriptors and scope, under one lock, with the embeddings' mirror following it.
 
 Lifecycle: an engine is built from the store's rows when an ``Index`` opens (``ChangeLog.codes``),
 brought up to date from the change log (``ChangeLog.changes_since``) before each look-up, and
