@@ -26,8 +26,8 @@ from PIL import Image
 
 from lookalike.decode import decode_image
 from lookalike.fingerprints.local import local_features
-from lookalike.index.descriptors import DescriptorIndex
-from lookalike.index.records import LOCAL_CODES
+from lookalike.index.search.descriptors import DescriptorIndex
+from lookalike.index.store.records import LOCAL_CODES
 
 
 def _peak_rss_mb() -> float:

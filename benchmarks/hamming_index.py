@@ -1,4 +1,4 @@
-"""Benchmark lookalike.index.hamming.HammingIndex against a brute-force NumPy scan.
+"""Benchmark lookalike.index.search.hamming.HammingIndex against a brute-force NumPy scan.
 
 Data: n codes, half uniform random and half in heavy-tailed clusters (a centre plus 0-4 random
 bit flips per member, as bursts and re-saves of one photo look), plus for every query one
@@ -22,7 +22,7 @@ import tracemalloc
 import numpy as np
 import numpy.typing as npt
 
-from lookalike.index.hamming import HammingIndex
+from lookalike.index.search.hamming import HammingIndex
 
 U64 = npt.NDArray[np.uint64]
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from lookalike.fingerprints import analyse_files
 from lookalike.index import Index
-from lookalike.index.records import OnDuplicate
+from lookalike.index.store.records import OnDuplicate
 from lookalike.learned import load_embedder
 from lookalike.learned.isolated import embed_pixels
 from lookalike.match.local import query_features

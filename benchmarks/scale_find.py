@@ -46,7 +46,7 @@ from lookalike.fingerprints import Dihedral, Fingerprint, fingerprint_from_bytes
 from lookalike.fingerprints.dct import transform_pixels
 from lookalike.fingerprints.local import LocalFeatures
 from lookalike.index import Index
-from lookalike.index.records import NewFile
+from lookalike.index.store.records import NewFile
 from lookalike.match import Query, Verdict
 from lookalike.scale import Pipeline
 from lookalike.scale.schema import FINGERPRINTS, turned_fingerprints

@@ -26,8 +26,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from lookalike.index.records import DEFAULT_SCOPE
-from lookalike.index.store import open_store
+from lookalike.index.store.interface import open_store
+from lookalike.index.store.records import DEFAULT_SCOPE
 
 
 def make_db(path: Path, n: int) -> None:

@@ -249,7 +249,7 @@ class ServiceSettings:
     name the same ``rate_file`` (the workers of one ``lookalike serve``), or
     kept by each process when it is None. ``shared_index_dir``: a folder through which the
     processes naming it (the workers of one ``lookalike serve``) map one copy of the pHash index
-    instead of holding one each (see ``lookalike.index.hamming_shared``).
+    instead of holding one each (see ``lookalike.index.search.hamming_shared``).
     ``max_upload_bytes``: the largest image accepted (request bodies may be a
     little larger, for the multipart envelope). ``max_pixels`` and
     ``max_decode_bytes``: the largest picture decoded, by its declared size

@@ -102,8 +102,8 @@ def test_check_json_has_the_shape_of_the_service_check(cli: Run, tmp_path: Path)
 
 def test_the_service_check_body_has_the_keys_of_a_check_json_line(tmp_path: Path) -> None:
     pytest.importorskip("fastapi")
-    from lookalike.index.keys import create_api_key
-    from lookalike.index.store import open_store
+    from lookalike.index.store.interface import open_store
+    from lookalike.index.store.keys import create_api_key
     from lookalike.service import ServiceSettings, create_app
 
     with warnings.catch_warnings():

@@ -151,6 +151,23 @@ def test_the_first_run_says_it_compiles_kernels(cli: Run, tmp_path: Path) -> Non
     assert second.stderr == ""
 
 
+def test_a_fresh_install_names_every_module_it_compiles(tmp_path: Path) -> None:
+    """The first-run notice finds kernels by the module that defines them: each module a command
+    lists must be one whose kernels an empty cache lacks (a module named after its kernels moved
+    out, as ``hamming`` was once its kernels went to ``hamming_kernels``, silences the notice)."""
+    from lookalike.cli.progress import FINGERPRINT_KERNELS, INDEX_KERNELS
+
+    probe = (
+        "import importlib, sys; from lookalike.cli import progress; "
+        "from lookalike.fingerprints.kernels import uncompiled; "
+        "mods = progress.FINGERPRINT_KERNELS + progress.INDEX_KERNELS; "
+        "[importlib.import_module(m) for m in mods]; print(','.join(sorted(uncompiled(mods))))"
+    )
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip() == ",".join(sorted({*FINGERPRINT_KERNELS, *INDEX_KERNELS}))
+
+
 def test_calibrate_says_why_ten_images_are_too_few(cli: Run, tmp_path: Path) -> None:
     """Ten images can still be too few: the message says how they fell into the two halves."""
     folder = tmp_path / "mine"

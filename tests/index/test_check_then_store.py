@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lookalike.fingerprints import analyse
 from lookalike.index import Index, OnDuplicate, Outcome
-from lookalike.index.store import open_store
+from lookalike.index.store.interface import open_store
 from tests.index.conftest import jpeg, picture, png, similar_pair, with_text_chunk
 
 

@@ -22,8 +22,8 @@ import pytest
 from lookalike.errors import ConfigError
 from lookalike.fingerprints.local import LocalFeatures
 from lookalike.index.cascade import revoted, second_count
-from lookalike.index.descriptor_shards import ShardedDescriptorIndex
-from lookalike.index.descriptors import (
+from lookalike.index.search.descriptor_shards import ShardedDescriptorIndex
+from lookalike.index.search.descriptors import (
     DESCRIPTOR_BYTES,
     MATCH_BITS,
     PROBE_BITS,

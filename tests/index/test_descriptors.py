@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 from lookalike.decode import decode_image
 from lookalike.errors import ConfigError
 from lookalike.fingerprints.local import local_features
-from lookalike.index import descriptors
-from lookalike.index.descriptors import DESCRIPTOR_BYTES, MATCH_BITS, TABLES, DescriptorIndex
+from lookalike.index.search import descriptors
+from lookalike.index.search.descriptors import DESCRIPTOR_BYTES, MATCH_BITS, TABLES, DescriptorIndex
 from tests.images import corpus_photos
 
 U8 = npt.NDArray[np.uint8]

@@ -18,7 +18,7 @@ from PIL import Image
 
 from lookalike.fingerprints import fingerprint_from_bytes
 from lookalike.index import Index
-from lookalike.index.records import unsigned64
+from lookalike.index.store.records import unsigned64
 from tests.index.conftest import cli_command, cli_env
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")

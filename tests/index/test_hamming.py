@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 
 from lookalike.errors import ConfigError, StoreError
 from lookalike.fingerprints.kernels import jit
-from lookalike.index import hamming
-from lookalike.index.hamming import HammingIndex
+from lookalike.index.search import hamming
+from lookalike.index.search.hamming import HammingIndex
 
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
@@ -384,7 +384,7 @@ def test_kernels_compile_without_a_writable_cache_directory() -> None:
 CACHED_QUERY = """
 import sys
 import numpy as np
-from lookalike.index import hamming
+from lookalike.index.search import hamming
 hamming._TABLES_FROM, hamming._DELTA_MAX = 64, 64  # a part with tables, at once
 rng = np.random.default_rng(0)
 codes = rng.integers(0, 2**64, 5000, dtype=np.uint64)

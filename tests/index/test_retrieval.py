@@ -22,8 +22,9 @@ from PIL import Image, ImageDraw
 from lookalike import Fingerprint, fingerprint
 from lookalike.fingerprints import Analysis, analyse
 from lookalike.fingerprints.local import LocalFeatures
-from lookalike.index import Index, descriptors
+from lookalike.index import Index
 from lookalike.index.cascade import _KNN, RETRIEVAL_RADIUS
+from lookalike.index.search import descriptors
 from lookalike.match.local import verify_local
 from tests.images import corpus_photos, encode
 from tests.index.conftest import cli_env, jpeg, picture

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from lookalike.fingerprints import analyse
-from lookalike.index.memory import Mirror
-from lookalike.index.records import NewFile
-from lookalike.index.semantic import SemanticMirror
-from lookalike.index.sqlite import SQLiteStore
+from lookalike.index.search.memory import Mirror
+from lookalike.index.search.semantic_mirror import SemanticMirror
+from lookalike.index.store.records import NewFile
+from lookalike.index.store.sqlite import SQLiteStore
 from tests.index.conftest import jpeg, picture
 
 

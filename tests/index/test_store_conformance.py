@@ -19,10 +19,10 @@ import pytest
 
 from lookalike.errors import AlreadyExists, NotFound, StoreError
 from lookalike.fingerprints import FINGERPRINT_VERSION, Fingerprint, analyse
-from lookalike.index.postgres import PostgresStore
-from lookalike.index.records import Decision, NewFile
-from lookalike.index.sqlite import SQLiteStore
-from lookalike.index.store import Store, open_store
+from lookalike.index.store.interface import Store, open_store
+from lookalike.index.store.postgres import PostgresStore
+from lookalike.index.store.records import Decision, NewFile
+from lookalike.index.store.sqlite import SQLiteStore
 from tests.index.conftest import jpeg, picture
 
 
@@ -143,7 +143,7 @@ def test_the_change_log_and_codes_agree(store: Store) -> None:
 
 def test_local_features_and_their_retrieval_codes_are_kept(store: Store) -> None:
     from lookalike.fingerprints.local import local_features
-    from lookalike.index.records import LOCAL_CODES
+    from lookalike.index.store.records import LOCAL_CODES
 
     analysis = analyse(jpeg(picture(8, 320, 240)))
     local = local_features(analysis.image.pixels).to_bytes()

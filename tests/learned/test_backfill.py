@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lookalike.index.backfill import embed_stored
-from lookalike.index.store import open_store
+from lookalike.index.store.interface import open_store
 from lookalike.learned import Embedder
 from tests.learned.test_index_learned import NATURAL, _build, _check, _cli, scenes  # noqa: F401 (fixture)
 

@@ -18,7 +18,7 @@ from PIL import Image, ImageFilter
 
 from lookalike.fingerprints import analyse
 from lookalike.index import CheckMatch, Index
-from lookalike.index.store import open_store
+from lookalike.index.store.interface import open_store
 from lookalike.learned import Embedder
 from lookalike.match import Verdict
 from tests.images import CORPUS

@@ -18,7 +18,7 @@ import pytest
 from lookalike.config import LearnedSettings
 from lookalike.fingerprints import analyse
 from lookalike.index import Index
-from lookalike.index.store import open_store
+from lookalike.index.store.interface import open_store
 from lookalike.learned import Embedder
 from lookalike.service import ServiceSettings
 from tests.learned.test_index_learned import BURSTS, LIBRARY, NATURAL, OTHERS, _half

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from lookalike.index.keys import create_api_key
-from lookalike.index.store import open_store
+from lookalike.index.store.interface import open_store
+from lookalike.index.store.keys import create_api_key
 from lookalike.service import ServiceSettings, create_app
 from tests.images import encode, photo
 from tests.index.conftest import cli_command, cli_env

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from lookalike.fingerprints import fingerprint_bytes
-from lookalike.index.store import open_store
+from lookalike.index.store.interface import open_store
 from lookalike.service import ServiceSettings
 from lookalike.service.keycache import KEY_TTL_S
 from tests.service.conftest import Api, body, edited, jpeg, make_api

@@ -18,7 +18,7 @@ from lookalike.cli.output import (
 )
 from lookalike.cli.progress import progress_bar
 from lookalike.cli.settings import SettingsOption, settings_from, thresholds_from
-from lookalike.index.records import DEFAULT_SCOPE, Decision, OnDuplicate
+from lookalike.index.store.records import DEFAULT_SCOPE, Decision, OnDuplicate
 from lookalike.walk import each_file_once, iter_image_files
 
 if TYPE_CHECKING:

@@ -23,7 +23,7 @@ from lookalike.cli.scale import (
 )
 from lookalike.cli.settings import SettingsOption, settings_from
 from lookalike.config import default_cache_dir
-from lookalike.index.records import Decision
+from lookalike.index.store.records import Decision
 
 #: files a task with --cluster (``lookalike.scale.DEFAULT_PARTITION_SIZE``, not imported: it needs the dask extra)
 DEFAULT_PARTITION_SIZE = 256

@@ -14,7 +14,11 @@ __all__ = ["announce_compiling", "progress_bar", "stage_bars", "status"]
 
 #: the modules whose numba kernels each kind of command runs on every call
 FINGERPRINT_KERNELS = ("lookalike.fingerprints.arithmetic",)
-INDEX_KERNELS = ("lookalike.fingerprints.arithmetic", "lookalike.index.hamming", "lookalike.index.descriptors")
+INDEX_KERNELS = (
+    "lookalike.fingerprints.arithmetic",
+    "lookalike.index.search.hamming_kernels",
+    "lookalike.index.search.descriptors",
+)
 
 
 def announce_compiling(modules: tuple[str, ...]) -> None:

@@ -22,8 +22,8 @@ from lookalike.config import DEFAULT_BURST, DEFAULT_RATE_PER_S, SERVICE_SETTINGS
 from lookalike.errors import ConfigError
 
 if TYPE_CHECKING:
-    from lookalike.index.records import ApiKey
-    from lookalike.index.store import Store
+    from lookalike.index.store.interface import Store
+    from lookalike.index.store.records import ApiKey
 
 #: where ``serve`` keeps files and its SQLite database when not told otherwise
 DEFAULT_STORAGE = "lookalike-files"
@@ -37,7 +37,7 @@ HTTP_PROTOCOL = "lookalike.service.connections:GuardedHttpProtocol"
 
 def open_store(location: str) -> "Store":
     """The store at ``location`` (imported here: the store loads NumPy, which ``--help`` should not pay for)."""
-    from lookalike.index.store import open_store as open_location
+    from lookalike.index.store.interface import open_store as open_location
 
     return open_location(location)
 
@@ -277,7 +277,7 @@ def keys_create(
     as_json: JsonOption = False,
 ) -> None:
     """Make an API key for a tenant and print it once (only its hash is stored)."""
-    from lookalike.index.keys import create_api_key
+    from lookalike.index.store.keys import create_api_key
 
     if not tenant.strip():
         fail("--tenant must not be empty")
@@ -295,7 +295,7 @@ def keys_create(
 
 
 def _key_dict(k: "ApiKey") -> dict[str, object]:
-    from lookalike.index.records import iso_time
+    from lookalike.index.store.records import iso_time
 
     return {
         "key_id": k.key_id, "tenant": k.scope, "name": k.name, "created_at": iso_time(k.created_at),

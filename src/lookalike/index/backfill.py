@@ -22,7 +22,7 @@ from lookalike.config import DecodeLimits
 from lookalike.decode import decode_image, read_file
 from lookalike.errors import InputError
 from lookalike.fingerprints.compute import WORKING_SIDE
-from lookalike.index.store import Store, open_store
+from lookalike.index.store.interface import Store, open_store
 from lookalike.learned import Embedder, load_embedder
 from lookalike.processes import ordered_map
 

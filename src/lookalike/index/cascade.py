@@ -34,11 +34,11 @@ from lookalike.errors import LookalikeError
 from lookalike.fingerprints import full_pixel_digest
 from lookalike.fingerprints.kernels import two_nearest
 from lookalike.fingerprints.local import LocalFeatures
-from lookalike.index.descriptors import MATCH_BITS
-from lookalike.index.memory import Mirror
-from lookalike.index.records import LOCAL_CODES, ImageRecord, StoredFile
 from lookalike.index.results import CheckMatch
-from lookalike.index.store import CandidateReader, ReviewList
+from lookalike.index.search.descriptors import MATCH_BITS
+from lookalike.index.search.memory import Mirror
+from lookalike.index.store.interface import CandidateReader, ReviewList
+from lookalike.index.store.records import LOCAL_CODES, ImageRecord, StoredFile
 from lookalike.match import Query, Verdict, match_fingerprint
 from lookalike.match.decision import overrule
 from lookalike.match.local import verify_local, voting_descriptors

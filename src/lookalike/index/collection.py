@@ -1,8 +1,8 @@
 """``Index``: the persistent collection that answers "have I already got this image?".
 
-Storage is a store (``index.store``: an SQLite file or a PostgreSQL database), private
+Storage is a store (``index.store.interface``: an SQLite file or a PostgreSQL database), private
 to the ``Index``: callers use its methods. Near look-ups go through in-memory indexes
-(``index.memory``) rebuilt from the database on open and brought up to date from the
+(``index.search.memory``) rebuilt from the database on open and brought up to date from the
 store's change log before every look-up, so a restart loses nothing and processes
 sharing one database see each other's additions. A check runs the cascade of
 ``index.cascade``; adding under a duplicate policy (``add_checked``) checks, decides
@@ -29,9 +29,19 @@ from lookalike.fingerprints import Analysis, Fingerprint, analyse, full_pixel_di
 from lookalike.fingerprints.local import LocalFeatures, local_features
 from lookalike.index.cascade import Cascade
 from lookalike.index.hashes import HASH_LOOKUP_STALENESS, LOOKUP_RADIUS, hash_matches
-from lookalike.index.memory import Mirror
 from lookalike.index.policy import judge
-from lookalike.index.records import (
+from lookalike.index.results import (
+    AddOutcome,
+    AddResult,
+    CheckMatch,
+    CheckResult,
+    Outcome,
+    turned_distance_bits,
+)
+from lookalike.index.search.memory import Mirror
+from lookalike.index.semantic import LearnedTier
+from lookalike.index.store.interface import Store, open_store
+from lookalike.index.store.records import (
     DEFAULT_SCOPE,
     Decision,
     ImageRecord,
@@ -41,16 +51,6 @@ from lookalike.index.records import (
     StoredFile,
     StoreStats,
 )
-from lookalike.index.results import (
-    AddOutcome,
-    AddResult,
-    CheckMatch,
-    CheckResult,
-    Outcome,
-    turned_distance_bits,
-)
-from lookalike.index.semantic import LearnedTier
-from lookalike.index.store import Store, open_store
 from lookalike.learned import Embedder
 from lookalike.match import Query, Verdict
 from lookalike.match.local import query_features

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from lookalike.config import Thresholds
-from lookalike.index.records import StoredFile
 from lookalike.index.results import CheckMatch, turned_distance_bits
+from lookalike.index.store.records import StoredFile
 from lookalike.match import Verdict
 from lookalike.match.candidate import match_phash
 from lookalike.match.evidence import Basis, Evidence, render_evidence

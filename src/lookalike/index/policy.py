@@ -21,8 +21,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lookalike.index.records import OnDuplicate
 from lookalike.index.results import CheckMatch, Outcome
+from lookalike.index.store.records import OnDuplicate
 from lookalike.match import Verdict
 
 __all__ = ["Judgement", "judge"]

@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import TypedDict
 
 from lookalike.fingerprints import Dihedral, Fingerprint
-from lookalike.index.records import StoredFile, rendition_name
+from lookalike.index.store.records import StoredFile, rendition_name
 from lookalike.match import QueryVerdict, Verdict
 
 __all__ = [

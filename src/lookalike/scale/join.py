@@ -7,7 +7,7 @@ within ``PDQ_RADIUS`` bits. The same rule the incremental ``Index`` applies.
 
 Join plan (Norouzi, Punjani, Fleet, "Fast search in Hamming space with multi-index hashing",
 CVPR 2012): the 64 pHash bits are cut into m = 3 substrings (22, 21 and 21 bits, as
-``index.hamming`` cuts them). Writing r = s*m + a (0 <= a < m), two codes within r bits agree
+``index.search.hamming`` cuts them). Writing r = s*m + a (0 <= a < m), two codes within r bits agree
 within s bits on one of the first a + 1 substrings or within s - 1 on one of the others
 (pigeonhole); at r = 8 that is within 2 bits on one of the three. For each substring the stored
 codes are partitioned by its value (``SubstringTable``: codes sorted by the substring, a bucket

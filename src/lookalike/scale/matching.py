@@ -14,7 +14,7 @@ the same answer:
   (``scale.join``: each turned pHash against the three substring tables of the stored pHashes,
   PDQ applied after), the exact five nearest pHashes (``HammingIndex.knn``, the one-machine
   function), and the descriptor votes, asked of stored shards of ``VOTE_SHARD_ROWS`` rows in
-  turn and merged as ``index.descriptor_shards`` merges them (nearest, ties to the lower row).
+  turn and merged as ``index.search.descriptor_shards`` merges them (nearest, ties to the lower row).
   It then checks its rows ``VERIFY_ROWS`` at a time by the cascade itself (``_PlannedCascade``:
   ``index.cascade.Cascade`` with those candidates), so that the pairs are ``find``'s: for each
   batch it reads the fingerprints and local features of the batch's candidates from the parts
@@ -33,7 +33,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -45,14 +45,15 @@ from lookalike.config import DecodeLimits, Thresholds
 from lookalike.fingerprints import Dihedral, fingerprint_from_bytes
 from lookalike.fingerprints.local import LocalFeatures
 from lookalike.index.cascade import _VOTING_FEATURES, Cascade, revote_pool, second_count, voted_in_scope
-from lookalike.index.descriptor_shards import NearestVotes, merge_nearest
-from lookalike.index.descriptors import DescriptorIndex
-from lookalike.index.hamming import HammingIndex
-from lookalike.index.memory import Mirror
-from lookalike.index.records import LOCAL_CODES, CodeRow, ImageRecord, StoredFile
+from lookalike.index.search.descriptor_shards import NearestVotes, merge_nearest
+from lookalike.index.search.descriptors import DescriptorIndex
+from lookalike.index.search.hamming import HammingIndex
+from lookalike.index.search.memory import Mirror
+from lookalike.index.store.records import LOCAL_CODES
 from lookalike.match import Query
 from lookalike.match.retrieval import PDQ_RADIUS
 from lookalike.scale.join import build_tables, join_chunk
+from lookalike.scale.part_rows import NoLog, PartRows, features_of, read_rows
 from lookalike.scale.schema import CODES, PAIRS, turned_fingerprints
 from lookalike.scale.stages import check_rows, write_atomically
 
@@ -259,59 +260,6 @@ def _voted(
 # ---- the check --------------------------------------------------------------------------------
 
 
-class _Rows:
-    """The stored rows a task reads (``CandidateReader`` for ``Cascade``): one scope, its files."""
-
-    def __init__(self, scope: str, files: dict[int, StoredFile], local: dict[int, bytes]) -> None:
-        self._scope, self._files, self._local = scope, files, local
-
-    def load(self, files: dict[int, StoredFile], local: dict[int, bytes]) -> None:
-        """Hold these files and local features instead (the rows of the next few checks)."""
-        self._files, self._local = files, local
-
-    @property
-    def held(self) -> dict[int, StoredFile]:
-        """The files held."""
-        return self._files
-
-    def scope_pk(self, name: str) -> int | None:
-        return 1 if name == self._scope else None
-
-    def scope_names(self) -> dict[int, str]:
-        return {1: self._scope}
-
-    def files(self, pks: Sequence[int]) -> list[StoredFile]:
-        return [self._files[p] for p in pks if p in self._files]
-
-    def files_by_sha(self, scope: str, sha256: bytes) -> list[StoredFile]:
-        return []  # rows with the same bytes are one row; a row is never its own match
-
-    def local_features(self, pks: Sequence[int]) -> dict[int, bytes]:
-        return {p: self._local[p] for p in pks if p in self._local}
-
-    def image(self, scope: str, image_id: str) -> ImageRecord:
-        raise NotImplementedError
-
-    def images(self, scope: str, *, after: str = "", limit: int = 100) -> list[ImageRecord]:
-        raise NotImplementedError
-
-    def decisions(self, image_pks: Iterable[int]) -> dict[tuple[int, int], Any]:
-        return {}  # a run's index holds no person's decisions
-
-
-class _NoLog:
-    """An empty ``ChangeLog``: the planned cascade's ``Mirror`` holds nothing."""
-
-    def codes(self, after_pk: int = 0, batch: int = 100_000) -> Iterator[list[CodeRow]]:
-        return iter(())
-
-    def last_change(self) -> int:
-        return 0
-
-    def changes_since(self, seq: int) -> tuple[int, list[CodeRow], list[int]]:
-        return seq, [], []
-
-
 class _PlannedCascade(Cascade):
     """``Cascade`` whose candidates (retrieved, nearest, voted) were found by the join tasks."""
 
@@ -325,36 +273,6 @@ class _PlannedCascade(Cascade):
     def _voted(self, features: LocalFeatures, scope_pk: int) -> tuple[list[int], list[int]]:
         _, _, voted, recounted = self.plan[self.current]
         return voted, recounted
-
-
-def _read_rows(
-    where: Callable[[int], tuple[str, int]], pks: Iterable[int], scope: str
-) -> tuple[dict[int, StoredFile], dict[int, bytes]]:
-    """The stored files and local features of rows ``pks`` (``where``: each one's fingerprint part
-    and row there), each part opened once and only its row groups that hold them read."""
-    by_part: dict[str, list[tuple[int, int]]] = {}
-    for pk in sorted(set(pks)):
-        path, row = where(pk)
-        by_part.setdefault(path, []).append((row, pk))
-    files: dict[int, StoredFile] = {}
-    local: dict[int, bytes] = {}
-    for part_path, wanted in by_part.items():
-        with pq.ParquetFile(part_path) as f:
-            sizes = [f.metadata.row_group(g).num_rows for g in range(f.num_row_groups)]
-            starts = np.concatenate([[0], np.cumsum(sizes)])
-            rows = np.asarray([r for r, _ in wanted], np.int64)
-            groups = np.searchsorted(starts, rows, side="right") - 1
-            need = np.unique(groups)
-            at = dict(zip(need.tolist(), np.concatenate([[0], np.cumsum(np.diff(starts)[need])]).tolist()))
-            # one thread: Arrow's pool keeps pages per thread, and a few rows need no parallel decode
-            t = f.read_row_groups(need.tolist(), columns=["url", "sha256", "fingerprint", "local"], use_threads=False)
-        t = t.take(pa.array([at[g] + r - starts[g] for r, g in zip(rows.tolist(), groups.tolist())], pa.int64()))
-        for (_, pk), url, sha, fpb, loc in zip(wanted, *(t.column(n).to_pylist() for n in t.column_names)):
-            fp = fingerprint_from_bytes(fpb)
-            files[pk] = StoredFile(pk, pk, sha.hex()[:16], scope, "", url, fp, 0.0)
-            if loc:
-                local[pk] = loc
-    return files, local
 
 
 def match_task(
@@ -384,14 +302,14 @@ def match_task(
         return part_paths[int(part_index[pk - 1])], int(row_index[pk - 1])
 
     clock = _Clock()
-    files, local = _read_rows(where, pks, scope)
-    features = [_features(local.get(pk), files[pk]) for pk in pks]
+    files, local = read_rows(where, pks, scope)
+    features = [features_of(local.get(pk), files[pk]) for pk in pks]
     clock.lap("read", None)
     retrieved = clock.lap("join", _retrieved(codes, stored_dir))
     nearest = clock.lap("nearest", _nearest(codes, stored_dir))
     voted, pools = clock.lap("votes", _voted(features, shard_list, flip=index % 2 == 1))
-    rows = _Rows(scope, files, local)
-    cascade = _PlannedCascade(rows, rows, Mirror(_NoLog()), thresholds, limits)  # type: ignore[arg-type]
+    rows = PartRows(scope, files, local)
+    cascade = _PlannedCascade(rows, rows, Mirror(NoLog()), thresholds, limits)  # type: ignore[arg-type]
     cascade.plan = {}
 
     def check(pk: int, query: Query, feats: LocalFeatures) -> list[Any]:
@@ -407,7 +325,7 @@ def match_task(
     for lo in range(0, len(pks), VERIFY_ROWS):
         hi = lo + VERIFY_ROWS
         wanted = set().union(*retrieved[lo:hi], *nearest[lo:hi], *map(set, voted[lo:hi]), *map(set, pools[lo:hi])) - own
-        more_files, more_local = _read_rows(where, wanted, scope)
+        more_files, more_local = read_rows(where, wanted, scope)
         held_local = {**local, **more_local}
         rows.load({**files, **more_files}, held_local)
         del more_files, more_local
@@ -442,15 +360,6 @@ class _Clock:
         self.laps[name] = round(self.laps.get(name, 0.0) + now - self._last, 3)
         self._last = now
         return value
-
-
-def _features(data: bytes | None, f: StoredFile) -> LocalFeatures:
-    if data:
-        return LocalFeatures.from_bytes(data)
-    aspect = f.fingerprint.width / max(1, f.fingerprint.height)
-    return LocalFeatures(
-        points=np.zeros((0, 2), np.float32), descriptors=np.zeros((0, 32), np.uint8), aspect=aspect or 1.0
-    )
 
 
 def _runs(shards: list[int]) -> list[tuple[int, int]]:

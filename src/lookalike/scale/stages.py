@@ -31,8 +31,8 @@ from lookalike.errors import FileError, InputError
 from lookalike.fingerprints import Fingerprint, fingerprint_to_bytes, full_pixel_digest
 from lookalike.fingerprints.local import LocalFeatures, local_features
 from lookalike.fingerprints.provenance import decoded_alike
-from lookalike.index.records import StoredFile
 from lookalike.index.results import CheckMatch
+from lookalike.index.store.records import StoredFile
 from lookalike.match import Query, Verdict, worth_pixel_digest
 from lookalike.scale.schema import FINGERPRINTS, GROUPS, PAIRS, SPECTRA, pack_turns, turned_fingerprints
 from lookalike.scale.storage import is_local, kept_mtime_ns, read_bytes

@@ -31,7 +31,7 @@ from lookalike.fingerprints import Fingerprint, default_jobs
 from lookalike.fingerprints.local import local_features
 from lookalike.index import Index
 from lookalike.index.parallel import PeerMatch, StoredQuery, check_stored
-from lookalike.index.records import NewFile
+from lookalike.index.store.records import NewFile
 from lookalike.match import Verdict
 from lookalike.processes import ordered_map
 from lookalike.scan.cache import CachedPath, FileStamp, FindCache, RowFacts, StoredPair

@@ -11,7 +11,7 @@ from lookalike.decode import read_source
 from lookalike.errors import ConfigError, NotFound
 from lookalike.fingerprints import analyse
 from lookalike.index import Decision, Index
-from lookalike.index.records import ReviewPair
+from lookalike.index.store.records import ReviewPair
 from lookalike.match import Verdict
 from lookalike.scan.cache import FindCache
 from lookalike.scan.options import FIND_SCOPE

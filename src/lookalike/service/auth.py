@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from lookalike.index.keys import key_hash
+from lookalike.index.store.keys import key_hash
 from lookalike.service.errors import RateLimited, Unauthorized
 from lookalike.service.state import ServiceState
 

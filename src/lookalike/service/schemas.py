@@ -9,7 +9,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from lookalike.index import CheckMatch, CheckResult, ImageRecord, ReviewPair, StoredFile
-from lookalike.index.records import OnDuplicate, iso_time, rendition_name
+from lookalike.index.store.records import OnDuplicate, iso_time, rendition_name
 
 __all__ = [
     "ID_PATTERN",

@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lookalike.index import CheckMatch, CheckResult, ImageRecord
-from lookalike.index.records import OnDuplicate, rendition_name
 from lookalike.index.results import Outcome
+from lookalike.index.store.records import OnDuplicate, rendition_name
 from lookalike.service.decoding import Analysed
 from lookalike.service.errors import Duplicate
 from lookalike.service.state import ServiceState

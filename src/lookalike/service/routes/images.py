@@ -11,7 +11,7 @@ from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile
 from fastapi.responses import StreamingResponse
 
 from lookalike.errors import NotFound
-from lookalike.index.records import OnDuplicate, rendition_name
+from lookalike.index.store.records import OnDuplicate, rendition_name
 from lookalike.service.auth import State, Tenant
 from lookalike.service.schemas import (
     ID_PATTERN,

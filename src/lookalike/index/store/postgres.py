@@ -1,4 +1,4 @@
-"""The server store: every store's tables and statements (``index.schema``, ``index.sqlstore``)
+"""The server store: every store's tables and statements (``index.store.schema``, ``index.store.sqlstore``)
 in PostgreSQL (psycopg 3). This module holds what is PostgreSQL's own:
 
 * the schema version is kept in ``schema_migrations`` (one row per migration applied);
@@ -25,9 +25,9 @@ from typing import Any
 import psycopg
 
 from lookalike.errors import AlreadyExists, StoreError
-from lookalike.index.dialect import Dialect, Transaction
-from lookalike.index.schema import MIGRATIONS, SCHEMA_VERSION, migration_statements
-from lookalike.index.sqlstore import SQLStore
+from lookalike.index.store.dialect import Dialect, Transaction
+from lookalike.index.store.schema import MIGRATIONS, SCHEMA_VERSION, migration_statements
+from lookalike.index.store.sqlstore import SQLStore
 
 __all__ = ["PostgresDialect", "PostgresStore"]
 

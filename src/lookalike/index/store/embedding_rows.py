@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from lookalike.index.dialect import Dialect
+from lookalike.index.store.dialect import Dialect
 
 __all__ = ["EMBEDDING_PUT", "EmbeddingTable"]
 
@@ -19,7 +19,7 @@ _UNEMBEDDED = "FROM files f WHERE NOT EXISTS (SELECT 1 FROM embeddings e WHERE e
 
 
 class EmbeddingTable:
-    """The learned tier's vectors per file and model (see ``index.store.Embeddings``)."""
+    """The learned tier's vectors per file and model (see ``index.store.interface.Embeddings``)."""
 
     _db: Dialect
 

@@ -47,8 +47,8 @@ import numpy as np
 import numpy.typing as npt
 
 from lookalike.errors import ConfigError, StoreError
-from lookalike.index.hamming_kernels import _plan, _scan, _search
-from lookalike.index.hamming_shared import shared_arrays
+from lookalike.index.search.hamming_kernels import _plan, _scan, _search
+from lookalike.index.search.hamming_shared import shared_arrays
 
 __all__ = ["Code", "HammingIndex"]
 

@@ -3,7 +3,7 @@
 
 Statements use ``?`` placeholders and SQL that SQLite and PostgreSQL both speak
 (``ON CONFLICT ... DO NOTHING`` upserts, ``substr``, ``COALESCE``); what they do
-not share is the dialect's (``index.dialect``). Every write is one transaction;
+not share is the dialect's (``index.store.dialect``). Every write is one transaction;
 the ones that append to the change log say so (``log=True``) so that the
 dialect can make sequence numbers commit in order.
 """
@@ -18,9 +18,9 @@ from typing import Any
 from lookalike.errors import AlreadyExists, NotFound
 from lookalike.fingerprints import FINGERPRINT_VERSION, Fingerprint, fingerprint_from_bytes, fingerprint_to_bytes
 from lookalike.fingerprints.codec import VERSION_OFFSET
-from lookalike.index.dialect import Dialect, Transaction
-from lookalike.index.embedding_rows import EMBEDDING_PUT, EmbeddingTable
-from lookalike.index.records import (
+from lookalike.index.store.dialect import Dialect, Transaction
+from lookalike.index.store.embedding_rows import EMBEDDING_PUT, EmbeddingTable
+from lookalike.index.store.records import (
     ApiKey,
     CodeRow,
     Decision,
@@ -59,7 +59,7 @@ _IMAGE_PK = (
 
 class SQLStore(EmbeddingTable):
     """Scopes, images, files, fingerprints, embeddings, the change log, review pairs and API keys in one
-    database (see ``index.schema``). Safe to share between threads; several processes may share
+    database (see ``index.store.schema``). Safe to share between threads; several processes may share
     one database."""
 
     def __init__(self, dialect: Dialect) -> None:

@@ -22,10 +22,10 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from lookalike.index.descriptors import DescriptorIndex
-from lookalike.index.hamming import HammingIndex
-from lookalike.index.records import CodeRow, StoredFile
-from lookalike.index.store import ChangeLog
+from lookalike.index.search.descriptors import DescriptorIndex
+from lookalike.index.search.hamming import HammingIndex
+from lookalike.index.store.interface import ChangeLog
+from lookalike.index.store.records import CodeRow, StoredFile
 
 __all__ = ["Mirror"]
 

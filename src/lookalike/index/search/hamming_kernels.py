@@ -1,4 +1,4 @@
-"""The compiled kernels of ``lookalike.index.hamming`` (a scan and a multi-index probe of one
+"""The compiled kernels of ``lookalike.index.search.hamming`` (a scan and a multi-index probe of one
 frozen part: numpy arrays in, sorted (ids, distances) out) and the probe plans they follow.
 
 A query is one call of a compiled kernel (numba, nopython mode, releasing the GIL). It sums the
@@ -40,7 +40,7 @@ import numpy.typing as npt
 from lookalike.fingerprints.kernels import jit as _jit
 from lookalike.fingerprints.kernels import popcount as _popcount
 
-__all__: list[str] = []  # private to lookalike.index.hamming
+__all__: list[str] = []  # private to lookalike.index.search.hamming
 
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]

@@ -1,6 +1,6 @@
 """The embedded store: one SQLite file in WAL mode, every change in one transaction.
 
-The tables and statements are every store's (``index.schema``, ``index.sqlstore``);
+The tables and statements are every store's (``index.store.schema``, ``index.store.sqlstore``);
 this module holds what is SQLite's own:
 
 * the schema version is ``PRAGMA user_version``;
@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from lookalike.errors import AlreadyExists, StoreError
-from lookalike.index.dialect import Dialect, Transaction
-from lookalike.index.schema import MIGRATIONS, SCHEMA_VERSION, migration_statements
-from lookalike.index.sqlstore import SQLStore
+from lookalike.index.store.dialect import Dialect, Transaction
+from lookalike.index.store.schema import MIGRATIONS, SCHEMA_VERSION, migration_statements
+from lookalike.index.store.sqlstore import SQLStore
 
 __all__ = ["SQLiteDialect", "SQLiteStore"]
 

@@ -1,12 +1,12 @@
 """What differs between the stores' databases, and nothing else.
 
-``SQLStore`` (``index.sqlstore``) writes every statement once, with ``?`` placeholders,
+``SQLStore`` (``index.store.sqlstore``) writes every statement once, with ``?`` placeholders,
 and every row mapper once; a ``Dialect`` supplies what SQLite and PostgreSQL do
 differently: placeholders, column types, how a list of keys is matched, how a new
 row's key comes back, how binary values are read, connections and transactions,
 the change-log and per-scope locks, where the schema version is kept, and the
-size on disk. ``SQLiteDialect`` lives in ``index.sqlite``, ``PostgresDialect`` in
-``index.postgres``.
+size on disk. ``SQLiteDialect`` lives in ``index.store.sqlite``, ``PostgresDialect`` in
+``index.store.postgres``.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class Transaction:
 class Dialect(ABC):
     """One database's way of doing what ``SQLStore`` needs (see the module docstring)."""
 
-    #: how the schema's ``{type}`` names are spelled (``index.schema``)
+    #: how the schema's ``{type}`` names are spelled (``index.store.schema``)
     types: Mapping[str, str]
     #: most keys one ``member`` test may hold
     chunk: int
@@ -70,7 +70,7 @@ class Dialect(ABC):
 
     @abstractmethod
     def migrate(self) -> None:
-        """Bring the schema up to date (``index.schema``). Raises ``StoreError`` for a newer one."""
+        """Bring the schema up to date (``index.store.schema``). Raises ``StoreError`` for a newer one."""
 
     @abstractmethod
     def transaction(self, *, log: bool = False) -> AbstractContextManager[Transaction]:

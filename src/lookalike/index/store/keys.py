@@ -12,8 +12,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from lookalike.index.records import ApiKey
-from lookalike.index.store import KeyStore
+from lookalike.index.store.interface import KeyStore
+from lookalike.index.store.records import ApiKey
 
 __all__ = ["create_api_key", "key_hash"]
 

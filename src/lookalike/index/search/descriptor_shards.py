@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lookalike.errors import ConfigError
-from lookalike.index.descriptors import TABLES, DescriptorIndex, DescriptorVoter
+from lookalike.index.search.descriptors import TABLES, DescriptorIndex, DescriptorVoter
 
 __all__ = ["NearestVotes", "ShardedDescriptorIndex", "merge_nearest"]
 

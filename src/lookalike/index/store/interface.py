@@ -20,8 +20,8 @@ from typing import Protocol
 
 from lookalike.config import is_database_url
 from lookalike.fingerprints import Fingerprint
-from lookalike.index import records
-from lookalike.index.records import Decision
+from lookalike.index.store import records
+from lookalike.index.store.records import Decision
 
 __all__ = [
     "CandidateReader",
@@ -41,10 +41,10 @@ def open_store(location: str | os.PathLike[str]) -> Store:
     Raises ``StoreError`` when the database cannot be opened or is of a newer schema.
     """
     if is_database_url(location):
-        from lookalike.index.postgres import PostgresStore  # psycopg loads only for PostgreSQL users
+        from lookalike.index.store.postgres import PostgresStore  # psycopg loads only for PostgreSQL users
 
         return PostgresStore(str(location))
-    from lookalike.index.sqlite import SQLiteStore
+    from lookalike.index.store.sqlite import SQLiteStore
 
     return SQLiteStore(location)
 

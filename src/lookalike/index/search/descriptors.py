@@ -27,7 +27,7 @@ a stored code is a candidate of a query code exactly when one of its 16-bit
 slices (of the ``TABLES`` tables) lies within ``PROBE_BITS`` bits of the
 query's, and among the candidates the nearest wins, ties going to the lower
 owner. So the order of additions, merges, removals and a split into shards
-(``index.descriptor_shards``) never change a vote. This is the crop tier's one
+(``index.search.descriptor_shards``) never change a vote. This is the crop tier's one
 candidate rule: ``_nearest_in_part`` and ``_nearest_in_delta`` apply it, and
 every index (sharded or not, in a service or a cluster's verify stage) is a
 ``DescriptorIndex``. The tables
