@@ -169,8 +169,8 @@ def verify_local(query: LocalFeatures, stored: LocalFeatures) -> LocalEvidence:
         for view, mirrored in query.views:
             found = _verify_one(view, stored)
             # each view tried is one more chance for a stranger sharing a motif to fit; only a fit
-            # at the level that says "same picture" may stand in for the query's own
-            if found.inliers > best.inliers and found.inliers >= LOCAL_NEAR_INLIERS:
+            # well above what strangers reach may stand in for the query's own
+            if found.inliers > best.inliers and found.inliers >= _VIEW_INLIERS:
                 best = replace(found, mirrored=mirrored)
     return best
 
@@ -222,6 +222,10 @@ def _verify_one(query: LocalFeatures, stored: LocalFeatures) -> LocalEvidence:
 #: crops, captions, borders and screenshots have tens to hundreds.
 LOCAL_NEAR_INLIERS = 60
 LOCAL_SIMILAR_INLIERS = 14
+#: inliers from which a view's fit (the query mirrored, or a picture within it) may stand in for the
+#: whole query's: under twice the most strangers reached, and a picture inside a page or a screenshot
+#: has only its own share of the query's keypoints
+_VIEW_INLIERS = 30
 
 
 def local_score(evidence: LocalEvidence) -> float:
