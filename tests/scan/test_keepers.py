@@ -247,6 +247,8 @@ def make_derived_family(root: Path) -> dict[str, Path]:
         im = im.resize((480, round(480 * im.height / im.width)), Image.Resampling.LANCZOS)
         if margins(np.asarray(im))[0] == 0.0:
             break
+    else:
+        pytest.skip("the benchmark corpus has no photo without margins")
     w, h = im.size
     jpeg = encode(im, "JPEG", quality=85)
     decoded = Image.open(io.BytesIO(jpeg)).convert("RGB")
@@ -277,7 +279,7 @@ def make_derived_family(root: Path) -> dict[str, Path]:
     return out
 
 
-def test_copies_made_from_the_original_are_not_kept_though_bigger_or_lossless(tmp_path: Path) -> None:
+def test_copies_made_from_the_original_are_not_kept_though_bigger_or_lossless(tmp_path: Path, corpus: Path) -> None:
     root = tmp_path / "pics"
     root.mkdir()
     files = make_derived_family(root)
