@@ -111,16 +111,21 @@ def wait_for_parts(run: Path, proc: subprocess.Popen[str], count: int) -> None:
         time.sleep(0.02)
 
 
+def started_run(src: Path, address: str, run: Path, parts: int, *more: str) -> subprocess.Popen[str]:
+    """`find SRC --cluster ADDRESS --out RUN` started, once its first ``parts`` fingerprint parts are written."""
+    cmd = [sys.executable, "-m", "lookalike", "find", str(src), "--cluster", address, "--out", str(run), *more]
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_parts(run, proc, parts)
+    return proc
+
+
 def test_a_worker_killed_midway_still_gives_the_groups_and_keepers_of_one_machine(tmp_path: Path) -> None:
     src = pictures(tmp_path / "src", 16)  # 48 files: 8 partitions of 6
     one = lookalike("find", str(src), "--db", str(tmp_path / "one.db"), "--json")
     assert one.returncode == 0, one.stderr
     run = tmp_path / "run"
     with cluster(tmp_path, 2) as (address, workers, _):
-        cmd = [sys.executable, "-m", "lookalike", "find", str(src), "--cluster", address, "--out", str(run),
-               "--partition-size", "6", "--json"]  # fmt: skip
-        proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        wait_for_parts(run, proc, 2)
+        proc = started_run(src, address, run, 2, "--partition-size", "6", "--json")
         os.kill(workers[0].pid, signal.SIGKILL)
         killed_midway = not (run / "groups.parquet").exists() and proc.poll() is None
         out, err = ended(proc, 600)
@@ -190,10 +195,7 @@ def test_a_lost_scheduler_ends_the_run_with_a_message_saying_resume(tmp_path: Pa
     src = pictures(tmp_path / "src", 16)
     run = tmp_path / "run"
     with cluster(tmp_path, 1) as (address, _, sched):
-        cmd = [sys.executable, "-m", "lookalike", "find", str(src), "--cluster", address, "--out", str(run),
-               "--partition-size", "2"]  # fmt: skip
-        proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        wait_for_parts(run, proc, 1)
+        proc = started_run(src, address, run, 1, "--partition-size", "2")
         os.killpg(sched.pid, signal.SIGKILL)
         _, err = ended(proc, HANG_S)
     assert proc.returncode == 2, err
@@ -208,10 +210,7 @@ def test_a_run_whose_workers_all_died_ends_with_a_message_saying_resume(tmp_path
     src = pictures(tmp_path / "src", 16)
     run = tmp_path / "run"
     with cluster(tmp_path, 1) as (address, workers, _):
-        cmd = [sys.executable, "-m", "lookalike", "find", str(src), "--cluster", address, "--out", str(run),
-               "--partition-size", "2"]  # fmt: skip
-        proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        wait_for_parts(run, proc, 1)
+        proc = started_run(src, address, run, 1, "--partition-size", "2")
         os.kill(workers[0].pid, signal.SIGKILL)
         _, err = ended(proc, HANG_S)
     assert proc.returncode == 2, err
