@@ -12,13 +12,17 @@ and how much of the query that part fills ("shown inside a larger page").
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
+from lookalike.fingerprints import Fingerprint, grid_signals
+from lookalike.fingerprints.grid import colour_grid
 from lookalike.fingerprints.kernels import two_nearest
 from lookalike.fingerprints.local import LocalFeatures, local_features, opencv
+from lookalike.match.query import Query
 from lookalike.match.regions import Box, picture_regions
 
 __all__ = [
@@ -26,6 +30,7 @@ __all__ = [
     "LOCAL_NEAR_INLIERS",
     "LOCAL_SIMILAR_INLIERS",
     "LocalEvidence",
+    "PictureWithin",
     "QueryFeatures",
     "describe_local",
     "local_score",
@@ -37,8 +42,12 @@ __all__ = [
 #: keypoints taken from a query picture (the stored side keeps ``local_features``' default 500):
 #: more on the query side find more of a cropped or embedded copy's matches
 QUERY_FEATURES = 1000
-#: keypoints taken from each picture found within a query (``match.regions``)
+#: keypoints taken from each picture found within a query (``match.regions``), for the largest
+#: ``_PART_VIEWS`` of them; the hashes of up to ``_PARTS_HASHED`` (a 3 x 3 collage's every tile) are
+#: cheap enough to take all
 _PART_FEATURES = 500
+_PART_VIEWS = 4
+_PARTS_HASHED = 9
 _RATIO = 0.8
 _RANSAC_PIXELS = 6.0
 _MIN_MATCHES = 6
@@ -68,6 +77,16 @@ class LocalEvidence:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
+class PictureWithin:
+    """A picture found within a query (``match.regions``): its own hashes as a ``Query`` (its
+    fingerprint's file facts are the query's, its size the part's), and the ``share`` of the
+    query's area it fills."""
+
+    query: Query
+    share: float
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class QueryFeatures(LocalFeatures):
     """A query picture's features and those of its other views: its mirror image, and the pictures
     that flat gutters set apart within it (``match.regions``: a collage's tiles, a photo beside a
@@ -82,6 +101,22 @@ class QueryFeatures(LocalFeatures):
     """
 
     views: tuple[tuple[LocalFeatures, bool], ...] = ()
+    #: the pictures within the query, by their hashes: a featureless picture (a gradient, a flat
+    #: wallpaper) shown inside a page has no keypoints to match, but its hashes match its original's
+    parts: tuple[PictureWithin, ...] = ()
+
+
+def _picture_within(pixels: npt.NDArray[np.uint8], box: Box) -> PictureWithin:
+    """The hashes of one region of ``pixels``, as a query of its own."""
+    h, w = pixels.shape[:2]
+    x0, y0, x1, y1 = box
+    part = np.ascontiguousarray(pixels[y0:y1, x0:x1])
+    grid = colour_grid(part)
+    fingerprint = Fingerprint(
+        sha256=hashlib.sha256(part.tobytes()).digest(), **grid_signals(grid).signal_fields(),
+        width=x1 - x0, height=y1 - y0, byte_size=0, mime="",
+    )  # fmt: skip
+    return PictureWithin(Query(fingerprint, grid), (x1 - x0) * (y1 - y0) / (w * h))
 
 
 def _part_features(pixels: npt.NDArray[np.uint8], box: Box, *, mirrored: bool, max_features: int) -> LocalFeatures:
@@ -103,10 +138,14 @@ def query_features(pixels: npt.NDArray[np.uint8], *, max_features: int = QUERY_F
     views: list[tuple[LocalFeatures, bool]] = [
         (local_features(np.ascontiguousarray(pixels[:, ::-1]), max_features=max_features), True)
     ]
-    for box in picture_regions(pixels):
+    boxes = picture_regions(pixels, most=_PARTS_HASHED)
+    for box in boxes[:_PART_VIEWS]:
         for mirrored in (False, True):
             views.append((_part_features(pixels, box, mirrored=mirrored, max_features=_PART_FEATURES), mirrored))
-    return QueryFeatures(points=direct.points, descriptors=direct.descriptors, aspect=direct.aspect, views=tuple(views))
+    parts = tuple(_picture_within(pixels, box) for box in boxes)
+    return QueryFeatures(
+        points=direct.points, descriptors=direct.descriptors, aspect=direct.aspect, views=tuple(views), parts=parts
+    )
 
 
 def voting_descriptors(features: LocalFeatures, count: int) -> list[npt.NDArray[np.uint8]]:
