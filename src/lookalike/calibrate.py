@@ -153,11 +153,12 @@ class _Checker:
 
 
 def _pair_predictions(
-    checked: Iterator[tuple[str, list[CheckMatch]]], group_of: dict[str, int]
+    checked: Iterator[tuple[str, list[CheckMatch]]], groups: Sequence[Sequence[Path]]
 ) -> tuple[list[Prediction], dict[str, str | None]]:
     """Each member's matches (but itself) as predictions, and their truth: a pair of members of one
-    group is right, any other match wrong. Each (member, match) is its own query, so that a member
-    may be right about several others (``precision_cut`` knows one right answer a query)."""
+    of ``groups`` is right, any other match wrong. Each (member, match) is its own query, so that a
+    member may be right about several others (``precision_cut`` knows one right answer a query)."""
+    group_of = {str(p.resolve()): k for k, g in enumerate(groups) for p in g}
     predictions: list[Prediction] = []
     truth: dict[str, str | None] = {}
     for source, matches in checked:
@@ -181,6 +182,11 @@ def _distinct(group: Sequence[Path]) -> list[Path]:
         except OSError:
             continue  # unreadable: no pair either
     return list(first.values())
+
+
+def _real_groups(groups: Sequence[Sequence[Path]]) -> list[list[Path]]:
+    """The groups with two or more files of bytes of their own (``_distinct``)."""
+    return [g for g in map(_distinct, groups) if len(g) >= 2]
 
 
 def groups_in(folder: Path) -> list[list[Path]]:
@@ -230,7 +236,7 @@ def calibrate_folder(
         (root / "copies").mkdir()
         source_of = _write_copies(images, root / "copies", edits_per_image, seed, limits, on_progress)
         db = root / "calibrate.sqlite"
-        groups = [g for g in map(_distinct, groups) if len(g) >= 2]
+        groups = _real_groups(groups)
         members = [p for g in groups for p in g]
         indexed = _index_half(db, [*refs, *members], jobs, limits, on_progress)
         truth = {name: (src if src in indexed else None) for name, src in source_of.items()}
@@ -248,15 +254,13 @@ def calibrate_folder(
             for m in matches
             if (source_of[Path(source).name], m.file.source) not in already or m.file.source == truth[Path(source).name]
         ]
-        group_of = {str(p.resolve()): k for k, g in enumerate(groups) for p in g}
-        pairs, pair_truth = _pair_predictions(check(members), group_of) if members else ([], {})
+        pairs = _pair_predictions(check(members), groups)
     positives = sum(1 for v in truth.values() if v is not None)
     near, recall, reached = precision_cut(predictions, truth, positives, precision)
-    similar, _, _ = precision_cut(predictions, truth, positives, min(REVIEW_PRECISION, precision))
+    review = min(REVIEW_PRECISION, precision)
+    similar, _, _ = precision_cut(predictions, truth, positives, review)
     real_pairs = sum(len(g) * (len(g) - 1) for g in groups)  # ordered: each member is checked
-    pair_recall = 0.0
-    if real_pairs:
-        similar, pair_recall, _ = precision_cut(pairs, pair_truth, real_pairs, min(REVIEW_PRECISION, precision))
+    similar, pair_recall, _ = precision_cut(*pairs, real_pairs, review) if real_pairs else (similar, 0, 0)
     return Calibration(
         pairs=real_pairs,
         recall_of_pairs=pair_recall,

@@ -24,7 +24,14 @@ from lookalike.match.local import LocalEvidence, PictureWithin, local_score
 from lookalike.match.score import verdict_for, worth_pixel_digest
 from lookalike.match.verdict import Verdict
 
-__all__ = ["LocalRuling", "by_local_features", "by_picture_within", "same_pixels", "same_pixels_evidence"]
+__all__ = [
+    "LocalRuling",
+    "by_local_features",
+    "by_picture_within",
+    "by_pictures_within_then_local",
+    "same_pixels",
+    "same_pixels_evidence",
+]
 
 
 def same_pixels(
@@ -88,3 +95,12 @@ def by_picture_within(
         return None
     line = render_evidence(Evidence(basis=Basis.PICTURE_WITHIN, share=share, cascade=why))
     return LocalRuling(best, verdict_for(best, thresholds), line)
+
+
+def by_pictures_within_then_local(
+    parts: Sequence[PictureWithin], found: LocalEvidence, stored: Fingerprint, score: float, thresholds: Thresholds
+) -> LocalRuling | None:
+    """All of step 5 for one candidate whose hashes scored ``score``: ``by_picture_within``, then
+    ``by_local_features`` when the fit ``found`` scores higher still; None when the hashes' stands."""
+    within = by_picture_within(parts, stored, score, thresholds)
+    return by_local_features(found, score if within is None else within.score, thresholds) or within
