@@ -142,7 +142,7 @@ def query_features(pixels: npt.NDArray[np.uint8], *, max_features: int = QUERY_F
         (local_features(np.ascontiguousarray(pixels[:, ::-1]), max_features=max_features), True)
     ]
     boxes = picture_regions(pixels, most=_PART_VIEWS)
-    for box in boxes[:_PART_VIEWS]:
+    for box in boxes:
         for mirrored in (False, True):
             views.append((_part_features(pixels, box, mirrored=mirrored, max_features=_PART_FEATURES), mirrored))
     parts = tuple(_picture_within(pixels, box) for box in boxes)
