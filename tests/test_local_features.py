@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lookalike.config import Thresholds
 from lookalike.decode import decode_image
 from lookalike.fingerprints.local import LocalFeatures, local_features
-from lookalike.match.local import verify_local
+from lookalike.match.local import LocalEvidence, is_plain_crop, local_score, query_features, verify_local
 
 LIBRARY = Path(__file__).resolve().parents[1] / "examples" / "library"
 
@@ -40,3 +41,22 @@ def test_a_crop_verifies_and_reports_how_much_it_shows() -> None:
 def test_unrelated_pictures_share_few_inliers() -> None:
     e = verify_local(local_features(_pixels("rocket.jpg"), max_features=1000), local_features(_pixels("coffee.jpg")))
     assert e.inliers < 15
+
+
+def test_a_tight_centre_crop_is_a_plain_crop_that_scores_as_the_same_picture() -> None:
+    full = _pixels("chelsea.jpg")
+    h, w = full.shape[:2]
+    crop = np.ascontiguousarray(full[int(h * 0.18) : int(h * 0.83), int(w * 0.18) : int(w * 0.83)])  # 65 % a side
+    e = verify_local(query_features(crop), local_features(full))
+    assert is_plain_crop(e)
+    assert e.stored_shown == pytest.approx(0.65**2, abs=0.08)
+    assert local_score(e) >= Thresholds().near_duplicate
+
+
+def test_a_plain_crop_is_the_same_picture_from_fewer_inliers_than_a_turned_or_framed_fit() -> None:
+    plain = LocalEvidence(inliers=40, matches=60, stored_shown=0.4, query_filled=1.0, rotation_deg=0.5)
+    turned = LocalEvidence(inliers=40, matches=60, stored_shown=0.4, query_filled=1.0, rotation_deg=20.0)
+    framed = LocalEvidence(inliers=40, matches=60, stored_shown=0.4, query_filled=0.5)
+    assert is_plain_crop(plain) and local_score(plain) >= Thresholds().near_duplicate
+    assert not is_plain_crop(turned) and not is_plain_crop(framed)
+    assert local_score(turned) < Thresholds().near_duplicate and local_score(framed) < Thresholds().near_duplicate

@@ -22,6 +22,13 @@ thresholds off it:
    it still have the precision asked for; ``similar`` the lowest at which they
    have ``REVIEW_PRECISION`` (a person reviews those). When no cut reaches the
    precision, the threshold is 1.0 and the report says so.
+5. With ``groups`` (real pairs: burst shots, the same scene re-shot, a picture
+   shipped at several sizes, one folder of them a scene), ``similar`` is read
+   off those instead of off edited copies, which are a poor stand-in for a
+   second shot: every member is indexed with the references and checked, a
+   match with another member of its group is right and any other is wrong, and
+   ``similar`` is the lowest score at which these matches keep
+   ``REVIEW_PRECISION`` (never above ``near_duplicate``).
 
 The result is a small JSON settings file; ``check``, ``compare``, ``index``
 and ``eval`` take it with ``--settings`` (or ``LOOKALIKE_SETTINGS``).
@@ -46,6 +53,7 @@ from lookalike.evaluate import OnProgress, Prediction, no_progress, precision_cu
 from lookalike.fingerprints import analyse_files, default_jobs
 from lookalike.index import CheckMatch, Index
 from lookalike.index.parallel import check_files
+from lookalike.walk import iter_image_files
 
 __all__ = ["REVIEW_PRECISION", "Calibration", "calibrate_folder", "load_settings", "write_settings"]
 
@@ -65,6 +73,9 @@ class Calibration:
     predictions: int
     recall_at_threshold: float
     reached: bool
+    #: real pairs ``similar`` was measured on (0: on edited copies) and the share of them found at it
+    pairs: int = 0
+    recall_of_pairs: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """The settings file's content."""
@@ -82,8 +93,10 @@ class Calibration:
                 "positive_copies": self.positives,
                 "negative_copies": self.negatives,
                 "predictions": self.predictions,
+                **({"real_pairs": self.pairs, "recall_of_pairs_at_similar": round(self.recall_of_pairs, 4)}
+                   if self.pairs else {}),
             },
-        }
+        }  # fmt: skip
 
 
 def _in_reference_half(path: Path) -> bool:
@@ -139,9 +152,60 @@ class _Checker:
                 yield c.source, list(c.result.matches)
 
 
+def _pair_predictions(
+    checked: Iterator[tuple[str, list[CheckMatch]]], groups: Sequence[Sequence[Path]]
+) -> tuple[list[Prediction], dict[str, str | None]]:
+    """Each member's matches (but itself) as predictions, and their truth: a pair of members of one
+    of ``groups`` is right, any other match wrong. Each (member, match) is its own query, so that a
+    member may be right about several others (``precision_cut`` knows one right answer a query)."""
+    group_of = {str(p.resolve()): k for k, g in enumerate(groups) for p in g}
+    predictions: list[Prediction] = []
+    truth: dict[str, str | None] = {}
+    for source, matches in checked:
+        member = str(Path(source).resolve())
+        for m in matches:
+            if m.file.source == member:
+                continue
+            pair = f"{member}\n{m.file.source}"
+            truth[pair] = m.file.source if group_of.get(m.file.source, -1) == group_of[member] else None
+            predictions.append(Prediction(pair, m.file.source, m.score, m.verdict.is_duplicate))
+    return predictions, truth
+
+
+def _distinct(group: Sequence[Path]) -> list[Path]:
+    """The files of ``group`` with bytes of their own (one of each set of byte-identical files:
+    the index stores them as one image, so that they are no pair to find)."""
+    first: dict[bytes, Path] = {}
+    for path in group:
+        try:
+            first.setdefault(hashlib.sha256(path.read_bytes()).digest(), path)
+        except OSError:
+            continue  # unreadable: no pair either
+    return list(first.values())
+
+
+def _real_groups(groups: Sequence[Sequence[Path]]) -> list[list[Path]]:
+    """The groups with two or more files of bytes of their own (``_distinct``)."""
+    return [g for g in map(_distinct, groups) if len(g) >= 2]
+
+
+def groups_in(folder: Path) -> list[list[Path]]:
+    """The groups of real pairs in ``folder``: the image files of each subfolder with two or more
+    (``calibrate --groups``). Raises ``ConfigError`` when fewer than two such subfolders."""
+    groups = [sorted(iter_image_files([sub])) for sub in sorted(folder.iterdir()) if sub.is_dir()]
+    groups = [g for g in groups if len(g) >= 2]
+    if len(groups) < 2:
+        raise ConfigError(
+            f"{folder}: real pairs need subfolders with two or more shots of one scene each, and at least 2 of them; "
+            f"found {len(groups)}"
+        )
+    return groups
+
+
 def calibrate_folder(
     images: Sequence[Path],
     *,
+    groups: Sequence[Sequence[Path]] = (),
     precision: float = 0.99,
     edits_per_image: int = 4,
     jobs: int = 0,
@@ -149,8 +213,9 @@ def calibrate_folder(
     limits: DecodeLimits | None = None,
     on_progress: OnProgress = no_progress,
 ) -> Calibration:
-    """Measure thresholds on edited copies of ``images`` (see the module docstring). ``on_progress``
-    is told after each file, in the stages ``editing``, ``indexing`` and ``checking``.
+    """Measure thresholds on edited copies of ``images``, and ``similar`` on the real pairs of
+    ``groups`` when given (see the module docstring). ``on_progress`` is told after each file, in
+    the stages ``editing``, ``indexing`` and ``checking``.
 
     Raises ``ConfigError`` for a precision outside (0, 1) or fewer than 8 readable images.
     """
@@ -171,10 +236,12 @@ def calibrate_folder(
         (root / "copies").mkdir()
         source_of = _write_copies(images, root / "copies", edits_per_image, seed, limits, on_progress)
         db = root / "calibrate.sqlite"
-        indexed = _index_half(db, refs, jobs, limits, on_progress)
+        groups = _real_groups(groups)
+        members = [p for g in groups for p in g]
+        indexed = _index_half(db, [*refs, *members], jobs, limits, on_progress)
         truth = {name: (src if src in indexed else None) for name, src in source_of.items()}
         copies = sorted(root / "copies" / name for name in truth)
-        check = _Checker(db, jobs, limits, len(images) + len(copies), on_progress)
+        check = _Checker(db, jobs, limits, len(images) + len(copies) + len(members), on_progress)
         already = {  # (original, reference) duplicates before any edit: a copy may match them too
             (str(Path(source).resolve()), m.file.source)
             for source, matches in check(images)
@@ -187,10 +254,16 @@ def calibrate_folder(
             for m in matches
             if (source_of[Path(source).name], m.file.source) not in already or m.file.source == truth[Path(source).name]
         ]
+        pairs = _pair_predictions(check(members), groups)
     positives = sum(1 for v in truth.values() if v is not None)
     near, recall, reached = precision_cut(predictions, truth, positives, precision)
-    similar, _, _ = precision_cut(predictions, truth, positives, min(REVIEW_PRECISION, precision))
+    review = min(REVIEW_PRECISION, precision)
+    similar, _, _ = precision_cut(predictions, truth, positives, review)
+    real_pairs = sum(len(g) * (len(g) - 1) for g in groups)  # ordered: each member is checked
+    similar, pair_recall, _ = precision_cut(*pairs, real_pairs, review) if real_pairs else (similar, 0, 0)
     return Calibration(
+        pairs=real_pairs,
+        recall_of_pairs=pair_recall,
         thresholds=Thresholds(near_duplicate=near, similar=min(similar, near)),
         precision=precision,
         references=len(indexed),

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from lookalike.calibrate import calibrate_folder, load_settings, write_settings
+from lookalike.calibrate import calibrate_folder, groups_in, load_settings, write_settings
 from lookalike.config import Thresholds
 from lookalike.decode.edits import EDITS
 from lookalike.errors import ConfigError
@@ -47,22 +47,51 @@ def test_every_edit_makes_a_picture(photos: list[Path]) -> None:
                                                 "noise", "in_page"}, name  # fmt: skip
 
 
-def test_calibration_measures_thresholds_that_keep_the_precision(photos: list[Path], tmp_path: Path) -> None:
-    result = calibrate_folder(photos, precision=0.95, edits_per_image=3, jobs=1)
+def _scenes(corpus: Path) -> list[list[Path]]:
+    """Three real pairs of the corpus: a wallpaper and the portrait version its artist made of it
+    (a natural group), and a stereo pair (the same scene shot from two places), as a user's folders
+    of re-shoots would hold them; and a natural group whose files are all one file at several
+    names, which is no pair to find."""
+    manifest = json.loads((corpus / "manifest.json").read_text())
+    wallpapers = [g for g in manifest["natural_groups"] if g[0].startswith("wallpapers/")][:2]
+    stereo = ["samples/motorcycle_left.png", "samples/motorcycle_right.png"]
+    same_file = [g for g in manifest["natural_groups"] if g[0].startswith("natural/")][0]
+    return [[corpus / p for p in g] for g in [*wallpapers, stereo, same_file]]
+
+
+def test_calibration_measures_thresholds_that_keep_the_precision(
+    photos: list[Path], tmp_path: Path, corpus: Path
+) -> None:
+    scenes = _scenes(corpus)
+    result = calibrate_folder(photos, groups=scenes, precision=0.95, edits_per_image=3, jobs=1)
     assert result.references >= 4 and result.positives >= 12 and result.negatives >= 12
     assert result.reached
     t = result.thresholds
     assert 0.0 < t.similar <= t.near_duplicate <= 1.0
     assert result.recall_at_threshold > 0.5  # most copies of the user's own pictures are found
+    # similar is read off the real pairs: each member checked finds the others of its scene
+    assert result.pairs == 6
+    assert result.recall_of_pairs > 0  # the stereo pair at least: its keypoints agree
     path = tmp_path / "settings.json"
     write_settings(result, path)
     assert load_settings(path) == t
     saved = json.loads(path.read_text())
     assert saved["measured"]["precision_asked"] == 0.95
+    assert saved["measured"]["real_pairs"] == 6
     # calibrating again keeps the learned tier turned on in the file
     path.write_text(json.dumps({**saved, "learned": True, "thresholds": {"near_duplicate": 0.9, "similar": 0.5}}))
     write_settings(result, path)
     assert load_settings(path) == t and json.loads(path.read_text())["learned"] is True
+
+
+def test_groups_need_two_scenes_of_two_shots(photos: list[Path], tmp_path: Path) -> None:
+    (tmp_path / "one").mkdir()
+    (tmp_path / "lonely").mkdir()
+    for k, p in enumerate(photos[:2]):
+        (tmp_path / "one" / f"{k}.jpg").write_bytes(p.read_bytes())
+    (tmp_path / "lonely" / "x.jpg").write_bytes(photos[3].read_bytes())
+    with pytest.raises(ConfigError, match="at least 2 of them; found 1"):
+        groups_in(tmp_path)
 
 
 def test_calibration_refuses_too_few_images(photos: list[Path]) -> None:

@@ -41,9 +41,9 @@ from lookalike.index.store.interface import CandidateReader, ReviewList
 from lookalike.index.store.records import LOCAL_CODES, ImageRecord, StoredFile
 from lookalike.match import Query, Verdict, match_fingerprint
 from lookalike.match.decision import overrule
-from lookalike.match.local import verify_local, voting_descriptors
+from lookalike.match.local import QueryFeatures, verify_local, voting_descriptors
 from lookalike.match.retrieval import PHASH_RADIUS, retrieves
-from lookalike.match.steps import by_local_features, same_pixels, same_pixels_evidence
+from lookalike.match.steps import by_local_features, by_picture_within, same_pixels, same_pixels_evidence
 
 __all__ = ["RETRIEVAL_RADIUS", "Cascade", "best_per_image", "revote_pool", "revoted", "second_count", "voted_in_scope"]
 
@@ -259,6 +259,7 @@ class Cascade:
                 continue
             by_hash = match_fingerprint(query, f.fingerprint, self.thresholds)
             by_file[f.pk] = CheckMatch(f.image_id, f, by_hash.score, by_hash.verdict, by_hash.explanation)
+        within = self._pictures_within(features, query, scope, scope_pk, by_file, exclude_image)
         chosen = [*(m.file.pk for m in matches[:_VERIFY_HASH_TOP]), *voted, *recounted]
         todo = [pk for pk in dict.fromkeys(chosen) if pk in by_file]
         stored = self._files.local_features(todo)
@@ -274,9 +275,41 @@ class Cascade:
         # the second count's files are reported only when verified: their hashes were no reason to choose them
         by_hashes = {m.file.pk for m in matches}
         unverified = {
-            pk for pk in recounted if pk not in by_hashes and pk in by_file and not by_file[pk].by_local_features
-        }
+            pk for pk in recounted
+            if pk not in by_hashes and pk not in within and pk in by_file and not by_file[pk].by_local_features
+        }  # fmt: skip
         return best_per_image([m for pk, m in by_file.items() if pk not in unverified])
+
+    def _pictures_within(
+        self, features: LocalFeatures, query: Query, scope: str, scope_pk: int, by_file: dict[int, CheckMatch],
+        exclude_image: int | None,
+    ) -> set[int]:  # fmt: skip
+        """Step 5, first half: the pictures found within the query (a picture inside a page, a
+        collage's tiles: ``QueryFeatures.parts``) find their candidates by their own hashes as a
+        whole query does (steps 2 and 3), and a candidate is scored by them when that beats its
+        score so far (``by_picture_within``), in ``by_file``; returns the files so scored."""
+        parts = features.parts if isinstance(features, QueryFeatures) else ()
+        found: set[int] = set()
+        near: set[int] = set()
+        for part in parts:
+            pks, nearest = self._candidates(part.query, scope_pk)
+            found.update(pks)
+            near |= nearest
+        settled: set[int] = set()
+        for f in self._files.files(sorted(found)):
+            if f.image_pk == exclude_image or f.scope != scope:
+                continue
+            if f.pk not in near and not any(retrieves(part.query, f.fingerprint) for part in parts):
+                continue
+            m = by_file.get(f.pk)
+            if m is None:
+                by_hash = match_fingerprint(query, f.fingerprint, self.thresholds)
+                m = CheckMatch(f.image_id, f, by_hash.score, by_hash.verdict, by_hash.explanation)
+            r = by_picture_within(parts, f.fingerprint, m.score, self.thresholds)
+            if r is not None:
+                by_file[f.pk] = CheckMatch(m.image_id, m.file, r.score, r.verdict, r.explanation)
+                settled.add(f.pk)
+        return settled
 
     def _voted(self, features: LocalFeatures, scope_pk: int) -> tuple[list[int], list[int]]:
         """The stored files of the scope the query's local descriptors vote for most, best first, by

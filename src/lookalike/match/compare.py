@@ -44,7 +44,7 @@ from lookalike.match.explain import explain
 from lookalike.match.local import LocalEvidence, query_features, verify_local
 from lookalike.match.pixels import PixelEvidence, pixel_evidence
 from lookalike.match.query import Query
-from lookalike.match.steps import by_local_features, same_pixels
+from lookalike.match.steps import by_pictures_within_then_local, same_pixels
 from lookalike.match.verdict import Verdict
 
 __all__ = ["Comparison", "ComparisonDict", "HashEvidence", "compare", "compare_analyses", "compare_fingerprints"]
@@ -179,8 +179,9 @@ def compare_analyses(
     score, verdict, explanation = match.score, match.verdict, match.explanation
     local = None
     if not verdict.is_duplicate:  # step 5 of a check: b with a query's features, a with a stored set
-        local = verify_local(query_features(b.image.pixels), a.local or local_features(a.image.pixels))
-        ruling = by_local_features(local, score, thresholds)
+        features = query_features(b.image.pixels)
+        local = verify_local(features, a.local or local_features(a.image.pixels))
+        ruling = by_pictures_within_then_local(features.parts, local, fa, score, thresholds)
         if ruling is not None:
             score, verdict, explanation = ruling.score, ruling.verdict, ruling.explanation
     return Comparison(

@@ -30,6 +30,7 @@ class Basis(StrEnum):
     HASHES = "hashes"  #: the two pictures' perceptual hashes (and what differs between them)
     PHASH_ONLY = "phash_only"  #: a pHash sent without its picture (the service's hash check)
     LOCAL_FEATURES = "local_features"  #: ORB keypoints and a RANSAC fit
+    PICTURE_WITHIN = "picture_within"  #: the hashes of a picture found within the query (``match.regions``)
     PERSON = "person"  #: a person's decision on the pair
     LEARNED = "learned"  #: the learned tier's embeddings
 
@@ -77,6 +78,8 @@ class Evidence:
     - ``PHASH_ONLY``: ``phash_bits`` and ``turn`` (the flip or turn of the stored picture that matched);
     - ``LOCAL_FEATURES``: ``local`` (the fit) or ``local_words`` (its words, kept from an earlier
       run), and ``same_picture`` (a duplicate, a shared region, None: not said);
+    - ``PICTURE_WITHIN``: ``share`` (of the query the picture within it fills) and ``cascade`` (the
+      hashes' line for that picture);
     - ``PERSON``: ``duplicate`` (the person's word) and ``other`` (the image it was said of, None: the pair);
     - ``LEARNED``: ``cosine``, ``role`` and ``cascade`` (the cascade's line before the embedding spoke).
     """
@@ -95,6 +98,7 @@ class Evidence:
     cosine: float = 0.0
     role: LearnedRole = LearnedRole.SEMANTIC
     cascade: str | None = None
+    share: float = 1.0
 
     def __str__(self) -> str:
         return render_evidence(self)
@@ -139,6 +143,10 @@ def _local(e: Evidence) -> str:
     return _LOCAL_PREFIX[e.same_picture] + (words or "")
 
 
+def _picture_within(e: Evidence) -> str:
+    return f"the picture shown inside it ({100 * e.share:.0f}% of it): {e.cascade}"
+
+
 def _person(e: Evidence) -> str:
     if e.other is None:
         return f"a person marked these as {'duplicates' if e.duplicate else 'not duplicates'}"
@@ -164,6 +172,7 @@ _RENDERERS: dict[Basis, Callable[[Evidence], str]] = {
     Basis.HASHES: _hashes,
     Basis.PHASH_ONLY: _phash_only,
     Basis.LOCAL_FEATURES: _local,
+    Basis.PICTURE_WITHIN: _picture_within,
     Basis.PERSON: _person,
     Basis.LEARNED: _learned,
 }

@@ -39,7 +39,8 @@ def describe_edits(a: Fingerprint, b: Fingerprint, *, transform: Dihedral, pixel
     """Phrases for what turns ``a`` into ``b``: the flip or turn, the size, the encoding, the colour."""
     edits = [] if transform is Dihedral.IDENTITY else [describe_turn(transform)]
     resized = _describe_size(a, b, transform)
-    return edits + ([resized] if resized else []) + [_describe_encoding(a, b, pixels)] + _describe_colour(a, b)
+    encoding = _describe_encoding(a, b, pixels)
+    return edits + [e for e in (resized, encoding) if e] + _describe_colour(a, b)
 
 
 def _describe_size(a: Fingerprint, b: Fingerprint, transform: Dihedral) -> str | None:
@@ -56,9 +57,12 @@ def _describe_size(a: Fingerprint, b: Fingerprint, transform: Dihedral) -> str |
     return f"{'enlarged' if rb > ra else 'resized'} to {100 * (rb / ra) ** 0.5:.0f}% ({b.width}x{b.height})"
 
 
-def _describe_encoding(a: Fingerprint, b: Fingerprint, pixels: PixelEvidence | None) -> str:
+def _describe_encoding(a: Fingerprint, b: Fingerprint, pixels: PixelEvidence | None) -> str | None:
     """Converted to another format, re-encoded at lower quality (visibly worse and fewer bytes per
-    pixel), or re-encoded."""
+    pixel), or re-encoded; None for a picture with no file of its own (one found within another,
+    ``match.local.PictureWithin``)."""
+    if not b.mime:
+        return None
     fa, fb = _FORMAT_NAMES.get(a.mime, a.mime), _FORMAT_NAMES.get(b.mime, b.mime)
     if fa != fb:
         return f"converted from {fa} to {fb}"
