@@ -3,9 +3,9 @@
 Owner ``o`` (a stored file) lives in shard ``o % shards``; a query asks every
 shard for each query code's nearest candidate and keeps the nearest, ties to
 the lower owner. Each shard applies ``DescriptorIndex``'s candidate rule (one
-full 16-bit slice equal to the query's), which depends on the stored code and
-the query code alone, so the merged answer is the one a single index over all
-the codes gives: votes do not depend on the number of shards.
+table's key equal to the query's) with the key length of the whole index
+(``key_bits`` of all shards' codes), so the merged answer is the one a single
+index over all the codes gives: votes do not depend on the number of shards.
 
 The shards sit in one process here; a scale-out run (``scale.matching``) asks
 shards of stored rows in turn on its workers and merges what they return with
@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lookalike.errors import ConfigError
-from lookalike.index.search.descriptors import TABLES, DescriptorIndex, DescriptorVoter
+from lookalike.index.search.descriptors import TABLES, DescriptorIndex, DescriptorVoter, key_bits
 
 __all__ = ["NearestVotes", "ShardedDescriptorIndex", "merge_nearest"]
 
@@ -92,7 +92,8 @@ class ShardedDescriptorIndex(DescriptorVoter):
         """For each query descriptor, the owner of its nearest stored candidate in any shard (-1:
         none) and the distance in bits; ties go to the lower owner. Raises ConfigError unless
         ``descriptors`` is uint8 (k, 32)."""
-        best = self._shards[0].nearest(descriptors)
+        bits = key_bits(sum(s.live_codes() for s in self._shards))  # the whole index's key, in every shard
+        best = self._shards[0].nearest(descriptors, bits=bits)
         for shard in self._shards[1:]:
-            best = merge_nearest(best, shard.nearest(descriptors))
+            best = merge_nearest(best, shard.nearest(descriptors, bits=bits))
         return best
