@@ -104,8 +104,8 @@ def stored_task(codes_paths: list[str], out_dir: str) -> int:
     """Every row's pHash (``phash.npy``, uint64), codes part (``part.npy``, int32: its index in
     ``codes_paths``), row in its fingerprint part (``row.npy``, int32) and PDQ (``pdq.npy``, (n, 4)
     uint64, written last: the mark of a finished task) in ``out_dir``, row ``pk`` at position
-    ``pk - 1``, and the crop tier's vote table of every row's codes (``votes/``, ``scale.votes``). The codes parts hold every row once, in any order (a grown source's partitions
-    interleave)."""
+    ``pk - 1``, and the crop tier's vote table of every row's codes (``votes/``, ``scale.votes``).
+    The codes parts hold every row once, in any order (a grown source's partitions interleave)."""
     pks, phash, pdq, part, row = [], [], [], [], []
     for i, path in enumerate(codes_paths):
         t = pq.read_table(path, columns=["pk", "row", "phash", "pdq"])

@@ -31,9 +31,16 @@ import numpy.typing as npt
 import pyarrow.parquet as pq
 
 from lookalike.fingerprints.kernels import jit
-from lookalike.index.search.descriptors import (
-    DESCRIPTOR_BYTES, PROBE_BITS, TABLES, _closer, _dist, _flips, key_bits, wide_key,
-)  # fmt: skip
+from lookalike.index.search.descriptors import (  # the rule's own kernels
+    DESCRIPTOR_BYTES,
+    PROBE_BITS,
+    TABLES,
+    _closer,
+    _dist,
+    _flips,
+    key_bits,
+    wide_key,
+)
 
 __all__ = ["VoteTable", "build_vote_table"]
 
@@ -85,7 +92,7 @@ def _nearest_in_table(
         best_owner[j], best_dist[j] = bo, bd
 
 
-def _release(a: np.ndarray) -> None:  # type: ignore[type-arg]
+def _release(a: np.ndarray) -> None:
     """Drop a memory-mapped array's pages from this process (the page cache keeps them)."""
     m = getattr(a, "_mmap", None)
     if isinstance(m, mmap.mmap) and hasattr(m, "madvise"):

@@ -113,7 +113,7 @@ def wide_key(words: U64, i: int, table: int) -> np.uint64:
     ext = (table + 6) % 16  # slices 6-11 extend the six tables' slices 0-5
     hi = (words[i, table // 4] >> np.uint64(16 * (table % 4))) & _SLICE
     lo = (words[i, ext // 4] >> np.uint64(16 * (ext % 4))) & _SLICE
-    return (hi << np.uint64(16)) | lo
+    return np.uint64((hi << np.uint64(16)) | lo)
 
 
 @jit
