@@ -173,7 +173,8 @@ def write_parts(folder: Path, n: int, part_rows: int, seed: int) -> dict[str, st
             row = {
                 "url": url[i], "size": 40_000, "sha256": fingerprint_from_bytes(fpb).sha256, "fingerprint": fpb,
                 "turns": turns, "local": local.to_bytes(), "lossless": False, "taken_at": None, "jpeg_quality": 90.0,
-                "padding": 0.0, "content_aspect": 4 / 3, "mtime_ns": 1_700_000_000_000_000_000 + i,
+                "padding": 0.0, "content_aspect": 4 / 3, "colours": None, "grid_step": None,
+                "mtime_ns": 1_700_000_000_000_000_000 + i,
                 "error_code": None, "error": None,
             }  # fmt: skip
             for name in FINGERPRINTS.names:
