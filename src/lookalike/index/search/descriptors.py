@@ -147,14 +147,14 @@ def _nearest_in_part(
     for j in range(q.shape[0]):
         bd, bo = best_dist[j], best_owner[j]
         for t in range(tables):
-            qw = wide_key(q, j, t)
+            qw, shift = wide_key(q, j, t), np.uint64(16 * (t % 4))
             for flip in probes:
                 slice_ = (qw >> np.uint64(16)) ^ flip
                 lo_key = (((slice_ << np.uint64(16)) | (qw & _SLICE)) >> drop) << drop
                 hi_key = lo_key + (np.uint64(1) << drop)
                 key = np.int64(slice_ & mask)
                 a, e = offs[t, key], offs[t, key + 1]
-                while a < e:  # the first of the bucket's rows whose key is not below the query's
+                while bits > _KEY_BITS and a < e:  # the first of the bucket's rows with the query's key
                     mid = (a + e) // 2
                     if wide_key(codes, perms[t, mid], t) < lo_key:
                         a = mid + 1
@@ -162,10 +162,12 @@ def _nearest_in_part(
                         e = mid
                 for k in range(a, offs[t, key + 1]):
                     row = perms[t, k]
-                    if wide_key(codes, row, t) >= hi_key:
+                    w = wide_key(codes, row, t) if bits > _KEY_BITS else lo_key
+                    if w >= hi_key:
                         break
                     o = owners[row]
-                    if alive[o]:
+                    # 16-bit keys: the bucket scanned in full, as short buckets hold other slices too
+                    if alive[o] and (bits > _KEY_BITS or (codes[row, t // 4] >> shift) & _SLICE == slice_):
                         d = _dist(codes, row, q, j)
                         if _closer(d, o, bd, bo):
                             bd, bo = d, o
@@ -214,7 +216,7 @@ class _Part:
         self.offs = np.empty((tables, (1 << bits) + 1), np.int32)
         for t in range(tables):
             order = _sort_keys(codes, t, self.mask)
-            self.perms[t] = np.argsort(order, kind="stable")
+            self.perms[t] = np.argsort(order)  # any order among equal keys: ties go to the lower owner
             self.offs[t, 0] = 0
             np.cumsum(np.bincount(order >> 32, minlength=1 << bits), out=self.offs[t, 1:])
 
