@@ -22,8 +22,7 @@ import pytest
 from lookalike.errors import ConfigError
 from lookalike.fingerprints.local import LocalFeatures
 from lookalike.index.cascade import revoted, second_count
-from lookalike.index.search import descriptor_shards, descriptors
-from lookalike.index.search.descriptor_shards import ShardedDescriptorIndex
+from lookalike.index.search import descriptors
 from lookalike.index.search.descriptors import (
     BUCKET_CODES,
     DESCRIPTOR_BYTES,
@@ -35,6 +34,8 @@ from lookalike.index.search.descriptors import (
     DescriptorVoter,
     key_bits,
 )
+from tests.index import sharded
+from tests.index.sharded import ShardedDescriptorIndex
 from tests.index.test_descriptors import distances, flipped, merge_at, random_codes
 
 U8 = npt.NDArray[np.uint8]
@@ -169,7 +170,7 @@ def test_longer_keys_follow_the_candidate_rule_however_stored(
     bits: int, fill: str, shards: int | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # the key's length as a larger index would have it (``key_bits``), for one index and for shards alike
-    for module in (descriptors, descriptor_shards):
+    for module in (descriptors, sharded):
         monkeypatch.setattr(module, "key_bits", lambda codes: bits)
     stored, query = planted(1)
     ix: DescriptorVoter = DescriptorIndex() if shards is None else ShardedDescriptorIndex(shards)

@@ -47,7 +47,6 @@ from lookalike.config import DecodeLimits, Thresholds
 from lookalike.fingerprints import Dihedral, fingerprint_from_bytes
 from lookalike.fingerprints.local import LocalFeatures
 from lookalike.index.cascade import _VOTING_FEATURES, Cascade, revote_pool, second_count, voted_in_scope
-from lookalike.index.search.descriptor_shards import NearestVotes
 from lookalike.index.search.hamming import HammingIndex
 from lookalike.index.search.memory import Mirror
 from lookalike.index.store.records import LOCAL_CODES
@@ -57,7 +56,7 @@ from lookalike.scale.join import build_tables, join_chunk
 from lookalike.scale.part_rows import NoLog, PartRows, features_of, read_rows
 from lookalike.scale.schema import CODES, PAIRS, turned_fingerprints
 from lookalike.scale.stages import check_rows, write_atomically
-from lookalike.scale.votes import VoteTable, build_vote_table
+from lookalike.scale.votes import NearestVotes, VoteTable, build_vote_table
 
 __all__ = ["VOTE_SHARD_ROWS", "codes_task", "match_task", "stored_task"]
 

@@ -31,18 +31,19 @@ import numpy.typing as npt
 import pyarrow.parquet as pq
 
 from lookalike.fingerprints.kernels import jit
-from lookalike.index.search.descriptors import (  # the rule's own kernels
+from lookalike.index.search.descriptors import (
     DESCRIPTOR_BYTES,
     PROBE_BITS,
     TABLES,
-    _closer,
+    DescriptorVoter,
+    _closer,  # the rule's own kernels
     _dist,
     _flips,
     key_bits,
     wide_key,
 )
 
-__all__ = ["VoteTable", "build_vote_table"]
+__all__ = ["NearestVotes", "VoteTable", "build_vote_table"]
 
 U64 = npt.NDArray[np.uint64]
 I32 = npt.NDArray[np.int32]
@@ -182,3 +183,19 @@ class VoteTable:
         for arrays in self._tables:
             for a in arrays:
                 _release(a)
+
+
+class NearestVotes(DescriptorVoter):
+    """Votes from a ``nearest`` answer found already (by ``VoteTable``), for the query codes it
+    was found for."""
+
+    def __init__(self, owners: I32, dist: I64) -> None:
+        self._owners, self._dist = owners, dist
+
+    def __len__(self) -> int:
+        """The codes answered (the votes need them non-empty)."""
+        return len(self._owners)
+
+    def nearest(self, descriptors: npt.NDArray[np.uint8]) -> tuple[I32, I64]:
+        """The answer given (``descriptors`` must be the codes it was found for)."""
+        return self._owners, self._dist

@@ -23,14 +23,21 @@ with one-bit probes. Strangers (about 100 bits apart) rarely qualify, and every
 candidate is measured on all 256 bits.
 
 The answer is a function of the live codes alone, not of how they are stored:
-a stored code is a candidate of a query code exactly when one of its 16-bit
-slices (of the ``TABLES`` tables) lies within ``PROBE_BITS`` bits of the
-query's, and among the candidates the nearest wins, ties going to the lower
-owner. So the order of additions, merges, removals and a split into shards
-(``index.search.descriptor_shards``) never change a vote. This is the crop tier's one
-candidate rule: ``_nearest_in_part`` and ``_nearest_in_delta`` apply it, and
-every index (sharded or not, in a service or a cluster's verify stage) is a
-``DescriptorIndex``. The tables
+a stored code is a candidate of a query code exactly when, in one of the
+``TABLES`` tables, its key equals the query's key (the query's 16-bit slice
+XOR a flip within ``PROBE_BITS``), and among the candidates the nearest wins,
+ties going to the lower owner. A table's key is its 16-bit slice, lengthened
+by the top bits of another slice (``wide_key``) once the live codes pass
+``BUCKET_CODES`` a 16-bit bucket: one bit more each time they double
+(``key_bits``), so that a bucket keeps about ``BUCKET_CODES`` codes and a
+query's work stays bounded however many pictures are stored (the sampled
+bits of Indyk and Motwani's LSH, with k growing as log n). Longer keys find a
+pair far apart less often (30 bits apart: 0.14 at 16 bits, 0.08 at 20), the
+price of bounded work. So the order of additions, merges, removals and a split
+into shards never change a vote. This is the crop tier's one candidate rule:
+``_nearest_in_part`` and ``_nearest_in_delta`` apply it, every index (in a
+service or on one machine) is a ``DescriptorIndex``, and a scale-out run's
+vote table (``scale.votes``) files every code by the same keys. The tables
 are sorted arrays (a permutation and bucket offsets per table), so memory is
 the codes (32 bytes), the owner (4) and 4 to 4.5 bytes per table for each
 descriptor: 60-63 bytes with ``TABLES`` = 6, about 4 KB per stored file.
@@ -202,9 +209,10 @@ def _nearest_in_delta(
 class _Part:
     """Sorted codes: for each table, the rows ordered by their key, and each key's first row.
 
-    Keys are the slices' low ``bits`` bits, fewer for small parts (about 8 codes a bucket), up to
-    all 16: the bucket offsets then cost at most half a byte per code and table. A short key only
-    sizes the buckets: the search skips the codes whose full slice differs (``_nearest_in_part``)."""
+    Buckets are the slices' low ``bits`` bits, fewer for small parts (about 8 codes a bucket), up
+    to all 16: the bucket offsets then cost at most half a byte per code and table. A short bucket
+    key only sizes the buckets: within one, rows are sorted by their 32-bit ``wide_key``, and the
+    search skips the codes whose key differs (``_nearest_in_part``)."""
 
     __slots__ = ("codes", "mask", "offs", "owners", "perms")
 
