@@ -50,7 +50,7 @@ from lookalike.index.store.records import NewFile
 from lookalike.match import Query, Verdict
 from lookalike.scale import Pipeline
 from lookalike.scale.schema import FINGERPRINTS, turned_fingerprints
-from lookalike.scale.stages import exact_groups
+from lookalike.scale.stages import FINGERPRINT_GROUP_ROWS, exact_groups
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TURN = struct.Struct(">8Q3Q32sB256s6f")
@@ -179,7 +179,11 @@ def write_parts(folder: Path, n: int, part_rows: int, seed: int) -> dict[str, st
             }  # fmt: skip
             for name in FINGERPRINTS.names:
                 cols[name].append(row[name])
-        pq.write_table(pa.table(cols, schema=FINGERPRINTS), folder / f"part-{start // part_rows:05d}.parquet")
+        # row groups as the fingerprint stage writes them, so that a check reads its candidates' few rows
+        pq.write_table(
+            pa.table(cols, schema=FINGERPRINTS), folder / f"part-{start // part_rows:05d}.parquet",
+            row_group_size=FINGERPRINT_GROUP_ROWS,
+        )  # fmt: skip
     return {url[originals + c]: url[int(o)] for c, o in enumerate(source)}
 
 
