@@ -141,6 +141,18 @@ def _closer(d: np.int64, o: np.int32, bd: np.int64, bo: np.int32) -> bool:
 
 
 @jit
+def _first_from(codes: U64, perm: I32, table: int, a: int, e: int, key: np.uint64) -> int:
+    """The first position in ``perm[a:e]`` (rows sorted by ``wide_key``) whose key is not below ``key``."""
+    while a < e:
+        mid = (a + e) // 2
+        if wide_key(codes, perm[mid], table) < key:
+            a = mid + 1
+        else:
+            e = mid
+    return a
+
+
+@jit
 def _nearest_in_part(
     codes: U64, owners: I32, perms: I32, offs: I32, mask: np.uint64, alive: npt.NDArray[np.bool_], q: U64,
     tables: int, probes: U64, bits: int, best_owner: I32, best_dist: I64,
@@ -160,13 +172,9 @@ def _nearest_in_part(
                 lo_key = (((slice_ << np.uint64(16)) | (qw & _SLICE)) >> drop) << drop
                 hi_key = lo_key + (np.uint64(1) << drop)
                 key = np.int64(slice_ & mask)
-                a, e = offs[t, key], offs[t, key + 1]
-                while bits > _KEY_BITS and a < e:  # the first of the bucket's rows with the query's key
-                    mid = (a + e) // 2
-                    if wide_key(codes, perms[t, mid], t) < lo_key:
-                        a = mid + 1
-                    else:
-                        e = mid
+                a = offs[t, key]
+                if bits > _KEY_BITS:  # the first of the bucket's rows with the query's key
+                    a = _first_from(codes, perms[t], t, a, offs[t, key + 1], lo_key)
                 for k in range(a, offs[t, key + 1]):
                     row = perms[t, k]
                     w = wide_key(codes, row, t) if bits > _KEY_BITS else lo_key
