@@ -50,7 +50,7 @@ from lookalike.index.store.records import NewFile
 from lookalike.match import Query, Verdict
 from lookalike.scale import Pipeline
 from lookalike.scale.schema import FINGERPRINTS, turned_fingerprints
-from lookalike.scale.stages import exact_groups
+from lookalike.scale.stages import FINGERPRINT_GROUP_ROWS, exact_groups
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TURN = struct.Struct(">8Q3Q32sB256s6f")
@@ -173,12 +173,17 @@ def write_parts(folder: Path, n: int, part_rows: int, seed: int) -> dict[str, st
             row = {
                 "url": url[i], "size": 40_000, "sha256": fingerprint_from_bytes(fpb).sha256, "fingerprint": fpb,
                 "turns": turns, "local": local.to_bytes(), "lossless": False, "taken_at": None, "jpeg_quality": 90.0,
-                "padding": 0.0, "content_aspect": 4 / 3, "mtime_ns": 1_700_000_000_000_000_000 + i,
+                "padding": 0.0, "content_aspect": 4 / 3, "colours": None, "grid_step": None,
+                "mtime_ns": 1_700_000_000_000_000_000 + i,
                 "error_code": None, "error": None,
             }  # fmt: skip
             for name in FINGERPRINTS.names:
                 cols[name].append(row[name])
-        pq.write_table(pa.table(cols, schema=FINGERPRINTS), folder / f"part-{start // part_rows:05d}.parquet")
+        # row groups as the fingerprint stage writes them, so that a check reads its candidates' few rows
+        pq.write_table(
+            pa.table(cols, schema=FINGERPRINTS), folder / f"part-{start // part_rows:05d}.parquet",
+            row_group_size=FINGERPRINT_GROUP_ROWS,
+        )  # fmt: skip
     return {url[originals + c]: url[int(o)] for c, o in enumerate(source)}
 
 
@@ -205,28 +210,33 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
-def _rss(pid: int) -> int:
+def _rss(pid: int) -> tuple[int, int]:
+    """Resident bytes of ``pid``, and of those the ones not backed by a file (statm's resident
+    less shared): the vote table's pages a worker maps are the page cache's, shared by the machine's
+    workers, and counted in the first figure only."""
     try:
         with open(f"/proc/{pid}/statm") as fh:
-            return int(fh.read().split()[1]) * PAGE
+            fields = fh.read().split()
+            return int(fields[1]) * PAGE, (int(fields[1]) - int(fields[2])) * PAGE
     except OSError:
-        return 0
+        return 0, 0
 
 
 class Sampler:
     """Peak resident bytes of this process and of its largest descendant, every 0.2 s."""
 
     def __init__(self) -> None:
-        self.client = self.worker = 0
+        self.client = self.worker = self.worker_own = 0
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         me = os.getpid()
         while not self._done.is_set():
-            self.client = max(self.client, _rss(me))
+            self.client = max(self.client, _rss(me)[0])
             for p in _descendants(me):
-                self.worker = max(self.worker, _rss(p))
+                rss, own = _rss(p)
+                self.worker, self.worker_own = max(self.worker, rss), max(self.worker_own, own)
             time.sleep(0.2)
 
     def __enter__(self) -> Sampler:
@@ -325,7 +335,8 @@ def main() -> None:
     report: dict[str, Any] = {
         "n": n, "planted": len(planted), "planted_found": found, "peak_worker_bytes": sampler.worker,
         "peak_client_bytes": sampler.client, "wall_seconds": round(wall, 1), "matching_core_seconds": round(core, 1),
-        "match_task_cpu_seconds": steps,
+        "match_task_cpu_seconds": steps, "peak_worker_anon_bytes": sampler.worker_own,
+        "vote_table_bytes": sum(f.stat().st_size for f in run_dir.glob("**/votes/*")),
     }  # fmt: skip
     missed = sorted({c: s for c, s in planted.items() if group_of.get(c, -1) != group_of.get(s, -2)}.items())
     if missed:

@@ -22,15 +22,20 @@ import pytest
 from lookalike.errors import ConfigError
 from lookalike.fingerprints.local import LocalFeatures
 from lookalike.index.cascade import revoted, second_count
-from lookalike.index.search.descriptor_shards import ShardedDescriptorIndex
+from lookalike.index.search import descriptors
 from lookalike.index.search.descriptors import (
+    BUCKET_CODES,
     DESCRIPTOR_BYTES,
     MATCH_BITS,
+    MAX_KEY_BITS,
     PROBE_BITS,
     TABLES,
     DescriptorIndex,
     DescriptorVoter,
+    key_bits,
 )
+from tests.index import sharded
+from tests.index.sharded import ShardedDescriptorIndex
 from tests.index.test_descriptors import distances, flipped, merge_at, random_codes
 
 U8 = npt.NDArray[np.uint8]
@@ -69,14 +74,20 @@ def planted(seed: int) -> tuple[Stored, U8]:
     return stored, query
 
 
-def reference_nearest(stored: Stored, query: U8) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """The candidate rule by brute force: (owner or -1, distance) of each query code."""
+def reference_nearest(
+    stored: Stored, query: U8, bits: int = 16
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The candidate rule by brute force, with ``bits``-bit keys: (owner or -1, distance) of each
+    query code. A code is a candidate when, in some table t, its 16-bit slice t lies within
+    ``PROBE_BITS`` of the query's and the top ``bits - 16`` bits of its slice t + 6 equal the query's."""
     owners = sorted(stored)
     codes = np.concatenate([stored[o] for o in owners])
     owner_of = np.concatenate([np.full(len(stored[o]), o) for o in owners])
     slices = lambda c: c[:, : 2 * TABLES].view(np.uint16)  # noqa: E731
+    ext = lambda c: c[:, 2 * TABLES : 4 * TABLES].view(np.uint16) >> (32 - bits)  # noqa: E731
     apart = np.bitwise_count(slices(query)[:, None, :] ^ slices(codes)[None, :, :])
-    candidate = (apart <= PROBE_BITS).any(axis=2)
+    same_ext = ext(query)[:, None, :] == ext(codes)[None, :, :]
+    candidate = ((apart <= PROBE_BITS) & same_ext).any(axis=2)
     d = np.where(candidate, distances(query, codes), 10_000)
     rank = d * 10_000 + owner_of[None, :]  # nearest, then the lower owner
     best = rank.argmin(axis=1)
@@ -150,6 +161,33 @@ def test_nearest_owners_and_votes_follow_the_candidate_rule_however_stored(
         assert ix.vote(query, top=10_000) == reference_votes(stored, query)
         mirror = query[::-1, ::-1].copy()
         assert ix.vote_each([query, mirror], top=7) == _Exact(stored).vote_each([query, mirror], top=7)
+
+
+@pytest.mark.parametrize("bits", [17, 28])
+@pytest.mark.parametrize("fill", list(FILLS))
+@pytest.mark.parametrize("shards", [None, 3], ids=["unsharded", "3"])
+def test_longer_keys_follow_the_candidate_rule_however_stored(
+    bits: int, fill: str, shards: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the key's length as a larger index would have it (``key_bits``), for one index and for shards alike
+    for module in (descriptors, sharded):
+        monkeypatch.setattr(module, "key_bits", lambda codes: bits)
+    stored, query = planted(1)
+    ix: DescriptorVoter = DescriptorIndex() if shards is None else ShardedDescriptorIndex(shards)
+    FILLS[fill](stored, ix)  # type: ignore[arg-type]
+    owner, dist = reference_nearest(stored, query, bits)
+    assert (owner >= 0).sum() < (reference_nearest(stored, query)[0] >= 0).sum()  # longer keys: fewer candidates
+
+    found, found_dist = ix.nearest(query)
+
+    assert np.array_equal(found, owner) and np.array_equal(found_dist, dist)
+
+
+def test_keys_grow_by_a_bit_each_time_the_stored_codes_double() -> None:
+    full = BUCKET_CODES << 16  # a 16-bit key's buckets hold BUCKET_CODES codes on average
+    assert [key_bits(n) for n in (0, 1, full)] == [16, 16, 16]
+    assert [key_bits(n) for n in (full + 1, 2 * full, 2 * full + 1, 64 * full)] == [17, 17, 18, 22]
+    assert key_bits(1 << 60) == MAX_KEY_BITS
 
 
 class _Exact(DescriptorVoter):

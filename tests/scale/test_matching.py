@@ -36,23 +36,19 @@ def one_machine(cropped_tree: Path, tmp_path_factory: pytest.TempPathFactory) ->
     return find_groups([cropped_tree], db=tmp_path_factory.mktemp("one") / "find.db").to_dict()
 
 
-@pytest.mark.parametrize(
-    ("shard_rows", "kept_bytes", "verify_rows", "group_rows"), [(2, 0, 1, 2), (4096, 16 << 20, 64, 16)]
-)
+@pytest.mark.parametrize(("shard_rows", "verify_rows", "group_rows"), [(2, 1, 2), (4096, 64, 16)])
 def test_any_vote_shard_size_gives_the_pairs_of_one_machine(
     cropped_tree: Path,
     one_machine: dict[str, Any],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     shard_rows: int,
-    kept_bytes: int,
     verify_rows: int,
     group_rows: int,
 ) -> None:
     crops = [p for p in one_machine["pairs"] if "/crops/part" in p["a"] + p["b"]]
     assert crops, "the tree must hold copies only the crop tier finds"
     monkeypatch.setattr(pipeline, "VOTE_SHARD_ROWS", shard_rows)
-    monkeypatch.setattr(matching, "CACHE_BYTES", kept_bytes)
     # rows checked a few at a time, their candidates read by row groups of fingerprint parts
     monkeypatch.setattr(matching, "VERIFY_ROWS", verify_rows)
     monkeypatch.setattr(faults, "FINGERPRINT_GROUP_ROWS", group_rows)

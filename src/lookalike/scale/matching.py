@@ -13,8 +13,9 @@ the same answer:
 * ``match_task`` (one a part) finds its rows' candidates: the multi-index-hashing join
   (``scale.join``: each turned pHash against the three substring tables of the stored pHashes,
   PDQ applied after), the exact five nearest pHashes (``HammingIndex.knn``, the one-machine
-  function), and the descriptor votes, asked of stored shards of ``VOTE_SHARD_ROWS`` rows in
-  turn and merged as ``index.search.descriptor_shards`` merges them (nearest, ties to the lower row).
+  function), and the descriptor votes: each descriptor's nearest stored candidate by the run's
+  vote table (``scale.votes``: every row's codes filed by ``DescriptorIndex``'s keys, built once
+  by ``stored_task``), so that a query looks at a bounded bucket a table, not at every row.
   It then checks its rows ``VERIFY_ROWS`` at a time by the cascade itself (``_PlannedCascade``:
   ``index.cascade.Cascade`` with those candidates), so that the pairs are ``find``'s: for each
   batch it reads the fingerprints and local features of the batch's candidates from the parts
@@ -22,7 +23,8 @@ the same answer:
   go after.
 
 A worker keeps, between tasks, the join's substring tables, the pHash index and the memory-mapped
-codes (about 130 bytes a row) and as many vote shards as ``CACHE_BYTES`` allows; a task holds
+codes (about 130 bytes a row); the vote table is read through the page cache and the pages a task
+touched are let go after it; a task holds
 besides its own partition's rows and one batch's candidates, neither of which grows with the run.
 """
 
@@ -33,7 +35,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import numpy as np
@@ -45,8 +47,6 @@ from lookalike.config import DecodeLimits, Thresholds
 from lookalike.fingerprints import Dihedral, fingerprint_from_bytes
 from lookalike.fingerprints.local import LocalFeatures
 from lookalike.index.cascade import _VOTING_FEATURES, Cascade, revote_pool, second_count, voted_in_scope
-from lookalike.index.search.descriptor_shards import NearestVotes, merge_nearest
-from lookalike.index.search.descriptors import DescriptorIndex
 from lookalike.index.search.hamming import HammingIndex
 from lookalike.index.search.memory import Mirror
 from lookalike.index.store.records import LOCAL_CODES
@@ -56,17 +56,13 @@ from lookalike.scale.join import build_tables, join_chunk
 from lookalike.scale.part_rows import NoLog, PartRows, features_of, read_rows
 from lookalike.scale.schema import CODES, PAIRS, turned_fingerprints
 from lookalike.scale.stages import check_rows, write_atomically
+from lookalike.scale.votes import NearestVotes, VoteTable, build_vote_table
 
 __all__ = ["VOTE_SHARD_ROWS", "codes_task", "match_task", "stored_task"]
 
-#: rows of a vote shard: the crop tier's descriptors of this many rows make one ``DescriptorIndex``
-#: (about 4 KB a row, 4 MB a shard), asked in turn by every part; small, so that what a worker
-#: holds of them stops growing at a thousand rows (a run of 2,000 files already fills a shard)
+#: the plan's vote shards (``pipeline`` numbers its parts by them). Matching no longer asks shards
+#: in turn: the crop tier's votes come from the run's one vote table (``scale.votes``)
 VOTE_SHARD_ROWS = 1024
-#: bytes of vote shards a worker keeps between tasks (the join's tables are kept besides): one
-#: shard, so that a worker's memory stops growing with the run at ``VOTE_SHARD_ROWS`` rows; a
-#: larger budget trades memory for fewer rebuilds of shards a task asks again
-CACHE_BYTES = int(os.environ.get("LOOKALIKE_MATCH_CACHE_BYTES", 4 << 20))
 #: rows of a part checked together: their candidates' fingerprints and local features are read
 #: for them (each fingerprint part opened once, only the row groups holding them) and let go after
 VERIFY_ROWS = 64
@@ -107,8 +103,8 @@ def stored_task(codes_paths: list[str], out_dir: str) -> int:
     """Every row's pHash (``phash.npy``, uint64), codes part (``part.npy``, int32: its index in
     ``codes_paths``), row in its fingerprint part (``row.npy``, int32) and PDQ (``pdq.npy``, (n, 4)
     uint64, written last: the mark of a finished task) in ``out_dir``, row ``pk`` at position
-    ``pk - 1``. The codes parts hold every row once, in any order (a grown source's partitions
-    interleave)."""
+    ``pk - 1``, and the crop tier's vote table of every row's codes (``votes/``, ``scale.votes``).
+    The codes parts hold every row once, in any order (a grown source's partitions interleave)."""
     pks, phash, pdq, part, row = [], [], [], [], []
     for i, path in enumerate(codes_paths):
         t = pq.read_table(path, columns=["pk", "row", "phash", "pdq"])
@@ -121,6 +117,7 @@ def stored_task(codes_paths: list[str], out_dir: str) -> int:
         pdq.append(words.reshape(-1, 4).copy())
     at = np.argsort(np.concatenate(pks)) if pks else np.zeros(0, np.int64)
     os.makedirs(out_dir, exist_ok=True)
+    build_vote_table(codes_paths, os.path.join(out_dir, "votes"))
     for name, arrays in (("phash", phash), ("part", part), ("row", row), ("pdq", pdq)):
         tmp = os.path.join(out_dir, f"{name}.{os.getpid()}.tmp.npy")
         np.save(tmp, np.concatenate(arrays)[at] if arrays else np.zeros(0, np.uint64))
@@ -165,7 +162,7 @@ def _stored(stored_dir: str) -> tuple[U64, U64, npt.NDArray[np.int32], npt.NDArr
         row = np.load(os.path.join(stored_dir, "row.npy"), mmap_mode="r")
         return (ph, pdq, part, row), 0
 
-    for key in [k for k in _kept if k[0] in ("stored", "tables", "knn") and k[1] != stored_dir]:
+    for key in [k for k in _kept if k[0] in ("stored", "tables", "knn", "votes") and k[1] != stored_dir]:
         del _kept[key]  # another run's
     return _keep(("stored", stored_dir), build)  # type: ignore[no-any-return]
 
@@ -188,18 +185,8 @@ def _knn_index(stored_dir: str) -> HammingIndex:
     return _keep(("knn", stored_dir), build)  # type: ignore[no-any-return]
 
 
-def _shard(paths: Sequence[str]) -> DescriptorIndex:
-    def build() -> tuple[DescriptorIndex, int]:
-        index = DescriptorIndex()
-        for path in paths:
-            t = pq.read_table(path, columns=["pk", "descriptors"])
-            for pk, codes in zip(t.column("pk").to_pylist(), t.column("descriptors").to_pylist()):
-                if codes:
-                    index.add(pk, np.frombuffer(codes, np.uint8).reshape(-1, 32))
-        index.flush()
-        return index, index.nbytes()
-
-    return _keep(("shard", *paths), build, CACHE_BYTES)  # type: ignore[no-any-return]
+def _vote_table(stored_dir: str) -> VoteTable:
+    return _keep(("votes", stored_dir), lambda: (VoteTable(os.path.join(stored_dir, "votes")), 0))  # type: ignore[no-any-return]
 
 
 # ---- candidates -------------------------------------------------------------------------------
@@ -233,19 +220,15 @@ def _nearest(codes: pa.Table, stored_dir: str) -> list[set[int]]:
     return [{int(p) for p in index.knn(int(ph), _KNN)[0]} for ph in codes.column("phash").to_numpy()]
 
 
-def _voted(
-    features: list[LocalFeatures], shards: list[list[str]], flip: bool
-) -> tuple[list[list[int]], list[list[int]]]:
+def _voted(features: list[LocalFeatures], stored_dir: str) -> tuple[list[list[int]], list[list[int]]]:
     """For each query's features, the rows its strongest descriptors vote for as ``Cascade._voted``
-    does against one index of every row (each shard answers every descriptor's nearest, merged),
-    and the rows to count again (``second_count``, once their features are read)."""
+    does against one index of every row (each descriptor's nearest by the vote table, the same
+    candidate rule), and the rows to count again (``second_count``, once their features are read)."""
     sets = [f.descriptors[:_VOTING_FEATURES] for f in features]
     allq = np.concatenate(sets) if sets else np.zeros((0, 32), np.uint8)
-    owner = np.full(len(allq), -1, np.int32)
-    dist = np.full(len(allq), 257, np.int64)
-    for paths in reversed(shards) if flip else shards:  # alternate: the shards kept last are asked first
-        if len(allq):
-            owner, dist = merge_nearest((owner, dist), _shard(paths).nearest(allq))
+    table = _vote_table(stored_dir)
+    owner, dist = table.nearest(allq)
+    table.release()  # the pages read stay in the page cache, not in this worker
     out, pools, at = [], [], 0
     for s in sets:
         voter = NearestVotes(owner[at : at + len(s)], dist[at : at + len(s)])
@@ -287,12 +270,11 @@ def match_task(
     storage_options: Mapping[str, Any],
 ) -> int:
     """Find and check the candidates of the index rows first fingerprinted in part ``index`` of
-    the plan (``plan_path``: each part's codes file, fingerprint file and vote shard); their pairs
+    the plan (``plan_path``: each part's codes file and fingerprint file); their pairs
     go to ``pairs_path`` (``schema.PAIRS``). Returns the pair count."""
     plan = _keep(("plan", plan_path), lambda: (pq.read_table(plan_path), 0))
     codes_paths = plan.column("codes").to_pylist()
     part_paths = plan.column("part").to_pylist()
-    shard_list = [codes_paths[lo:hi] for lo, hi in _runs(plan.column("shard").to_pylist())]
     codes = pq.read_table(codes_paths[index])
     pks = codes.column("pk").to_pylist()
 
@@ -307,7 +289,7 @@ def match_task(
     clock.lap("read", None)
     retrieved = clock.lap("join", _retrieved(codes, stored_dir))
     nearest = clock.lap("nearest", _nearest(codes, stored_dir))
-    voted, pools = clock.lap("votes", _voted(features, shard_list, flip=index % 2 == 1))
+    voted, pools = clock.lap("votes", _voted(features, stored_dir))
     rows = PartRows(scope, files, local)
     cascade = _PlannedCascade(rows, rows, Mirror(NoLog()), thresholds, limits)  # type: ignore[arg-type]
     cascade.plan = {}
@@ -360,11 +342,3 @@ class _Clock:
         self.laps[name] = round(self.laps.get(name, 0.0) + now - self._last, 3)
         self._last = now
         return value
-
-
-def _runs(shards: list[int]) -> list[tuple[int, int]]:
-    """The (first part, end part) of each vote shard, from each part's shard number."""
-    bounds: dict[int, list[int]] = {}
-    for i, s in enumerate(shards):
-        bounds.setdefault(s, [i, i + 1])[1] = i + 1
-    return [(lo, hi) for lo, hi in bounds.values()]

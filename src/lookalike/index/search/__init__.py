@@ -4,8 +4,8 @@ near this one?" fast, and own nothing that is not in the store.
 ``hamming`` searches binary codes (pHash) by Hamming distance exactly, by multi-index hashing,
 with its compiled kernels in ``hamming_kernels`` and frozen parts shared between the processes of
 one host in ``hamming_shared``; ``descriptors`` finds the files that share local (ORB)
-descriptors with a query, for crops and screenshots, and ``descriptor_shards`` splits that index
-by owner with the same votes; ``semantic_mirror`` searches the learned tier's embeddings by
+descriptors with a query, for crops and screenshots (a scale-out run answers by the same rule
+from its vote table, ``scale.votes``); ``semantic_mirror`` searches the learned tier's embeddings by
 cosine. ``memory`` (``Mirror``) is what one ``Index`` keeps of its store: every file's pHash,
 descriptors and scope, under one lock, with the embeddings' mirror following it.
 

@@ -23,14 +23,21 @@ with one-bit probes. Strangers (about 100 bits apart) rarely qualify, and every
 candidate is measured on all 256 bits.
 
 The answer is a function of the live codes alone, not of how they are stored:
-a stored code is a candidate of a query code exactly when one of its 16-bit
-slices (of the ``TABLES`` tables) lies within ``PROBE_BITS`` bits of the
-query's, and among the candidates the nearest wins, ties going to the lower
-owner. So the order of additions, merges, removals and a split into shards
-(``index.search.descriptor_shards``) never change a vote. This is the crop tier's one
-candidate rule: ``_nearest_in_part`` and ``_nearest_in_delta`` apply it, and
-every index (sharded or not, in a service or a cluster's verify stage) is a
-``DescriptorIndex``. The tables
+a stored code is a candidate of a query code exactly when, in one of the
+``TABLES`` tables, its key equals the query's key (the query's 16-bit slice
+XOR a flip within ``PROBE_BITS``), and among the candidates the nearest wins,
+ties going to the lower owner. A table's key is its 16-bit slice, lengthened
+by the top bits of another slice (``wide_key``) once the live codes pass
+``BUCKET_CODES`` a 16-bit bucket: one bit more each time they double
+(``key_bits``), so that a bucket keeps about ``BUCKET_CODES`` codes and a
+query's work stays bounded however many pictures are stored (the sampled
+bits of Indyk and Motwani's LSH, with k growing as log n). Longer keys find a
+pair far apart less often (30 bits apart: 0.14 at 16 bits, 0.08 at 20), the
+price of bounded work. So the order of additions, merges, removals and a split
+into shards never change a vote. This is the crop tier's one candidate rule:
+``_nearest_in_part`` and ``_nearest_in_delta`` apply it, every index (in a
+service or on one machine) is a ``DescriptorIndex``, and a scale-out run's
+vote table (``scale.votes``) files every code by the same keys. The tables
 are sorted arrays (a permutation and bucket offsets per table), so memory is
 the codes (32 bytes), the owner (4) and 4 to 4.5 bytes per table for each
 descriptor: 60-63 bytes with ``TABLES`` = 6, about 4 KB per stored file.
@@ -58,16 +65,32 @@ DESCRIPTOR_BYTES = 32
 #: nearest stored descriptor at most this many bits away counts as a vote. Descriptors of one spot
 #: in an edited copy lie 15-40 bits apart; of unrelated spots about 100.
 MATCH_BITS = 40
-#: LSH tables, each keyed by one 16-bit slice of the descriptor
+#: LSH tables, each keyed by one 16-bit slice of the descriptor (lengthened by ``key_bits``)
 TABLES = 6
 _KEY_BITS = 16
 _SLICE = np.uint64((1 << _KEY_BITS) - 1)
+#: a table's key grows past 16 bits once the index holds more than this many codes a 16-bit key:
+#: ``key_bits`` lengthens it by one bit each time the codes double, so that a key's bucket holds
+#: about this many codes however many are stored, and a query's work stays bounded
+BUCKET_CODES = 16
+#: longest key: a table's 16-bit slice and the whole of its extension slice
+MAX_KEY_BITS = 32
 _DELTA_CODES = 1024  # unsorted descriptors (scanned in full by every query) before they are sorted
 #: a stored code is a candidate when one of its slices lies within this many bits of the query's.
 #: One bit finds a descriptor pair 30 bits apart 96 % of the time instead of 58 %, but probes 17
 #: buckets a table instead of 1: a picture check cost 133 ms of CPU instead of 40 at 10,000 stored
 #: pictures (``benchmarks/service_load.py``), past the service's 40 checks a second. Kept exact.
 PROBE_BITS = 0
+
+
+def key_bits(codes: int) -> int:
+    """The length of every table's key when ``codes`` descriptors are stored: 16 bits (the
+    table's slice) until a 16-bit key's bucket would hold more than ``BUCKET_CODES`` codes on
+    average, then one more bit (from the table's extension slice) each time the codes double, at
+    most ``MAX_KEY_BITS``. Both engines (``DescriptorIndex`` and the scale-out vote table,
+    ``scale.votes``) key by it, counting the same codes."""
+    buckets = max(1, -(-int(codes) // BUCKET_CODES))  # buckets needed for BUCKET_CODES codes each
+    return min(MAX_KEY_BITS, max(_KEY_BITS, (buckets - 1).bit_length()))  # bits to number that many
 
 
 def _flips(bits: int) -> npt.NDArray[np.uint64]:
@@ -91,12 +114,23 @@ def _dist(a: U64, i: int, q: U64, j: int) -> np.int64:
 
 
 @jit
-def _keys(words: U64, table: int, mask: np.uint64) -> I64:
-    """The key of every code in ``table``: the low bits (``mask``) of the code's 16-bit slice ``table``."""
-    word, shift = table // 4, np.uint64(16 * (table % 4))
+def wide_key(words: U64, i: int, table: int) -> np.uint64:
+    """Code ``i``'s 32-bit key of ``table``: its 16-bit slice ``table`` (high half) and slice
+    ``table + TABLES`` (its extension, low half). A ``bits``-bit key is the high ``bits`` of it."""
+    ext = (table + 6) % 16  # slices 6-11 extend the six tables' slices 0-5
+    hi = (words[i, table // 4] >> np.uint64(16 * (table % 4))) & _SLICE
+    lo = (words[i, ext // 4] >> np.uint64(16 * (ext % 4))) & _SLICE
+    return np.uint64((hi << np.uint64(16)) | lo)
+
+
+@jit
+def _sort_keys(words: U64, table: int, mask: np.uint64) -> I64:
+    """Each code's bucket (the low bits ``mask`` of its slice ``table``) above its 32-bit key: the
+    order of a part's rows, so that a bucket's codes with one ``bits``-bit key are contiguous."""
     out = np.empty(words.shape[0], np.int64)
     for i in range(words.shape[0]):
-        out[i] = np.int64((words[i, word] >> shift) & mask)
+        w = wide_key(words, i, table)
+        out[i] = np.int64((((w >> np.uint64(16)) & mask) << np.uint64(32)) | w)
     return out
 
 
@@ -107,26 +141,48 @@ def _closer(d: np.int64, o: np.int32, bd: np.int64, bo: np.int32) -> bool:
 
 
 @jit
+def _first_from(codes: U64, perm: I32, table: int, a: int, e: int, key: np.uint64) -> int:
+    """The first position in ``perm[a:e]`` (rows sorted by ``wide_key``) whose key is not below ``key``."""
+    while a < e:
+        mid = (a + e) // 2
+        if wide_key(codes, perm[mid], table) < key:
+            a = mid + 1
+        else:
+            e = mid
+    return a
+
+
+@jit
 def _nearest_in_part(
     codes: U64, owners: I32, perms: I32, offs: I32, mask: np.uint64, alive: npt.NDArray[np.bool_], q: U64,
-    tables: int, probes: U64, best_owner: I32, best_dist: I64,
+    tables: int, probes: U64, bits: int, best_owner: I32, best_dist: I64,
 ) -> None:  # fmt: skip
     """Lower ``best_dist``/``best_owner`` of each query code with its nearest live candidate in the
-    part: a code one of whose slices is the query's slice XOR one of ``probes`` (the flips within
-    the probe radius). A bucket (the slice's low ``mask`` bits) holds candidates and some codes that
-    only share those low bits; the latter are skipped, so that what is found never depends on the
-    part's size."""
+    part: a code whose ``bits``-bit key of some table is the query's with its slice XOR one of
+    ``probes`` (the flips within the probe radius). A bucket (the slice's low ``mask`` bits) holds
+    candidates and codes that only share those low bits, sorted by their 32-bit key, so the
+    candidates are found by bisection, and what is found never depends on the part's size."""
+    drop = np.uint64(32 - bits)
     for j in range(q.shape[0]):
         bd, bo = best_dist[j], best_owner[j]
         for t in range(tables):
-            word, shift = t // 4, np.uint64(16 * (t % 4))
+            qw, shift = wide_key(q, j, t), np.uint64(16 * (t % 4))
             for flip in probes:
-                slice_ = ((q[j, word] >> shift) & _SLICE) ^ flip
+                slice_ = (qw >> np.uint64(16)) ^ flip
+                lo_key = (((slice_ << np.uint64(16)) | (qw & _SLICE)) >> drop) << drop
+                hi_key = lo_key + (np.uint64(1) << drop)
                 key = np.int64(slice_ & mask)
-                for k in range(offs[t, key], offs[t, key + 1]):
+                a = offs[t, key]
+                if bits > _KEY_BITS:  # the first of the bucket's rows with the query's key
+                    a = _first_from(codes, perms[t], t, a, offs[t, key + 1], lo_key)
+                for k in range(a, offs[t, key + 1]):
                     row = perms[t, k]
+                    w = wide_key(codes, row, t) if bits > _KEY_BITS else lo_key
+                    if w >= hi_key:
+                        break
                     o = owners[row]
-                    if alive[o] and (codes[row, word] >> shift) & _SLICE == slice_:
+                    # 16-bit keys: the bucket scanned in full, as short buckets hold other slices too
+                    if alive[o] and (bits > _KEY_BITS or (codes[row, t // 4] >> shift) & _SLICE == slice_):
                         d = _dist(codes, row, q, j)
                         if _closer(d, o, bd, bo):
                             bd, bo = d, o
@@ -135,11 +191,13 @@ def _nearest_in_part(
 
 @jit
 def _nearest_in_delta(
-    codes: U64, owners: I32, alive: npt.NDArray[np.bool_], q: U64, tables: int, probe_bits: int, best_owner: I32,
-    best_dist: I64,
+    codes: U64, owners: I32, alive: npt.NDArray[np.bool_], q: U64, tables: int, probe_bits: int, bits: int,
+    best_owner: I32, best_dist: I64,
 ) -> None:  # fmt: skip
     """``_nearest_in_part`` for the unsorted delta: every code is looked at, and is a candidate when
-    one of its ``tables`` slices lies within ``probe_bits`` of the query's."""
+    for one of its ``tables`` its slice lies within ``probe_bits`` of the query's and the rest of
+    its ``bits``-bit key equals the query's."""
+    drop = np.uint64(32 - bits)
     for j in range(q.shape[0]):
         bd, bo = best_dist[j], best_owner[j]
         for row in range(codes.shape[0]):
@@ -147,8 +205,8 @@ def _nearest_in_delta(
             if not alive[o]:
                 continue
             for t in range(tables):
-                word, shift = t // 4, np.uint64(16 * (t % 4))
-                if popcount(((codes[row, word] ^ q[j, word]) >> shift) & _SLICE) <= probe_bits:
+                x = wide_key(codes, row, t) ^ wide_key(q, j, t)
+                if popcount(x >> np.uint64(16)) <= probe_bits and ((x & _SLICE) >> drop) == 0:
                     d = _dist(codes, row, q, j)
                     if _closer(d, o, bd, bo):
                         bd, bo = d, o
@@ -159,9 +217,10 @@ def _nearest_in_delta(
 class _Part:
     """Sorted codes: for each table, the rows ordered by their key, and each key's first row.
 
-    Keys are the slices' low ``bits`` bits, fewer for small parts (about 8 codes a bucket), up to
-    all 16: the bucket offsets then cost at most half a byte per code and table. A short key only
-    sizes the buckets: the search skips the codes whose full slice differs (``_nearest_in_part``)."""
+    Buckets are the slices' low ``bits`` bits, fewer for small parts (about 8 codes a bucket), up
+    to all 16: the bucket offsets then cost at most half a byte per code and table. A short bucket
+    key only sizes the buckets: within one, rows are sorted by their 32-bit ``wide_key``, and the
+    search skips the codes whose key differs (``_nearest_in_part``)."""
 
     __slots__ = ("codes", "mask", "offs", "owners", "perms")
 
@@ -172,10 +231,10 @@ class _Part:
         self.perms = np.empty((tables, len(codes)), np.int32)
         self.offs = np.empty((tables, (1 << bits) + 1), np.int32)
         for t in range(tables):
-            keys = _keys(codes, t, self.mask)
-            self.perms[t] = np.argsort(keys, kind="stable")
+            order = _sort_keys(codes, t, self.mask)
+            self.perms[t] = np.argsort(order)  # any order among equal keys: ties go to the lower owner
             self.offs[t, 0] = 0
-            np.cumsum(np.bincount(keys, minlength=1 << bits), out=self.offs[t, 1:])
+            np.cumsum(np.bincount(order >> 32, minlength=1 << bits), out=self.offs[t, 1:])
 
     def __len__(self) -> int:
         return len(self.owners)
@@ -268,6 +327,8 @@ class DescriptorIndex(DescriptorVoter):
         self._delta_n = 0
         self._alive = np.zeros(1024, np.bool_)  # owners with codes to find
         self._known = np.zeros(1024, np.bool_)  # owners ever added
+        self._count = np.zeros(1024, np.int64)  # each live owner's codes
+        self._live_codes = 0
 
     def __len__(self) -> int:
         """Descriptors held (including those of removed owners not yet compacted away)."""
@@ -283,6 +344,7 @@ class DescriptorIndex(DescriptorVoter):
             size = max(top + 1, 2 * len(self._alive))
             self._alive = np.concatenate([self._alive, np.zeros(size - len(self._alive), np.bool_)])
             self._known = np.concatenate([self._known, np.zeros(size - len(self._known), np.bool_)])
+            self._count = np.concatenate([self._count, np.zeros(size - len(self._count), np.int64)])
 
     def add(self, owner: int, descriptors: U8) -> None:
         """File descriptors under ``owner`` (an int >= 0 below 2**31). Raises ConfigError on bad shapes."""
@@ -295,6 +357,8 @@ class DescriptorIndex(DescriptorVoter):
         self._alive[owner] = self._known[owner] = True
         if not len(descriptors):
             return
+        self._count[owner] += len(descriptors)
+        self._live_codes += len(descriptors)
         self._delta.append(_as_words(descriptors))
         self._delta_owners.append(np.full(len(descriptors), owner, np.int32))
         self._delta_n += len(descriptors)
@@ -304,8 +368,15 @@ class DescriptorIndex(DescriptorVoter):
     def remove(self, owners: npt.ArrayLike) -> None:
         """Forget every descriptor of these owners."""
         gone = np.asarray(owners, dtype=np.int64)
-        gone = gone[(gone >= 0) & (gone < len(self._alive))]
+        gone = np.unique(gone[(gone >= 0) & (gone < len(self._alive))])
+        gone = gone[self._alive[gone]]
+        self._live_codes -= int(self._count[gone].sum())
+        self._count[gone] = 0
         self._alive[gone] = False
+
+    def live_codes(self) -> int:
+        """Descriptors of the owners not removed: what ``key_bits`` counts."""
+        return self._live_codes
 
     def _live(self, codes: list[U64], owners: list[I32]) -> tuple[U64, I32]:
         all_owners = np.concatenate(owners) if owners else np.empty(0, np.int32)
@@ -338,24 +409,29 @@ class DescriptorIndex(DescriptorVoter):
         self._delta, self._delta_owners, self._delta_n = [], [], 0
         self._parts = [_Part(codes, owners, self._tables)] if len(codes) else []
 
-    def nearest(self, descriptors: U8) -> tuple[I32, I64]:
+    def nearest(self, descriptors: U8, *, bits: int | None = None) -> tuple[I32, I64]:
         """For each query descriptor, the owner of its nearest stored candidate (-1: none) and the
-        distance in bits; ties go to the lower owner. Raises ConfigError unless ``descriptors`` is
-        uint8 (k, 32)."""
+        distance in bits; ties go to the lower owner. Candidates share a ``bits``-bit key in some
+        table (default ``key_bits`` of the live codes; a shard of a larger index is given the
+        whole index's). Raises ConfigError unless ``descriptors`` is uint8 (k, 32) and ``bits`` in
+        16..32."""
         _check(descriptors)
+        bits = key_bits(self._live_codes) if bits is None else bits
+        if not _KEY_BITS <= bits <= MAX_KEY_BITS:
+            raise ConfigError(f"bits must be in {_KEY_BITS}..{MAX_KEY_BITS}, got {bits}")
         q = _as_words(descriptors)
         best_owner = np.full(len(q), -1, np.int32)
         best_dist = np.full(len(q), 257, np.int64)
         for p in self._parts:
             _nearest_in_part(
-                p.codes, p.owners, p.perms, p.offs, p.mask, self._alive, q, self._tables, self._probes, best_owner,
-                best_dist,
+                p.codes, p.owners, p.perms, p.offs, p.mask, self._alive, q, self._tables, self._probes, bits,
+                best_owner, best_dist,
             )  # fmt: skip
         if self._delta_n:
             if len(self._delta) > 1:
                 self._delta, self._delta_owners = [np.concatenate(self._delta)], [np.concatenate(self._delta_owners)]
             _nearest_in_delta(
-                self._delta[0], self._delta_owners[0], self._alive, q, self._tables, self._probe_bits, best_owner,
-                best_dist,
+                self._delta[0], self._delta_owners[0], self._alive, q, self._tables, self._probe_bits, bits,
+                best_owner, best_dist,
             )  # fmt: skip
         return best_owner, best_dist

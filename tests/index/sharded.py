@@ -1,15 +1,15 @@
-"""``ShardedDescriptorIndex``: the crop tier's descriptor index split into shards by owner.
+"""``ShardedDescriptorIndex``: the crop tier's descriptor index split into shards by owner (tests only).
 
 Owner ``o`` (a stored file) lives in shard ``o % shards``; a query asks every
 shard for each query code's nearest candidate and keeps the nearest, ties to
 the lower owner. Each shard applies ``DescriptorIndex``'s candidate rule (one
-full 16-bit slice equal to the query's), which depends on the stored code and
-the query code alone, so the merged answer is the one a single index over all
-the codes gives: votes do not depend on the number of shards.
+table's key equal to the query's) with the key length of the whole index
+(``key_bits`` of all shards' codes), so the merged answer is the one a single
+index over all the codes gives: votes do not depend on the number of shards.
 
-The shards sit in one process here; a scale-out run (``scale.matching``) asks
-shards of stored rows in turn on its workers and merges what they return with
-``merge_nearest``, then votes from the merged answer (``NearestVotes``).
+A test helper, not the product's: that the rule is a function of the codes
+alone (so that a split never changes a vote) is what lets a scale-out run answer
+from its own vote table (``scale.votes``) as one machine's index does.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import numpy as np
 import numpy.typing as npt
 
 from lookalike.errors import ConfigError
-from lookalike.index.search.descriptors import TABLES, DescriptorIndex, DescriptorVoter
+from lookalike.index.search.descriptors import TABLES, DescriptorIndex, DescriptorVoter, key_bits
 
-__all__ = ["NearestVotes", "ShardedDescriptorIndex", "merge_nearest"]
+__all__ = ["ShardedDescriptorIndex", "merge_nearest"]
 
 U8 = npt.NDArray[np.uint8]
 I32 = npt.NDArray[np.int32]
@@ -34,22 +34,6 @@ def merge_nearest(best: tuple[I32, I64], other: tuple[I32, I64]) -> tuple[I32, I
     owner, dist = other
     closer = (owner >= 0) & ((dist < best_dist) | ((dist == best_dist) & (owner < best_owner)))
     return np.where(closer, owner, best_owner).astype(np.int32), np.where(closer, dist, best_dist).astype(np.int64)
-
-
-class NearestVotes(DescriptorVoter):
-    """Votes from a ``nearest`` answer found already (by shards asked elsewhere), for the query
-    codes it was found for."""
-
-    def __init__(self, owners: I32, dist: I64) -> None:
-        self._owners, self._dist = owners, dist
-
-    def __len__(self) -> int:
-        """The codes answered (the votes need them non-empty)."""
-        return len(self._owners)
-
-    def nearest(self, descriptors: U8) -> tuple[I32, I64]:
-        """The answer given (``descriptors`` must be the codes it was found for)."""
-        return self._owners, self._dist
 
 
 class ShardedDescriptorIndex(DescriptorVoter):
@@ -92,7 +76,8 @@ class ShardedDescriptorIndex(DescriptorVoter):
         """For each query descriptor, the owner of its nearest stored candidate in any shard (-1:
         none) and the distance in bits; ties go to the lower owner. Raises ConfigError unless
         ``descriptors`` is uint8 (k, 32)."""
-        best = self._shards[0].nearest(descriptors)
+        bits = key_bits(sum(s.live_codes() for s in self._shards))  # the whole index's key, in every shard
+        best = self._shards[0].nearest(descriptors, bits=bits)
         for shard in self._shards[1:]:
-            best = merge_nearest(best, shard.nearest(descriptors))
+            best = merge_nearest(best, shard.nearest(descriptors, bits=bits))
         return best

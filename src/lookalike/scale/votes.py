@@ -1,0 +1,201 @@
+"""The crop tier's vote table of a scale-out run: every stored descriptor, filed by key, on disk.
+
+One machine's ``DescriptorIndex`` finds, for each query descriptor, its nearest stored candidate:
+a stored code that shares a ``key_bits``-bit key with it in one of ``TABLES`` tables, the key's
+length growing with the codes stored so that a bucket holds about ``BUCKET_CODES`` of them. A
+run's matching tasks apply that same rule against this table, built once by ``build_vote_table``
+(a counting sort of the run's codes by each table's key, written as memory-mapped arrays):
+
+* ``t{T}.offs.npy`` (int64, 2**bits + 1): where each key's codes start in table T;
+* ``t{T}.codes.npy`` ((n, 4) uint64) and ``t{T}.owner.npy`` (int32): the codes, key by key, and
+  the row each belongs to;
+* ``meta.json``: the key length and code count (written last: the mark of a finished table).
+
+A query descriptor then looks at one bucket a table, about ``BUCKET_CODES`` contiguous codes,
+so that a query's work does not grow with the run (the shards of stored rows that every part
+asked in turn made it grow as n, and the run as n squared). The table is read through the page
+cache, shared by a machine's workers: what a worker holds of it is the pages its current task
+touched, let go after the task (``VoteTable.release``), not a copy per worker. Each table keeps its
+codes beside their keys (36 bytes a code, six tables: about 14 KB of disk a row) so that a bucket
+is one or two pages read, not a page a code.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow.parquet as pq
+
+from lookalike.fingerprints.kernels import jit
+from lookalike.index.search.descriptors import (
+    DESCRIPTOR_BYTES,
+    PROBE_BITS,
+    TABLES,
+    DescriptorVoter,
+    _closer,  # the rule's own kernels
+    _dist,
+    _flips,
+    key_bits,
+    wide_key,
+)
+
+__all__ = ["NearestVotes", "VoteTable", "build_vote_table"]
+
+U64 = npt.NDArray[np.uint64]
+I32 = npt.NDArray[np.int32]
+I64 = npt.NDArray[np.int64]
+#: codes sorted at a time while building (32 MB of codes): what the build holds besides its counts
+_CHUNK = 1 << 20
+
+
+@jit
+def _table_keys(words: U64, table: int, bits: int) -> I64:
+    """Each code's ``bits``-bit key of ``table`` (``DescriptorIndex``'s)."""
+    drop = np.uint64(32 - bits)
+    out = np.empty(words.shape[0], np.int64)
+    for i in range(words.shape[0]):
+        out[i] = np.int64(wide_key(words, i, table) >> drop)
+    return out
+
+
+@jit
+def _scatter(words: U64, owners: I32, keys: I64, cursor: I64, out_codes: U64, out_owner: I32) -> None:
+    """Each code to the next free place of its key's bucket."""
+    for i in range(words.shape[0]):
+        at = cursor[keys[i]]
+        cursor[keys[i]] = at + 1
+        out_codes[at] = words[i]
+        out_owner[at] = owners[i]
+
+
+@jit
+def _nearest_in_table(
+    codes: U64, owners: I32, offs: I64, table: int, bits: int, probes: U64, q: U64, best_owner: I32,
+    best_dist: I64,
+) -> None:  # fmt: skip
+    """``DescriptorIndex``'s ``_nearest_in_part`` over one table of the vote table: each query
+    code's bucket (its key with the slice XOR each probe), nearest first, ties to the lower owner."""
+    drop = np.uint64(32 - bits)
+    low = np.uint64(0xFFFF)
+    for j in range(q.shape[0]):
+        bd, bo = best_dist[j], best_owner[j]
+        qw = wide_key(q, j, table)
+        for flip in probes:
+            key = np.int64(((((qw >> np.uint64(16)) ^ flip) << np.uint64(16)) | (qw & low)) >> drop)
+            for k in range(offs[key], offs[key + 1]):
+                d = _dist(codes, k, q, j)
+                if _closer(d, owners[k], bd, bo):
+                    bd, bo = d, owners[k]
+        best_owner[j], best_dist[j] = bo, bd
+
+
+def _release(a: np.ndarray) -> None:
+    """Drop a memory-mapped array's pages from this process (the page cache keeps them)."""
+    m = getattr(a, "_mmap", None)
+    if isinstance(m, mmap.mmap) and hasattr(m, "madvise"):
+        m.madvise(mmap.MADV_DONTNEED)
+
+
+def build_vote_table(codes_paths: list[str], out_dir: str) -> int:
+    """The vote table (module doc) of the ``descriptors`` and ``pk`` of every codes part, in
+    ``out_dir``. Holds one part and ``_CHUNK`` codes at a time, and each table's key counts (8
+    bytes a bucket, about half a byte a code). Returns the codes filed."""
+    os.makedirs(out_dir, exist_ok=True)
+    raw_codes, raw_owner = os.path.join(out_dir, "all.codes"), os.path.join(out_dir, "all.owner")
+    n = 0
+    with open(raw_codes, "wb") as fc, open(raw_owner, "wb") as fo:
+        for path in codes_paths:
+            t = pq.read_table(path, columns=["pk", "descriptors"])
+            for pk, codes in zip(t.column("pk").to_pylist(), t.column("descriptors").to_pylist()):
+                if codes:
+                    fc.write(codes)
+                    fo.write(np.full(len(codes) // DESCRIPTOR_BYTES, pk, np.int32).tobytes())
+                    n += len(codes) // DESCRIPTOR_BYTES
+    bits = key_bits(n)
+
+    def chunks() -> list[tuple[int, int]]:
+        return [(lo, min(n, lo + _CHUNK)) for lo in range(0, n, _CHUNK)]
+
+    def read(lo: int, hi: int) -> tuple[U64, I32]:
+        words = np.fromfile(raw_codes, np.uint64, 4 * (hi - lo), offset=32 * lo).reshape(-1, 4)
+        return words, np.fromfile(raw_owner, np.int32, hi - lo, offset=4 * lo)
+
+    for table in range(TABLES):
+        counts = np.zeros((1 << bits) + 1, np.int64)
+        for lo, hi in chunks():
+            counts[1:] += np.bincount(_table_keys(read(lo, hi)[0], table, bits), minlength=1 << bits)
+        offs = np.cumsum(counts)
+        del counts
+        out_codes = np.lib.format.open_memmap(_name(out_dir, table, "codes"), "w+", np.uint64, (n, 4))
+        out_owner = np.lib.format.open_memmap(_name(out_dir, table, "owner"), "w+", np.int32, (n,))
+        cursor = offs[:-1].copy()
+        for lo, hi in chunks():
+            words, owners = read(lo, hi)
+            _scatter(words, owners, _table_keys(words, table, bits), cursor, out_codes, out_owner)
+            for a in (out_codes, out_owner):
+                a.flush()
+                _release(a)  # written back: the build holds only the chunk, not the table
+        del out_codes, out_owner, cursor
+        np.save(_name(out_dir, table, "offs"), offs)
+    os.remove(raw_codes)
+    os.remove(raw_owner)
+    with open(os.path.join(out_dir, "meta.json"), "w") as fh:
+        json.dump({"bits": bits, "codes": n}, fh)
+    return n
+
+
+def _name(out_dir: str, table: int, what: str) -> str:
+    return os.path.join(out_dir, f"t{table}.{what}.npy")
+
+
+class VoteTable:
+    """The vote table in ``folder`` (``build_vote_table``), memory-mapped. Raises OSError when it
+    is missing."""
+
+    def __init__(self, folder: str) -> None:
+        with open(os.path.join(folder, "meta.json")) as fh:
+            meta = json.load(fh)
+        self.bits, self.codes = int(meta["bits"]), int(meta["codes"])
+        self._tables = [
+            tuple(np.load(_name(folder, t, what), mmap_mode="r") for what in ("codes", "owner", "offs"))
+            for t in range(TABLES)
+        ]
+        self._probes = _flips(PROBE_BITS)
+
+    def nearest(self, descriptors: npt.NDArray[np.uint8]) -> tuple[I32, I64]:
+        """For each query descriptor ((k, 32) uint8), the row of its nearest stored candidate (-1:
+        none) and the distance in bits, ties to the lower row: ``DescriptorIndex.nearest`` over
+        every row's codes."""
+        q = np.ascontiguousarray(descriptors, np.uint8).reshape(-1, DESCRIPTOR_BYTES).view(np.uint64)
+        best_owner = np.full(len(q), -1, np.int32)
+        best_dist = np.full(len(q), 257, np.int64)
+        if self.codes:
+            for t, (codes, owner, offs) in enumerate(self._tables):
+                _nearest_in_table(codes, owner, offs, t, self.bits, self._probes, q, best_owner, best_dist)
+        return best_owner, best_dist
+
+    def release(self) -> None:
+        """Let go of the pages read so far (the page cache keeps them for the next task)."""
+        for arrays in self._tables:
+            for a in arrays:
+                _release(a)
+
+
+class NearestVotes(DescriptorVoter):
+    """Votes from a ``nearest`` answer found already (by ``VoteTable``), for the query codes it
+    was found for."""
+
+    def __init__(self, owners: I32, dist: I64) -> None:
+        self._owners, self._dist = owners, dist
+
+    def __len__(self) -> int:
+        """The codes answered (the votes need them non-empty)."""
+        return len(self._owners)
+
+    def nearest(self, descriptors: npt.NDArray[np.uint8]) -> tuple[I32, I64]:
+        """The answer given (``descriptors`` must be the codes it was found for)."""
+        return self._owners, self._dist

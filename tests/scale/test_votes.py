@@ -1,0 +1,42 @@
+"""The scale-out vote table (``scale.votes``) answers as one machine's ``DescriptorIndex``: each
+query code's nearest stored candidate by the same candidate rule, whatever the key's length."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from lookalike.scale import votes
+from lookalike.scale.votes import VoteTable, build_vote_table
+from tests.index.test_descriptor_shards import planted, reference_nearest
+
+
+@pytest.mark.parametrize("bits", [16, 20, 24])
+def test_the_vote_table_finds_each_codes_nearest_candidate_as_one_index_does(
+    bits: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(votes, "key_bits", lambda codes: bits)  # as a larger run would have it
+    monkeypatch.setattr(votes, "_CHUNK", 1000)  # built a few chunks at a time, as a large run is
+    stored, query = planted(2)
+    owners = sorted(stored)
+    paths = []
+    for k in range(3):  # codes parts, each with some of the rows, one without codes
+        mine = owners[k::3]
+        codes = [stored[o].tobytes() if i else b"" for i, o in enumerate(mine)]
+        paths.append(str(tmp_path / f"codes-{k}.parquet"))
+        pq.write_table(pa.table({"pk": mine, "descriptors": codes}), paths[-1])
+    kept = {o: c for k in range(3) for i, (o, c) in enumerate((o, stored[o]) for o in owners[k::3]) if i}
+
+    filed = build_vote_table(paths, str(tmp_path / "votes"))
+    table = VoteTable(str(tmp_path / "votes"))
+    found, dist = table.nearest(query)
+    table.release()
+
+    assert filed == sum(len(c) for c in kept.values()) and table.bits == bits
+    owner, ref_dist = reference_nearest(kept, query, bits)
+    assert (owner >= 0).any() and (owner < 0).any()
+    assert np.array_equal(found, owner) and np.array_equal(dist, ref_dist)
