@@ -38,6 +38,7 @@ __all__ = [
     "RunEvidence",
     "group_run",
     "groups_from_links",
+    "groups_of_links",
     "missing_source_facts",
     "node_groups",
     "node_pairs",
@@ -123,12 +124,29 @@ def groups_from_links(
 
     Each group's keeper is its source (``evidence.source_order``) as ``judges.source`` tells it;
     with no source, or an explicit ``opts.keep``, the first by that policy (``DEFAULT_KEEP``)."""
+    groups = groups_of_links(pks, paths_of, size_of, facts, links, opts, keep_in, also, judges=judges)
+    return groups, node_pairs(pks, paths_of, links)
+
+
+def groups_of_links(
+    pks: list[int],
+    paths_of: dict[int, list[str]],
+    size_of: dict[str, int],
+    facts: dict[int, RowFacts],
+    links: dict[tuple[int, int], StoredPair],
+    opts: FindOptions,
+    keep_in: tuple[str, ...],
+    also: Mapping[str, tuple[str, ...]] | None = None,
+    *,
+    judges: Judges | None = None,
+) -> list[Group]:
+    """The groups of ``groups_from_links`` alone. A group's links are among its members and its
+    keeper is chosen among them, so the groups of a set of rows closed under the linking pairs
+    (connected components of them, and rows with several paths) are the groups of all rows that
+    lie in that set: the scale-out pipeline groups a batch of components at a time."""
     linking = _linking(links, opts)
     nodes = node_groups(pks, linking, opts, paths_of=paths_of, size_of=size_of, facts=facts)
-    groups = _groups_with_keepers(
-        nodes, paths_of, size_of, facts, linking, opts, keep_in, also or {}, judges or Judges()
-    )
-    return groups, node_pairs(pks, paths_of, links)
+    return _groups_with_keepers(nodes, paths_of, size_of, facts, linking, opts, keep_in, also or {}, judges or Judges())
 
 
 def node_groups(
