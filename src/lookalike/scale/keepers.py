@@ -2,12 +2,12 @@
 group's source as keeper, without reading an image: ``find``'s own decision
 (``scan.evidence.source_order``) from the facts the workers wrote.
 
-``gather`` reads each pair as the better of its two ends' checks saw it (``schema.PAIRS``, as
-``find`` combines them) and the facts (``schema.FINGERPRINTS``) of the rows the answer holds;
-``RunSourceEvidence`` answers ``scan.evidence.SourceEvidence`` from all that, and the spectrum
-profiles the choice asks for (``with_spectra``), which ``spectrum_task`` computes on the workers
-(``schema.SPECTRA``).
-Memory on the client: the answer's rows and pairs as Python objects, nothing for a file in no group.
+``RunPairs`` reads each pair as the better of its two ends' checks saw it (``schema.PAIRS``, as
+``find`` combines them) into NumPy columns, and ``gather`` the facts (``schema.FINGERPRINTS``)
+of one grouping batch's rows; ``RunSourceEvidence`` answers ``scan.evidence.SourceEvidence``
+from all that, and the spectrum profiles the choice asks for (``with_spectra``), which
+``spectrum_task`` computes on the workers (``schema.SPECTRA``).
+Memory on the client: the pairs' columns, and one batch's rows and pairs as Python objects.
 """
 
 from __future__ import annotations

@@ -10,18 +10,22 @@ pHash and PDQ in two memory-mapped arrays, and for each partition its rows' cand
 multi-index-hashing join of ``scale.join``, the nearest pHashes, the crop tier's descriptor votes
 asked of shards of rows in turn), checked by ``find``'s own cascade from the fingerprints and
 local features read from the parts that hold them. No task opens an index of every row. The
-pairs are grouped with ``find``'s own ``groups_from_links``, each group's keeper its source as
-``find`` chooses it, from the facts the stages wrote (``keepers``; the spectra it asks for
-computed on the workers, in rounds). The result is the ``FindResult`` that ``find`` returns
-(``lookalike find --json`` prints it) and ``RUN_DIR/groups.parquet``. ``match`` runs the same
-stages from fingerprint files written already.
+pairs are grouped by ``group_stage``: connected components on compact int ids, then ``find``'s own
+``groups_of_links`` a batch of components at a time, each group's keeper its source as ``find``
+chooses it, from the facts the stages wrote (``keepers``; the spectra it asks for computed on the
+workers, in rounds). The answer goes to ``RUN_DIR/groups.parquet`` and
+``RUN_DIR/answer-pairs.parquet`` as it is found (``answer``); ``ScaleRun`` reads it back a group
+at a time (``lookalike find --json`` streams it) or whole (``ScaleRun.result``, the
+``FindResult`` that ``find`` returns). ``match`` runs the same stages from fingerprint files
+written already.
 
 Every partition's output is named by the digest of its inputs, so ``resume=True`` reuses each
 finished one and recomputes the rest; without ``resume`` a run folder that holds a run is refused
 rather than mixed with. Memory on the client: the listing and each row's path, part and index
-row as Arrow and NumPy columns (``rows.RunRows``, about a hundred bytes a file), and as Python
-objects only the rows and pairs of the answer it returns; the pixels, local features and turned
-signals stay in the workers and the Parquet files.
+row as Arrow and NumPy columns (``rows.RunRows``, about a hundred bytes a file), the pairs as
+NumPy columns (``keepers.RunPairs``, about 30 bytes a pair and its evidence's words), and one
+grouping batch's Python objects; the pixels, local features and turned signals stay in the
+workers and the Parquet files, and the answer on disk.
 """
 
 from __future__ import annotations
