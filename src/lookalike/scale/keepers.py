@@ -56,7 +56,7 @@ ROW_COLUMNS = [
 
 @dataclass(frozen=True, slots=True)
 class Gathered:
-    """The rows of a run's answer and its pairs as ``groups_from_links`` takes them (each path's
+    """The rows of a run's answer and its pairs as ``groups_of_links`` takes them (each path's
     size in ``size_of``), and what the pairs said of pixels."""
 
     paths_of: dict[int, list[str]]

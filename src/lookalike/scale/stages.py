@@ -4,7 +4,7 @@ nothing of Dask, so the same code runs in this process, a process pool or on a c
 manifest (``storage.list_sources``) -> ``fingerprint_rows`` -> ``exact_groups`` -> matching
 (``scale.matching``: candidates by joins, then ``check_rows``) -> ``spectrum_rows`` (only the
 files that may be enlargements of a copy they are linked to) -> grouping
-(``lookalike.scan.grouping.groups_from_links``, the same function ``find`` ends with; keepers
+(``lookalike.scan.grouping.groups_of_links``, the same function ``find`` ends with; keepers
 by ``lookalike.scan.evidence.source_order``) -> ``scale.answer``.
 
 ``check_rows`` runs the cascade ``check`` and ``find`` run (hashes under every flip and turn,
