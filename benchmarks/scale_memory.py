@@ -187,6 +187,10 @@ def main() -> None:
         "--reuse", type=Path, default=None, metavar="RUN",
         help="start from the fingerprints of run folder RUN (copied, then --resume): every later stage measured",
     )  # fmt: skip
+    ap.add_argument(
+        "--reuse-matching", action="store_true",
+        help="with --reuse, its matching partitions too (those finished): grouping and printing measured",
+    )  # fmt: skip
     args = ap.parse_args()
     planted = write_tree(args.dir, args.n)
     work = args.work or args.dir.with_name(args.dir.name + "-runs")
@@ -198,6 +202,8 @@ def main() -> None:
         shutil.copytree(args.reuse / "fingerprints", work / "run" / "fingerprints")
         for name in ("manifest.parquet", "partitions.parquet"):
             shutil.copy(args.reuse / name, work / "run" / name)
+        for name in ("matching", "pairs") if args.reuse_matching else ():
+            shutil.copytree(args.reuse / name, work / "run" / name)
         cmd.append("--resume")
     trace: list[tuple[float, int, int]] = []
     client, worker, seconds, code = run_sampled(cmd, work / "cluster.json", trace)
