@@ -189,7 +189,8 @@ def main() -> None:
     )  # fmt: skip
     ap.add_argument(
         "--reuse-matching", action="store_true",
-        help="with --reuse, its matching partitions too (those finished): grouping and printing measured",
+        help="with --reuse, its matching partitions too (those finished): grouping and printing measured; give"
+        " --work the earlier run's work folder (a matching partition's name holds the run folder's path)",
     )  # fmt: skip
     args = ap.parse_args()
     planted = write_tree(args.dir, args.n)
