@@ -15,7 +15,8 @@ other stages measured, in a fraction of the time). ``--one-machine`` also runs `
 DIR --json`` and says whether each planted copy is grouped with its source as one machine groups it.
 
 The last line is one JSON object: n, planted, planted_found, planted_found_one_machine,
-peak_client_bytes, peak_worker_bytes, wall_seconds, and the machine's load average at the end.
+peak_client_bytes, peak_worker_bytes, wall_seconds, the machine's load average at the end, and the
+peaks of each stage (its end told by the modification times of the files it writes).
 """
 
 from __future__ import annotations
@@ -116,8 +117,11 @@ def rss(pid: int) -> int:
         return 0
 
 
-def run_sampled(cmd: list[str], out: Path) -> tuple[int, int, float, int]:
-    """Run ``cmd`` (stdout to ``out``): (peak client bytes, peak worker bytes, seconds, exit code)."""
+def run_sampled(
+    cmd: list[str], out: Path, trace: list[tuple[float, int, int]] | None = None
+) -> tuple[int, int, float, int]:
+    """Run ``cmd`` (stdout to ``out``): (peak client bytes, peak worker bytes, seconds, exit code);
+    each sample (wall clock, client bytes, largest worker's bytes) is added to ``trace``."""
     started = time.perf_counter()
     with out.open("wb") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.DEVNULL)
@@ -126,9 +130,11 @@ def run_sampled(cmd: list[str], out: Path) -> tuple[int, int, float, int]:
 
         def sample() -> None:
             while not done.is_set():
-                peaks["client"] = max(peaks["client"], rss(proc.pid))
-                for p in tree_of(proc.pid)[1:]:
-                    peaks["worker"] = max(peaks["worker"], rss(p))
+                client = rss(proc.pid)
+                worker = max((rss(p) for p in tree_of(proc.pid)[1:]), default=0)
+                peaks["client"], peaks["worker"] = max(peaks["client"], client), max(peaks["worker"], worker)
+                if trace is not None:
+                    trace.append((time.time(), client, worker))
                 time.sleep(0.2)
 
         t = threading.Thread(target=sample, daemon=True)
@@ -137,6 +143,28 @@ def run_sampled(cmd: list[str], out: Path) -> tuple[int, int, float, int]:
         done.set()
         t.join()
     return peaks["client"], peaks["worker"], time.perf_counter() - started, code
+
+
+#: a stage of the run ends when the last file it writes is written: (stage, files under the run folder)
+STAGES = (
+    ("fingerprinting", "fingerprints/*.parquet"), ("codes", "matching/codes-*.parquet"),
+    ("stored", "matching/stored-*/*.npy"), ("matching", "pairs/*.parquet"), ("grouping", "groups.parquet"),
+)  # fmt: skip
+
+
+def by_stage(trace: list[tuple[float, int, int]], run: Path) -> dict[str, list[int]]:
+    """Peak (client, worker) bytes of each stage, its end told by its files' modification times
+    (a stage reused from --reuse has no samples; printing the answer is "printing")."""
+    out: dict[str, list[int]] = {}
+    start = 0.0
+    for stage, pattern in [*STAGES, ("printing", "")]:
+        ends = [p.stat().st_mtime for p in run.glob(pattern)] if pattern else [float("inf")]
+        end = max(ends, default=start)
+        samples = [(c, w) for t, c, w in trace if start <= t < end]
+        if samples:
+            out[stage] = [max(c for c, _ in samples), max(w for _, w in samples)]
+        start = max(start, end)
+    return out
 
 
 def found(doc: dict[str, object], planted: dict[str, str], folder: Path) -> int:
@@ -159,6 +187,11 @@ def main() -> None:
         "--reuse", type=Path, default=None, metavar="RUN",
         help="start from the fingerprints of run folder RUN (copied, then --resume): every later stage measured",
     )  # fmt: skip
+    ap.add_argument(
+        "--reuse-matching", action="store_true",
+        help="with --reuse, its matching partitions too (those finished): grouping and printing measured; give"
+        " --work the earlier run's work folder (a matching partition's name holds the run folder's path)",
+    )  # fmt: skip
     args = ap.parse_args()
     planted = write_tree(args.dir, args.n)
     work = args.work or args.dir.with_name(args.dir.name + "-runs")
@@ -170,13 +203,17 @@ def main() -> None:
         shutil.copytree(args.reuse / "fingerprints", work / "run" / "fingerprints")
         for name in ("manifest.parquet", "partitions.parquet"):
             shutil.copy(args.reuse / name, work / "run" / name)
+        for name in ("matching", "pairs") if args.reuse_matching else ():
+            shutil.copytree(args.reuse / name, work / "run" / name)
         cmd.append("--resume")
-    client, worker, seconds, code = run_sampled(cmd, work / "cluster.json")
+    trace: list[tuple[float, int, int]] = []
+    client, worker, seconds, code = run_sampled(cmd, work / "cluster.json", trace)
     doc = json.loads((work / "cluster.json").read_text()) if code in (0, 1) else {"groups": []}
     report = {
         "n": args.n, "planted": len(planted), "planted_found": found(doc, planted, args.dir),
         "peak_client_bytes": client, "peak_worker_bytes": worker, "wall_seconds": round(seconds, 1), "exit": code,
         "load_average_1_5_15": [round(x, 1) for x in os.getloadavg()],  # a busy machine slows every stage
+        "peak_bytes_by_stage": by_stage(trace, work / "run"),  # [client, worker]
     }  # fmt: skip
     if args.one_machine:
         _, _, one_seconds, one_code = run_sampled([*lookalike, "--db", str(work / "one.db")], work / "one.json")

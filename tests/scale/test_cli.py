@@ -33,6 +33,9 @@ def test_find_json_with_a_cluster_prints_the_document_of_find(tree: Path, tmp_pa
     a, b = json.loads(one.stdout), json.loads(two.stdout)
     assert groups_of(a) == groups_of(b) and len(groups_of(a)) == 3
     assert a["pairs"] == b["pairs"] and a["errors"] == b["errors"]
+    assert list(a) == list(b) and a["stats"].keys() == b["stats"].keys()
+    # written a group at a time, yet the one line ``find --json`` writes
+    assert two.stdout == json.dumps(b, separators=(",", ":")) + "\n"
     assert (tmp_path / "run" / "groups.parquet").is_file()
 
 

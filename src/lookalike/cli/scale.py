@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -195,19 +196,19 @@ def find_on_cluster(
         # the thresholds ``find`` was given (``--settings``) judge the cluster's pairs too
         judged = {} if options.thresholds is None else {"thresholds": options.thresholds}
         run = run_on.pipeline(options=options, **judged).run(sources, **run_on.where())
-        result = run.result
         if csv_path is not None:
             from lookalike.report import write_csv
 
-            write_csv(result, csv_path)
+            write_csv(run.result, csv_path)
     for w in run.warnings:
         typer.echo(f"lookalike: warning: {w}", err=True)
+    result = run.summary
     if as_json:
-        json_line(result.to_dict())
+        _json_streamed(run)
     else:
         from lookalike.cli.find import print_result
 
-        print_result(result)
+        print_result(run.result)
     s = run.stats
     typer.echo(
         f"{run.groups_path}: fingerprint partitions {s.fingerprint_partitions} computed, {s.fingerprint_reused} reused;"
@@ -216,6 +217,21 @@ def find_on_cluster(
     )
     if result.errors:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _json_streamed(run: Any) -> None:
+    """``find --json``'s one line (``FindResult.to_dict``, as ``json_line`` writes it) written a
+    group and a pair at a time from the run folder: the answer of millions of files is never
+    held whole on the client."""
+    out = sys.stdout
+    out.write('{"groups":[')
+    for i, g in enumerate(run.groups()):
+        out.write(("," if i else "") + json.dumps(g.to_dict(), separators=(",", ":")))
+    out.write('],"pairs":[')
+    for i, p in enumerate(run.pairs()):
+        out.write(("," if i else "") + json.dumps(p.to_dict(), separators=(",", ":")))
+    rest = {k: v for k, v in run.summary.to_dict().items() if k not in ("groups", "pairs")}
+    out.write("]," + json.dumps(rest, separators=(",", ":"))[1:] + "\n")
 
 
 def hash_on_cluster(sources: list[str], run_on: ClusterRun, *, as_json: bool) -> None:

@@ -2,18 +2,18 @@
 group's source as keeper, without reading an image: ``find``'s own decision
 (``scan.evidence.source_order``) from the facts the workers wrote.
 
-``gather`` reads each pair as the better of its two ends' checks saw it (``schema.PAIRS``, as
-``find`` combines them) and the facts (``schema.FINGERPRINTS``) of the rows the answer holds;
-``RunSourceEvidence`` answers ``scan.evidence.SourceEvidence`` from all that, and the spectrum
-profiles the choice asks for (``with_spectra``), which ``spectrum_task`` computes on the workers
-(``schema.SPECTRA``).
-Memory on the client: the answer's rows and pairs as Python objects, nothing for a file in no group.
+``RunPairs`` reads each pair as the better of its two ends' checks saw it (``schema.PAIRS``, as
+``find`` combines them) into NumPy columns, and ``gather`` the facts (``schema.FINGERPRINTS``)
+of one grouping batch's rows; ``RunSourceEvidence`` answers ``scan.evidence.SourceEvidence``
+from all that, and the spectrum profiles the choice asks for (``with_spectra``), which
+``spectrum_task`` computes on the workers (``schema.SPECTRA``).
+Memory on the client: the pairs' columns, and one batch's rows and pairs as Python objects.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from itertools import count
 from typing import Any, TypeVar
@@ -21,12 +21,14 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lookalike.config import DecodeLimits
 from lookalike.fingerprints import Fingerprint, fingerprint_from_bytes
 from lookalike.match import Verdict
 from lookalike.scale.rows import RunRows
+from lookalike.scale.schema import PAIRS
 from lookalike.scale.stages import spectrum_rows, write_atomically
 from lookalike.scan.cache import RowFacts, StoredPair
 from lookalike.scan.evidence import member_facts
@@ -37,6 +39,7 @@ T = TypeVar("T")
 __all__ = [
     "ROW_COLUMNS",
     "Gathered",
+    "RunPairs",
     "RunSourceEvidence",
     "gather",
     "read_spectra",
@@ -53,7 +56,7 @@ ROW_COLUMNS = [
 
 @dataclass(frozen=True, slots=True)
 class Gathered:
-    """The rows of a run's answer and its pairs as ``groups_from_links`` takes them (each path's
+    """The rows of a run's answer and its pairs as ``groups_of_links`` takes them (each path's
     size in ``size_of``), and what the pairs said of pixels."""
 
     paths_of: dict[int, list[str]]
@@ -66,15 +69,83 @@ class Gathered:
     size_of: dict[str, int] = field(default_factory=dict)
 
 
-def gather(rows: RunRows, part_paths: list[str], pair_paths: list[str]) -> Gathered:
-    """The pairs of ``pair_paths``, and the facts of the index rows the answer holds: those of a pair
-    and those with several paths (``rows``; every other row is a group of one, which ``find``
-    leaves out). Each fingerprint part is read once, and only if it holds such a row."""
-    looks, same, decoded = _pairs(pair_paths)
-    wanted = rows.shared()
-    ends = np.fromiter((pk for key in looks for pk in key), np.int64, count=2 * len(looks))
-    wanted[ends] = True
-    at = rows.with_pks(wanted)
+_PAIR_COLUMNS = [
+    "file_pk", "peer_pk", "score", "verdict", "evidence", "phash_bits", "by_local_features", "same_pixels",
+    "decoded_pixels",
+]  # fmt: skip
+_VERDICTS = list(Verdict)
+
+
+@dataclass(frozen=True, slots=True)
+class RunPairs:
+    """Every pair of a run once, as the better of its two ends' checks saw it (ties to the first
+    seen, as ``find`` combines them), sorted by ``(lo, hi)`` index rows: NumPy columns (about 30
+    bytes a pair) and the evidence in one Arrow array. ``verdict`` indexes ``list(Verdict)``;
+    ``bits`` is -1 where unknown; ``same`` and ``decoded``: whether any check of the pair found
+    the same pixels, or pixels a level apart."""
+
+    lo: npt.NDArray[np.int64]
+    hi: npt.NDArray[np.int64]
+    score: npt.NDArray[np.float64]
+    verdict: npt.NDArray[np.int8]
+    bits: npt.NDArray[np.int32]
+    by_local: npt.NDArray[np.bool_]
+    same: npt.NDArray[np.bool_]
+    decoded: npt.NDArray[np.bool_]
+    evidence: pa.StringArray
+
+    @classmethod
+    def read(cls, pair_paths: list[str]) -> RunPairs:
+        """The pairs of the matching stage's files ``pair_paths`` (``schema.PAIRS``)."""
+        tables = [pq.read_table(p, columns=_PAIR_COLUMNS) for p in pair_paths]
+        t = pa.concat_tables(tables).combine_chunks() if tables else PAIRS.empty_table().select(_PAIR_COLUMNS)
+        del tables
+        a, b = (t.column(n).to_numpy().astype(np.int64) for n in ("file_pk", "peer_pk"))
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        score = t.column("score").to_numpy().astype(np.float64)
+        order = np.lexsort((np.arange(len(lo)), -score, hi, lo))
+        new = np.ones(len(order), np.bool_)
+        new[1:] = (lo[order][1:] != lo[order][:-1]) | (hi[order][1:] != hi[order][:-1])
+        best, starts = order[new], np.flatnonzero(new)
+
+        def flag(name: str) -> npt.NDArray[np.bool_]:
+            values = pc.fill_null(t.column(name), False).to_numpy(zero_copy_only=False)[order]
+            return np.logical_or.reduceat(values, starts) if len(starts) else np.zeros(0, np.bool_)
+
+        words = pc.dictionary_encode(t.column("verdict")).combine_chunks()
+        code = np.asarray([_VERDICTS.index(Verdict(v)) for v in words.dictionary.to_pylist()], np.int8)
+        verdict = code[words.indices.to_numpy()[best]] if len(best) else np.zeros(0, np.int8)
+        return cls(
+            lo[best], hi[best], score[best], verdict,
+            pc.fill_null(t.column("phash_bits"), -1).to_numpy().astype(np.int32)[best],
+            pc.fill_null(t.column("by_local_features"), False).to_numpy(zero_copy_only=False)[best],
+            flag("same_pixels"), flag("decoded_pixels"), t.column("evidence").take(pa.array(best)).combine_chunks(),
+        )  # fmt: skip
+
+    def __len__(self) -> int:
+        return len(self.lo)
+
+    def linking(self, link: Collection[Verdict]) -> npt.NDArray[np.bool_]:
+        """Whether each pair's verdict links files (``FindOptions.link``)."""
+        return np.isin(self.verdict, np.asarray([_VERDICTS.index(v) for v in link], np.int8))
+
+    def stored(self, at: npt.NDArray[np.intp]) -> dict[tuple[int, int], StoredPair]:
+        """Pairs ``at`` as ``find`` keeps them, keyed ``(lo, hi)``."""
+        columns = (self.lo[at], self.hi[at], self.score[at], self.verdict[at], self.bits[at], self.by_local[at])
+        words = self.evidence.take(pa.array(at)).to_pylist()
+        out: dict[tuple[int, int], StoredPair] = {}
+        for (lo, hi, score, verdict, bits, by_local), evidence in zip(zip(*(c.tolist() for c in columns)), words):
+            out[lo, hi] = StoredPair(lo, hi, score, _VERDICTS[verdict], evidence, None if bits < 0 else bits, by_local)
+        return out
+
+
+def gather(
+    rows: RunRows, part_paths: list[str], at: npt.NDArray[np.intp], pairs: RunPairs, links: npt.NDArray[np.intp],
+    among: npt.NDArray[np.intp],
+) -> Gathered:  # fmt: skip
+    """The facts of the rows at positions ``at`` of ``rows`` (path order: one batch of the answer's
+    rows), the linking pairs ``links`` among them and what the pairs ``among`` them said of
+    pixels. Each fingerprint part is read once, and only if it holds such a row."""
     by_part = np.argsort(rows.part[at], kind="stable")
     at_part = rows.part[at][by_part]
     values: dict[int, tuple[Any, ...]] = {}  # position (path order) -> its ROW_COLUMNS and size
@@ -88,7 +159,7 @@ def gather(rows: RunRows, part_paths: list[str], pair_paths: list[str]) -> Gathe
     encoded: dict[int, bytes] = {}
     mtime_of: dict[str, int] = {}
     size_of: dict[str, int] = {}
-    for position in at.tolist():  # path order: a row's facts are its first path's
+    for position in np.sort(at).tolist():  # path order: a row's facts are its first path's
         url, sha, fpb, lossless, taken_at, quality, padding, aspect, mtime_ns, colours, step, size = values.pop(
             position
         )
@@ -102,35 +173,13 @@ def gather(rows: RunRows, part_paths: list[str], pair_paths: list[str]) -> Gathe
                 aspect or fp.width / max(1, fp.height), colours, step,
             )  # fmt: skip
             encoded[pk] = fpb
-    return Gathered(dict(paths_of), facts, encoded, mtime_of, looks, frozenset(same), frozenset(decoded), size_of)
-
-
-def _pairs(
-    pair_paths: list[str],
-) -> tuple[dict[tuple[int, int], StoredPair], set[tuple[int, int]], set[tuple[int, int]]]:
-    """Each pair as the better of its two ends' checks saw it, ties to the first seen (as ``find``
-    combines them), and the pairs found to hold the same pixels, and pixels a level apart."""
-    looks: dict[tuple[int, int], StoredPair] = {}
-    same: set[tuple[int, int]] = set()
-    decoded: set[tuple[int, int]] = set()
-    columns = (
-        "file_pk", "peer_pk", "score", "verdict", "evidence", "phash_bits", "by_local_features", "same_pixels",
-        "decoded_pixels",
-    )  # fmt: skip
-    for path in pair_paths:
-        t = pq.read_table(path, columns=list(columns))
-        for file_pk, peer, score, verdict, evidence, bits, by_local, same_pixels, alike in zip(
-            *(t.column(n).to_pylist() for n in columns)
-        ):
-            lo, hi = sorted((file_pk, peer))
-            look = StoredPair(lo, hi, score, Verdict(verdict), evidence, bits, by_local)
-            if (lo, hi) not in looks or look.score > looks[lo, hi].score:
-                looks[lo, hi] = look
-            if same_pixels:
-                same.add((lo, hi))
-            if alike:
-                decoded.add((lo, hi))
-    return looks, same, decoded
+    same = {(lo, hi) for lo, hi, s in zip(pairs.lo[among].tolist(), pairs.hi[among].tolist(), pairs.same[among]) if s}
+    alike = {
+        (lo, hi) for lo, hi, d in zip(pairs.lo[among].tolist(), pairs.hi[among].tolist(), pairs.decoded[among]) if d
+    }
+    return Gathered(
+        dict(paths_of), facts, encoded, mtime_of, pairs.stored(links), frozenset(same), frozenset(alike), size_of
+    )
 
 
 @dataclass(slots=True)

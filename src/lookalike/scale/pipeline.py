@@ -10,18 +10,22 @@ pHash and PDQ in two memory-mapped arrays, and for each partition its rows' cand
 multi-index-hashing join of ``scale.join``, the nearest pHashes, the crop tier's descriptor votes
 asked of shards of rows in turn), checked by ``find``'s own cascade from the fingerprints and
 local features read from the parts that hold them. No task opens an index of every row. The
-pairs are grouped with ``find``'s own ``groups_from_links``, each group's keeper its source as
-``find`` chooses it, from the facts the stages wrote (``keepers``; the spectra it asks for
-computed on the workers, in rounds). The result is the ``FindResult`` that ``find`` returns
-(``lookalike find --json`` prints it) and ``RUN_DIR/groups.parquet``. ``match`` runs the same
-stages from fingerprint files written already.
+pairs are grouped by ``group_stage``: connected components on compact int ids, then ``find``'s own
+``groups_of_links`` a batch of components at a time, each group's keeper its source as ``find``
+chooses it, from the facts the stages wrote (``keepers``; the spectra it asks for computed on the
+workers, in rounds). The answer goes to ``RUN_DIR/groups.parquet`` and
+``RUN_DIR/answer-pairs.parquet`` as it is found (``answer``); ``ScaleRun`` reads it back a group
+at a time (``lookalike find --json`` streams it) or whole (``ScaleRun.result``, the
+``FindResult`` that ``find`` returns). ``match`` runs the same stages from fingerprint files
+written already.
 
 Every partition's output is named by the digest of its inputs, so ``resume=True`` reuses each
 finished one and recomputes the rest; without ``resume`` a run folder that holds a run is refused
 rather than mixed with. Memory on the client: the listing and each row's path, part and index
-row as Arrow and NumPy columns (``rows.RunRows``, about a hundred bytes a file), and as Python
-objects only the rows and pairs of the answer it returns; the pixels, local features and turned
-signals stay in the workers and the Parquet files.
+row as Arrow and NumPy columns (``rows.RunRows``, about a hundred bytes a file), the pairs as
+NumPy columns (``keepers.RunPairs``, about 30 bytes a pair and its evidence's words), and one
+grouping batch's Python objects; the pixels, local features and turned signals stay in the
+workers and the Parquet files, and the answer on disk.
 """
 
 from __future__ import annotations
@@ -29,9 +33,9 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, TypedDict, Unpack
 
@@ -42,24 +46,18 @@ import pyarrow.parquet as pq
 from lookalike.config import DecodeLimits, Thresholds
 from lookalike.errors import ConfigError, FileError
 from lookalike.fingerprints import FINGERPRINT_VERSION
+from lookalike.scale.answer import GroupSpill, read_groups, read_pairs, write_pairs
 from lookalike.scale.faults import fingerprint_with_strikes
-from lookalike.scale.keepers import (
-    Gathered,
-    RunSourceEvidence,
-    gather,
-    read_spectra,
-    spectrum_task,
-    with_spectra,
-)
+from lookalike.scale.group_stage import answer_pairs, group_batches
+from lookalike.scale.keepers import Gathered, RunPairs, read_spectra, spectrum_task
 from lookalike.scale.matching import VOTE_SHARD_ROWS, codes_task, match_task, stored_task
 from lookalike.scale.partitions import digest, drop_others, plan_fingerprints
 from lookalike.scale.rows import RunRows, listed_table
 from lookalike.scale.runner import Runner, open_runner
-from lookalike.scale.stages import error_rows, groups_table, write_atomically
+from lookalike.scale.stages import error_rows, write_atomically
 from lookalike.scale.storage import is_local, list_sources
-from lookalike.scan.grouping import Judges, groups_from_links
 from lookalike.scan.options import FindOptions, Progress, steps
-from lookalike.scan.results import FindResult, FindStats
+from lookalike.scan.results import FindResult, FindStats, Group, Pair
 
 __all__ = ["DEFAULT_PARTITION_SIZE", "HashRun", "Pipeline", "RunStats", "ScaleRun", "Where"]
 
@@ -115,12 +113,29 @@ class HashRun:
 
 @dataclass(frozen=True, slots=True)
 class ScaleRun:
-    """What ``Pipeline.run`` found (``result``, as ``find`` returns it), where, and the work it took."""
+    """What ``Pipeline.run`` found, where, and the work it took. The answer is in the run folder
+    (``groups_path``: ``schema.GROUPS``, ``pairs_path``: ``schema.ANSWER_PAIRS``), read one
+    group or pair at a time (``groups``, ``pairs``); ``summary`` is the rest of ``find``'s result
+    (counts, errors, roots; no groups or pairs), and ``result`` the whole of it in memory."""
 
-    result: FindResult
+    summary: FindResult
     groups_path: str
+    pairs_path: str
     stats: RunStats
     warnings: tuple[str, ...] = field(default=())
+
+    def groups(self) -> Iterator[Group]:
+        """The groups, largest first, as ``find`` returns them, one at a time."""
+        return read_groups(self.groups_path)
+
+    def pairs(self) -> Iterator[Pair]:
+        """The linked pairs as paths, as ``find`` returns them, one at a time."""
+        return read_pairs(self.pairs_path)
+
+    @property
+    def result(self) -> FindResult:
+        """The ``FindResult`` that ``find`` returns (``lookalike find --json`` prints it), read whole."""
+        return replace(self.summary, groups=tuple(self.groups()), pairs=tuple(self.pairs()))
 
 
 # ---- tasks: module-level functions, shipped to workers by reference --------------------------
@@ -222,21 +237,37 @@ class Pipeline:
         keep_in = tuple(os.path.abspath(k) for k in self.options.keep_in)
         rows = RunRows.read([p for p, _ in parts])
         verified, reused, index_digest, index_reused = self._match(runner, parts, rows, run_dir, progress)
-        gathered = gather(rows, [p for p, _ in parts], verified)
-        del rows
-        evidence, written = RunSourceEvidence(gathered), list[str]()
-        group = partial(self._group, gathered, evidence, found, roots, keep_in, started)
-        fetch = partial(self._spectra, runner, gathered, index_digest, run_dir, progress, written)
-        with steps(progress, 1, "grouping"):
-            result, warnings = with_spectra(evidence, group, fetch)
-        drop_others(os.path.join(run_dir, "spectra"), set(written))
+        pairs = RunPairs.read(verified)
         groups_path = os.path.join(run_dir, "groups.parquet")
-        write_atomically(groups_table(result.groups), groups_path)
+        pairs_path = os.path.join(run_dir, "answer-pairs.parquet")
+        spill, written = GroupSpill(os.path.join(run_dir, "groups.spill.tmp")), list[str]()
+        fetch = partial(self._spectra, runner, index_digest, run_dir, progress, written)
+        with steps(progress, 1, "grouping"):
+            counts = group_batches(
+                rows, [p for p, _ in parts], pairs, self.options, keep_in, spill, fetch, REVIEWABLE_GROUP
+            )
+            spill.finish(groups_path)
+            answered = write_pairs(pairs_path, answer_pairs(rows, pairs))
+        del rows, pairs
+        drop_others(os.path.join(run_dir, "spectra"), set(written))
+        errors = sorted(found.errors, key=lambda e: e.path)
+        summary = FindResult(
+            groups=(), pairs=(), errors=tuple(errors), roots=roots,
+            stats=FindStats(
+                files=found.files, read=found.read, cached=found.files - found.read, errors=len(errors),
+                groups=counts.groups, duplicates=counts.duplicates, reclaimable_bytes=counts.reclaimable_bytes,
+                pairs=answered, seconds=time.perf_counter() - started,
+            ),
+        )  # fmt: skip
+        warnings = [
+            f"a group of {size:,} files (keeper {keep}) is more than a person can review"
+            for keep, size in counts.too_large or ()
+        ]
         stats = RunStats(
             found.computed, len(parts) - found.computed, len(verified) - reused, reused, index_reused,
             time.perf_counter() - started,
         )  # fmt: skip
-        return ScaleRun(result, groups_path, stats, tuple(warnings))
+        return ScaleRun(summary, groups_path, pairs_path, stats, tuple(warnings))
 
     # ---- steps -------------------------------------------------------------------------------
 
@@ -341,16 +372,18 @@ class Pipeline:
     def _spectra(
         self,
         runner: Runner,
-        gathered: Gathered,
         index_digest: str,
         run_dir: str,
         progress: Progress | None,
         written: list[str],
+        gathered: Gathered,
+        batch: int,
         pks: list[int],
         round_number: int,
     ) -> dict[int, bytes | None]:
-        """The spectrum profiles of rows ``pks`` (asked for in one round of keeper choices), computed
-        on the workers, or reused when done; their files are added to ``written``."""
+        """The spectrum profiles of rows ``pks`` (of ``gathered``, grouping batch ``batch``, asked
+        for in one round of keeper choices), computed on the workers, or reused when done; their
+        files are added to ``written``."""
         out: list[str] = []
         todo: list[tuple[str, tuple[Any, ...]]] = []
         for i, start in enumerate(range(0, len(pks), self.partition_size)):
@@ -358,48 +391,17 @@ class Pipeline:
             urls = [gathered.paths_of[pk][0] for pk in chunk]
             rows = pa.table({"file_pk": chunk, "url": urls, "sha256": [gathered.facts[pk].sha256 for pk in chunk]})
             sd = digest(index_digest, self.limits, chunk, urls)
-            path = os.path.join(run_dir, "spectra", f"round-{round_number:02d}-part-{i:05d}-{sd}.parquet")
+            name = f"batch-{batch:05d}-round-{round_number:02d}-part-{i:05d}-{sd}"
+            path = os.path.join(run_dir, "spectra", f"{name}.parquet")
             out.append(path)
             if not os.path.exists(path):
                 args = (spectrum_task, rows, path, self.limits, dict(self.storage_options))
-                todo.append((f"spectra-{round_number:02d}-{i:05d}-{sd}", args))
+                todo.append((f"spectra-{name}", args))
         with steps(progress, len(todo), "spectra") as advance:
             for _ in runner.map(_call, todo):
                 advance()
         written.extend(out)
         return dict.fromkeys(pks) | read_spectra(out)
-
-    def _group(
-        self,
-        gathered: Gathered,
-        evidence: RunSourceEvidence,
-        found: _Fingerprinted,
-        roots: tuple[str, ...],
-        keep_in: tuple[str, ...],
-        started: float,
-    ) -> tuple[FindResult, list[str]]:
-        """The pairs of every check to groups and keepers, by ``find``'s own last step."""
-        pks = sorted(gathered.paths_of)  # the answer's rows: every other row is a group of one
-        groups, pairs = groups_from_links(
-            pks, gathered.paths_of, gathered.size_of, gathered.facts, gathered.pairs, self.options, keep_in,
-            judges=Judges(source=evidence),
-        )  # fmt: skip
-        warnings = [
-            f"a group of {len(g.members):,} files (keeper {g.keep}) is more than a person can review"
-            for g in groups
-            if len(g.members) > REVIEWABLE_GROUP
-        ]
-        errors = sorted(found.errors, key=lambda e: e.path)
-        files, read = found.files, found.read
-        stats = FindStats(
-            files=files, read=read, cached=files - read, errors=len(errors),
-            groups=len(groups), duplicates=sum(len(g.removable) for g in groups),
-            reclaimable_bytes=sum(m.byte_size for g in groups for m in g.removable), pairs=len(pairs),
-            seconds=time.perf_counter() - started,
-        )  # fmt: skip
-        return FindResult(
-            groups=tuple(groups), pairs=tuple(pairs), errors=tuple(errors), stats=stats, roots=roots
-        ), warnings
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ the client (that was about 8 KB a file). Here the listing is an Arrow table (``l
 every fingerprinted row is a position in ``RunRows`` (paths in one Arrow string array, the rest
 4-byte NumPy columns: its part, its row there and its index row), and only the rows that end up
 in the printed answer (``linked``: rows of a pair, or with several paths) are read back as the
-Python objects ``scan.grouping.groups_from_links`` takes (``keepers.gather``).
+Python objects ``scan.grouping.groups_of_links`` takes (``keepers.gather``).
 
 Rows with the same bytes are one index row (``pk``), numbered from 1 in order of first bytes in
 path order, as ``find`` numbers them; a row is read and checked under its first path in path order

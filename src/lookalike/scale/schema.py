@@ -8,8 +8,9 @@ A run folder (``RUN_DIR``) holds::
     matching/stored-D/            every row's pHash, PDQ and codes part (NumPy files), for the join
     matching/plan-D.parquet       each part's codes, fingerprints and vote shard
     pairs/part-NNNNN-D.parquet    one per partition of the index rows (``PAIRS``)
-    spectra/round-RR-part-NNNNN-D.parquet  spectrum profiles the keeper choice asked for (``SPECTRA``)
-    groups.parquet                one row per group member (``GROUPS``)
+    spectra/batch-BBBBB-round-RR-part-NNNNN-D.parquet  spectrum profiles the keeper choice asked for (``SPECTRA``)
+    groups.parquet                one row per group member, largest group first (``GROUPS``)
+    answer-pairs.parquet          the answer's linked pairs as paths, in ``find``'s order (``ANSWER_PAIRS``)
 
 ``NNNNN`` is the partition number and ``D`` the first 12 hex digits of the SHA-256 of what the
 partition was made from (its manifest rows, or its rows and the index's digest), so a finished
@@ -45,6 +46,7 @@ from lookalike.fingerprints import Dihedral, Fingerprint, grid_signals, transfor
 __all__ = [
     "CODES",
     "FINGERPRINTS",
+    "ANSWER_PAIRS",
     "GROUPS",
     "MANIFEST",
     "PAIRS",
@@ -125,6 +127,8 @@ SPECTRA = pa.schema(
     ]
 )
 
+ANSWER_PAIRS = pa.schema([("a", pa.string()), ("b", pa.string()), ("score", pa.float64()), ("verdict", pa.string())])
+
 GROUPS = pa.schema(
     [
         ("group", pa.int32()),  # 0 = the largest group; ties by keeper path (independent of order)
@@ -140,6 +144,17 @@ GROUPS = pa.schema(
         ("bytes", pa.int64()),
         ("mime", pa.string()),
         ("taken_at", pa.string()),
+        # what an action may touch (``scan.results.Member``), and the evidence as data
+        # (``scan.results.Evidence``): a group read back from the file is the group found
+        ("eligible", pa.bool_()),
+        ("eligibility", pa.string()),
+        ("excluded", pa.bool_()),
+        ("sha256", pa.string()),
+        ("reason_kind", pa.string()),
+        ("reason_detail", pa.string()),
+        ("reason_facts", pa.string()),
+        ("reason_same_picture", pa.bool_()),
+        ("reason_kept_in_folder", pa.bool_()),
     ]
 )
 

@@ -4,8 +4,8 @@ nothing of Dask, so the same code runs in this process, a process pool or on a c
 manifest (``storage.list_sources``) -> ``fingerprint_rows`` -> ``exact_groups`` -> matching
 (``scale.matching``: candidates by joins, then ``check_rows``) -> ``spectrum_rows`` (only the
 files that may be enlargements of a copy they are linked to) -> grouping
-(``lookalike.scan.grouping.groups_from_links``, the same function ``find`` ends with; keepers
-by ``lookalike.scan.evidence.source_order``) -> ``groups_table``.
+(``lookalike.scan.grouping.groups_of_links``, the same function ``find`` ends with; keepers
+by ``lookalike.scan.evidence.source_order``) -> ``scale.answer``.
 
 ``check_rows`` runs the cascade ``check`` and ``find`` run (hashes under every flip and turn,
 pixel digest, local features) for each row of a partition, given its candidates, and writes
@@ -34,10 +34,9 @@ from lookalike.fingerprints.provenance import decoded_alike
 from lookalike.index.results import CheckMatch
 from lookalike.index.store.records import StoredFile
 from lookalike.match import Query, Verdict, worth_pixel_digest
-from lookalike.scale.schema import FINGERPRINTS, GROUPS, PAIRS, SPECTRA, pack_turns, turned_fingerprints
+from lookalike.scale.schema import FINGERPRINTS, PAIRS, SPECTRA, pack_turns, turned_fingerprints
 from lookalike.scale.storage import is_local, kept_mtime_ns, read_bytes
 from lookalike.scan.provenance import analyse_with_facts
-from lookalike.scan.results import Group
 from lookalike.scan.source import spectrum_profile
 
 __all__ = [
@@ -46,7 +45,6 @@ __all__ = [
     "error_rows",
     "exact_groups",
     "fingerprint_rows",
-    "groups_table",
     "spectrum_rows",
     "write_atomically",
 ]
@@ -212,17 +210,3 @@ def error_rows(table: pa.Table) -> list[FileError]:
     """The error rows of a fingerprint table (``url``, ``error_code``, ``error``)."""
     t = table.filter(pc.is_valid(table.column("error_code")))
     return [FileError(u, c, e) for u, c, e in zip(*(t.column(n).to_pylist() for n in ("url", "error_code", "error")))]
-
-
-def groups_table(groups: Sequence[Group]) -> pa.Table:
-    """The ``schema.GROUPS`` table of ``groups``: one row per member, in order."""
-    rows: dict[str, list[Any]] = {n: [] for n in GROUPS.names}
-    for i, g in enumerate(groups):
-        for m in g.members:
-            for name, value in (
-                ("group", i), ("keeper", g.keep), ("path", m.path), ("keep", m.keep), ("score", round(m.score, 6)),
-                ("verdict", m.verdict.value), ("evidence", m.evidence), ("match", m.match), ("width", m.width),
-                ("height", m.height), ("bytes", m.byte_size), ("mime", m.mime), ("taken_at", m.taken_at),
-            ):  # fmt: skip
-                rows[name].append(value)
-    return pa.table(rows, schema=GROUPS)

@@ -1,6 +1,6 @@
 """Linked pairs to the groups ``find`` reports: members, keepers, evidence and eligibility.
 
-``groups_from_links`` is the last step of ``find`` and of the scale-out pipeline alike, and writes
+``groups_of_links`` is the last step of ``find`` and of the scale-out pipeline alike, and writes
 nothing: the links make groups (``node_groups``: ``linking.link_groups``, cliques with
 ``strict``); each group's keeper is its source (``evidence.source_order``), or the first by an
 explicit policy (``keeper.py``), a person's decisions and ``keep_in`` folders first; each member's
@@ -37,7 +37,7 @@ __all__ = [
     "Judges",
     "RunEvidence",
     "group_run",
-    "groups_from_links",
+    "groups_of_links",
     "missing_source_facts",
     "node_groups",
     "node_pairs",
@@ -79,7 +79,7 @@ def group_run(
     keep_in: tuple[str, ...],
     also: Mapping[str, tuple[str, ...]],
 ) -> tuple[list[Group], list[Pair]]:
-    """``groups_from_links`` on one machine: the judges come from the index and the find cache, and
+    """``groups_of_links`` on one machine: the judges come from the index and the find cache, and
     what they learnt on the way (the source facts of rows cached before those were kept, what local
     features said of copies) is kept in the cache once the groups are made."""
     linking = _linking(links, opts)
@@ -102,7 +102,7 @@ def group_run(
     return groups, node_pairs(pks, paths_of, links)
 
 
-def groups_from_links(
+def groups_of_links(
     pks: list[int],
     paths_of: dict[int, list[str]],
     size_of: dict[str, int],
@@ -113,22 +113,23 @@ def groups_from_links(
     also: Mapping[str, tuple[str, ...]] | None = None,
     *,
     judges: Judges | None = None,
-) -> tuple[list[Group], list[Pair]]:
-    """Groups with keepers, and the linked pairs as paths, from the cascade's pairs between index rows
-    (``links``, keyed ``(a_pk, b_pk)`` with ``a_pk < b_pk``, a person's decisions applied): the last
-    step of ``find``, a pure function of its inputs (it writes nothing) so that the scale-out
-    pipeline calls it too. ``paths_of`` lists each row's paths (sorted), ``size_of`` each path's size
-    in bytes, ``also`` the other paths of files reached through several (a file under a keep-in
-    folder by any path is kept).
+) -> list[Group]:
+    """Groups with keepers from the cascade's pairs between index rows (``links``, keyed
+    ``(a_pk, b_pk)`` with ``a_pk < b_pk``, a person's decisions applied): the last step of
+    ``find`` as a pure function of its inputs (it writes nothing), for the scale-out pipeline.
+    ``paths_of`` lists each row's paths (sorted), ``size_of`` each path's size in bytes, ``also``
+    the other paths of files reached through several (a file under a keep-in folder by any path
+    is kept). Each group's keeper is its source (``evidence.source_order``) as ``judges.source``
+    tells it; with no source, or an explicit ``opts.keep``, the first by that policy
+    (``DEFAULT_KEEP``).
 
-    Each group's keeper is its source (``evidence.source_order``) as ``judges.source`` tells it;
-    with no source, or an explicit ``opts.keep``, the first by that policy (``DEFAULT_KEEP``)."""
+    A group's links are among its members and its keeper is chosen among them, so the groups of
+    a set of rows closed under the linking pairs (connected components of them, and rows with
+    several paths) are the groups of all rows that lie in that set: the pipeline groups a batch
+    of components at a time."""
     linking = _linking(links, opts)
     nodes = node_groups(pks, linking, opts, paths_of=paths_of, size_of=size_of, facts=facts)
-    groups = _groups_with_keepers(
-        nodes, paths_of, size_of, facts, linking, opts, keep_in, also or {}, judges or Judges()
-    )
-    return groups, node_pairs(pks, paths_of, links)
+    return _groups_with_keepers(nodes, paths_of, size_of, facts, linking, opts, keep_in, also or {}, judges or Judges())
 
 
 def node_groups(
