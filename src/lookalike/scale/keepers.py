@@ -108,8 +108,8 @@ def gather(rows: RunRows, part_paths: list[str], pair_paths: list[str]) -> Gathe
 def _pairs(
     pair_paths: list[str],
 ) -> tuple[dict[tuple[int, int], StoredPair], set[tuple[int, int]], set[tuple[int, int]]]:
-    """Each pair as the better of its two ends' checks saw it, ties to the first seen (as ``find``
-    combines them), and the pairs found to hold the same pixels, and pixels a level apart."""
+    """Each pair as the better of its two ends' checks saw it, ties to the lower row's check (as
+    ``find`` combines them), and the pairs found to hold the same pixels, and pixels a level apart."""
     looks: dict[tuple[int, int], StoredPair] = {}
     same: set[tuple[int, int]] = set()
     decoded: set[tuple[int, int]] = set()
@@ -124,7 +124,10 @@ def _pairs(
         ):
             lo, hi = sorted((file_pk, peer))
             look = StoredPair(lo, hi, score, Verdict(verdict), evidence, bits, by_local)
-            if (lo, hi) not in looks or look.score > looks[lo, hi].score:
+            kept = looks.get((lo, hi))
+            # a tie goes to the lower row's check, which ``find`` (checking in row order) sees first,
+            # whatever the order of the parts (a grown run's partitions interleave)
+            if kept is None or score > kept.score or (score == kept.score and file_pk == lo):
                 looks[lo, hi] = look
             if same_pixels:
                 same.add((lo, hi))

@@ -42,7 +42,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lookalike.config import DecodeLimits, Thresholds
-from lookalike.fingerprints import Dihedral, fingerprint_from_bytes
+from lookalike.fingerprints import FINGERPRINT_VERSION, Dihedral, fingerprint_from_bytes
 from lookalike.fingerprints.local import LocalFeatures
 from lookalike.index.cascade import _VOTING_FEATURES, Cascade, revote_pool, second_count, voted_in_scope
 from lookalike.index.search.descriptor_shards import NearestVotes, merge_nearest
@@ -54,6 +54,8 @@ from lookalike.match import Query
 from lookalike.match.retrieval import PDQ_RADIUS
 from lookalike.scale.join import build_tables, join_chunk
 from lookalike.scale.part_rows import NoLog, PartRows, features_of, read_rows
+from lookalike.scale.partitions import digest
+from lookalike.scale.reuse import RowReuse, content_key
 from lookalike.scale.schema import CODES, PAIRS, turned_fingerprints
 from lookalike.scale.stages import check_rows, write_atomically
 
@@ -93,6 +95,7 @@ def codes_task(part_path: str, rows: list[int], pks: list[int], out: str) -> int
         turned = turned_fingerprints(fp, turns)
         cols["pk"].append(pk)
         cols["row"].append(row)
+        cols["key"].append(content_key(fp.sha256))
         cols["phash"].append(int(fp.phash))
         cols["pdq"].append(fp.pdq)
         cols["variants"].append(np.asarray(fp.phash_variants, np.uint64).tobytes())
@@ -105,14 +108,16 @@ def codes_task(part_path: str, rows: list[int], pks: list[int], out: str) -> int
 
 def stored_task(codes_paths: list[str], out_dir: str) -> int:
     """Every row's pHash (``phash.npy``, uint64), codes part (``part.npy``, int32: its index in
-    ``codes_paths``), row in its fingerprint part (``row.npy``, int32) and PDQ (``pdq.npy``, (n, 4)
+    ``codes_paths``), row in its fingerprint part (``row.npy``, int32), content key (``key.npy``,
+    uint64: ``reuse.content_key``) and PDQ (``pdq.npy``, (n, 4)
     uint64, written last: the mark of a finished task) in ``out_dir``, row ``pk`` at position
     ``pk - 1``. The codes parts hold every row once, in any order (a grown source's partitions
     interleave)."""
-    pks, phash, pdq, part, row = [], [], [], [], []
+    pks, phash, pdq, part, row, key = [], [], [], [], [], []
     for i, path in enumerate(codes_paths):
-        t = pq.read_table(path, columns=["pk", "row", "phash", "pdq"])
+        t = pq.read_table(path, columns=["pk", "row", "key", "phash", "pdq"])
         pks.append(t.column("pk").to_numpy().astype(np.int64))
+        key.append(t.column("key").to_numpy().astype(np.uint64))
         phash.append(t.column("phash").to_numpy().astype(np.uint64))
         part.append(np.full(t.num_rows, i, np.int32))
         row.append(t.column("row").to_numpy().astype(np.int32))
@@ -121,7 +126,7 @@ def stored_task(codes_paths: list[str], out_dir: str) -> int:
         pdq.append(words.reshape(-1, 4).copy())
     at = np.argsort(np.concatenate(pks)) if pks else np.zeros(0, np.int64)
     os.makedirs(out_dir, exist_ok=True)
-    for name, arrays in (("phash", phash), ("part", part), ("row", row), ("pdq", pdq)):
+    for name, arrays in (("phash", phash), ("part", part), ("row", row), ("key", key), ("pdq", pdq)):
         tmp = os.path.join(out_dir, f"{name}.{os.getpid()}.tmp.npy")
         np.save(tmp, np.concatenate(arrays)[at] if arrays else np.zeros(0, np.uint64))
         os.replace(tmp, os.path.join(out_dir, f"{name}.npy"))
@@ -285,10 +290,15 @@ def match_task(
     limits: DecodeLimits,
     thresholds: Thresholds,
     storage_options: Mapping[str, Any],
+    checks_path: str,
+    earlier: str | None,
 ) -> int:
     """Find and check the candidates of the index rows first fingerprinted in part ``index`` of
     the plan (``plan_path``: each part's codes file, fingerprint file and vote shard); their pairs
-    go to ``pairs_path`` (``schema.PAIRS``). Returns the pair count."""
+    go to ``pairs_path`` (``schema.PAIRS``), and each row's check to ``checks_path``
+    (``reuse.CHECKED``). A row whose candidates are those of its check in ``earlier`` (the
+    ``CHECKED`` file an earlier run wrote for this partition, or None) is not checked again: that
+    check's pairs are its pairs. Returns the pair count."""
     plan = _keep(("plan", plan_path), lambda: (pq.read_table(plan_path), 0))
     codes_paths = plan.column("codes").to_pylist()
     part_paths = plan.column("part").to_pylist()
@@ -318,13 +328,19 @@ def match_task(
 
     part = pq.read_table(part_paths[index], columns=["url", "turns", "lossless"])
     part = part.take(pa.array(codes.column("row").to_pylist(), pa.int64()))
+    # a grown run checks the rows whose candidates changed and reuses the earlier checks of the rest
+    salt = digest(FINGERPRINT_VERSION, scope, top, thresholds, limits).encode()
+    reuse = RowReuse(earlier, salt, np.load(os.path.join(stored_dir, "key.npy"), mmap_mode="r"))
+    todo = reuse.split(pks, part.column("url").to_pylist(), list(zip(retrieved, nearest, voted, pools)))
     tables = []
     own = set(pks)
     # a few rows at a time, so that the candidates held (about 13 KB each, mostly local features)
     # stay bounded by VERIFY_ROWS, not by the partition (a part's rows reach ~2,000 candidates)
-    for lo in range(0, len(pks), VERIFY_ROWS):
-        hi = lo + VERIFY_ROWS
-        wanted = set().union(*retrieved[lo:hi], *nearest[lo:hi], *map(set, voted[lo:hi]), *map(set, pools[lo:hi])) - own
+    for lo in range(0, len(todo), VERIFY_ROWS):
+        at = todo[lo : lo + VERIFY_ROWS]
+        b_pks, b_retrieved, b_nearest = _take(pks, at), _take(retrieved, at), _take(nearest, at)
+        b_voted, b_pools, b_features = _take(voted, at), _take(pools, at), _take(features, at)
+        wanted = set().union(*b_retrieved, *b_nearest, *map(set, b_voted), *map(set, b_pools)) - own
         more_files, more_local = read_rows(where, wanted, scope)
         held_local = {**local, **more_local}
         rows.load({**files, **more_files}, held_local)
@@ -332,18 +348,20 @@ def match_task(
         # the second count, as one machine's crop tier makes it, from the pool's codes read for this batch
         recounted = [
             second_count(v, p, [f.descriptors[:_VOTING_FEATURES]], held_local)
-            for v, p, f in zip(voted[lo:hi], pools[lo:hi], features[lo:hi], strict=True)
+            for v, p, f in zip(b_voted, b_pools, b_features, strict=True)
         ]
         del held_local
-        batch = zip(pks[lo:hi], retrieved[lo:hi], nearest[lo:hi], voted[lo:hi], recounted, strict=True)
+        batch = zip(b_pks, b_retrieved, b_nearest, b_voted, recounted, strict=True)
         cascade.plan.update({pk: (r, n, v, c) for pk, r, n, v, c in batch})
-        chunk = part.slice(lo, VERIFY_ROWS)
-        tables.append(check_rows(chunk, pks[lo:hi], rows.held, features[lo:hi], check, top, limits, storage_options))
+        chunk = part.take(pa.array(at, pa.int64()))
+        tables.append(check_rows(chunk, b_pks, rows.held, b_features, check, top, limits, storage_options))
         pa.default_memory_pool().release_unused()  # the row groups read: else kept by the pool for the next reads
-    table = pa.concat_tables(tables) if tables else PAIRS.empty_table()
+    table, checked = reuse.tables(pks, pa.concat_tables(tables) if tables else PAIRS.empty_table())
     clock.lap("verify", None)
+    write_atomically(checked, checks_path)  # first: the pairs file marks the task finished
     # the CPU each step took, for benchmarks/scale_find.py (nothing reads it to decide anything)
-    write_atomically(table.replace_schema_metadata({"cpu_seconds": json.dumps(clock.laps)}), pairs_path)
+    meta = {"cpu_seconds": json.dumps(clock.laps), "rows_reused": str(reuse.reused)}
+    write_atomically(table.replace_schema_metadata(meta), pairs_path)
     return int(table.num_rows)
 
 
@@ -360,6 +378,11 @@ class _Clock:
         self.laps[name] = round(self.laps.get(name, 0.0) + now - self._last, 3)
         self._last = now
         return value
+
+
+def _take(values: Sequence[T], at: list[int]) -> list[T]:
+    """``values`` at positions ``at``."""
+    return [values[j] for j in at]
 
 
 def _runs(shards: list[int]) -> list[tuple[int, int]]:

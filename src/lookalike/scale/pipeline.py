@@ -314,19 +314,22 @@ class Pipeline:
         stored_dir = os.path.join(folder, f"stored-{stored_digest}")
         plan_path = os.path.join(folder, f"plan-{stored_digest}.parquet")
         stored_reused = os.path.exists(os.path.join(stored_dir, "pdq.npy"))
-        pairs, match_todo = [], []
+        pairs_dir = os.path.join(run_dir, "pairs")
+        earlier = _earlier_checks(pairs_dir)
+        pairs, checks, match_todo = [], [], []
         for i, (_, d) in enumerate(parts):
             vd = digest(stored_digest, d, self.options.scope, _TOP, self.thresholds, self.limits)
-            pairs_path = os.path.join(run_dir, "pairs", f"part-{i:05d}-{vd}.parquet")
+            pairs_path = os.path.join(pairs_dir, f"part-{i:05d}-{vd}.parquet")
+            # named by the fingerprint partition, so that a grown run finds its rows' earlier checks
+            checks.append(os.path.join(pairs_dir, f"checks-{d}-{vd}.parquet"))
             pairs.append(pairs_path)
             if not os.path.exists(pairs_path):
                 args = (
                     match_task, i, plan_path, stored_dir, pairs_path, self.options.scope, _TOP, self.limits,
-                    self.thresholds, dict(self.storage_options),
+                    self.thresholds, dict(self.storage_options), checks[-1], earlier.get(d),
                 )  # fmt: skip
                 match_todo.append((f"match-{i:05d}-{vd}", args))
         _drop_others(folder, {*plan["codes"], stored_dir, plan_path})
-        drop_others(os.path.join(run_dir, "pairs"), set(pairs))
         with steps(progress, len(todo) + (not stored_reused) + len(match_todo), "matching") as advance:
             for _ in runner.map(_call, todo):
                 advance()
@@ -336,6 +339,7 @@ class Pipeline:
             write_atomically(pa.table(plan), plan_path)
             for _ in runner.map(_call, match_todo):
                 advance()
+        drop_others(pairs_dir, {*pairs, *checks})  # after: the earlier checks were read by the tasks
         return pairs, len(parts) - len(match_todo), stored_digest, stored_reused
 
     def _spectra(
@@ -420,6 +424,19 @@ def _drop_others(folder: str, keep: set[str]) -> None:
         path = os.path.join(folder, name)
         if path not in keep:
             shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+
+
+def _earlier_checks(folder: str) -> dict[str, str]:
+    """The ``reuse.CHECKED`` file of each fingerprint partition (by digest) in ``folder`` from an
+    earlier run, the newest where a killed run left two."""
+    found: dict[str, tuple[float, str]] = {}
+    for name in os.listdir(folder):
+        if name.startswith("checks-") and name.endswith(".parquet"):
+            path = os.path.join(folder, name)
+            d, when = name.split("-")[1], os.path.getmtime(path)
+            if d not in found or when > found[d][0]:
+                found[d] = (when, path)
+    return {d: path for d, (_, path) in found.items()}
 
 
 def _own(rows: pa.Table) -> pa.Table:

@@ -110,6 +110,7 @@ CODES = pa.schema(
     [
         ("pk", pa.int64()),  # the index row (rows with the same bytes are one), numbered from 1
         ("row", pa.int64()),  # its row in the fingerprint part
+        ("key", pa.uint64()),  # the first 8 bytes of the SHA-256 of its bytes: the row in every run (``reuse``)
         ("phash", pa.uint64()),
         ("pdq", pa.binary(32)),
         ("variants", pa.binary(64)),  # the pHash under each flip or turn 0..7 (native u64)
