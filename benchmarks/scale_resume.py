@@ -165,7 +165,8 @@ def worker_kill(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     size = -(-len(_files(tree)) // 8)  # 8 fingerprint partitions
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
-    procs = [_started([DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], work / "s.log")]
+    scheduler = [DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]
+    procs = [_started(scheduler, work / "s.log")]
     try:
         for i in range(2):
             cmd = [DASK, "worker", address, "--nthreads", "1", "--host", "127.0.0.1", "--no-nanny"]

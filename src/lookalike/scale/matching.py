@@ -39,12 +39,14 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lookalike.config import DecodeLimits, Thresholds
 from lookalike.fingerprints import FINGERPRINT_VERSION, Dihedral, fingerprint_from_bytes
 from lookalike.fingerprints.local import LocalFeatures
 from lookalike.index.cascade import _VOTING_FEATURES, Cascade, revote_pool, second_count, voted_in_scope
+from lookalike.index.results import CheckMatch
 from lookalike.index.search.descriptor_shards import NearestVotes, merge_nearest
 from lookalike.index.search.descriptors import DescriptorIndex
 from lookalike.index.search.hamming import HammingIndex
@@ -270,14 +272,22 @@ class _PlannedCascade(Cascade):
 
     plan: dict[int, tuple[set[int], set[int], list[int], list[int]]]
     current: int = 0
+    first: dict[int, CheckMatch | None]
+    asked: set[int]
 
     def _candidates(self, query: Query, scope_pk: int) -> tuple[list[int], set[int]]:
         retrieved, nearest, _, _ = self.plan[self.current]
         return sorted(retrieved | nearest), nearest
 
     def _voted(self, features: LocalFeatures, scope_pk: int) -> tuple[list[int], list[int]]:
+        self.asked.add(self.current)  # step 5 ran: the check's answer depends on the votes (``reuse``)
         _, _, voted, recounted = self.plan[self.current]
         return voted, recounted
+
+    def matches(self, query: Query, scope: str, *, exclude_image: int | None = None) -> list[CheckMatch]:
+        found = super().matches(query, scope, exclude_image=exclude_image)
+        self.first[self.current] = found[0] if found else None  # before step 4 settles it (``reuse``)
+        return found
 
 
 def match_task(
@@ -320,47 +330,74 @@ def match_task(
     voted, pools = clock.lap("votes", _voted(features, shard_list, flip=index % 2 == 1))
     rows = PartRows(scope, files, local)
     cascade = _PlannedCascade(rows, rows, Mirror(NoLog()), thresholds, limits)  # type: ignore[arg-type]
-    cascade.plan = {}
+    cascade.plan, cascade.first, cascade.asked = {}, {}, set()
 
     def check(pk: int, query: Query, feats: LocalFeatures) -> list[Any]:
         cascade.current = pk
-        return cascade.check(query, feats, scope, exclude_image=pk)
+        found = cascade.check(query, feats, scope, exclude_image=pk)
+        reuse.saw(pk, found, cascade.first.get(pk), pk in cascade.asked)
+        return found
+
+    def score(pk: int, query: Query, feats: LocalFeatures) -> list[Any]:
+        """Steps 1 to 3 alone, over the row's gained candidates (``reuse``)."""
+        cascade.current = pk
+        found = cascade.matches(query, scope, exclude_image=pk)
+        reuse.saw(pk, found, found[0] if found else None, False)
+        return found
 
     part = pq.read_table(part_paths[index], columns=["url", "turns", "lossless"])
     part = part.take(pa.array(codes.column("row").to_pylist(), pa.int64()))
-    # a grown run checks the rows whose candidates changed and reuses the earlier checks of the rest
+    # a grown run checks in full only the rows whose answer may change otherwise (``reuse``)
     salt = digest(FINGERPRINT_VERSION, scope, top, thresholds, limits).encode()
-    reuse = RowReuse(earlier, salt, np.load(os.path.join(stored_dir, "key.npy"), mmap_mode="r"))
-    todo = reuse.split(pks, part.column("url").to_pylist(), list(zip(retrieved, nearest, voted, pools)))
-    tables = []
+    reuse = RowReuse(earlier, salt, np.load(os.path.join(stored_dir, "key.npy"), mmap_mode="r"), top)
+    urls = part.column("url").to_pylist()
+    todo, extend = reuse.split(pks, urls, [r | n for r, n in zip(retrieved, nearest)], list(zip(voted, pools)))
     own = set(pks)
-    # a few rows at a time, so that the candidates held (about 13 KB each, mostly local features)
-    # stay bounded by VERIFY_ROWS, not by the partition (a part's rows reach ~2,000 candidates)
-    for lo in range(0, len(todo), VERIFY_ROWS):
-        at = todo[lo : lo + VERIFY_ROWS]
-        b_pks, b_retrieved, b_nearest = _take(pks, at), _take(retrieved, at), _take(nearest, at)
-        b_voted, b_pools, b_features = _take(voted, at), _take(pools, at), _take(features, at)
-        wanted = set().union(*b_retrieved, *b_nearest, *map(set, b_voted), *map(set, b_pools)) - own
-        more_files, more_local = read_rows(where, wanted, scope)
-        held_local = {**local, **more_local}
-        rows.load({**files, **more_files}, held_local)
-        del more_files, more_local
-        # the second count, as one machine's crop tier makes it, from the pool's codes read for this batch
-        recounted = [
-            second_count(v, p, [f.descriptors[:_VOTING_FEATURES]], held_local)
-            for v, p, f in zip(b_voted, b_pools, b_features, strict=True)
-        ]
-        del held_local
-        batch = zip(b_pks, b_retrieved, b_nearest, b_voted, recounted, strict=True)
-        cascade.plan.update({pk: (r, n, v, c) for pk, r, n, v, c in batch})
-        chunk = part.take(pa.array(at, pa.int64()))
-        tables.append(check_rows(chunk, b_pks, rows.held, b_features, check, top, limits, storage_options))
-        pa.default_memory_pool().release_unused()  # the row groups read: else kept by the pool for the next reads
-    table, checked = reuse.tables(pks, pa.concat_tables(tables) if tables else PAIRS.empty_table())
+
+    def checked(at: list[int], gained: dict[int, set[int]] | None) -> pa.Table:
+        """The pairs of the rows at positions ``at``: checked in full, or (``gained``) scored
+        against their gained candidates alone, a few rows at a time, so that the candidates held
+        (about 13 KB each, mostly local features) stay bounded by VERIFY_ROWS, not by the
+        partition (a part's rows reach ~2,000 candidates)."""
+        tables = []
+        for lo in range(0, len(at), VERIFY_ROWS):
+            batch = at[lo : lo + VERIFY_ROWS]
+            b_pks, b_retrieved, b_nearest = _take(pks, batch), _take(retrieved, batch), _take(nearest, batch)
+            b_voted, b_pools, b_features = _take(voted, batch), _take(pools, batch), _take(features, batch)
+            if gained is not None:
+                b_retrieved = [gained[j] for j in batch]
+                b_nearest, b_voted, b_pools = [set() for _ in batch], [[] for _ in batch], [[] for _ in batch]
+            wanted = set().union(*b_retrieved, *b_nearest, *map(set, b_voted), *map(set, b_pools)) - own
+            more_files, more_local = read_rows(where, wanted, scope)
+            held_local = {**local, **more_local}
+            rows.load({**files, **more_files}, held_local)
+            del more_files, more_local
+            # the second count, as one machine's crop tier makes it, from the pool's codes read for this batch
+            recounted = [
+                second_count(v, p, [f.descriptors[:_VOTING_FEATURES]], held_local)
+                for v, p, f in zip(b_voted, b_pools, b_features, strict=True)
+            ]
+            del held_local
+            batch_plan = zip(b_pks, b_retrieved, b_nearest, b_voted, recounted, strict=True)
+            cascade.plan.update({pk: (r, n, v, c) for pk, r, n, v, c in batch_plan})
+            chunk = part.take(pa.array(batch, pa.int64()))
+            check_one = score if gained is not None else check
+            tables.append(check_rows(chunk, b_pks, rows.held, b_features, check_one, top, limits, storage_options))
+            pa.default_memory_pool().release_unused()  # the row groups read: else kept by the pool for the next reads
+        return pa.concat_tables(tables) if tables else PAIRS.empty_table()
+
+    scored = checked(sorted(extend), extend)
+    # a gained candidate that would come first changes steps 4 and 5: that row is checked in full
+    demoted = [j for j in sorted(extend) if not reuse.first_stays(pks[j], j)]
+    for j in demoted:
+        reuse.demote(j)
+    scored = scored.filter(pc.invert(pc.is_in(scored.column("file_pk"), pa.array(_take(pks, demoted), pa.int64()))))
+    full = checked(sorted(todo + demoted), None)
+    table, checks = reuse.tables(pa.concat_tables([scored, full]))
     clock.lap("verify", None)
-    write_atomically(checked, checks_path)  # first: the pairs file marks the task finished
+    write_atomically(checks, checks_path)  # first: the pairs file marks the task finished
     # the CPU each step took, for benchmarks/scale_find.py (nothing reads it to decide anything)
-    meta = {"cpu_seconds": json.dumps(clock.laps), "rows_reused": str(reuse.reused)}
+    meta = {"cpu_seconds": json.dumps(clock.laps), "rows": json.dumps(reuse.counts)}
     write_atomically(table.replace_schema_metadata(meta), pairs_path)
     return int(table.num_rows)
 

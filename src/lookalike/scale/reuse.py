@@ -1,27 +1,34 @@
-"""The checks of an earlier run that a grown run may keep, row by row: a source grown by a tenth
-checks its new rows and the old rows whose candidates changed, and reuses every other row's pairs.
+"""The checks of an earlier run that a grown run keeps, row by row: a source grown by a tenth
+checks its new rows in full, scores each old row against the new candidates it gained, and checks
+again in full only the old rows whose answer could change otherwise.
 
 A row's check (``index.cascade.Cascade`` as ``scale.matching`` plans it) is a function of the row's
-own bytes, the settings, and its candidate sets: the rows retrieved by the join, its nearest
-pHashes, the rows its descriptors vote for and the pool voted for again. New rows can change an
-old row's candidates in ways a rule of thumb would miss (a new row among its five nearest, or
-taking votes from an old one so that another rises into the first eight), so the test is exact:
-each checked row's ``signature`` digests those four sets, by the rows' content keys (the first 8
-bytes of the SHA-256 of their bytes, the same in every run, where index row numbers shift as
-new paths sort between old ones), with the settings and the row's path. A row whose signature is
-the one an earlier check of the same bytes wrote gets that check's pairs back, its peers renumbered
-from their keys (each peer is among the row's candidates, whose keys are known); every other row is
-checked. The answer is therefore the one a fresh run over the grown source gives.
+bytes, the settings and its candidates: the hash candidates ``C`` (the rows the join retrieved and
+its nearest pHashes, itself left out), then, only when the best of those is no sure duplicate
+(step 5), the rows its descriptors vote for and the pool voted for again. Each candidate of ``C``
+is scored on its own (``match_fingerprint``), the list is sorted by score then image id, and the
+first may be settled as the same pixels (step 4). So an earlier check of the same bytes is:
 
-Each matching task writes, beside its ``PAIRS`` file, a ``CHECKED`` file of its rows: key,
-signature and pairs (peers by key). The pipeline hands a part's task the ``CHECKED`` file the
-earlier run wrote for the same fingerprint partition (``earlier``).
+* reused as it is when ``C`` is the same and either step 5 did not run or the vote sets are too;
+* extended when step 5 did not run and ``C`` changed (new rows among its retrieved or nearest, an
+  old row pushed out of its nearest five): the rows gained are scored and merged into the list in
+  its order, the rows lost taken out, provided the first match stays first (steps 4 and 5 then
+  go as before) and the list stays within the ``top`` kept, so that nothing was cut off;
+* made again in full otherwise.
+
+The answer is therefore the one a fresh run over the grown source gives. Rows are known across
+runs by their content key (the first 8 bytes of the SHA-256 of their bytes, the first 16 hex digits
+of their image id), since index row numbers shift as new paths sort between old ones.
+
+Each matching task writes, beside its ``PAIRS`` file, a ``CHECKED`` file of its rows; the pipeline
+hands a part's task the ``CHECKED`` file an earlier run wrote for the same fingerprint partition.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,35 +36,39 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lookalike.index.results import CheckMatch
 from lookalike.scale.schema import PAIRS
 
-__all__ = ["CHECKED", "Earlier", "RowReuse", "candidate_keys", "checked_table", "content_key", "signature"]
+__all__ = ["CHECKED", "Earlier", "RowReuse", "content_key", "digest_keys"]
 
+U64 = npt.NDArray[np.uint64]
 _PAIR_FIELDS = [f for f in PAIRS if f.name not in ("file_pk", "peer_pk")]
-#: one row per checked index row: its content key, its signature, and its pairs (peers by key)
+#: one row per checked index row
 CHECKED = pa.schema(
     [
-        ("key", pa.uint64()),
-        ("signature", pa.binary(16)),
+        ("key", pa.uint64()),  # its content key
+        ("basis", pa.binary(16)),  # digest of the settings and its path
+        ("candidates", pa.list_(pa.uint64())),  # the keys of its hash candidates C, sorted
+        ("votes", pa.binary(16)),  # digest of the keys of its voted rows and revote pool
+        ("voted", pa.bool_()),  # whether its check went to step 5 (asked for the votes)
+        ("total", pa.int32()),  # matches its check returned, ``different`` ones included
+        ("first_score", pa.float64()),  # its best match by hashes, before step 4 (null: none)
+        ("first_key", pa.uint64()),
         ("pairs", pa.list_(pa.struct([pa.field("peer_key", pa.uint64()), *_PAIR_FIELDS]))),
     ]
 )
 
 
 def content_key(sha256: bytes) -> int:
-    """A row's key in every run: the first 8 bytes of the SHA-256 of its bytes (a pair of the
-    ten million rows of a large run shares one by chance about once in a million runs, and
-    ``Earlier.pairs`` then checks the row again rather than guess)."""
+    """A row's key in every run: the first 8 bytes of the SHA-256 of its bytes (two of ten million
+    rows share one by chance about once in a million runs; a row with two candidates of one key
+    is checked again rather than guessed)."""
     return int.from_bytes(sha256[:8], "big")
 
 
-def signature(salt: bytes, url: str, key: int, sets: Sequence[Iterable[int]]) -> bytes:
-    """The digest of what a row's check depends on: ``salt`` (the settings), the row's ``url``
-    and ``key``, and its candidate sets (``sets``, each of content keys; order within a set is
-    no part of it: the cascade's answer does not depend on it)."""
+def digest_keys(salt: bytes, *sets: Iterable[int]) -> bytes:
+    """A 16-byte digest of ``salt`` and the sets of keys ``sets`` (order within a set is no part of it)."""
     h = hashlib.blake2b(salt, digest_size=16)
-    h.update(url.encode())
-    h.update(key.to_bytes(8, "big"))
     for s in sets:
         keys = np.unique(np.fromiter(s, np.uint64))
         h.update(len(keys).to_bytes(8, "big"))
@@ -66,95 +77,180 @@ def signature(salt: bytes, url: str, key: int, sets: Sequence[Iterable[int]]) ->
 
 
 class Earlier:
-    """The ``CHECKED`` rows an earlier run wrote for a partition (none when ``path`` is None)."""
+    """The ``CHECKED`` rows an earlier run wrote for a partition, by key (none when ``path`` is
+    None or cannot be read)."""
 
     def __init__(self, path: str | None) -> None:
-        self._rows: dict[int, tuple[bytes, int]] = {}
-        self._pairs: pa.ListArray | None = None
+        self.rows: dict[int, dict[str, Any]] = {}
         if path is None:
             return
         try:
             t = pq.read_table(path, schema=CHECKED)
-        except (OSError, pa.ArrowInvalid):  # gone or unreadable: nothing to reuse, every row is checked
+        except (OSError, pa.ArrowInvalid):  # gone or unreadable: every row is checked
             return
-        self._pairs = t.column("pairs").combine_chunks()
-        for i, (k, s) in enumerate(zip(t.column("key").to_pylist(), t.column("signature").to_pylist())):
-            self._rows[k] = (s, i)
-
-    def pairs(self, pk: int, key: int, sig: bytes, peers: dict[int, int] | None) -> list[dict[str, Any]] | None:
-        """Row ``pk``'s pairs (``PAIRS`` rows) as the earlier check of its bytes found them, when
-        that check had signature ``sig``; ``peers``: its candidates' pk by key (None when two of
-        them share a key). None when the row must be checked."""
-        found = self._rows.get(key)
-        if found is None or found[0] != sig or peers is None or self._pairs is None:
-            return None
-        out = []
-        for p in self._pairs[found[1]].as_py():
-            peer = peers.get(p.pop("peer_key"))
-            if peer is None:  # not among its candidates: cannot be (the signature holds them)
-                return None
-            out.append({"file_pk": pk, "peer_pk": peer, **p})
-        return out
+        for row in t.to_pylist():
+            self.rows[row["key"]] = row
 
 
-def candidate_keys(pks: Iterable[int], keys: npt.NDArray[np.uint64]) -> dict[int, int] | None:
-    """Each candidate's pk by its key (``keys[pk - 1]``), or None when two share a key."""
-    out = {int(keys[pk - 1]): pk for pk in pks}
-    return out if len(out) == len(set(pks)) else None
+@dataclass(slots=True)
+class _Row:
+    """What a task knows of one of its rows before checking it."""
 
-
-def checked_table(keys: list[int], sigs: list[bytes], pairs: list[list[dict[str, Any]]], key_of: Any) -> pa.Table:
-    """The ``CHECKED`` table of rows ``keys`` (their ``sigs`` and ``PAIRS`` rows ``pairs``), each
-    pair's peer by its key (``key_of(pk)``)."""
-    nested = [
-        [{"peer_key": key_of(p["peer_pk"]), **{f.name: p[f.name] for f in _PAIR_FIELDS}} for p in row] for row in pairs
-    ]
-    return pa.table({"key": keys, "signature": sigs, "pairs": nested}, schema=CHECKED)
+    pk: int
+    key: int
+    basis: bytes
+    candidates: dict[int, int]  # C: key -> pk
+    peers: dict[int, int]  # C and the voted rows and pool: key -> pk
+    votes: bytes
+    earlier: dict[str, Any] | None
 
 
 class RowReuse:
-    """One matching task's rows: which to check (``split``), and its ``PAIRS`` and ``CHECKED``
-    tables from the checks made and the ones reused (``tables``). ``earlier``: the ``CHECKED``
-    file of the same partition from an earlier run, or None; ``salt``: the settings' digest;
-    ``keys``: every stored row's content key (``keys[pk - 1]``)."""
+    """One matching task's rows: which to check in full and which to extend (``split``), what each
+    check saw (``saw``), and the task's ``PAIRS`` and ``CHECKED`` tables (``tables``).
 
-    def __init__(self, earlier: str | None, salt: bytes, keys: npt.NDArray[np.uint64]) -> None:
-        self._earlier = Earlier(earlier)
-        self._salt, self._keys = salt, keys
-        self._sigs: list[bytes] = []
-        self._reused: dict[int, list[dict[str, Any]]] = {}
+    ``earlier``: the ``CHECKED`` file of the same partition from an earlier run, or None; ``salt``:
+    the settings' digest; ``keys``: every stored row's content key (``keys[pk - 1]``); ``top``:
+    the matches a check keeps."""
+
+    def __init__(self, earlier: str | None, salt: bytes, keys: U64, top: int) -> None:
+        self._earlier = Earlier(earlier).rows
+        self._salt, self._keys, self._top = salt, keys, top
+        self._rows: list[_Row] = []
+        self._pairs: dict[int, list[dict[str, Any]]] = {}  # position -> pairs, reused or merged
+        self._extend: dict[int, set[int]] = {}  # position -> the candidates gained (pks)
+        self._seen: dict[int, tuple[int, tuple[float, int] | None, bool]] = {}  # pk -> total, first, voted
 
     def key_of(self, pk: int) -> int:
         """Row ``pk``'s content key."""
         return int(self._keys[pk - 1])
 
-    def split(self, pks: Sequence[int], urls: Sequence[str], sets: Sequence[Sequence[Iterable[int]]]) -> list[int]:
-        """The positions of the rows ``pks`` (paths ``urls``, candidate sets ``sets``, each row's
-        retrieved, nearest, voted and pool) that must be checked; the others' pairs are reused."""
+    def split(
+        self,
+        pks: Sequence[int],
+        urls: Sequence[str],
+        hashes: Sequence[set[int]],
+        votes: Sequence[Sequence[Iterable[int]]],
+    ) -> tuple[list[int], dict[int, set[int]]]:
+        """(the positions of the rows ``pks`` to check in full, and of those to extend: each one's
+        gained candidates) from each row's path, hash candidates (``hashes``: retrieved and nearest)
+        and vote sets (voted, pool); the other rows' earlier pairs are kept as they are."""
         todo = []
-        for j, (pk, url, row_sets) in enumerate(zip(pks, urls, sets, strict=True)):
-            by_key = [[self.key_of(c) for c in s] for s in row_sets]
-            sig = signature(self._salt, url, self.key_of(pk), by_key)
-            self._sigs.append(sig)
-            peers = candidate_keys({c for s in row_sets for c in s}, self._keys)
-            found = self._earlier.pairs(pk, self.key_of(pk), sig, peers)
-            if found is None:
+        for j, (pk, url, found, vote_sets) in enumerate(zip(pks, urls, hashes, votes, strict=True)):
+            key = self.key_of(pk)
+            every = (found | {c for s in vote_sets for c in s}) - {pk}
+            peers = {self.key_of(c): c for c in every}
+            row = _Row(
+                pk, key, digest_keys(self._salt + url.encode(), [key]),
+                {self.key_of(c): c for c in found if c != pk}, peers,
+                digest_keys(self._salt, *([self.key_of(c) for c in s] for s in vote_sets)), self._earlier.get(key),
+            )  # fmt: skip
+            self._rows.append(row)
+            gained = self._gained(row, len(peers) == len(every))
+            if gained is None:
                 todo.append(j)
+            elif not gained:
+                self._pairs[j] = self._renumbered(row, row.earlier["pairs"] if row.earlier else [])
             else:
-                self._reused[j] = found
-        return todo
+                self._extend[j] = gained
+        return todo, dict(self._extend)
 
-    @property
-    def reused(self) -> int:
-        """Rows whose pairs are reused."""
-        return len(self._reused)
+    def _gained(self, row: _Row, unique: bool) -> set[int] | None:
+        """None when ``row`` must be checked in full, else the candidates to score and merge (none:
+        the earlier pairs stand)."""
+        e = row.earlier
+        if e is None or e["basis"] != row.basis or not unique:
+            return None
+        old = set(e["candidates"])
+        if old == set(row.candidates):
+            return set() if not e["voted"] or e["votes"] == row.votes else None
+        lost = old - set(row.candidates)
+        if e["voted"] or e["first_key"] is None or e["first_key"] in lost or e["total"] > self._top:
+            return None
+        gained = {pk for k, pk in row.candidates.items() if k not in old}
+        return gained if e["total"] - len(lost) + len(gained) <= self._top else None
 
-    def tables(self, pks: Sequence[int], checked: pa.Table) -> tuple[pa.Table, pa.Table]:
-        """(``PAIRS``, ``CHECKED``) of rows ``pks`` in order: the ``checked`` pairs of the rows
-        checked now (``PAIRS``, in order), the reused pairs of the others."""
+    def _renumbered(self, row: _Row, pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Earlier pairs (peers by key) as ``PAIRS`` rows of this run."""
+        return [
+            {"file_pk": row.pk, "peer_pk": row.peers[p["peer_key"]], **{f.name: p[f.name] for f in _PAIR_FIELDS}}
+            for p in pairs
+        ]
+
+    def saw(self, pk: int, matches: list[CheckMatch], first: CheckMatch | None, voted: bool) -> None:
+        """What row ``pk``'s check (or its scoring of the gained candidates) returned: its
+        ``matches``, its best match by hashes before step 4 (``first``) and whether it went to
+        step 5."""
+        best = None if first is None else (first.score, self.key_of(first.file.pk))
+        self._seen[pk] = (len(matches), best, voted)
+
+    def tables(self, checked: pa.Table) -> tuple[pa.Table, pa.Table]:
+        """(``PAIRS``, ``CHECKED``) of the task's rows in order, from ``checked``: the ``PAIRS`` of
+        the rows checked or scored now (in any order)."""
         by_pk: dict[int, list[dict[str, Any]]] = {}
         for p in checked.to_pylist():
             by_pk.setdefault(p["file_pk"], []).append(p)
-        rows = [self._reused.get(j, by_pk.get(pk, [])) for j, pk in enumerate(pks)]
-        pairs = pa.Table.from_pylist([p for row in rows for p in row], schema=PAIRS)
-        return pairs, checked_table([self.key_of(pk) for pk in pks], self._sigs, rows, self.key_of)
+        out: dict[str, list[Any]] = {n: [] for n in CHECKED.names}
+        every = []
+        for j, row in enumerate(self._rows):
+            now = by_pk.get(row.pk, [])
+            if j in self._pairs:  # reused
+                pairs, e = self._pairs[j], row.earlier
+                assert e is not None  # a reused row has an earlier check
+                total, first, voted = e["total"], (e["first_score"], e["first_key"]), e["voted"]
+            elif j in self._extend:
+                e = row.earlier
+                assert e is not None
+                pairs, total = self._merged(row, now)
+                first, voted = (e["first_score"], e["first_key"]), False
+            else:
+                pairs = now
+                total, first_seen, voted = self._seen[row.pk]
+                first = first_seen or (None, None)
+            every.extend(pairs)
+            for name, value in (
+                ("key", row.key), ("basis", row.basis), ("candidates", sorted(row.candidates)), ("votes", row.votes),
+                ("voted", voted), ("total", total), ("first_score", first[0]), ("first_key", first[1]),
+                ("pairs", [{"peer_key": self.key_of(p["peer_pk"]), **{f.name: p[f.name] for f in _PAIR_FIELDS}}
+                           for p in pairs]),
+            ):  # fmt: skip
+                out[name].append(value)
+        return pa.Table.from_pylist(every, schema=PAIRS), pa.table(out, schema=CHECKED)
+
+    def _merged(self, row: _Row, scored: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+        """Row ``row``'s earlier pairs with those of its gained candidates (``scored``) merged in
+        the cascade's order (score, then image id) and those of its lost candidates taken out,
+        the first kept first; and its new count of matches."""
+        e = row.earlier
+        assert e is not None
+        old = self._renumbered(row, [p for p in e["pairs"] if p["peer_key"] in row.candidates])
+        lost = len(set(e["candidates"]) - set(row.candidates))
+        total = e["total"] - lost + self._seen[row.pk][0]
+        first, rest = old[:1], old[1:] + scored
+        rest.sort(key=lambda p: (-p["score"], self.key_of(p["peer_pk"])))
+        merged = first + rest
+        for rank, p in enumerate(merged):
+            p["rank"] = rank
+        return merged, total
+
+    def first_stays(self, pk: int, position: int) -> bool:
+        """Whether the best of row ``pk``'s gained candidates (scored, ``saw``) sorts after its
+        earlier first match, so that merging them is its check's answer; else it is checked in full."""
+        e = self._rows[position].earlier
+        best = self._seen[pk][1]
+        assert e is not None
+        return best is None or (best[0], -best[1]) < (e["first_score"], -e["first_key"])
+
+    def demote(self, position: int) -> None:
+        """Check row ``position`` in full after all (a gained candidate would come first)."""
+        del self._extend[position]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Rows reused as they were, extended, and checked in full."""
+        n = len(self._rows)
+        return {
+            "reused": len(self._pairs),
+            "extended": len(self._extend),
+            "checked": n - len(self._pairs) - len(self._extend),
+        }
