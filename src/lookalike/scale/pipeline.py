@@ -43,16 +43,10 @@ from lookalike.config import DecodeLimits, Thresholds
 from lookalike.errors import ConfigError, FileError
 from lookalike.fingerprints import FINGERPRINT_VERSION
 from lookalike.scale.faults import fingerprint_with_strikes
-from lookalike.scale.keepers import (
-    Gathered,
-    RunSourceEvidence,
-    gather,
-    read_spectra,
-    spectrum_task,
-    with_spectra,
-)
+from lookalike.scale.keepers import Gathered, RunSourceEvidence, gather, spectrum_task, with_spectra
 from lookalike.scale.matching import VOTE_SHARD_ROWS, codes_task, match_task, stored_task
 from lookalike.scale.partitions import digest, drop_others, plan_fingerprints
+from lookalike.scale.reuse import content_key, earlier_checks, read_spectra_by_key, signed_key
 from lookalike.scale.rows import RunRows, listed_table
 from lookalike.scale.runner import Runner, open_runner
 from lookalike.scale.stages import error_rows, groups_table, write_atomically
@@ -221,12 +215,12 @@ class Pipeline:
         parts = found.parts
         keep_in = tuple(os.path.abspath(k) for k in self.options.keep_in)
         rows = RunRows.read([p for p, _ in parts])
-        verified, reused, index_digest, index_reused = self._match(runner, parts, rows, run_dir, progress)
+        verified, reused, _, index_reused = self._match(runner, parts, rows, run_dir, progress)
         gathered = gather(rows, [p for p, _ in parts], verified)
         del rows
         evidence, written = RunSourceEvidence(gathered), list[str]()
         group = partial(self._group, gathered, evidence, found, roots, keep_in, started)
-        fetch = partial(self._spectra, runner, gathered, index_digest, run_dir, progress, written)
+        fetch = partial(self._spectra, runner, gathered, run_dir, progress, written)
         with steps(progress, 1, "grouping"):
             result, warnings = with_spectra(evidence, group, fetch)
         drop_others(os.path.join(run_dir, "spectra"), set(written))
@@ -248,7 +242,7 @@ class Pipeline:
             if not os.path.exists(os.path.join(run_dir, "manifest.parquet")):
                 raise ConfigError(f"--out {out}: the folder is not empty and holds no run")
             raise ConfigError(f"--out {out}: the folder holds a run; pass --resume to go on with it, or choose another")
-        for sub in ("fingerprints", "matching", "pairs", "spectra"):
+        for sub in ("fingerprints", "matching", "pairs", "checks", "spectra"):
             os.makedirs(os.path.join(run_dir, sub), exist_ok=True)
             for name in os.listdir(os.path.join(run_dir, sub)):
                 if name.endswith(".tmp"):  # left by a run killed while writing
@@ -314,14 +308,14 @@ class Pipeline:
         stored_dir = os.path.join(folder, f"stored-{stored_digest}")
         plan_path = os.path.join(folder, f"plan-{stored_digest}.parquet")
         stored_reused = os.path.exists(os.path.join(stored_dir, "pdq.npy"))
-        pairs_dir = os.path.join(run_dir, "pairs")
-        earlier = _earlier_checks(pairs_dir)
+        pairs_dir, checks_dir = os.path.join(run_dir, "pairs"), os.path.join(run_dir, "checks")
+        earlier = earlier_checks(checks_dir)
         pairs, checks, match_todo = [], [], []
         for i, (_, d) in enumerate(parts):
             vd = digest(stored_digest, d, self.options.scope, _TOP, self.thresholds, self.limits)
             pairs_path = os.path.join(pairs_dir, f"part-{i:05d}-{vd}.parquet")
             # named by the fingerprint partition, so that a grown run finds its rows' earlier checks
-            checks.append(os.path.join(pairs_dir, f"checks-{d}-{vd}.parquet"))
+            checks.append(os.path.join(checks_dir, f"checks-{d}-{vd}.parquet"))
             pairs.append(pairs_path)
             if not os.path.exists(pairs_path):
                 args = (
@@ -339,14 +333,14 @@ class Pipeline:
             write_atomically(pa.table(plan), plan_path)
             for _ in runner.map(_call, match_todo):
                 advance()
-        drop_others(pairs_dir, {*pairs, *checks})  # after: the earlier checks were read by the tasks
+        drop_others(pairs_dir, set(pairs))
+        drop_others(checks_dir, set(checks))  # after: the earlier checks were read by the tasks
         return pairs, len(parts) - len(match_todo), stored_digest, stored_reused
 
     def _spectra(
         self,
         runner: Runner,
         gathered: Gathered,
-        index_digest: str,
         run_dir: str,
         progress: Progress | None,
         written: list[str],
@@ -354,24 +348,37 @@ class Pipeline:
         round_number: int,
     ) -> dict[int, bytes | None]:
         """The spectrum profiles of rows ``pks`` (asked for in one round of keeper choices), computed
-        on the workers, or reused when done; their files are added to ``written``."""
-        out: list[str] = []
+        on the workers, or reused; the files they come from are added to ``written``.
+
+        A profile is a function of the file's bytes, so the files hold each row's content key
+        (``reuse.content_key``) where ``SPECTRA`` has ``file_pk``, and a profile any run with these
+        limits computed is reused: a grown run decodes only the files it had not asked for."""
+        folder = os.path.join(run_dir, "spectra")
+        prefix = f"part-{digest(self.limits)}-"
+        keys = {pk: signed_key(content_key(gathered.facts[pk].sha256)) for pk in pks}
+        known = read_spectra_by_key(folder, prefix)
         todo: list[tuple[str, tuple[Any, ...]]] = []
-        for i, start in enumerate(range(0, len(pks), self.partition_size)):
-            chunk = pks[start : start + self.partition_size]
+        missing = list({keys[pk]: pk for pk in pks if keys[pk] not in known}.values())
+        for start in range(0, len(missing), self.partition_size):
+            chunk = missing[start : start + self.partition_size]
             urls = [gathered.paths_of[pk][0] for pk in chunk]
-            rows = pa.table({"file_pk": chunk, "url": urls, "sha256": [gathered.facts[pk].sha256 for pk in chunk]})
-            sd = digest(index_digest, self.limits, chunk, urls)
-            path = os.path.join(run_dir, "spectra", f"round-{round_number:02d}-part-{i:05d}-{sd}.parquet")
-            out.append(path)
-            if not os.path.exists(path):
-                args = (spectrum_task, rows, path, self.limits, dict(self.storage_options))
-                todo.append((f"spectra-{round_number:02d}-{i:05d}-{sd}", args))
+            rows = pa.table(
+                {
+                    "file_pk": [keys[pk] for pk in chunk],
+                    "url": urls,
+                    "sha256": [gathered.facts[pk].sha256 for pk in chunk],
+                }
+            )
+            sd = digest([keys[pk] for pk in chunk], urls)
+            path = os.path.join(folder, f"{prefix}{sd}.parquet")
+            args = (spectrum_task, rows, path, self.limits, dict(self.storage_options))
+            todo.append((f"spectra-{round_number:02d}-{sd}", args))
         with steps(progress, len(todo), "spectra") as advance:
             for _ in runner.map(_call, todo):
                 advance()
-        written.extend(out)
-        return dict.fromkeys(pks) | read_spectra(out)
+        known = read_spectra_by_key(folder, prefix)
+        written.extend({known[keys[pk]][1] for pk in pks if keys[pk] in known})
+        return {pk: known[keys[pk]][0] if keys[pk] in known else None for pk in pks}
 
     def _group(
         self,
@@ -424,19 +431,6 @@ def _drop_others(folder: str, keep: set[str]) -> None:
         path = os.path.join(folder, name)
         if path not in keep:
             shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
-
-
-def _earlier_checks(folder: str) -> dict[str, str]:
-    """The ``reuse.CHECKED`` file of each fingerprint partition (by digest) in ``folder`` from an
-    earlier run, the newest where a killed run left two."""
-    found: dict[str, tuple[float, str]] = {}
-    for name in os.listdir(folder):
-        if name.startswith("checks-") and name.endswith(".parquet"):
-            path = os.path.join(folder, name)
-            d, when = name.split("-")[1], os.path.getmtime(path)
-            if d not in found or when > found[d][0]:
-                found[d] = (when, path)
-    return {d: path for d, (_, path) in found.items()}
 
 
 def _own(rows: pa.Table) -> pa.Table:

@@ -27,6 +27,7 @@ hands a part's task the ``CHECKED`` file an earlier run wrote for the same finge
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +40,16 @@ import pyarrow.parquet as pq
 from lookalike.index.results import CheckMatch
 from lookalike.scale.schema import PAIRS
 
-__all__ = ["CHECKED", "Earlier", "RowReuse", "content_key", "digest_keys"]
+__all__ = [
+    "CHECKED",
+    "Earlier",
+    "RowReuse",
+    "content_key",
+    "digest_keys",
+    "earlier_checks",
+    "read_spectra_by_key",
+    "signed_key",
+]
 
 U64 = npt.NDArray[np.uint64]
 _PAIR_FIELDS = [f for f in PAIRS if f.name not in ("file_pk", "peer_pk")]
@@ -254,3 +264,33 @@ class RowReuse:
             "extended": len(self._extend),
             "checked": n - len(self._pairs) - len(self._extend),
         }
+
+
+def earlier_checks(folder: str) -> dict[str, str]:
+    """The ``reuse.CHECKED`` file of each fingerprint partition (by digest) in ``folder`` from an
+    earlier run, the newest where a killed run left two."""
+    found: dict[str, tuple[float, str]] = {}
+    for name in os.listdir(folder):
+        if name.startswith("checks-") and name.endswith(".parquet"):
+            path = os.path.join(folder, name)
+            d, when = name.split("-")[1], os.path.getmtime(path)
+            if d not in found or when > found[d][0]:
+                found[d] = (when, path)
+    return {d: path for d, (_, path) in found.items()}
+
+
+def signed_key(key: int) -> int:
+    """A content key (u64) as the int64 a ``SPECTRA`` row holds."""
+    return key - (1 << 64) if key >= 1 << 63 else key
+
+
+def read_spectra_by_key(folder: str, prefix: str) -> dict[int, tuple[bytes | None, str]]:
+    """Each content key's spectrum profile (None: unreadable) and its file, of the files in
+    ``folder`` named with ``prefix`` (the limits they were computed with)."""
+    out: dict[int, tuple[bytes | None, str]] = {}
+    for name in sorted(os.listdir(folder)):
+        if name.startswith(prefix) and name.endswith(".parquet"):
+            t = pq.read_table(os.path.join(folder, name))
+            for key, spectrum in zip(t.column("file_pk").to_pylist(), t.column("spectrum").to_pylist()):
+                out[key] = (spectrum, os.path.join(folder, name))
+    return out

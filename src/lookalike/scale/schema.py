@@ -8,7 +8,8 @@ A run folder (``RUN_DIR``) holds::
     matching/stored-D/            every row's pHash, PDQ and codes part (NumPy files), for the join
     matching/plan-D.parquet       each part's codes, fingerprints and vote shard
     pairs/part-NNNNN-D.parquet    one per partition of the index rows (``PAIRS``)
-    spectra/round-RR-part-NNNNN-D.parquet  spectrum profiles the keeper choice asked for (``SPECTRA``)
+    checks/checks-P-D.parquet     each row's check, kept for a grown run (``reuse.CHECKED``; P: its fingerprint part)
+    spectra/part-L-D.parquet      spectrum profiles the keeper choice asked for, by content key (``SPECTRA``)
     groups.parquet                one row per group member (``GROUPS``)
 
 ``NNNNN`` is the partition number and ``D`` the first 12 hex digits of the SHA-256 of what the
