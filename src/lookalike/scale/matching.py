@@ -364,9 +364,9 @@ def match_task(
             batch = at[lo : lo + VERIFY_ROWS]
             b_pks, b_retrieved, b_nearest = _take(pks, batch), _take(retrieved, batch), _take(nearest, batch)
             b_voted, b_pools, b_features = _take(voted, batch), _take(pools, batch), _take(features, batch)
-            if gained is not None:
-                b_retrieved = [gained[j] for j in batch]
-                b_nearest, b_voted, b_pools = [set() for _ in batch], [[] for _ in batch], [[] for _ in batch]
+            if gained is not None:  # each admitted as a nearest is: a full check admits every row of C
+                b_retrieved = b_nearest = [gained[j] for j in batch]
+                b_voted, b_pools = [[] for _ in batch], [[] for _ in batch]
             wanted = set().union(*b_retrieved, *b_nearest, *map(set, b_voted), *map(set, b_pools)) - own
             more_files, more_local = read_rows(where, wanted, scope)
             held_local = {**local, **more_local}
