@@ -81,8 +81,9 @@ def _match(pk: int, score: float) -> Any:
 def test_old_rows_are_reused_extended_in_the_cascades_order_or_checked_again(tmp_path: Path) -> None:
     salt, urls = b"settings", ["/a", "/b", "/c"]
     earlier = RowReuse(None, salt, np.arange(1, 8, dtype=np.uint64) * 1000, top=200)  # row pk's key: 1000 pk
-    todo, extend = earlier.split([1, 2, 3], urls, [{2, 3, 4}, {1, 5}, {1}], [([], [6]), ([5], [5, 6]), ([], [6])])
-    assert todo == [0, 1, 2] and not extend  # nothing to reuse: every row checked
+    assert earlier.split([1, 2, 3], urls, [{2, 3, 4}, {1, 5}, {1}]) == [0, 1, 2]  # nothing to reuse
+    todo, extend = earlier.settle({0: ([], [6]), 1: ([5], [5, 6]), 2: ([], [6])})
+    assert todo == [0, 1, 2] and not extend  # every row checked
     earlier.saw(1, [_match(2, 0.9), _match(3, 0.7), _match(4, 0.1)], _match(2, 0.9), False)
     earlier.saw(2, [_match(5, 0.4)], _match(5, 0.4), True)  # its best was no sure duplicate: step 5 ran
     earlier.saw(3, [_match(1, 0.9)], _match(1, 0.9), False)
@@ -97,8 +98,9 @@ def test_old_rows_are_reused_extended_in_the_cascades_order_or_checked_again(tmp
     keys[4] = 9000
     grown = RowReuse(str(tmp_path / "checks.parquet"), salt, keys, top=200)
     hashes = [{12, 13, 14, 5}, {11, 15}, {11}]
-    todo, extend = grown.split([11, 12, 13], urls, hashes, [([], [16, 5]), ([15], [15, 16, 5]), ([], [16, 5])])
-    assert todo == [1]  # its check went to step 5 and its votes changed
+    assert grown.split([11, 12, 13], urls, hashes) == [1]  # the votes of the row whose check went to step 5
+    todo, extend = grown.settle({1: ([15], [15, 16, 5])})
+    assert todo == [1]  # its votes changed
     assert extend == {0: {5}}  # its hash candidates gained row 5; row 3 is as it was (votes unused)
     grown.saw(11, [_match(5, 0.8)], _match(5, 0.8), False)
     assert grown.first_stays(11, 0)  # 0.8 sorts after its first match (0.9): steps 4 and 5 go as before
@@ -110,15 +112,16 @@ def test_old_rows_are_reused_extended_in_the_cascades_order_or_checked_again(tmp
 
     # a gained candidate that would come first: the row is checked in full after all
     again = RowReuse(str(tmp_path / "checks.parquet"), salt, keys, top=200)
-    again.split([11, 12, 13], urls, hashes, [([], [16, 5]), ([15], [15, 16, 5]), ([], [16, 5])])
+    again.split([11, 12, 13], urls, hashes)
+    again.settle({1: ([15], [15, 16, 5])})
     again.saw(11, [_match(5, 0.95)], _match(5, 0.95), False)
     assert not again.first_stays(11, 0)
     # a candidate lost (pushed out of its nearest) is taken out; losing its first match means a full check
     lost = RowReuse(str(tmp_path / "checks.parquet"), salt, keys, top=200)
-    todo, extend = lost.split([11, 12, 13], urls, [{12, 14, 5}, {11, 15}, set()], [([], [])] * 3)
-    assert todo == [1, 2] and extend == {0: {5}}
+    assert lost.split([11, 12, 13], urls, [{12, 14, 5}, {11, 15}, set()]) == [1, 2]
+    todo, extend = lost.settle({1: ([15], [15, 16]), 2: ([], [])})
+    assert todo == [2] and extend == {0: {5}}  # row 12's votes are what they were (renumbered): reused
     lost.saw(11, [_match(5, 0.8)], _match(5, 0.8), False)
-    lost.saw(12, [], None, True)
     lost.saw(13, [], None, True)
     pairs, _ = lost.tables(pa.Table.from_pylist([_pair(11, 5, 0, 0.8)], schema=PAIRS))
     assert [(p["peer_pk"], p["rank"]) for p in pairs.to_pylist() if p["file_pk"] == 11] == [(12, 0), (5, 1)]

@@ -327,7 +327,6 @@ def match_task(
     clock.lap("read", None)
     retrieved = clock.lap("join", _retrieved(codes, stored_dir))
     nearest = clock.lap("nearest", _nearest(codes, stored_dir))
-    voted, pools = clock.lap("votes", _voted(features, shard_list, flip=index % 2 == 1))
     rows = PartRows(scope, files, local)
     cascade = _PlannedCascade(rows, rows, Mirror(NoLog()), thresholds, limits)  # type: ignore[arg-type]
     cascade.plan, cascade.first, cascade.asked = {}, {}, set()
@@ -350,8 +349,19 @@ def match_task(
     # a grown run checks in full only the rows whose answer may change otherwise (``reuse``)
     salt = digest(FINGERPRINT_VERSION, scope, top, thresholds, limits).encode()
     reuse = RowReuse(earlier, salt, np.load(os.path.join(stored_dir, "key.npy"), mmap_mode="r"), top)
-    urls = part.column("url").to_pylist()
-    todo, extend = reuse.split(pks, urls, [r | n for r, n in zip(retrieved, nearest)], list(zip(voted, pools)))
+    need = reuse.split(pks, part.column("url").to_pylist(), [r | n for r, n in zip(retrieved, nearest)])
+    voted: list[list[int]] = [[] for _ in pks]
+    pools: list[list[int]] = [[] for _ in pks]
+
+    def votes_of(at: list[int]) -> dict[int, tuple[list[int], list[int]]]:
+        """The vote sets of the rows at ``at`` (of every row in a fresh run; of the rows ``reuse``
+        names in a grown one)."""
+        v, p = _voted(_take(features, at), shard_list, flip=index % 2 == 1)
+        for j, vj, pj in zip(at, v, p, strict=True):
+            voted[j], pools[j] = vj, pj
+        return {j: (voted[j], pools[j]) for j in at}
+
+    todo, extend = reuse.settle(clock.lap("votes", votes_of(need)))
     own = set(pks)
 
     def checked(at: list[int], gained: dict[int, set[int]] | None) -> pa.Table:
@@ -389,8 +399,9 @@ def match_task(
     scored = checked(sorted(extend), extend)
     # a gained candidate that would come first changes steps 4 and 5: that row is checked in full
     demoted = [j for j in sorted(extend) if not reuse.first_stays(pks[j], j)]
-    for j in demoted:
+    for j, (v, p) in votes_of(demoted).items():
         reuse.demote(j)
+        reuse.with_votes(j, v, p)
     scored = scored.filter(pc.invert(pc.is_in(scored.column("file_pk"), pa.array(_take(pks, demoted), pa.int64()))))
     full = checked(sorted(todo + demoted), None)
     table, checks = reuse.tables(pa.concat_tables([scored, full]))

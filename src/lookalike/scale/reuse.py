@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,34 +135,49 @@ class RowReuse:
         """Row ``pk``'s content key."""
         return int(self._keys[pk - 1])
 
-    def split(
-        self,
-        pks: Sequence[int],
-        urls: Sequence[str],
-        hashes: Sequence[set[int]],
-        votes: Sequence[Sequence[Iterable[int]]],
-    ) -> tuple[list[int], dict[int, set[int]]]:
-        """(the positions of the rows ``pks`` to check in full, and of those to extend: each one's
-        gained candidates) from each row's path, hash candidates (``hashes``: retrieved and nearest)
-        and vote sets (voted, pool); the other rows' earlier pairs are kept as they are."""
-        todo = []
-        for j, (pk, url, found, vote_sets) in enumerate(zip(pks, urls, hashes, votes, strict=True)):
+    def split(self, pks: Sequence[int], urls: Sequence[str], hashes: Sequence[set[int]]) -> list[int]:
+        """The positions of the rows ``pks`` (paths ``urls``, hash candidates ``hashes``: retrieved
+        and nearest) whose vote sets ``settle`` needs: those to check in full, and those whose
+        earlier check went to step 5 with the same hash candidates (reused if their votes are the
+        same too). Every other row is settled by its hash candidates: reused as it was, or extended."""
+        need = []
+        for j, (pk, url, found) in enumerate(zip(pks, urls, hashes, strict=True)):
             key = self.key_of(pk)
-            every = (found | {c for s in vote_sets for c in s}) - {pk}
-            peers = {self.key_of(c): c for c in every}
-            row = _Row(
-                pk, key, digest_keys(self._salt + url.encode(), [key]),
-                {self.key_of(c): c for c in found if c != pk}, peers,
-                digest_keys(self._salt, *([self.key_of(c) for c in s] for s in vote_sets)), self._earlier.get(key),
-            )  # fmt: skip
+            cands = {self.key_of(c): c for c in found if c != pk}
+            e = self._earlier.get(key)
+            basis = digest_keys(self._salt + url.encode(), [key])
+            row = _Row(pk, key, basis, cands, dict(cands), b"" if e is None else e["votes"], e)
             self._rows.append(row)
-            gained = self._gained(row, len(peers) == len(every))
+            gained = self._gained(row, len(cands) == len(found - {pk}))
             if gained is None:
-                todo.append(j)
+                need.append(j)
             elif not gained:
                 self._pairs[j] = self._renumbered(row, row.earlier["pairs"] if row.earlier else [])
             else:
                 self._extend[j] = gained
+        return need
+
+    def with_votes(self, position: int, voted: Sequence[int], pool: Sequence[int]) -> bool:
+        """Row ``position``'s vote sets, for its ``CHECKED`` row and its peers; whether its peers'
+        keys are all distinct."""
+        row = self._rows[position]
+        row.votes = digest_keys(self._salt, [self.key_of(c) for c in voted], [self.key_of(c) for c in pool])
+        every = (set(row.candidates.values()) | set(voted) | set(pool)) - {row.pk}
+        row.peers = {self.key_of(c): c for c in every}
+        return len(row.peers) == len(every)
+
+    def settle(self, votes: Mapping[int, tuple[Sequence[int], Sequence[int]]]) -> tuple[list[int], dict[int, set[int]]]:
+        """(the positions of the rows to check in full, and of those to extend: each one's gained
+        candidates), given the vote sets (voted, pool) of the rows ``split`` named."""
+        todo = []
+        for j, (voted, pool) in sorted(votes.items()):
+            unique = self.with_votes(j, voted, pool)
+            row, e = self._rows[j], self._rows[j].earlier
+            same = e is not None and e["basis"] == row.basis and set(e["candidates"]) == set(row.candidates)
+            if same and unique and e is not None and e["voted"] and e["votes"] == row.votes:
+                self._pairs[j] = self._renumbered(row, e["pairs"])
+            else:
+                todo.append(j)
         return todo, dict(self._extend)
 
     def _gained(self, row: _Row, unique: bool) -> set[int] | None:
@@ -173,7 +188,7 @@ class RowReuse:
             return None
         old = set(e["candidates"])
         if old == set(row.candidates):
-            return set() if not e["voted"] or e["votes"] == row.votes else None
+            return None if e["voted"] else set()  # step 5 ran: ``settle`` compares its votes
         lost = old - set(row.candidates)
         if e["voted"] or e["first_key"] is None or e["first_key"] in lost or e["total"] > self._top:
             return None
