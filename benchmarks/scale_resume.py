@@ -83,6 +83,17 @@ def _compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _rows(run: Path) -> dict[str, int]:
+    """Index rows the last run's matching tasks reused as they were, extended, and checked in full."""
+    import pyarrow.parquet as pq
+
+    out = {"reused": 0, "extended": 0, "checked": 0}
+    for path in (run / "pairs").glob("part-*.parquet"):
+        for k, n in json.loads(pq.read_schema(path).metadata[b"rows"]).items():
+            out[k] += n
+    return out
+
+
 def _files(tree: Path) -> list[Path]:
     return sorted(p for p in tree.rglob("*") if p.is_file())
 
@@ -104,6 +115,7 @@ def grow(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     first_s, _ = _lookalike("find", str(src), *flags, "--out", str(work / "run"))
     _copy(tree, held, src)
     resume_s, resumed = _lookalike("find", str(src), *flags, "--out", str(work / "run"), "--resume")
+    rows = _rows(work / "run")
     fresh_s, fresh = _lookalike("find", str(src), *flags, "--out", str(work / "fresh"))
     (work / "resumed.json").write_text(resumed.stdout)
     (work / "fresh.json").write_text(fresh.stdout)
@@ -112,7 +124,7 @@ def grow(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "mode": "grow", "files": len(every), "added": len(held), "first_seconds": round(first_s, 1),
         "resume_seconds": round(resume_s, 1), "fresh_seconds": round(fresh_s, 1),
         "resume_over_fresh": round(resume_s / fresh_s, 3), "resume_vs_fresh": _compare(a, b),
-        "resume_stats": resumed.stderr.strip().splitlines()[-1],
+        "resume_stats": resumed.stderr.strip().splitlines()[-1], "resume_rows": rows,
     }  # fmt: skip
     if args.one_machine:
         one_s, one = _lookalike("find", str(src), "--json", "--db", str(work / "one.db"))
