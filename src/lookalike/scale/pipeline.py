@@ -259,8 +259,10 @@ class Pipeline:
         """Fingerprint every partition of ``manifest`` not already done: ([(path, digest)] in order,
         partitions computed, files read, errors)."""
         write_atomically(manifest, os.path.join(run_dir, "manifest.parquet"))
+        salt = (FINGERPRINT_VERSION, self.limits)
+        # spread over every worker: a grown source's new files are too few to fill one partition a worker
         planned = plan_fingerprints(
-            manifest, run_dir, size=self.partition_size, salt=(FINGERPRINT_VERSION, self.limits), write=write_atomically
+            manifest, run_dir, size=self.partition_size, salt=salt, write=write_atomically, spread=runner.workers
         )
         parts = [(p.path, p.digest) for p in planned]
         options = dict(self.storage_options)
