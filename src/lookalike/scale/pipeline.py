@@ -17,7 +17,9 @@ computed on the workers, in rounds). The result is the ``FindResult`` that ``fin
 stages from fingerprint files written already.
 
 Every partition's output is named by the digest of its inputs, so ``resume=True`` reuses each
-finished one and recomputes the rest; without ``resume`` a run folder that holds a run is refused
+finished one and recomputes the rest; on a source that grew, each matching task reuses or extends
+the earlier checks of its old rows and checks in full only those whose answer may change
+(``reuse``), with the answer of a fresh run; without ``resume`` a run folder that holds a run is refused
 rather than mixed with. Memory on the client: the listing and each row's path, part and index
 row as Arrow and NumPy columns (``rows.RunRows``, about a hundred bytes a file), and as Python
 objects only the rows and pairs of the answer it returns; the pixels, local features and turned
