@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from lookalike.scale import Pipeline, faults, matching, pipeline
+from lookalike.scale import Pipeline, faults, matching
 from lookalike.scan import find_groups
 from tests.images import encode, photo
 from tests.scan.conftest import make_tree
@@ -36,19 +36,17 @@ def one_machine(cropped_tree: Path, tmp_path_factory: pytest.TempPathFactory) ->
     return find_groups([cropped_tree], db=tmp_path_factory.mktemp("one") / "find.db").to_dict()
 
 
-@pytest.mark.parametrize(("shard_rows", "verify_rows", "group_rows"), [(2, 1, 2), (4096, 64, 16)])
-def test_any_vote_shard_size_gives_the_pairs_of_one_machine(
+@pytest.mark.parametrize(("verify_rows", "group_rows"), [(1, 2), (64, 16)])
+def test_any_batch_size_gives_the_pairs_of_one_machine(
     cropped_tree: Path,
     one_machine: dict[str, Any],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    shard_rows: int,
     verify_rows: int,
     group_rows: int,
 ) -> None:
     crops = [p for p in one_machine["pairs"] if "/crops/part" in p["a"] + p["b"]]
     assert crops, "the tree must hold copies only the crop tier finds"
-    monkeypatch.setattr(pipeline, "VOTE_SHARD_ROWS", shard_rows)
     # rows checked a few at a time, their candidates read by row groups of fingerprint parts
     monkeypatch.setattr(matching, "VERIFY_ROWS", verify_rows)
     monkeypatch.setattr(faults, "FINGERPRINT_GROUP_ROWS", group_rows)

@@ -58,3 +58,12 @@ def test_a_changed_or_removed_file_is_cut_anew_with_its_partition() -> None:
     assert sorted(u for us in urls(again) for u in us) == sorted(set(names) - {names[12]})
     other = cut(manifest(names), plan_of(first), size=4, salt=("another version",), finished=lambda d: True)
     assert not {d for d, _ in other} & {d for d, _ in first}  # another fingerprint version reads all again
+
+
+def test_new_files_too_few_for_every_worker_are_cut_smaller() -> None:
+    old, new = [f"/d/{i:03d}.jpg" for i in range(0, 40, 2)], [f"/d/{i:03d}.jpg" for i in range(1, 12, 2)]
+    first = cut(manifest(old), None, size=8, salt=SALT, finished=lambda d: True, spread=2)
+    assert [rows.num_rows for _, rows in first] == [8, 8, 4]  # enough for both workers: size 8
+    grown = cut(manifest(old + new), plan_of(first), size=8, salt=SALT, finished=lambda d: True, spread=2)
+    added = sorted(rows.num_rows for d, rows in grown if d not in {d for d, _ in first})
+    assert added == [3, 3]  # the six new files on both workers, not one partition on one

@@ -42,7 +42,6 @@ __all__ = [
     "RunPairs",
     "RunSourceEvidence",
     "gather",
-    "read_spectra",
     "spectrum_task",
     "with_spectra",
 ]
@@ -78,8 +77,9 @@ _VERDICTS = list(Verdict)
 
 @dataclass(frozen=True, slots=True)
 class RunPairs:
-    """Every pair of a run once, as the better of its two ends' checks saw it (ties to the first
-    seen, as ``find`` combines them), sorted by ``(lo, hi)`` index rows: NumPy columns (about 30
+    """Every pair of a run once, as the better of its two ends' checks saw it (ties to the lower
+    row's check, which ``find``, checking in row order, sees first, whatever the order of the parts:
+    a grown run's partitions interleave), sorted by ``(lo, hi)`` index rows: NumPy columns (about 30
     bytes a pair) and the evidence in one Arrow array. ``verdict`` indexes ``list(Verdict)``;
     ``bits`` is -1 where unknown; ``same`` and ``decoded``: whether any check of the pair found
     the same pixels, or pixels a level apart."""
@@ -103,7 +103,7 @@ class RunPairs:
         a, b = (t.column(n).to_numpy().astype(np.int64) for n in ("file_pk", "peer_pk"))
         lo, hi = np.minimum(a, b), np.maximum(a, b)
         score = t.column("score").to_numpy().astype(np.float64)
-        order = np.lexsort((np.arange(len(lo)), -score, hi, lo))
+        order = np.lexsort((np.arange(len(lo)), a != lo, -score, hi, lo))
         new = np.ones(len(order), np.bool_)
         new[1:] = (lo[order][1:] != lo[order][:-1]) | (hi[order][1:] != hi[order][:-1])
         best, starts = order[new], np.flatnonzero(new)
@@ -243,14 +243,3 @@ def spectrum_task(rows: pa.Table, path: str, limits: DecodeLimits, storage_optio
     table = spectrum_rows(rows, limits=limits, storage_options=storage_options)
     write_atomically(table, path)
     return int(table.num_rows)
-
-
-def read_spectra(paths: list[str]) -> dict[int, bytes]:
-    """Every spectrum profile the spectrum stage wrote (rows it could not read left out)."""
-    out: dict[int, bytes] = {}
-    for path in paths:
-        t = pq.read_table(path)
-        for pk, spectrum in zip(t.column("file_pk").to_pylist(), t.column("spectrum").to_pylist()):
-            if spectrum is not None:
-                out[pk] = spectrum
-    return out

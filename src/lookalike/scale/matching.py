@@ -35,18 +35,20 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lookalike.config import DecodeLimits, Thresholds
-from lookalike.fingerprints import Dihedral, fingerprint_from_bytes
+from lookalike.fingerprints import FINGERPRINT_VERSION, Dihedral, fingerprint_from_bytes
 from lookalike.fingerprints.local import LocalFeatures
 from lookalike.index.cascade import _VOTING_FEATURES, Cascade, revote_pool, second_count, voted_in_scope
+from lookalike.index.results import CheckMatch
 from lookalike.index.search.hamming import HammingIndex
 from lookalike.index.search.memory import Mirror
 from lookalike.index.store.records import LOCAL_CODES
@@ -54,15 +56,17 @@ from lookalike.match import Query
 from lookalike.match.retrieval import PDQ_RADIUS
 from lookalike.scale.join import build_tables, join_chunk
 from lookalike.scale.part_rows import NoLog, PartRows, features_of, read_rows
+from lookalike.scale.partitions import digest
+from lookalike.scale.reuse import RowReuse, content_key
 from lookalike.scale.schema import CODES, PAIRS, turned_fingerprints
 from lookalike.scale.stages import check_rows, write_atomically
 from lookalike.scale.votes import NearestVotes, VoteTable, build_vote_table
 
-__all__ = ["VOTE_SHARD_ROWS", "codes_task", "match_task", "stored_task"]
+__all__ = ["STORED_VERSION", "codes_task", "match_task", "stored_task"]
 
-#: the plan's vote shards (``pipeline`` numbers its parts by them). Matching no longer asks shards
-#: in turn: the crop tier's votes come from the run's one vote table (``scale.votes``)
-VOTE_SHARD_ROWS = 1024
+#: what ``stored_task`` writes, in the stored folder's name: 2 since it holds the crop tier's vote
+#: table (``votes/``) and the rows' content keys, so that a run folder of an older layout is rebuilt
+STORED_VERSION = 2
 #: rows of a part checked together: their candidates' fingerprints and local features are read
 #: for them (each fingerprint part opened once, only the row groups holding them) and let go after
 VERIFY_ROWS = 64
@@ -89,6 +93,7 @@ def codes_task(part_path: str, rows: list[int], pks: list[int], out: str) -> int
         turned = turned_fingerprints(fp, turns)
         cols["pk"].append(pk)
         cols["row"].append(row)
+        cols["key"].append(content_key(fp.sha256))
         cols["phash"].append(int(fp.phash))
         cols["pdq"].append(fp.pdq)
         cols["variants"].append(np.asarray(fp.phash_variants, np.uint64).tobytes())
@@ -101,14 +106,16 @@ def codes_task(part_path: str, rows: list[int], pks: list[int], out: str) -> int
 
 def stored_task(codes_paths: list[str], out_dir: str) -> int:
     """Every row's pHash (``phash.npy``, uint64), codes part (``part.npy``, int32: its index in
-    ``codes_paths``), row in its fingerprint part (``row.npy``, int32) and PDQ (``pdq.npy``, (n, 4)
+    ``codes_paths``), row in its fingerprint part (``row.npy``, int32), content key (``key.npy``,
+    uint64: ``reuse.content_key``) and PDQ (``pdq.npy``, (n, 4)
     uint64, written last: the mark of a finished task) in ``out_dir``, row ``pk`` at position
     ``pk - 1``, and the crop tier's vote table of every row's codes (``votes/``, ``scale.votes``).
     The codes parts hold every row once, in any order (a grown source's partitions interleave)."""
-    pks, phash, pdq, part, row = [], [], [], [], []
+    pks, phash, pdq, part, row, key = [], [], [], [], [], []
     for i, path in enumerate(codes_paths):
-        t = pq.read_table(path, columns=["pk", "row", "phash", "pdq"])
+        t = pq.read_table(path, columns=["pk", "row", "key", "phash", "pdq"])
         pks.append(t.column("pk").to_numpy().astype(np.int64))
+        key.append(t.column("key").to_numpy().astype(np.uint64))
         phash.append(t.column("phash").to_numpy().astype(np.uint64))
         part.append(np.full(t.num_rows, i, np.int32))
         row.append(t.column("row").to_numpy().astype(np.int32))
@@ -118,7 +125,7 @@ def stored_task(codes_paths: list[str], out_dir: str) -> int:
     at = np.argsort(np.concatenate(pks)) if pks else np.zeros(0, np.int64)
     os.makedirs(out_dir, exist_ok=True)
     build_vote_table(codes_paths, os.path.join(out_dir, "votes"))
-    for name, arrays in (("phash", phash), ("part", part), ("row", row), ("pdq", pdq)):
+    for name, arrays in (("phash", phash), ("part", part), ("row", row), ("key", key), ("pdq", pdq)):
         tmp = os.path.join(out_dir, f"{name}.{os.getpid()}.tmp.npy")
         np.save(tmp, np.concatenate(arrays)[at] if arrays else np.zeros(0, np.uint64))
         os.replace(tmp, os.path.join(out_dir, f"{name}.npy"))
@@ -248,14 +255,22 @@ class _PlannedCascade(Cascade):
 
     plan: dict[int, tuple[set[int], set[int], list[int], list[int]]]
     current: int = 0
+    first: dict[int, CheckMatch | None]
+    asked: set[int]
 
     def _candidates(self, query: Query, scope_pk: int) -> tuple[list[int], set[int]]:
         retrieved, nearest, _, _ = self.plan[self.current]
         return sorted(retrieved | nearest), nearest
 
     def _voted(self, features: LocalFeatures, scope_pk: int) -> tuple[list[int], list[int]]:
+        self.asked.add(self.current)  # step 5 ran: the check's answer depends on the votes (``reuse``)
         _, _, voted, recounted = self.plan[self.current]
         return voted, recounted
+
+    def matches(self, query: Query, scope: str, *, exclude_image: int | None = None) -> list[CheckMatch]:
+        found = super().matches(query, scope, exclude_image=exclude_image)
+        self.first[self.current] = found[0] if found else None  # before step 4 settles it (``reuse``)
+        return found
 
 
 def match_task(
@@ -268,10 +283,15 @@ def match_task(
     limits: DecodeLimits,
     thresholds: Thresholds,
     storage_options: Mapping[str, Any],
+    checks_path: str,
+    earlier: str | None,
 ) -> int:
     """Find and check the candidates of the index rows first fingerprinted in part ``index`` of
     the plan (``plan_path``: each part's codes file and fingerprint file); their pairs
-    go to ``pairs_path`` (``schema.PAIRS``). Returns the pair count."""
+    go to ``pairs_path`` (``schema.PAIRS``), and each row's check to ``checks_path``
+    (``reuse.CHECKED``). A row whose candidates are those of its check in ``earlier`` (the
+    ``CHECKED`` file an earlier run wrote for this partition, or None) is not checked again: that
+    check's pairs are its pairs. Returns the pair count."""
     plan = _keep(("plan", plan_path), lambda: (pq.read_table(plan_path), 0))
     codes_paths = plan.column("codes").to_pylist()
     part_paths = plan.column("part").to_pylist()
@@ -289,43 +309,89 @@ def match_task(
     clock.lap("read", None)
     retrieved = clock.lap("join", _retrieved(codes, stored_dir))
     nearest = clock.lap("nearest", _nearest(codes, stored_dir))
-    voted, pools = clock.lap("votes", _voted(features, stored_dir))
     rows = PartRows(scope, files, local)
     cascade = _PlannedCascade(rows, rows, Mirror(NoLog()), thresholds, limits)  # type: ignore[arg-type]
-    cascade.plan = {}
+    cascade.plan, cascade.first, cascade.asked = {}, {}, set()
 
     def check(pk: int, query: Query, feats: LocalFeatures) -> list[Any]:
         cascade.current = pk
-        return cascade.check(query, feats, scope, exclude_image=pk)
+        found = cascade.check(query, feats, scope, exclude_image=pk)
+        reuse.saw(pk, found, cascade.first.get(pk), pk in cascade.asked)
+        return found
+
+    def score(pk: int, query: Query, feats: LocalFeatures) -> list[Any]:
+        """Steps 1 to 3 alone, over the row's gained candidates (``reuse``)."""
+        cascade.current = pk
+        found = cascade.matches(query, scope, exclude_image=pk)
+        reuse.saw(pk, found, found[0] if found else None, False)
+        return found
 
     part = pq.read_table(part_paths[index], columns=["url", "turns", "lossless"])
     part = part.take(pa.array(codes.column("row").to_pylist(), pa.int64()))
-    tables = []
+    # a grown run checks in full only the rows whose answer may change otherwise (``reuse``)
+    salt = digest(FINGERPRINT_VERSION, scope, top, thresholds, limits).encode()
+    reuse = RowReuse(earlier, salt, np.load(os.path.join(stored_dir, "key.npy"), mmap_mode="r"), top)
+    need = reuse.split(pks, part.column("url").to_pylist(), [r | n for r, n in zip(retrieved, nearest)])
+    voted: list[list[int]] = [[] for _ in pks]
+    pools: list[list[int]] = [[] for _ in pks]
+
+    def votes_of(at: list[int]) -> dict[int, tuple[list[int], list[int]]]:
+        """The vote sets of the rows at ``at`` (of every row in a fresh run; of the rows ``reuse``
+        names in a grown one)."""
+        v, p = _voted(_take(features, at), stored_dir)
+        for j, vj, pj in zip(at, v, p, strict=True):
+            voted[j], pools[j] = vj, pj
+        return {j: (voted[j], pools[j]) for j in at}
+
+    todo, extend = reuse.settle(clock.lap("votes", votes_of(need)))
     own = set(pks)
-    # a few rows at a time, so that the candidates held (about 13 KB each, mostly local features)
-    # stay bounded by VERIFY_ROWS, not by the partition (a part's rows reach ~2,000 candidates)
-    for lo in range(0, len(pks), VERIFY_ROWS):
-        hi = lo + VERIFY_ROWS
-        wanted = set().union(*retrieved[lo:hi], *nearest[lo:hi], *map(set, voted[lo:hi]), *map(set, pools[lo:hi])) - own
-        more_files, more_local = read_rows(where, wanted, scope)
-        held_local = {**local, **more_local}
-        rows.load({**files, **more_files}, held_local)
-        del more_files, more_local
-        # the second count, as one machine's crop tier makes it, from the pool's codes read for this batch
-        recounted = [
-            second_count(v, p, [f.descriptors[:_VOTING_FEATURES]], held_local)
-            for v, p, f in zip(voted[lo:hi], pools[lo:hi], features[lo:hi], strict=True)
-        ]
-        del held_local
-        batch = zip(pks[lo:hi], retrieved[lo:hi], nearest[lo:hi], voted[lo:hi], recounted, strict=True)
-        cascade.plan.update({pk: (r, n, v, c) for pk, r, n, v, c in batch})
-        chunk = part.slice(lo, VERIFY_ROWS)
-        tables.append(check_rows(chunk, pks[lo:hi], rows.held, features[lo:hi], check, top, limits, storage_options))
-        pa.default_memory_pool().release_unused()  # the row groups read: else kept by the pool for the next reads
-    table = pa.concat_tables(tables) if tables else PAIRS.empty_table()
+
+    def checked(at: list[int], gained: dict[int, set[int]] | None) -> pa.Table:
+        """The pairs of the rows at positions ``at``: checked in full, or (``gained``) scored
+        against their gained candidates alone, a few rows at a time, so that the candidates held
+        (about 13 KB each, mostly local features) stay bounded by VERIFY_ROWS, not by the
+        partition (a part's rows reach ~2,000 candidates)."""
+        tables = []
+        for lo in range(0, len(at), VERIFY_ROWS):
+            batch = at[lo : lo + VERIFY_ROWS]
+            b_pks, b_retrieved, b_nearest = _take(pks, batch), _take(retrieved, batch), _take(nearest, batch)
+            b_voted, b_pools, b_features = _take(voted, batch), _take(pools, batch), _take(features, batch)
+            if gained is not None:  # each admitted as a nearest is: a full check admits every row of C
+                b_retrieved = b_nearest = [gained[j] for j in batch]
+                b_voted, b_pools = [[] for _ in batch], [[] for _ in batch]
+            wanted = set().union(*b_retrieved, *b_nearest, *map(set, b_voted), *map(set, b_pools)) - own
+            more_files, more_local = read_rows(where, wanted, scope)
+            held_local = {**local, **more_local}
+            rows.load({**files, **more_files}, held_local)
+            del more_files, more_local
+            # the second count, as one machine's crop tier makes it, from the pool's codes read for this batch
+            recounted = [
+                second_count(v, p, [f.descriptors[:_VOTING_FEATURES]], held_local)
+                for v, p, f in zip(b_voted, b_pools, b_features, strict=True)
+            ]
+            del held_local
+            batch_plan = zip(b_pks, b_retrieved, b_nearest, b_voted, recounted, strict=True)
+            cascade.plan.update({pk: (r, n, v, c) for pk, r, n, v, c in batch_plan})
+            chunk = part.take(pa.array(batch, pa.int64()))
+            check_one = score if gained is not None else check
+            tables.append(check_rows(chunk, b_pks, rows.held, b_features, check_one, top, limits, storage_options))
+            pa.default_memory_pool().release_unused()  # the row groups read: else kept by the pool for the next reads
+        return pa.concat_tables(tables) if tables else PAIRS.empty_table()
+
+    scored = checked(sorted(extend), extend)
+    # a gained candidate that would come first changes steps 4 and 5: that row is checked in full
+    demoted = [j for j in sorted(extend) if not reuse.first_stays(pks[j], j)]
+    for j, (v, p) in votes_of(demoted).items():
+        reuse.demote(j)
+        reuse.with_votes(j, v, p)
+    scored = scored.filter(pc.invert(pc.is_in(scored.column("file_pk"), pa.array(_take(pks, demoted), pa.int64()))))
+    full = checked(sorted(todo + demoted), None)
+    table, checks = reuse.tables(pa.concat_tables([scored, full]))
     clock.lap("verify", None)
+    write_atomically(checks, checks_path)  # first: the pairs file marks the task finished
     # the CPU each step took, for benchmarks/scale_find.py (nothing reads it to decide anything)
-    write_atomically(table.replace_schema_metadata({"cpu_seconds": json.dumps(clock.laps)}), pairs_path)
+    meta = {"cpu_seconds": json.dumps(clock.laps), "rows": json.dumps(reuse.counts)}
+    write_atomically(table.replace_schema_metadata(meta), pairs_path)
     return int(table.num_rows)
 
 
@@ -342,3 +408,8 @@ class _Clock:
         self.laps[name] = round(self.laps.get(name, 0.0) + now - self._last, 3)
         self._last = now
         return value
+
+
+def _take(values: Sequence[T], at: list[int]) -> list[T]:
+    """``values`` at positions ``at``."""
+    return [values[j] for j in at]

@@ -68,7 +68,13 @@ class FingerprintPart:
 
 
 def plan_fingerprints(
-    manifest: pa.Table, run_dir: str, *, size: int, salt: object, write: Callable[[pa.Table, str], None]
+    manifest: pa.Table,
+    run_dir: str,
+    *,
+    size: int,
+    salt: object,
+    write: Callable[[pa.Table, str], None],
+    spread: int = 1,
 ) -> list[FingerprintPart]:
     """The fingerprint partitions of ``manifest`` (``schema.MANIFEST``, sorted by url) in order of
     their first file, the plan of the run before in ``run_dir`` kept where it still holds (see the
@@ -77,7 +83,8 @@ def plan_fingerprints(
     plan_path = os.path.join(run_dir, "partitions.parquet")
     previous = pq.read_table(plan_path, schema=PLAN) if os.path.exists(plan_path) else None
     folder = os.path.join(run_dir, "fingerprints")
-    planned = cut(manifest, previous, size=size, salt=salt, finished=lambda d: os.path.exists(_file(folder, d)))
+    finished = lambda d: os.path.exists(_file(folder, d))  # noqa: E731
+    planned = cut(manifest, previous, size=size, salt=salt, finished=finished, spread=spread)
     urls = [u for _, rows in planned for u in rows.column("url").to_pylist()]
     names = [d for d, rows in planned for _ in range(rows.num_rows)]
     write(pa.table({"url": urls, "part": names}, schema=PLAN), plan_path)
@@ -89,15 +96,23 @@ def _file(folder: str, part: str) -> str:
 
 
 def cut(
-    manifest: pa.Table, previous: pa.Table | None, *, size: int, salt: object, finished: Callable[[str], bool]
+    manifest: pa.Table,
+    previous: pa.Table | None,
+    *,
+    size: int,
+    salt: object,
+    finished: Callable[[str], bool],
+    spread: int = 1,
 ) -> list[tuple[str, pa.Table]]:
     """The partitions of ``manifest`` as (digest, rows), in order of their first file.
 
     A partition of the ``previous`` plan (``PLAN``, or None) is kept when ``finished(its digest)``
     and the manifest rows of its files, every one still listed, digest with ``salt`` to the same
     name; the other files are cut into partitions of ``size`` in sorted order, each named by the
-    digest of ``salt`` and its rows. A run killed midway is therefore planned again the same way:
-    the partitions it finished are kept and the rest are cut where they were cut before."""
+    digest of ``salt`` and its rows, smaller when they are too few to give each of ``spread``
+    workers one (a grown source's new tenth would be one task on one worker). A run killed midway
+    is therefore planned again the same way: the partitions it finished are kept and the rest are
+    cut where they were cut before (but for the last few, when they are fewer than the workers)."""
     kept: list[tuple[str, pa.Table]] = []
     taken = pa.array([], pa.string())
     if previous is not None and previous.num_rows:
@@ -113,6 +128,7 @@ def cut(
                 kept.append((part, rows))
         taken = pa.concat_arrays([rows.column("url").combine_chunks() for _, rows in kept] or [taken])
     rest = manifest.filter(pc.invert(pc.is_in(manifest.column("url"), value_set=taken)))
-    fresh = [rest.slice(start, size) for start in range(0, rest.num_rows, size)]
+    step = max(1, min(size, -(-rest.num_rows // max(1, spread))))
+    fresh = [rest.slice(start, step) for start in range(0, rest.num_rows, step)]
     parts = kept + [(digest(salt, chunk.to_pylist()), chunk) for chunk in fresh]
     return sorted(parts, key=lambda p: str(p[1].column("url")[0].as_py()))

@@ -20,7 +20,9 @@ at a time (``lookalike find --json`` streams it) or whole (``ScaleRun.result``, 
 written already.
 
 Every partition's output is named by the digest of its inputs, so ``resume=True`` reuses each
-finished one and recomputes the rest; without ``resume`` a run folder that holds a run is refused
+finished one and recomputes the rest; on a source that grew, each matching task reuses or extends
+the earlier checks of its old rows and checks in full only those whose answer may change
+(``reuse``), with the answer of a fresh run; without ``resume`` a run folder that holds a run is refused
 rather than mixed with. Memory on the client: the listing and each row's path, part and index
 row as Arrow and NumPy columns (``rows.RunRows``, about a hundred bytes a file), the pairs as
 NumPy columns (``keepers.RunPairs``, about 30 bytes a pair and its evidence's words), and one
@@ -49,9 +51,10 @@ from lookalike.fingerprints import FINGERPRINT_VERSION
 from lookalike.scale.answer import GroupSpill, read_groups, read_pairs, write_pairs
 from lookalike.scale.faults import fingerprint_with_strikes
 from lookalike.scale.group_stage import answer_pairs, group_batches
-from lookalike.scale.keepers import Gathered, RunPairs, read_spectra, spectrum_task
-from lookalike.scale.matching import VOTE_SHARD_ROWS, codes_task, match_task, stored_task
+from lookalike.scale.keepers import Gathered, RunPairs, spectrum_task
+from lookalike.scale.matching import STORED_VERSION, codes_task, match_task, stored_task
 from lookalike.scale.partitions import digest, drop_others, plan_fingerprints
+from lookalike.scale.reuse import content_key, earlier_checks, read_spectra_by_key, signed_key
 from lookalike.scale.rows import RunRows, listed_table
 from lookalike.scale.runner import Runner, open_runner
 from lookalike.scale.stages import error_rows, write_atomically
@@ -236,12 +239,12 @@ class Pipeline:
         parts = found.parts
         keep_in = tuple(os.path.abspath(k) for k in self.options.keep_in)
         rows = RunRows.read([p for p, _ in parts])
-        verified, reused, index_digest, index_reused = self._match(runner, parts, rows, run_dir, progress)
+        verified, reused, _, index_reused = self._match(runner, parts, rows, run_dir, progress)
         pairs = RunPairs.read(verified)
         groups_path = os.path.join(run_dir, "groups.parquet")
         pairs_path = os.path.join(run_dir, "answer-pairs.parquet")
         spill, written = GroupSpill(os.path.join(run_dir, "groups.spill.tmp")), list[str]()
-        fetch = partial(self._spectra, runner, index_digest, run_dir, progress, written)
+        fetch = partial(self._spectra, runner, run_dir, progress, written)
         with steps(progress, 1, "grouping"):
             counts = group_batches(
                 rows, [p for p, _ in parts], pairs, self.options, keep_in, spill, fetch, REVIEWABLE_GROUP
@@ -279,7 +282,7 @@ class Pipeline:
             if not os.path.exists(os.path.join(run_dir, "manifest.parquet")):
                 raise ConfigError(f"--out {out}: the folder is not empty and holds no run")
             raise ConfigError(f"--out {out}: the folder holds a run; pass --resume to go on with it, or choose another")
-        for sub in ("fingerprints", "matching", "pairs", "spectra"):
+        for sub in ("fingerprints", "matching", "pairs", "checks", "spectra"):
             os.makedirs(os.path.join(run_dir, sub), exist_ok=True)
             for name in os.listdir(os.path.join(run_dir, sub)):
                 if name.endswith(".tmp"):  # left by a run killed while writing
@@ -296,8 +299,10 @@ class Pipeline:
         """Fingerprint every partition of ``manifest`` not already done: ([(path, digest)] in order,
         partitions computed, files read, errors)."""
         write_atomically(manifest, os.path.join(run_dir, "manifest.parquet"))
+        salt = (FINGERPRINT_VERSION, self.limits)
+        # spread over every worker: a grown source's new files are too few to fill one partition a worker
         planned = plan_fingerprints(
-            manifest, run_dir, size=self.partition_size, salt=(FINGERPRINT_VERSION, self.limits), write=write_atomically
+            manifest, run_dir, size=self.partition_size, salt=salt, write=write_atomically, spread=runner.workers
         )
         parts = [(p.path, p.digest) for p in planned]
         options = dict(self.storage_options)
@@ -325,39 +330,39 @@ class Pipeline:
         ``scale.matching``: (pair files in order, partitions reused, the stored codes' digest,
         whether those were reused)."""
         folder = os.path.join(run_dir, "matching")
-        plan: dict[str, list[Any]] = {"codes": [], "part": [], "shard": []}
+        plan: dict[str, list[Any]] = {"codes": [], "part": []}
         todo: list[tuple[str, tuple[Any, ...]]] = []
         # a row belongs to the partition of its first path in path order, whichever partition
         # that is: a grown source's partitions interleave (its new files are cut apart), and the
         # path a row is read and checked under must not depend on how the files were cut
-        before = 0
         for i, ((path, d), (row_list, pk_list)) in enumerate(zip(parts, rows.owned(len(parts)))):
             owned = list(zip(row_list, pk_list))
             cd = digest(FINGERPRINT_VERSION, d, owned)
             codes_path = os.path.join(folder, f"codes-{i:05d}-{cd}.parquet")
             plan["codes"].append(codes_path)
             plan["part"].append(path)
-            plan["shard"].append(before // VOTE_SHARD_ROWS)  # shards of about that many rows, parts whole
-            before += len(owned)
             if not os.path.exists(codes_path):
                 todo.append((f"codes-{i:05d}-{cd}", (codes_task, path, row_list, pk_list, codes_path)))
-        stored_digest = digest(VOTE_SHARD_ROWS, plan["codes"])
+        stored_digest = digest(STORED_VERSION, plan["codes"])
         stored_dir = os.path.join(folder, f"stored-{stored_digest}")
         plan_path = os.path.join(folder, f"plan-{stored_digest}.parquet")
         stored_reused = os.path.exists(os.path.join(stored_dir, "pdq.npy"))
-        pairs, match_todo = [], []
+        pairs_dir, checks_dir = os.path.join(run_dir, "pairs"), os.path.join(run_dir, "checks")
+        earlier = earlier_checks(checks_dir)
+        pairs, checks, match_todo = [], [], []
         for i, (_, d) in enumerate(parts):
             vd = digest(stored_digest, d, self.options.scope, _TOP, self.thresholds, self.limits)
-            pairs_path = os.path.join(run_dir, "pairs", f"part-{i:05d}-{vd}.parquet")
+            pairs_path = os.path.join(pairs_dir, f"part-{i:05d}-{vd}.parquet")
+            # named by the fingerprint partition, so that a grown run finds its rows' earlier checks
+            checks.append(os.path.join(checks_dir, f"checks-{d}-{vd}.parquet"))
             pairs.append(pairs_path)
             if not os.path.exists(pairs_path):
                 args = (
                     match_task, i, plan_path, stored_dir, pairs_path, self.options.scope, _TOP, self.limits,
-                    self.thresholds, dict(self.storage_options),
+                    self.thresholds, dict(self.storage_options), checks[-1], earlier.get(d),
                 )  # fmt: skip
                 match_todo.append((f"match-{i:05d}-{vd}", args))
         _drop_others(folder, {*plan["codes"], stored_dir, plan_path})
-        drop_others(os.path.join(run_dir, "pairs"), set(pairs))
         with steps(progress, len(todo) + (not stored_reused) + len(match_todo), "matching") as advance:
             for _ in runner.map(_call, todo):
                 advance()
@@ -367,12 +372,13 @@ class Pipeline:
             write_atomically(pa.table(plan), plan_path)
             for _ in runner.map(_call, match_todo):
                 advance()
+        drop_others(pairs_dir, set(pairs))
+        drop_others(checks_dir, set(checks))  # after: the earlier checks were read by the tasks
         return pairs, len(parts) - len(match_todo), stored_digest, stored_reused
 
     def _spectra(
         self,
         runner: Runner,
-        index_digest: str,
         run_dir: str,
         progress: Progress | None,
         written: list[str],
@@ -381,27 +387,38 @@ class Pipeline:
         pks: list[int],
         round_number: int,
     ) -> dict[int, bytes | None]:
-        """The spectrum profiles of rows ``pks`` (of ``gathered``, grouping batch ``batch``, asked
-        for in one round of keeper choices), computed on the workers, or reused when done; their
-        files are added to ``written``."""
-        out: list[str] = []
+        """The spectrum profiles of rows ``pks`` (asked for in one round of keeper choices), computed
+        on the workers, or reused; the files they come from are added to ``written``.
+
+        A profile is a function of the file's bytes, so the files hold each row's content key
+        (``reuse.content_key``) where ``SPECTRA`` has ``file_pk``, and a profile any run with these
+        limits computed is reused: a grown run decodes only the files it had not asked for."""
+        folder = os.path.join(run_dir, "spectra")
+        prefix = f"part-{digest(self.limits)}-"
+        keys = {pk: signed_key(content_key(gathered.facts[pk].sha256)) for pk in pks}
+        known = read_spectra_by_key(folder, prefix, keys.values())
         todo: list[tuple[str, tuple[Any, ...]]] = []
-        for i, start in enumerate(range(0, len(pks), self.partition_size)):
-            chunk = pks[start : start + self.partition_size]
+        missing = list({keys[pk]: pk for pk in pks if keys[pk] not in known}.values())
+        for start in range(0, len(missing), self.partition_size):
+            chunk = missing[start : start + self.partition_size]
             urls = [gathered.paths_of[pk][0] for pk in chunk]
-            rows = pa.table({"file_pk": chunk, "url": urls, "sha256": [gathered.facts[pk].sha256 for pk in chunk]})
-            sd = digest(index_digest, self.limits, chunk, urls)
-            name = f"batch-{batch:05d}-round-{round_number:02d}-part-{i:05d}-{sd}"
-            path = os.path.join(run_dir, "spectra", f"{name}.parquet")
-            out.append(path)
-            if not os.path.exists(path):
-                args = (spectrum_task, rows, path, self.limits, dict(self.storage_options))
-                todo.append((f"spectra-{name}", args))
+            rows = pa.table(
+                {
+                    "file_pk": [keys[pk] for pk in chunk],
+                    "url": urls,
+                    "sha256": [gathered.facts[pk].sha256 for pk in chunk],
+                }
+            )
+            sd = digest([keys[pk] for pk in chunk], urls)
+            path = os.path.join(folder, f"{prefix}{sd}.parquet")
+            args = (spectrum_task, rows, path, self.limits, dict(self.storage_options))
+            todo.append((f"spectra-{batch:05d}-{round_number:02d}-{sd}", args))
         with steps(progress, len(todo), "spectra") as advance:
             for _ in runner.map(_call, todo):
                 advance()
-        written.extend(out)
-        return dict.fromkeys(pks) | read_spectra(out)
+        known = read_spectra_by_key(folder, prefix, keys.values())
+        written.extend({known[keys[pk]][1] for pk in pks if keys[pk] in known})
+        return {pk: known[keys[pk]][0] if keys[pk] in known else None for pk in pks}
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,11 @@ class Runner(Protocol):
         """``fn(*args)`` for each ``(key, args)`` of ``tasks``."""
         ...
 
+    @property
+    def workers(self) -> int:
+        """Tasks it runs at once (workers now)."""
+        ...
+
     def close(self) -> None:
         """Let go of what the runner started."""
         ...
@@ -57,6 +62,8 @@ class Runner(Protocol):
 
 class SerialRunner:
     """Every task in this process, one after another."""
+
+    workers = 1
 
     def map(self, fn: Callable[..., Any], tasks: Sequence[tuple[str, tuple[Any, ...]]]) -> Iterator[tuple[str, Any]]:
         """``fn(*args)`` for each task, in order."""
@@ -168,6 +175,14 @@ class DaskRunner:
             self.close()
             raise
         self.dashboard = self._dashboard()
+
+    @property
+    def workers(self) -> int:
+        """The workers the scheduler has now (at least 1)."""
+        try:
+            return max(1, len(self._client.scheduler_info().get("workers", {})))
+        except (KeyError, OSError):
+            return 1
 
     def _dashboard(self) -> str | None:
         try:

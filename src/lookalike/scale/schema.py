@@ -8,7 +8,8 @@ A run folder (``RUN_DIR``) holds::
     matching/stored-D/            every row's pHash, PDQ and codes part (NumPy files), for the join
     matching/plan-D.parquet       each part's codes, fingerprints and vote shard
     pairs/part-NNNNN-D.parquet    one per partition of the index rows (``PAIRS``)
-    spectra/batch-BBBBB-round-RR-part-NNNNN-D.parquet  spectrum profiles the keeper choice asked for (``SPECTRA``)
+    checks/checks-P-D.parquet     each row's check, kept for a grown run (``reuse.CHECKED``; P: its fingerprint part)
+    spectra/part-L-D.parquet      spectrum profiles the keeper choice asked for, by content key (``SPECTRA``)
     groups.parquet                one row per group member, largest group first (``GROUPS``)
     answer-pairs.parquet          the answer's linked pairs as paths, in ``find``'s order (``ANSWER_PAIRS``)
 
@@ -112,6 +113,7 @@ CODES = pa.schema(
     [
         ("pk", pa.int64()),  # the index row (rows with the same bytes are one), numbered from 1
         ("row", pa.int64()),  # its row in the fingerprint part
+        ("key", pa.uint64()),  # the first 8 bytes of the SHA-256 of its bytes: the row in every run (``reuse``)
         ("phash", pa.uint64()),
         ("pdq", pa.binary(32)),
         ("variants", pa.binary(64)),  # the pHash under each flip or turn 0..7 (native u64)
