@@ -60,6 +60,7 @@ def test_a_grown_source_checks_its_new_rows_and_the_old_rows_they_change(client:
     assert groups_of(a) == groups_of(b) and _pairs(a) == _pairs(b)
     assert any(str(src / "phone" / "boat_copy.jpg") in m for _, m in groups_of(a) if str(boat) in m)
     rows = _rows(tmp_path / "run")
+    assert dict(grown.stats.rows) == rows  # what the command prints after a grown resume
     old = first.result.stats.files - first.result.stats.errors - 1  # boat.png's bytes are there twice
     assert sum(rows.values()) == old + 2
     # the new rows in full; boat's copies gained one: extended, or checked in full if it came first

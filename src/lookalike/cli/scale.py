@@ -212,7 +212,13 @@ def find_on_cluster(
     s = run.stats
     typer.echo(
         f"{run.groups_path}: fingerprint partitions {s.fingerprint_partitions} computed, {s.fingerprint_reused} reused;"
-        f" matching partitions {s.verify_partitions} computed, {s.verify_reused} reused",
+        f" matching partitions {s.verify_partitions} computed, {s.verify_reused} reused"
+        + (  # a grown run's partitions are computed again, but most of their rows' checks are not
+            f" (their rows: {s.rows['reused']:,} checks reused, {s.rows['extended']:,} extended,"
+            f" {s.rows['checked']:,} checked)"
+            if s.rows.get("reused") or s.rows.get("extended")
+            else ""
+        ),
         err=True,
     )
     if result.errors:

@@ -54,7 +54,7 @@ from lookalike.scale.group_stage import answer_pairs, group_batches
 from lookalike.scale.keepers import Gathered, RunPairs, spectrum_task
 from lookalike.scale.matching import STORED_VERSION, codes_task, match_task, stored_task
 from lookalike.scale.partitions import digest, drop_others, plan_fingerprints
-from lookalike.scale.reuse import content_key, earlier_checks, read_spectra_by_key, signed_key
+from lookalike.scale.reuse import checked_rows, content_key, earlier_checks, read_spectra_by_key, signed_key
 from lookalike.scale.rows import RunRows, listed_table
 from lookalike.scale.runner import Runner, open_runner
 from lookalike.scale.stages import error_rows, write_atomically
@@ -94,13 +94,16 @@ class RunStats:
     verify_reused: int
     index_reused: bool
     seconds: float
+    #: rows of the matching partitions computed now whose earlier check was reused as it was,
+    #: extended by their new candidates, or checked in full (``reuse``; a grown run's work)
+    rows: Mapping[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
             "fingerprint_partitions": self.fingerprint_partitions, "fingerprint_reused": self.fingerprint_reused,
             "verify_partitions": self.verify_partitions, "verify_reused": self.verify_reused,
-            "index_reused": self.index_reused, "seconds": round(self.seconds, 2),
+            "index_reused": self.index_reused, "seconds": round(self.seconds, 2), "rows": dict(self.rows),
         }  # fmt: skip
 
 
@@ -239,7 +242,7 @@ class Pipeline:
         parts = found.parts
         keep_in = tuple(os.path.abspath(k) for k in self.options.keep_in)
         rows = RunRows.read([p for p, _ in parts])
-        verified, reused, _, index_reused = self._match(runner, parts, rows, run_dir, progress)
+        verified, computed, _, index_reused = self._match(runner, parts, rows, run_dir, progress)
         pairs = RunPairs.read(verified)
         groups_path = os.path.join(run_dir, "groups.parquet")
         pairs_path = os.path.join(run_dir, "answer-pairs.parquet")
@@ -267,8 +270,8 @@ class Pipeline:
             for keep, size in counts.too_large or ()
         ]
         stats = RunStats(
-            found.computed, len(parts) - found.computed, len(verified) - reused, reused, index_reused,
-            time.perf_counter() - started,
+            found.computed, len(parts) - found.computed, len(computed), len(verified) - len(computed), index_reused,
+            time.perf_counter() - started, checked_rows(computed),
         )  # fmt: skip
         return ScaleRun(summary, groups_path, pairs_path, stats, tuple(warnings))
 
@@ -325,9 +328,9 @@ class Pipeline:
     def _match(
         self, runner: Runner, parts: list[tuple[str, str]], rows: RunRows, run_dir: str,
         progress: Progress | None,
-    ) -> tuple[list[str], int, str, bool]:  # fmt: skip
+    ) -> tuple[list[str], list[str], str, bool]:  # fmt: skip
         """Find and check every index row's candidates, partition by partition, by the tasks of
-        ``scale.matching``: (pair files in order, partitions reused, the stored codes' digest,
+        ``scale.matching``: (pair files in order, those computed now, the stored codes' digest,
         whether those were reused)."""
         folder = os.path.join(run_dir, "matching")
         plan: dict[str, list[Any]] = {"codes": [], "part": []}
@@ -374,7 +377,7 @@ class Pipeline:
                 advance()
         drop_others(pairs_dir, set(pairs))
         drop_others(checks_dir, set(checks))  # after: the earlier checks were read by the tasks
-        return pairs, len(parts) - len(match_todo), stored_digest, stored_reused
+        return pairs, [task[1][4] for task in match_todo], stored_digest, stored_reused
 
     def _spectra(
         self,

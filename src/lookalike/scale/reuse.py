@@ -27,6 +27,7 @@ hands a part's task the ``CHECKED`` file an earlier run wrote for the same finge
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ __all__ = [
     "CHECKED",
     "Earlier",
     "RowReuse",
+    "checked_rows",
     "content_key",
     "digest_keys",
     "earlier_checks",
@@ -312,4 +314,15 @@ def read_spectra_by_key(folder: str, prefix: str, wanted: Collection[int]) -> di
             t = t.filter(pc.is_in(t.column("file_pk"), value_set=keys))
             for key, spectrum in zip(t.column("file_pk").to_pylist(), t.column("spectrum").to_pylist()):
                 out[key] = (spectrum, os.path.join(folder, name))
+    return out
+
+
+def checked_rows(pair_paths: Iterable[str]) -> dict[str, int]:
+    """Rows of the matching tasks' pair files ``pair_paths`` whose earlier check was reused as it
+    was, extended, or checked in full, summed (each file's ``rows`` metadata, ``RowReuse.counts``)."""
+    out = {"reused": 0, "extended": 0, "checked": 0}
+    for path in pair_paths:
+        meta = pq.read_schema(path).metadata or {}
+        for name, n in json.loads(meta.get(b"rows", b"{}")).items():
+            out[name] = out.get(name, 0) + int(n)
     return out
