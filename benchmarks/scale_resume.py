@@ -85,13 +85,9 @@ def _compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 
 def _rows(run: Path) -> dict[str, int]:
     """Index rows the last run's matching tasks reused as they were, extended, and checked in full."""
-    import pyarrow.parquet as pq
+    from lookalike.scale.reuse import checked_rows
 
-    out = {"reused": 0, "extended": 0, "checked": 0}
-    for path in (run / "pairs").glob("part-*.parquet"):
-        for k, n in json.loads(pq.read_schema(path).metadata[b"rows"]).items():
-            out[k] += n
-    return out
+    return checked_rows(str(p) for p in (run / "pairs").glob("part-*.parquet"))
 
 
 def _files(tree: Path) -> list[Path]:
