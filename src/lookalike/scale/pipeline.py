@@ -54,7 +54,7 @@ from lookalike.scale.group_stage import answer_pairs, group_batches
 from lookalike.scale.keepers import Gathered, RunPairs, spectrum_task
 from lookalike.scale.matching import STORED_VERSION, codes_task, match_task, stored_task
 from lookalike.scale.partitions import digest, drop_others, plan_fingerprints
-from lookalike.scale.reuse import checked_rows, content_key, earlier_checks, read_spectra_by_key, signed_key
+from lookalike.scale.reuse import checked_rows, content_key, earlier_checks, read_spectra_by_key, signed_key, spectra_in
 from lookalike.scale.rows import RunRows, listed_table
 from lookalike.scale.runner import Runner, open_runner
 from lookalike.scale.stages import error_rows, write_atomically
@@ -419,7 +419,7 @@ class Pipeline:
         with steps(progress, len(todo), "spectra") as advance:
             for _ in runner.map(_call, todo):
                 advance()
-        known = read_spectra_by_key(folder, prefix, keys.values())
+        known.update(spectra_in([args[2] for _, args in todo], keys.values()))  # only what was just written
         written.extend({known[keys[pk]][1] for pk in pks if keys[pk] in known})
         return {pk: known[keys[pk]][0] if keys[pk] in known else None for pk in pks}
 

@@ -52,6 +52,7 @@ __all__ = [
     "earlier_checks",
     "read_spectra_by_key",
     "signed_key",
+    "spectra_in",
 ]
 
 U64 = npt.NDArray[np.uint64]
@@ -306,14 +307,19 @@ def read_spectra_by_key(folder: str, prefix: str, wanted: Collection[int]) -> di
     """The spectrum profile (None: unreadable) and its file of each content key of ``wanted`` that
     the files in ``folder`` named with ``prefix`` (the limits they were computed with) hold: only
     those, so that a grouping batch holds its own rows' profiles, not every one a run computed."""
+    names = sorted(n for n in os.listdir(folder) if n.startswith(prefix) and n.endswith(".parquet"))
+    return spectra_in([os.path.join(folder, n) for n in names], wanted)
+
+
+def spectra_in(paths: Sequence[str], wanted: Collection[int]) -> dict[int, tuple[bytes | None, str]]:
+    """``read_spectra_by_key`` over the spectrum files ``paths``."""
     out: dict[int, tuple[bytes | None, str]] = {}
     keys = pa.array(sorted(set(wanted)), pa.int64())
-    for name in sorted(os.listdir(folder)):
-        if name.startswith(prefix) and name.endswith(".parquet"):
-            t = pq.read_table(os.path.join(folder, name), columns=["file_pk", "spectrum"])
-            t = t.filter(pc.is_in(t.column("file_pk"), value_set=keys))
-            for key, spectrum in zip(t.column("file_pk").to_pylist(), t.column("spectrum").to_pylist()):
-                out[key] = (spectrum, os.path.join(folder, name))
+    for path in paths:
+        t = pq.read_table(path, columns=["file_pk", "spectrum"])
+        t = t.filter(pc.is_in(t.column("file_pk"), value_set=keys))
+        for key, spectrum in zip(t.column("file_pk").to_pylist(), t.column("spectrum").to_pylist()):
+            out[key] = (spectrum, path)
     return out
 
 
