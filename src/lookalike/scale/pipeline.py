@@ -33,9 +33,8 @@ workers and the Parquet files, and the answer on disk.
 from __future__ import annotations
 
 import os
-import shutil
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -52,11 +51,11 @@ from lookalike.scale.answer import GroupSpill, read_groups, read_pairs, write_pa
 from lookalike.scale.faults import fingerprint_with_strikes
 from lookalike.scale.group_stage import answer_pairs, group_batches
 from lookalike.scale.keepers import Gathered, RunPairs, spectrum_task
-from lookalike.scale.matching import STORED_VERSION, codes_task, match_task, stored_task
+from lookalike.scale.match_stage import match_stage
 from lookalike.scale.partitions import digest, drop_others, plan_fingerprints
-from lookalike.scale.reuse import checked_rows, content_key, earlier_checks, read_spectra_by_key, signed_key, spectra_in
+from lookalike.scale.reuse import checked_rows, content_key, read_spectra_by_key, signed_key, spectra_in
 from lookalike.scale.rows import RunRows, listed_table
-from lookalike.scale.runner import Runner, open_runner
+from lookalike.scale.runner import Runner, call, open_runner
 from lookalike.scale.stages import error_rows, write_atomically
 from lookalike.scale.storage import is_local, list_sources
 from lookalike.scan.options import FindOptions, Progress, steps
@@ -67,8 +66,6 @@ __all__ = ["DEFAULT_PARTITION_SIZE", "HashRun", "Pipeline", "RunStats", "ScaleRu
 #: files a partition: big enough that a task outlives its scheduling cost (~1 ms) many times
 #: over (a camera photo takes ~30 ms to fingerprint), small enough that a killed run loses little
 DEFAULT_PARTITION_SIZE = 256
-#: matches kept per checked row, as ``find`` keeps them
-_TOP = 200
 #: a group past this many files is more than a person can review; the run warns
 REVIEWABLE_GROUP = 1000
 
@@ -242,7 +239,11 @@ class Pipeline:
         parts = found.parts
         keep_in = tuple(os.path.abspath(k) for k in self.options.keep_in)
         rows = RunRows.read([p for p, _ in parts])
-        verified, computed, _, index_reused = self._match(runner, parts, rows, run_dir, progress)
+        matched = match_stage(
+            runner, parts, rows, run_dir, progress, scope=self.options.scope, thresholds=self.thresholds,
+            limits=self.limits, storage_options=self.storage_options,
+        )  # fmt: skip
+        verified, computed, index_reused = matched.pairs, matched.computed, matched.stored_reused
         pairs = RunPairs.read(verified)
         groups_path = os.path.join(run_dir, "groups.parquet")
         pairs_path = os.path.join(run_dir, "answer-pairs.parquet")
@@ -317,67 +318,13 @@ class Pipeline:
         drop_others(os.path.join(run_dir, "fingerprints"), {p for p, _ in parts})
         read = 0
         with steps(progress, len(todo), "fingerprinting") as advance:
-            for _, (files, _errors) in runner.map(_call, todo):
+            for _, (files, _errors) in runner.map(call, todo):
                 read += files
                 advance()
         errors: list[FileError] = []
         for path, _ in parts:
             errors.extend(error_rows(pq.read_table(path, columns=["url", "error_code", "error"])))
         return parts, len(todo), read, errors
-
-    def _match(
-        self, runner: Runner, parts: list[tuple[str, str]], rows: RunRows, run_dir: str,
-        progress: Progress | None,
-    ) -> tuple[list[str], list[str], str, bool]:  # fmt: skip
-        """Find and check every index row's candidates, partition by partition, by the tasks of
-        ``scale.matching``: (pair files in order, those computed now, the stored codes' digest,
-        whether those were reused)."""
-        folder = os.path.join(run_dir, "matching")
-        plan: dict[str, list[Any]] = {"codes": [], "part": []}
-        todo: list[tuple[str, tuple[Any, ...]]] = []
-        # a row belongs to the partition of its first path in path order, whichever partition
-        # that is: a grown source's partitions interleave (its new files are cut apart), and the
-        # path a row is read and checked under must not depend on how the files were cut
-        for i, ((path, d), (row_list, pk_list)) in enumerate(zip(parts, rows.owned(len(parts)))):
-            owned = list(zip(row_list, pk_list))
-            cd = digest(FINGERPRINT_VERSION, d, owned)
-            codes_path = os.path.join(folder, f"codes-{i:05d}-{cd}.parquet")
-            plan["codes"].append(codes_path)
-            plan["part"].append(path)
-            if not os.path.exists(codes_path):
-                todo.append((f"codes-{i:05d}-{cd}", (codes_task, path, row_list, pk_list, codes_path)))
-        stored_digest = digest(STORED_VERSION, plan["codes"])
-        stored_dir = os.path.join(folder, f"stored-{stored_digest}")
-        plan_path = os.path.join(folder, f"plan-{stored_digest}.parquet")
-        stored_reused = os.path.exists(os.path.join(stored_dir, "pdq.npy"))
-        pairs_dir, checks_dir = os.path.join(run_dir, "pairs"), os.path.join(run_dir, "checks")
-        earlier = earlier_checks(checks_dir)
-        pairs, checks, match_todo = [], [], []
-        for i, (_, d) in enumerate(parts):
-            vd = digest(stored_digest, d, self.options.scope, _TOP, self.thresholds, self.limits)
-            pairs_path = os.path.join(pairs_dir, f"part-{i:05d}-{vd}.parquet")
-            # named by the fingerprint partition, so that a grown run finds its rows' earlier checks
-            checks.append(os.path.join(checks_dir, f"checks-{d}-{vd}.parquet"))
-            pairs.append(pairs_path)
-            if not os.path.exists(pairs_path):
-                args = (
-                    match_task, i, plan_path, stored_dir, pairs_path, self.options.scope, _TOP, self.limits,
-                    self.thresholds, dict(self.storage_options), checks[-1], earlier.get(d),
-                )  # fmt: skip
-                match_todo.append((f"match-{i:05d}-{vd}", args))
-        _drop_others(folder, {*plan["codes"], stored_dir, plan_path})
-        with steps(progress, len(todo) + (not stored_reused) + len(match_todo), "matching") as advance:
-            for _ in runner.map(_call, todo):
-                advance()
-            if not stored_reused:
-                for _ in runner.map(_call, [(f"stored-{stored_digest}", (stored_task, plan["codes"], stored_dir))]):
-                    advance()
-            write_atomically(pa.table(plan), plan_path)
-            for _ in runner.map(_call, match_todo):
-                advance()
-        drop_others(pairs_dir, set(pairs))
-        drop_others(checks_dir, set(checks))  # after: the earlier checks were read by the tasks
-        return pairs, [task[1][4] for task in match_todo], stored_digest, stored_reused
 
     def _spectra(
         self,
@@ -417,7 +364,7 @@ class Pipeline:
             args = (spectrum_task, rows, path, self.limits, dict(self.storage_options))
             todo.append((f"spectra-{batch:05d}-{round_number:02d}-{sd}", args))
         with steps(progress, len(todo), "spectra") as advance:
-            for _ in runner.map(_call, todo):
+            for _ in runner.map(call, todo):
                 advance()
         known.update(spectra_in([args[2] for _, args in todo], keys.values()))  # only what was just written
         written.extend({known[keys[pk]][1] for pk in pks if keys[pk] in known})
@@ -436,20 +383,7 @@ class _Fingerprinted:
     files: int
 
 
-def _drop_others(folder: str, keep: set[str]) -> None:
-    """Remove the files and folders of ``folder`` that this run does not use (its inputs changed)."""
-    for name in os.listdir(folder):
-        path = os.path.join(folder, name)
-        if path not in keep:
-            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
-
-
 def _own(rows: pa.Table) -> pa.Table:
     """``rows`` in buffers of their own: a slice of the manifest pickles the whole manifest (Arrow
     pickles a slice's full buffers), so each task would carry every file of the run."""
     return rows.take(pa.array(np.arange(rows.num_rows)))
-
-
-def _call(fn: Callable[..., Any], *args: Any) -> Any:
-    """A task: ``fn(*args)`` (so that one runner call site serves every stage)."""
-    return fn(*args)

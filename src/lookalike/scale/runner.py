@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from lookalike.errors import ClusterError, ConfigError
 
-__all__ = ["RESUME", "DaskRunner", "Runner", "SerialRunner", "open_runner"]
+__all__ = ["RESUME", "DaskRunner", "Runner", "SerialRunner", "call", "open_runner"]
 
 #: how the messages of a failed run end: what to do next
 RESUME = "the finished partitions are kept: run the same command again with --resume to go on"
@@ -309,3 +309,8 @@ def open_runner(cluster: str | Any | None) -> Runner:
     if isinstance(cluster, SerialRunner | DaskRunner):
         return cluster
     return DaskRunner(cluster)
+
+
+def call(fn: Callable[..., Any], *args: Any) -> Any:
+    """A task: ``fn(*args)`` (so that one ``map`` call site serves tasks of several functions)."""
+    return fn(*args)
