@@ -114,8 +114,8 @@ def find_command(
             "--similar",
             "--learned",
             help="Also list semantic neighbours (burst shots, the same scene re-shot) found by the learned tier's "
-            "embeddings (needs lookalike[learned]): listed apart from the groups, put on the review list, "
-            "never acted on.",
+            "embeddings (needs lookalike[learned]): listed apart from the groups, put on the review list "
+            "(with --cluster: RUN_DIR/similar.parquet), never acted on.",
         ),
     ] = False,
     model: ModelOption = None,
@@ -127,20 +127,22 @@ def find_command(
 
     announce_compiling(INDEX_KERNELS)
     with reporting_errors(as_json=as_json):
-        act = _checked_action(
-            action, cluster=cluster, similar=similar or model is not None, to=to, dry_run=dry_run, yes=yes
-        )
+        act = _checked_action(action, cluster=cluster, to=to, dry_run=dry_run, yes=yes)
         options = FindOptions(
             scope=scope, jobs=jobs, strict=strict, keep=None if keep is None else parse_keep(keep),
             keep_in=tuple(str(k) for k in keep_in or ()), rescan=rescan,
             decisions=() if decisions is None else read_decisions(decisions),
-            similar=(tier := (found := settings_from(settings)).learned.chosen(similar or None, model)).on
-            and cluster is None, model=tier.model, thresholds=found.thresholds,  # the file's key: not on a cluster
+            similar=(tier := (found := settings_from(settings)).learned.chosen(similar or None, model)).on,
+            model=tier.model, thresholds=found.thresholds,
         )  # fmt: skip
         on_cluster = ClusterRun.of(paths, cluster, out, resume, partition_size, storage_options)
         if on_cluster is not None:
             if html_path is not None:
                 fail("--html needs find's database; with --cluster, use --json or --csv")
+            if options.similar:  # a missing extra is one line before the cluster is reached, as without it
+                from lookalike.scan.similar import embedder_for
+
+                embedder_for(options.model)
             find_on_cluster(paths, on_cluster, options=options, as_json=as_json, csv_path=csv_path)
             return
         database = db or default_db()
@@ -165,9 +167,7 @@ def find_command(
         raise typer.Exit(acted or EXIT_FAILED)
 
 
-def _checked_action(
-    action: str, *, cluster: str | None, similar: bool, to: Path | None, dry_run: bool, yes: bool
-) -> Action:
+def _checked_action(action: str, *, cluster: str | None, to: Path | None, dry_run: bool, yes: bool) -> Action:
     """``--action`` as an ``Action``, refused (one line, exit 2) when the other options cannot go with it."""
     from lookalike.scan import Action
 
@@ -175,8 +175,6 @@ def _checked_action(
         act = Action(action)
     except ValueError:
         fail(f"unknown action {action!r} (choose from {', '.join(a.value for a in Action)})")
-    if cluster is not None and similar:
-        fail("--similar needs find's database: not with --cluster")
     if cluster is not None and act is not Action.REPORT:
         fail("--cluster runs report only (--action report): act on the paths they list yourself")
     if act is Action.MOVE and to is None:

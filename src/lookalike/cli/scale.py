@@ -237,7 +237,13 @@ def _json_streamed(run: Any) -> None:
     for i, p in enumerate(run.pairs()):
         out.write(("," if i else "") + json.dumps(p.to_dict(), separators=(",", ":")))
     rest = {k: v for k, v in run.summary.to_dict().items() if k not in ("groups", "pairs")}
-    out.write("]," + json.dumps(rest, separators=(",", ":"))[1:] + "\n")
+    out.write("]," + json.dumps(rest, separators=(",", ":"))[1:-1])
+    if run.similar_path is not None:  # with --similar: last, as find --json lists them
+        out.write(',"similar":[')
+        for i, s in enumerate(run.similar()):
+            out.write(("," if i else "") + json.dumps(s.to_dict(), separators=(",", ":")))
+        out.write("]")
+    out.write("}\n")
 
 
 def hash_on_cluster(sources: list[str], run_on: ClusterRun, *, as_json: bool) -> None:

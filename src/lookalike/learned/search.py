@@ -21,7 +21,7 @@ import numpy.typing as npt
 from lookalike.errors import ConfigError
 from lookalike.learned.model import import_extra
 
-__all__ = ["ANN_THRESHOLD", "SELECTIVE_ROWS", "EmbeddingIndex", "Neighbours"]
+__all__ = ["ANN_THRESHOLD", "SELECTIVE_ROWS", "EmbeddingIndex", "Neighbours", "nearest_exact"]
 
 #: stored vectors from which HNSW answers instead of the exact scan. benchmarks/learned_cost.py,
 #: one core, 1,280-d vectors of rank 64 plus noise, single queries, CPU time (load ~15 on 2 cores):
@@ -84,6 +84,24 @@ class EmbeddingIndex:
     def __len__(self) -> int:
         return self._size
 
+    def write(self, path: str) -> None:
+        """Write the HNSW graph to ``path`` (FAISS's own format), for ``read`` in another process.
+        Raises ``ConfigError`` for an exact index (it has no graph: its vectors are the index)."""
+        if self._hnsw is None:
+            raise ConfigError("an exact embedding index has no graph to write")
+        import_extra("faiss").write_index(self._hnsw, path)
+
+    @classmethod
+    def read(cls, path: str) -> EmbeddingIndex:
+        """The HNSW index ``write`` wrote: the same graph, so the same answers as the one written."""
+        faiss = import_extra("faiss")
+        faiss.omp_set_num_threads(1)
+        index = cls.__new__(cls)
+        index._hnsw = faiss.read_index(path)
+        index._hnsw.hnsw.efSearch = _HNSW_EF_SEARCH
+        index._size, index.exact, index._vectors = int(index._hnsw.ntotal), False, None
+        return index
+
     def search(self, queries: npt.NDArray[Any], k: int, *, rows: npt.NDArray[np.int64] | None = None) -> Neighbours:
         """The ``k`` nearest stored vectors of each query row; with ``rows`` (ascending positions in
         the stored vectors), the nearest among those only, filtered inside the search: the exact
@@ -128,7 +146,8 @@ class EmbeddingIndex:
         best_s = np.full((len(q), 0), -np.inf, np.float32)
         best_i = np.zeros((len(q), 0), np.int64)
         for start in range(0, n, _CHUNK):
-            s = q @ vectors[start : start + _CHUNK].T
+            # float16 vectors (a memory-mapped file of them) are widened a block at a time
+            s = q @ np.asarray(vectors[start : start + _CHUNK], np.float32).T
             if allowed is not None:
                 s[:, ~allowed[start : start + _CHUNK]] = -np.inf
             s_all = np.concatenate([best_s, s], axis=1)
@@ -145,3 +164,16 @@ class EmbeddingIndex:
             ids = np.pad(ids, ((0, 0), (0, k - kk)), constant_values=-1)
             sims = np.pad(sims, ((0, 0), (0, k - kk)), constant_values=-1)
         return Neighbours(ids.astype(np.int64), sims.astype(np.float32))
+
+
+def nearest_exact(
+    queries: npt.NDArray[Any], vectors: npt.NDArray[Any], k: int, *, allowed: npt.NDArray[np.bool_] | None = None
+) -> Neighbours:
+    """The exact ``k`` nearest rows of ``vectors`` (n, d), L2-normalised, float16 or float32, e.g.
+    memory-mapped: read ``_CHUNK`` rows at a time, never whole) to each query, among the
+    ``allowed`` rows when given (fewer allowed than ``k``: the rest of the answer has similarity
+    -inf). The scan ``EmbeddingIndex`` answers with below ``ANN_THRESHOLD``."""
+    q = np.ascontiguousarray(np.atleast_2d(queries), np.float32)
+    if len(vectors) == 0 or k <= 0:
+        return Neighbours(np.full((len(q), max(k, 0)), -1, np.int64), np.full((len(q), max(k, 0)), -1, np.float32))
+    return EmbeddingIndex._scan(q, k, vectors, None, allowed=allowed)

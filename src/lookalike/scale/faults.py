@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from lookalike.config import DecodeLimits
 from lookalike.scale.schema import FINGERPRINTS
-from lookalike.scale.stages import FINGERPRINT_GROUP_ROWS, fingerprint_rows, write_atomically
+from lookalike.scale.stages import FINGERPRINT_GROUP_ROWS, PixelSink, fingerprint_rows, write_atomically
 
 __all__ = ["KILLED_WORKER", "STRIKES", "fingerprint_with_strikes"]
 
@@ -37,11 +37,16 @@ def _file_key(url: str) -> str:
 
 
 def fingerprint_with_strikes(
-    manifest: pa.Table, path: str, limits: DecodeLimits, storage_options: Mapping[str, Any]
+    manifest: pa.Table,
+    path: str,
+    limits: DecodeLimits,
+    storage_options: Mapping[str, Any],
+    pixels_to: PixelSink | None = None,
 ) -> tuple[int, int]:
     """Fingerprint one partition (``schema.MANIFEST`` rows) into ``path``, a file of
-    ``RUN_DIR/fingerprints/``, as ``stages.fingerprint_rows`` does, a file at a time, leaving out
-    the files that killed their worker ``STRIKES`` times. Returns (files, errors)."""
+    ``RUN_DIR/fingerprints/``, as ``stages.fingerprint_rows`` does (``pixels_to`` handed each
+    decoded file's pixels), a file at a time, leaving out the files that killed their worker
+    ``STRIKES`` times. Returns (files, errors)."""
     part = os.path.basename(path).removesuffix(".parquet")
     marks = os.path.join(os.path.dirname(os.path.dirname(path)), "strikes")
     os.makedirs(marks, exist_ok=True)
@@ -62,7 +67,7 @@ def fingerprint_with_strikes(
         mark = os.path.join(marks, f"{part}~{key}~{uuid.uuid4().hex}")
         os.close(os.open(mark, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
         try:
-            rows.append(fingerprint_rows(one, limits=limits, storage_options=storage_options))
+            rows.append(fingerprint_rows(one, limits=limits, storage_options=storage_options, pixels_to=pixels_to))
         finally:  # an error raised is not a death: only a mark a dead worker left counts
             os.remove(mark)
     table = pa.concat_tables(rows) if rows else FINGERPRINTS.empty_table()

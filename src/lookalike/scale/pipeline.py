@@ -48,6 +48,7 @@ from lookalike.config import DecodeLimits, Thresholds
 from lookalike.errors import ConfigError, FileError
 from lookalike.fingerprints import FINGERPRINT_VERSION
 from lookalike.scale.answer import GroupSpill, read_groups, read_pairs, write_pairs
+from lookalike.scale.embed_stage import EmbedSink, EmbedTarget, Tier, embeddings_path, read_similar, similar_stage
 from lookalike.scale.faults import fingerprint_with_strikes
 from lookalike.scale.group_stage import answer_pairs, group_batches
 from lookalike.scale.keepers import Gathered, RunPairs, spectrum_task
@@ -59,7 +60,7 @@ from lookalike.scale.runner import Runner, call, open_runner
 from lookalike.scale.stages import error_rows, write_atomically
 from lookalike.scale.storage import is_local, list_sources
 from lookalike.scan.options import FindOptions, Progress, steps
-from lookalike.scan.results import FindResult, FindStats, Group, Pair
+from lookalike.scan.results import FindResult, FindStats, Group, Pair, SimilarPair
 
 __all__ = ["DEFAULT_PARTITION_SIZE", "HashRun", "Pipeline", "RunStats", "ScaleRun", "Where"]
 
@@ -126,6 +127,8 @@ class ScaleRun:
     pairs_path: str
     stats: RunStats
     warnings: tuple[str, ...] = field(default=())
+    #: with ``--similar``: ``RUN_DIR/similar.parquet``, the semantic neighbours (``embed_stage.SIMILAR``)
+    similar_path: str | None = None
 
     def groups(self) -> Iterator[Group]:
         """The groups, largest first, as ``find`` returns them, one at a time."""
@@ -135,21 +138,33 @@ class ScaleRun:
         """The linked pairs as paths, as ``find`` returns them, one at a time."""
         return read_pairs(self.pairs_path)
 
+    def similar(self) -> Iterator[SimilarPair]:
+        """With ``--similar``, the semantic neighbours as ``find --similar`` lists them, one at a time."""
+        return iter(()) if self.similar_path is None else read_similar(self.similar_path)
+
     @property
     def result(self) -> FindResult:
         """The ``FindResult`` that ``find`` returns (``lookalike find --json`` prints it), read whole."""
-        return replace(self.summary, groups=tuple(self.groups()), pairs=tuple(self.pairs()))
+        similar = None if self.similar_path is None else tuple(self.similar())
+        return replace(self.summary, groups=tuple(self.groups()), pairs=tuple(self.pairs()), similar=similar)
 
 
 # ---- tasks: module-level functions, shipped to workers by reference --------------------------
 
 
 def fingerprint_task(
-    manifest: pa.Table, path: str, limits: DecodeLimits, storage_options: Mapping[str, Any]
-) -> tuple[int, int]:
+    manifest: pa.Table, path: str, limits: DecodeLimits, storage_options: Mapping[str, Any],
+    embed: EmbedTarget | None = None,
+) -> tuple[int, int]:  # fmt: skip
     """Fingerprint one partition into ``path`` (atomically), a file that killed its worker twice
-    left out as an error row (``faults``); returns (files, errors)."""
-    return fingerprint_with_strikes(manifest, path, limits, storage_options)
+    left out as an error row (``faults``), and with ``embed`` embed each file from the same decode
+    (``embed_stage``); returns (files, errors)."""
+    if embed is None:
+        return fingerprint_with_strikes(manifest, path, limits, storage_options)
+    sink = EmbedSink(embed)
+    done = fingerprint_with_strikes(manifest, path, limits, storage_options, sink.add)
+    sink.write()
+    return done
 
 
 # ---- the pipeline ------------------------------------------------------------------------------
@@ -195,17 +210,18 @@ class Pipeline:
         bad cluster, ``FetchError`` when a source cannot be listed."""
         started = time.perf_counter()
         opts = self.options
+        tier = Tier.load(opts.model) if opts.similar else None  # a missing extra fails before any work
         run_dir = self._prepare(out, where.get("resume", False))
         progress = where.get("progress")
         keep_in = tuple(os.path.abspath(k) for k in opts.keep_in)
         with closing(open_runner(where.get("cluster"))) as runner:
             with steps(progress, 1, "listing"):
                 manifest = self._list([*sources, *(k for k in keep_in if k not in sources)])
-            parts, computed, read, errors = self._fingerprint(runner, manifest, run_dir, progress)
+            parts, computed, read, errors = self._fingerprint(runner, manifest, run_dir, progress, tier)
             roots = tuple(os.path.abspath(os.fspath(s)) if is_local(os.fspath(s)) else os.fspath(s) for s in sources)
             found = _Fingerprinted(parts, computed, read, errors, manifest.num_rows)
             del manifest
-            return self._from_fingerprints(runner, run_dir, found, roots + keep_in, started, progress)
+            return self._from_fingerprints(runner, run_dir, found, roots + keep_in, started, progress, tier)
 
     def match(
         self, parts: Sequence[str | os.PathLike[str]], *, out: str | os.PathLike[str], **where: Unpack[Where]
@@ -215,6 +231,7 @@ class Pipeline:
         and all in that order together). Each file stands for its path, size and modification time
         in the run's digests. Raises ``ConfigError`` as ``run`` does."""
         started = time.perf_counter()
+        tier = Tier.load(self.options.model) if self.options.similar else None
         run_dir = self._prepare(out, where.get("resume", False))
         named = []
         for part in parts:
@@ -229,13 +246,14 @@ class Pipeline:
             errors.extend(error_rows(t))
         with closing(open_runner(where.get("cluster"))) as runner:
             found = _Fingerprinted(named, 0, 0, errors, files)
-            return self._from_fingerprints(runner, run_dir, found, (), started, where.get("progress"))
+            return self._from_fingerprints(runner, run_dir, found, (), started, where.get("progress"), tier)
 
     def _from_fingerprints(
         self, runner: Runner, run_dir: str, found: _Fingerprinted, roots: tuple[str, ...], started: float,
-        progress: Progress | None,
+        progress: Progress | None, tier: Tier | None,
     ) -> ScaleRun:  # fmt: skip
-        """Matching, grouping and keepers of the fingerprinted rows ``found``; writes ``groups.parquet``."""
+        """Matching, grouping and keepers of the fingerprinted rows ``found``, and with a ``tier`` the
+        semantic neighbours; writes ``groups.parquet`` (and ``similar.parquet``)."""
         parts = found.parts
         keep_in = tuple(os.path.abspath(k) for k in self.options.keep_in)
         rows = RunRows.read([p for p, _ in parts])
@@ -255,6 +273,13 @@ class Pipeline:
             )
             spill.finish(groups_path)
             answered = write_pairs(pairs_path, answer_pairs(rows, pairs))
+        similar_path = None
+        if tier is not None:
+            similar_path = similar_stage(
+                runner, run_dir, parts, rows, pairs, groups_path, progress, tier=tier,
+                stored_digest=matched.stored_digest, thresholds=self.thresholds, limits=self.limits,
+                storage_options=self.storage_options,
+            )  # fmt: skip
         del rows, pairs
         drop_others(os.path.join(run_dir, "spectra"), set(written))
         errors = sorted(found.errors, key=lambda e: e.path)
@@ -274,7 +299,7 @@ class Pipeline:
             found.computed, len(parts) - found.computed, len(computed), len(verified) - len(computed), index_reused,
             time.perf_counter() - started, checked_rows(computed),
         )  # fmt: skip
-        return ScaleRun(summary, groups_path, pairs_path, stats, tuple(warnings))
+        return ScaleRun(summary, groups_path, pairs_path, stats, tuple(warnings), similar_path)
 
     # ---- steps -------------------------------------------------------------------------------
 
@@ -286,7 +311,7 @@ class Pipeline:
             if not os.path.exists(os.path.join(run_dir, "manifest.parquet")):
                 raise ConfigError(f"--out {out}: the folder is not empty and holds no run")
             raise ConfigError(f"--out {out}: the folder holds a run; pass --resume to go on with it, or choose another")
-        for sub in ("fingerprints", "matching", "pairs", "checks", "spectra"):
+        for sub in ("fingerprints", "matching", "pairs", "checks", "spectra", "embeddings", "similar"):
             os.makedirs(os.path.join(run_dir, sub), exist_ok=True)
             for name in os.listdir(os.path.join(run_dir, sub)):
                 if name.endswith(".tmp"):  # left by a run killed while writing
@@ -298,10 +323,10 @@ class Pipeline:
         return listed_table(list_sources([os.fspath(s) for s in sources], self.storage_options))
 
     def _fingerprint(
-        self, runner: Runner, manifest: pa.Table, run_dir: str, progress: Progress | None
+        self, runner: Runner, manifest: pa.Table, run_dir: str, progress: Progress | None, tier: Tier | None = None
     ) -> tuple[list[tuple[str, str]], int, int, list[FileError]]:
-        """Fingerprint every partition of ``manifest`` not already done: ([(path, digest)] in order,
-        partitions computed, files read, errors)."""
+        """Fingerprint every partition of ``manifest`` not already done, each file embedded from the
+        same decode with a ``tier``: ([(path, digest)] in order, partitions computed, files read, errors)."""
         write_atomically(manifest, os.path.join(run_dir, "manifest.parquet"))
         salt = (FINGERPRINT_VERSION, self.limits)
         # spread over every worker: a grown source's new files are too few to fill one partition a worker
@@ -310,8 +335,9 @@ class Pipeline:
         )
         parts = [(p.path, p.digest) for p in planned]
         options = dict(self.storage_options)
+        embed = partial(_embed_target, run_dir, tier)
         todo: list[tuple[str, tuple[Any, ...]]] = [
-            (f"fingerprint-{p.digest}", (fingerprint_task, _own(p.rows), p.path, self.limits, options))
+            (f"fingerprint-{p.digest}", (fingerprint_task, _own(p.rows), p.path, self.limits, options, embed(p.digest)))
             for p in planned
             if not p.done
         ]
@@ -381,6 +407,11 @@ class _Fingerprinted:
     read: int
     errors: list[FileError]
     files: int
+
+
+def _embed_target(run_dir: str, tier: Tier | None, part_digest: str) -> EmbedTarget | None:
+    """Where the fingerprint task of part ``part_digest`` writes its embeddings (None: the tier is off)."""
+    return None if tier is None else EmbedTarget(tier.model, embeddings_path(run_dir, tier.name, part_digest))
 
 
 def _own(rows: pa.Table) -> pa.Table:

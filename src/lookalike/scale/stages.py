@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -41,6 +42,7 @@ from lookalike.scan.source import spectrum_profile
 
 __all__ = [
     "FINGERPRINT_GROUP_ROWS",
+    "PixelSink",
     "check_rows",
     "error_rows",
     "exact_groups",
@@ -49,6 +51,9 @@ __all__ = [
     "write_atomically",
 ]
 
+
+#: what ``fingerprint_rows`` hands each decoded file to: its SHA-256 and working-size pixels
+PixelSink = Callable[[bytes, npt.NDArray[np.uint8]], None]
 
 #: rows of a row group of a fingerprint part: the matching stage reads a candidate's fingerprint
 #: and local features by its row group, so a check reads about this many rows a candidate, not
@@ -65,10 +70,13 @@ def write_atomically(table: pa.Table, path: str, *, row_group_rows: int | None =
     os.replace(tmp, path)
 
 
-def fingerprint_rows(manifest: pa.Table, *, limits: DecodeLimits, storage_options: Mapping[str, Any]) -> pa.Table:
+def fingerprint_rows(
+    manifest: pa.Table, *, limits: DecodeLimits, storage_options: Mapping[str, Any], pixels_to: PixelSink | None = None
+) -> pa.Table:
     """Read, decode and fingerprint each source of ``manifest`` (``schema.MANIFEST``): a
     ``schema.FINGERPRINTS`` table, one row per source in order; a source that cannot be read or
-    decoded is a row with its error."""
+    decoded is a row with its error. ``pixels_to`` is handed each decoded file's SHA-256 and
+    working-size pixels (the learned tier embeds them: ``embed_stage``)."""
     cols: dict[str, list[Any]] = {name: [] for name in FINGERPRINTS.names}
     for url, size, mtime_ns in zip(*(manifest.column(n).to_pylist() for n in ("url", "size", "mtime_ns"))):
         row: dict[str, Any] = dict.fromkeys(FINGERPRINTS.names)
@@ -87,6 +95,8 @@ def fingerprint_rows(manifest: pa.Table, *, limits: DecodeLimits, storage_option
                 taken_at=facts.taken_at, jpeg_quality=keeper.jpeg_quality, padding=keeper.padding,
                 content_aspect=keeper.content_aspect, colours=keeper.colours, grid_step=keeper.grid_step,
             )  # fmt: skip
+            if pixels_to is not None:
+                pixels_to(a.fingerprint.sha256, a.image.pixels)
         for name in FINGERPRINTS.names:
             cols[name].append(row[name])
     return pa.table(cols, schema=FINGERPRINTS)

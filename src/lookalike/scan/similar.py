@@ -30,7 +30,7 @@ from lookalike.match.evidence import Basis, Evidence, render_evidence
 from lookalike.scan.cache import FindCache
 from lookalike.scan.results import Group, SimilarPair
 
-__all__ = ["embedder_for", "semantic_pairs"]
+__all__ = ["embedder_for", "semantic_pairs", "similar_pair"]
 
 _loaded: dict[str | None, Embedder] = {}
 
@@ -78,13 +78,7 @@ def semantic_pairs(
     facts = cache.rows(pks)
     pairs = []
     for (x, y), c in sorted(best.items(), key=lambda kc: (-kc[1], kc[0])):
-        pair = SimilarPair(
-            paths_of[x][0],
-            paths_of[y][0],
-            c,
-            semantic_score(c, rules),
-            render_evidence(Evidence(basis=Basis.LEARNED, cosine=c)),
-        )
+        pair = similar_pair(paths_of[x][0], paths_of[y][0], c, rules)
         pairs.append(pair)
         if x in facts and y in facts:
             index.add_review(
@@ -92,6 +86,14 @@ def semantic_pairs(
                 evidence=pair.evidence,
             )  # fmt: skip
     return tuple(pairs)
+
+
+def similar_pair(a: str, b: str, cosine: float, rules: Fusion) -> SimilarPair:
+    """The review-list entry of two files tied by the embedding alone at ``cosine`` (also what a
+    cluster's run lists, ``scale.embed_stage``)."""
+    return SimilarPair(
+        a, b, cosine, semantic_score(cosine, rules), render_evidence(Evidence(basis=Basis.LEARNED, cosine=cosine))
+    )
 
 
 def _vectors(index: Index, paths_of: dict[int, list[str]], embedder: Embedder) -> dict[int, Any]:
