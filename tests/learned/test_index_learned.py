@@ -201,7 +201,13 @@ def test_find_similar_lists_burst_shots_apart_and_never_acts_on_them(
     assert len(list(folder.iterdir())) == 2 * len(BURSTS) + len(OTHERS)
 
 
-@pytest.mark.parametrize("command", [["index", "--learned"], ["check", "--learned"], ["find", "--similar"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["index", "--learned"], ["check", "--learned"], ["find", "--similar"],
+        ["find", "--similar", "--cluster", "local:1", "--out", "RUN"],
+    ],
+)  # fmt: skip
 def test_without_the_extra_the_learned_options_are_one_clear_error(tmp_path: Path, command: list[str]) -> None:
     picture = tmp_path / "a.jpg"
     picture.write_bytes((LIBRARY / "coffee.jpg").read_bytes())
@@ -209,7 +215,7 @@ def test_without_the_extra_the_learned_options_are_one_clear_error(tmp_path: Pat
     if command[0] == "check":
         subprocess.run([sys.executable, "-m", "lookalike", "index", str(picture), "--db", str(db)], check=True,
                        capture_output=True)  # fmt: skip
-    args = [command[0], str(picture), "--db", str(db), *command[1:]]
+    args = [command[0], str(picture), "--db", str(db), *(a.replace("RUN", str(tmp_path / "run")) for a in command[1:])]
     code = (
         "import sys; sys.modules['onnxruntime'] = None; from lookalike.cli.main import run; "
         f"sys.argv = ['lookalike', *{args!r}]; run()"
@@ -217,3 +223,4 @@ def test_without_the_extra_the_learned_options_are_one_clear_error(tmp_path: Pat
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode != 0
     assert "lookalike[learned]" in run.stderr and "Traceback" not in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr  # one line: no cluster was started for it
