@@ -54,3 +54,25 @@ def test_a_back_filled_index_checks_as_if_the_tier_had_been_on_from_the_start(
     for key in scenes:
         if key.endswith("_right"):
             assert answers(later, scenes[key]) == answers(with_tier, scenes[key]), key
+
+
+def test_index_learned_over_an_index_built_without_the_tier_back_fills_what_it_meets(
+    tmp_path: Path, scenes: dict[str, Path], embedder: Embedder, cache_dir: Path,  # noqa: F811
+) -> None:  # fmt: skip
+    with_tier, later = tmp_path / "with.sqlite", tmp_path / "later.sqlite"
+    _build(with_tier, scenes, embedder)
+    refs = scenes[next(iter(scenes))].parent
+    assert _cli(cache_dir, "index", refs, "--db", later, "--jobs", "1").returncode == 0
+    again = _cli(cache_dir, "index", refs, "--db", later, "--learned", "--json", "--jobs", "1")
+    assert again.returncode == 0 and "added" not in {json.loads(line)["outcome"] for line in again.stdout.splitlines()}
+    store = open_store(later)
+    try:
+        assert store.count_unembedded(embedder.name) == 0  # every file met again kept its vector
+    finally:
+        store.close()
+
+    def answers(db: Path, query: Path) -> list[tuple[str, str, float]]:
+        return [(m.file.source, m.verdict.value, round(m.score, 6)) for m in _check(db, query, embedder)]
+
+    for key in (k for k in scenes if k.endswith("_right")):
+        assert answers(later, scenes[key]) == answers(with_tier, scenes[key]), key

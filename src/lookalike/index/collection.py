@@ -30,14 +30,7 @@ from lookalike.fingerprints.local import LocalFeatures, local_features
 from lookalike.index.cascade import Cascade
 from lookalike.index.hashes import HASH_LOOKUP_STALENESS, LOOKUP_RADIUS, hash_matches
 from lookalike.index.policy import judge
-from lookalike.index.results import (
-    AddOutcome,
-    AddResult,
-    CheckMatch,
-    CheckResult,
-    Outcome,
-    turned_distance_bits,
-)
+from lookalike.index.results import AddOutcome, AddResult, CheckMatch, CheckResult, Outcome, turned_distance_bits
 from lookalike.index.search.memory import Mirror
 from lookalike.index.semantic import LearnedTier
 from lookalike.index.store.interface import Store, open_store
@@ -233,6 +226,7 @@ class Index:
         renditions = [f.rendition for f in files]
         judgement = judge(matches, on_duplicate, image_id=image_id, renditions=renditions, rendition=rendition)
         if judgement.outcome is Outcome.PRESENT and judgement.because is not None:
+            self._keep_vector(judgement.because.file.pk, vector)
             return AddOutcome(Outcome.PRESENT, judgement.because.image_id, check, because=judgement.because)
         if judgement.outcome is Outcome.REJECTED:
             return AddOutcome(Outcome.REJECTED, None, check, because=judgement.because)
@@ -291,6 +285,13 @@ class Index:
 
     def _stored_vector(self, vector: _Vector | None) -> tuple[str, bytes] | None:
         return None if self._learned is None or vector is None else self._learned.stored(vector)
+
+    def _keep_vector(self, file_pk: int, vector: _Vector | None) -> None:
+        """A stored file met again with the tier on and stored without it (``index --learned`` over
+        an index built without the tier) keeps the vector just computed: a back-fill as it goes."""
+        stored = self._stored_vector(vector)
+        if stored is not None and not self._store.embeddings(stored[0], [file_pk]):
+            self._store.put_embeddings(stored[0], [(file_pk, stored[1])])
 
     def _fusion(
         self, vector: _Vector | None, scope: str, exclude_image: int | None

@@ -16,7 +16,9 @@ chooses it, from the facts the stages wrote (``keepers``; the spectra it asks fo
 workers, in rounds). The answer goes to ``RUN_DIR/groups.parquet`` and
 ``RUN_DIR/answer-pairs.parquet`` as it is found (``answer``); ``ScaleRun`` reads it back a group
 at a time (``lookalike find --json`` streams it) or whole (``ScaleRun.result``, the
-``FindResult`` that ``find`` returns). ``match`` runs the same stages from fingerprint files
+``FindResult`` that ``find`` returns). With ``options.similar`` (the learned tier) the fingerprint
+tasks embed each file too, and ``embed_stage`` lists the semantic neighbours ``find --similar``
+lists in ``RUN_DIR/similar.parquet``. ``match`` runs the same stages from fingerprint files
 written already.
 
 Every partition's output is named by the digest of its inputs, so ``resume=True`` reuses each
@@ -204,10 +206,12 @@ class Pipeline:
     def run(
         self, sources: Sequence[str | os.PathLike[str]], *, out: str | os.PathLike[str], **where: Unpack[Where]
     ) -> ScaleRun:
-        """Groups of copies among the sources, as ``find`` finds them; writes ``out/groups.parquet``.
+        """Groups of copies among the sources, as ``find`` finds them; writes ``out/groups.parquet``
+        (and with ``options.similar``, ``out/similar.parquet``).
 
-        Raises ``ConfigError`` for a run folder that holds another run (without ``resume``) or a
-        bad cluster, ``FetchError`` when a source cannot be listed."""
+        Raises ``ConfigError`` for a run folder that holds another run (without ``resume``), a
+        bad cluster, or ``options.similar`` without the ``learned`` extra; ``FetchError`` when a
+        source cannot be listed."""
         started = time.perf_counter()
         opts = self.options
         tier = Tier.load(opts.model) if opts.similar else None  # a missing extra fails before any work

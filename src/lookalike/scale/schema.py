@@ -12,6 +12,9 @@ A run folder (``RUN_DIR``) holds::
     spectra/part-L-D.parquet      spectrum profiles the keeper choice asked for, by content key (``SPECTRA``)
     groups.parquet                one row per group member, largest group first (``GROUPS``)
     answer-pairs.parquet          the answer's linked pairs as paths, in ``find``'s order (``ANSWER_PAIRS``)
+    embeddings/part-D.parquet     with ``--similar``: each content of a fingerprint part and its embedding
+    similar/                      every row's vector (NumPy files), each partition's nearest neighbours
+    similar.parquet               the semantic neighbours, best first (``embed_stage.SIMILAR``)
 
 ``NNNNN`` is the partition number and ``D`` the first 12 hex digits of the SHA-256 of what the
 partition was made from (its manifest rows, or its rows and the index's digest), so a finished
