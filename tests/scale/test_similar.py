@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -114,3 +115,19 @@ def test_past_the_exact_scan_s_size_the_stored_graph_finds_the_same_neighbours(
     run = Pipeline(partition_size=4, options=TIER).run([str(scenes)], out=tmp_path / "run")  # in this process
     assert list((tmp_path / "run" / "similar").glob("vectors-*/hnsw.faiss"))
     assert run.result.to_dict()["similar"] == one_machine["similar"]
+
+
+def test_a_grown_source_embeds_only_its_new_files(client: Any, scenes: Path, tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    shutil.copytree(scenes, tree)
+    out = tmp_path / "run"
+    first = Pipeline(partition_size=4, options=TIER).run([str(tree)], out=out, cluster=client)
+    embedded = {p.name: p.stat().st_mtime_ns for p in (out / "embeddings").iterdir()}
+    assert len(embedded) == first.stats.fingerprint_partitions
+    (tree / "zz_new.jpg").write_bytes((tree / f"{BURSTS[1]}_right.jpg").read_bytes())  # a new file: a new part
+    grown = Pipeline(partition_size=4, options=TIER).run([str(tree)], out=out, cluster=client, resume=True)
+    now = {p.name: p.stat().st_mtime_ns for p in (out / "embeddings").iterdir()}
+    assert grown.stats.fingerprint_partitions == 1 and len(now) == len(embedded) + 1
+    assert {k: v for k, v in now.items() if k in embedded} == embedded  # every kept part's embeddings reused
+    stems = _stems(grown.result.to_dict())
+    assert {frozenset((f"{b}_left", f"{b}_right")) for b in BURSTS} <= stems
