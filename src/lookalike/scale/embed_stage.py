@@ -181,7 +181,8 @@ def vectors_task(plan_path: str, part_paths: list[str], embed_paths: list[str], 
     os.replace(tmp, os.path.join(out_dir, "vectors.npy"))
     if present.sum() >= ANN_THRESHOLD:  # the index one machine would search (``EmbeddingIndex``)
         stored_rows = np.load(os.path.join(out_dir, "vectors.npy"), mmap_mode="r")[present]
-        EmbeddingIndex(np.asarray(stored_rows, np.float32), exact=False).write(os.path.join(out_dir, "hnsw.faiss"))
+        EmbeddingIndex(np.asarray(stored_rows, np.float32), exact=False).write(tmp)
+        os.replace(tmp, os.path.join(out_dir, "hnsw.faiss"))
     with open(tmp, "wb") as f:  # last: a folder with present.npy is complete
         np.save(f, present)
     os.replace(tmp, os.path.join(out_dir, "present.npy"))
