@@ -206,6 +206,7 @@ def test_find_similar_lists_burst_shots_apart_and_never_acts_on_them(
     [
         ["index", "--learned"], ["check", "--learned"], ["find", "--similar"],
         ["find", "--similar", "--cluster", "local:1", "--out", "RUN"],
+        ["find", "--cluster", "local:1", "--out", "RUN", "--settings", "ON"],  # the settings file's key
     ],
 )  # fmt: skip
 def test_without_the_extra_the_learned_options_are_one_clear_error(tmp_path: Path, command: list[str]) -> None:
@@ -215,7 +216,10 @@ def test_without_the_extra_the_learned_options_are_one_clear_error(tmp_path: Pat
     if command[0] == "check":
         subprocess.run([sys.executable, "-m", "lookalike", "index", str(picture), "--db", str(db)], check=True,
                        capture_output=True)  # fmt: skip
-    args = [command[0], str(picture), "--db", str(db), *(a.replace("RUN", str(tmp_path / "run")) for a in command[1:])]
+    on = tmp_path / "on.json"
+    on.write_text(json.dumps({"format": "lookalike-settings/1", "learned": True}))
+    named = {"RUN": str(tmp_path / "run"), "ON": str(on)}
+    args = [command[0], str(picture), "--db", str(db), *(named.get(a, a) for a in command[1:])]
     code = (
         "import sys; sys.modules['onnxruntime'] = None; from lookalike.cli.main import run; "
         f"sys.argv = ['lookalike', *{args!r}]; run()"
