@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from lookalike.errors import FingerprintError
 
-__all__ = ["LOCAL_SIDE", "LocalFeatures", "local_features", "no_features", "opencv", "too_thin"]
+__all__ = ["LOCAL_SIDE", "SPREAD_CELLS", "LocalFeatures", "local_features", "no_features", "opencv", "spread_order", "too_thin"]
 
 #: long side, in pixels, that pictures are resized to before keypoints are found
 LOCAL_SIDE = 512
@@ -87,11 +87,12 @@ def no_features(aspect: float) -> LocalFeatures:
     return LocalFeatures(points=np.zeros((0, 2), np.float32), descriptors=np.zeros((0, 32), np.uint8), aspect=aspect)
 
 
-def local_features(pixels: npt.NDArray[np.uint8], *, max_features: int = 500) -> LocalFeatures:
-    """ORB keypoints of (h, w, 3) uint8 pixels, at most ``max_features``, strongest first."""
+def local_features(pixels: npt.NDArray[np.uint8], *, max_features: int = 500, side: int = LOCAL_SIDE) -> LocalFeatures:
+    """ORB keypoints of (h, w, 3) uint8 pixels, at most ``max_features``, strongest first, found with
+    the picture brought to ``side`` pixels on its long side (``LOCAL_SIDE`` unless asked)."""
     cv2 = opencv()
     h, w = pixels.shape[:2]
-    scale = LOCAL_SIDE / max(h, w)
+    scale = side / max(h, w)
     gray = np.asarray(cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2GRAY), dtype=np.uint8)
     if scale < 1.0:
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
@@ -111,6 +112,35 @@ def local_features(pixels: npt.NDArray[np.uint8], *, max_features: int = 500) ->
     order = np.argsort([-k.response for k in keypoints], kind="stable")[:max_features]
     gh, gw = gray.shape[:2]
     xy = np.array([keypoints[i].pt for i in order], dtype=np.float32) / np.array([gw, gh], dtype=np.float32)
+    spread = spread_order(xy)
     return LocalFeatures(
-        points=xy.astype(np.float32), descriptors=np.ascontiguousarray(descriptors[order]), aspect=w / h
+        points=np.ascontiguousarray(xy[spread], dtype=np.float32),
+        descriptors=np.ascontiguousarray(descriptors[order][spread]),
+        aspect=w / h,
     )
+
+
+#: cells a side of the grid that ``spread_order`` deals keypoints from
+SPREAD_CELLS = 8
+
+
+def spread_order(points: npt.NDArray[np.float32]) -> npt.NDArray[np.int64]:
+    """The order in which to keep keypoints given strongest first (``points`` as fractions of the
+    frame): the strongest of each cell of a ``SPREAD_CELLS`` x ``SPREAD_CELLS`` grid first (the
+    cells' strongest, strongest first), then each cell's second strongest, and so on.
+
+    Whatever keeps only the first few (the crop tier's ``LOCAL_CODES`` vote keys, a query's voting
+    descriptors) then holds keypoints from all over the picture, not the few corners where the
+    strongest bunch, so that a copy showing only part of the picture (a tight crop, a portrait cut
+    of a landscape) still meets some of them. The grid-bucketing of keypoints by Mur-Artal,
+    Montiel and Tardós, "ORB-SLAM", IEEE T-RO 2015, does this for the same reason."""
+    if not len(points):
+        return np.zeros(0, np.int64)
+    cell = np.clip((points * SPREAD_CELLS).astype(np.int64), 0, SPREAD_CELLS - 1)
+    key = cell[:, 1] * SPREAD_CELLS + cell[:, 0]
+    rank = np.zeros(len(points), np.int64)  # each keypoint's rank within its cell, strongest 0
+    seen = np.zeros(SPREAD_CELLS * SPREAD_CELLS, np.int64)
+    for i, k in enumerate(key.tolist()):
+        rank[i] = seen[k]
+        seen[k] += 1
+    return np.lexsort((np.arange(len(points)), rank)).astype(np.int64)
