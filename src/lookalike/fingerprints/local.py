@@ -10,7 +10,9 @@ alternative to SIFT or SURF", ICCV 2011.)
 The picture is brought to ``LOCAL_SIDE`` pixels on its long side first, so
 that descriptor scales are comparable between pictures of any resolution.
 Keypoint positions are stored relative to the picture's size (0..1), and
-the strongest ``max_features`` keypoints are kept, strongest first.
+the strongest ``max_features`` keypoints are kept, in ``spread_order``: each
+region's strongest first, so that whatever keeps only the first few keeps
+some of every part of the picture.
 """
 
 from __future__ import annotations
@@ -24,7 +26,16 @@ import numpy.typing as npt
 
 from lookalike.errors import FingerprintError
 
-__all__ = ["LOCAL_SIDE", "SPREAD_CELLS", "LocalFeatures", "local_features", "no_features", "opencv", "spread_order", "too_thin"]
+__all__ = [
+    "LOCAL_SIDE",
+    "SPREAD_CELLS",
+    "LocalFeatures",
+    "local_features",
+    "no_features",
+    "opencv",
+    "spread_order",
+    "too_thin",
+]
 
 #: long side, in pixels, that pictures are resized to before keypoints are found
 LOCAL_SIDE = 512
@@ -33,7 +44,7 @@ _MAGIC = b"LKO1"
 
 @dataclass(frozen=True, slots=True, eq=False)
 class LocalFeatures:
-    """Keypoints (n, 2) as (x, y) fractions of width and height, strongest first, with their
+    """Keypoints (n, 2) as (x, y) fractions of width and height, in ``spread_order``, with their
     ORB descriptors (n, 32) uint8 and the aspect ratio (width / height) of the picture."""
 
     points: npt.NDArray[np.float32]
@@ -76,10 +87,11 @@ def opencv() -> Any:
 _EDGE = 15
 
 
-def too_thin(width: int, height: int) -> bool:
-    """Whether a picture of this size is too thin for any keypoint: brought to ``LOCAL_SIDE`` on
-    its long side, its short side is within ORB's border on both edges (an aspect of about 17:1)."""
-    return round(min(width, height) * LOCAL_SIDE / max(width, height, 1)) <= 2 * _EDGE
+def too_thin(width: int, height: int, side: int = LOCAL_SIDE) -> bool:
+    """Whether a picture of this size is too thin for any keypoint: brought to ``side`` pixels on
+    its long side, its short side is within ORB's border on both edges (at ``LOCAL_SIDE``, an
+    aspect of about 17:1)."""
+    return round(min(width, height) * side / max(width, height, 1)) <= 2 * _EDGE
 
 
 def no_features(aspect: float) -> LocalFeatures:
@@ -88,8 +100,9 @@ def no_features(aspect: float) -> LocalFeatures:
 
 
 def local_features(pixels: npt.NDArray[np.uint8], *, max_features: int = 500, side: int = LOCAL_SIDE) -> LocalFeatures:
-    """ORB keypoints of (h, w, 3) uint8 pixels, at most ``max_features``, strongest first, found with
-    the picture brought to ``side`` pixels on its long side (``LOCAL_SIDE`` unless asked)."""
+    """The strongest ORB keypoints of (h, w, 3) uint8 pixels, at most ``max_features``, in
+    ``spread_order``, found with the picture brought to ``side`` pixels on its long side
+    (``LOCAL_SIDE`` unless asked)."""
     cv2 = opencv()
     h, w = pixels.shape[:2]
     scale = side / max(h, w)
@@ -100,7 +113,7 @@ def local_features(pixels: npt.NDArray[np.uint8], *, max_features: int = 500, si
     elif scale > 1.0:
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         gray = np.asarray(cv2.resize(gray, size, interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
-    if too_thin(w, h):
+    if too_thin(w, h, side):
         # too thin for any keypoint: ORB keeps none within _EDGE pixels of a border, and its
         # pyramid's resize fails outright on a level less than a pixel high (aspect about 175:1
         # and beyond); such a picture is checked by the signals that apply (exact, pixels, hashes)
@@ -111,7 +124,9 @@ def local_features(pixels: npt.NDArray[np.uint8], *, max_features: int = 500, si
         return no_features(w / h)
     order = np.argsort([-k.response for k in keypoints], kind="stable")[:max_features]
     gh, gw = gray.shape[:2]
-    xy = np.array([keypoints[i].pt for i in order], dtype=np.float32) / np.array([gw, gh], dtype=np.float32)
+    xy = (np.array([keypoints[i].pt for i in order], dtype=np.float32) / np.array([gw, gh], np.float32)).astype(
+        np.float32
+    )
     spread = spread_order(xy)
     return LocalFeatures(
         points=np.ascontiguousarray(xy[spread], dtype=np.float32),

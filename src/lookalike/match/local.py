@@ -165,7 +165,7 @@ def query_features(pixels: npt.NDArray[np.uint8], *, max_features: int = QUERY_F
 
 
 def voting_descriptors(features: LocalFeatures, count: int) -> list[npt.NDArray[np.uint8]]:
-    """The strongest ``count`` descriptors of the query and of each of its other views when known:
+    """The first ``count`` descriptors (``spread_order``) of the query and of each of its other views when known:
     one set per view, to vote separately (``DescriptorIndex.vote_each``)."""
     sets = [features.descriptors[:count]]
     if isinstance(features, QueryFeatures):
