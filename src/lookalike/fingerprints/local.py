@@ -33,6 +33,7 @@ __all__ = [
     "local_features",
     "no_features",
     "opencv",
+    "query_views",
     "spread_order",
     "too_thin",
 ]
@@ -99,40 +100,76 @@ def no_features(aspect: float) -> LocalFeatures:
     return LocalFeatures(points=np.zeros((0, 2), np.float32), descriptors=np.zeros((0, 32), np.uint8), aspect=aspect)
 
 
+def _resized(gray: npt.NDArray[np.uint8], side: int) -> npt.NDArray[np.uint8]:
+    """``gray`` brought to ``side`` pixels on its long side (area averaging down, linear up)."""
+    cv2 = opencv()
+    h, w = gray.shape[:2]
+    scale = side / max(h, w)
+    if scale == 1.0:
+        return gray
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    method = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
+    return np.asarray(cv2.resize(gray, size, interpolation=method), dtype=np.uint8)
+
+
+def _grey(pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    cv2 = opencv()
+    return np.asarray(cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2GRAY), dtype=np.uint8)
+
+
+def _detect(gray: npt.NDArray[np.uint8], max_features: int, aspect: float) -> LocalFeatures:
+    """ORB keypoints of a grey picture already at the size to search, in ``spread_order``."""
+    cv2 = opencv()
+    orb = cv2.ORB_create(nfeatures=max_features, fastThreshold=10, edgeThreshold=_EDGE, patchSize=31)
+    keypoints, descriptors = orb.detectAndCompute(gray, None)
+    if descriptors is None or not keypoints:
+        return no_features(aspect)
+    response = np.fromiter((k.response for k in keypoints), np.float32, len(keypoints))
+    order = np.argsort(-response, kind="stable")[:max_features]
+    gh, gw = gray.shape[:2]
+    pts = np.asarray(cv2.KeyPoint_convert(keypoints), dtype=np.float32).reshape(-1, 2)
+    xy = (pts[order] / np.array([gw, gh], np.float32)).astype(np.float32)
+    spread = spread_order(xy)
+    return LocalFeatures(
+        points=np.ascontiguousarray(xy[spread], dtype=np.float32),
+        descriptors=np.ascontiguousarray(descriptors[order][spread]),
+        aspect=aspect,
+    )
+
+
 def local_features(pixels: npt.NDArray[np.uint8], *, max_features: int = 500, side: int = LOCAL_SIDE) -> LocalFeatures:
     """The strongest ORB keypoints of (h, w, 3) uint8 pixels, at most ``max_features``, in
     ``spread_order``, found with the picture brought to ``side`` pixels on its long side
     (``LOCAL_SIDE`` unless asked)."""
-    cv2 = opencv()
     h, w = pixels.shape[:2]
-    scale = side / max(h, w)
-    gray = np.asarray(cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2GRAY), dtype=np.uint8)
-    if scale < 1.0:
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        gray = np.asarray(cv2.resize(gray, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
-    elif scale > 1.0:
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        gray = np.asarray(cv2.resize(gray, size, interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
     if too_thin(w, h, side):
         # too thin for any keypoint: ORB keeps none within _EDGE pixels of a border, and its
         # pyramid's resize fails outright on a level less than a pixel high (aspect about 175:1
         # and beyond); such a picture is checked by the signals that apply (exact, pixels, hashes)
         return no_features(w / h)
-    orb = cv2.ORB_create(nfeatures=max_features, fastThreshold=10, edgeThreshold=_EDGE, patchSize=31)
-    keypoints, descriptors = orb.detectAndCompute(gray, None)
-    if descriptors is None or not keypoints:
-        return no_features(w / h)
-    order = np.argsort([-k.response for k in keypoints], kind="stable")[:max_features]
-    gh, gw = gray.shape[:2]
-    xy = (np.array([keypoints[i].pt for i in order], dtype=np.float32) / np.array([gw, gh], np.float32)).astype(
-        np.float32
+    return _detect(_resized(_grey(pixels), side), max_features, w / h)
+
+
+def query_views(
+    pixels: npt.NDArray[np.uint8], *, max_features: int, coarse_side: int, coarse_features: int
+) -> tuple[LocalFeatures, LocalFeatures, LocalFeatures]:
+    """``local_features`` of (h, w, 3) uint8 pixels and of their mirror image (``max_features``
+    each), and at ``coarse_side`` (``coarse_features``), from one grey picture brought to
+    ``LOCAL_SIDE``: converting and resizing a large query once instead of three times (a mirror
+    commutes with both; the coarse view is resized from the ``LOCAL_SIDE`` one)."""
+    h, w = pixels.shape[:2]
+    aspect = w / h
+    grey = _resized(_grey(pixels), LOCAL_SIDE)
+    if too_thin(w, h):
+        return no_features(aspect), no_features(aspect), no_features(aspect)
+    direct = _detect(grey, max_features, aspect)
+    mirrored = _detect(np.ascontiguousarray(grey[:, ::-1]), max_features, aspect)
+    coarse = (
+        no_features(aspect)
+        if too_thin(w, h, coarse_side)
+        else _detect(_resized(grey, coarse_side), coarse_features, aspect)
     )
-    spread = spread_order(xy)
-    return LocalFeatures(
-        points=np.ascontiguousarray(xy[spread], dtype=np.float32),
-        descriptors=np.ascontiguousarray(descriptors[order][spread]),
-        aspect=w / h,
-    )
+    return direct, mirrored, coarse
 
 
 #: cells a side of the grid that ``spread_order`` deals keypoints from
@@ -153,9 +190,8 @@ def spread_order(points: npt.NDArray[np.float32]) -> npt.NDArray[np.int64]:
         return np.zeros(0, np.int64)
     cell = np.clip((points * SPREAD_CELLS).astype(np.int64), 0, SPREAD_CELLS - 1)
     key = cell[:, 1] * SPREAD_CELLS + cell[:, 0]
-    rank = np.zeros(len(points), np.int64)  # each keypoint's rank within its cell, strongest 0
-    seen = np.zeros(SPREAD_CELLS * SPREAD_CELLS, np.int64)
-    for i, k in enumerate(key.tolist()):
-        rank[i] = seen[k]
-        seen[k] += 1
+    by_cell = np.argsort(key, kind="stable")  # each cell's keypoints together, strongest first
+    first = np.searchsorted(key[by_cell], key[by_cell])  # where each one's cell starts
+    rank = np.empty(len(points), np.int64)  # each keypoint's rank within its cell, strongest 0
+    rank[by_cell] = np.arange(len(points)) - first
     return np.lexsort((np.arange(len(points)), rank)).astype(np.int64)

@@ -21,7 +21,7 @@ import numpy.typing as npt
 from lookalike.fingerprints import Fingerprint, grid_signals
 from lookalike.fingerprints.grid import colour_grid
 from lookalike.fingerprints.kernels import two_nearest
-from lookalike.fingerprints.local import LOCAL_SIDE, LocalFeatures, local_features, opencv
+from lookalike.fingerprints.local import LOCAL_SIDE, LocalFeatures, local_features, opencv, query_views
 from lookalike.match.query import Query
 from lookalike.match.regions import Box, picture_regions
 
@@ -148,16 +148,15 @@ def _part_features(pixels: npt.NDArray[np.uint8], box: Box, *, mirrored: bool, m
 def query_features(pixels: npt.NDArray[np.uint8], *, max_features: int = QUERY_FEATURES) -> QueryFeatures:
     """The features of (h, w, 3) uint8 query pixels, of their mirror image and of the pictures
     within them, mirrored and not (``QueryFeatures``)."""
-    direct = local_features(pixels, max_features=max_features)
-    views: list[tuple[LocalFeatures, bool]] = [
-        (local_features(np.ascontiguousarray(pixels[:, ::-1]), max_features=max_features), True)
-    ]
+    direct, mirrored, coarse = query_views(
+        pixels, max_features=max_features, coarse_side=_COARSE_SIDE, coarse_features=_COARSE_FEATURES
+    )
+    views: list[tuple[LocalFeatures, bool]] = [(mirrored, True)]
     boxes = picture_regions(pixels, most=_PART_VIEWS)
     for box in boxes:
         for mirrored in (False, True):
             views.append((_part_features(pixels, box, mirrored=mirrored, max_features=_PART_FEATURES), mirrored))
     parts = tuple(_picture_within(pixels, box) for box in boxes)
-    coarse = local_features(pixels, max_features=_COARSE_FEATURES, side=_COARSE_SIDE)
     return QueryFeatures(
         points=direct.points, descriptors=direct.descriptors, aspect=direct.aspect, views=tuple(views),
         coarse=coarse if len(coarse) else None, parts=parts,
