@@ -148,10 +148,10 @@ def _part_features(pixels: npt.NDArray[np.uint8], box: Box, *, mirrored: bool, m
 def query_features(pixels: npt.NDArray[np.uint8], *, max_features: int = QUERY_FEATURES) -> QueryFeatures:
     """The features of (h, w, 3) uint8 query pixels, of their mirror image and of the pictures
     within them, mirrored and not (``QueryFeatures``)."""
-    direct, mirrored, coarse = query_views(
+    direct, flipped, coarse = query_views(
         pixels, max_features=max_features, coarse_side=_COARSE_SIDE, coarse_features=_COARSE_FEATURES
     )
-    views: list[tuple[LocalFeatures, bool]] = [(mirrored, True)]
+    views: list[tuple[LocalFeatures, bool]] = [(flipped, True)]
     boxes = picture_regions(pixels, most=_PART_VIEWS)
     for box in boxes:
         for mirrored in (False, True):
