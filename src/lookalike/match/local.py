@@ -57,6 +57,9 @@ _PART_VIEWS = 9
 #: stored match. Found at 0.6 of the side, the query's keypoints sit where the original's do. On
 #: the 14 stand-in tight crops whose original was a candidate but did not verify, the fit rose
 #: from 0-23 inliers to 21-37 (5 past ``LOCAL_CROP_INLIERS``), at 0.75 or 0.5 of the side fewer.
+#: With ``spread_order``: held-out structural tight crops 0.767 -> 0.867 at the 90 % precision cut,
+#: 150 stand-in 60-70 % centre crops 0.873 -> 0.913 found as duplicates; a check costs about 10 %
+#: more CPU (21.9 -> 24.2 ms on 300 public benchmark queries, one process).
 _COARSE_SIDE = round(0.6 * LOCAL_SIDE)
 _COARSE_FEATURES = 500
 _RATIO = 0.8
