@@ -10,7 +10,16 @@ import pytest
 from lookalike.config import Thresholds
 from lookalike.decode import decode_image
 from lookalike.fingerprints.local import LocalFeatures, local_features
-from lookalike.match.local import LocalEvidence, is_plain_crop, local_score, query_features, verify_local
+from lookalike.index.search.descriptors import DescriptorIndex
+from lookalike.index.store.records import LOCAL_CODES
+from lookalike.match.local import (
+    LocalEvidence,
+    is_plain_crop,
+    local_score,
+    query_features,
+    verify_local,
+    voting_descriptors,
+)
 
 LIBRARY = Path(__file__).resolve().parents[1] / "examples" / "library"
 
@@ -60,3 +69,34 @@ def test_a_plain_crop_is_the_same_picture_from_fewer_inliers_than_a_turned_or_fr
     assert is_plain_crop(plain) and local_score(plain) >= Thresholds().near_duplicate
     assert not is_plain_crop(turned) and not is_plain_crop(framed)
     assert local_score(turned) < Thresholds().near_duplicate and local_score(framed) < Thresholds().near_duplicate
+
+
+def _wallpaper(corpus: Path, name: str) -> np.ndarray:
+    return decode_image((corpus / "wallpapers" / name).read_bytes()).pixels
+
+
+@pytest.mark.parametrize("name", ["Altai.jpg", "Opal.jpg"])
+def test_a_portrait_cut_of_a_landscape_wallpaper_gets_the_crop_tiers_votes(corpus: Path, name: str) -> None:
+    # the crop tier's vote table keeps a stored picture's first LOCAL_CODES features: taken strongest
+    # first, they bunched where the wallpaper's contrast is, and a cut elsewhere met none of them
+    full = _wallpaper(corpus, name)
+    h, w = full.shape[:2]
+    stored = local_features(full)
+    keys = DescriptorIndex()
+    keys.add(0, stored.descriptors[:LOCAL_CODES])
+    for left in (0.2, 0.35):
+        a = int(w * left)
+        cut = np.ascontiguousarray(full[:, a : a + h * 9 // 16])  # a 9:16 phone wallpaper
+        votes = keys.vote_each(voting_descriptors(query_features(cut), 500), top=None)
+        assert votes and votes[0][1] >= 3, (left, votes)  # the crop tier's least (cascade._MIN_VOTES)
+
+
+def test_a_tight_crop_of_a_large_wallpaper_is_the_same_picture(corpus: Path) -> None:
+    # brought to the same size as its 1600-pixel original, the crop shows its details 1.6 times
+    # larger: its full-size features fit too few of the original's, its coarse view enough
+    full = _wallpaper(corpus, "Opal.jpg")
+    h, w = full.shape[:2]
+    crop = np.ascontiguousarray(full[int(h * 0.19) : int(h * 0.81), int(w * 0.19) : int(w * 0.81)])  # 62 % a side
+    e = verify_local(query_features(crop), local_features(full))
+    assert is_plain_crop(e)
+    assert local_score(e) >= Thresholds().near_duplicate

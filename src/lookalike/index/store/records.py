@@ -210,7 +210,8 @@ class NewFile:
 
     @property
     def local_codes(self) -> bytes:
-        """The strongest ``LOCAL_CODES`` descriptors of ``local`` (empty without local features)."""
+        """The first ``LOCAL_CODES`` descriptors of ``local`` (each region's strongest: ``spread_order``;
+        empty without local features)."""
         if self.local is None:
             return b""
         from lookalike.fingerprints.local import LocalFeatures  # NumPy: only for a file that has features
