@@ -117,24 +117,43 @@ def rss(pid: int) -> int:
         return 0
 
 
-def run_sampled(
-    cmd: list[str], out: Path, trace: list[tuple[float, int, int]] | None = None
-) -> tuple[int, int, float, int]:
-    """Run ``cmd`` (stdout to ``out``): (peak client bytes, peak worker bytes, seconds, exit code);
-    each sample (wall clock, client bytes, largest worker's bytes) is added to ``trace``."""
+def anon(pid: int) -> int:
+    """Resident anonymous (private) bytes: ``rss`` less the file pages (memory-mapped Parquet,
+    NumPy arrays and libraries), which the kernel drops under pressure and reads again."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+Sample = tuple[float, int, int, int, int]
+
+
+def run_sampled(cmd: list[str], out: Path, trace: list[Sample] | None = None) -> tuple[dict[str, int], float, int]:
+    """Run ``cmd`` (stdout to ``out``): (peak bytes: client and largest worker, resident and
+    anonymous; seconds; exit code); each sample (wall clock, client resident, largest worker's
+    resident, client anonymous, largest worker's anonymous) is added to ``trace``."""
     started = time.perf_counter()
     with out.open("wb") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.DEVNULL)
-        peaks = {"client": 0, "worker": 0}
+        peaks = dict.fromkeys(("client", "worker", "client_anon", "worker_anon"), 0)
         done = threading.Event()
 
         def sample() -> None:
             while not done.is_set():
-                client = rss(proc.pid)
-                worker = max((rss(p) for p in tree_of(proc.pid)[1:]), default=0)
-                peaks["client"], peaks["worker"] = max(peaks["client"], client), max(peaks["worker"], worker)
+                others = tree_of(proc.pid)[1:]
+                now = {
+                    "client": rss(proc.pid), "worker": max((rss(p) for p in others), default=0),
+                    "client_anon": anon(proc.pid), "worker_anon": max((anon(p) for p in others), default=0),
+                }  # fmt: skip
+                for k, v in now.items():
+                    peaks[k] = max(peaks[k], v)
                 if trace is not None:
-                    trace.append((time.time(), client, worker))
+                    trace.append((time.time(), now["client"], now["worker"], now["client_anon"], now["worker_anon"]))
                 time.sleep(0.2)
 
         t = threading.Thread(target=sample, daemon=True)
@@ -142,7 +161,7 @@ def run_sampled(
         code = proc.wait()
         done.set()
         t.join()
-    return peaks["client"], peaks["worker"], time.perf_counter() - started, code
+    return peaks, time.perf_counter() - started, code
 
 
 #: a stage of the run ends when the last file it writes is written: (stage, files under the run folder)
@@ -152,17 +171,18 @@ STAGES = (
 )  # fmt: skip
 
 
-def by_stage(trace: list[tuple[float, int, int]], run: Path) -> dict[str, list[int]]:
-    """Peak (client, worker) bytes of each stage, its end told by its files' modification times
-    (a stage reused from --reuse has no samples; printing the answer is "printing")."""
+def by_stage(trace: list[Sample], run: Path) -> dict[str, list[int]]:
+    """Peak [client, worker, client anonymous, worker anonymous] bytes of each stage, its end told
+    by its files' modification times (a stage reused from --reuse has no samples; printing the
+    answer is "printing")."""
     out: dict[str, list[int]] = {}
     start = 0.0
     for stage, pattern in [*STAGES, ("printing", "")]:
         ends = [p.stat().st_mtime for p in run.glob(pattern)] if pattern else [float("inf")]
         end = max(ends, default=start)
-        samples = [(c, w) for t, c, w in trace if start <= t < end]
+        samples = [s[1:] for s in trace if start <= s[0] < end]
         if samples:
-            out[stage] = [max(c for c, _ in samples), max(w for _, w in samples)]
+            out[stage] = [max(column) for column in zip(*samples)]
         start = max(start, end)
     return out
 
@@ -206,17 +226,19 @@ def main() -> None:
         for name in ("matching", "pairs") if args.reuse_matching else ():
             shutil.copytree(args.reuse / name, work / "run" / name)
         cmd.append("--resume")
-    trace: list[tuple[float, int, int]] = []
-    client, worker, seconds, code = run_sampled(cmd, work / "cluster.json", trace)
+    trace: list[Sample] = []
+    peaks, seconds, code = run_sampled(cmd, work / "cluster.json", trace)
     doc = json.loads((work / "cluster.json").read_text()) if code in (0, 1) else {"groups": []}
     report = {
         "n": args.n, "planted": len(planted), "planted_found": found(doc, planted, args.dir),
-        "peak_client_bytes": client, "peak_worker_bytes": worker, "wall_seconds": round(seconds, 1), "exit": code,
+        "peak_client_bytes": peaks["client"], "peak_worker_bytes": peaks["worker"],
+        "peak_client_anon_bytes": peaks["client_anon"], "peak_worker_anon_bytes": peaks["worker_anon"],
+        "wall_seconds": round(seconds, 1), "exit": code,
         "load_average_1_5_15": [round(x, 1) for x in os.getloadavg()],  # a busy machine slows every stage
-        "peak_bytes_by_stage": by_stage(trace, work / "run"),  # [client, worker]
+        "peak_bytes_by_stage": by_stage(trace, work / "run"),  # [client, worker, client anon, worker anon]
     }  # fmt: skip
     if args.one_machine:
-        _, _, one_seconds, one_code = run_sampled([*lookalike, "--db", str(work / "one.db")], work / "one.json")
+        _, one_seconds, one_code = run_sampled([*lookalike, "--db", str(work / "one.db")], work / "one.json")
         one = json.loads((work / "one.json").read_text()) if one_code in (0, 1) else {"groups": []}
         report["planted_found_one_machine"] = found(one, planted, args.dir)
         report["one_machine_seconds"] = round(one_seconds, 1)

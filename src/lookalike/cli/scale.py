@@ -199,7 +199,7 @@ def find_on_cluster(
         if csv_path is not None:
             from lookalike.report import write_csv
 
-            write_csv(run.result, csv_path)
+            write_csv(run.summary, csv_path, run.groups())  # a group at a time, from groups.parquet
     for w in run.warnings:
         typer.echo(f"lookalike: warning: {w}", err=True)
     result = run.summary
@@ -208,7 +208,7 @@ def find_on_cluster(
     else:
         from lookalike.cli.find import print_result
 
-        print_result(run.result)
+        print_result(run.summary, run.groups())  # a group at a time, from groups.parquet
     s = run.stats
     typer.echo(
         f"{run.groups_path}: fingerprint partitions {s.fingerprint_partitions} computed, {s.fingerprint_reused} reused;"
