@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lookalike.match import Verdict
+from lookalike.scale.memory import give_back
 from lookalike.scale.schema import ANSWER_PAIRS, GROUPS
 from lookalike.scan.results import Evidence, EvidenceKind, Group, Member, Pair
 
@@ -93,6 +94,7 @@ class GroupSpill:
                 writer.write_table(GROUPS.empty_table())
         os.replace(tmp, out)
         os.remove(self._path)
+        give_back()
 
 
 def _pass(spill: str, rank: npt.NDArray[np.int64], lo: int, hi: int) -> pa.Table:
@@ -158,6 +160,7 @@ def write_pairs(path: str, batches: Iterable[pa.Table]) -> int:
             writer.write_table(t)
             n += t.num_rows
     os.replace(tmp, path)
+    give_back()
     return n
 
 

@@ -24,6 +24,7 @@ import pyarrow as pa
 from lookalike.match import Verdict
 from lookalike.scale.answer import GroupSpill
 from lookalike.scale.keepers import Gathered, RunPairs, RunSourceEvidence, gather, with_spectra
+from lookalike.scale.memory import give_back
 from lookalike.scale.rows import RunRows
 from lookalike.scan.grouping import Judges, groups_of_links
 from lookalike.scan.options import FindOptions
@@ -131,6 +132,7 @@ def group_batches(
         spill.add(groups)
         counts.add(groups, reviewable)
         del gathered, evidence, groups
+        give_back()
     return counts
 
 

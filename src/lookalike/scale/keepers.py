@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from lookalike.config import DecodeLimits
 from lookalike.fingerprints import Fingerprint, fingerprint_from_bytes
 from lookalike.match import Verdict
+from lookalike.scale.memory import give_back
 from lookalike.scale.rows import RunRows
 from lookalike.scale.stages import spectrum_rows, write_atomically
 from lookalike.scan.cache import RowFacts, StoredPair
@@ -113,10 +114,12 @@ class RunPairs:
             values = c[name][order]
             return np.logical_or.reduceat(values, starts) if len(starts) else np.zeros(0, np.bool_)
 
-        return cls(
+        pairs = cls(
             lo[best], hi[best], c["score"][best], c["verdict"][best], c["bits"][best], c["by_local"][best],
             flag("same"), flag("decoded"), c["evidence"][best], tuple(words),
         )  # fmt: skip
+        give_back()
+        return pairs
 
     def __len__(self) -> int:
         return len(self.lo)
@@ -156,7 +159,7 @@ def _checks(t: pa.Table, words: dict[str, int]) -> dict[str, npt.NDArray[Any]]:
     number = np.asarray([words.setdefault(w, len(words)) for w in evidence.dictionary.to_pylist()], np.int32)
 
     def flag(name: str) -> npt.NDArray[np.bool_]:
-        return pc.fill_null(t.column(name), False).to_numpy(zero_copy_only=False).astype(np.bool_)
+        return np.asarray(pc.fill_null(t.column(name), False).to_numpy(zero_copy_only=False), np.bool_)
 
     return {
         "lo": np.minimum(a, b), "hi": np.maximum(a, b), "lower": a <= b,
@@ -170,7 +173,7 @@ def _checks(t: pa.Table, words: dict[str, int]) -> dict[str, npt.NDArray[Any]]:
 
 def _indices(encoded: pa.DictionaryArray) -> npt.NDArray[np.intp]:
     """The dictionary indices of ``encoded``."""
-    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp)
+    return np.asarray(encoded.indices.to_numpy(zero_copy_only=False), np.intp)
 
 
 def gather(
