@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
-"""Memory a file of ``find --cluster``, measured on the product: peak resident memory of the client
-and of its largest worker, sampled from ``/proc`` for the whole process tree.
+"""Memory a file of ``find --cluster``, measured on the product: peak resident and anonymous memory
+of the client and of its largest worker, sampled from ``/proc`` for the whole process tree.
+Resident memory counts the pages of memory-mapped files (a worker's vote table and codes), which
+the kernel drops under pressure and reads again; anonymous memory (``RssAnon``) is what the
+process holds of its own.
 
     python benchmarks/scale_memory.py --n 2000 --dir /tmp/photos-2k --cluster local:2
     python benchmarks/scale_memory.py --n 16000 --dir /tmp/photos-16k --cluster local:2 --one-machine
@@ -8,15 +11,17 @@ and of its largest worker, sampled from ``/proc`` for the whole process tree.
 Writes ``n`` small photos (256 px on the long side, drawn at random: gradients, shapes and noise)
 into ``--dir`` unless it holds them, a tenth of them planted copies of another (recompressed,
 mirrored, turned a quarter, cropped to 80 %), then runs ``lookalike find DIR --cluster ... --out
-RUN --json`` as a user would, sampling ``/proc/PID/statm`` of the command and every descendant
-every 0.2 s. Memory a file is the growth between two sizes (run it at two): fixed costs hide
+RUN --json`` as a user would, sampling ``/proc/PID/statm`` and ``status`` of the command and every
+descendant every 0.2 s. Memory a file is the growth between two sizes (run it at two): fixed costs hide
 growth at one size. ``--reuse RUN`` starts from the fingerprints of an earlier run folder (the
 other stages measured, in a fraction of the time). ``--one-machine`` also runs ``lookalike find
 DIR --json`` and says whether each planted copy is grouped with its source as one machine groups it.
+``--against REPORT`` (the last line of a run at another size) adds the growth a file of each peak.
 
 The last line is one JSON object: n, planted, planted_found, planted_found_one_machine,
-peak_client_bytes, peak_worker_bytes, wall_seconds, the machine's load average at the end, and the
-peaks of each stage (its end told by the modification times of the files it writes).
+peak_client_bytes, peak_worker_bytes, peak_client_anon_bytes, peak_worker_anon_bytes, wall_seconds,
+the machine's load average at the end, and the peaks of each stage ([client, worker, client
+anonymous, worker anonymous]; its end told by the modification times of the files it writes).
 """
 
 from __future__ import annotations
@@ -212,6 +217,10 @@ def main() -> None:
         help="with --reuse, its matching partitions too (those finished): grouping and printing measured; give"
         " --work the earlier run's work folder (a matching partition's name holds the run folder's path)",
     )  # fmt: skip
+    ap.add_argument(
+        "--against", type=Path, default=None, metavar="REPORT",
+        help="the JSON line of a run at another size: adds bytes_a_file, the growth of each peak over the files added",
+    )  # fmt: skip
     args = ap.parse_args()
     planted = write_tree(args.dir, args.n)
     work = args.work or args.dir.with_name(args.dir.name + "-runs")
@@ -237,6 +246,12 @@ def main() -> None:
         "load_average_1_5_15": [round(x, 1) for x in os.getloadavg()],  # a busy machine slows every stage
         "peak_bytes_by_stage": by_stage(trace, work / "run"),  # [client, worker, client anon, worker anon]
     }  # fmt: skip
+    if args.against:
+        other = json.loads(args.against.read_text().strip().splitlines()[-1])
+        report["bytes_a_file"] = {
+            k: round((report[f"peak_{k}_bytes"] - other[f"peak_{k}_bytes"]) / (args.n - other["n"]))
+            for k in ("client", "worker", "client_anon", "worker_anon")
+        }
     if args.one_machine:
         _, one_seconds, one_code = run_sampled([*lookalike, "--db", str(work / "one.db")], work / "one.json")
         one = json.loads((work / "one.json").read_text()) if one_code in (0, 1) else {"groups": []}

@@ -177,11 +177,11 @@ class ClusterRun:
     def where(self) -> dict[str, Any]:
         """Where and how ``Pipeline.run``/``hash`` run: the keywords both take. Connects to the
         cluster (``ClusterError`` when it cannot be used) and prints its dashboard's address."""
-        from lookalike.scale.memory import use_system_allocator
+        from lookalike.scale.memory import client_memory
         from lookalike.scale.runner import DaskRunner
 
         _quiet_dask()
-        use_system_allocator()  # this process is the run's client: its memory is the run's, not mimalloc's
+        client_memory()  # this process is the run's client: it gives back what it frees
 
         with status(f"connecting to {self.cluster} ..."):
             runner = DaskRunner(self.cluster)

@@ -31,8 +31,8 @@ __all__ = ["SORT_GROUPS", "GroupSpill", "read_groups", "read_pairs", "write_pair
 
 #: groups sorted in one pass over the spill (their members held as Arrow columns meanwhile)
 SORT_GROUPS = 65_536
-#: rows a Parquet batch when reading back
-_READ_ROWS = 8_192
+#: rows a Parquet batch when reading back (``read_groups`` holds a batch's rows as Python objects)
+_READ_ROWS = 1_024
 
 
 def _member_rows(group: int, g: Group) -> Iterator[tuple[Any, ...]]:

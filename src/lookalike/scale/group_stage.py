@@ -35,7 +35,7 @@ __all__ = ["BATCH_ROWS", "Counts", "answer_pairs", "components", "group_batches"
 #: answer rows grouped at a time: their facts and fingerprints are the client's largest objects
 BATCH_ROWS = 512
 #: pairs of the answer turned into one Arrow table at a time
-_PAIR_ROWS = 65_536
+_PAIR_ROWS = 8_192
 _VERDICT_WORDS = np.asarray([v.value for v in Verdict])
 
 #: spectra of rows (batch, rows, round) -> profile bytes, or None for a row that could not be read

@@ -16,7 +16,24 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-__all__ = ["give_back", "use_system_allocator"]
+__all__ = ["client_memory", "give_back", "use_system_allocator"]
+
+#: glibc's ``M_MMAP_THRESHOLD`` (``mallopt``), and the client's: blocks from 128 KiB up are mapped
+#: on their own and unmapped when freed
+_M_MMAP_THRESHOLD = -3
+_CLIENT_MMAP_BYTES = 128 * 1024
+
+
+def client_memory() -> None:
+    """This process is the client of a run: Arrow on glibc (``use_system_allocator``), and every
+    block of 128 KiB or more mapped on its own, so that freeing it returns it. glibc otherwise
+    raises that threshold after the first such block is freed and carves later ones from its
+    heap, where they stay: writing a 16,000-row manifest left 15 MB held against 7 with the
+    threshold fixed (6 at 2,000 rows). Not on workers, whose tasks allocate large arrays often."""
+    use_system_allocator()
+    mallopt = _libc_function("mallopt")
+    if mallopt is not None:
+        mallopt(_M_MMAP_THRESHOLD, _CLIENT_MMAP_BYTES)
 
 
 def use_system_allocator() -> None:
@@ -34,17 +51,17 @@ def give_back() -> None:
     import pyarrow as pa
 
     pa.default_memory_pool().release_unused()
-    trim = _malloc_trim()
+    trim = _libc_function("malloc_trim")
     if trim is not None:
         trim(0)
 
 
 @cache
-def _malloc_trim() -> Any:
-    """glibc's ``malloc_trim``, or None (another C library)."""
+def _libc_function(name: str) -> Any:
+    """glibc's function ``name``, or None (another C library)."""
     import ctypes
 
     try:
-        return getattr(ctypes.CDLL("libc.so.6"), "malloc_trim", None)
+        return getattr(ctypes.CDLL("libc.so.6"), name, None)
     except OSError:
         return None
