@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
-"""Memory a file of ``find --cluster``, measured on the product: peak resident memory of the client
-and of its largest worker, sampled from ``/proc`` for the whole process tree.
+"""Memory a file of ``find --cluster``, measured on the product: peak resident and anonymous memory
+of the client and of its largest worker, sampled from ``/proc`` for the whole process tree.
+Resident memory counts the pages of memory-mapped files (a worker's vote table and codes), which
+the kernel drops under pressure and reads again; anonymous memory (``RssAnon``) is what the
+process holds of its own.
 
     python benchmarks/scale_memory.py --n 2000 --dir /tmp/photos-2k --cluster local:2
     python benchmarks/scale_memory.py --n 16000 --dir /tmp/photos-16k --cluster local:2 --one-machine
@@ -8,15 +11,17 @@ and of its largest worker, sampled from ``/proc`` for the whole process tree.
 Writes ``n`` small photos (256 px on the long side, drawn at random: gradients, shapes and noise)
 into ``--dir`` unless it holds them, a tenth of them planted copies of another (recompressed,
 mirrored, turned a quarter, cropped to 80 %), then runs ``lookalike find DIR --cluster ... --out
-RUN --json`` as a user would, sampling ``/proc/PID/statm`` of the command and every descendant
-every 0.2 s. Memory a file is the growth between two sizes (run it at two): fixed costs hide
+RUN --json`` as a user would, sampling ``/proc/PID/statm`` and ``status`` of the command and every
+descendant every 0.2 s. Memory a file is the growth between two sizes (run it at two): fixed costs hide
 growth at one size. ``--reuse RUN`` starts from the fingerprints of an earlier run folder (the
 other stages measured, in a fraction of the time). ``--one-machine`` also runs ``lookalike find
 DIR --json`` and says whether each planted copy is grouped with its source as one machine groups it.
+``--against REPORT`` (the last line of a run at another size) adds the growth a file of each peak.
 
 The last line is one JSON object: n, planted, planted_found, planted_found_one_machine,
-peak_client_bytes, peak_worker_bytes, wall_seconds, the machine's load average at the end, and the
-peaks of each stage (its end told by the modification times of the files it writes).
+peak_client_bytes, peak_worker_bytes, peak_client_anon_bytes, peak_worker_anon_bytes, wall_seconds,
+the machine's load average at the end, and the peaks of each stage ([client, worker, client
+anonymous, worker anonymous]; its end told by the modification times of the files it writes).
 """
 
 from __future__ import annotations
@@ -117,24 +122,43 @@ def rss(pid: int) -> int:
         return 0
 
 
-def run_sampled(
-    cmd: list[str], out: Path, trace: list[tuple[float, int, int]] | None = None
-) -> tuple[int, int, float, int]:
-    """Run ``cmd`` (stdout to ``out``): (peak client bytes, peak worker bytes, seconds, exit code);
-    each sample (wall clock, client bytes, largest worker's bytes) is added to ``trace``."""
+def anon(pid: int) -> int:
+    """Resident anonymous (private) bytes: ``rss`` less the file pages (memory-mapped Parquet,
+    NumPy arrays and libraries), which the kernel drops under pressure and reads again."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+Sample = tuple[float, int, int, int, int]
+
+
+def run_sampled(cmd: list[str], out: Path, trace: list[Sample] | None = None) -> tuple[dict[str, int], float, int]:
+    """Run ``cmd`` (stdout to ``out``): (peak bytes: client and largest worker, resident and
+    anonymous; seconds; exit code); each sample (wall clock, client resident, largest worker's
+    resident, client anonymous, largest worker's anonymous) is added to ``trace``."""
     started = time.perf_counter()
     with out.open("wb") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.DEVNULL)
-        peaks = {"client": 0, "worker": 0}
+        peaks = dict.fromkeys(("client", "worker", "client_anon", "worker_anon"), 0)
         done = threading.Event()
 
         def sample() -> None:
             while not done.is_set():
-                client = rss(proc.pid)
-                worker = max((rss(p) for p in tree_of(proc.pid)[1:]), default=0)
-                peaks["client"], peaks["worker"] = max(peaks["client"], client), max(peaks["worker"], worker)
+                others = tree_of(proc.pid)[1:]
+                now = {
+                    "client": rss(proc.pid), "worker": max((rss(p) for p in others), default=0),
+                    "client_anon": anon(proc.pid), "worker_anon": max((anon(p) for p in others), default=0),
+                }  # fmt: skip
+                for k, v in now.items():
+                    peaks[k] = max(peaks[k], v)
                 if trace is not None:
-                    trace.append((time.time(), client, worker))
+                    trace.append((time.time(), now["client"], now["worker"], now["client_anon"], now["worker_anon"]))
                 time.sleep(0.2)
 
         t = threading.Thread(target=sample, daemon=True)
@@ -142,7 +166,7 @@ def run_sampled(
         code = proc.wait()
         done.set()
         t.join()
-    return peaks["client"], peaks["worker"], time.perf_counter() - started, code
+    return peaks, time.perf_counter() - started, code
 
 
 #: a stage of the run ends when the last file it writes is written: (stage, files under the run folder)
@@ -152,17 +176,18 @@ STAGES = (
 )  # fmt: skip
 
 
-def by_stage(trace: list[tuple[float, int, int]], run: Path) -> dict[str, list[int]]:
-    """Peak (client, worker) bytes of each stage, its end told by its files' modification times
-    (a stage reused from --reuse has no samples; printing the answer is "printing")."""
+def by_stage(trace: list[Sample], run: Path) -> dict[str, list[int]]:
+    """Peak [client, worker, client anonymous, worker anonymous] bytes of each stage, its end told
+    by its files' modification times (a stage reused from --reuse has no samples; printing the
+    answer is "printing")."""
     out: dict[str, list[int]] = {}
     start = 0.0
     for stage, pattern in [*STAGES, ("printing", "")]:
         ends = [p.stat().st_mtime for p in run.glob(pattern)] if pattern else [float("inf")]
         end = max(ends, default=start)
-        samples = [(c, w) for t, c, w in trace if start <= t < end]
+        samples = [s[1:] for s in trace if start <= s[0] < end]
         if samples:
-            out[stage] = [max(c for c, _ in samples), max(w for _, w in samples)]
+            out[stage] = [max(column) for column in zip(*samples)]
         start = max(start, end)
     return out
 
@@ -192,6 +217,10 @@ def main() -> None:
         help="with --reuse, its matching partitions too (those finished): grouping and printing measured; give"
         " --work the earlier run's work folder (a matching partition's name holds the run folder's path)",
     )  # fmt: skip
+    ap.add_argument(
+        "--against", type=Path, default=None, metavar="REPORT",
+        help="the JSON line of a run at another size: adds bytes_a_file, the growth of each peak over the files added",
+    )  # fmt: skip
     args = ap.parse_args()
     planted = write_tree(args.dir, args.n)
     work = args.work or args.dir.with_name(args.dir.name + "-runs")
@@ -206,17 +235,25 @@ def main() -> None:
         for name in ("matching", "pairs") if args.reuse_matching else ():
             shutil.copytree(args.reuse / name, work / "run" / name)
         cmd.append("--resume")
-    trace: list[tuple[float, int, int]] = []
-    client, worker, seconds, code = run_sampled(cmd, work / "cluster.json", trace)
+    trace: list[Sample] = []
+    peaks, seconds, code = run_sampled(cmd, work / "cluster.json", trace)
     doc = json.loads((work / "cluster.json").read_text()) if code in (0, 1) else {"groups": []}
     report = {
         "n": args.n, "planted": len(planted), "planted_found": found(doc, planted, args.dir),
-        "peak_client_bytes": client, "peak_worker_bytes": worker, "wall_seconds": round(seconds, 1), "exit": code,
+        "peak_client_bytes": peaks["client"], "peak_worker_bytes": peaks["worker"],
+        "peak_client_anon_bytes": peaks["client_anon"], "peak_worker_anon_bytes": peaks["worker_anon"],
+        "wall_seconds": round(seconds, 1), "exit": code,
         "load_average_1_5_15": [round(x, 1) for x in os.getloadavg()],  # a busy machine slows every stage
-        "peak_bytes_by_stage": by_stage(trace, work / "run"),  # [client, worker]
+        "peak_bytes_by_stage": by_stage(trace, work / "run"),  # [client, worker, client anon, worker anon]
     }  # fmt: skip
+    if args.against:
+        other = json.loads(args.against.read_text().strip().splitlines()[-1])
+        report["bytes_a_file"] = {
+            k: round((report[f"peak_{k}_bytes"] - other[f"peak_{k}_bytes"]) / (args.n - other["n"]))
+            for k in ("client", "worker", "client_anon", "worker_anon")
+        }
     if args.one_machine:
-        _, _, one_seconds, one_code = run_sampled([*lookalike, "--db", str(work / "one.db")], work / "one.json")
+        _, one_seconds, one_code = run_sampled([*lookalike, "--db", str(work / "one.db")], work / "one.json")
         one = json.loads((work / "one.json").read_text()) if one_code in (0, 1) else {"groups": []}
         report["planted_found_one_machine"] = found(one, planted, args.dir)
         report["one_machine_seconds"] = round(one_seconds, 1)

@@ -3,8 +3,10 @@ do not go together, and a run killed with SIGKILL midway that ``--resume`` finis
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -37,6 +39,23 @@ def test_find_json_with_a_cluster_prints_the_document_of_find(tree: Path, tmp_pa
     # written a group at a time, yet the one line ``find --json`` writes
     assert two.stdout == json.dumps(b, separators=(",", ":")) + "\n"
     assert (tmp_path / "run" / "groups.parquet").is_file()
+    # the readable answer and the CSV report, printed a group at a time from the run folder (the
+    # run resumed: every stage reused), list the groups and members of the JSON document in order
+    csv_path = tmp_path / "two.csv"
+    run = ["find", str(tree), "--cluster", "local:2", "--out", str(tmp_path / "run"), "--resume"]
+    text = lookalike(*run, "--csv", str(csv_path))
+    assert text.returncode == 1
+    members = [(str(i), m["path"], m["evidence"]) for i, g in enumerate(b["groups"], 1) for m in g["members"]]
+    with csv_path.open(newline="") as fh:
+        assert [(r["group"], r["path"], r["evidence"]) for r in csv.DictReader(fh) if r["group"] != "error"] == members
+    listed, group = [], ""
+    for line in text.stdout.splitlines():
+        if m := re.fullmatch(r"group (\d+): \d+ files", line):
+            group = m[1]
+        elif m := re.match(r"  (?:keep |     |left ) (\S+)  \(", line):
+            listed.append((group, m[1]))
+    assert listed == [(i, p) for i, p, _ in members]
+    assert f"{b['stats']['groups']:,} groups" in text.stdout.splitlines()[-1]
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -198,11 +199,14 @@ def _write_reports(
         write_html(result, html_path, db=str(database), scope=scope, jobs=jobs)
 
 
-def print_result(result: FindResult) -> None:
-    """The readable form of a ``find`` result: groups, members, errors, counts."""
+def print_result(result: FindResult, groups: Iterable[Group] | None = None) -> None:
+    """The readable form of a ``find`` result: groups, members, errors, counts. ``groups``, when
+    given, stands for ``result.groups``, printed one at a time (a scale-out run's, read from disk)."""
     also = {a.path: a.also for a in result.aliases}
-    for i, g in enumerate(result.groups, 1):
+    edited = 0
+    for i, g in enumerate(result.groups if groups is None else groups, 1):
         _print_group(i, g, also)
+        edited += sum(1 for m in g.members if not m.keep and not m.eligible)
     if result.similar:
         say(f"semantic neighbours ({len(result.similar)} pairs; the same scene, not copies: never acted on):")
         for p in result.similar:
@@ -211,7 +215,7 @@ def print_result(result: FindResult) -> None:
         say(f"error: {e.message}", err=True)
     for note in result.notices:
         say(f"note: {note}", err=True)
-    _print_footnotes(result)
+    _print_footnotes(result, edited)
 
 
 def _print_group(i: int, g: Group, also: dict[str, tuple[str, ...]]) -> None:
@@ -228,16 +232,15 @@ def _print_group(i: int, g: Group, also: dict[str, tuple[str, ...]]) -> None:
             say(f"          the same file is also reached as: {', '.join(also[m.path])}")
 
 
-def _print_footnotes(result: FindResult) -> None:
-    """What a person should know beyond the groups: files reached by several paths, edited copies
-    left alone, and the counts."""
+def _print_footnotes(result: FindResult, edited: int) -> None:
+    """What a person should know beyond the groups: files reached by several paths, the ``edited``
+    copies left alone, and the counts."""
     if result.aliases:
         paths = sum(len(a.also) for a in result.aliases)
         say(
             f"{len(result.aliases):,} files were reached through more than one path ({paths:,} other paths: "
             "symlinks, hard links, folders named twice): each is listed once and never counted as its own copy"
         )
-    edited = sum(1 for g in result.groups for m in g.members if not m.keep and not m.eligible)
     if edited:
         say(
             f"{edited:,} edited copies (crops, overlays, or linked only through another copy) are reported but"

@@ -177,9 +177,11 @@ class ClusterRun:
     def where(self) -> dict[str, Any]:
         """Where and how ``Pipeline.run``/``hash`` run: the keywords both take. Connects to the
         cluster (``ClusterError`` when it cannot be used) and prints its dashboard's address."""
+        from lookalike.scale.memory import client_memory
         from lookalike.scale.runner import DaskRunner
 
         _quiet_dask()
+        client_memory()  # this process is the run's client: it gives back what it frees
 
         with status(f"connecting to {self.cluster} ..."):
             runner = DaskRunner(self.cluster)
@@ -199,7 +201,7 @@ def find_on_cluster(
         if csv_path is not None:
             from lookalike.report import write_csv
 
-            write_csv(run.result, csv_path)
+            write_csv(run.summary, csv_path, run.groups())  # a group at a time, from groups.parquet
     for w in run.warnings:
         typer.echo(f"lookalike: warning: {w}", err=True)
     result = run.summary
@@ -208,7 +210,7 @@ def find_on_cluster(
     else:
         from lookalike.cli.find import print_result
 
-        print_result(run.result)
+        print_result(run.summary, run.groups())  # a group at a time, from groups.parquet
     s = run.stats
     typer.echo(
         f"{run.groups_path}: fingerprint partitions {s.fingerprint_partitions} computed, {s.fingerprint_reused} reused;"

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lookalike.match import Verdict
+from lookalike.scale.memory import give_back
 from lookalike.scale.schema import ANSWER_PAIRS, GROUPS
 from lookalike.scan.results import Evidence, EvidenceKind, Group, Member, Pair
 
@@ -30,8 +31,8 @@ __all__ = ["SORT_GROUPS", "GroupSpill", "read_groups", "read_pairs", "write_pair
 
 #: groups sorted in one pass over the spill (their members held as Arrow columns meanwhile)
 SORT_GROUPS = 65_536
-#: rows a Parquet batch when reading back
-_READ_ROWS = 8_192
+#: rows a Parquet batch when reading back (``read_groups`` holds a batch's rows as Python objects)
+_READ_ROWS = 1_024
 
 
 def _member_rows(group: int, g: Group) -> Iterator[tuple[Any, ...]]:
@@ -93,6 +94,7 @@ class GroupSpill:
                 writer.write_table(GROUPS.empty_table())
         os.replace(tmp, out)
         os.remove(self._path)
+        give_back()
 
 
 def _pass(spill: str, rank: npt.NDArray[np.int64], lo: int, hi: int) -> pa.Table:
@@ -158,6 +160,7 @@ def write_pairs(path: str, batches: Iterable[pa.Table]) -> int:
             writer.write_table(t)
             n += t.num_rows
     os.replace(tmp, path)
+    give_back()
     return n
 
 

@@ -24,6 +24,7 @@ import pyarrow as pa
 from lookalike.match import Verdict
 from lookalike.scale.answer import GroupSpill
 from lookalike.scale.keepers import Gathered, RunPairs, RunSourceEvidence, gather, with_spectra
+from lookalike.scale.memory import give_back
 from lookalike.scale.rows import RunRows
 from lookalike.scan.grouping import Judges, groups_of_links
 from lookalike.scan.options import FindOptions
@@ -34,7 +35,7 @@ __all__ = ["BATCH_ROWS", "Counts", "answer_pairs", "components", "group_batches"
 #: answer rows grouped at a time: their facts and fingerprints are the client's largest objects
 BATCH_ROWS = 512
 #: pairs of the answer turned into one Arrow table at a time
-_PAIR_ROWS = 65_536
+_PAIR_ROWS = 8_192
 _VERDICT_WORDS = np.asarray([v.value for v in Verdict])
 
 #: spectra of rows (batch, rows, round) -> profile bytes, or None for a row that could not be read
@@ -131,6 +132,7 @@ def group_batches(
         spill.add(groups)
         counts.add(groups, reviewable)
         del gathered, evidence, groups
+        give_back()
     return counts
 
 

@@ -27,14 +27,15 @@ import pyarrow.parquet as pq
 from lookalike.config import DecodeLimits
 from lookalike.fingerprints import Fingerprint, fingerprint_from_bytes
 from lookalike.match import Verdict
+from lookalike.scale.memory import give_back
 from lookalike.scale.rows import RunRows
-from lookalike.scale.schema import PAIRS
 from lookalike.scale.stages import spectrum_rows, write_atomically
 from lookalike.scan.cache import RowFacts, StoredPair
 from lookalike.scan.evidence import member_facts
 from lookalike.scan.source import SourceFacts
 
 T = TypeVar("T")
+I32 = npt.NDArray[np.int32]
 
 __all__ = [
     "ROW_COLUMNS",
@@ -79,48 +80,46 @@ _VERDICTS = list(Verdict)
 class RunPairs:
     """Every pair of a run once, as the better of its two ends' checks saw it (ties to the lower
     row's check, which ``find``, checking in row order, sees first, whatever the order of the parts:
-    a grown run's partitions interleave), sorted by ``(lo, hi)`` index rows: NumPy columns (about 30
-    bytes a pair) and the evidence in one Arrow array. ``verdict`` indexes ``list(Verdict)``;
-    ``bits`` is -1 where unknown; ``same`` and ``decoded``: whether any check of the pair found
-    the same pixels, or pixels a level apart."""
+    a grown run's partitions interleave), sorted by ``(lo, hi)`` index rows: NumPy columns (28 bytes
+    a pair). ``verdict`` indexes ``list(Verdict)``; ``bits`` is -1 where unknown; ``same`` and
+    ``decoded``: whether any check of the pair found the same pixels, or pixels a level apart;
+    ``evidence`` indexes ``words`` (a check's evidence is one of few sentences)."""
 
-    lo: npt.NDArray[np.int64]
-    hi: npt.NDArray[np.int64]
+    lo: I32
+    hi: I32
     score: npt.NDArray[np.float64]
     verdict: npt.NDArray[np.int8]
-    bits: npt.NDArray[np.int32]
+    bits: I32
     by_local: npt.NDArray[np.bool_]
     same: npt.NDArray[np.bool_]
     decoded: npt.NDArray[np.bool_]
-    evidence: pa.StringArray
+    evidence: I32
+    words: tuple[str, ...]
 
     @classmethod
     def read(cls, pair_paths: list[str]) -> RunPairs:
-        """The pairs of the matching stage's files ``pair_paths`` (``schema.PAIRS``)."""
-        tables = [pq.read_table(p, columns=_PAIR_COLUMNS) for p in pair_paths]
-        t = pa.concat_tables(tables).combine_chunks() if tables else PAIRS.empty_table().select(_PAIR_COLUMNS)
-        del tables
-        a, b = (t.column(n).to_numpy().astype(np.int64) for n in ("file_pk", "peer_pk"))
-        lo, hi = np.minimum(a, b), np.maximum(a, b)
-        score = t.column("score").to_numpy().astype(np.float64)
-        order = np.lexsort((np.arange(len(lo)), a != lo, -score, hi, lo))
+        """The pairs of the matching stage's files ``pair_paths`` (``schema.PAIRS``), read a file at
+        a time into compact columns: no Arrow table of every check is held."""
+        words: dict[str, int] = {}
+        read = [_checks(pq.read_table(p, columns=_PAIR_COLUMNS), words) for p in pair_paths]
+        c = {name: np.concatenate([r[name] for r in read]) if read else _NO_CHECKS[name] for name in _NO_CHECKS}
+        del read
+        lo, hi = c["lo"], c["hi"]
+        order = np.lexsort((np.arange(len(lo)), ~c["lower"], -c["score"], hi, lo))
         new = np.ones(len(order), np.bool_)
         new[1:] = (lo[order][1:] != lo[order][:-1]) | (hi[order][1:] != hi[order][:-1])
         best, starts = order[new], np.flatnonzero(new)
 
         def flag(name: str) -> npt.NDArray[np.bool_]:
-            values = pc.fill_null(t.column(name), False).to_numpy(zero_copy_only=False)[order]
+            values = c[name][order]
             return np.logical_or.reduceat(values, starts) if len(starts) else np.zeros(0, np.bool_)
 
-        words = pc.dictionary_encode(t.column("verdict")).combine_chunks()
-        code = np.asarray([_VERDICTS.index(Verdict(v)) for v in words.dictionary.to_pylist()], np.int8)
-        verdict = code[words.indices.to_numpy()[best]] if len(best) else np.zeros(0, np.int8)
-        return cls(
-            lo[best], hi[best], score[best], verdict,
-            pc.fill_null(t.column("phash_bits"), -1).to_numpy().astype(np.int32)[best],
-            pc.fill_null(t.column("by_local_features"), False).to_numpy(zero_copy_only=False)[best],
-            flag("same_pixels"), flag("decoded_pixels"), t.column("evidence").take(pa.array(best)).combine_chunks(),
+        pairs = cls(
+            lo[best], hi[best], c["score"][best], c["verdict"][best], c["bits"][best], c["by_local"][best],
+            flag("same"), flag("decoded"), c["evidence"][best], tuple(words),
         )  # fmt: skip
+        give_back()
+        return pairs
 
     def __len__(self) -> int:
         return len(self.lo)
@@ -132,11 +131,49 @@ class RunPairs:
     def stored(self, at: npt.NDArray[np.intp]) -> dict[tuple[int, int], StoredPair]:
         """Pairs ``at`` as ``find`` keeps them, keyed ``(lo, hi)``."""
         columns = (self.lo[at], self.hi[at], self.score[at], self.verdict[at], self.bits[at], self.by_local[at])
-        words = self.evidence.take(pa.array(at)).to_pylist()
         out: dict[tuple[int, int], StoredPair] = {}
-        for (lo, hi, score, verdict, bits, by_local), evidence in zip(zip(*(c.tolist() for c in columns)), words):
-            out[lo, hi] = StoredPair(lo, hi, score, _VERDICTS[verdict], evidence, None if bits < 0 else bits, by_local)
+        for lo, hi, score, verdict, bits, by_local, word in zip(*(c.tolist() for c in columns), self.evidence[at]):
+            out[lo, hi] = StoredPair(
+                lo, hi, score, _VERDICTS[verdict], self.words[word], None if bits < 0 else bits, by_local
+            )
         return out
+
+
+#: the compact columns of no check (``_checks``)
+_NO_CHECKS: dict[str, npt.NDArray[Any]] = {
+    "lo": np.zeros(0, np.int32), "hi": np.zeros(0, np.int32), "lower": np.zeros(0, np.bool_),
+    "score": np.zeros(0, np.float64), "verdict": np.zeros(0, np.int8), "bits": np.zeros(0, np.int32),
+    "by_local": np.zeros(0, np.bool_), "same": np.zeros(0, np.bool_), "decoded": np.zeros(0, np.bool_),
+    "evidence": np.zeros(0, np.int32),
+}  # fmt: skip
+
+
+def _checks(t: pa.Table, words: dict[str, int]) -> dict[str, npt.NDArray[Any]]:
+    """One pairs file's checks (``schema.PAIRS``) as the compact columns ``RunPairs.read`` sorts:
+    each check's pair ``(lo, hi)``, whether it is the lower row's check, its score, verdict,
+    bits, local features, pixel flags, and evidence as a number in ``words`` (added to)."""
+    a, b = (t.column(n).to_numpy().astype(np.int32) for n in ("file_pk", "peer_pk"))
+    verdicts = pc.dictionary_encode(t.column("verdict")).combine_chunks()
+    code = np.asarray([_VERDICTS.index(Verdict(v)) for v in verdicts.dictionary.to_pylist()], np.int8)
+    evidence = pc.dictionary_encode(t.column("evidence")).combine_chunks()
+    number = np.asarray([words.setdefault(w, len(words)) for w in evidence.dictionary.to_pylist()], np.int32)
+
+    def flag(name: str) -> npt.NDArray[np.bool_]:
+        return np.asarray(pc.fill_null(t.column(name), False).to_numpy(zero_copy_only=False), np.bool_)
+
+    return {
+        "lo": np.minimum(a, b), "hi": np.maximum(a, b), "lower": a <= b,
+        "score": t.column("score").to_numpy().astype(np.float64),
+        "verdict": code[_indices(verdicts)],
+        "bits": pc.fill_null(t.column("phash_bits"), -1).to_numpy().astype(np.int32),
+        "by_local": flag("by_local_features"), "same": flag("same_pixels"), "decoded": flag("decoded_pixels"),
+        "evidence": number[_indices(evidence)],
+    }  # fmt: skip
+
+
+def _indices(encoded: pa.DictionaryArray) -> npt.NDArray[np.intp]:
+    """The dictionary indices of ``encoded``."""
+    return np.asarray(encoded.indices.to_numpy(zero_copy_only=False), np.intp)
 
 
 def gather(

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from lookalike.scale.memory import give_back
 from lookalike.scale.schema import MANIFEST
 from lookalike.scale.storage import Listed
 
@@ -31,7 +32,7 @@ __all__ = ["RunRows", "listed_table", "plan_column"]
 
 I32 = npt.NDArray[np.int32]
 #: files turned into one Arrow batch at a time while listing
-_BATCH = 65_536
+_BATCH = 4_096
 
 
 def listed_table(listed: Iterable[Listed]) -> pa.Table:
@@ -49,7 +50,9 @@ def listed_table(listed: Iterable[Listed]) -> pa.Table:
     urls = table.column("url").combine_chunks()
     last = pc.not_equal(urls.slice(0, len(urls) - 1), urls.slice(1)).to_numpy(zero_copy_only=False)
     keep = np.append(last, True)
-    return table.filter(pa.array(keep)).combine_chunks()
+    table = table.filter(pa.array(keep)).combine_chunks()
+    give_back()
+    return table
 
 
 def plan_column(names: list[str], counts: list[int]) -> pa.Array:
@@ -95,7 +98,9 @@ class RunRows:
         _, first_at = np.unique(pk, return_index=True)
         first = np.zeros(len(pk), np.bool_)
         first[first_at] = True
-        return cls(url.take(pa.array(order)), np.concatenate(part)[order], np.concatenate(row)[order], pk, first)
+        rows = cls(url.take(pa.array(order)), np.concatenate(part)[order], np.concatenate(row)[order], pk, first)
+        give_back()
+        return rows
 
     def __len__(self) -> int:
         return len(self.pk)

@@ -22,10 +22,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import CancelledError
-from functools import cache
 from typing import Any, Protocol
 
 from lookalike.errors import ClusterError, ConfigError
+from lookalike.scale.memory import give_back, use_system_allocator
 
 __all__ = ["RESUME", "DaskRunner", "Runner", "SerialRunner", "call", "open_runner"]
 
@@ -86,34 +86,11 @@ def _versioned(version: str, fn: Callable[..., Any], *args: Any) -> Any:
     mine = _this_version()
     if mine != version:
         raise ClusterError(_mismatch("a worker", mine, version))
+    use_system_allocator()
     try:
         return fn(*args)
     finally:
-        _give_back()
-
-
-def _give_back() -> None:
-    """Return a finished task's freed memory to the system: a Dask worker runs tasks on a thread of
-    its own, whose glibc arena keeps freed pages (Dask's own advice is ``malloc_trim``), and
-    Arrow's pool keeps the pages of the Parquet reads; else a worker's resident memory climbs
-    with the tasks it ran (603 MB after 16 match tasks of an 8,000-file run, 502 after 4)."""
-    import pyarrow as pa
-
-    pa.default_memory_pool().release_unused()
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
-@cache
-def _malloc_trim() -> Any:
-    """glibc's ``malloc_trim``, or None (another C library)."""
-    import ctypes
-
-    try:
-        return getattr(ctypes.CDLL("libc.so.6"), "malloc_trim", None)
-    except OSError:
-        return None
+        give_back()  # else a worker's resident memory climbs with the tasks it ran
 
 
 def _mismatch(who: str, theirs: str, mine: str) -> str:
