@@ -24,6 +24,7 @@ from lookalike.fingerprints import Analysis, analyse
 from lookalike.fingerprints.local import LocalFeatures
 from lookalike.index import Index
 from lookalike.index.cascade import _KNN, RETRIEVAL_RADIUS
+from lookalike.match.retrieval import NEAREST_RADIUS
 from lookalike.index.search import descriptors
 from lookalike.match.local import verify_local
 from tests.images import corpus_photos, encode
@@ -153,6 +154,27 @@ def test_a_heavily_edited_copy_is_found_as_the_same_picture(library: Library, db
     assert result.matches[0].image_id == stem
     assert [m.image_id for m in result.matches if m.verdict.is_duplicate] == [stem]
     assert evidence in result.matches[0].explanation
+
+
+def test_far_pictures_are_no_candidates_by_nearness_and_a_far_crop_is_found_by_its_votes(
+    library: Library, tmp_path: Path
+) -> None:
+    """With only its original and two strangers stored, every one of them is among the query's five
+    nearest pHashes, but none within ``NEAREST_RADIUS``: the strangers are not scored at all (the
+    nearest few are looked at within the radius only, the rule a scale-out run applies too, so that
+    neither engine scans every stored row for the nearest), and the crop is still found, by the
+    votes of its descriptors."""
+    query = edited(library, "central 45% crop")
+    others = [s for s in library if s != SUBJECT][:2]
+    fp = fingerprint(query)
+    far = {s: (fp.phash ^ library[s][1].fingerprint.phash).bit_count() for s in [SUBJECT, *others]}
+    assert min(far.values()) > NEAREST_RADIUS, "pick photos whose pHash is far from the crop's"
+    with Index(tmp_path / "three.sqlite") as ix:
+        add_library(ix, {s: library[s] for s in far})
+        result = ix.check(query)
+
+    assert [m.image_id for m in result.matches] == [SUBJECT]
+    assert result.verdict == "near_duplicate" and "cropped to" in result.matches[0].explanation
 
 
 def test_the_evidence_says_how_much_of_the_photo_a_crop_shows(library: Library, db: Path) -> None:

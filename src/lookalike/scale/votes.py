@@ -73,15 +73,32 @@ def _scatter(words: U64, owners: I32, keys: I64, cursor: I64, out_codes: U64, ou
 
 
 @jit
+def _key_order(keys: I64, bits: int) -> I64:
+    """The positions of ``keys`` (each below 2**bits) in key order: a counting sort."""
+    counts = np.zeros((1 << bits) + 1, np.int64)
+    for k in keys:
+        counts[k + 1] += 1
+    for b in range(1 << bits):
+        counts[b + 1] += counts[b]
+    order = np.empty(len(keys), np.int64)
+    for j in range(len(keys)):
+        order[counts[keys[j]]] = j
+        counts[keys[j]] += 1
+    return order
+
+
+@jit
 def _nearest_in_table(
-    codes: U64, owners: I32, offs: I64, table: int, bits: int, probes: U64, q: U64, best_owner: I32,
+    codes: U64, owners: I32, offs: I64, table: int, bits: int, probes: U64, q: U64, order: I64, best_owner: I32,
     best_dist: I64,
 ) -> None:  # fmt: skip
     """``DescriptorIndex``'s ``_nearest_in_part`` over one table of the vote table: each query
-    code's bucket (its key with the slice XOR each probe), nearest first, ties to the lower owner."""
+    code's bucket (its key with the slice XOR each probe), nearest first, ties to the lower owner.
+    The queries are taken in ``order`` (by key): the table is then read forward, page after page,
+    not a random page a query (the answer is a minimum, the same in any order)."""
     drop = np.uint64(32 - bits)
     low = np.uint64(0xFFFF)
-    for j in range(q.shape[0]):
+    for j in order:
         bd, bo = best_dist[j], best_owner[j]
         qw = wide_key(q, j, table)
         for flip in probes:
@@ -175,7 +192,8 @@ class VoteTable:
         best_dist = np.full(len(q), 257, np.int64)
         if self.codes:
             for t, (codes, owner, offs) in enumerate(self._tables):
-                _nearest_in_table(codes, owner, offs, t, self.bits, self._probes, q, best_owner, best_dist)
+                order = _key_order(_table_keys(q, t, self.bits), self.bits)
+                _nearest_in_table(codes, owner, offs, t, self.bits, self._probes, q, order, best_owner, best_dist)
         return best_owner, best_dist
 
     def release(self) -> None:

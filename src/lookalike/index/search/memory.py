@@ -105,16 +105,11 @@ class Mirror:
         found = [self.phash.radius(code, radius)[0] for code in set(codes)]
         return [int(p) for p in self.in_scope(np.unique(np.concatenate([*found, *also])), scope_pk)]
 
-    def nearest_in_scope(self, code: int, k: int, scope_pk: int) -> npt.NDArray[np.int64]:
+    def nearest_in_scope(self, code: int, k: int, scope_pk: int, radius: int) -> npt.NDArray[np.int64]:
         """The ``k`` rows of scope ``scope_pk`` whose pHash is nearest ``code`` (by distance, then
-        row), however many rows other scopes hold nearer (call holding ``lock``)."""
-        want = k
-        while True:
-            ids, _ = self.phash.knn(code, want)
-            kept = self.in_scope(ids, scope_pk)
-            if len(kept) >= k or len(ids) < want:
-                return kept[:k]
-            want *= 8  # other scopes hold the nearest: look further (at worst, the whole index once)
+        row) among those within ``radius`` bits, however many rows other scopes hold nearer: one
+        radius search, never a scan of every row however far the nearest are (call holding ``lock``)."""
+        return self.in_scope(self.phash.radius(code, radius)[0], scope_pk)[:k]
 
     def in_scope(self, pks: npt.NDArray[np.int64], scope_pk: int) -> npt.NDArray[np.int64]:
         """Those of ``pks`` (distinct, known rows) that belong to scope ``scope_pk`` (call holding ``lock``)."""
