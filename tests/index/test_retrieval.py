@@ -24,9 +24,9 @@ from lookalike.fingerprints import Analysis, analyse
 from lookalike.fingerprints.local import LocalFeatures
 from lookalike.index import Index
 from lookalike.index.cascade import _KNN, RETRIEVAL_RADIUS
-from lookalike.match.retrieval import NEAREST_RADIUS
 from lookalike.index.search import descriptors
 from lookalike.match.local import verify_local
+from lookalike.match.retrieval import NEAREST_RADIUS
 from tests.images import corpus_photos, encode
 from tests.index.conftest import cli_env, jpeg, picture
 from tests.pg import PostgresServer

@@ -177,9 +177,7 @@ class Cascade:
             # verification (step 5) can, for copies whose frame changed. The scope's own nearest, so
             # that what other scopes (tenants) store never crowds this one's out
             code = query.fingerprint.phash
-            nearest = (
-                mirror.nearest_in_scope(code, _KNN, scope_pk, NEAREST_RADIUS) if len(mirror.phash) else np.zeros(0, np.int64)
-            )
+            nearest = mirror.nearest_in_scope(code, _KNN, scope_pk, NEAREST_RADIUS)
             pks = mirror.near(query.fingerprint.phash_variants, RETRIEVAL_RADIUS, scope_pk, also=[nearest])
         return pks, {int(p) for p in nearest}
 

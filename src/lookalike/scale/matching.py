@@ -168,8 +168,8 @@ def _keep(key: tuple[str, ...], build: Callable[[], tuple[Any, int]], budget: in
 
 def _stored(stored_dir: str) -> tuple[U64, U64, npt.NDArray[np.int32], I64]:
     def build() -> tuple[tuple[U64, U64, npt.NDArray[np.int32], I64], int]:
-        arrays = (np.load(os.path.join(stored_dir, f"{n}.npy"), mmap_mode="r") for n in ("phash", "pdq", "part", "span"))
-        return tuple(arrays), 0
+        names = ("phash", "pdq", "part", "span")
+        return tuple(np.load(os.path.join(stored_dir, f"{n}.npy"), mmap_mode="r") for n in names), 0
 
     for key in [k for k in _kept if k[0] in ("stored", "tables", "knn", "votes") and k[1] != stored_dir]:
         del _kept[key]  # another run's
@@ -232,7 +232,7 @@ def _nearest(codes: pa.Table, stored_dir: str) -> list[set[int]]:
     """For each row of ``codes``, the ``_KNN`` rows of nearest pHash within ``NEAREST_RADIUS`` bits
     (itself among them), ties to the lower row: ``Mirror.nearest_in_scope``'s rule."""
     index = _knn_index(stored_dir)
-    return [{int(p) for p in index.radius(int(ph), NEAREST_RADIUS)[0][:_KNN]} for ph in codes.column("phash").to_numpy()]
+    return [{int(p) for p in index.radius(int(ph), NEAREST_RADIUS)[0][:_KNN]} for ph in codes.column("phash").tolist()]
 
 
 def _voted(features: list[LocalFeatures], stored_dir: str) -> tuple[list[list[int]], list[list[int]]]:
