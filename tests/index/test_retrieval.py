@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw
 from lookalike import Fingerprint, fingerprint
 from lookalike.fingerprints import Analysis, analyse
 from lookalike.fingerprints.local import LocalFeatures
-from lookalike.index import Index
+from lookalike.index import Index, cascade
 from lookalike.index.cascade import _KNN, RETRIEVAL_RADIUS
 from lookalike.index.search import descriptors
 from lookalike.match.local import verify_local
@@ -156,14 +156,17 @@ def test_a_heavily_edited_copy_is_found_as_the_same_picture(library: Library, db
     assert evidence in result.matches[0].explanation
 
 
-def test_far_pictures_are_no_candidates_by_nearness_and_a_far_crop_is_found_by_its_votes(
-    library: Library, tmp_path: Path
+@pytest.mark.parametrize("large", [False, True])
+def test_far_pictures_are_candidates_by_nearness_only_in_a_small_index(
+    library: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, large: bool
 ) -> None:
-    """With only its original and two strangers stored, every one of them is among the query's five
-    nearest pHashes, but none within ``NEAREST_RADIUS``: the strangers are not scored at all (the
-    nearest few are looked at within the radius only, the rule a scale-out run applies too, so that
-    neither engine scans every stored row for the nearest), and the crop is still found, by the
-    votes of its descriptors."""
+    """With only its original and two strangers stored, each is among the crop's five nearest
+    pHashes, none within ``NEAREST_RADIUS``. A small index looks at its nearest few however far
+    (every stranger scored); past ``NEAREST_ANY_UP_TO`` rows (made 2 here) only within the radius,
+    the rule a scale-out run applies too, so that neither engine scans every row for the nearest:
+    the strangers are not scored at all, and the crop is still found, by its descriptors' votes."""
+    if large:
+        monkeypatch.setattr(cascade, "NEAREST_ANY_UP_TO", 2)
     query = edited(library, "central 45% crop")
     others = [s for s in library if s != SUBJECT][:2]
     fp = fingerprint(query)
@@ -173,7 +176,8 @@ def test_far_pictures_are_no_candidates_by_nearness_and_a_far_crop_is_found_by_i
         add_library(ix, {s: library[s] for s in far})
         result = ix.check(query)
 
-    assert [m.image_id for m in result.matches] == [SUBJECT]
+    assert sorted(m.image_id for m in result.matches) == ([SUBJECT] if large else sorted(far))
+    assert result.matches[0].image_id == SUBJECT
     assert result.verdict == "near_duplicate" and "cropped to" in result.matches[0].explanation
 
 

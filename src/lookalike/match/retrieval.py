@@ -46,7 +46,15 @@ from lookalike.fingerprints import Dihedral, Fingerprint
 from lookalike.fingerprints.bits import hamming_bytes, hamming_int
 from lookalike.match.query import Query
 
-__all__ = ["NEAREST_RADIUS", "PDQ_RADIUS", "PHASH_RADIUS", "candidate_mask", "is_candidate", "retrieves"]
+__all__ = [
+    "NEAREST_ANY_UP_TO",
+    "NEAREST_RADIUS",
+    "PDQ_RADIUS",
+    "PHASH_RADIUS",
+    "candidate_mask",
+    "is_candidate",
+    "retrieves",
+]
 
 #: pHash bits (of 64) under the query's best-matching flip or turn
 PHASH_RADIUS = 8
@@ -54,7 +62,9 @@ PHASH_RADIUS = 8
 PDQ_RADIUS = 100
 #: pHash bits (of 64, the query unturned) within which the nearest few stored pictures are looked at
 #: beyond ``PHASH_RADIUS`` (``index.cascade``); see "Why the nearest few only within 12 bits"
-NEAREST_RADIUS = int(__import__("os").environ.get("LOOKALIKE_NEAREST_RADIUS", "12"))
+NEAREST_RADIUS = 12
+#: rows of a scope up to which its nearest few are looked at however far (a small index)
+NEAREST_ANY_UP_TO = 1 << 14
 
 
 def is_candidate(phash_bits: int, pdq_bits: int | None) -> bool:

@@ -52,7 +52,7 @@ from lookalike.index.search.hamming import HammingIndex
 from lookalike.index.search.memory import Mirror
 from lookalike.index.store.records import LOCAL_CODES
 from lookalike.match import Query
-from lookalike.match.retrieval import NEAREST_RADIUS, PDQ_RADIUS
+from lookalike.match.retrieval import NEAREST_ANY_UP_TO, NEAREST_RADIUS, PDQ_RADIUS
 from lookalike.scale.join import build_tables, join_chunk
 from lookalike.scale.part_rows import NoLog, PartRows, features_of, read_rows, write_rows
 from lookalike.scale.partitions import digest
@@ -229,10 +229,14 @@ def _retrieved(codes: pa.Table, stored_dir: str) -> list[set[int]]:
 
 
 def _nearest(codes: pa.Table, stored_dir: str) -> list[set[int]]:
-    """For each row of ``codes``, the ``_KNN`` rows of nearest pHash within ``NEAREST_RADIUS`` bits
-    (itself among them), ties to the lower row: ``Mirror.nearest_in_scope``'s rule."""
+    """For each row of ``codes``, the ``_KNN`` rows of nearest pHash (itself among them), ties to
+    the lower row, within ``NEAREST_RADIUS`` bits once the run holds more than ``NEAREST_ANY_UP_TO``
+    rows: ``Mirror.nearest_in_scope``'s rule."""
     index = _knn_index(stored_dir)
-    return [{int(p) for p in index.radius(int(ph), NEAREST_RADIUS)[0][:_KNN]} for ph in codes.column("phash").tolist()]
+    phashes = codes.column("phash").to_pylist()
+    if len(index) <= NEAREST_ANY_UP_TO:  # a run is one scope: its rows are the scope's
+        return [{int(p) for p in index.knn(ph, _KNN)[0]} for ph in phashes]
+    return [{int(p) for p in index.radius(ph, NEAREST_RADIUS)[0][:_KNN]} for ph in phashes]
 
 
 def _voted(features: list[LocalFeatures], stored_dir: str) -> tuple[list[list[int]], list[list[int]]]:
