@@ -15,7 +15,8 @@ the same answer:
   PDQ applied after), the five nearest pHashes (within ``NEAREST_RADIUS`` past
   ``NEAREST_ANY_UP_TO`` rows: ``HammingIndex``, the one-machine rule), and the descriptor votes:
   each descriptor's nearest stored candidate by the run's vote table (``scale.votes``: every
-  row's codes filed by ``DescriptorIndex``'s keys, built once by ``stored_task``), so that a query looks at a bounded bucket a table, not at every row.
+  row's codes filed by ``DescriptorIndex``'s keys, built once by ``stored_task``), so that a
+  query looks at a bounded bucket a table, not at every row.
   It then checks its rows ``VERIFY_ROWS`` at a time by the cascade itself (``_PlannedCascade``:
   ``index.cascade.Cascade`` with those candidates), so that the pairs are ``find``'s: for each
   batch it reads the fingerprints and local features of the batch's candidates from the row
