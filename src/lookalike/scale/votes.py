@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import mmap
 import os
+from collections.abc import Iterable
 
 import numpy as np
 import numpy.typing as npt
@@ -153,21 +154,7 @@ def build_vote_table(codes_paths: list[str], out_dir: str) -> int:
         # page faults in all (the stored task grew as n^1.7). The codes of each range are first
         # appended to a file of their own, then sorted in memory and written out in order.
         cuts = _ranges(offs)
-        spill = [os.path.join(out_dir, f"spill{r}") for r in range(len(cuts) - 1)]
-        for path in [f"{p}.{what}" for p in spill for what in ("codes", "owner")]:
-            if os.path.exists(path):  # a killed build's leftovers
-                os.remove(path)
-        for lo, hi in chunks():
-            words, owners = read(lo, hi)
-            keys = _table_keys(words, table, bits)
-            where = np.searchsorted(cuts, keys, side="right") - 1
-            order = np.argsort(where, kind="stable")
-            bounds = np.searchsorted(where[order], np.arange(len(spill) + 1))
-            for r in np.flatnonzero(np.diff(bounds)).tolist():
-                at = order[bounds[r] : bounds[r + 1]]
-                with open(f"{spill[r]}.codes", "ab") as fc, open(f"{spill[r]}.owner", "ab") as fo:
-                    fc.write(np.ascontiguousarray(words[at]).tobytes())
-                    fo.write(owners[at].tobytes())
+        spill = _spill((read(lo, hi) for lo, hi in chunks()), table, bits, cuts, out_dir)
         out_codes = np.lib.format.open_memmap(_name(out_dir, table, "codes"), "w+", np.uint64, (n, 4))
         out_owner = np.lib.format.open_memmap(_name(out_dir, table, "owner"), "w+", np.int32, (n,))
         for r, path in enumerate(spill):
@@ -192,6 +179,25 @@ def build_vote_table(codes_paths: list[str], out_dir: str) -> int:
     with open(os.path.join(out_dir, "meta.json"), "w") as fh:
         json.dump({"bits": bits, "codes": n}, fh)
     return n
+
+
+def _spill(chunks: Iterable[tuple[U64, I32]], table: int, bits: int, cuts: I64, out_dir: str) -> list[str]:
+    """Append the codes and owners of each chunk to the files of their range of keys of ``table``
+    (``cuts``: ``_ranges``), in chunk order; returns each range's files' stem."""
+    spill = [os.path.join(out_dir, f"spill{r}") for r in range(len(cuts) - 1)]
+    for path in [f"{p}.{what}" for p in spill for what in ("codes", "owner")]:
+        if os.path.exists(path):  # a killed build's leftovers
+            os.remove(path)
+    for words, owners in chunks:
+        where = np.searchsorted(cuts, _table_keys(words, table, bits), side="right") - 1
+        order = np.argsort(where, kind="stable")
+        bounds = np.searchsorted(where[order], np.arange(len(spill) + 1))
+        for r in np.flatnonzero(np.diff(bounds)).tolist():
+            at = order[bounds[r] : bounds[r + 1]]
+            with open(f"{spill[r]}.codes", "ab") as fc, open(f"{spill[r]}.owner", "ab") as fo:
+                fc.write(np.ascontiguousarray(words[at]).tobytes())
+                fo.write(owners[at].tobytes())
+    return spill
 
 
 def _ranges(offs: I64) -> I64:
