@@ -22,10 +22,11 @@ from PIL import Image, ImageDraw
 from lookalike import Fingerprint, fingerprint
 from lookalike.fingerprints import Analysis, analyse
 from lookalike.fingerprints.local import LocalFeatures
-from lookalike.index import Index
+from lookalike.index import Index, cascade
 from lookalike.index.cascade import _KNN, RETRIEVAL_RADIUS
 from lookalike.index.search import descriptors
 from lookalike.match.local import verify_local
+from lookalike.match.retrieval import NEAREST_RADIUS
 from tests.images import corpus_photos, encode
 from tests.index.conftest import cli_env, jpeg, picture
 from tests.pg import PostgresServer
@@ -153,6 +154,31 @@ def test_a_heavily_edited_copy_is_found_as_the_same_picture(library: Library, db
     assert result.matches[0].image_id == stem
     assert [m.image_id for m in result.matches if m.verdict.is_duplicate] == [stem]
     assert evidence in result.matches[0].explanation
+
+
+@pytest.mark.parametrize("large", [False, True])
+def test_far_pictures_are_candidates_by_nearness_only_in_a_small_index(
+    library: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, large: bool
+) -> None:
+    """With only its original and two strangers stored, each is among the crop's five nearest
+    pHashes, none within ``NEAREST_RADIUS``. A small index looks at its nearest few however far
+    (every stranger scored); past ``NEAREST_ANY_UP_TO`` rows (made 2 here) only within the radius,
+    the rule a scale-out run applies too, so that neither engine scans every row for the nearest:
+    the strangers are not scored at all, and the crop is still found, by its descriptors' votes."""
+    if large:
+        monkeypatch.setattr(cascade, "NEAREST_ANY_UP_TO", 2)
+    query = edited(library, "central 45% crop")
+    others = [s for s in library if s != SUBJECT][:2]
+    fp = fingerprint(query)
+    far = {s: (fp.phash ^ library[s][1].fingerprint.phash).bit_count() for s in [SUBJECT, *others]}
+    assert min(far.values()) > NEAREST_RADIUS, "pick photos whose pHash is far from the crop's"
+    with Index(tmp_path / "three.sqlite") as ix:
+        add_library(ix, {s: library[s] for s in far})
+        result = ix.check(query)
+
+    assert sorted(m.image_id for m in result.matches) == ([SUBJECT] if large else sorted(far))
+    assert result.matches[0].image_id == SUBJECT
+    assert result.verdict == "near_duplicate" and "cropped to" in result.matches[0].explanation
 
 
 def test_the_evidence_says_how_much_of_the_photo_a_crop_shows(library: Library, db: Path) -> None:

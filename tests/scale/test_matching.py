@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from lookalike.index import cascade
 from lookalike.scale import Pipeline, faults, matching
 from lookalike.scan import find_groups
 from tests.images import encode, photo
@@ -57,3 +58,21 @@ def test_any_batch_size_gives_the_pairs_of_one_machine(
     assert [sorted(m["path"] for m in g["members"]) for g in doc["groups"]] == [
         sorted(m["path"] for m in g["members"]) for g in one_machine["groups"]
     ]
+
+
+def test_past_a_small_index_both_engines_look_at_the_nearest_only_within_the_radius(
+    cropped_tree: Path, one_machine: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The nearest few pHashes beyond the retrieval radius are looked at within ``NEAREST_RADIUS``
+    only once an index holds more than ``NEAREST_ANY_UP_TO`` rows (made 2 here): one machine and
+    the cluster still give one answer (the far rows are no candidates of either), and the crops are
+    still found (by their votes)."""
+    monkeypatch.setattr(cascade, "NEAREST_ANY_UP_TO", 2)
+    monkeypatch.setattr(matching, "NEAREST_ANY_UP_TO", 2)
+    matching._kept.clear()
+    bounded = find_groups([cropped_tree], db=tmp_path / "find.db").to_dict()
+    run = Pipeline(partition_size=3).run([str(cropped_tree)], out=tmp_path / "run").result.to_dict()
+
+    assert run["pairs"] == bounded["pairs"]
+    assert [p for p in bounded["pairs"] if "/crops/part" in p["a"] + p["b"]], "the crops are still found"
+    assert bounded["pairs"] == one_machine["pairs"]  # on this tree no pair needed a far nearest

@@ -42,7 +42,7 @@ from lookalike.index.store.records import LOCAL_CODES, ImageRecord, StoredFile
 from lookalike.match import Query, Verdict, match_fingerprint
 from lookalike.match.decision import overrule
 from lookalike.match.local import QueryFeatures, verify_local, voting_descriptors
-from lookalike.match.retrieval import PHASH_RADIUS, retrieves
+from lookalike.match.retrieval import NEAREST_ANY_UP_TO, NEAREST_RADIUS, PHASH_RADIUS, retrieves
 from lookalike.match.steps import by_local_features, by_picture_within, same_pixels, same_pixels_evidence
 
 __all__ = ["RETRIEVAL_RADIUS", "Cascade", "best_per_image", "revote_pool", "revoted", "second_count", "voted_in_scope"]
@@ -177,7 +177,7 @@ class Cascade:
             # verification (step 5) can, for copies whose frame changed. The scope's own nearest, so
             # that what other scopes (tenants) store never crowds this one's out
             code = query.fingerprint.phash
-            nearest = mirror.nearest_in_scope(code, _KNN, scope_pk) if len(mirror.phash) else np.zeros(0, np.int64)
+            nearest = mirror.nearest_in_scope(code, _KNN, scope_pk, NEAREST_RADIUS, NEAREST_ANY_UP_TO)
             pks = mirror.near(query.fingerprint.phash_variants, RETRIEVAL_RADIUS, scope_pk, also=[nearest])
         return pks, {int(p) for p in nearest}
 

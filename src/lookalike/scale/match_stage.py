@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from lookalike.config import DecodeLimits, Thresholds
 from lookalike.fingerprints import FINGERPRINT_VERSION
-from lookalike.scale.matching import STORED_VERSION, codes_task, match_task, stored_task
+from lookalike.scale.matching import STORED_VERSION, codes_task, match_task, rows_path, stored_task
 from lookalike.scale.partitions import digest, drop_others
 from lookalike.scale.reuse import earlier_checks
 from lookalike.scale.rows import RunRows
@@ -58,7 +58,7 @@ def match_stage(
     # path a row is read and checked under must not depend on how the files were cut
     for i, ((path, d), (row_list, pk_list)) in enumerate(zip(parts, rows.owned(len(parts)))):
         owned = list(zip(row_list, pk_list))
-        cd = digest(FINGERPRINT_VERSION, d, owned)
+        cd = digest(FINGERPRINT_VERSION, STORED_VERSION, d, owned)
         codes_path = os.path.join(folder, f"codes-{i:05d}-{cd}.parquet")
         plan["codes"].append(codes_path)
         plan["part"].append(path)
@@ -83,7 +83,7 @@ def match_stage(
                 thresholds, dict(storage_options), checks[-1], earlier.get(d),
             )  # fmt: skip
             match_todo.append((f"match-{i:05d}-{vd}", args))
-    _drop_unused(folder, {*plan["codes"], stored_dir, plan_path})
+    _drop_unused(folder, {*plan["codes"], *map(rows_path, plan["codes"]), stored_dir, plan_path})
     with steps(progress, len(todo) + (not stored_reused) + len(match_todo), "matching") as advance:
         for _ in runner.map(call, todo):
             advance()

@@ -12,15 +12,15 @@ the same answer:
   a row, memory-mapped by the tasks that read them).
 * ``match_task`` (one a part) finds its rows' candidates: the multi-index-hashing join
   (``scale.join``: each turned pHash against the three substring tables of the stored pHashes,
-  PDQ applied after), the exact five nearest pHashes (``HammingIndex.knn``, the one-machine
-  function), and the descriptor votes: each descriptor's nearest stored candidate by the run's
-  vote table (``scale.votes``: every row's codes filed by ``DescriptorIndex``'s keys, built once
-  by ``stored_task``), so that a query looks at a bounded bucket a table, not at every row.
+  PDQ applied after), the five nearest pHashes (within ``NEAREST_RADIUS`` past
+  ``NEAREST_ANY_UP_TO`` rows: ``HammingIndex``, the one-machine rule), and the descriptor votes:
+  each descriptor's nearest stored candidate by the run's vote table (``scale.votes``: every
+  row's codes filed by ``DescriptorIndex``'s keys, built once by ``stored_task``), so that a
+  query looks at a bounded bucket a table, not at every row.
   It then checks its rows ``VERIFY_ROWS`` at a time by the cascade itself (``_PlannedCascade``:
   ``index.cascade.Cascade`` with those candidates), so that the pairs are ``find``'s: for each
-  batch it reads the fingerprints and local features of the batch's candidates from the parts
-  that hold them, each part opened once and only the row groups holding them read, and lets them
-  go after.
+  batch it reads the fingerprints and local features of the batch's candidates from the row
+  files ``codes_task`` wrote (one ``pread`` a row: ``part_rows``), and lets them go after.
 
 A worker keeps, between tasks, the join's substring tables, the pHash index and the memory-mapped
 codes (about 130 bytes a row); the vote table is read through the page cache and the pages a task
@@ -53,22 +53,24 @@ from lookalike.index.search.hamming import HammingIndex
 from lookalike.index.search.memory import Mirror
 from lookalike.index.store.records import LOCAL_CODES
 from lookalike.match import Query
-from lookalike.match.retrieval import PDQ_RADIUS
+from lookalike.match.retrieval import NEAREST_ANY_UP_TO, NEAREST_RADIUS, PDQ_RADIUS
 from lookalike.scale.join import build_tables, join_chunk
-from lookalike.scale.part_rows import NoLog, PartRows, features_of, read_rows
+from lookalike.scale.part_rows import NoLog, PartRows, features_of, read_rows, write_rows
 from lookalike.scale.partitions import digest
 from lookalike.scale.reuse import RowReuse, content_key
 from lookalike.scale.schema import CODES, PAIRS, turned_fingerprints
 from lookalike.scale.stages import check_rows, write_atomically
 from lookalike.scale.votes import NearestVotes, VoteTable, build_vote_table
 
-__all__ = ["STORED_VERSION", "codes_task", "match_task", "stored_task"]
+__all__ = ["STORED_VERSION", "codes_task", "match_task", "rows_path", "stored_task"]
 
-#: what ``stored_task`` writes, in the stored folder's name: 2 since it holds the crop tier's vote
-#: table (``votes/``) and the rows' content keys, so that a run folder of an older layout is rebuilt
-STORED_VERSION = 2
+#: what ``codes_task`` and ``stored_task`` write, in the codes parts' and stored folder's names: 2
+#: since the stored folder holds the crop tier's vote table (``votes/``) and the rows' content keys,
+#: 3 since each codes part has its row file and the stored folder each row's record there
+#: (``span.npy``), so that a run folder of an older layout is rebuilt
+STORED_VERSION = 3
 #: rows of a part checked together: their candidates' fingerprints and local features are read
-#: for them (each fingerprint part opened once, only the row groups holding them) and let go after
+#: for them (from the row files) and let go after
 VERIFY_ROWS = 64
 #: nearest pHashes a check looks at beyond the retrieval radius (``index.cascade._KNN``)
 _KNN = 5
@@ -83,12 +85,15 @@ T = TypeVar("T")
 
 def codes_task(part_path: str, rows: list[int], pks: list[int], out: str) -> int:
     """The ``CODES`` of the rows ``rows`` of fingerprint part ``part_path`` (the index rows first
-    fingerprinted there, numbered ``pks``), written to ``out``. Returns the rows written."""
-    part = pq.read_table(part_path, columns=["fingerprint", "turns", "local"]).take(pa.array(rows, pa.int64()))
+    fingerprinted there, numbered ``pks``), written to ``out``, and their records to its row file
+    (``rows_path``). Returns the rows written."""
+    names = ("url", "sha256", "fingerprint", "turns", "local")
+    part = pq.read_table(part_path, columns=list(names)).take(pa.array(rows, pa.int64()))
     cols: dict[str, list[Any]] = {n: [] for n in CODES.names}
-    for pk, row, fpb, turns, local in zip(
-        pks, rows, *(part.column(n).to_pylist() for n in ("fingerprint", "turns", "local"))
-    ):
+    url, sha, fps, turns_of, local_of = (part.column(n).to_pylist() for n in names)
+    spans = write_rows(rows_path(out), url, sha, fps, local_of)  # first: the codes file marks the task finished
+    cols["at"], cols["size"] = spans[:, 0].tolist(), spans[:, 1].tolist()
+    for pk, row, fpb, turns, local in zip(pks, rows, fps, turns_of, local_of):
         fp = fingerprint_from_bytes(fpb)
         turned = turned_fingerprints(fp, turns)
         cols["pk"].append(pk)
@@ -106,26 +111,27 @@ def codes_task(part_path: str, rows: list[int], pks: list[int], out: str) -> int
 
 def stored_task(codes_paths: list[str], out_dir: str) -> int:
     """Every row's pHash (``phash.npy``, uint64), codes part (``part.npy``, int32: its index in
-    ``codes_paths``), row in its fingerprint part (``row.npy``, int32), content key (``key.npy``,
+    ``codes_paths``), record in that part's row file (``span.npy``, (n, 2) int64: offset and size),
+    content key (``key.npy``,
     uint64: ``reuse.content_key``) and PDQ (``pdq.npy``, (n, 4)
     uint64, written last: the mark of a finished task) in ``out_dir``, row ``pk`` at position
     ``pk - 1``, and the crop tier's vote table of every row's codes (``votes/``, ``scale.votes``).
     The codes parts hold every row once, in any order (a grown source's partitions interleave)."""
-    pks, phash, pdq, part, row, key = [], [], [], [], [], []
+    pks, phash, pdq, part, key, span = [], [], [], [], [], []
     for i, path in enumerate(codes_paths):
-        t = pq.read_table(path, columns=["pk", "row", "key", "phash", "pdq"])
+        t = pq.read_table(path, columns=["pk", "row", "key", "phash", "pdq", "at", "size"])
+        span.append(np.stack([t.column(n).to_numpy().astype(np.int64) for n in ("at", "size")], axis=1))
         pks.append(t.column("pk").to_numpy().astype(np.int64))
         key.append(t.column("key").to_numpy().astype(np.uint64))
         phash.append(t.column("phash").to_numpy().astype(np.uint64))
         part.append(np.full(t.num_rows, i, np.int32))
-        row.append(t.column("row").to_numpy().astype(np.int32))
         codes = t.column("pdq").combine_chunks()  # fixed-size binary: one buffer of 32-byte codes
         words = np.frombuffer(codes.buffers()[1], np.uint64, count=4 * len(codes), offset=32 * codes.offset)
         pdq.append(words.reshape(-1, 4).copy())
     at = np.argsort(np.concatenate(pks)) if pks else np.zeros(0, np.int64)
     os.makedirs(out_dir, exist_ok=True)
     build_vote_table(codes_paths, os.path.join(out_dir, "votes"))
-    for name, arrays in (("phash", phash), ("part", part), ("row", row), ("key", key), ("pdq", pdq)):
+    for name, arrays in (("phash", phash), ("part", part), ("span", span), ("key", key), ("pdq", pdq)):
         tmp = os.path.join(out_dir, f"{name}.{os.getpid()}.tmp.npy")
         np.save(tmp, np.concatenate(arrays)[at] if arrays else np.zeros(0, np.uint64))
         os.replace(tmp, os.path.join(out_dir, f"{name}.npy"))
@@ -161,17 +167,19 @@ def _keep(key: tuple[str, ...], build: Callable[[], tuple[Any, int]], budget: in
     return obj
 
 
-def _stored(stored_dir: str) -> tuple[U64, U64, npt.NDArray[np.int32], npt.NDArray[np.int32]]:
-    def build() -> tuple[tuple[U64, U64, npt.NDArray[np.int32], npt.NDArray[np.int32]], int]:
-        ph = np.load(os.path.join(stored_dir, "phash.npy"), mmap_mode="r")
-        pdq = np.load(os.path.join(stored_dir, "pdq.npy"), mmap_mode="r")
-        part = np.load(os.path.join(stored_dir, "part.npy"), mmap_mode="r")
-        row = np.load(os.path.join(stored_dir, "row.npy"), mmap_mode="r")
-        return (ph, pdq, part, row), 0
+def _stored(stored_dir: str) -> tuple[U64, U64, npt.NDArray[np.int32], I64]:
+    def build() -> tuple[tuple[U64, U64, npt.NDArray[np.int32], I64], int]:
+        names = ("phash", "pdq", "part", "span")
+        return tuple(np.load(os.path.join(stored_dir, f"{n}.npy"), mmap_mode="r") for n in names), 0
 
     for key in [k for k in _kept if k[0] in ("stored", "tables", "knn", "votes") and k[1] != stored_dir]:
         del _kept[key]  # another run's
     return _keep(("stored", stored_dir), build)  # type: ignore[no-any-return]
+
+
+def rows_path(codes_path: str) -> str:
+    """The row file (``part_rows.write_rows``) written with the codes part ``codes_path``."""
+    return codes_path.removesuffix(".parquet") + ".rows"
 
 
 def _tables(stored_dir: str) -> list[Any]:
@@ -222,9 +230,14 @@ def _retrieved(codes: pa.Table, stored_dir: str) -> list[set[int]]:
 
 
 def _nearest(codes: pa.Table, stored_dir: str) -> list[set[int]]:
-    """For each row of ``codes``, the ``_KNN`` rows of nearest pHash (itself among them), ties to the lower row."""
+    """For each row of ``codes``, the ``_KNN`` rows of nearest pHash (itself among them), ties to
+    the lower row, within ``NEAREST_RADIUS`` bits once the run holds more than ``NEAREST_ANY_UP_TO``
+    rows: ``Mirror.nearest_in_scope``'s rule."""
     index = _knn_index(stored_dir)
-    return [{int(p) for p in index.knn(int(ph), _KNN)[0]} for ph in codes.column("phash").to_numpy()]
+    phashes = codes.column("phash").to_pylist()
+    if len(index) <= NEAREST_ANY_UP_TO:  # a run is one scope: its rows are the scope's
+        return [{int(p) for p in index.knn(ph, _KNN)[0]} for ph in phashes]
+    return [{int(p) for p in index.radius(ph, NEAREST_RADIUS)[0][:_KNN]} for ph in phashes]
 
 
 def _voted(features: list[LocalFeatures], stored_dir: str) -> tuple[list[list[int]], list[list[int]]]:
@@ -298,10 +311,11 @@ def match_task(
     codes = pq.read_table(codes_paths[index])
     pks = codes.column("pk").to_pylist()
 
-    _, _, part_index, row_index = _stored(stored_dir)
+    _, _, part_index, spans = _stored(stored_dir)
+    row_files = [rows_path(p) for p in codes_paths]
 
-    def where(pk: int) -> tuple[str, int]:
-        return part_paths[int(part_index[pk - 1])], int(row_index[pk - 1])
+    def where(pk: int) -> tuple[str, int, int]:
+        return row_files[int(part_index[pk - 1])], int(spans[pk - 1, 0]), int(spans[pk - 1, 1])
 
     clock = _Clock()
     files, local = read_rows(where, pks, scope)

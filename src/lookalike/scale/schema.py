@@ -5,6 +5,7 @@ A run folder (``RUN_DIR``) holds::
     manifest.parquet              every source: url, size, version (mtime or ETag), mtime (``MANIFEST``)
     fingerprints/part-NNNNN-D.parquet   one per partition of the manifest (``FINGERPRINTS``)
     matching/codes-NNNNN-D.parquet  the codes each part's index rows are found by (``CODES``)
+    matching/codes-NNNNN-D.rows     those rows' fingerprints and local features, read by offset (``part_rows``)
     matching/stored-D/            every row's pHash, PDQ and codes part (NumPy files), for the join
     matching/plan-D.parquet       each part's codes, fingerprints and vote shard
     pairs/part-NNNNN-D.parquet    one per partition of the index rows (``PAIRS``)
@@ -122,6 +123,8 @@ CODES = pa.schema(
         ("variants", pa.binary(64)),  # the pHash under each flip or turn 0..7 (native u64)
         ("turned_pdq", pa.binary(256)),  # the PDQ under each flip or turn 0..7
         ("descriptors", pa.binary()),  # the ``LOCAL_CODES`` strongest descriptors: the crop tier's keys
+        ("at", pa.int64()),  # its record's offset in the part's row file (``part_rows.write_rows``)
+        ("size", pa.int64()),  # and the record's size in bytes
     ]
 )
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import mmap
 import os
+from collections.abc import Iterable
 
 import numpy as np
 import numpy.typing as npt
@@ -73,15 +74,32 @@ def _scatter(words: U64, owners: I32, keys: I64, cursor: I64, out_codes: U64, ou
 
 
 @jit
+def _key_order(keys: I64, bits: int) -> I64:
+    """The positions of ``keys`` (each below 2**bits) in key order: a counting sort."""
+    counts = np.zeros((1 << bits) + 1, np.int64)
+    for k in keys:
+        counts[k + 1] += 1
+    for b in range(1 << bits):
+        counts[b + 1] += counts[b]
+    order = np.empty(len(keys), np.int64)
+    for j in range(len(keys)):
+        order[counts[keys[j]]] = j
+        counts[keys[j]] += 1
+    return order
+
+
+@jit
 def _nearest_in_table(
-    codes: U64, owners: I32, offs: I64, table: int, bits: int, probes: U64, q: U64, best_owner: I32,
+    codes: U64, owners: I32, offs: I64, table: int, bits: int, probes: U64, q: U64, order: I64, best_owner: I32,
     best_dist: I64,
 ) -> None:  # fmt: skip
     """``DescriptorIndex``'s ``_nearest_in_part`` over one table of the vote table: each query
-    code's bucket (its key with the slice XOR each probe), nearest first, ties to the lower owner."""
+    code's bucket (its key with the slice XOR each probe), nearest first, ties to the lower owner.
+    The queries are taken in ``order`` (by key): the table is then read forward, page after page,
+    not a random page a query (the answer is a minimum, the same in any order)."""
     drop = np.uint64(32 - bits)
     low = np.uint64(0xFFFF)
-    for j in range(q.shape[0]):
+    for j in order:
         bd, bo = best_dist[j], best_owner[j]
         qw = wide_key(q, j, table)
         for flip in probes:
@@ -102,8 +120,9 @@ def _release(a: np.ndarray) -> None:
 
 def build_vote_table(codes_paths: list[str], out_dir: str) -> int:
     """The vote table (module doc) of the ``descriptors`` and ``pk`` of every codes part, in
-    ``out_dir``. Holds one part and ``_CHUNK`` codes at a time, and each table's key counts (8
-    bytes a bucket, about half a byte a code). Returns the codes filed."""
+    ``out_dir``. Holds one part and ``_CHUNK`` codes at a time (or a range of keys, about as
+    many), and each table's key counts (8 bytes a bucket, about half a byte a code); writes each
+    table's codes a second time on the way (spilled by range of keys). Returns the codes filed."""
     os.makedirs(out_dir, exist_ok=True)
     raw_codes, raw_owner = os.path.join(out_dir, "all.codes"), os.path.join(out_dir, "all.owner")
     n = 0
@@ -130,22 +149,63 @@ def build_vote_table(codes_paths: list[str], out_dir: str) -> int:
             counts[1:] += np.bincount(_table_keys(read(lo, hi)[0], table, bits), minlength=1 << bits)
         offs = np.cumsum(counts)
         del counts
+        # Written range by range of keys (each about ``_CHUNK`` codes), not scattered at once: a
+        # scatter of every chunk into the whole table touched a page of it a code, n^2 / _CHUNK
+        # page faults in all (the stored task grew as n^1.7). The codes of each range are first
+        # appended to a file of their own, then sorted in memory and written out in order.
+        cuts = _ranges(offs)
+        spill = _spill((read(lo, hi) for lo, hi in chunks()), table, bits, cuts, out_dir)
         out_codes = np.lib.format.open_memmap(_name(out_dir, table, "codes"), "w+", np.uint64, (n, 4))
         out_owner = np.lib.format.open_memmap(_name(out_dir, table, "owner"), "w+", np.int32, (n,))
-        cursor = offs[:-1].copy()
-        for lo, hi in chunks():
-            words, owners = read(lo, hi)
-            _scatter(words, owners, _table_keys(words, table, bits), cursor, out_codes, out_owner)
+        for r, path in enumerate(spill):
+            first, last = int(offs[cuts[r]]), int(offs[cuts[r + 1]])
+            if last > first:
+                words = np.fromfile(f"{path}.codes", np.uint64).reshape(-1, 4)
+                owners = np.fromfile(f"{path}.owner", np.int32)
+                cursor = offs[cuts[r] : cuts[r + 1]] - first
+                buf_codes, buf_owner = np.empty_like(words), np.empty_like(owners)
+                # in chunk order within a key, as the scatter put them: the same table
+                _scatter(words, owners, _table_keys(words, table, bits) - cuts[r], cursor, buf_codes, buf_owner)
+                out_codes[first:last], out_owner[first:last] = buf_codes, buf_owner
+                os.remove(f"{path}.codes")
+                os.remove(f"{path}.owner")
             for a in (out_codes, out_owner):
                 a.flush()
-                _release(a)  # written back: the build holds only the chunk, not the table
-        del out_codes, out_owner, cursor
+                _release(a)  # written back: the build holds one range, not the table
+        del out_codes, out_owner
         np.save(_name(out_dir, table, "offs"), offs)
     os.remove(raw_codes)
     os.remove(raw_owner)
     with open(os.path.join(out_dir, "meta.json"), "w") as fh:
         json.dump({"bits": bits, "codes": n}, fh)
     return n
+
+
+def _spill(chunks: Iterable[tuple[U64, I32]], table: int, bits: int, cuts: I64, out_dir: str) -> list[str]:
+    """Append the codes and owners of each chunk to the files of their range of keys of ``table``
+    (``cuts``: ``_ranges``), in chunk order; returns each range's files' stem."""
+    spill = [os.path.join(out_dir, f"spill{r}") for r in range(len(cuts) - 1)]
+    for path in [f"{p}.{what}" for p in spill for what in ("codes", "owner")]:
+        if os.path.exists(path):  # a killed build's leftovers
+            os.remove(path)
+    for words, owners in chunks:
+        where = np.searchsorted(cuts, _table_keys(words, table, bits), side="right") - 1
+        order = np.argsort(where, kind="stable")
+        bounds = np.searchsorted(where[order], np.arange(len(spill) + 1))
+        for r in np.flatnonzero(np.diff(bounds)).tolist():
+            at = order[bounds[r] : bounds[r + 1]]
+            with open(f"{spill[r]}.codes", "ab") as fc, open(f"{spill[r]}.owner", "ab") as fo:
+                fc.write(np.ascontiguousarray(words[at]).tobytes())
+                fo.write(owners[at].tobytes())
+    return spill
+
+
+def _ranges(offs: I64) -> I64:
+    """Key boundaries cutting a table into ranges of about ``_CHUNK`` codes (a key's codes never
+    split): the first key of each range, and 2**bits last."""
+    keys = len(offs) - 1
+    cuts = np.unique(np.searchsorted(offs[1:], np.arange(_CHUNK, int(offs[-1]), _CHUNK), side="left") + 1)
+    return np.concatenate([[0], cuts[cuts < keys], [keys]]).astype(np.int64)
 
 
 def _name(out_dir: str, table: int, what: str) -> str:
@@ -175,7 +235,8 @@ class VoteTable:
         best_dist = np.full(len(q), 257, np.int64)
         if self.codes:
             for t, (codes, owner, offs) in enumerate(self._tables):
-                _nearest_in_table(codes, owner, offs, t, self.bits, self._probes, q, best_owner, best_dist)
+                order = _key_order(_table_keys(q, t, self.bits), self.bits)
+                _nearest_in_table(codes, owner, offs, t, self.bits, self._probes, q, order, best_owner, best_dist)
         return best_owner, best_dist
 
     def release(self) -> None:

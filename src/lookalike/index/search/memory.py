@@ -46,6 +46,7 @@ class Mirror:
         self.phash = HammingIndex(64)
         self.local = DescriptorIndex()
         self._scope_of = np.full(1024, -1, dtype=np.int32)
+        self._scope_rows: dict[int, int] = {}  # rows of each scope, for ``nearest_in_scope``
         self._seq = log.last_change()
         self._refreshed = time.monotonic()
         self._file_rows: OrderedDict[int, StoredFile] = OrderedDict()
@@ -69,7 +70,9 @@ class Mirror:
             grown = np.full(max(top + 1, 2 * len(self._scope_of)), -1, dtype=np.int32)
             grown[: len(self._scope_of)] = self._scope_of
             self._scope_of = grown
+        self._count(pks, -1)  # a row added again: counted once, in its new scope
         self._scope_of[pks] = np.fromiter((r.scope_pk for r in rows), dtype=np.int32, count=len(rows))
+        self._count(pks, +1)
         self.phash.add(pks, np.fromiter((r.phash for r in rows), dtype=np.uint64, count=len(rows)))
         for r in rows:
             if r.local_codes:
@@ -88,6 +91,7 @@ class Mirror:
                 gone = np.asarray(removed, dtype=np.int64)
                 self.phash.remove(gone)
                 self.local.remove(gone)
+                self._count(gone[gone < len(self._scope_of)], -1)
                 self._scope_of[gone[gone < len(self._scope_of)]] = -1
                 for pk in removed:
                     self._file_rows.pop(pk, None)
@@ -105,9 +109,19 @@ class Mirror:
         found = [self.phash.radius(code, radius)[0] for code in set(codes)]
         return [int(p) for p in self.in_scope(np.unique(np.concatenate([*found, *also])), scope_pk)]
 
-    def nearest_in_scope(self, code: int, k: int, scope_pk: int) -> npt.NDArray[np.int64]:
+    def _count(self, pks: npt.NDArray[np.int64], step: int) -> None:
+        """Count rows ``pks`` (known rows, distinct) in or out of their scopes' sizes."""
+        scopes, counts = np.unique(self._scope_of[pks], return_counts=True)
+        for scope_pk, n in zip(scopes.tolist(), counts.tolist(), strict=True):
+            if scope_pk >= 0:
+                self._scope_rows[scope_pk] = self._scope_rows.get(scope_pk, 0) + step * n
+
+    def nearest_in_scope(self, code: int, k: int, scope_pk: int, radius: int, small: int) -> npt.NDArray[np.int64]:
         """The ``k`` rows of scope ``scope_pk`` whose pHash is nearest ``code`` (by distance, then
-        row), however many rows other scopes hold nearer (call holding ``lock``)."""
+        row), however many rows other scopes hold nearer: among those within ``radius`` bits (one
+        radius search), unless the scope holds at most ``small`` rows (call holding ``lock``)."""
+        if self._scope_rows.get(scope_pk, 0) > small:
+            return self.in_scope(self.phash.radius(code, radius)[0], scope_pk)[:k]
         want = k
         while True:
             ids, _ = self.phash.knn(code, want)
