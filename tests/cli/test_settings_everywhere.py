@@ -66,12 +66,14 @@ def test_a_strict_settings_file_turns_the_crop_into_similar_in_every_command(cli
     grouped = _pair(cli, folder, tmp_path / "find.sqlite")
     assert len(grouped["groups"]) == 1
     (pair,) = grouped["pairs"]
-    assert pair["verdict"] == "near_duplicate" and abs(pair["score"] - score) <= 0.01
+    # find compares the two files' stored features; compare and check also fit the query's coarse
+    # view (features at 0.6 of its side), which may add an inlier or two: a point of score at most
+    assert pair["verdict"] == "near_duplicate" and abs(pair["score"] - score) <= 0.02
     # the same cache, now with the strict file: no group; the pair is similar, at the same score
     for extra, env in ((("--settings", str(strict)), None), ((), {"LOOKALIKE_SETTINGS": str(strict)})):
         apart = _pair(cli, folder, tmp_path / "find.sqlite", *extra, env=env)
         assert apart["groups"] == []
-        assert [(p["verdict"], abs(p["score"] - score) <= 0.01) for p in apart["pairs"]] == [("similar", True)]
+        assert [(p["verdict"], abs(p["score"] - score) <= 0.02) for p in apart["pairs"]] == [("similar", True)]
 
 
 def test_serve_refuses_a_bad_settings_file_in_one_line(cli: Run, tmp_path: Path) -> None:

@@ -192,6 +192,8 @@ class DaskRunner:
             return
         self._asked.update(new)
         for address, answer in sorted(self._client.run(eval, _PROBE, workers=new, on_error="return").items()):
+            if isinstance(answer, OSError):  # it left while asked (a worker killed by a task it ran):
+                continue  # its nanny's new worker has another address, and is asked in turn
             if isinstance(answer, BaseException):
                 raise ClusterError(_missing(f"worker {address}", answer))
             if answer != self._version:
