@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -250,10 +249,7 @@ def similar_stage(
             args = (near_task, vectors_dir, np.asarray(pk_list, np.int32), NEIGHBOURS + 1, rules.lift_from)
             near_todo.append((f"near-{i:05d}-{nd}", (*args, near_paths[-1])))
     built = os.path.exists(os.path.join(vectors_dir, "present.npy"))
-    for name in os.listdir(folder):  # an earlier run's vectors and neighbours (its inputs changed)
-        path = os.path.join(folder, name)
-        if path not in {vectors_dir, plan_path, *near_paths}:
-            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+    drop_others(folder, {vectors_dir, plan_path, *near_paths})  # an earlier run's vectors and neighbours
     with steps(progress, len(todo) + (not built) + len(near_todo), "neighbours") as advance:
         for _ in runner.map(call, todo):
             advance()

@@ -9,7 +9,6 @@ on a grown source each task reuses or extends its rows' earlier checks (``reuse`
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -83,7 +82,7 @@ def match_stage(
                 thresholds, dict(storage_options), checks[-1], earlier.get(d),
             )  # fmt: skip
             match_todo.append((f"match-{i:05d}-{vd}", args))
-    _drop_unused(folder, {*plan["codes"], *map(rows_path, plan["codes"]), stored_dir, plan_path})
+    drop_others(folder, {*plan["codes"], *map(rows_path, plan["codes"]), stored_dir, plan_path})
     with steps(progress, len(todo) + (not stored_reused) + len(match_todo), "matching") as advance:
         for _ in runner.map(call, todo):
             advance()
@@ -96,11 +95,3 @@ def match_stage(
     drop_others(pairs_dir, set(pairs))
     drop_others(checks_dir, set(checks))  # after: the earlier checks were read by the tasks
     return Matched(pairs, [task[1][4] for task in match_todo], stored_digest, stored_reused)
-
-
-def _drop_unused(folder: str, keep: set[str]) -> None:
-    """Remove the files and folders of ``folder`` that this run does not use (its inputs changed)."""
-    for name in os.listdir(folder):
-        path = os.path.join(folder, name)
-        if path not in keep:
-            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)

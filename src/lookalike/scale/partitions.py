@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -53,10 +54,11 @@ def digest(*parts: object) -> str:
 
 
 def drop_others(folder: str, keep: set[str]) -> None:
-    """Remove the partition files of ``folder`` that this run does not use (its inputs changed)."""
+    """Remove the files and folders of ``folder`` that this run does not use (its inputs changed)."""
     for name in os.listdir(folder):
-        if os.path.join(folder, name) not in keep:
-            os.remove(os.path.join(folder, name))
+        path = os.path.join(folder, name)
+        if path not in keep:
+            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
 
 
 @dataclass(frozen=True, slots=True)
