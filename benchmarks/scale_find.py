@@ -26,6 +26,7 @@ wall_seconds, matching_core_seconds, and pairs_equal_to_one_machine (with pairs_
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -34,6 +35,7 @@ import struct
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -253,6 +255,35 @@ def _cpu_seconds() -> float:
     return r.ru_utime + r.ru_stime
 
 
+class StageClock:
+    """A ``progress`` for ``Pipeline.match`` that adds up the CPU (this process's and the workers')
+    and the wall time spent in each stage it is told about: ``{stage: [core s, wall s]}``, and the
+    CPU outside every stage (the answer written after grouping, the run's set-up) as ``other``."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.spent: dict[str, list[float]] = {}
+
+    def _now(self) -> tuple[float, float]:
+        return _cpu_seconds() + sum(self.client.run(_cpu_seconds).values()), time.perf_counter()
+
+    @contextlib.contextmanager
+    def __call__(self, total: int, label: str) -> Iterator[Callable[[], None]]:
+        cpu0, wall0 = self._now()
+        try:
+            yield lambda: None
+        finally:
+            cpu1, wall1 = self._now()
+            got = self.spent.setdefault(label, [0.0, 0.0])
+            got[0] += cpu1 - cpu0
+            got[1] += wall1 - wall0
+
+    def report(self, core: float) -> dict[str, list[float]]:
+        out = {k: [round(c, 1), round(w, 1)] for k, (c, w) in self.spent.items()}
+        out["other"] = [round(core - sum(c for c, _ in self.spent.values()), 1), 0.0]
+        return out
+
+
 def one_machine_pairs(parts: list[Path], rows: list[int], db: Path) -> dict[tuple[int, int], tuple[str, float]]:
     """The pairs of the sampled index rows ``rows`` as one machine finds them: every row in one
     ``Index`` (rows with the same bytes one row), each sampled row checked by its cascade."""
@@ -319,7 +350,8 @@ def main() -> None:
     with Sampler() as sampler:
         worker_cpu0 = sum(client.run(_cpu_seconds).values())
         cpu0, started = _cpu_seconds(), time.perf_counter()
-        run = Pipeline(partition_size=args.partition_size).match(parts, out=run_dir, cluster=client)
+        clock = StageClock(client)
+        run = Pipeline(partition_size=args.partition_size).match(parts, out=run_dir, cluster=client, progress=clock)
         wall = time.perf_counter() - started
         core = _cpu_seconds() - cpu0 + sum(client.run(_cpu_seconds).values()) - worker_cpu0
     client.close()
@@ -336,6 +368,7 @@ def main() -> None:
         "n": n, "planted": len(planted), "planted_found": found, "peak_worker_bytes": sampler.worker,
         "peak_client_bytes": sampler.client, "wall_seconds": round(wall, 1), "matching_core_seconds": round(core, 1),
         "match_task_cpu_seconds": steps, "peak_worker_anon_bytes": sampler.worker_own,
+        "stage_core_seconds": clock.report(core),
         "vote_table_bytes": sum(f.stat().st_size for f in run_dir.glob("**/votes/*")),
     }  # fmt: skip
     missed = sorted({c: s for c, s in planted.items() if group_of.get(c, -1) != group_of.get(s, -2)}.items())
