@@ -51,6 +51,7 @@ from lookalike.index import Index
 from lookalike.index.store.records import NewFile
 from lookalike.match import Query, Verdict
 from lookalike.scale import Pipeline
+from lookalike.scale.memory import client_memory
 from lookalike.scale.schema import FINGERPRINTS, turned_fingerprints
 from lookalike.scale.stages import FINGERPRINT_GROUP_ROWS, exact_groups
 
@@ -225,17 +226,23 @@ def _rss(pid: int) -> tuple[int, int]:
 
 
 class Sampler:
-    """Peak resident bytes of this process and of its largest descendant, every 0.2 s."""
+    """Peak resident bytes of this process and of its largest descendant, every 0.2 s; and this
+    process's peak resident and anonymous bytes in each ``stage`` (set by ``StageClock``)."""
 
     def __init__(self) -> None:
         self.client = self.worker = self.worker_own = 0
+        self.stage = "setup"
+        self.client_by_stage: dict[str, list[int]] = {}
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         me = os.getpid()
         while not self._done.is_set():
-            self.client = max(self.client, _rss(me)[0])
+            rss, own = _rss(me)
+            self.client = max(self.client, rss)
+            peak = self.client_by_stage.setdefault(self.stage, [0, 0])
+            peak[0], peak[1] = max(peak[0], rss), max(peak[1], own)
             for p in _descendants(me):
                 rss, own = _rss(p)
                 self.worker, self.worker_own = max(self.worker, rss), max(self.worker_own, own)
@@ -260,8 +267,9 @@ class StageClock:
     and the wall time spent in each stage it is told about: ``{stage: [core s, wall s]}``, and the
     CPU outside every stage (the answer written after grouping, the run's set-up) as ``other``."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, sampler: Sampler) -> None:
         self.client = client
+        self.sampler = sampler
         self.spent: dict[str, list[float]] = {}
 
     def _now(self) -> tuple[float, float]:
@@ -270,9 +278,12 @@ class StageClock:
     @contextlib.contextmanager
     def __call__(self, total: int, label: str) -> Iterator[Callable[[], None]]:
         cpu0, wall0 = self._now()
+        outside, self.sampler.stage = self.sampler.stage, label
         try:
             yield lambda: None
         finally:
+            # a stage inside another (spectra in grouping) gives the outer one back
+            self.sampler.stage = f"after {label}" if outside == "setup" or outside.startswith("after ") else outside
             cpu1, wall1 = self._now()
             got = self.spent.setdefault(label, [0.0, 0.0])
             got[0] += cpu1 - cpu0
@@ -347,10 +358,11 @@ def main() -> None:
         else None
     )
     client = Client(cluster if cluster is not None else args.cluster)
+    client_memory()  # as ``lookalike find --cluster`` does: this process is the run's client
     with Sampler() as sampler:
         worker_cpu0 = sum(client.run(_cpu_seconds).values())
         cpu0, started = _cpu_seconds(), time.perf_counter()
-        clock = StageClock(client)
+        clock = StageClock(client, sampler)
         run = Pipeline(partition_size=args.partition_size).match(parts, out=run_dir, cluster=client, progress=clock)
         wall = time.perf_counter() - started
         core = _cpu_seconds() - cpu0 + sum(client.run(_cpu_seconds).values()) - worker_cpu0
@@ -369,6 +381,7 @@ def main() -> None:
         "peak_client_bytes": sampler.client, "wall_seconds": round(wall, 1), "matching_core_seconds": round(core, 1),
         "match_task_cpu_seconds": steps, "peak_worker_anon_bytes": sampler.worker_own,
         "stage_core_seconds": clock.report(core),
+        "client_peak_by_stage": {k: [round(v / 2**20, 1) for v in p] for k, p in sampler.client_by_stage.items()},
         "vote_table_bytes": sum(f.stat().st_size for f in run_dir.glob("**/votes/*")),
     }  # fmt: skip
     missed = sorted({c: s for c, s in planted.items() if group_of.get(c, -1) != group_of.get(s, -2)}.items())

@@ -23,7 +23,8 @@ import pyarrow as pa
 
 from lookalike.match import Verdict
 from lookalike.scale.answer import GroupSpill
-from lookalike.scale.keepers import Gathered, RunPairs, RunSourceEvidence, gather, with_spectra
+from lookalike.scale.fact_spill import FactSpill
+from lookalike.scale.keepers import FACT_COLUMNS, Gathered, RunPairs, RunSourceEvidence, gather, with_spectra
 from lookalike.scale.memory import give_back
 from lookalike.scale.rows import RunRows
 from lookalike.scan.grouping import Judges, groups_of_links
@@ -100,10 +101,11 @@ def _batches(rows: RunRows, pairs: RunPairs, linking: npt.NDArray[np.bool_]) -> 
 
 def group_batches(
     rows: RunRows, part_paths: list[str], pairs: RunPairs, opts: FindOptions, keep_in: tuple[str, ...],
-    spill: GroupSpill, fetch: Fetch, reviewable: int,
+    spill: GroupSpill, fetch: Fetch, reviewable: int, scratch: str,
 ) -> Counts:  # fmt: skip
     """Group the answer's rows batch by batch into ``spill``, keepers chosen as ``find`` chooses
-    them (``fetch`` computes the spectra a choice asks for); returns what was found."""
+    them (``fetch`` computes the spectra a choice asks for; the rows' facts are spilled to the
+    folder ``scratch`` meanwhile, ``fact_spill``); returns what was found."""
     linking = pairs.linking(opts.link)
     batch_of, batches = _batches(rows, pairs, linking)
     positions = np.flatnonzero(batch_of[rows.pk] >= 0)
@@ -115,24 +117,32 @@ def group_batches(
     among = among[np.argsort(lo_batch[among], kind="stable")]
     among_bounds = np.searchsorted(lo_batch[among], np.arange(batches + 1))
     counts = Counts()
-    for b in range(batches):
-        here = among[among_bounds[b] : among_bounds[b + 1]]
-        at = np.sort(positions[by_batch[row_bounds[b] : row_bounds[b + 1]]])
-        gathered = gather(rows, part_paths, at, pairs, here[linking[here]], here)
-        evidence = RunSourceEvidence(gathered)
-        pks = sorted(gathered.paths_of)
+    facts = FactSpill(scratch, rows, part_paths, FACT_COLUMNS, positions, position_batch)
+    try:
+        for b in range(batches):
+            here = among[among_bounds[b] : among_bounds[b + 1]]
+            at = np.sort(positions[by_batch[row_bounds[b] : row_bounds[b + 1]]])
+            gathered = gather(facts.batch(b), rows, at, pairs, here[linking[here]], here)
+            evidence = RunSourceEvidence(gathered)
+            pks = sorted(gathered.paths_of)
 
-        def choose(g: Gathered = gathered, e: RunSourceEvidence = evidence, p: list[int] = pks) -> list[Group]:
-            return groups_of_links(p, g.paths_of, g.size_of, g.facts, g.pairs, opts, keep_in, judges=Judges(source=e))
+            def choose(g: Gathered = gathered, e: RunSourceEvidence = evidence, p: list[int] = pks) -> list[Group]:
+                return groups_of_links(
+                    p, g.paths_of, g.size_of, g.facts, g.pairs, opts, keep_in, judges=Judges(source=e)
+                )
 
-        def spectra(pks_: list[int], round_: int, g: Gathered = gathered, b_: int = b) -> Mapping[int, bytes | None]:
-            return fetch(g, b_, pks_, round_)
+            def spectra(
+                pks_: list[int], round_: int, g: Gathered = gathered, b_: int = b
+            ) -> Mapping[int, bytes | None]:
+                return fetch(g, b_, pks_, round_)
 
-        groups = with_spectra(evidence, choose, spectra)
-        spill.add(groups)
-        counts.add(groups, reviewable)
-        del gathered, evidence, groups
-        give_back()
+            groups = with_spectra(evidence, choose, spectra)
+            spill.add(groups)
+            counts.add(groups, reviewable)
+            del gathered, evidence, groups
+            give_back()
+    finally:
+        facts.close()
     return counts
 
 

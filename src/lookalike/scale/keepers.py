@@ -38,6 +38,7 @@ T = TypeVar("T")
 I32 = npt.NDArray[np.int32]
 
 __all__ = [
+    "FACT_COLUMNS",
     "ROW_COLUMNS",
     "Gathered",
     "RunPairs",
@@ -52,6 +53,8 @@ ROW_COLUMNS = [
     "url", "sha256", "fingerprint", "lossless", "taken_at", "jpeg_quality", "padding", "content_aspect", "mtime_ns",
     "colours", "grid_step",
 ]  # fmt: skip
+#: the columns ``gather`` takes: ``ROW_COLUMNS`` and each file's size
+FACT_COLUMNS = [*ROW_COLUMNS, "size"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,29 +180,22 @@ def _indices(encoded: pa.DictionaryArray) -> npt.NDArray[np.intp]:
 
 
 def gather(
-    rows: RunRows, part_paths: list[str], at: npt.NDArray[np.intp], pairs: RunPairs, links: npt.NDArray[np.intp],
+    values: pa.Table, rows: RunRows, at: npt.NDArray[np.intp], pairs: RunPairs, links: npt.NDArray[np.intp],
     among: npt.NDArray[np.intp],
 ) -> Gathered:  # fmt: skip
     """The facts of the rows at positions ``at`` of ``rows`` (path order: one batch of the answer's
-    rows), the linking pairs ``links`` among them and what the pairs ``among`` them said of
-    pixels. Each fingerprint part is read once, and only if it holds such a row."""
-    by_part = np.argsort(rows.part[at], kind="stable")
-    at_part = rows.part[at][by_part]
-    values: dict[int, tuple[Any, ...]] = {}  # position (path order) -> its ROW_COLUMNS and size
-    for p in np.unique(at_part).tolist():
-        lo, hi = np.searchsorted(at_part, [p, p + 1])
-        positions = at[by_part[lo:hi]]
-        t = pq.read_table(part_paths[p], columns=[*ROW_COLUMNS, "size"]).take(pa.array(rows.row[positions]))
-        values.update(zip(positions.tolist(), zip(*(t.column(n).to_pylist() for n in [*ROW_COLUMNS, "size"]))))
+    rows) from ``values`` (their ``FACT_COLUMNS`` and ``position``, as ``fact_spill.FactSpill``
+    gives a batch), the linking pairs ``links`` among them and what the pairs ``among`` them said
+    of pixels."""
+    columns = (values.column(n).to_pylist() for n in FACT_COLUMNS)
+    found = dict(zip(values.column("position").to_pylist(), zip(*columns)))  # position -> its FACT_COLUMNS
     paths_of: dict[int, list[str]] = defaultdict(list)
     facts: dict[int, RowFacts] = {}
     encoded: dict[int, bytes] = {}
     mtime_of: dict[str, int] = {}
     size_of: dict[str, int] = {}
     for position in np.sort(at).tolist():  # path order: a row's facts are its first path's
-        url, sha, fpb, lossless, taken_at, quality, padding, aspect, mtime_ns, colours, step, size = values.pop(
-            position
-        )
+        url, sha, fpb, lossless, taken_at, quality, padding, aspect, mtime_ns, colours, step, size = found.pop(position)
         pk = int(rows.pk[position])
         paths_of[pk].append(url)
         mtime_of[url], size_of[url] = mtime_ns or 0, size

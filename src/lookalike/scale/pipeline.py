@@ -56,7 +56,7 @@ from lookalike.scale.group_stage import answer_pairs, group_batches
 from lookalike.scale.keepers import Gathered, RunPairs, spectrum_task
 from lookalike.scale.match_stage import match_stage
 from lookalike.scale.partitions import digest, drop_others, plan_fingerprints
-from lookalike.scale.reuse import checked_rows, content_key, read_spectra_by_key, signed_key, spectra_in
+from lookalike.scale.reuse import SpectraFiles, checked_rows, content_key, signed_key
 from lookalike.scale.rows import RunRows, listed_table
 from lookalike.scale.runner import Runner, call, open_runner
 from lookalike.scale.stages import error_rows, write_atomically
@@ -270,11 +270,14 @@ class Pipeline:
         groups_path = os.path.join(run_dir, "groups.parquet")
         pairs_path = os.path.join(run_dir, "answer-pairs.parquet")
         spill, written = GroupSpill(os.path.join(run_dir, "groups.spill.tmp")), list[str]()
-        fetch = partial(self._spectra, runner, run_dir, progress, written)
+        spectra_dir = os.path.join(run_dir, "spectra")
+        known = SpectraFiles(spectra_dir, f"part-{digest(self.limits)}-")
+        fetch = partial(self._spectra, runner, spectra_dir, known, progress, written)
         with steps(progress, 1, "grouping"):
             counts = group_batches(
-                rows, [p for p, _ in parts], pairs, self.options, keep_in, spill, fetch, REVIEWABLE_GROUP
-            )
+                rows, [p for p, _ in parts], pairs, self.options, keep_in, spill, fetch, REVIEWABLE_GROUP,
+                os.path.join(run_dir, "grouping"),
+            )  # fmt: skip
             spill.finish(groups_path)
             answered = write_pairs(pairs_path, answer_pairs(rows, pairs))
         similar_path = None
@@ -315,7 +318,7 @@ class Pipeline:
             if not os.path.exists(os.path.join(run_dir, "manifest.parquet")):
                 raise ConfigError(f"--out {out}: the folder is not empty and holds no run")
             raise ConfigError(f"--out {out}: the folder holds a run; pass --resume to go on with it, or choose another")
-        for sub in ("fingerprints", "matching", "pairs", "checks", "spectra", "embeddings", "similar"):
+        for sub in ("fingerprints", "matching", "pairs", "checks", "spectra", "embeddings", "similar", "grouping"):
             os.makedirs(os.path.join(run_dir, sub), exist_ok=True)
             for name in os.listdir(os.path.join(run_dir, sub)):
                 if name.endswith(".tmp"):  # left by a run killed while writing
@@ -359,7 +362,8 @@ class Pipeline:
     def _spectra(
         self,
         runner: Runner,
-        run_dir: str,
+        folder: str,
+        files: SpectraFiles,
         progress: Progress | None,
         written: list[str],
         gathered: Gathered,
@@ -368,15 +372,15 @@ class Pipeline:
         round_number: int,
     ) -> dict[int, bytes | None]:
         """The spectrum profiles of rows ``pks`` (asked for in one round of keeper choices), computed
-        on the workers, or reused; the files they come from are added to ``written``.
+        on the workers into ``folder``, or reused (``files`` knows which file holds which); the
+        files they come from are added to ``written``.
 
         A profile is a function of the file's bytes, so the files hold each row's content key
         (``reuse.content_key``) where ``SPECTRA`` has ``file_pk``, and a profile any run with these
         limits computed is reused: a grown run decodes only the files it had not asked for."""
-        folder = os.path.join(run_dir, "spectra")
         prefix = f"part-{digest(self.limits)}-"
         keys = {pk: signed_key(content_key(gathered.facts[pk].sha256)) for pk in pks}
-        known = read_spectra_by_key(folder, prefix, keys.values())
+        known = files.read(keys.values())
         todo: list[tuple[str, tuple[Any, ...]]] = []
         missing = list({keys[pk]: pk for pk in pks if keys[pk] not in known}.values())
         for start in range(0, len(missing), self.partition_size):
@@ -396,7 +400,8 @@ class Pipeline:
         with steps(progress, len(todo), "spectra") as advance:
             for _ in runner.map(call, todo):
                 advance()
-        known.update(spectra_in([args[2] for _, args in todo], keys.values()))  # only what was just written
+        files.add([args[2] for _, args in todo])
+        known.update(files.read([keys[pk] for pk in missing]))  # only what was just written
         written.extend({known[keys[pk]][1] for pk in pks if keys[pk] in known})
         return {pk: known[keys[pk]][0] if keys[pk] in known else None for pk in pks}
 

@@ -50,9 +50,8 @@ __all__ = [
     "content_key",
     "digest_keys",
     "earlier_checks",
-    "read_spectra_by_key",
+    "SpectraFiles",
     "signed_key",
-    "spectra_in",
 ]
 
 U64 = npt.NDArray[np.uint64]
@@ -303,24 +302,59 @@ def signed_key(key: int) -> int:
     return key - (1 << 64) if key >= 1 << 63 else key
 
 
-def read_spectra_by_key(folder: str, prefix: str, wanted: Collection[int]) -> dict[int, tuple[bytes | None, str]]:
-    """The spectrum profile (None: unreadable) and its file of each content key of ``wanted`` that
-    the files in ``folder`` named with ``prefix`` (the limits they were computed with) hold: only
-    those, so that a grouping batch holds its own rows' profiles, not every one a run computed."""
-    names = sorted(n for n in os.listdir(folder) if n.startswith(prefix) and n.endswith(".parquet"))
-    return spectra_in([os.path.join(folder, n) for n in names], wanted)
+class SpectraFiles:
+    """Which of the spectrum files in ``folder`` named with ``prefix`` (the limits they were computed
+    with) holds each content key: their ``file_pk`` columns, read once (``add`` those written later),
+    as sorted NumPy columns (12 bytes a profile). Grouping asks for a batch's profiles at a time;
+    listing and reading every file for each batch made the work grow as batches times files, the
+    square of the run. Where two files hold a key, the one added last answers."""
 
+    def __init__(self, folder: str, prefix: str) -> None:
+        self._paths: list[str] = []
+        self._chunks: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]]] = []
+        self._keys = np.zeros(0, np.int64)
+        self._file = np.zeros(0, np.int32)
+        names = sorted(n for n in os.listdir(folder) if n.startswith(prefix) and n.endswith(".parquet"))
+        self.add([os.path.join(folder, n) for n in names])
 
-def spectra_in(paths: Sequence[str], wanted: Collection[int]) -> dict[int, tuple[bytes | None, str]]:
-    """``read_spectra_by_key`` over the spectrum files ``paths``."""
-    out: dict[int, tuple[bytes | None, str]] = {}
-    keys = pa.array(sorted(set(wanted)), pa.int64())
-    for path in paths:
-        t = pq.read_table(path, columns=["file_pk", "spectrum"])
-        t = t.filter(pc.is_in(t.column("file_pk"), value_set=keys))
-        for key, spectrum in zip(t.column("file_pk").to_pylist(), t.column("spectrum").to_pylist()):
-            out[key] = (spectrum, path)
-    return out
+    def add(self, paths: Sequence[str]) -> None:
+        """Spectrum files written since, in order."""
+        for path in paths:
+            keys = pq.read_table(path, columns=["file_pk"]).column("file_pk").to_numpy()
+            self._chunks.append((keys.astype(np.int64), np.full(len(keys), len(self._paths), np.int32)))
+            self._paths.append(path)
+
+    def _index(self) -> None:
+        """Fold the files added into the sorted columns: each key once, by the last file added."""
+        if not self._chunks:
+            return
+        keys = np.concatenate([self._keys, *(k for k, _ in self._chunks)])
+        files = np.concatenate([self._file, *(f for _, f in self._chunks)])
+        self._chunks = []
+        order = np.argsort(keys, kind="stable")  # equal keys stay in order added: the last is the newest
+        keys, files = keys[order], files[order]
+        last = np.append(keys[1:] != keys[:-1], True)
+        self._keys, self._file = keys[last], files[last]
+
+    def read(self, wanted: Collection[int]) -> dict[int, tuple[bytes | None, str]]:
+        """The spectrum profile (None: unreadable) and its file of each content key of ``wanted`` the
+        files hold: only those, so that a grouping batch holds its own rows' profiles, not every
+        one a run computed. Reads only the files that hold one."""
+        self._index()
+        want = np.unique(np.fromiter(wanted, np.int64, count=len(wanted)))
+        at = np.searchsorted(self._keys, want)
+        held = at < len(self._keys)
+        held[held] = self._keys[at[held]] == want[held]
+        want, files = want[held], self._file[at[held]]
+        out: dict[int, tuple[bytes | None, str]] = {}
+        for f in np.unique(files).tolist():
+            path = self._paths[f]
+            keys = pa.array(want[files == f])
+            t = pq.read_table(path, columns=["file_pk", "spectrum"])
+            t = t.filter(pc.is_in(t.column("file_pk"), value_set=keys))
+            for key, spectrum in zip(t.column("file_pk").to_pylist(), t.column("spectrum").to_pylist()):
+                out[key] = (spectrum, path)
+        return out
 
 
 def checked_rows(pair_paths: Iterable[str]) -> dict[str, int]:
