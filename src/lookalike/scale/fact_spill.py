@@ -5,29 +5,27 @@ A grouping batch is a set of whole connected components, and a component's rows 
 path order: read straight from the parts, each batch read every part that held one of its rows,
 and the work grew as batches times parts, the square of the run (at 300,000 synthetic rows,
 parts of 4,096 rows and batches of 512 rows, about 9,000 reads of a part where 74 do). Here the
-parts are read in turn, each once, and its answer rows appended, as Arrow IPC record batches, to
-the spill file of their batch's bucket (``BUCKET_BATCHES`` grouping batches a file); grouping
-then reads one bucket file at a time. The usual external-memory distribution pass (Aggarwal and
-Vitter, "The input/output complexity of sorting and related problems", CACM 31(9), 1988).
-Memory on the client: one part's answer rows while spilling, one bucket's rows while grouping.
+parts are read in turn, each once, and its answer rows appended to the bucket file of their
+batch (``buckets.BucketFiles``, ``BUCKET_BATCHES`` grouping batches a file); grouping then reads
+one bucket at a time. Memory on the client: one part's answer rows while spilling, one bucket's
+rows while grouping.
 """
 
 from __future__ import annotations
-
-import os
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lookalike.scale.buckets import BucketFiles
 from lookalike.scale.memory import give_back
 from lookalike.scale.rows import RunRows
 
 __all__ = ["BUCKET_BATCHES", "FactSpill"]
 
-#: grouping batches a spill file holds: grouping reads one file at a time, about 8,000 rows' facts
-#: (a few MB), and a run of n answer rows keeps n / 8,000 files open while spilling
+#: grouping batches a bucket holds: grouping reads one at a time, about 8,000 rows' facts (a few
+#: MB), and a run of n answer rows keeps n / 8,000 files open while spilling
 BUCKET_BATCHES = 16
 
 
@@ -41,72 +39,46 @@ class FactSpill:
         self, folder: str, rows: RunRows, part_paths: list[str], columns: list[str],
         positions: npt.NDArray[np.intp], batch_of_position: npt.NDArray[np.int32],
     ) -> None:  # fmt: skip
-        self._folder = folder
-        self._paths: dict[int, str] = {}
+        self._files = BucketFiles(folder, "facts")
         self._loaded = -1
-        self._table: pa.Table | None = None
-        self._bounds = np.zeros(1, np.int64)
-        os.makedirs(folder, exist_ok=True)
-        writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
-        try:
-            self._spill(rows, part_paths, columns, positions, batch_of_position, writers)
-        finally:
-            for w in writers.values():
-                w.close()
-        give_back()
-
-    def _spill(
-        self, rows: RunRows, part_paths: list[str], columns: list[str], positions: npt.NDArray[np.intp],
-        batch_of_position: npt.NDArray[np.int32], writers: dict[int, pa.ipc.RecordBatchStreamWriter],
-    ) -> None:  # fmt: skip
-        """Each part read once; its rows at ``positions`` appended to their buckets' files."""
+        self._table = pa.table({})
+        self._bounds = np.zeros(BUCKET_BATCHES + 1, np.int64)
         by_part = np.lexsort((rows.row[positions], rows.part[positions]))
         positions, batch_of_position = positions[by_part], batch_of_position[by_part]
         part_of = rows.part[positions]
-        for p in np.unique(part_of).tolist():
-            lo, hi = np.searchsorted(part_of, [p, p + 1])
-            here = positions[lo:hi]
-            batch = batch_of_position[lo:hi]
-            t = pq.read_table(part_paths[p], columns=columns).take(pa.array(rows.row[here]))
-            t = t.append_column("position", pa.array(here.astype(np.int64)))
-            t = t.append_column("batch", pa.array(batch))
-            bucket = batch // BUCKET_BATCHES
-            for k in np.unique(bucket).tolist():
-                if k not in writers:
-                    self._paths[k] = os.path.join(self._folder, f"facts-{k:06d}.arrows.tmp")
-                    writers[k] = pa.ipc.new_stream(self._paths[k], t.schema)
-                writers[k].write_table(t.filter(pa.array(bucket == k)))
-            del t
+        try:
+            for p in np.unique(part_of).tolist():
+                lo, hi = np.searchsorted(part_of, [p, p + 1])
+                here, batch = positions[lo:hi], batch_of_position[lo:hi]
+                t = pq.read_table(part_paths[p], columns=columns).take(pa.array(rows.row[here]))
+                t = t.append_column("position", pa.array(here.astype(np.int64)))
+                t = t.append_column("batch", pa.array(batch))
+                self._files.append(t, batch // BUCKET_BATCHES)
+                del t
+        except BaseException:
+            self._files.remove()
+            raise
+        self._files.done()
+        give_back()
 
     def batch(self, b: int) -> pa.Table:
         """The spilled rows of grouping batch ``b`` (the columns, ``position`` and ``batch``)."""
         k = b // BUCKET_BATCHES
         if k != self._loaded:
-            self._drop()
+            self._table = pa.table({})
+            give_back()
             self._loaded = k
-            path = self._paths.pop(k, None)
-            if path is not None:
-                with pa.ipc.open_stream(path) as reader:
-                    t = reader.read_all()
-                os.remove(path)
+            t = self._files.take(k)
+            if t is not None:
                 batches = t.column("batch").to_numpy()
                 order = np.argsort(batches, kind="stable")
                 self._table = t.take(pa.array(order))
                 first = k * BUCKET_BATCHES
                 self._bounds = np.searchsorted(batches[order], np.arange(first, first + BUCKET_BATCHES + 1))
-        if self._table is None:
-            raise KeyError(b)
         i = b - k * BUCKET_BATCHES
         return self._table.slice(int(self._bounds[i]), int(self._bounds[i + 1] - self._bounds[i]))
 
-    def _drop(self) -> None:
-        self._table = None
-        give_back()
-
     def close(self) -> None:
         """Remove the spill files not read yet."""
-        self._drop()
-        for path in self._paths.values():
-            if os.path.exists(path):
-                os.remove(path)
-        self._paths.clear()
+        self._table = pa.table({})
+        self._files.remove()

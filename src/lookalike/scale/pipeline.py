@@ -318,7 +318,8 @@ class Pipeline:
             if not os.path.exists(os.path.join(run_dir, "manifest.parquet")):
                 raise ConfigError(f"--out {out}: the folder is not empty and holds no run")
             raise ConfigError(f"--out {out}: the folder holds a run; pass --resume to go on with it, or choose another")
-        for sub in ("fingerprints", "matching", "pairs", "checks", "spectra", "embeddings", "similar", "grouping"):
+        # "": the run folder's own spill files (``answer.GroupSpill``)
+        for sub in ("", "fingerprints", "matching", "pairs", "checks", "spectra", "embeddings", "similar", "grouping"):
             os.makedirs(os.path.join(run_dir, sub), exist_ok=True)
             for name in os.listdir(os.path.join(run_dir, sub)):
                 if name.endswith(".tmp"):  # left by a run killed while writing
