@@ -35,8 +35,8 @@ __all__ = ["SORT_GROUPS", "GroupSpill", "read_groups", "read_pairs", "write_pair
 #: ranges of this many ranks in one pass (``buckets.BucketFiles``), each range then sorted; a pass
 #: over the whole spill for each range grew as the square of the answer
 SORT_GROUPS = 4_096
-#: rows a row group of ``groups.parquet``: ``read_groups`` decodes a row group at a time, and one
-#: row group of the whole answer grew the printing client by 21 MB from 2,000 to 16,000 photos
+#: rows a row group of ``groups.parquet``: a reader decodes a row group at a time, and a row group
+#: of a whole range (or before, of a pass: every member of up to 65,536 groups) grows with the answer
 _WRITE_ROWS = 4_096
 #: rows a Parquet batch when reading back (``read_groups`` holds a batch's rows as Python objects)
 _READ_ROWS = 1_024
