@@ -328,6 +328,11 @@ def one_machine_pairs(parts: list[Path], rows: list[int], db: Path) -> dict[tupl
 
 
 def main() -> None:
+    if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
+        # as ``lookalike find --cluster`` runs (``cli.scale._arrow_on_glibc``): Arrow reads it once,
+        # when first imported, and this script imported it already
+        os.environ["ARROW_DEFAULT_MEMORY_POOL"] = "system"
+        os.execv(sys.executable, [sys.executable, *sys.argv])
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--synthetic", type=int, required=True, metavar="N")
     ap.add_argument("--cluster", default="local:2")

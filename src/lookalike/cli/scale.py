@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -103,6 +104,16 @@ def _progress(total: int, label: str) -> Iterator[Callable[[], None]]:
         _shown.pop()
 
 
+def _arrow_on_glibc() -> None:
+    """Arrow's C++ default pool on glibc's allocator in this process and the local workers it
+    starts (they inherit the environment), set before pyarrow is first imported: it reads
+    ``ARROW_DEFAULT_MEMORY_POOL`` then, once. ``scale.memory.client_memory`` can only switch
+    the pool pyarrow's own calls use; Parquet's reader threads allocate from the C++ default
+    (mimalloc), whose pages freed in those threads stay with them: reading a 2,896-row
+    ``groups.parquet`` left the client 14 MB larger, 0 MB on glibc. A value the user set is kept."""
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+
+
 def _quiet_dask() -> None:
     """Leave the cause of a failed run to its one line (``ClusterError``): Dask's client would add
     its own tracebacks of lost connections and cancelled futures. Its loggers get their levels from
@@ -168,6 +179,7 @@ class ClusterRun:
     def pipeline(self, **kwargs: Any) -> Any:
         """A ``Pipeline`` with these options (and ``kwargs``), or the one error line that says which
         extra to install."""
+        _arrow_on_glibc()
         try:
             from lookalike.scale import Pipeline
         except ImportError as exc:
