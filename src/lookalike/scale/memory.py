@@ -9,6 +9,11 @@ reading a run's pairs and rows on the client grew by 16 MB between the two sizes
 by 6 MB on glibc; a worker's anonymous memory at the peak of a match task by 38 MB on mimalloc
 and by 7 MB on glibc. ``use_system_allocator`` makes glibc the pool of a run's processes, and
 ``give_back`` returns what glibc's arenas keep (Dask's own advice is ``malloc_trim``).
+
+That switches the pool of pyarrow's own calls only. Arrow's C++ code (Parquet's reader threads)
+allocates from the C++ default pool, which pyarrow picks once, when it is imported, from
+``ARROW_DEFAULT_MEMORY_POOL``: ``lookalike find --cluster`` sets it to ``system`` before then
+(``cli.scale``), and a program that runs ``Pipeline`` itself should too.
 """
 
 from __future__ import annotations
