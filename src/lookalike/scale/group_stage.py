@@ -5,8 +5,9 @@ The linking pairs (``RunPairs``, NumPy columns) make components of index rows, f
 hooking and pointer jumping over NumPy arrays (Shiloach and Vishkin, "An O(log n) parallel
 connectivity algorithm", J. Algorithms 3, 1982: 8 bytes an answer row). ``find`` groups within a
 component only (a group's links are among its members; its keeper is chosen from its members),
-so the components are cut into batches of about ``BATCH_ROWS`` rows, each batch's facts are read
-from the fingerprint parts, its groups and keepers chosen (with the spectra its keeper choices
+so the components are cut into batches of about ``BATCH_ROWS`` rows, the batches' facts read
+from the fingerprint parts in one pass and spilled by batch (``fact_spill``), each batch's groups
+and keepers chosen (with the spectra its keeper choices
 ask for, ``keepers.with_spectra``) and spilled to disk (``answer.GroupSpill``), and the batch let
 go. Memory on the client: a 4-byte batch number a row (``batch_of``), the pairs' columns, and one
 batch's Python objects; the answer's pairs are written from the columns (``answer_pairs``).
