@@ -7,9 +7,9 @@ connectivity algorithm", J. Algorithms 3, 1982: 8 bytes an answer row). ``find``
 component only (a group's links are among its members; its keeper is chosen from its members),
 so the components are cut into batches of about ``BATCH_ROWS`` rows, the batches' facts read
 from the fingerprint parts in one pass and spilled by batch (``fact_spill``), each batch's groups
-and keepers chosen (with the spectra its keeper choices
-ask for, ``keepers.with_spectra``) and spilled to disk (``answer.GroupSpill``), and the batch let
-go. Memory on the client: a 4-byte batch number a row (``batch_of``), the pairs' columns, and one
+and keepers chosen (with the spectra its keeper choices ask for, ``keepers.with_spectra``) and
+spilled to disk (``answer.GroupSpill``), and the batch let go. Memory on the client: a 4-byte
+batch number a row (``batch_of``), the pairs' columns, one bucket of spilled facts and one
 batch's Python objects; the answer's pairs are written from the columns (``answer_pairs``).
 """
 
