@@ -81,16 +81,20 @@ class RunRows:
         for i, path in enumerate(part_paths):
             t = pq.read_table(path, columns=["url", "sha256"])
             ok = pc.is_valid(t.column("sha256")).to_numpy(zero_copy_only=False)
-            urls.append(t.column("url").filter(pa.array(ok)))
-            shas.append(t.column("sha256").filter(pa.array(ok)))
+            # copied whole in this thread: the filtered columns as they come (their buffers among
+            # the Parquet reader's freed ones) held 46 MB where the same rows held 26 at 300,000 rows
+            urls.append(pa.concat_arrays(t.column("url").filter(pa.array(ok)).chunks))
+            shas.append(pa.concat_arrays(t.column("sha256").filter(pa.array(ok)).chunks))
+            del t
             part.append(np.full(int(ok.sum()), i, np.int32))
             row.append(np.flatnonzero(ok).astype(np.int32))
         if not urls:
             z = np.zeros(0, np.int32)
             return cls(pa.array([], pa.string()), z, z, z, np.zeros(0, np.bool_))
-        url = pa.chunked_array([c for u in urls for c in u.chunks], pa.string()).combine_chunks()
+        url = pa.concat_arrays(urls)
+        del urls
         order = pc.sort_indices(url).to_numpy()
-        sha = pa.chunked_array([c for s in shas for c in s.chunks], pa.binary(32)).combine_chunks().take(order)
+        sha = pa.concat_arrays(shas).take(order)
         del shas
         # numbered in order of first bytes in path order: dictionary indices are in order of first appearance
         pk = pc.dictionary_encode(sha).indices.to_numpy().astype(np.int32) + 1
