@@ -96,8 +96,7 @@ class RunRows:
         order = pc.sort_indices(url).to_numpy()
         sha = pa.concat_arrays(shas).take(order)
         del shas
-        # numbered in order of first bytes in path order: dictionary indices are in order of first appearance
-        pk = pc.dictionary_encode(sha).indices.to_numpy().astype(np.int32) + 1
+        pk = _numbered_by_first(sha)
         del sha
         _, first_at = np.unique(pk, return_index=True)
         first = np.zeros(len(pk), np.bool_)
@@ -131,3 +130,24 @@ class RunRows:
     def shared(self) -> npt.NDArray[np.bool_]:
         """Per index row (position ``pk``), whether it has more than one path."""
         return np.bincount(self.pk, minlength=self.rows + 1) > 1
+
+
+def _numbered_by_first(digests: pa.FixedSizeBinaryArray) -> I32:
+    """Each of ``digests`` (32 bytes, none null) numbered from 1 in order of its first appearance,
+    equal digests one number: by a sort of their four 8-byte words (about 15 MB at 300,000 rows,
+    where Arrow's ``dictionary_encode`` built a 50 MB hash table and grew faster than the rows)."""
+    n = len(digests)
+    words = np.frombuffer(digests.buffers()[1], dtype=">u8", count=4 * (n + digests.offset))[4 * digests.offset :]
+    words = words.reshape(-1, 4)
+    order = np.lexsort(words.T[::-1])  # stable: each run of equal digests starts at its first appearance
+    sorted_words = words[order]
+    starts = np.ones(n, np.bool_)
+    starts[1:] = (sorted_words[1:] != sorted_words[:-1]).any(axis=1)
+    del sorted_words
+    run = np.cumsum(starts) - 1
+    firsts = order[starts]
+    number = np.empty(len(firsts), np.int32)
+    number[np.argsort(firsts, kind="stable")] = np.arange(1, len(firsts) + 1, dtype=np.int32)
+    pk = np.empty(n, np.int32)
+    pk[order] = number[run]
+    return pk
