@@ -83,8 +83,8 @@ class RunRows:
             ok = pc.is_valid(t.column("sha256")).to_numpy(zero_copy_only=False)
             # copied whole in this thread: the filtered columns as they come (their buffers among
             # the Parquet reader's freed ones) held 46 MB where the same rows held 26 at 300,000 rows
-            urls.append(pa.concat_arrays(t.column("url").filter(pa.array(ok)).chunks))
-            shas.append(pa.concat_arrays(t.column("sha256").filter(pa.array(ok)).chunks))
+            urls.append(t.column("url").filter(pa.array(ok)).combine_chunks())
+            shas.append(t.column("sha256").filter(pa.array(ok)).combine_chunks())
             del t
             part.append(np.full(int(ok.sum()), i, np.int32))
             row.append(np.flatnonzero(ok).astype(np.int32))
@@ -137,6 +137,8 @@ def _numbered_by_first(digests: pa.FixedSizeBinaryArray) -> I32:
     equal digests one number: by a sort of their four 8-byte words (about 15 MB at 300,000 rows,
     where Arrow's ``dictionary_encode`` built a 50 MB hash table and grew faster than the rows)."""
     n = len(digests)
+    if not n:
+        return np.zeros(0, np.int32)
     words = np.frombuffer(digests.buffers()[1], dtype=">u8", count=4 * (n + digests.offset))[4 * digests.offset :]
     words = words.reshape(-1, 4)
     order = np.lexsort(words.T[::-1])  # stable: each run of equal digests starts at its first appearance
