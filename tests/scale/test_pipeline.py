@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from lookalike.scale import Pipeline
+from lookalike.scale import Pipeline, fact_spill, group_stage
 from lookalike.scale.stages import exact_groups
 from lookalike.scan import find_groups
 from lookalike.scan.keeper import DEFAULT_KEEP
@@ -68,11 +68,15 @@ def test_the_cluster_finds_the_groups_and_keepers_of_one_machine(
     family_tree: tuple[Path, dict[str, Path]],
     one_machine: dict[str, Any],
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     workers: int,
     partition_size: int,
 ) -> None:
     root, family = family_tree
     cluster = client if workers == 2 else one_worker
+    if partition_size < 4:  # many grouping batches, spilled facts in several buckets, spectra asked batch by batch
+        monkeypatch.setattr(group_stage, "BATCH_ROWS", 2)
+        monkeypatch.setattr(fact_spill, "BUCKET_BATCHES", 2)
     run = Pipeline(partition_size=partition_size).run([str(root)], out=tmp_path / "run", cluster=cluster)
     doc = run.result.to_dict()
     assert _family_keeper(doc, family) == str(family["original"])

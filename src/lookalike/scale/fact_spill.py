@@ -54,6 +54,7 @@ class FactSpill:
                 t = t.append_column("position", pa.array(here.astype(np.int64)))
                 t = t.append_column("batch", pa.array(batch))
                 self._files.append(t, batch // BUCKET_BATCHES)
+                self._table = t.schema.empty_table()
                 del t
         except BaseException:
             self._files.remove()
@@ -65,11 +66,13 @@ class FactSpill:
         """The spilled rows of grouping batch ``b`` (the columns, ``position`` and ``batch``)."""
         k = b // BUCKET_BATCHES
         if k != self._loaded:
-            self._table = pa.table({})
+            self._table = self._table.schema.empty_table()  # a bucket may hold no row: batch numbers skip
             give_back()
             self._loaded = k
             t = self._files.take(k)
-            if t is not None:
+            if t is None:
+                self._bounds[:] = 0
+            else:
                 batches = t.column("batch").to_numpy()
                 order = np.argsort(batches, kind="stable")
                 self._table = t.take(pa.array(order))
@@ -80,5 +83,5 @@ class FactSpill:
 
     def close(self) -> None:
         """Remove the spill files not read yet."""
-        self._table = pa.table({})
+        self._table = self._table.schema.empty_table()
         self._files.remove()
