@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -67,7 +68,28 @@ def _run(
     if jobs <= 1:
         yield from map(_one, work)
         return
+    _warm_before_forking(local, embed, query)
     yield from ordered_map(_one, work, jobs=jobs)
+
+
+def _warm_before_forking(local: bool, embed: Embed | None, query: QueryLocal | None) -> None:
+    """Run each step once here, on a small picture, when the workers are to be forked from this
+    process: they inherit the loaded encoder and the compiled kernels instead of each loading them
+    (about 1.3 s of CPU a worker with the learned tier: 2.96 -> 0.27 s for two workers on six
+    files), which is most of what the workers add to a short run. A spawned worker starts afresh
+    whatever this process holds, so then nothing is run here."""
+    if multiprocessing.get_start_method() != "fork":
+        return
+    from lookalike.fingerprints.isolated import sample_png  # only here: the service imports it alone
+
+    try:
+        pixels = analyse(sample_png(), name="warm-up", local=local).image.pixels
+        if embed is not None:
+            embed(pixels)
+        if query is not None:
+            query(pixels)
+    except Exception:  # noqa: BLE001 - a step that fails here fails in each worker, which reports it per file
+        return
 
 
 def fingerprint_files(
