@@ -46,7 +46,7 @@ def run(files: list[Path], jobs: int, db: Path) -> tuple[float, float]:
     process, from its start: its imports, the encoder's load and the workers' start-up count."""
     with Index(db, embedder=load_embedder()) as index:
         embed = partial(embed_pixels, model=None)
-        extra = {"embed": embed, "query": query_features} if jobs > 1 else {}  # as `lookalike index` does
+        extra = {"embed": embed, "query": query_features, "pixels": False} if jobs > 1 else {}  # as `index` does
         for r in analyse_files(files, jobs=jobs, local=True, **extra):  # type: ignore[arg-type]
             if r.analysis is not None:
                 index.add_checked(

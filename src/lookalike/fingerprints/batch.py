@@ -5,7 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -46,13 +46,19 @@ def default_jobs() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def _one(args: tuple[Path, DecodeLimits, bool, bool, Embed | None, QueryLocal | None]) -> FileResult:
-    path, limits, keep, local, embed, query = args
+#: what an analysis holds for pixels when they are not sent back (``analyse_files(pixels=False)``)
+_NO_PIXELS = np.zeros((0, 0, 3), np.uint8)
+
+
+def _one(args: tuple[Path, DecodeLimits, bool, bool, bool, Embed | None, QueryLocal | None]) -> FileResult:
+    path, limits, keep, pixels, local, embed, query = args
     try:
         src = read_source(path, max_bytes=limits.max_bytes)
         a = analyse(src.data, name=src.name, limits=limits, local=local)
         vector = None if embed is None else embed(a.image.pixels)
         features = None if query is None else query(a.image.pixels)
+        if not pixels:
+            a = replace(a, image=replace(a.image, pixels=_NO_PIXELS))
         return FileResult(path, a.fingerprint, a if keep else None, vector=vector, query_local=features)
     except InputError as err:
         return FileResult(path=path, error=FileError.of(path, err))
@@ -62,9 +68,9 @@ def _one(args: tuple[Path, DecodeLimits, bool, bool, Embed | None, QueryLocal | 
 
 def _run(
     paths: Iterable[Path], jobs: int, limits: DecodeLimits | None, keep: bool, local: bool = False,
-    embed: Embed | None = None, query: QueryLocal | None = None,
+    embed: Embed | None = None, query: QueryLocal | None = None, pixels: bool = True,
 ) -> Iterator[FileResult]:  # fmt: skip
-    work = ((p, limits or DecodeLimits(), keep, local, embed, query) for p in paths)
+    work = ((p, limits or DecodeLimits(), keep, pixels, local, embed, query) for p in paths)
     if jobs <= 1:
         yield from map(_one, work)
         return
@@ -105,11 +111,14 @@ def fingerprint_files(
 
 def analyse_files(
     paths: Iterable[Path], *, jobs: int = 1, limits: DecodeLimits | None = None, local: bool = False,
-    embed: Embed | None = None, query: QueryLocal | None = None,
+    embed: Embed | None = None, query: QueryLocal | None = None, pixels: bool = True,
 ) -> Iterator[FileResult]:  # fmt: skip
     """``fingerprint_files``, keeping each ``Analysis`` (pixels and bytes) for matching; with
     ``local``, also the local features a stored file keeps; with ``embed`` (a picklable function:
     the learned tier's encoder, ``learned.isolated.embed_pixels``), its result of the decoded pixels
     as ``FileResult.vector``, and with ``query`` (``match.local.query_features``) the features its
-    check matches with as ``FileResult.query_local``. All computed in the worker processes."""
-    return _run(paths, jobs, limits, keep=True, local=local, embed=embed, query=query)
+    check matches with as ``FileResult.query_local``. All computed in the worker processes. Without
+    ``pixels``, each analysis comes back with an empty (0, 0, 3) array for its decoded pixels: for a
+    caller that has what it needs of them (``local``, ``embed``, ``query``), as they are most of a
+    result's bytes (about 0.5 MB), which a worker pickles and the caller's process unpickles."""
+    return _run(paths, jobs, limits, keep=True, local=local, embed=embed, query=query, pixels=pixels)
