@@ -9,6 +9,7 @@ import pytest
 
 from lookalike.config import Thresholds
 from lookalike.decode import decode_image
+from lookalike.fingerprints.kernels import two_nearest
 from lookalike.fingerprints.local import LocalFeatures, local_features
 from lookalike.index.search.descriptors import DescriptorIndex
 from lookalike.index.store.records import LOCAL_CODES
@@ -35,6 +36,29 @@ def test_round_trip_is_exact_up_to_16_bit_positions() -> None:
     assert np.array_equal(f.descriptors, g.descriptors)
     assert np.abs(f.points - g.points).max() < 1e-4
     assert g.aspect == pytest.approx(f.aspect, rel=1e-6)
+
+
+def _two_nearest_by_numpy(query: np.ndarray, stored: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The definition, bit by bit: every pair's distance, the first nearest, the second least."""
+    bits = np.unpackbits(query[:, None, :] ^ stored[None, :, :], axis=2).sum(axis=2)
+    nearest = bits.argmin(axis=1)  # the first of equals
+    first = bits.min(axis=1)
+    second = np.sort(bits, axis=1)[:, 1] if stored.shape[0] > 1 else np.full(len(query), 1 << 30)
+    return nearest, first, second
+
+
+def test_two_nearest_is_the_plain_definition_on_real_descriptors_and_ties() -> None:
+    coffee = local_features(_pixels("coffee.jpg")).descriptors
+    crop = local_features(_pixels("coffee.jpg")[40:-40, 60:-60]).descriptors
+    rng = np.random.default_rng(7)
+    few_bits = rng.integers(0, 2, (300, 32), dtype=np.uint8)  # codes 0-32 bits apart: many equal distances
+    for query, stored in ((crop, coffee), (few_bits[:120], few_bits[120:]), (crop[:5], coffee[:1]), (crop, coffee[:3])):
+        got = two_nearest(query, stored)
+        want = _two_nearest_by_numpy(query, stored)
+        for g, w in zip(got, want, strict=True):
+            assert np.array_equal(g, w)
+    nearest, first, second = two_nearest(crop[:4], coffee[:0])
+    assert nearest.tolist() == [-1] * 4 and first.tolist() == second.tolist() == [1 << 30] * 4
 
 
 def test_a_crop_verifies_and_reports_how_much_it_shows() -> None:

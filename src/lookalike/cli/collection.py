@@ -144,7 +144,9 @@ def index_command(
         # itself runs here, one file after another, and would otherwise compute them (~23% of its CPU)
         query = query_features if workers > 1 else None
         with progress_bar(total=len(files), enabled=not as_json and len(files) >= 20, label="indexing") as advance:
-            for r in analyse_files(files, jobs=workers, local=True, embed=embed, query=query):
+            # with workers, the pixels stay there: what is needed of them came back computed
+            each = analyse_files(files, jobs=workers, local=True, embed=embed, query=query, pixels=query is None)
+            for r in each:
                 advance()
                 if r.analysis is None:
                     failed += 1

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,13 +46,19 @@ def default_jobs() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def _one(args: tuple[Path, DecodeLimits, bool, bool, Embed | None, QueryLocal | None]) -> FileResult:
-    path, limits, keep, local, embed, query = args
+#: what an analysis holds for pixels when they are not sent back (``analyse_files(pixels=False)``)
+_NO_PIXELS = np.zeros((0, 0, 3), np.uint8)
+
+
+def _one(args: tuple[Path, DecodeLimits, bool, bool, bool, Embed | None, QueryLocal | None]) -> FileResult:
+    path, limits, keep, pixels, local, embed, query = args
     try:
         src = read_source(path, max_bytes=limits.max_bytes)
         a = analyse(src.data, name=src.name, limits=limits, local=local)
         vector = None if embed is None else embed(a.image.pixels)
         features = None if query is None else query(a.image.pixels)
+        if not pixels:
+            a = replace(a, image=replace(a.image, pixels=_NO_PIXELS))
         return FileResult(path, a.fingerprint, a if keep else None, vector=vector, query_local=features)
     except InputError as err:
         return FileResult(path=path, error=FileError.of(path, err))
@@ -61,13 +68,34 @@ def _one(args: tuple[Path, DecodeLimits, bool, bool, Embed | None, QueryLocal | 
 
 def _run(
     paths: Iterable[Path], jobs: int, limits: DecodeLimits | None, keep: bool, local: bool = False,
-    embed: Embed | None = None, query: QueryLocal | None = None,
+    embed: Embed | None = None, query: QueryLocal | None = None, pixels: bool = True,
 ) -> Iterator[FileResult]:  # fmt: skip
-    work = ((p, limits or DecodeLimits(), keep, local, embed, query) for p in paths)
+    work = ((p, limits or DecodeLimits(), keep, pixels, local, embed, query) for p in paths)
     if jobs <= 1:
         yield from map(_one, work)
         return
+    _warm_before_forking(local, embed, query)
     yield from ordered_map(_one, work, jobs=jobs)
+
+
+def _warm_before_forking(local: bool, embed: Embed | None, query: QueryLocal | None) -> None:
+    """Run each step once here, on a small picture, when the workers are to be forked from this
+    process: they inherit the loaded encoder and the compiled kernels instead of each loading them
+    (about 1.3 s of CPU a worker with the learned tier: 2.96 -> 0.27 s for two workers on six
+    files), which is most of what the workers add to a short run. A spawned worker starts afresh
+    whatever this process holds, so then nothing is run here."""
+    if multiprocessing.get_start_method() != "fork":
+        return
+    from lookalike.fingerprints.isolated import sample_png  # only here: the service imports it alone
+
+    try:
+        pixels = analyse(sample_png(), name="warm-up", local=local).image.pixels
+        if embed is not None:
+            embed(pixels)
+        if query is not None:
+            query(pixels)
+    except Exception:  # noqa: BLE001 - a step that fails here fails in each worker, which reports it per file
+        return
 
 
 def fingerprint_files(
@@ -83,11 +111,14 @@ def fingerprint_files(
 
 def analyse_files(
     paths: Iterable[Path], *, jobs: int = 1, limits: DecodeLimits | None = None, local: bool = False,
-    embed: Embed | None = None, query: QueryLocal | None = None,
+    embed: Embed | None = None, query: QueryLocal | None = None, pixels: bool = True,
 ) -> Iterator[FileResult]:  # fmt: skip
     """``fingerprint_files``, keeping each ``Analysis`` (pixels and bytes) for matching; with
     ``local``, also the local features a stored file keeps; with ``embed`` (a picklable function:
     the learned tier's encoder, ``learned.isolated.embed_pixels``), its result of the decoded pixels
     as ``FileResult.vector``, and with ``query`` (``match.local.query_features``) the features its
-    check matches with as ``FileResult.query_local``. All computed in the worker processes."""
-    return _run(paths, jobs, limits, keep=True, local=local, embed=embed, query=query)
+    check matches with as ``FileResult.query_local``. All computed in the worker processes. Without
+    ``pixels``, each analysis comes back with an empty (0, 0, 3) array for its decoded pixels: for a
+    caller that has what it needs of them (``local``, ``embed``, ``query``), as they are most of a
+    result's bytes (about 0.5 MB), which a worker pickles and the caller's process unpickles."""
+    return _run(paths, jobs, limits, keep=True, local=local, embed=embed, query=query, pixels=pixels)

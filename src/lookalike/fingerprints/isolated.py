@@ -12,7 +12,7 @@ from dataclasses import replace
 from lookalike.config import DecodeLimits
 from lookalike.fingerprints.compute import Analysis, analyse
 
-__all__ = ["analyse_for_check", "analyse_for_storing", "warm_up"]
+__all__ = ["analyse_for_check", "analyse_for_storing", "sample_png", "warm_up"]
 
 
 def analyse_for_check(data: bytes, limits: DecodeLimits) -> Analysis:
@@ -38,6 +38,11 @@ def _png(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
+def sample_png() -> bytes:
+    """A small picture to run the analysis on once, so that its kernels are loaded (``warm_up``)."""
+    return _png(64, 48)
+
+
 def warm_up() -> None:
     """Import and run everything an upload's analysis uses once (OpenCV included), in a new worker."""
-    analyse_for_storing(_png(64, 48), DecodeLimits())
+    analyse_for_storing(sample_png(), DecodeLimits())

@@ -66,31 +66,49 @@ def popcount(x: np.uint64) -> np.int64:
     return np.int64((x * _H01) >> np.uint64(56))
 
 
+_FAR = 1 << 30  # the distance reported when there is no nearest or second nearest code
+
+
 @jit
-def _two_nearest(q: U64, s: U64) -> tuple[I64, I64, I64]:
-    n, m, words = q.shape[0], s.shape[0], q.shape[1]
+def _two_nearest(q: U64, by_word: U64) -> tuple[I64, I64, I64]:
+    """``two_nearest`` over words: ``q`` (n, words), ``by_word`` the stored codes' words (words, m).
+
+    Distances to all stored codes are summed word by word into one row, then its least, the first
+    code at it and the least of the others are read off: loops without branches that LLVM turns
+    into SIMD (VPOPCNTQ where the CPU has it), 2-3x faster than keeping the best two while comparing."""
+    n, words, m = q.shape[0], q.shape[1], by_word.shape[1]
     nearest = np.full(n, -1, np.int64)
-    first = np.full(n, 1 << 30, np.int64)
-    second = np.full(n, 1 << 30, np.int64)
+    first = np.full(n, _FAR, np.int64)
+    second = np.full(n, _FAR, np.int64)
+    if m == 0:
+        return nearest, first, second
+    dist = np.empty(m, np.int32)
+    far = np.int32(_FAR)
     for i in range(n):
-        b1, b2, i1 = np.int64(1 << 30), np.int64(1 << 30), np.int64(-1)
+        dist[:] = 0
+        for w in range(words):
+            qw, row = q[i, w], by_word[w]
+            for j in range(m):
+                dist[j] += np.int32(popcount(qw ^ row[j]))
+        b1 = far
         for j in range(m):
-            d = np.int64(0)
-            for w in range(words):
-                d += popcount(q[i, w] ^ s[j, w])
-            if d < b1:
-                b2, b1, i1 = b1, d, np.int64(j)
-            elif d < b2:
-                b2 = d
+            b1 = min(b1, dist[j])
+        i1 = 0
+        while dist[i1] != b1:  # the first code at the least distance, as a scan keeping the best would
+            i1 += 1
+        b2 = far
+        for j in range(m):
+            b2 = min(b2, dist[j] if j != i1 else far)
         nearest[i], first[i], second[i] = i1, b1, b2
     return nearest, first, second
 
 
 def two_nearest(query: npt.NDArray[np.uint8], stored: npt.NDArray[np.uint8]) -> tuple[I64, I64, I64]:
     """For each query code (rows of uint8, a multiple of 8 bytes wide): the row of its nearest
-    stored code, its distance in bits, and the distance of the second nearest (2**30 when there
-    is none). Brute force: meant for the few hundred codes of two pictures."""
+    stored code (the first of equals), its distance in bits, and the distance of the second nearest
+    (2**30 when there is none; equal to the first when two codes are as near). Brute force: meant
+    for the few hundred codes of two pictures."""
     words = query.shape[1] // 8
     q = np.ascontiguousarray(query).view(np.uint64).reshape(-1, words)
-    s = np.ascontiguousarray(stored).view(np.uint64).reshape(-1, words)
-    return _two_nearest(q, s)
+    by_word = np.ascontiguousarray(np.ascontiguousarray(stored).view(np.uint64).reshape(-1, words).T)
+    return _two_nearest(q, by_word)

@@ -234,7 +234,8 @@ class Index:
             return AddOutcome(Outcome.RENDITION_TAKEN, image_id, check)
         if before_storing is not None:
             before_storing()
-        local = (analysis.local or local_features(analysis.image.pixels)).to_bytes()
+        # a featureless picture's are empty, not None, and its pixels may be left in a worker
+        local = (analysis.local if analysis.local is not None else local_features(analysis.image.pixels)).to_bytes()
         item = NewFile(analysis.fingerprint, scope, source, image_id, rendition, local, self._stored_vector(vector))
         if judgement.outcome is Outcome.REPLACED:
             old = judgement.because.file if judgement.because else next(f for f in files if f.rendition == rendition)

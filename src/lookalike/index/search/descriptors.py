@@ -196,21 +196,32 @@ def _nearest_in_delta(
 ) -> None:  # fmt: skip
     """``_nearest_in_part`` for the unsorted delta: every code is looked at, and is a candidate when
     for one of its ``tables`` its slice lies within ``probe_bits`` of the query's and the rest of
-    its ``bits``-bit key equals the query's."""
+    its ``bits``-bit key equals the query's. The codes' keys are computed once, not once a query
+    code, and tested a table at a time over all codes (a loop without branches, which LLVM turns
+    into SIMD); the nearest is the same whatever order the candidates are measured in."""
     drop = np.uint64(32 - bits)
+    rows = codes.shape[0]
+    keys = np.empty((tables, rows), np.uint64)
+    for t in range(tables):
+        for row in range(rows):
+            keys[t, row] = wide_key(codes, row, t)
+    live = np.empty(rows, np.bool_)
+    for row in range(rows):
+        live[row] = alive[owners[row]]
+    hit = np.empty(rows, np.bool_)
     for j in range(q.shape[0]):
+        hit[:] = False
+        for t in range(tables):
+            qk, kt = wide_key(q, j, t), keys[t]
+            for row in range(rows):
+                x = kt[row] ^ qk
+                hit[row] |= (popcount(x >> np.uint64(16)) <= probe_bits) & (((x & _SLICE) >> drop) == 0)
         bd, bo = best_dist[j], best_owner[j]
-        for row in range(codes.shape[0]):
-            o = owners[row]
-            if not alive[o]:
-                continue
-            for t in range(tables):
-                x = wide_key(codes, row, t) ^ wide_key(q, j, t)
-                if popcount(x >> np.uint64(16)) <= probe_bits and ((x & _SLICE) >> drop) == 0:
-                    d = _dist(codes, row, q, j)
-                    if _closer(d, o, bd, bo):
-                        bd, bo = d, o
-                    break
+        for row in range(rows):
+            if hit[row] and live[row]:
+                d, o = _dist(codes, row, q, j), owners[row]
+                if _closer(d, o, bd, bo):
+                    bd, bo = d, o
         best_owner[j], best_dist[j] = bo, bd
 
 
