@@ -22,9 +22,10 @@ the same answer:
   batch it reads the fingerprints and local features of the batch's candidates from the row
   files ``codes_task`` wrote (one ``pread`` a row: ``part_rows``), and lets them go after.
 
-A worker keeps, between tasks, the join's substring tables, the pHash index and the memory-mapped
-codes (about 130 bytes a row); the vote table is read through the page cache and the pages a task
-touched are let go after it; a task holds
+A worker keeps, between tasks, the join's substring tables and the pHash index (about 70 bytes a
+row, and 32 MB of the tables' bucket bounds); the memory-mapped codes and the vote table are read
+through the page cache, their pages let go as a task leaves them behind (``VoteTable.nearest``) or
+after it (the rest); a task holds
 besides its own partition's rows and one batch's candidates, neither of which grows with the run.
 """
 
@@ -415,6 +416,8 @@ def match_task(
     # the CPU each step took, for benchmarks/scale_find.py (nothing reads it to decide anything)
     meta = {"cpu_seconds": json.dumps(clock.laps), "rows": json.dumps(reuse.counts)}
     write_atomically(table.replace_schema_metadata(meta), pairs_path)
+    for a in _stored(stored_dir):
+        release_pages(a)  # the candidates' PDQs and spans read, at random: the page cache keeps them
     return int(table.num_rows)
 
 
