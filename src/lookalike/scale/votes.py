@@ -88,13 +88,14 @@ def _scatter(words: U64, owners: I32, keys: I64, cursor: I64, out_codes: U64, ou
 
 
 @jit
-def _key_order(keys: I64, bits: int) -> I64:
-    """The positions of ``keys`` (each below 2**bits) in key order: a counting sort."""
-    counts = np.zeros((1 << bits) + 1, np.int64)
+def _key_order(keys: I64, bits: int, starts: I64) -> I64:
+    """The positions of ``keys`` (each below 2**bits) in key order (a counting sort); ``starts``
+    (2**bits + 1 zeros) is set to where each key's positions start in it, the last the count."""
     for k in keys:
-        counts[k + 1] += 1
+        starts[k + 1] += 1
     for b in range(1 << bits):
-        counts[b + 1] += counts[b]
+        starts[b + 1] += starts[b]
+    counts = starts.copy()
     order = np.empty(len(keys), np.int64)
     for j in range(len(keys)):
         order[counts[keys[j]]] = j
@@ -284,21 +285,24 @@ class VoteTable:
             return best_owner, best_dist
         # queries ordered by their key's top _ORDER_BITS bits (a counting sort over 2**16 values,
         # not over every key: its counts would grow with the table); a window ends at a top value
-        shift = max(self.bits - _ORDER_BITS, 0)
+        top_bits = min(self.bits, _ORDER_BITS)
+        shift = self.bits - top_bits
         for t, maps in enumerate(self._tables):
             codes, owner, offs = (m.array for m in maps)
-            top = _table_keys(q, t, self.bits) >> shift
-            order = _key_order(top, self.bits - shift)
-            top = top[order]
-            ends = np.asarray(offs[(top + 1) << shift])  # the table row past each query's top value
-            cuts = np.flatnonzero(np.diff(ends // _WINDOW_CODES)) + 1
-            for lo, hi in zip([0, *cuts.tolist()], [*cuts.tolist(), len(order)]):
-                at = order[lo:hi]
-                _nearest_in_table(codes, owner, offs, t, self.bits, self._probes, q, at, best_owner, best_dist)
+            starts = np.zeros((1 << top_bits) + 1, np.int64)
+            order = _key_order(_table_keys(q, t, top_bits), top_bits, starts)
+            ends = np.asarray(offs[np.arange(1, (1 << top_bits) + 1) << shift])  # past each top value's codes
+            last = np.flatnonzero(np.diff(ends // _WINDOW_CODES))  # top values that end a window
+            for lo, hi, done in zip(
+                [0, *(last + 1).tolist()], [*(last + 1).tolist(), 1 << top_bits], ends[[*last, -1]]
+            ):
+                at = order[starts[lo] : starts[hi]]
+                if len(at):
+                    _nearest_in_table(codes, owner, offs, t, self.bits, self._probes, q, at, best_owner, best_dist)
                 if len(self._probes) == 1:  # one bucket a query: the pass reads the table forward
-                    maps[0].drop_to(int(ends[hi - 1]))
-                    maps[1].drop_to(int(ends[hi - 1]))
-                    maps[2].drop_to(int(top[hi - 1] + 1) << shift)
+                    maps[0].drop_to(int(done))
+                    maps[1].drop_to(int(done))
+                    maps[2].drop_to(hi << shift)
             for m in maps:
                 m.release()
         return best_owner, best_dist
