@@ -22,9 +22,10 @@ the same answer:
   batch it reads the fingerprints and local features of the batch's candidates from the row
   files ``codes_task`` wrote (one ``pread`` a row: ``part_rows``), and lets them go after.
 
-A worker keeps, between tasks, the join's substring tables, the pHash index and the memory-mapped
-codes (about 130 bytes a row); the vote table is read through the page cache and the pages a task
-touched are let go after it; a task holds
+A worker keeps, between tasks, the join's substring tables and the pHash index (about 70 bytes a
+row, and 32 MB of the tables' bucket bounds); the memory-mapped codes and the vote table are read
+through the page cache, their pages let go as a task leaves them behind (``VoteTable.nearest``) or
+after it (the rest); a task holds
 besides its own partition's rows and one batch's candidates, neither of which grows with the run.
 """
 
@@ -60,7 +61,7 @@ from lookalike.scale.partitions import digest
 from lookalike.scale.reuse import RowReuse, content_key
 from lookalike.scale.schema import CODES, PAIRS, turned_fingerprints
 from lookalike.scale.stages import check_rows, write_atomically
-from lookalike.scale.votes import NearestVotes, VoteTable, build_vote_table
+from lookalike.scale.votes import NearestVotes, VoteTable, build_vote_table, release_pages
 
 __all__ = ["STORED_VERSION", "codes_task", "match_task", "rows_path", "stored_task"]
 
@@ -116,26 +117,35 @@ def stored_task(codes_paths: list[str], out_dir: str) -> int:
     uint64: ``reuse.content_key``) and PDQ (``pdq.npy``, (n, 4)
     uint64, written last: the mark of a finished task) in ``out_dir``, row ``pk`` at position
     ``pk - 1``, and the crop tier's vote table of every row's codes (``votes/``, ``scale.votes``).
-    The codes parts hold every row once, in any order (a grown source's partitions interleave)."""
-    pks, phash, pdq, part, key, span = [], [], [], [], [], []
-    for i, path in enumerate(codes_paths):
-        t = pq.read_table(path, columns=["pk", "row", "key", "phash", "pdq", "at", "size"])
-        span.append(np.stack([t.column(n).to_numpy().astype(np.int64) for n in ("at", "size")], axis=1))
-        pks.append(t.column("pk").to_numpy().astype(np.int64))
-        key.append(t.column("key").to_numpy().astype(np.uint64))
-        phash.append(t.column("phash").to_numpy().astype(np.uint64))
-        part.append(np.full(t.num_rows, i, np.int32))
-        codes = t.column("pdq").combine_chunks()  # fixed-size binary: one buffer of 32-byte codes
-        words = np.frombuffer(codes.buffers()[1], np.uint64, count=4 * len(codes), offset=32 * codes.offset)
-        pdq.append(words.reshape(-1, 4).copy())
-    at = np.argsort(np.concatenate(pks)) if pks else np.zeros(0, np.int64)
+    The codes parts hold every row once, in any order (a grown source's partitions interleave).
+
+    Each array is written part by part into its memory-mapped file, whose pages are let go after
+    each part: the task holds one part, not five run-sized arrays (76 bytes a row) and their sort
+    beside the vote table's build."""
     os.makedirs(out_dir, exist_ok=True)
     build_vote_table(codes_paths, os.path.join(out_dir, "votes"))
-    for name, arrays in (("phash", phash), ("part", part), ("span", span), ("key", key), ("pdq", pdq)):
-        tmp = os.path.join(out_dir, f"{name}.{os.getpid()}.tmp.npy")
-        np.save(tmp, np.concatenate(arrays)[at] if arrays else np.zeros(0, np.uint64))
-        os.replace(tmp, os.path.join(out_dir, f"{name}.npy"))
-    return len(at)
+    n = int(sum(pq.ParquetFile(path).metadata.num_rows for path in codes_paths))
+    names = ("phash", "part", "span", "key", "pdq")
+    kinds = ((np.uint64, (n,)), (np.int32, (n,)), (np.int64, (n, 2)), (np.uint64, (n,)), (np.uint64, (n, 4)))
+    tmps = [os.path.join(out_dir, f"{name}.{os.getpid()}.tmp.npy") for name in names]
+    out = [np.lib.format.open_memmap(tmp, "w+", dtype, shape) for tmp, (dtype, shape) in zip(tmps, kinds)]
+    for i, path in enumerate(codes_paths):
+        t = pq.read_table(path, columns=["pk", "key", "phash", "pdq", "at", "size"])
+        at = t.column("pk").to_numpy().astype(np.int64) - 1
+        codes = t.column("pdq").combine_chunks()  # fixed-size binary: one buffer of 32-byte codes
+        words = np.frombuffer(codes.buffers()[1], np.uint64, count=4 * len(codes), offset=32 * codes.offset)
+        out[0][at] = t.column("phash").to_numpy().astype(np.uint64)
+        out[1][at] = i
+        out[2][at] = np.stack([t.column(c).to_numpy().astype(np.int64) for c in ("at", "size")], axis=1)
+        out[3][at] = t.column("key").to_numpy().astype(np.uint64)
+        out[4][at] = words.reshape(-1, 4)
+        del t, codes, words
+        for a in out:
+            release_pages(a)  # written to the page cache: the task holds a part's pages, not the run's
+    for a, tmp, name in zip(out, tmps, names):
+        a.flush()
+        os.replace(tmp, os.path.join(out_dir, f"{name}.npy"))  # pdq last: the mark of a finished task
+    return n
 
 
 def _pdq_words(values: list[bytes], turns: int) -> U64:
@@ -406,6 +416,8 @@ def match_task(
     # the CPU each step took, for benchmarks/scale_find.py (nothing reads it to decide anything)
     meta = {"cpu_seconds": json.dumps(clock.laps), "rows": json.dumps(reuse.counts)}
     write_atomically(table.replace_schema_metadata(meta), pairs_path)
+    for a in _stored(stored_dir):
+        release_pages(a)  # the candidates' PDQs and spans read, at random: the page cache keeps them
     return int(table.num_rows)
 
 

@@ -44,13 +44,21 @@ from lookalike.index.search.descriptors import (
     wide_key,
 )
 
-__all__ = ["NearestVotes", "VoteTable", "build_vote_table"]
+__all__ = ["NearestVotes", "VoteTable", "build_vote_table", "release_pages"]
 
 U64 = npt.NDArray[np.uint64]
 I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
-#: codes sorted at a time while building (32 MB of codes): what the build holds besides its counts
-_CHUNK = 1 << 20
+#: codes sorted at a time while building (8 MB of codes): what the build holds besides its counts.
+#: 2**20 held 32 MB of codes in five or six arrays at once, so that a stored task's memory grew by
+#: ~150 MB between 2,000 photos (their 128,000 codes one chunk) and 16,000
+_CHUNK = 1 << 18
+#: codes of a table a ``VoteTable.nearest`` pass reads before letting go of their pages (8 MB).
+#: Measured on 2 million queries at 100,000 rows (busy machine): votes' CPU +8 % over letting go
+#: after each task at 4 MB windows, +4 % at 8 MB, +3 % at 16 MB (the pages faulted in again)
+_WINDOW_CODES = 1 << 18
+#: top bits of a key the queries are put in order by
+_ORDER_BITS = 16
 
 
 @jit
@@ -64,6 +72,14 @@ def _table_keys(words: U64, table: int, bits: int) -> I64:
 
 
 @jit
+def _count(words: U64, table: int, bits: int, counts: I64) -> None:
+    """Add each code's key of ``table`` to ``counts`` (at ``key + 1``), with no array of keys."""
+    drop = np.uint64(32 - bits)
+    for i in range(words.shape[0]):
+        counts[np.int64(wide_key(words, i, table) >> drop) + 1] += 1
+
+
+@jit
 def _scatter(words: U64, owners: I32, keys: I64, cursor: I64, out_codes: U64, out_owner: I32) -> None:
     """Each code to the next free place of its key's bucket."""
     for i in range(words.shape[0]):
@@ -74,13 +90,14 @@ def _scatter(words: U64, owners: I32, keys: I64, cursor: I64, out_codes: U64, ou
 
 
 @jit
-def _key_order(keys: I64, bits: int) -> I64:
-    """The positions of ``keys`` (each below 2**bits) in key order: a counting sort."""
-    counts = np.zeros((1 << bits) + 1, np.int64)
+def _key_order(keys: I64, bits: int, starts: I64) -> I64:
+    """The positions of ``keys`` (each below 2**bits) in key order (a counting sort); ``starts``
+    (2**bits + 1 zeros) is set to where each key's positions start in it, the last the count."""
     for k in keys:
-        counts[k + 1] += 1
+        starts[k + 1] += 1
     for b in range(1 << bits):
-        counts[b + 1] += counts[b]
+        starts[b + 1] += starts[b]
+    counts = starts.copy()
     order = np.empty(len(keys), np.int64)
     for j in range(len(keys)):
         order[counts[keys[j]]] = j
@@ -111,7 +128,7 @@ def _nearest_in_table(
         best_owner[j], best_dist[j] = bo, bd
 
 
-def _release(a: np.ndarray) -> None:
+def release_pages(a: np.ndarray) -> None:
     """Drop a memory-mapped array's pages from this process (the page cache keeps them)."""
     m = getattr(a, "_mmap", None)
     if isinstance(m, mmap.mmap) and hasattr(m, "madvise"):
@@ -144,11 +161,11 @@ def build_vote_table(codes_paths: list[str], out_dir: str) -> int:
         return words, np.fromfile(raw_owner, np.int32, hi - lo, offset=4 * lo)
 
     for table in range(TABLES):
-        counts = np.zeros((1 << bits) + 1, np.int64)
+        # one array of 2**bits counts (half a byte a code), summed in place into the offsets
+        offs = np.zeros((1 << bits) + 1, np.int64)
         for lo, hi in chunks():
-            counts[1:] += np.bincount(_table_keys(read(lo, hi)[0], table, bits), minlength=1 << bits)
-        offs = np.cumsum(counts)
-        del counts
+            _count(read(lo, hi)[0], table, bits, offs)
+        np.cumsum(offs, out=offs)
         # Written range by range of keys (each about ``_CHUNK`` codes), not scattered at once: a
         # scatter of every chunk into the whole table touched a page of it a code, n^2 / _CHUNK
         # page faults in all (the stored task grew as n^1.7). The codes of each range are first
@@ -171,7 +188,7 @@ def build_vote_table(codes_paths: list[str], out_dir: str) -> int:
                 os.remove(f"{path}.owner")
             for a in (out_codes, out_owner):
                 a.flush()
-                _release(a)  # written back: the build holds one range, not the table
+                release_pages(a)  # written back: the build holds one range, not the table
         del out_codes, out_owner
         np.save(_name(out_dir, table, "offs"), offs)
     os.remove(raw_codes)
@@ -212,17 +229,50 @@ def _name(out_dir: str, table: int, what: str) -> str:
     return os.path.join(out_dir, f"t{table}.{what}.npy")
 
 
+class _Mapped:
+    """A ``.npy`` file memory-mapped read-only by this process, whose pages can be let go by range
+    (``drop_to``) as a forward pass leaves them behind: np.load's map gives no offsets to do so."""
+
+    def __init__(self, path: str) -> None:
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = header(fh)
+            self._start = fh.tell()
+            self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        count = int(np.prod(shape))
+        self.array: np.ndarray = np.frombuffer(self._map, dtype, count, self._start).reshape(shape)
+        self._row = int(dtype.itemsize * np.prod(shape[1:]))
+        self._done = 0  # bytes of the map let go from its start
+
+    def drop_to(self, rows: int) -> None:
+        """Let go of the whole pages before row ``rows`` not let go yet (the page cache keeps them)."""
+        end = (self._start + rows * self._row) // mmap.PAGESIZE * mmap.PAGESIZE
+        if end > self._done:
+            self._map.madvise(mmap.MADV_DONTNEED, self._done, end - self._done)
+            self._done = end
+
+    def release(self) -> None:
+        """Let go of every page read so far."""
+        self._map.madvise(mmap.MADV_DONTNEED)
+        self._done = 0
+
+
 class VoteTable:
     """The vote table in ``folder`` (``build_vote_table``), memory-mapped. Raises OSError when it
-    is missing."""
+    is missing.
+
+    ``nearest`` lets go of each table's pages as its key-ordered pass leaves them behind, about
+    ``_WINDOW_CODES`` codes at a time: a match task asks for so many codes (a 4,096-row part asks
+    2 million) that it touched most pages of every table, so that a worker's resident memory held
+    the whole table (14 KB a row) by the end of each task."""
 
     def __init__(self, folder: str) -> None:
         with open(os.path.join(folder, "meta.json")) as fh:
             meta = json.load(fh)
         self.bits, self.codes = int(meta["bits"]), int(meta["codes"])
         self._tables = [
-            tuple(np.load(_name(folder, t, what), mmap_mode="r") for what in ("codes", "owner", "offs"))
-            for t in range(TABLES)
+            tuple(_Mapped(_name(folder, t, what)) for what in ("codes", "owner", "offs")) for t in range(TABLES)
         ]
         self._probes = _flips(PROBE_BITS)
 
@@ -233,17 +283,37 @@ class VoteTable:
         q = np.ascontiguousarray(descriptors, np.uint8).reshape(-1, DESCRIPTOR_BYTES).view(np.uint64)
         best_owner = np.full(len(q), -1, np.int32)
         best_dist = np.full(len(q), 257, np.int64)
-        if self.codes:
-            for t, (codes, owner, offs) in enumerate(self._tables):
-                order = _key_order(_table_keys(q, t, self.bits), self.bits)
-                _nearest_in_table(codes, owner, offs, t, self.bits, self._probes, q, order, best_owner, best_dist)
+        if not self.codes or not len(q):
+            return best_owner, best_dist
+        # queries ordered by their key's top _ORDER_BITS bits (a counting sort over 2**16 values,
+        # not over every key: its counts would grow with the table); a window ends at a top value
+        top_bits = min(self.bits, _ORDER_BITS)
+        shift = self.bits - top_bits
+        for t, maps in enumerate(self._tables):
+            codes, owner, offs = (m.array for m in maps)
+            starts = np.zeros((1 << top_bits) + 1, np.int64)
+            order = _key_order(_table_keys(q, t, top_bits), top_bits, starts)
+            ends = np.asarray(offs[np.arange(1, (1 << top_bits) + 1) << shift])  # past each top value's codes
+            last = np.flatnonzero(np.diff(ends // _WINDOW_CODES))  # top values that end a window
+            for lo, hi, done in zip(
+                [0, *(last + 1).tolist()], [*(last + 1).tolist(), 1 << top_bits], ends[[*last, -1]]
+            ):
+                at = order[starts[lo] : starts[hi]]
+                if len(at):
+                    _nearest_in_table(codes, owner, offs, t, self.bits, self._probes, q, at, best_owner, best_dist)
+                if len(self._probes) == 1:  # one bucket a query: the pass reads the table forward
+                    maps[0].drop_to(int(done))
+                    maps[1].drop_to(int(done))
+                    maps[2].drop_to(hi << shift)
+            for m in maps:
+                m.release()
         return best_owner, best_dist
 
     def release(self) -> None:
         """Let go of the pages read so far (the page cache keeps them for the next task)."""
-        for arrays in self._tables:
-            for a in arrays:
-                _release(a)
+        for maps in self._tables:
+            for m in maps:
+                m.release()
 
 
 class NearestVotes(DescriptorVoter):
