@@ -265,12 +265,14 @@ def _cpu_seconds() -> float:
 class StageClock:
     """A ``progress`` for ``Pipeline.match`` that adds up the CPU (this process's and the workers')
     and the wall time spent in each stage it is told about: ``{stage: [core s, wall s]}``, and the
-    CPU outside every stage (the answer written after grouping, the run's set-up) as ``other``."""
+    CPU outside every stage (the answer written after grouping, the run's set-up) as ``other``. A
+    stage inside another (spectra in grouping) is counted in both, and once in ``other``'s sum."""
 
     def __init__(self, client: Any, sampler: Sampler) -> None:
         self.client = client
         self.sampler = sampler
         self.spent: dict[str, list[float]] = {}
+        self.nested: set[str] = set()
 
     def _now(self) -> tuple[float, float]:
         return _cpu_seconds() + sum(self.client.run(_cpu_seconds).values()), time.perf_counter()
@@ -279,11 +281,14 @@ class StageClock:
     def __call__(self, total: int, label: str) -> Iterator[Callable[[], None]]:
         cpu0, wall0 = self._now()
         outside, self.sampler.stage = self.sampler.stage, label
+        inside = not (outside == "setup" or outside.startswith("after "))
+        if inside:
+            self.nested.add(label)
         try:
             yield lambda: None
         finally:
             # a stage inside another (spectra in grouping) gives the outer one back
-            self.sampler.stage = f"after {label}" if outside == "setup" or outside.startswith("after ") else outside
+            self.sampler.stage = outside if inside else f"after {label}"
             cpu1, wall1 = self._now()
             got = self.spent.setdefault(label, [0.0, 0.0])
             got[0] += cpu1 - cpu0
@@ -291,7 +296,8 @@ class StageClock:
 
     def report(self, core: float) -> dict[str, list[float]]:
         out = {k: [round(c, 1), round(w, 1)] for k, (c, w) in self.spent.items()}
-        out["other"] = [round(core - sum(c for c, _ in self.spent.values()), 1), 0.0]
+        outer = sum(c for k, (c, _) in self.spent.items() if k not in self.nested)
+        out["other"] = [round(core - outer, 1), 0.0]
         return out
 
 
