@@ -150,6 +150,18 @@ def test_hash_writes_the_fingerprint_stage_alone(client: Any, tree: Path, tmp_pa
     assert not (tmp_path / "h" / "groups.parquet").exists()
 
 
+def _profiler(dask_worker: Any) -> tuple[bool, int]:
+    return "profile" in dask_worker.periodic_callbacks, len(dask_worker.profile_history)
+
+
+def test_workers_keep_no_profile_of_the_run(client: Any, tree: Path, tmp_path: Path) -> None:
+    """Dask's profiler keeps a call tree a second for 1,000 seconds: a worker that ran the run's
+    tasks has it stopped and its history dropped, so its memory does not grow with the run."""
+    Pipeline(partition_size=4).hash([str(tree)], out=tmp_path / "h", cluster=client)
+    states = client.run(_profiler)
+    assert states and all(state == (False, 0) for state in states.values()), states
+
+
 def test_the_verify_stage_says_which_lossless_copies_hold_the_pixels_of_a_lossy_file(
     family_tree: tuple[Path, dict[str, Path]], tmp_path: Path
 ) -> None:
