@@ -242,11 +242,11 @@ def similar_stage(
     vd = digest(EMBED_VERSION, tier.name, stored_digest, embed_paths)
     vectors_dir, plan_path = os.path.join(folder, f"vectors-{vd}"), os.path.join(folder, f"plan-{vd}.parquet")
     near_todo, near_paths = [], []
-    for i, (_, pk_list) in enumerate(rows.owned(len(parts))):
+    for i, (_, pk_of) in enumerate(rows.owned(len(parts))):
         nd = digest(vd, i, NEIGHBOURS + 1, rules.lift_from)
         near_paths.append(os.path.join(folder, f"near-{i:05d}-{nd}.parquet"))
         if not os.path.exists(near_paths[-1]):
-            args = (near_task, vectors_dir, np.asarray(pk_list, np.int32), NEIGHBOURS + 1, rules.lift_from)
+            args = (near_task, vectors_dir, pk_of, NEIGHBOURS + 1, rules.lift_from)
             near_todo.append((f"near-{i:05d}-{nd}", (*args, near_paths[-1])))
     built = os.path.exists(os.path.join(vectors_dir, "present.npy"))
     drop_others(folder, {vectors_dir, plan_path, *near_paths})  # an earlier run's vectors and neighbours

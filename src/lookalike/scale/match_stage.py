@@ -8,11 +8,13 @@ on a grown source each task reuses or extends its rows' earlier checks (``reuse`
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from lookalike.config import DecodeLimits, Thresholds
@@ -55,14 +57,14 @@ def match_stage(
     # a row belongs to the partition of its first path in path order, whichever partition
     # that is: a grown source's partitions interleave (its new files are cut apart), and the
     # path a row is read and checked under must not depend on how the files were cut
-    for i, ((path, d), (row_list, pk_list)) in enumerate(zip(parts, rows.owned(len(parts)))):
-        owned = list(zip(row_list, pk_list))
+    for i, ((path, d), (row_at, pk_of)) in enumerate(zip(parts, rows.owned(len(parts)))):
+        owned = hashlib.sha256(np.stack([row_at, pk_of]).astype("<i4").tobytes()).hexdigest()
         cd = digest(FINGERPRINT_VERSION, STORED_VERSION, d, owned)
         codes_path = os.path.join(folder, f"codes-{i:05d}-{cd}.parquet")
         plan["codes"].append(codes_path)
         plan["part"].append(path)
         if not os.path.exists(codes_path):
-            todo.append((f"codes-{i:05d}-{cd}", (codes_task, path, row_list, pk_list, codes_path)))
+            todo.append((f"codes-{i:05d}-{cd}", (codes_task, path, row_at, pk_of, codes_path)))
     stored_digest = digest(STORED_VERSION, plan["codes"])
     stored_dir = os.path.join(folder, f"stored-{stored_digest}")
     plan_path = os.path.join(folder, f"plan-{stored_digest}.parquet")

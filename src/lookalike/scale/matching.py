@@ -84,11 +84,12 @@ T = TypeVar("T")
 # ---- the codes of a part, and of the whole run ------------------------------------------------
 
 
-def codes_task(part_path: str, rows: list[int], pks: list[int], out: str) -> int:
-    """The ``CODES`` of the rows ``rows`` of fingerprint part ``part_path`` (the index rows first
-    fingerprinted there, numbered ``pks``), written to ``out``, and their records to its row file
+def codes_task(part_path: str, row_at: npt.ArrayLike, pk_of: npt.ArrayLike, out: str) -> int:
+    """The ``CODES`` of the rows ``row_at`` of fingerprint part ``part_path`` (the index rows first
+    fingerprinted there, numbered ``pk_of``), written to ``out``, and their records to its row file
     (``rows_path``). Returns the rows written."""
     names = ("url", "sha256", "fingerprint", "turns", "local")
+    rows, pks = np.asarray(row_at, np.int64).tolist(), np.asarray(pk_of, np.int64).tolist()
     part = pq.read_table(part_path, columns=list(names)).take(pa.array(rows, pa.int64()))
     cols: dict[str, list[Any]] = {n: [] for n in CODES.names}
     url, sha, fps, turns_of, local_of = (part.column(n).to_pylist() for n in names)

@@ -68,7 +68,7 @@ class RunRows:
     its fingerprint ``part`` (index in the run's list of parts) and ``row`` there, its index row
     ``pk`` (from 1), and whether it is its index row's ``first`` path."""
 
-    urls: pa.StringArray
+    urls: pa.ChunkedArray
     part: I32
     row: I32
     pk: I32
@@ -76,34 +76,50 @@ class RunRows:
 
     @classmethod
     def read(cls, part_paths: list[str]) -> RunRows:
-        """The rows of the fingerprint files ``part_paths``, each read once (url and digest only)."""
-        urls, shas, part, row = [], [], [], []
+        """The rows of the fingerprint files ``part_paths``, each read once (url and digest only).
+
+        The digests go straight into one array of the run's rows (32 bytes a row) and the paths
+        are sorted only when the parts are not already in path order together (a fresh run's
+        are): at a million rows the lists, concatenations and sorted copies of both had peaked at
+        200 MB on the client."""
+        counts = [pq.ParquetFile(path).metadata.num_rows for path in part_paths]
+        words = np.empty((sum(counts), 4), ">u8")
+        urls: list[pa.StringArray] = []
+        part, row = [], []
+        filled, in_order = 0, True
         for i, path in enumerate(part_paths):
             t = pq.read_table(path, columns=["url", "sha256"])
             ok = pc.is_valid(t.column("sha256")).to_numpy(zero_copy_only=False)
             # copied whole in this thread: the filtered columns as they come (their buffers among
             # the Parquet reader's freed ones) held 46 MB where the same rows held 26 at 300,000 rows
-            urls.append(t.column("url").filter(pa.array(ok)).combine_chunks())
-            shas.append(t.column("sha256").filter(pa.array(ok)).combine_chunks())
+            url = t.column("url").filter(pa.array(ok)).combine_chunks()
+            sha = t.column("sha256").filter(pa.array(ok)).combine_chunks()
             del t
-            part.append(np.full(int(ok.sum()), i, np.int32))
+            words[filled : filled + len(sha)] = _words(sha)
+            filled += len(sha)
+            if len(url):
+                in_order = in_order and _ascending(url) and (not urls or _before(urls[-1], url))
+                urls.append(url)
+            part.append(np.full(len(url), i, np.int32))
             row.append(np.flatnonzero(ok).astype(np.int32))
         if not urls:
             z = np.zeros(0, np.int32)
-            return cls(pa.array([], pa.string()), z, z, z, np.zeros(0, np.bool_))
-        url = pa.concat_arrays(urls)
+            return cls(pa.chunked_array([], pa.string()), z, z, z, np.zeros(0, np.bool_))
+        url = pa.chunked_array(urls, pa.string())  # not concatenated: that held the paths twice
         del urls
-        order = pc.sort_indices(url).to_numpy()
-        sha = pa.concat_arrays(shas).take(order)
-        del shas
-        pk = _numbered_by_first(sha)
-        del sha
+        words = words[:filled]
+        parts, rows_at = np.concatenate(part), np.concatenate(row)
+        if not in_order:
+            order = pc.sort_indices(url).to_numpy()
+            url, words, parts, rows_at = url.take(pa.array(order)), words[order], parts[order], rows_at[order]
+            del order
+        pk = _numbered_by_first(words)
+        del words
         _, first_at = np.unique(pk, return_index=True)
         first = np.zeros(len(pk), np.bool_)
         first[first_at] = True
-        rows = cls(url.take(pa.array(order)), np.concatenate(part)[order], np.concatenate(row)[order], pk, first)
         give_back()
-        return rows
+        return cls(url, parts, rows_at, pk, first)
 
     def __len__(self) -> int:
         return len(self.pk)
@@ -113,15 +129,15 @@ class RunRows:
         """Index rows (distinct bytes)."""
         return int(self.pk.max()) if len(self.pk) else 0
 
-    def owned(self, parts: int) -> Iterator[tuple[list[int], list[int]]]:
+    def owned(self, parts: int) -> Iterator[tuple[I32, I32]]:
         """For each part in turn, the (rows, pks) it checks: the index rows whose first path it holds,
-        in its row order."""
+        in its row order (int32 arrays: as lists, a million rows' tasks held 70 MB of ints)."""
         at = np.flatnonzero(self.first)
         at = at[np.lexsort((self.row[at], self.part[at]))]
         bounds = np.searchsorted(self.part[at], np.arange(parts + 1, dtype=np.int32))
         for i in range(parts):
             sel = at[bounds[i] : bounds[i + 1]]
-            yield self.row[sel].tolist(), self.pk[sel].tolist()
+            yield self.row[sel], self.pk[sel]
 
     def with_pks(self, wanted: npt.NDArray[np.bool_]) -> npt.NDArray[np.intp]:
         """The positions (path order) of the rows whose index row ``pk`` has ``wanted[pk]``."""
@@ -132,21 +148,39 @@ class RunRows:
         return np.bincount(self.pk, minlength=self.rows + 1) > 1
 
 
-def _numbered_by_first(digests: pa.FixedSizeBinaryArray) -> I32:
-    """Each of ``digests`` (32 bytes, none null) numbered from 1 in order of its first appearance,
-    equal digests one number: by a sort of their four 8-byte words (about 15 MB at 300,000 rows,
-    where Arrow's ``dictionary_encode`` built a 50 MB hash table and grew faster than the rows)."""
+def _words(digests: pa.FixedSizeBinaryArray) -> npt.NDArray[np.uint64]:
+    """The 32-byte ``digests`` (none null) as rows of four big-endian 8-byte words (a view)."""
     n = len(digests)
+    words = np.frombuffer(digests.buffers()[1], dtype=">u8", count=4 * (n + digests.offset))
+    return words[4 * digests.offset :].reshape(-1, 4)
+
+
+def _ascending(urls: pa.StringArray) -> bool:
+    """Whether ``urls`` are in strictly increasing order."""
+    return len(urls) < 2 or bool(pc.all(pc.less(urls.slice(0, len(urls) - 1), urls.slice(1))).as_py())
+
+
+def _before(earlier: pa.StringArray, later: pa.StringArray) -> bool:
+    """Whether every url of ``earlier`` comes before every url of ``later`` (each ascending)."""
+    return bool(earlier[len(earlier) - 1].as_py() < later[0].as_py())
+
+
+def _numbered_by_first(words: npt.NDArray[np.uint64]) -> I32:
+    """Each row of ``words`` (digests as four 8-byte words a row) numbered from 1 in order of its
+    first appearance, equal digests one number: by a sort of their words, compared a word at a time
+    (Arrow's ``dictionary_encode`` built a 50 MB hash table at 300,000 rows and grew faster than
+    the rows; a sorted copy of the words would be another 32 bytes a row)."""
+    n = len(words)
     if not n:
         return np.zeros(0, np.int32)
-    words = np.frombuffer(digests.buffers()[1], dtype=">u8", count=4 * (n + digests.offset))[4 * digests.offset :]
-    words = words.reshape(-1, 4)
     order = np.lexsort(words.T[::-1])  # stable: each run of equal digests starts at its first appearance
-    sorted_words = words[order]
     starts = np.ones(n, np.bool_)
-    starts[1:] = (sorted_words[1:] != sorted_words[:-1]).any(axis=1)
-    del sorted_words
-    run = np.cumsum(starts) - 1
+    starts[1:] = False
+    for column in range(words.shape[1]):
+        sorted_column = words[order, column]
+        starts[1:] |= sorted_column[1:] != sorted_column[:-1]
+        del sorted_column
+    run = np.cumsum(starts, dtype=np.int32) - 1
     firsts = order[starts]
     number = np.empty(len(firsts), np.int32)
     number[np.argsort(firsts, kind="stable")] = np.arange(1, len(firsts) + 1, dtype=np.int32)
