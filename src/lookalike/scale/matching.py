@@ -71,8 +71,10 @@ __all__ = ["STORED_VERSION", "codes_task", "match_task", "rows_path", "stored_ta
 #: (``span.npy``), so that a run folder of an older layout is rebuilt
 STORED_VERSION = 3
 #: rows of a part checked together: their candidates' fingerprints and local features are read
-#: for them (from the row files) and let go after
-VERIFY_ROWS = 64
+#: for them (from the row files) and let go after. A row brings up to about 25 candidates (its
+#: votes' pool), 13 KB each, so 64 rows held up to 21 MB, reached between 2,000 and 16,000
+#: photos; 16 hold about 5 MB
+VERIFY_ROWS = 16
 #: nearest pHashes a check looks at beyond the retrieval radius (``index.cascade._KNN``)
 _KNN = 5
 

@@ -57,6 +57,8 @@ _CHUNK = 1 << 18
 #: Measured on 2 million queries at 100,000 rows (busy machine): votes' CPU +8 % over letting go
 #: after each task at 4 MB windows, +4 % at 8 MB, +3 % at 16 MB (the pages faulted in again)
 _WINDOW_CODES = 1 << 18
+#: queries whose buckets' bounds are looked up together before their buckets are scanned
+_BLOCK = 64
 #: top bits of a key the queries are put in order by
 _ORDER_BITS = 16
 
@@ -113,19 +115,36 @@ def _nearest_in_table(
     """``DescriptorIndex``'s ``_nearest_in_part`` over one table of the vote table: each query
     code's bucket (its key with the slice XOR each probe), nearest first, ties to the lower owner.
     The queries are taken in ``order`` (by key): the table is then read forward, page after page,
-    not a random page a query (the answer is a minimum, the same in any order)."""
+    not a random page a query (the answer is a minimum, the same in any order).
+
+    The bounds of ``_BLOCK`` queries' buckets are looked up first, then those buckets scanned: the
+    bounds' loads do not wait on one another, so the processor has many in flight, where looking
+    each up just before its scan waited on each in turn. At a million rows a task's queries fall a
+    bucket or more apart, each bound a miss of the caches. Measured on the vote table of a million
+    rows (64 million codes a table), the same answers: a task's 2 million queries 3.13-3.58 µs a
+    query before, 2.68 after; 20 million queries (as dense as a task's at 100,000 rows) 2.52 µs
+    before, 2.26 after."""
     drop = np.uint64(32 - bits)
     low = np.uint64(0xFFFF)
-    for j in order:
-        bd, bo = best_dist[j], best_owner[j]
-        qw = wide_key(q, j, table)
-        for flip in probes:
-            key = np.int64(((((qw >> np.uint64(16)) ^ flip) << np.uint64(16)) | (qw & low)) >> drop)
-            for k in range(offs[key], offs[key + 1]):
-                d = _dist(codes, k, q, j)
-                if _closer(d, owners[k], bd, bo):
-                    bd, bo = d, owners[k]
-        best_owner[j], best_dist[j] = bo, bd
+    n_probes = len(probes)
+    bounds = np.empty((_BLOCK, n_probes, 2), np.int64)
+    for start in range(0, len(order), _BLOCK):
+        stop = min(start + _BLOCK, len(order))
+        for i in range(start, stop):
+            qw = wide_key(q, order[i], table)
+            for p in range(n_probes):
+                key = np.int64(((((qw >> np.uint64(16)) ^ probes[p]) << np.uint64(16)) | (qw & low)) >> drop)
+                bounds[i - start, p, 0] = offs[key]
+                bounds[i - start, p, 1] = offs[key + 1]
+        for i in range(start, stop):
+            j = order[i]
+            bd, bo = best_dist[j], best_owner[j]
+            for p in range(n_probes):
+                for k in range(bounds[i - start, p, 0], bounds[i - start, p, 1]):
+                    d = _dist(codes, k, q, j)
+                    if _closer(d, owners[k], bd, bo):
+                        bd, bo = d, owners[k]
+            best_owner[j], best_dist[j] = bo, bd
 
 
 def release_pages(a: np.ndarray) -> None:
@@ -157,8 +176,9 @@ def build_vote_table(codes_paths: list[str], out_dir: str) -> int:
         return [(lo, min(n, lo + _CHUNK)) for lo in range(0, n, _CHUNK)]
 
     def read(lo: int, hi: int) -> tuple[U64, I32]:
-        words = np.fromfile(raw_codes, np.uint64, 4 * (hi - lo), offset=32 * lo).reshape(-1, 4)
-        return words, np.fromfile(raw_owner, np.int32, hi - lo, offset=4 * lo)
+        """Codes ``lo:hi`` mapped from the raw files (the page cache's pages, not a copy of them)."""
+        words = np.memmap(raw_codes, np.uint64, "r", offset=32 * lo, shape=(hi - lo, 4))
+        return np.asarray(words), np.asarray(np.memmap(raw_owner, np.int32, "r", offset=4 * lo, shape=(hi - lo,)))
 
     for table in range(TABLES):
         # one array of 2**bits counts (half a byte a code), summed in place into the offsets
@@ -177,13 +197,17 @@ def build_vote_table(codes_paths: list[str], out_dir: str) -> int:
         for r, path in enumerate(spill):
             first, last = int(offs[cuts[r]]), int(offs[cuts[r + 1]])
             if last > first:
-                words = np.fromfile(f"{path}.codes", np.uint64).reshape(-1, 4)
-                owners = np.fromfile(f"{path}.owner", np.int32)
+                # the range's codes mapped, and each put straight into its place in the mapped
+                # table: no copy in this process's own memory (two had held 20 MB a range)
+                words = np.asarray(np.memmap(f"{path}.codes", np.uint64, "r")).reshape(-1, 4)
+                owners = np.asarray(np.memmap(f"{path}.owner", np.int32, "r"))
                 cursor = offs[cuts[r] : cuts[r + 1]] - first
-                buf_codes, buf_owner = np.empty_like(words), np.empty_like(owners)
                 # in chunk order within a key, as the scatter put them: the same table
-                _scatter(words, owners, _table_keys(words, table, bits) - cuts[r], cursor, buf_codes, buf_owner)
-                out_codes[first:last], out_owner[first:last] = buf_codes, buf_owner
+                keys = _table_keys(words, table, bits) - cuts[r]
+                _scatter(
+                    words, owners, keys, cursor, np.asarray(out_codes[first:last]), np.asarray(out_owner[first:last])
+                )
+                del words, owners, keys, cursor
                 os.remove(f"{path}.codes")
                 os.remove(f"{path}.owner")
             for a in (out_codes, out_owner):
