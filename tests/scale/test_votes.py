@@ -35,7 +35,6 @@ def test_the_vote_table_finds_each_codes_nearest_candidate_as_one_index_does(
     filed = build_vote_table(paths, str(tmp_path / "votes"))
     table = VoteTable(str(tmp_path / "votes"))
     found, dist = table.nearest(query)
-    table.release()
 
     assert filed == sum(len(c) for c in kept.values()) and table.bits == bits
     owner, ref_dist = reference_nearest(kept, query, bits)

@@ -260,8 +260,7 @@ def _voted(features: list[LocalFeatures], stored_dir: str) -> tuple[list[list[in
     sets = [f.descriptors[:_VOTING_FEATURES] for f in features]
     allq = np.concatenate(sets) if sets else np.zeros((0, 32), np.uint8)
     table = _vote_table(stored_dir)
-    owner, dist = table.nearest(allq)
-    table.release()  # the pages read stay in the page cache, not in this worker
+    owner, dist = table.nearest(allq)  # its pages let go as it reads: the page cache keeps them
     out, pools, at = [], [], 0
     for s in sets:
         voter = NearestVotes(owner[at : at + len(s)], dist[at : at + len(s)])

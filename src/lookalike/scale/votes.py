@@ -15,7 +15,7 @@ A query descriptor then looks at one bucket a table, about ``BUCKET_CODES`` cont
 so that a query's work does not grow with the run (the shards of stored rows that every part
 asked in turn made it grow as n, and the run as n squared). The table is read through the page
 cache, shared by a machine's workers: what a worker holds of it is the pages its current task
-touched, let go after the task (``VoteTable.release``), not a copy per worker. Each table keeps its
+touched, let go as ``VoteTable.nearest`` leaves them behind, not a copy per worker. Each table keeps its
 codes beside their keys (36 bytes a code, six tables: about 14 KB of disk a row) so that a bucket
 is one or two pages read, not a page a code.
 """
@@ -332,12 +332,6 @@ class VoteTable:
             for m in maps:
                 m.release()
         return best_owner, best_dist
-
-    def release(self) -> None:
-        """Let go of the pages read so far (the page cache keeps them for the next task)."""
-        for maps in self._tables:
-            for m in maps:
-                m.release()
 
 
 class NearestVotes(DescriptorVoter):
