@@ -68,8 +68,9 @@ __all__ = ["STORED_VERSION", "codes_task", "match_task", "rows_path", "stored_ta
 #: what ``codes_task`` and ``stored_task`` write, in the codes parts' and stored folder's names: 2
 #: since the stored folder holds the crop tier's vote table (``votes/``) and the rows' content keys,
 #: 3 since each codes part has its row file and the stored folder each row's record there
-#: (``span.npy``), so that a run folder of an older layout is rebuilt
-STORED_VERSION = 3
+#: (``span.npy``), 4 since the vote table files each code in two halves (``scale.votes``), so that
+#: a run folder of an older layout is rebuilt
+STORED_VERSION = 4
 #: rows of a part checked together: their candidates' fingerprints and local features are read
 #: for them (from the row files) and let go after. A row brings up to about 25 candidates (its
 #: votes' pool), 13 KB each, so 64 rows held up to 21 MB, reached between 2,000 and 16,000
