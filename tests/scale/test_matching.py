@@ -37,19 +37,19 @@ def one_machine(cropped_tree: Path, tmp_path_factory: pytest.TempPathFactory) ->
     return find_groups([cropped_tree], db=tmp_path_factory.mktemp("one") / "find.db").to_dict()
 
 
-@pytest.mark.parametrize(("verify_rows", "group_rows"), [(1, 2), (64, 16)])
+@pytest.mark.parametrize(("verify_candidates", "group_rows"), [(1, 2), (10_000, 16)])
 def test_any_batch_size_gives_the_pairs_of_one_machine(
     cropped_tree: Path,
     one_machine: dict[str, Any],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    verify_rows: int,
+    verify_candidates: int,
     group_rows: int,
 ) -> None:
     crops = [p for p in one_machine["pairs"] if "/crops/part" in p["a"] + p["b"]]
     assert crops, "the tree must hold copies only the crop tier finds"
-    # rows checked a few at a time, their candidates read by row groups of fingerprint parts
-    monkeypatch.setattr(matching, "VERIFY_ROWS", verify_rows)
+    # rows checked one at a time or all at once, their candidates read by row groups of fingerprint parts
+    monkeypatch.setattr(matching, "VERIFY_CANDIDATES", verify_candidates)
     monkeypatch.setattr(faults, "FINGERPRINT_GROUP_ROWS", group_rows)
     matching._kept.clear()  # nothing kept from another case's run
     run = Pipeline(partition_size=3).run([str(cropped_tree)], out=tmp_path / "run")

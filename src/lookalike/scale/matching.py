@@ -17,8 +17,9 @@ the same answer:
   each descriptor's nearest stored candidate by the run's vote table (``scale.votes``: every
   row's codes filed by ``DescriptorIndex``'s keys, built once by ``stored_task``), so that a
   query looks at a bounded bucket a table, not at every row.
-  It then checks its rows ``VERIFY_ROWS`` at a time by the cascade itself (``_PlannedCascade``:
-  ``index.cascade.Cascade`` with those candidates), so that the pairs are ``find``'s: for each
+  It then checks its rows in batches of up to ``VERIFY_CANDIDATES`` candidates by the cascade
+  itself (``_PlannedCascade``: ``index.cascade.Cascade`` with those candidates), so that the
+  pairs are ``find``'s: for each
   batch it reads the fingerprints and local features of the batch's candidates from the row
   files ``codes_task`` wrote (one ``pread`` a row: ``part_rows``), and lets them go after.
 
@@ -36,7 +37,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -71,11 +72,14 @@ __all__ = ["STORED_VERSION", "codes_task", "match_task", "rows_path", "stored_ta
 #: (``span.npy``), 4 since the vote table files each code in two halves (``scale.votes``), so that
 #: a run folder of an older layout is rebuilt
 STORED_VERSION = 4
-#: rows of a part checked together: their candidates' fingerprints and local features are read
-#: for them (from the row files) and let go after. A row brings up to about 25 candidates (its
-#: votes' pool), 13 KB each, so 64 rows held up to 21 MB, reached between 2,000 and 16,000
-#: photos; 16 hold about 5 MB
-VERIFY_ROWS = 16
+#: candidates whose fingerprints and local features (about 13 KB each) a task reads at a time:
+#: the rows of a part are checked in batches that bring up to this many distinct candidates (or
+#: one row's, when it has more), read from the row files and let go after. Batches of 64 rows held
+#: up to 21 MB (a photo's row brings up to 25, its votes' pool), reached between 2,000 and 16,000
+#: photos; 400 hold about 5 MB. A batch of rows with few candidates each (most rows of a large
+#: run) spans many rows, and candidates shared by its rows are read once: checks of 16 rows at a
+#: time cost 27 % more CPU than of 64 at a million rows
+VERIFY_CANDIDATES = 400
 #: nearest pHashes a check looks at beyond the retrieval radius (``index.cascade._KNN``)
 _KNN = 5
 
@@ -373,20 +377,24 @@ def match_task(
     todo, extend = reuse.settle(clock.lap("votes", votes_of(need)))
     own = set(pks)
 
+    def candidates(j: int, gained: dict[int, set[int]] | None) -> set[int]:
+        """The rows row ``j`` is checked against, or (``gained``) scored against, besides its part's."""
+        if gained is not None:
+            return gained[j] - own
+        return (retrieved[j] | nearest[j] | set(voted[j]) | set(pools[j])) - own
+
     def checked(at: list[int], gained: dict[int, set[int]] | None) -> pa.Table:
         """The pairs of the rows at positions ``at``: checked in full, or (``gained``) scored
-        against their gained candidates alone, a few rows at a time, so that the candidates held
-        (about 13 KB each, mostly local features) stay bounded by VERIFY_ROWS, not by the
-        partition (a part's rows reach ~2,000 candidates)."""
+        against their gained candidates alone, a batch of rows at a time, so that the candidates
+        held (about 13 KB each, mostly local features) stay bounded by VERIFY_CANDIDATES, not by
+        the partition (a part's rows reach ~2,000 candidates)."""
         tables = []
-        for lo in range(0, len(at), VERIFY_ROWS):
-            batch = at[lo : lo + VERIFY_ROWS]
+        for batch, wanted in _batches(at, lambda j: candidates(j, gained), VERIFY_CANDIDATES):
             b_pks, b_retrieved, b_nearest = _take(pks, batch), _take(retrieved, batch), _take(nearest, batch)
             b_voted, b_pools, b_features = _take(voted, batch), _take(pools, batch), _take(features, batch)
             if gained is not None:  # each admitted as a nearest is: a full check admits every row of C
                 b_retrieved = b_nearest = [gained[j] for j in batch]
                 b_voted, b_pools = [[] for _ in batch], [[] for _ in batch]
-            wanted = set().union(*b_retrieved, *b_nearest, *map(set, b_voted), *map(set, b_pools)) - own
             more_files, more_local = read_rows(where, wanted, scope)
             held_local = {**local, **more_local}
             rows.load({**files, **more_files}, held_local)
@@ -437,6 +445,22 @@ class _Clock:
         self.laps[name] = round(self.laps.get(name, 0.0) + now - self._last, 3)
         self._last = now
         return value
+
+
+def _batches(at: list[int], candidates: Callable[[int], set[int]], most: int) -> Iterator[tuple[list[int], set[int]]]:
+    """``at`` cut into runs of rows, each with the union of their candidates: a run ends once
+    that union holds ``most`` or more (a row is never split, so a run may pass ``most`` by
+    one row's candidates)."""
+    batch: list[int] = []
+    wanted: set[int] = set()
+    for j in at:
+        batch.append(j)
+        wanted |= candidates(j)
+        if len(wanted) >= most:
+            yield batch, wanted
+            batch, wanted = [], set()
+    if batch:
+        yield batch, wanted
 
 
 def _take(values: Sequence[T], at: list[int]) -> list[T]:
