@@ -24,6 +24,7 @@ def test_the_vote_table_finds_each_codes_nearest_candidate_as_one_index_does(
     monkeypatch.setattr(votes, "key_bits", lambda codes: bits)  # as a larger run would have it
     monkeypatch.setattr(votes, "_CHUNK", 1000)  # built a few chunks at a time, as a large run is
     monkeypatch.setattr(votes, "_WINDOW_CODES", 64)  # read in many windows, each let go after
+    monkeypatch.setattr(votes, "_GATHER", 50)  # the queries put in key order a few at a time
     stored, query = planted(2)
     owners = sorted(stored)
     paths = []
