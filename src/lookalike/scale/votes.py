@@ -336,10 +336,9 @@ class VoteTable:
         answers its votes count."""
         q = np.ascontiguousarray(descriptors, np.uint8).reshape(-1, DESCRIPTOR_BYTES).view(np.uint64)
         best_owner = np.full(len(q), -1, np.int32)
-        best_dist = np.full(len(q), MATCH_BITS + 1, np.int64)  # as near as a code may be, plus one
         if not self.codes or not len(q):
-            best_dist[:] = 257
-            return best_owner, best_dist
+            return best_owner, np.full(len(q), 257, np.int64)
+        best_dist = np.full(len(q), MATCH_BITS + 1, np.int64)  # as near as a code may be, plus one
         # queries ordered by their key's top _ORDER_BITS bits (a counting sort over 2**16 values,
         # not over every key: its counts would grow with the table); a window ends at a top value
         top_bits = min(self.bits, _ORDER_BITS)
