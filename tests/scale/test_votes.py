@@ -17,11 +17,13 @@ from lookalike.scale.votes import VoteTable, build_vote_table
 from tests.index.test_descriptor_shards import planted, reference_nearest
 
 
+@pytest.mark.parametrize("lines", [0, 4])
 @pytest.mark.parametrize("bits", [16, 20, 24])
 def test_the_vote_table_finds_each_codes_nearest_candidate_as_one_index_does(
-    bits: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    bits: int, lines: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(votes, "key_bits", lambda codes: bits)  # as a larger run would have it
+    monkeypatch.setattr(votes, "_PREFETCH_LINES", lines)  # buckets' lines asked for ahead, or not
     monkeypatch.setattr(votes, "_CHUNK", 1000)  # built a few chunks at a time, as a large run is
     monkeypatch.setattr(votes, "_WINDOW_CODES", 64)  # read in many windows, each let go after
     monkeypatch.setattr(votes, "_GATHER", 50)  # the queries put in key order a few at a time

@@ -13,8 +13,11 @@ from typing import Any, TypeVar, cast
 import numba
 import numpy as np
 import numpy.typing as npt
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 
-__all__ = ["jit", "popcount", "two_nearest", "uncompiled"]
+__all__ = ["jit", "popcount", "prefetch", "two_nearest", "uncompiled"]
 
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
@@ -64,6 +67,35 @@ def popcount(x: np.uint64) -> np.int64:
     x = (x & _M2) + ((x >> np.uint64(2)) & _M2)
     x = (x + (x >> np.uint64(4))) & _M4
     return np.int64((x * _H01) >> np.uint64(56))
+
+
+@intrinsic
+def prefetch(typingctx: Any, array: Any, row: Any) -> Any:
+    """Within a kernel, ``prefetch(a, i)`` asks the processor to bring the cache line where row ``i``
+    of array ``a`` starts into its caches, and goes on without waiting: a hint (LLVM's
+    ``llvm.prefetch``, x86's PREFETCHT0), which reads nothing, faults on no page and changes no
+    answer. A kernel that knows which rows it reads next asks for them a few steps ahead, so that
+    their misses of the caches overlap instead of each waiting in turn."""
+    if not (isinstance(array, types.Array) and isinstance(row, types.Integer)):
+        return None
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        array_type = signature.args[0]
+        a = context.make_array(array_type)(context, builder, args[0])
+        at = [context.cast(builder, args[1], signature.args[1], types.intp)]
+        at += [context.get_constant(types.intp, 0)] * (array_type.ndim - 1)
+        shape, strides = cgutils.unpack_tuple(builder, a.shape), cgutils.unpack_tuple(builder, a.strides)
+        where = cgutils.get_item_pointer2(
+            context, builder, data=a.data, shape=shape, strides=strides, layout=array_type.layout, inds=at
+        )
+        byte_ptr, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        hint = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [byte_ptr, i32, i32, i32]), "llvm.prefetch.p0"
+        )
+        builder.call(hint, [builder.bitcast(where, byte_ptr), i32(0), i32(3), i32(1)])  # read, keep in all caches, data
+        return context.get_dummy_value()
+
+    return types.none(array, row), codegen
 
 
 _FAR = 1 << 30  # the distance reported when there is no nearest or second nearest code

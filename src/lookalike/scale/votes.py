@@ -38,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow.parquet as pq
 
-from lookalike.fingerprints.kernels import jit, popcount
+from lookalike.fingerprints.kernels import jit, popcount, prefetch
 from lookalike.index.search.descriptors import (
     DESCRIPTOR_BYTES,
     MATCH_BITS,
@@ -64,8 +64,19 @@ _CHUNK = 1 << 18
 #: Measured on 2 million queries at 100,000 rows (busy machine): votes' CPU +8 % over letting go
 #: after each task at 4 MB windows, +4 % at 8 MB, +3 % at 16 MB (the pages faulted in again)
 _WINDOW_CODES = 1 << 18
-#: queries whose buckets' bounds are looked up together before their buckets are scanned
-_BLOCK = 64
+#: bytes ``_read_back`` reads at a time
+_READ_BACK_BYTES = 1 << 24
+#: queries whose buckets' bounds are looked up (and their first lines asked for) while the
+#: previous block's buckets are scanned
+_BLOCK = 16
+#: hot halves in a cache line (16 bytes each)
+_LINE_CODES = 4
+#: cache lines of a bucket asked for ahead, when the table has more buckets than the queries: each
+#: bucket is then a miss of the caches of its own (a bucket holds about 16 codes, 4 lines). Measured
+#: on a table of a million rows, a task's 1.6 million queries: 244-250 -> 191-196 ns a query and
+#: table; on one of 100,000 rows (3 queries a bucket), asking cost 126-131 -> 137-143, so it is not
+#: asked there
+_PREFETCH_LINES = 4
 #: top bits of a key the queries are put in order by
 _ORDER_BITS = 16
 #: queries copied into key order at a time (2 MB), with their best so far. Read in place, in key
@@ -132,9 +143,27 @@ def _key_order(keys: I64, bits: int, starts: I64) -> I64:
 
 
 @jit
+def _bounds(
+    hot: U64, offs: I64, table: int, drop: np.uint64, probes: U64, q: U64, start: int, stop: int, lines: int,
+    bounds: I64,
+) -> None:  # fmt: skip
+    """The bounds of the buckets of queries ``start:stop`` (into ``bounds``, by query from
+    ``start``, probe, first and past), the first ``lines`` cache lines of each asked for ahead."""
+    low = np.uint64(0xFFFF)
+    for i in range(start, stop):
+        qw = wide_key(q, i, table)
+        for p in range(len(probes)):
+            key = np.int64(((((qw >> np.uint64(16)) ^ probes[p]) << np.uint64(16)) | (qw & low)) >> drop)
+            first, past = offs[key], offs[key + 1]
+            bounds[i - start, p, 0], bounds[i - start, p, 1] = first, past
+            for k in range(first, min(past, first + lines * _LINE_CODES), _LINE_CODES):
+                prefetch(hot, k)
+
+
+@jit
 def _nearest_in_table(
     hot: U64, cold: U64, owners: I32, offs: I64, table: int, bits: int, probes: U64, q: U64, w: I64,
-    best_owner: I32, best_dist: I64,
+    lines: int, best_owner: I32, best_dist: I64,
 ) -> None:  # fmt: skip
     """``DescriptorIndex``'s ``_nearest_in_part`` over one table of the vote table: each query
     code's bucket (its key with the slice XOR each probe), nearest first, ties to the lower owner,
@@ -142,27 +171,22 @@ def _nearest_in_table(
     The queries ``q`` come in key order (gathered so by ``VoteTable.nearest``), with their best so
     far: the table is then read forward, page after page, and so are they.
 
-    The bounds of ``_BLOCK`` queries' buckets are looked up first, then those buckets scanned: the
-    bounds' loads do not wait on one another, so the processor has many in flight, where looking
-    each up just before its scan waited on each in turn. At a million rows a task's queries fall a
-    bucket or more apart, each bound a miss of the caches."""
+    The bounds of the next ``_BLOCK`` queries' buckets are looked up while this block's buckets
+    are scanned, and (``lines`` > 0) the first ``lines`` cache lines of each of those buckets
+    asked for (``prefetch``): the loads do not wait on one another, so the processor has many
+    in flight, where looking each up just before its scan waited on each in turn."""
     drop = np.uint64(32 - bits)
-    low = np.uint64(0xFFFF)
     n_probes = len(probes)
-    bounds = np.empty((_BLOCK, n_probes, 2), np.int64)
+    this, following = np.empty((_BLOCK, n_probes, 2), np.int64), np.empty((_BLOCK, n_probes, 2), np.int64)
+    _bounds(hot, offs, table, drop, probes, q, 0, min(_BLOCK, len(q)), lines, this)
     for start in range(0, len(q), _BLOCK):
         stop = min(start + _BLOCK, len(q))
-        for i in range(start, stop):
-            qw = wide_key(q, i, table)
-            for p in range(n_probes):
-                key = np.int64(((((qw >> np.uint64(16)) ^ probes[p]) << np.uint64(16)) | (qw & low)) >> drop)
-                bounds[i - start, p, 0] = offs[key]
-                bounds[i - start, p, 1] = offs[key + 1]
+        _bounds(hot, offs, table, drop, probes, q, stop, min(stop + _BLOCK, len(q)), lines, following)
         for j in range(start, stop):
             q0, q1, q2, q3 = q[j, w[0]], q[j, w[1]], q[j, w[2]], q[j, w[3]]
             bd, bo = best_dist[j], best_owner[j]
             for p in range(n_probes):
-                for k in range(bounds[j - start, p, 0], bounds[j - start, p, 1]):
+                for k in range(this[j - start, p, 0], this[j - start, p, 1]):
                     d = popcount(hot[k, 0] ^ q0) + popcount(hot[k, 1] ^ q1)
                     if d > bd:  # farther already: not nearer, nor as near
                         continue
@@ -170,6 +194,7 @@ def _nearest_in_table(
                     if _closer(d, owners[k], bd, bo):
                         bd, bo = d, owners[k]
             best_owner[j], best_dist[j] = bo, bd
+        this, following = following, this
 
 
 def release_pages(a: np.ndarray) -> None:
@@ -218,36 +243,80 @@ def build_vote_table(codes_paths: list[str], out_dir: str) -> int:
         cuts = _ranges(offs)
         spill = _spill((read(lo, hi) for lo, hi in chunks()), table, bits, cuts, out_dir)
         w = hot_words(table)
-        out_hot = np.lib.format.open_memmap(_name(out_dir, table, "hot"), "w+", np.uint64, (n, 2))
-        out_cold = np.lib.format.open_memmap(_name(out_dir, table, "cold"), "w+", np.uint64, (n, 2))
-        out_owner = np.lib.format.open_memmap(_name(out_dir, table, "owner"), "w+", np.int32, (n,))
-        for r, path in enumerate(spill):
-            first, last = int(offs[cuts[r]]), int(offs[cuts[r + 1]])
-            if last > first:
-                # the range's codes mapped, and each put straight into its place in the mapped
-                # table: no copy in this process's own memory (two had held 20 MB a range)
-                words = np.asarray(np.memmap(f"{path}.codes", np.uint64, "r")).reshape(-1, 4)
-                owners = np.asarray(np.memmap(f"{path}.owner", np.int32, "r"))
-                cursor = offs[cuts[r] : cuts[r + 1]] - first
-                # in chunk order within a key, as the scatter put them: the same table
-                keys = _table_keys(words, table, bits) - cuts[r]
-                _scatter(
-                    words, owners, keys, cursor, w,
-                    *(np.asarray(a[first:last]) for a in (out_hot, out_cold, out_owner)),
-                )  # fmt: skip
-                del words, owners, keys, cursor
-                os.remove(f"{path}.codes")
-                os.remove(f"{path}.owner")
-            for a in (out_hot, out_cold, out_owner):
-                a.flush()
-                release_pages(a)  # written back: the build holds one range, not the table
-        del out_hot, out_cold, out_owner
+        with _Appender(out_dir, table, n) as out:
+            for r, path in enumerate(spill):
+                first, last = int(offs[cuts[r]]), int(offs[cuts[r + 1]])
+                if last > first:
+                    words = np.asarray(np.memmap(f"{path}.codes", np.uint64, "r")).reshape(-1, 4)
+                    owners = np.asarray(np.memmap(f"{path}.owner", np.int32, "r"))
+                    cursor = offs[cuts[r] : cuts[r + 1]] - first
+                    # in chunk order within a key, as the scatter put them: the same table
+                    keys = _table_keys(words, table, bits) - cuts[r]
+                    hot, cold = np.empty((last - first, 2), np.uint64), np.empty((last - first, 2), np.uint64)
+                    owner = np.empty(last - first, np.int32)
+                    _scatter(words, owners, keys, cursor, w, hot, cold, owner)
+                    out.append(hot, cold, owner)
+                    del words, owners, keys, cursor, hot, cold, owner
+                    os.remove(f"{path}.codes")
+                    os.remove(f"{path}.owner")
         np.save(_name(out_dir, table, "offs"), offs)
     os.remove(raw_codes)
     os.remove(raw_owner)
+    for table in range(TABLES):
+        for what in ("hot", "cold", "owner", "offs"):
+            _read_back(_name(out_dir, table, what))
     with open(os.path.join(out_dir, "meta.json"), "w") as fh:
         json.dump({"bits": bits, "codes": n}, fh)
     return n
+
+
+class _Appender:
+    """Table ``table``'s three code files (``t{T}.hot/cold/owner.npy``, ``n`` codes), written range
+    after range by ``append``, by plain buffered writes: the build holds one range's codes (about
+    9 MB), and no mapping of the table whose pages it must flush and let go of."""
+
+    def __init__(self, out_dir: str, table: int, n: int) -> None:
+        self._files = []
+        for what, dtype, shape in (("hot", np.uint64, (n, 2)), ("cold", np.uint64, (n, 2)), ("owner", np.int32, (n,))):
+            fh = open(_name(out_dir, table, what), "wb")
+            np.lib.format.write_array_header_1_0(
+                fh, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": shape}
+            )
+            self._files.append(fh)
+
+    def append(self, *arrays: np.ndarray) -> None:
+        """The next range's hot halves, cold halves and owners."""
+        for fh, a in zip(self._files, arrays, strict=True):
+            fh.write(memoryview(np.ascontiguousarray(a)).cast("B"))
+
+    def __enter__(self) -> _Appender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for fh in self._files:
+            fh.close()
+
+
+def _read_back(path: str) -> None:
+    """Write ``path`` out, drop its pages from the page cache and read it back in, front to back.
+
+    A file written (or mapped) a page at a time sits in the page cache in 4 KB pages, and a
+    process that maps it takes a page fault for every 16 of them. Read in by ``read``, a recent
+    kernel (Linux 6.18 here) files it in large folios, and a fault maps a folio's worth. Each
+    match task maps the whole table again (``VoteTable`` lets go of its pages as it goes), so
+    at a million rows the faults had cost a task more than the table's reading: measured on a
+    task's 1.6 million queries, 23,500 -> 7,800 faults a table and pass, and 320 -> 245 ns a
+    query and table. Elsewhere this is one sequential read of the table (2 s of CPU a million
+    rows)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fdatasync(fd)  # written out: the page cache drops only clean pages
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        buffer = bytearray(_READ_BACK_BYTES)
+        while os.readv(fd, [buffer]):
+            pass
+    finally:
+        os.close(fd)
 
 
 def _spill(chunks: Iterable[tuple[U64, I32]], table: int, bits: int, cuts: I64, out_dir: str) -> list[str]:
@@ -343,6 +412,7 @@ class VoteTable:
         # not over every key: its counts would grow with the table); a window ends at a top value
         top_bits = min(self.bits, _ORDER_BITS)
         shift = self.bits - top_bits
+        lines = _PREFETCH_LINES if len(q) < 1 << self.bits else 0  # fewer queries than buckets
         qs = np.empty((_GATHER, 4), np.uint64)
         owner_s, dist_s = np.empty(_GATHER, np.int32), np.empty(_GATHER, np.int64)
         for t, maps in enumerate(self._tables):
@@ -361,7 +431,7 @@ class VoteTable:
                     np.take(best_owner, at, out=owner_s[:c])
                     np.take(best_dist, at, out=dist_s[:c])
                     _nearest_in_table(
-                        hot, cold, owner, offs, t, self.bits, self._probes, qs[:c], self._words[t],
+                        hot, cold, owner, offs, t, self.bits, self._probes, qs[:c], self._words[t], lines,
                         owner_s[:c], dist_s[:c],
                     )  # fmt: skip
                     best_owner[at], best_dist[at] = owner_s[:c], dist_s[:c]
