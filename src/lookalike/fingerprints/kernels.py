@@ -70,7 +70,7 @@ def popcount(x: np.uint64) -> np.int64:
 
 
 @intrinsic
-def prefetch(typingctx: Any, array: Any, row: Any) -> Any:
+def _prefetch(typingctx: Any, array: Any, row: Any) -> Any:
     """Within a kernel, ``prefetch(a, i)`` asks the processor to bring the cache line where row ``i``
     of array ``a`` starts into its caches, and goes on without waiting: a hint (LLVM's
     ``llvm.prefetch``, x86's PREFETCHT0), which reads nothing, faults on no page and changes no
@@ -84,18 +84,23 @@ def prefetch(typingctx: Any, array: Any, row: Any) -> Any:
         a = context.make_array(array_type)(context, builder, args[0])
         at = [context.cast(builder, args[1], signature.args[1], types.intp)]
         at += [context.get_constant(types.intp, 0)] * (array_type.ndim - 1)
-        shape, strides = cgutils.unpack_tuple(builder, a.shape), cgutils.unpack_tuple(builder, a.strides)
-        where = cgutils.get_item_pointer2(
+        shape = cgutils.unpack_tuple(builder, a.shape)  # type: ignore[no-untyped-call]
+        strides = cgutils.unpack_tuple(builder, a.strides)  # type: ignore[no-untyped-call]
+        where = cgutils.get_item_pointer2(  # type: ignore[no-untyped-call]
             context, builder, data=a.data, shape=shape, strides=strides, layout=array_type.layout, inds=at
         )
         byte_ptr, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
-        hint = cgutils.get_or_insert_function(
+        hint = cgutils.get_or_insert_function(  # type: ignore[no-untyped-call]
             builder.module, ir.FunctionType(ir.VoidType(), [byte_ptr, i32, i32, i32]), "llvm.prefetch.p0"
         )
         builder.call(hint, [builder.bitcast(where, byte_ptr), i32(0), i32(3), i32(1)])  # read, keep in all caches, data
         return context.get_dummy_value()
 
     return types.none(array, row), codegen
+
+
+#: ``_prefetch`` as kernels call it
+prefetch = cast(Callable[[npt.NDArray[Any], int], None], _prefetch)
 
 
 _FAR = 1 << 30  # the distance reported when there is no nearest or second nearest code

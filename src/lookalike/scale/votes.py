@@ -287,7 +287,7 @@ class _Appender:
     def append(self, *arrays: np.ndarray) -> None:
         """The next range's hot halves, cold halves and owners."""
         for fh, a in zip(self._files, arrays, strict=True):
-            fh.write(memoryview(np.ascontiguousarray(a)).cast("B"))
+            fh.write(np.ascontiguousarray(a).data)
 
     def __enter__(self) -> _Appender:
         return self
