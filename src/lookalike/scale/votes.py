@@ -306,8 +306,11 @@ def _read_back(path: str) -> None:
     match task maps the whole table again (``VoteTable`` lets go of its pages as it goes), so
     at a million rows the faults had cost a task more than the table's reading: measured on a
     task's 1.6 million queries, 23,500 -> 7,800 faults a table and pass, and 320 -> 245 ns a
-    query and table. Elsewhere this is one sequential read of the table (2 s of CPU a million
-    rows)."""
+    query and table. Elsewhere on Linux this is one sequential read of the table (about 6 s of
+    kernel time a million rows, 14 GB); where the page cache cannot be told to drop a file's pages
+    (no ``posix_fadvise``: macOS), it is not done."""
+    if not hasattr(os, "posix_fadvise"):
+        return
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fdatasync(fd)  # written out: the page cache drops only clean pages
