@@ -12,8 +12,9 @@ the same answer:
   a row, memory-mapped by the tasks that read them).
 * ``match_task`` (one a part) finds its rows' candidates: the multi-index-hashing join
   (``scale.join``: each turned pHash against the three substring tables of the stored pHashes,
-  PDQ applied after), the five nearest pHashes (within ``NEAREST_RADIUS`` past
-  ``NEAREST_ANY_UP_TO`` rows: ``HammingIndex``, the one-machine rule), and the descriptor votes:
+  PDQ applied after), the five nearest pHashes (the one-machine rule; within ``NEAREST_RADIUS``
+  past ``NEAREST_ANY_UP_TO`` rows, all of a task's rows in one call of ``scale.nearest``), and
+  the descriptor votes:
   each descriptor's nearest stored candidate by the run's vote table (``scale.votes``: every
   row's codes filed by ``DescriptorIndex``'s keys, built once by ``stored_task``), so that a
   query looks at a bounded bucket a table, not at every row.
@@ -23,8 +24,8 @@ the same answer:
   batch it reads the fingerprints and local features of the batch's candidates from the row
   files ``codes_task`` wrote (one ``pread`` a row: ``part_rows``), and lets them go after.
 
-A worker keeps, between tasks, the join's substring tables and the pHash index (about 70 bytes a
-row, and 32 MB of the tables' bucket bounds); the memory-mapped codes and the vote table are read
+A worker keeps, between tasks, the join's substring tables and the nearest pHashes' tables (about
+84 bytes a row, and 33 MB of the tables' bucket bounds); the memory-mapped codes and the vote table are read
 through the page cache, their pages let go as a task leaves them behind (``VoteTable.nearest``) or
 after it (the rest); a task holds
 besides its own partition's rows and one batch's candidates, neither of which grows with the run.
@@ -57,6 +58,7 @@ from lookalike.index.store.records import LOCAL_CODES
 from lookalike.match import Query
 from lookalike.match.retrieval import NEAREST_ANY_UP_TO, NEAREST_RADIUS, PDQ_RADIUS
 from lookalike.scale.join import build_tables, join_chunk
+from lookalike.scale.nearest import NearestCodes
 from lookalike.scale.part_rows import NoLog, PartRows, features_of, read_rows, write_rows
 from lookalike.scale.partitions import digest
 from lookalike.scale.reuse import RowReuse, content_key
@@ -208,9 +210,16 @@ def _tables(stored_dir: str) -> list[Any]:
     return _keep(("tables", stored_dir), build)  # type: ignore[no-any-return]
 
 
-def _knn_index(stored_dir: str) -> HammingIndex:
-    def build() -> tuple[HammingIndex, int]:
+def _knn_index(stored_dir: str) -> HammingIndex | NearestCodes:
+    """The stored pHashes, searched for their nearest: a ``HammingIndex`` (k nearest at any
+    distance) up to ``NEAREST_ANY_UP_TO`` rows, else ``NearestCodes`` (within a radius, all of a
+    task's rows in one call)."""
+
+    def build() -> tuple[HammingIndex | NearestCodes, int]:
         ph = np.ascontiguousarray(_stored(stored_dir)[0])
+        if len(ph) > NEAREST_ANY_UP_TO:
+            codes = NearestCodes.build(ph)
+            return codes, codes.nbytes
         index = HammingIndex(64)
         index.add(np.arange(1, len(ph) + 1, dtype=np.int64), ph)
         return index, index.nbytes()
@@ -252,10 +261,11 @@ def _nearest(codes: pa.Table, stored_dir: str) -> list[set[int]]:
     the lower row, within ``NEAREST_RADIUS`` bits once the run holds more than ``NEAREST_ANY_UP_TO``
     rows: ``Mirror.nearest_in_scope``'s rule."""
     index = _knn_index(stored_dir)
-    phashes = codes.column("phash").to_pylist()
-    if len(index) <= NEAREST_ANY_UP_TO:  # a run is one scope: its rows are the scope's
-        return [{int(p) for p in index.knn(ph, _KNN)[0]} for ph in phashes]
-    return [{int(p) for p in index.radius(ph, NEAREST_RADIUS)[0][:_KNN]} for ph in phashes]
+    if isinstance(index, HammingIndex):  # a run is one scope: its rows are the scope's
+        return [{int(p) for p in index.knn(ph, _KNN)[0]} for ph in codes.column("phash").to_pylist()]
+    phashes = codes.column("phash").to_numpy().astype(np.uint64)
+    rows, _ = index.nearest(phashes, NEAREST_RADIUS, _KNN)
+    return [{p + 1 for p in found if p >= 0} for found in rows.tolist()]  # ids are rows + 1
 
 
 def _voted(features: list[LocalFeatures], stored_dir: str) -> tuple[list[list[int]], list[list[int]]]:
