@@ -34,6 +34,7 @@ import numpy.typing as npt
 from lookalike.errors import ConfigError
 from lookalike.fingerprints.kernels import jit as _jit
 from lookalike.fingerprints.kernels import popcount as _popcount
+from lookalike.fingerprints.kernels import prefetch as _prefetch
 from lookalike.match.retrieval import PDQ_RADIUS, PHASH_RADIUS
 
 __all__ = [
@@ -124,28 +125,50 @@ def _masks(width: int, weight: int) -> I64:
     return np.asarray(out, dtype=np.int64)
 
 
+#: non-empty buckets between asking for one's codes and reading them
+_AHEAD = 8
+
+
 @_jit
 def _probe(t_codes, t_ids, offs, masks, t, shifts, widths, radii, q_keys, q_codes, q_ids, q_rows, r_ph):  # type: ignore[no-untyped-def]
     """(probe rows, stored ids) of the pairs within ``r_ph`` pHash bits that table ``t`` holds
     first; the probes sorted by their key ``q_keys`` in it. A run of probes with one key reads
-    each stored bucket within the table's radius once."""
+    each stored bucket within the table's radius once.
+
+    The buckets' bounds are read first, all of them (independent reads, and no branch on what
+    they hold, which the processor would mispredict for a quarter of the buckets at a million
+    rows and then wait for each read in turn), keeping the non-empty ones; each of those is asked
+    for ``_AHEAD`` buckets before it is read. At a million rows, 4,096 random rows' eight turns:
+    87 -> 53 µs a row; at 100,000 (a bucket in 40 holds a code) 27.8 -> 27.7."""
     cap = 1024
     out_a = np.empty(cap, np.int64)
     out_b = np.empty(cap, np.int64)
     n_out = 0
     n_keys = len(offs) - 1
     nq = len(q_codes)
+    lo_b = np.empty(len(masks), np.int64)
+    hi_b = np.empty(len(masks), np.int64)
     lo = 0
     while lo < nq:
         key = q_keys[lo]
         hi = lo + 1
         while hi < nq and q_keys[hi] == key:
             hi += 1
+        held = 0
         for mi in range(len(masks)):
             k2 = key ^ masks[mi]
-            if k2 >= n_keys:
-                continue
-            for j in range(offs[k2], offs[k2 + 1]):
+            if k2 < n_keys:
+                a, b = offs[k2], offs[k2 + 1]
+                lo_b[held], hi_b[held] = a, b
+                held += b > a
+        for c in range(min(_AHEAD, held)):
+            _prefetch(t_codes, lo_b[c])
+            _prefetch(t_ids, lo_b[c])
+        for c in range(held):
+            if c + _AHEAD < held:
+                _prefetch(t_codes, lo_b[c + _AHEAD])
+                _prefetch(t_ids, lo_b[c + _AHEAD])
+            for j in range(lo_b[c], hi_b[c]):
                 cj = t_codes[j]
                 sid = t_ids[j]
                 for qi in range(lo, hi):
