@@ -31,7 +31,6 @@ Memory: 12 bytes a row a table (the code and its row), 48 bytes a row, and 1 MB 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import combinations
 
 import numpy as np
 import numpy.typing as npt
@@ -40,7 +39,7 @@ from lookalike.errors import ConfigError
 from lookalike.fingerprints.kernels import jit as _jit
 from lookalike.fingerprints.kernels import popcount as _popcount
 from lookalike.fingerprints.kernels import prefetch as _prefetch
-from lookalike.scale.join import substring_radii
+from lookalike.scale.join import _masks, held_by_earlier_table, substring_radii  # the join's own rule
 
 __all__ = ["NearestCodes"]
 
@@ -52,26 +51,18 @@ _KEY_BITS = 16
 _SHIFTS = (48, 32, 16, 0)  # the top bits first
 
 
-def _masks(max_weight: int) -> I64:
-    """Every 16-bit mask of at most ``max_weight`` set bits, lightest first."""
-    out = [0]
-    for w in range(1, max_weight + 1):
-        out += [sum(1 << b for b in bits) for bits in combinations(range(_KEY_BITS), w)]
-    return np.array(out, np.int64)
-
-
 _AHEAD = 8  # buckets between asking for one's codes and reading them
 _LINES = 4  # cache lines asked for a bucket (8 codes each; a million rows fill ~15 a bucket)
 
 
 @_jit
-def _bounds(offs: I32, shifts: U64, masks: I64, counts: I64, q: np.uint64, lo: I64, hi: I64, table: I64) -> int:
+def _bounds(offs: I32, shifts: I64, masks: I64, counts: I64, q: np.uint64, lo: I64, hi: I64, table: I64) -> int:
     """Every bucket ``q`` probes: its bounds and table into ``lo``, ``hi``, ``table`` (independent
     reads, which the processor overlaps); returns the codes they hold."""
     kmask = np.uint64((1 << 16) - 1)
     p, total = 0, 0
     for t in range(len(shifts)):
-        qkey = np.int64((q >> shifts[t]) & kmask)
+        qkey = np.int64((q >> np.uint64(shifts[t])) & kmask)
         for m in range(counts[t]):
             key = qkey ^ masks[m]
             lo[p], hi[p], table[p] = offs[t, key], offs[t, key + 1], t
@@ -92,19 +83,10 @@ def _ask(codes: U64, lo: I64, hi: I64, table: I64, p: int) -> None:
 
 
 @_jit
-def _first_to_hold(x: np.uint64, t: int, shifts: U64, radii: I64) -> bool:
-    """Whether table ``t`` is the first whose radius a code at XOR ``x`` from the query meets."""
-    kmask = np.uint64((1 << 16) - 1)
-    for u in range(t):
-        if _popcount((x >> shifts[u]) & kmask) <= radii[u]:
-            return False
-    return True
-
-
-@_jit
 def _nearest(
-    codes: U64, rows: I32, offs: I32, shifts: U64, masks: I64, counts: I64, radii: I64, queries: U64, r: int, k: int
-) -> tuple[I64, I64]:
+    codes: U64, rows: I32, offs: I32, shifts: I64, widths: I64, masks: I64, counts: I64, radii: I64, queries: U64,
+    r: int, k: int,
+) -> tuple[I64, I64]:  # fmt: skip
     n = codes.shape[1]
     out_ids = np.full((len(queries), k), -1, np.int64)
     out_d = np.full((len(queries), k), r + 1, np.int64)
@@ -126,7 +108,7 @@ def _nearest(
             for j in range(lo[p], hi[p]):
                 x = codes[t, j] ^ q
                 d = _popcount(x)
-                if d <= r and _first_to_hold(x, t, shifts, radii):
+                if d <= r and not held_by_earlier_table(x, t, shifts, widths, radii):
                     held = _keep(best_d, best_id, held, k, d, np.int64(rows[t, j]))
     return out_ids, out_d
 
@@ -192,10 +174,11 @@ class NearestCodes:
         return _nearest(self.codes, self.rows, self.offs, *self._plan(r), queries, r, k)
 
     @staticmethod
-    def _plan(r: int) -> tuple[U64, I64, I64, I64]:
-        """The kernels' shifts, masks, mask count of each table and each table's radius."""
-        radii = np.array(substring_radii(r, (_KEY_BITS,) * len(_SHIFTS)), np.int64)
-        masks = _masks(max(int(radii.max()), 0))
+    def _plan(r: int) -> tuple[I64, I64, I64, I64, I64]:
+        """The kernels' shifts, widths, masks, mask count of each table and each table's radius."""
+        widths = (_KEY_BITS,) * len(_SHIFTS)
+        radii = np.array(substring_radii(r, widths), np.int64)
+        masks = _masks(_KEY_BITS, max(int(radii.max()), 0))
         weights = np.bitwise_count(masks)
         counts = np.array([np.count_nonzero(weights <= rad) for rad in radii], np.int64)
-        return np.array(_SHIFTS, np.uint64), masks, counts, radii
+        return np.array(_SHIFTS, np.int64), np.array(widths, np.int64), masks, counts, radii
